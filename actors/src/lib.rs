@@ -1,0 +1,17 @@
+//! The pipelines that ship with spate, written as Rust actor modules over the engine's API, and
+//! their event types. `registry()` lists them for the `spate` binary.
+
+pub mod events;
+pub mod pipelines;
+
+use spate::Registry;
+
+/// Every built-in pipeline.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry
+        .register(pipelines::tx_windows::pipeline())
+        .register(pipelines::fraud::pipeline())
+        .register(pipelines::sessions::pipeline());
+    registry
+}

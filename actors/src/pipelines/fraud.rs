@@ -1,0 +1,60 @@
+//! `fraud`: alerts on users whose 5-minute sliding window (every minute) holds more than 10
+//! transactions or more than $50,000.
+
+use crate::events::money::{round_cents, serialize_cents};
+use crate::events::{Transaction, TransactionGenerator};
+use serde::Serialize;
+use spate::prelude::*;
+use std::time::Duration;
+
+/// More transactions than this in a window raise an alert.
+pub const MAX_COUNT: u64 = 10;
+/// A window total above this (in cents) raises an alert.
+pub const MAX_SUM_CENTS: i64 = 5_000_000;
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FraudAlert {
+    /// The user.
+    pub key: u64,
+    /// Window start, epoch milliseconds.
+    pub window_start: Millis,
+    /// Window end, epoch milliseconds.
+    pub window_end: Millis,
+    /// Transactions in the window.
+    pub count: u64,
+    /// Their total, in cents (`sum` in JSON).
+    #[serde(rename = "sum", serialize_with = "serialize_cents")]
+    pub sum_cents: i64,
+    /// Average amount rounded to the cent (`avg` in JSON).
+    #[serde(rename = "avg", serialize_with = "serialize_cents")]
+    pub avg_cents: i64,
+}
+
+/// The pipeline.
+pub fn pipeline() -> impl spate::pipeline::Runnable {
+    Pipeline::<Transaction>::new(
+        "fraud",
+        "alerts for users with more than 10 transactions or over $50,000 in a 5-minute window sliding every minute",
+    )
+    .event_time(|t| t.event_ms)
+    .watermark_delay(Duration::from_secs(10))
+    .generator(TransactionGenerator::new)
+    .key_by(|t| t.user_id)
+    .window(Windows::sliding(
+        Duration::from_secs(5 * 60),
+        Duration::from_secs(60),
+    ))
+    .aggregate((Count, Sum::of(|t: &Transaction| t.amount_cents)))
+    .map(|w| {
+        let (count, sum_cents) = w.value;
+        (count > MAX_COUNT || sum_cents > MAX_SUM_CENTS).then(|| FraudAlert {
+            key: w.key,
+            window_start: w.start,
+            window_end: w.end,
+            count,
+            sum_cents,
+            avg_cents: round_cents(sum_cents, count),
+        })
+    })
+}

@@ -1,0 +1,83 @@
+//! What a checkpoint records: the job's identity, each epoch's input range and the time
+//! decisions it used (the epoch log), and each partition's checkpoint metadata. These are the
+//! values that make a replayed epoch decide exactly as the original did.
+
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// An epoch number. Epoch 0 is "before the first epoch": the empty initial state.
+pub type Epoch = u64;
+
+/// A position in a source from which reading can resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SourcePosition {
+    /// Byte `offset` in file number `segment` of a file source (files in name order), the event
+    /// index of the generator (`segment` 0), or bytes read from stdin.
+    #[default]
+    Start,
+    /// See the variant docs above.
+    At {
+        /// File index within a directory source; 0 otherwise.
+        segment: u32,
+        /// Byte offset or event index.
+        offset: u64,
+    },
+}
+
+impl SourcePosition {
+    /// The (segment, offset) pair; `Start` is (0, 0).
+    pub fn parts(&self) -> (u32, u64) {
+        match *self {
+            SourcePosition::Start => (0, 0),
+            SourcePosition::At { segment, offset } => (segment, offset),
+        }
+    }
+
+    /// Builds a position from its parts.
+    pub fn at(segment: u32, offset: u64) -> Self {
+        SourcePosition::At { segment, offset }
+    }
+}
+
+/// One epoch's decisions, made durable before any of its output becomes visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// The epoch number.
+    pub epoch: Epoch,
+    /// Where the source stood at the end of the epoch (the next epoch starts here).
+    pub end: SourcePosition,
+    /// The watermark at the end of this epoch: timers up to it fire in this epoch, and records of
+    /// the next epoch older than it are late.
+    pub watermark: Millis,
+    /// The processing time of this epoch: processing-time timers up to it fire.
+    pub processing_time: Millis,
+    /// True when this epoch ended the input (bounded source exhausted).
+    pub final_epoch: bool,
+}
+
+/// A partition's checkpoint metadata, written atomically with its changed state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PartitionCheckpoint {
+    /// The last epoch whose effects the partition's stored state includes.
+    pub epoch: Epoch,
+    /// The watermark after that epoch.
+    pub watermark: Millis,
+    /// The partition's maximum event time seen so far.
+    pub max_event_time: Millis,
+    /// The processing time of that epoch.
+    pub processing_time: Millis,
+}
+
+/// Who a state directory belongs to: checked at start so state is never reused by another job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// The pipeline name.
+    pub pipeline: String,
+    /// The number of key partitions.
+    pub partitions: u32,
+    /// The source as given on the command line.
+    pub source: String,
+    /// Base event time of the built-in generator, fixed at the job's first start so a replay
+    /// generates the same events.
+    pub generator_base_ms: Millis,
+}

@@ -1,0 +1,207 @@
+//! The command line shared by every spate application: `spate list` and `spate run PIPELINE`.
+//! An application's `main` is one call: `spate::cli::main(registry)`.
+
+use crate::io::sink::SinkSpec;
+use crate::io::source::{GenOptions, SourceSpec};
+use crate::pipeline::Registry;
+use crate::runtime::{cores, JobReport, RunConfig, TriggerSpec};
+use crate::time::parse_duration;
+use crate::Error;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spate",
+    version,
+    about = "An actor-based stateful stream processor",
+    after_help = "Examples:\n  spate list\n  spate run fraud\n  spate run tx-windows --source file:tx.jsonl --sink file:out/ --state st/"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the pipelines, one line each.
+    List,
+    /// Run a pipeline until its input ends or SIGINT/SIGTERM (which finishes the current
+    /// epoch, checkpoints and exits 0).
+    Run(Box<RunArgs>),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  spate run fraud\n  spate run tx-windows --source file:tx.jsonl --sink file:out/ --state st/\n  spate run sessions --source gen --events 0 --rate 10000 --trigger continuous"
+)]
+struct RunArgs {
+    /// The pipeline to run (see `spate list`).
+    pipeline: String,
+    /// Input: `gen` (the pipeline's built-in generator), `file:PATH` (JSON lines; a directory
+    /// means its files in name order) or `stdin` (JSON lines; cannot be replayed, so recovery
+    /// after a crash is not exactly-once).
+    #[arg(long, default_value = "gen")]
+    source: String,
+    /// Output: `stdout` (JSON lines; late records and dead letters on stderr) or `file:DIR`
+    /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`).
+    #[arg(long, default_value = "stdout")]
+    sink: String,
+    /// State directory (sled). A restarted job resumes from its last checkpoint. Without it,
+    /// state is temporary and a restart begins again.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Number of key partitions (default: 2 × cores). Fixed for the life of a state directory.
+    #[arg(long)]
+    partitions: Option<u32>,
+    /// Worker threads hosting the partition actors (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// When epochs end: an interval (`100ms`, `1s`) or `continuous` (as fast as input arrives).
+    #[arg(long, default_value = "100ms")]
+    trigger: String,
+    /// A partition without input this long does not hold the watermark back.
+    #[arg(long, default_value = "5s")]
+    idle_timeout: String,
+    /// Minimum time between state checkpoints; recovery replays the epochs since the last one.
+    #[arg(long, default_value = "1s")]
+    checkpoint_interval: String,
+    /// Generator: seed (same seed, same events).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generator: number of events, or 0 for an unbounded stream.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Generator: events per second (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Generator: number of distinct keys (users, devices).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Serve Prometheus metrics at this address (`GET /metrics`), or `off`.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
+    /// Print a summary (records, results, throughput, peak memory) to stderr at the end.
+    #[arg(long)]
+    report: bool,
+}
+
+impl RunArgs {
+    fn config(&self) -> Result<RunConfig, Error> {
+        let duration = |flag: &str, text: &str| {
+            parse_duration(text).map_err(|hint| Error::config(flag, text, hint))
+        };
+        let metrics_addr = match self.metrics_addr.as_str() {
+            "off" | "none" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                Error::config(
+                    "--metrics-addr",
+                    addr,
+                    "use HOST:PORT such as 127.0.0.1:9464, or off",
+                )
+            })?),
+        };
+        if let Some(rate) = self.rate.filter(|r| r.is_nan() || *r <= 0.0) {
+            return Err(Error::config(
+                "--rate",
+                rate,
+                "use a positive number of events per second",
+            ));
+        }
+        if self.keys == 0 {
+            return Err(Error::config("--keys", 0, "use at least 1"));
+        }
+        let defaults = RunConfig::default();
+        Ok(RunConfig {
+            source: SourceSpec::parse(&self.source)?,
+            sink: SinkSpec::parse(&self.sink)?,
+            state_dir: self.state.clone(),
+            partitions: self.partitions.unwrap_or(defaults.partitions),
+            workers: self.workers.unwrap_or_else(cores),
+            trigger: TriggerSpec::parse(&self.trigger)?,
+            idle_timeout: duration("--idle-timeout", &self.idle_timeout)?,
+            checkpoint_interval: duration("--checkpoint-interval", &self.checkpoint_interval)?,
+            generator: GenOptions {
+                seed: self.seed,
+                events: (self.events > 0).then_some(self.events),
+                rate: self.rate,
+                keys: self.keys,
+                base_ms: crate::time::now_ms(),
+            },
+            metrics_addr,
+            handle_signals: true,
+            ..defaults
+        })
+    }
+}
+
+/// Peak resident memory of this process in bytes (Linux), if known.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn print_report(pipeline: &str, report: &JobReport) {
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let peak = peak_memory_bytes().map_or("unknown".into(), |b| format!("{} MB", b / 1_000_000));
+    eprintln!(
+        "spate report: pipeline={pipeline} records_in={} results={} late={} dead_letters={} epochs={} restarts={} seconds={:.3} records_per_second={:.0} peak_memory={peak}",
+        report.records_in,
+        report.outputs,
+        report.late,
+        report.dead_letters,
+        report.epochs,
+        report.restarts,
+        secs,
+        report.records_in as f64 / secs,
+    );
+}
+
+/// Parses the command line, runs it against `registry`, and returns the process exit code.
+pub fn main(registry: Registry) -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,opentelemetry_sdk=warn")
+            }),
+        )
+        .init();
+    match cli.command {
+        Command::List => {
+            let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
+            for p in registry.iter() {
+                println!("{:width$}  {}", p.name(), p.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => {
+            let Some(pipeline) = registry.get(&args.pipeline) else {
+                let names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+                eprintln!(
+                    "error: no pipeline named `{}`; available: {} (see `spate list`)",
+                    args.pipeline,
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            };
+            let result = args.config().and_then(|config| pipeline.run(&config));
+            match result {
+                Ok(report) => {
+                    if args.report {
+                        print_report(pipeline.name(), &report);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

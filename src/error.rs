@@ -1,0 +1,90 @@
+//! The engine's error type: every variant names the input or place that failed and what to do.
+
+use std::path::PathBuf;
+
+/// Errors raised by the engine. Messages are written for the person running the job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line or configuration value is wrong.
+    #[error("invalid {what} `{value}`: {hint}")]
+    Config {
+        /// The flag or setting, e.g. `--trigger`.
+        what: String,
+        /// The value that was given.
+        value: String,
+        /// What is accepted instead.
+        hint: String,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What spate was doing, e.g. "cannot open source file".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The sled state store failed.
+    #[error("state store {path}: {source} (is another spate using this --state directory?)")]
+    State {
+        /// The state directory.
+        path: PathBuf,
+        /// The sled error.
+        source: sled::Error,
+    },
+    /// Stored state or checkpoint metadata could not be decoded.
+    #[error("corrupt state in {place}: {detail}; remove the --state directory to start over")]
+    Corrupt {
+        /// Which tree or record.
+        place: String,
+        /// What failed to decode.
+        detail: String,
+    },
+    /// The state directory belongs to a different job configuration.
+    #[error("the --state directory {path} was created by {stored}, not {requested}; use a new --state directory or the original settings")]
+    StateMismatch {
+        /// The state directory.
+        path: PathBuf,
+        /// What the directory holds.
+        stored: String,
+        /// What this run asked for.
+        requested: String,
+    },
+    /// A pipeline's operator panicked more often than the restart budget allows.
+    #[error("partition {partition} failed {attempts} times, last: {message}; the job stopped at its last checkpoint and resumes from there when restarted")]
+    PartitionFailed {
+        /// The key partition.
+        partition: u32,
+        /// How many restarts were tried.
+        attempts: u32,
+        /// The panic message.
+        message: String,
+    },
+    /// Anything else the runtime reports (actor mailbox closed, invariant broken).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Config`].
+    pub fn config(what: &str, value: impl ToString, hint: impl ToString) -> Self {
+        Error::Config {
+            what: what.to_string(),
+            value: value.to_string(),
+            hint: hint.to_string(),
+        }
+    }
+}

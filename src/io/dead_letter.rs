@@ -1,0 +1,29 @@
+//! Records that could not be decoded: kept with their place in the input and the reason, and
+//! written to the dead-letter output instead of being dropped.
+
+use serde::Serialize;
+
+/// One malformed input record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// The source as given on the command line, e.g. `file:tx.jsonl`.
+    pub source: String,
+    /// The file the record came from (for directory and file sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Byte offset of the record's first byte in that file (or event index / stdin byte).
+    pub offset: u64,
+    /// Why it was rejected.
+    pub error: String,
+    /// The record's raw text (invalid UTF-8 replaced).
+    pub raw: String,
+}
+
+impl DeadLetter {
+    /// Appends this record as one JSON line to `out`.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_writer(&mut *out, self).expect("dead letter serializes");
+        out.push(b'\n');
+    }
+}

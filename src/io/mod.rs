@@ -1,0 +1,8 @@
+//! Where records come from and where results go: [sources](source) that decode and can replay
+//! their input from a position, and [sinks](sink) that make each epoch's output visible once.
+
+pub mod dead_letter;
+pub mod sink;
+pub mod source;
+
+pub use dead_letter::DeadLetter;

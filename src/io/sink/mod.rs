@@ -1,0 +1,132 @@
+//! Sinks: each epoch's results, late records and dead letters are first *staged* by the actor
+//! that produced them, then *committed* by the supervisor once the epoch is recorded, so a
+//! replayed epoch never makes the same output visible twice.
+
+mod file;
+mod stdout;
+
+pub use file::FileSink;
+pub use stdout::StdoutSink;
+
+use crate::checkpoint::Epoch;
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// The three outputs of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutputStream {
+    /// The pipeline's results.
+    Results,
+    /// Records that arrived behind the watermark.
+    Late,
+    /// Input that could not be decoded.
+    DeadLetter,
+}
+
+impl OutputStream {
+    /// All streams, in commit order.
+    pub const ALL: [OutputStream; 3] = [
+        OutputStream::Results,
+        OutputStream::Late,
+        OutputStream::DeadLetter,
+    ];
+
+    /// The folder name used for this stream (results live at the top of the sink directory).
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            OutputStream::Results => "results",
+            OutputStream::Late => "late",
+            OutputStream::DeadLetter => "dead-letter",
+        }
+    }
+}
+
+/// One writer's staged output for one epoch and stream.
+#[derive(Debug)]
+pub struct Staged {
+    /// The epoch it belongs to.
+    pub epoch: Epoch,
+    /// Which output.
+    pub stream: OutputStream,
+    /// Where the bytes wait until commit.
+    pub payload: StagedPayload,
+}
+
+/// Where staged bytes wait.
+#[derive(Debug)]
+pub enum StagedPayload {
+    /// A complete file in the staging folder, renamed to `target` on commit.
+    File {
+        /// The staged file.
+        staged: PathBuf,
+        /// Its committed name.
+        target: PathBuf,
+    },
+    /// Bytes held in memory (stdout sink).
+    Bytes(Vec<u8>),
+}
+
+/// A sink that makes each epoch's output visible once.
+pub trait EpochSink: Send + Sync {
+    /// Stages `bytes` (JSON lines) written by `writer` (e.g. `p003`, `src`) for `epoch`.
+    /// Returns `None` when there is nothing to stage or that output was committed before.
+    fn stage(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Staged>>;
+    /// Makes an epoch's staged output visible. Called once per epoch, in epoch order, after the
+    /// epoch's record is durable.
+    fn commit(&self, epoch: Epoch, staged: Vec<Staged>) -> Result<()>;
+    /// Called once at start: output staged for epochs up to `committed` is complete and is made
+    /// visible now; staged output of later recorded epochs (up to `recorded`) waits for their
+    /// replay; anything else left over is discarded.
+    fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()>;
+    /// Whether a committed output survives a restart (decides if recovery can skip it).
+    fn exactly_once(&self) -> bool;
+}
+
+/// A sink as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    /// JSON lines on standard output; late records and dead letters on standard error.
+    Stdout,
+    /// Exactly-once epoch files under a directory.
+    File(PathBuf),
+}
+
+impl SinkSpec {
+    /// Parses `stdout` or `file:DIR`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "stdout" | "-" => Ok(SinkSpec::Stdout),
+            _ => match text.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => Ok(SinkSpec::File(PathBuf::from(path))),
+                _ => Err(Error::config(
+                    "--sink",
+                    text,
+                    "use stdout or file:DIR (a directory for exactly-once epoch files)",
+                )),
+            },
+        }
+    }
+
+    /// Opens the sink.
+    pub fn open(&self) -> Result<std::sync::Arc<dyn EpochSink>> {
+        Ok(match self {
+            SinkSpec::Stdout => std::sync::Arc::new(StdoutSink),
+            SinkSpec::File(dir) => std::sync::Arc::new(FileSink::open(dir)?),
+        })
+    }
+}
+
+impl std::fmt::Display for SinkSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkSpec::Stdout => f.write_str("stdout"),
+            SinkSpec::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}

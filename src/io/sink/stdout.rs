@@ -1,0 +1,54 @@
+//! The stdout sink: results as JSON lines on standard output, late records and dead letters on
+//! standard error, written when their epoch commits. A terminal cannot take output back, so
+//! after a crash a replayed epoch may print again: use the file sink for exactly-once output.
+
+use super::{EpochSink, OutputStream, Staged, StagedPayload};
+use crate::checkpoint::Epoch;
+use crate::{Error, Result};
+use std::io::Write;
+
+/// Writes committed output to stdout and stderr.
+#[derive(Debug, Default)]
+pub struct StdoutSink;
+
+impl EpochSink for StdoutSink {
+    fn stage(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        _writer: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Staged>> {
+        Ok((!bytes.is_empty()).then_some(Staged {
+            epoch,
+            stream,
+            payload: StagedPayload::Bytes(bytes),
+        }))
+    }
+
+    fn commit(&self, _epoch: Epoch, mut staged: Vec<Staged>) -> Result<()> {
+        staged.sort_by_key(|s| s.stream);
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        let (mut out, mut err) = (stdout.lock(), stderr.lock());
+        for s in staged {
+            let StagedPayload::Bytes(bytes) = s.payload else {
+                continue;
+            };
+            let written = match s.stream {
+                OutputStream::Results => out.write_all(&bytes),
+                OutputStream::Late | OutputStream::DeadLetter => err.write_all(&bytes),
+            };
+            written.map_err(|e| Error::io("cannot write results to", "stdout", e))?;
+        }
+        out.flush()
+            .map_err(|e| Error::io("cannot write results to", "stdout", e))
+    }
+
+    fn recover(&self, _committed: Epoch, _recorded: Epoch) -> Result<()> {
+        Ok(())
+    }
+
+    fn exactly_once(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,261 @@
+//! Job metrics through OpenTelemetry, exported for Prometheus: records in, out, late and
+//! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
+//! state keys and (estimated) bytes per partition; partition restarts. Served as text on
+//! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
+//! never per record.
+
+use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};
+use crate::{Error, Result};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::Resource;
+use prometheus::{Encoder, TextEncoder};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cheap, clonable handle on the job's instruments.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Instruments>,
+}
+
+struct Instruments {
+    _provider: SdkMeterProvider,
+    pipeline: KeyValue,
+    records_in: Counter<u64>,
+    records_out: Counter<u64>,
+    late: Counter<u64>,
+    dead_letters: Counter<u64>,
+    restarts: Counter<u64>,
+    epoch_seconds: Histogram<f64>,
+    checkpoint_seconds: Histogram<f64>,
+    checkpoint_bytes: Histogram<u64>,
+    watermark: Gauge<i64>,
+    watermark_lag: Gauge<f64>,
+    state_keys: Gauge<u64>,
+    server: Option<Server>,
+}
+
+impl Metrics {
+    /// Instruments for `pipeline`, served at `addr` when given.
+    pub fn new(pipeline: &str, addr: Option<SocketAddr>) -> Result<Self> {
+        let resource = Resource::builder().with_service_name("spate").build();
+        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        let mut server = None;
+        if let Some(addr) = addr {
+            let registry = prometheus::Registry::new();
+            let exporter = opentelemetry_prometheus::exporter()
+                .with_registry(registry.clone())
+                .build()
+                .map_err(|e| {
+                    Error::Runtime(format!("cannot set up the Prometheus exporter: {e}"))
+                })?;
+            builder = builder.with_reader(exporter);
+            server = Some(Server::start(addr, registry)?);
+        }
+        let provider = builder.build();
+        let meter = provider.meter("spate");
+        let seconds = vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        Ok(Metrics {
+            inner: Arc::new(Instruments {
+                pipeline: KeyValue::new("pipeline", pipeline.to_string()),
+                records_in: meter
+                    .u64_counter("spate.records.in")
+                    .with_description("Records read from the source")
+                    .build(),
+                records_out: meter
+                    .u64_counter("spate.records.out")
+                    .with_description("Results committed to the sink")
+                    .build(),
+                late: meter
+                    .u64_counter("spate.records.late")
+                    .with_description("Records behind the watermark, sent to the late output")
+                    .build(),
+                dead_letters: meter
+                    .u64_counter("spate.records.dead_lettered")
+                    .with_description("Malformed records sent to the dead-letter output")
+                    .build(),
+                restarts: meter
+                    .u64_counter("spate.partition.restarts")
+                    .with_description("Key-partition actors restarted from their checkpoint")
+                    .build(),
+                epoch_seconds: meter
+                    .f64_histogram("spate.epoch.duration")
+                    .with_unit("s")
+                    .with_boundaries(seconds.clone())
+                    .with_description("Time from an epoch's cut to its commit")
+                    .build(),
+                checkpoint_seconds: meter
+                    .f64_histogram("spate.checkpoint.duration")
+                    .with_unit("s")
+                    .with_boundaries(seconds)
+                    .with_description("Time to write one partition's checkpoint to sled")
+                    .build(),
+                checkpoint_bytes: meter
+                    .u64_histogram("spate.checkpoint.size")
+                    .with_unit("By")
+                    .with_boundaries(vec![1e3, 1e4, 1e5, 1e6, 1e7, 1e8])
+                    .with_description("Bytes of changed state one partition checkpoint wrote")
+                    .build(),
+                watermark: meter
+                    .i64_gauge("spate.watermark")
+                    .with_unit("ms")
+                    .with_description("The job's event-time watermark, epoch milliseconds")
+                    .build(),
+                watermark_lag: meter
+                    .f64_gauge("spate.watermark.lag")
+                    .with_unit("s")
+                    .with_description("Wall-clock time minus the watermark")
+                    .build(),
+                state_keys: meter
+                    .u64_gauge("spate.state.keys")
+                    .with_description("Keys holding state, per key partition")
+                    .build(),
+                server,
+                _provider: provider,
+            }),
+        })
+    }
+
+    /// Instruments that record nothing anywhere (for tests and embedding).
+    pub fn disabled() -> Self {
+        Self::new("", None).expect("metrics without an endpoint cannot fail")
+    }
+
+    /// The address the metrics endpoint listens on, if any.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.server.as_ref().map(|s| s.addr)
+    }
+
+    /// Records a committed epoch.
+    pub fn epoch_committed(
+        &self,
+        records: u64,
+        outputs: u64,
+        late: u64,
+        dead_letters: u64,
+        epoch_ms: f64,
+        watermark: Millis,
+    ) {
+        let i = &self.inner;
+        let attrs = std::slice::from_ref(&i.pipeline);
+        i.records_in.add(records, attrs);
+        i.records_out.add(outputs, attrs);
+        i.late.add(late, attrs);
+        i.dead_letters.add(dead_letters, attrs);
+        i.epoch_seconds.record(epoch_ms / 1e3, attrs);
+        if watermark != BEFORE_TIME && watermark != END_OF_TIME {
+            i.watermark.record(watermark, attrs);
+            i.watermark_lag
+                .record((now_ms() - watermark) as f64 / 1e3, attrs);
+        }
+    }
+
+    /// Records one partition checkpoint.
+    pub fn checkpoint(&self, millis: f64, bytes: u64) {
+        let i = &self.inner;
+        let attrs = std::slice::from_ref(&i.pipeline);
+        i.checkpoint_seconds.record(millis / 1e3, attrs);
+        i.checkpoint_bytes.record(bytes, attrs);
+    }
+
+    /// Records a partition's number of keys.
+    pub fn state_keys(&self, partition: u32, keys: u64) {
+        let i = &self.inner;
+        i.state_keys.record(
+            keys,
+            &[
+                i.pipeline.clone(),
+                KeyValue::new("partition", i64::from(partition)),
+            ],
+        );
+    }
+
+    /// Counts a partition restart.
+    pub fn restart(&self, partition: u32) {
+        let i = &self.inner;
+        i.restarts.add(
+            1,
+            &[
+                i.pipeline.clone(),
+                KeyValue::new("partition", i64::from(partition)),
+            ],
+        );
+    }
+}
+
+/// A minimal HTTP endpoint answering every request with the metrics text.
+struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(addr: SocketAddr, registry: prometheus::Registry) -> Result<Self> {
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            Error::config(
+                "--metrics-addr",
+                addr,
+                format!(
+                    "cannot listen there ({e}); pick a free address or pass --metrics-addr off"
+                ),
+            )
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("spate-metrics".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        let _ = Self::answer(stream, &registry);
+                    }
+                }
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the metrics thread: {e}")))?;
+        tracing::info!("metrics at http://{addr}/metrics");
+        Ok(Server { addr, stop })
+    }
+
+    fn answer(mut stream: TcpStream, registry: &prometheus::Registry) -> std::io::Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut request = [0u8; 4096];
+        let n = stream.read(&mut request)?;
+        let head = String::from_utf8_lossy(&request[..n]);
+        let (status, body) = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
+            let mut body = Vec::new();
+            TextEncoder::new()
+                .encode(&registry.gather(), &mut body)
+                .map_err(std::io::Error::other)?;
+            ("200 OK", body)
+        } else {
+            ("404 Not Found", b"try GET /metrics\n".to_vec())
+        };
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )?;
+        stream.write_all(&body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the accept loop so the thread ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,137 @@
+//! The keyed operator API, spate's equivalent of Flink's `KeyedProcessFunction` and Spark's
+//! `flatMapGroupsWithState`: per-key typed state, event-time and processing-time timers, and
+//! outputs. The built-in window and session operators are written against it too.
+
+use crate::state::{Entry, TimerIndex};
+use crate::time::Millis;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Which clock a timer follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TimeDomain {
+    /// Fires when the watermark reaches the timer's time.
+    EventTime,
+    /// Fires at the first epoch end whose processing time reaches the timer's time.
+    ProcessingTime,
+}
+
+/// A timer that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    /// The time it was registered for.
+    pub time: Millis,
+    /// Its clock.
+    pub domain: TimeDomain,
+}
+
+/// Per-key processing logic. One instance serves every key of every partition, so it holds
+/// configuration only; everything per key lives in `State`, which is checkpointed.
+///
+/// Determinism matters: given the same records, watermarks and processing times, an operator
+/// must emit the same outputs in the same order, so a replayed epoch reproduces its results.
+/// Read time from the context, never from the system clock.
+pub trait KeyedOperator: Send + Sync + 'static {
+    /// The key records are grouped by.
+    type Key: crate::Key;
+    /// The input record.
+    type Event: Serialize + Send + 'static;
+    /// Per-key state; `Default` is the state of a key never seen.
+    type State: Serialize + DeserializeOwned + Default + Send + 'static;
+    /// What the operator emits.
+    type Output: Send + 'static;
+
+    /// Called for every record that is not late, with its key's state.
+    fn on_event(
+        &self,
+        event: &Self::Event,
+        ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
+    );
+
+    /// Called when a timer registered by this key fires.
+    fn on_timer(
+        &self,
+        timer: Timer,
+        ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
+    );
+}
+
+/// What an operator callback can see and do for the current key.
+pub struct KeyedContext<'a, K, S, O> {
+    pub(crate) key: &'a K,
+    pub(crate) entry: &'a mut Entry<S>,
+    pub(crate) timers: &'a mut TimerIndex<K>,
+    pub(crate) out: &'a mut Vec<O>,
+    pub(crate) time: Millis,
+    pub(crate) watermark: Millis,
+    pub(crate) processing_time: Millis,
+    pub(crate) cleared: bool,
+}
+
+impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
+    /// The current key.
+    pub fn key(&self) -> &K {
+        self.key
+    }
+
+    /// The current key's state.
+    pub fn state(&mut self) -> &mut S {
+        self.cleared = false;
+        &mut self.entry.state
+    }
+
+    /// The event time of the record being processed, or the time of the timer that fired.
+    pub fn time(&self) -> Millis {
+        self.time
+    }
+
+    /// The current watermark: every record still to come with an older time is late.
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    /// The processing time of the current epoch.
+    pub fn processing_time(&self) -> Millis {
+        self.processing_time
+    }
+
+    /// Emits an output.
+    pub fn emit(&mut self, output: O) {
+        self.out.push(output);
+    }
+
+    /// Registers a timer for this key; registering the same time twice has no extra effect.
+    pub fn register_timer(&mut self, domain: TimeDomain, time: Millis) {
+        if !self.entry.timers.contains(&(domain, time)) {
+            self.entry.timers.push((domain, time));
+            self.timers.insert(domain, time, self.key.clone());
+        }
+    }
+
+    /// Registers an event-time timer: it fires when the watermark reaches `time`.
+    pub fn register_event_timer(&mut self, time: Millis) {
+        self.register_timer(TimeDomain::EventTime, time);
+    }
+
+    /// Registers a processing-time timer: it fires at the first epoch end at or after `time`.
+    pub fn register_processing_timer(&mut self, time: Millis) {
+        self.register_timer(TimeDomain::ProcessingTime, time);
+    }
+
+    /// Deletes a pending timer of this key.
+    pub fn delete_timer(&mut self, domain: TimeDomain, time: Millis) {
+        if let Some(i) = self.entry.timers.iter().position(|t| *t == (domain, time)) {
+            self.entry.timers.swap_remove(i);
+            self.timers.remove(domain, time, self.key);
+        }
+    }
+
+    /// Forgets this key: its state and its timers. The next checkpoint deletes it from sled.
+    pub fn clear_state(&mut self) {
+        for (domain, time) in std::mem::take(&mut self.entry.timers) {
+            self.timers.remove(domain, time, self.key);
+        }
+        self.entry.state = S::default();
+        self.cleared = true;
+    }
+}

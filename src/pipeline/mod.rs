@@ -1,0 +1,64 @@
+//! Pipelines written in Rust: a typed builder (`filter`, `map`, `event_time`, `key_by`,
+//! `window`, `session_window`, `aggregate`, `process`) that yields a [`Job`], and the
+//! [`Registry`] of jobs the command line runs by name.
+
+mod builder;
+mod registry;
+
+pub use builder::{Job, KeyedPipeline, Pipeline, SessionPipeline, WindowedPipeline};
+pub use registry::{Registry, Runnable};
+
+use crate::io::source::{EventGenerator, GenOptions};
+use crate::operator::KeyedOperator;
+use crate::time::Millis;
+use std::sync::Arc;
+
+/// Turns a decoded input record into the pipeline's event, or drops it (filter).
+pub type TransformFn<R, E> = Arc<dyn Fn(R) -> Option<E> + Send + Sync>;
+/// Extracts a record's key.
+pub type KeyFn<E, K> = Arc<dyn Fn(&E) -> K + Send + Sync>;
+/// Extracts a record's event time.
+pub type TimeFn<E> = Arc<dyn Fn(&E) -> Millis + Send + Sync>;
+/// Maps an operator output to a result, or drops it.
+pub type OutputFn<O, Out> = Arc<dyn Fn(O) -> Option<Out> + Send + Sync>;
+/// Builds the pipeline's built-in generator for the `gen` source.
+pub type GeneratorFn<R> = Arc<dyn Fn(&GenOptions) -> Box<dyn EventGenerator<R>> + Send + Sync>;
+
+/// Everything the runtime needs to run one pipeline, fully typed: `R` is what the source
+/// decodes, `Op` the keyed operator, `Out` the result type.
+pub struct Plan<R, Op: KeyedOperator, Out> {
+    /// The pipeline's name.
+    pub name: String,
+    /// One line on what it computes.
+    pub description: String,
+    /// Source record → event (map and filter steps).
+    pub transform: TransformFn<R, Op::Event>,
+    /// Event time of an event.
+    pub event_time: TimeFn<Op::Event>,
+    /// How far behind the newest event time the watermark trails.
+    pub watermark_delay: Millis,
+    /// Key of an event.
+    pub key: KeyFn<Op::Event, Op::Key>,
+    /// The keyed operator.
+    pub operator: Arc<Op>,
+    /// Operator output → result.
+    pub output: OutputFn<Op::Output, Out>,
+    /// The built-in generator, when the pipeline has one.
+    pub generator: Option<GeneratorFn<R>>,
+}
+
+impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
+    fn clone(&self) -> Self {
+        Plan {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            transform: self.transform.clone(),
+            event_time: self.event_time.clone(),
+            watermark_delay: self.watermark_delay,
+            key: self.key.clone(),
+            operator: self.operator.clone(),
+            output: self.output.clone(),
+            generator: self.generator.clone(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The processing core of one key partition, free of actors: lateness, per-key operator calls,
+//! timer firing, outputs, and the state changes a checkpoint writes. The partition actor wraps
+//! it; tests drive it directly as an operator harness.
+
+use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
+use crate::pipeline::{KeyFn, TimeFn};
+use crate::state::{Entry, KeyedState};
+use crate::time::{Millis, BEFORE_TIME};
+use std::sync::Arc;
+
+/// A key changed since the last checkpoint, with its entry (`None`: the key was removed).
+pub type Change<'a, Op> = (
+    <Op as KeyedOperator>::Key,
+    Option<&'a Entry<<Op as KeyedOperator>::State>>,
+);
+
+/// Counts from processing one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Records handed to the operator.
+    pub processed: u64,
+    /// Records behind the watermark, sent to the late output.
+    pub late: u64,
+}
+
+/// One key partition's operator, state and buffered outputs.
+pub struct PartitionCore<Op: KeyedOperator> {
+    operator: Arc<Op>,
+    key: KeyFn<Op::Event, Op::Key>,
+    event_time: TimeFn<Op::Event>,
+    state: KeyedState<Op::Key, Op::State>,
+    outputs: Vec<Op::Output>,
+    late: Vec<(Millis, Op::Event)>,
+    watermark: Millis,
+    max_event_time: Millis,
+    processing_time: Millis,
+}
+
+impl<Op: KeyedOperator> PartitionCore<Op> {
+    /// A core with empty state.
+    pub fn new(
+        operator: Arc<Op>,
+        key: KeyFn<Op::Event, Op::Key>,
+        event_time: TimeFn<Op::Event>,
+    ) -> Self {
+        PartitionCore {
+            operator,
+            key,
+            event_time,
+            state: KeyedState::default(),
+            outputs: Vec::new(),
+            late: Vec::new(),
+            watermark: BEFORE_TIME,
+            max_event_time: BEFORE_TIME,
+            processing_time: 0,
+        }
+    }
+
+    /// Runs the operator on each record; records older than the watermark go to the late
+    /// buffer instead.
+    pub fn process(&mut self, events: impl IntoIterator<Item = Op::Event>) -> BatchStats {
+        let mut stats = BatchStats::default();
+        let operator = &*self.operator;
+        for event in events {
+            let time = (self.event_time)(&event);
+            if time < self.watermark {
+                self.late.push((time, event));
+                stats.late += 1;
+                continue;
+            }
+            stats.processed += 1;
+            self.max_event_time = self.max_event_time.max(time);
+            let key = (self.key)(&event);
+            let (entry, timers) = self.state.touch(&key);
+            let mut ctx = KeyedContext {
+                key: &key,
+                entry,
+                timers,
+                out: &mut self.outputs,
+                time,
+                watermark: self.watermark,
+                processing_time: self.processing_time,
+                cleared: false,
+            };
+            operator.on_event(&event, &mut ctx);
+            if ctx.cleared {
+                self.state.remove_if_idle(&key);
+            }
+        }
+        stats
+    }
+
+    /// Ends an epoch: moves the watermark and processing time forward and fires every timer
+    /// they reached, in time order.
+    pub fn advance(&mut self, watermark: Millis, processing_time: Millis) {
+        self.watermark = self.watermark.max(watermark);
+        self.processing_time = self.processing_time.max(processing_time);
+        self.fire(TimeDomain::EventTime, self.watermark);
+        self.fire(TimeDomain::ProcessingTime, self.processing_time);
+    }
+
+    fn fire(&mut self, domain: TimeDomain, upto: Millis) {
+        let operator = &*self.operator;
+        while let Some((time, key)) = self.state.pop_due(domain, upto) {
+            let Some((entry, timers)) = self.state.touch_existing(&key) else {
+                continue;
+            };
+            entry.timers.retain(|t| *t != (domain, time));
+            let mut ctx = KeyedContext {
+                key: &key,
+                entry,
+                timers,
+                out: &mut self.outputs,
+                time,
+                watermark: self.watermark,
+                processing_time: self.processing_time,
+                cleared: false,
+            };
+            operator.on_timer(Timer { time, domain }, &mut ctx);
+            if ctx.cleared {
+                self.state.remove_if_idle(&key);
+            }
+        }
+    }
+
+    /// Takes the outputs emitted since the last call.
+    pub fn take_outputs(&mut self) -> Vec<Op::Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Takes the late records (with their event time) since the last call.
+    pub fn take_late(&mut self) -> Vec<(Millis, Op::Event)> {
+        std::mem::take(&mut self.late)
+    }
+
+    /// Keys changed since the last call, with their entries (`None`: removed).
+    pub fn drain_changes(&mut self) -> Vec<Change<'_, Op>> {
+        self.state.drain_changes()
+    }
+
+    /// The checkpoint metadata describing the current state as of `epoch`.
+    pub fn checkpoint_meta(&self, epoch: Epoch) -> PartitionCheckpoint {
+        PartitionCheckpoint {
+            epoch,
+            watermark: self.watermark,
+            max_event_time: self.max_event_time,
+            processing_time: self.processing_time,
+        }
+    }
+
+    /// Replaces everything with a checkpoint's state; buffered outputs are discarded.
+    pub fn restore(
+        &mut self,
+        meta: &PartitionCheckpoint,
+        entries: Vec<(Op::Key, Entry<Op::State>)>,
+    ) {
+        self.state.restore(entries);
+        self.outputs.clear();
+        self.late.clear();
+        self.watermark = if meta.epoch == 0 {
+            BEFORE_TIME
+        } else {
+            meta.watermark
+        };
+        self.max_event_time = if meta.epoch == 0 {
+            BEFORE_TIME
+        } else {
+            meta.max_event_time
+        };
+        self.processing_time = meta.processing_time;
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    /// The largest event time processed.
+    pub fn max_event_time(&self) -> Millis {
+        self.max_event_time
+    }
+
+    /// Number of keys holding state.
+    pub fn key_count(&self) -> usize {
+        self.state.len()
+    }
+
+    /// Number of pending timers.
+    pub fn timer_count(&self) -> usize {
+        self.state.timer_count()
+    }
+
+    /// One key's state.
+    pub fn state_of(&self, key: &Op::Key) -> Option<&Op::State> {
+        self.state.get(key)
+    }
+}

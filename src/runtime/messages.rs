@@ -1,0 +1,199 @@
+//! Messages between the source thread, the key-partition actors and the job supervisor.
+//! The epoch protocol: the source sends `Batch`es of an epoch, then the supervisor collects
+//! `EndEpoch` progress from every partition, records the epoch, and broadcasts `Advance`; each
+//! partition answers with `PartitionEvent::Staged`.
+
+use crate::checkpoint::{Epoch, SourcePosition};
+use crate::io::sink::Staged;
+use crate::time::Millis;
+use actix::Message;
+
+/// Records of one epoch for one partition: the `first`-th to `first + events.len()`-th record
+/// routed to this partition in this epoch. The index lets a partition skip what it already
+/// processed when the source replays.
+pub struct Batch<E> {
+    /// The epoch the records belong to.
+    pub epoch: Epoch,
+    /// Index of the first record within this partition's share of the epoch.
+    pub first: u64,
+    /// The records, in source order.
+    pub events: Vec<E>,
+}
+
+impl<E: Send + 'static> Message for Batch<E> {
+    type Result = ();
+}
+
+/// Asks a partition for its progress at the end of an epoch's input.
+#[derive(Debug, Clone, Copy)]
+pub struct EndEpoch {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// How many records the source routed to this partition in the epoch.
+    pub sent: u64,
+}
+
+/// A partition's answer to [`EndEpoch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The partition processed all of the epoch's records.
+    Ready {
+        /// Its largest event time so far.
+        max_event_time: Millis,
+        /// Records it received in the epoch.
+        records: u64,
+    },
+    /// The partition finished this epoch before (it is being replayed for another partition).
+    Done,
+    /// The partition restarted from an older checkpoint and needs the source to replay from
+    /// the end of `checkpoint`.
+    Behind {
+        /// The epoch of its restored checkpoint.
+        checkpoint: Epoch,
+        /// The partition's restart count (identifies the restart).
+        attempt: u32,
+    },
+}
+
+impl Message for EndEpoch {
+    type Result = Progress;
+}
+
+/// Ends an epoch at a partition: fire timers, stage outputs, maybe checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Advance {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// The epoch's watermark.
+    pub watermark: Millis,
+    /// The epoch's processing time.
+    pub processing_time: Millis,
+    /// Write a checkpoint after this epoch.
+    pub checkpoint: bool,
+    /// The epoch was committed before (a replay for another partition): stage nothing.
+    pub suppress_output: bool,
+}
+
+impl Message for Advance {
+    type Result = ();
+}
+
+/// What a partition reports to the supervisor.
+#[derive(Debug)]
+pub enum PartitionEvent {
+    /// The partition finished `epoch`.
+    Staged(Box<EpochDone>),
+    /// Processing `epoch` failed (a panic); the partition restored its checkpoint and will
+    /// redo the epoch when the source replays it.
+    Failed {
+        /// The partition.
+        partition: u32,
+        /// The epoch it could not finish.
+        epoch: Epoch,
+        /// The checkpoint it restores.
+        checkpoint: Epoch,
+        /// The partition's restart count after this failure (identifies the restart).
+        attempt: u32,
+    },
+    /// The partition cannot go on (state store failure, repeated panics): the job stops.
+    Fatal {
+        /// The partition.
+        partition: u32,
+        /// What went wrong.
+        error: String,
+    },
+    /// The partition restarted from its checkpoint after a panic.
+    Restarted {
+        /// The partition.
+        partition: u32,
+        /// The checkpoint epoch it restored.
+        checkpoint: Epoch,
+        /// The panic message.
+        message: String,
+        /// Restarts so far.
+        attempt: u32,
+    },
+}
+
+impl Message for PartitionEvent {
+    type Result = ();
+}
+
+/// A partition's result for one epoch.
+#[derive(Debug)]
+pub struct EpochDone {
+    /// The partition.
+    pub partition: u32,
+    /// The epoch.
+    pub epoch: Epoch,
+    /// True when the partition had finished the epoch before (nothing new staged).
+    pub skipped: bool,
+    /// Staged outputs to commit.
+    pub staged: Vec<Staged>,
+    /// Results emitted.
+    pub outputs: u64,
+    /// Late records.
+    pub late: u64,
+    /// Whether a checkpoint was written.
+    pub checkpointed: bool,
+    /// Keys with state after the epoch.
+    pub state_keys: u64,
+    /// Bytes written by the checkpoint.
+    pub checkpoint_bytes: u64,
+    /// Checkpoint duration.
+    pub checkpoint_ms: f64,
+}
+
+/// The source's request to end an epoch.
+#[derive(Debug)]
+pub struct EpochCut {
+    /// The epoch being cut.
+    pub epoch: Epoch,
+    /// Where the source stands: the epoch's end.
+    pub end: SourcePosition,
+    /// Records routed to each partition in the epoch.
+    pub sent: Vec<u64>,
+    /// Records read (before filtering).
+    pub records: u64,
+    /// Dead letters found in the epoch.
+    pub dead_letters: u64,
+    /// The dead letters, staged.
+    pub staged: Option<Staged>,
+    /// The input is exhausted.
+    pub end_of_input: bool,
+    /// A stop was requested: checkpoint and finish after this epoch.
+    pub stopping: bool,
+}
+
+/// The supervisor's answer to [`EpochCut`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CutReply {
+    /// Go on with the next epoch; `finished` when the job ends with this epoch.
+    Go {
+        /// The job ends here: the source stops reading.
+        finished: bool,
+    },
+    /// Replay: seek to `from` and re-cut the recorded epochs `replay` before reading on.
+    Rewind {
+        /// Where to seek.
+        from: SourcePosition,
+        /// The first epoch to re-read.
+        next_epoch: Epoch,
+        /// Recorded epoch ends to cut at, in order.
+        replay: Vec<(Epoch, SourcePosition)>,
+    },
+    /// The job failed: stop reading.
+    Abort,
+}
+
+impl Message for EpochCut {
+    type Result = CutReply;
+}
+
+/// The source thread failed.
+#[derive(Debug)]
+pub struct SourceFailed(pub String);
+
+impl Message for SourceFailed {
+    type Result = ();
+}

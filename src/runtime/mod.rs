@@ -1,0 +1,390 @@
+//! The runtime: runs a pipeline's [`Plan`] as a job of actors. One actix arbiter (thread) per
+//! worker hosts the key-partition actors; the job supervisor runs on the system arbiter; the
+//! source runs on its own thread. [`run`] wires them up, restores state, and returns when the
+//! input ends, the job is stopped, or it fails.
+
+mod core;
+mod messages;
+mod partition;
+mod source;
+mod supervisor;
+
+pub use self::core::{BatchStats, Change, PartitionCore};
+
+use crate::checkpoint::{JobInfo, SourcePosition};
+use crate::io::sink::SinkSpec;
+use crate::io::source::{
+    FileReader, GenOptions, GeneratorReader, SourceReader, SourceSpec, StdinReader,
+};
+use crate::metrics::Metrics;
+use crate::operator::KeyedOperator;
+use crate::pipeline::Plan;
+use crate::state::StateStore;
+use crate::time::{WatermarkTracker, BEFORE_TIME};
+use crate::{Error, Result};
+use actix::{Actor, Arbiter, AsyncContext};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use partition::PartitionActor;
+use source::{ReadPlan, SourceDriver};
+use supervisor::{JobSupervisor, PartitionLink, SupervisorConfig};
+
+/// When epochs end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerSpec {
+    /// Every interval (micro-batches).
+    Interval(Duration),
+    /// As fast as input arrives: each chunk read is its own epoch.
+    Continuous,
+}
+
+impl TriggerSpec {
+    /// Parses `100ms`, `1s`, ... or `continuous`.
+    pub fn parse(text: &str) -> Result<Self> {
+        if text == "continuous" {
+            return Ok(TriggerSpec::Continuous);
+        }
+        crate::time::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(TriggerSpec::Interval)
+            .ok_or_else(|| {
+                Error::config(
+                    "--trigger",
+                    text,
+                    "use an interval such as 100ms or 1s, or continuous",
+                )
+            })
+    }
+}
+
+/// The shared trigger flag: the supervisor's timer raises it, the source cuts an epoch and
+/// lowers it.
+#[derive(Debug, Clone)]
+pub(crate) struct Trigger {
+    pub(crate) interval: Duration,
+    pub(crate) continuous: bool,
+    pub(crate) due: Arc<AtomicBool>,
+}
+
+impl Trigger {
+    fn new(spec: TriggerSpec) -> Self {
+        let (interval, continuous) = match spec {
+            TriggerSpec::Interval(d) => (d, false),
+            // Continuous epochs still end every 100 ms while no input arrives, so the watermark
+            // and processing-time timers move on a quiet stream.
+            TriggerSpec::Continuous => (Duration::from_millis(100), true),
+        };
+        Trigger {
+            interval,
+            continuous,
+            due: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub(crate) fn take_due(&self) -> bool {
+        self.due.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// How to run a job.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where records come from.
+    pub source: SourceSpec,
+    /// Where results go.
+    pub sink: SinkSpec,
+    /// The sled state directory; `None` keeps state in a temporary store (no recovery).
+    pub state_dir: Option<PathBuf>,
+    /// Number of key partitions.
+    pub partitions: u32,
+    /// Number of worker threads (actix arbiters) hosting the partitions.
+    pub workers: usize,
+    /// When epochs end.
+    pub trigger: TriggerSpec,
+    /// A partition without input for this long does not hold the watermark back.
+    pub idle_timeout: Duration,
+    /// Minimum time between state checkpoints (epochs end more often).
+    pub checkpoint_interval: Duration,
+    /// Built-in generator settings (for `--source gen`).
+    pub generator: GenOptions,
+    /// Serve Prometheus metrics here; `None` for no endpoint.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Stop gracefully (finish the epoch, checkpoint, exit) on SIGINT and SIGTERM.
+    pub handle_signals: bool,
+    /// Setting this flag stops the job gracefully, like a signal.
+    pub stop: Arc<AtomicBool>,
+    /// Records read per source chunk (one batch per partition per chunk).
+    pub chunk_size: usize,
+}
+
+/// The number of CPU cores.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            source: SourceSpec::Generator,
+            sink: SinkSpec::Stdout,
+            state_dir: None,
+            partitions: 2 * cores() as u32,
+            workers: cores(),
+            trigger: TriggerSpec::Interval(Duration::from_millis(100)),
+            idle_timeout: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_secs(1),
+            generator: GenOptions::default(),
+            metrics_addr: None,
+            handle_signals: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            chunk_size: 16 * 1024,
+        }
+    }
+}
+
+/// What a finished job did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobReport {
+    /// Epochs committed.
+    pub epochs: u64,
+    /// Records read from the source (including filtered ones, excluding dead letters).
+    pub records_in: u64,
+    /// Results written.
+    pub outputs: u64,
+    /// Late records.
+    pub late: u64,
+    /// Malformed records sent to the dead-letter output.
+    pub dead_letters: u64,
+    /// Partition restarts.
+    pub restarts: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    info: &JobInfo,
+) -> Result<Box<dyn SourceReader<R>>> {
+    Ok(match &config.source {
+        SourceSpec::Generator => {
+            let make = plan.generator.as_ref().ok_or_else(|| {
+                Error::config(
+                    "--source",
+                    "gen",
+                    format!(
+                        "pipeline `{}` has no built-in generator; use --source file:PATH or stdin",
+                        plan.name
+                    ),
+                )
+            })?;
+            let options = GenOptions {
+                base_ms: info.generator_base_ms,
+                ..config.generator.clone()
+            };
+            Box::new(GeneratorReader::new(make(&options), &options))
+        }
+        SourceSpec::File(path) => Box::new(FileReader::open(path)?),
+        SourceSpec::Stdin => Box::new(StdinReader::open()),
+    })
+}
+
+/// Runs `plan` with `config` until the input ends (bounded sources), a stop is requested, or
+/// the job fails. Resumes from the state directory's last checkpoint when there is one.
+pub fn run<R, Op, Out>(plan: Plan<R, Op, Out>, config: &RunConfig) -> Result<JobReport>
+where
+    R: DeserializeOwned + Send + 'static,
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    if config.partitions == 0 {
+        return Err(Error::config("--partitions", 0, "use at least 1"));
+    }
+    let n = config.partitions;
+    let store = StateStore::open(config.state_dir.as_deref())?;
+    let info = store.claim(&JobInfo {
+        pipeline: plan.name.clone(),
+        partitions: n,
+        source: config.source.to_string(),
+        generator_base_ms: config.generator.base_ms,
+    })?;
+    let reader = open_reader(&plan, config, &info)?;
+    let sink = config.sink.open()?;
+
+    // Recovery: each partition resumes after its own checkpoint; the source resumes after the
+    // oldest one and replays the recorded epochs since, which partitions ahead of it skip.
+    let checkpoints: Vec<_> = (0..n)
+        .map(|p| store.partition(p)?.checkpoint())
+        .collect::<Result<_>>()?;
+    let oldest = checkpoints.iter().map(|c| c.epoch).min().unwrap_or(0);
+    let recorded = store.epochs_from(oldest)?;
+    let last_recorded = recorded.last().map_or(oldest, |r| r.epoch);
+    sink.recover(oldest, last_recorded)?;
+    let from = recorded
+        .iter()
+        .find(|r| r.epoch == oldest)
+        .map_or(SourcePosition::Start, |r| r.end);
+    let read_plan = ReadPlan {
+        from,
+        next_epoch: oldest + 1,
+        replay: recorded
+            .iter()
+            .filter(|r| r.epoch > oldest)
+            .map(|r| (r.epoch, r.end))
+            .collect(),
+    };
+    if oldest > 0 || last_recorded > oldest {
+        tracing::info!(
+            checkpoint = oldest,
+            replay = last_recorded - oldest,
+            "resuming from the state directory"
+        );
+    }
+    let start_watermark = recorded
+        .iter()
+        .find(|r| r.epoch == oldest)
+        .map_or(BEFORE_TIME, |r| r.watermark);
+
+    let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
+    let trigger = Trigger::new(config.trigger);
+    let workers = config.workers.max(1).min(n as usize);
+    let stop = config.stop.clone();
+    let handle_signals = config.handle_signals;
+    let chunk = config.chunk_size.max(1);
+    let supervisor_config = SupervisorConfig {
+        trigger: trigger.clone(),
+        checkpoint_interval: config.checkpoint_interval,
+        recorded,
+        checkpoints: checkpoints.iter().map(|c| c.epoch).collect(),
+    };
+    let tracker = WatermarkTracker::new(
+        n,
+        plan.watermark_delay,
+        config.idle_timeout,
+        start_watermark,
+    );
+
+    let partition_stores = (0..n)
+        .map(|p| store.partition(p))
+        .collect::<Result<Vec<_>>>()?;
+    let system = actix::System::new();
+    let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
+    let handles: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
+    let result = system.block_on(async move {
+        let (result_tx, result_rx) = tokio::sync::oneshot::channel();
+        let (control_tx, control_rx) = std::sync::mpsc::channel();
+        let mut batch_links = Vec::with_capacity(n as usize);
+        let supervisor = JobSupervisor::create(|ctx| {
+            let me = ctx.address().recipient();
+            let mut links = Vec::with_capacity(n as usize);
+            for p in 0..n {
+                let core = PartitionCore::new(
+                    plan.operator.clone(),
+                    plan.key.clone(),
+                    plan.event_time.clone(),
+                );
+                let (output, sink, metrics, me) = (
+                    plan.output.clone(),
+                    sink.clone(),
+                    metrics.clone(),
+                    me.clone(),
+                );
+                let partition_store = partition_stores[p as usize].clone();
+                let addr = actix::Supervisor::start_in_arbiter(
+                    &handles[p as usize % workers],
+                    move |_| {
+                        PartitionActor::new(p, core, output, partition_store, sink, me, metrics)
+                    },
+                );
+                batch_links.push(addr.clone().recipient());
+                links.push(PartitionLink {
+                    end_epoch: addr.clone().recipient(),
+                    advance: addr.recipient(),
+                });
+            }
+            JobSupervisor::new(
+                links,
+                store.clone(),
+                sink.clone(),
+                metrics.clone(),
+                tracker,
+                supervisor_config,
+                control_tx,
+                result_tx,
+            )
+        });
+
+        let driver = SourceDriver {
+            reader,
+            transform: plan.transform.clone(),
+            key: plan.key.clone(),
+            partitions: batch_links,
+            supervisor: supervisor.clone(),
+            control: control_rx,
+            sink: sink.clone(),
+            trigger,
+            stop: stop.clone(),
+            chunk,
+        };
+        let (source_done_tx, source_done_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("spate-source".into())
+            .spawn(move || {
+                driver.run(read_plan);
+                let _ = source_done_tx.send(());
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the source thread: {e}")))?;
+
+        if handle_signals {
+            let stop = stop.clone();
+            actix::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("stop requested: finishing the current epoch");
+                stop.store(true, Ordering::Release);
+            });
+        }
+
+        let result = result_rx.await.unwrap_or_else(|_| {
+            Err(Error::Runtime(
+                "the job supervisor stopped unexpectedly".into(),
+            ))
+        });
+        // The source may be waiting for the supervisor: keep the system running until it is out.
+        let _ = source_done_rx.await;
+        result
+    });
+    for arbiter in &arbiters {
+        arbiter.stop();
+    }
+    for arbiter in arbiters {
+        let _ = arbiter.join();
+    }
+    result
+}
+
+#[cfg(unix)]
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

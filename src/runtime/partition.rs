@@ -1,0 +1,358 @@
+//! The key-partition actor: owns every key that hashes to its partition, runs the operator on
+//! each batch, and at each epoch end fires timers, stages its outputs and (when asked) writes a
+//! checkpoint of its changed keys. A panic in operator code stops the actor; actix's supervisor
+//! restarts it and `restarting` restores the last checkpoint, after which the job supervisor has
+//! the source replay what the partition lost.
+
+use super::core::PartitionCore;
+use super::messages::{Advance, Batch, EndEpoch, EpochDone, PartitionEvent, Progress};
+use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::io::sink::{EpochSink, OutputStream};
+use crate::metrics::Metrics;
+use crate::operator::KeyedOperator;
+use crate::pipeline::OutputFn;
+use crate::state::PartitionStore;
+use crate::time::Millis;
+use crate::{Error, Result};
+use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
+use serde::Serialize;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How often in a row one partition may fail before the job gives up (a record that always
+/// panics would otherwise restart the partition forever).
+const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// A late record as written to the late output.
+#[derive(Serialize)]
+struct LateRecord<'a, E> {
+    partition: u32,
+    epoch: Epoch,
+    watermark: Millis,
+    event_time: Millis,
+    record: &'a E,
+}
+
+/// One key partition.
+pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
+    partition: u32,
+    writer: String,
+    /// Boxed: actix needs the actor to be `Unpin`, the operator's state types need not be.
+    core: Box<PartitionCore<Op>>,
+    output: OutputFn<Op::Output, Out>,
+    store: PartitionStore,
+    sink: Arc<dyn EpochSink>,
+    supervisor: Recipient<PartitionEvent>,
+    metrics: Metrics,
+    /// The last durable checkpoint.
+    checkpoint: PartitionCheckpoint,
+    /// The epoch whose records are arriving.
+    next_epoch: Epoch,
+    /// Records of `next_epoch` processed so far (the source's per-partition index).
+    seen: u64,
+    late_in_epoch: u64,
+    /// Set when operator code panicked; the restart restores the checkpoint.
+    failure: Option<String>,
+    restarts: u32,
+    consecutive_failures: u32,
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        partition: u32,
+        core: PartitionCore<Op>,
+        output: OutputFn<Op::Output, Out>,
+        store: PartitionStore,
+        sink: Arc<dyn EpochSink>,
+        supervisor: Recipient<PartitionEvent>,
+        metrics: Metrics,
+    ) -> Self {
+        let mut actor = PartitionActor {
+            partition,
+            writer: format!("p{partition:03}"),
+            core: Box::new(core),
+            output,
+            store,
+            sink,
+            supervisor,
+            metrics,
+            checkpoint: PartitionCheckpoint::default(),
+            next_epoch: 1,
+            seen: 0,
+            late_in_epoch: 0,
+            failure: None,
+            restarts: 0,
+            consecutive_failures: 0,
+        };
+        if let Err(e) = actor.restore() {
+            actor.fatal(e);
+        }
+        actor
+    }
+
+    /// Loads the last checkpoint into memory; the partition then expects the epoch after it.
+    fn restore(&mut self) -> Result<()> {
+        let meta = self.store.checkpoint()?;
+        let entries = self.store.entries()?;
+        self.core.restore(&meta, entries);
+        self.next_epoch = meta.epoch + 1;
+        self.checkpoint = meta;
+        self.seen = 0;
+        self.late_in_epoch = 0;
+        self.metrics
+            .state_keys(self.partition, self.core.key_count() as u64);
+        Ok(())
+    }
+
+    fn fatal(&self, error: Error) {
+        self.supervisor.do_send(PartitionEvent::Fatal {
+            partition: self.partition,
+            error: error.to_string(),
+        });
+    }
+
+    fn fail(&mut self, ctx: &mut Context<Self>, panic: Box<dyn std::any::Any + Send>) {
+        let message = panic_message(&panic);
+        tracing::error!(partition = self.partition, "operator panicked: {message}");
+        self.failure = Some(message);
+        ctx.stop();
+    }
+
+    /// Serializes the epoch's results and late records and stages them with the sink.
+    fn stage_outputs(
+        &mut self,
+        epoch: Epoch,
+        late_watermark: Millis,
+    ) -> Result<(Vec<crate::io::sink::Staged>, u64, u64)> {
+        let mut staged = Vec::new();
+        let mut buf = Vec::new();
+        let mut outputs = 0u64;
+        for o in self.core.take_outputs() {
+            if let Some(out) = (self.output)(o) {
+                serde_json::to_writer(&mut buf, &out).map_err(|e| {
+                    Error::Runtime(format!("cannot serialize a result to JSON: {e}"))
+                })?;
+                buf.push(b'\n');
+                outputs += 1;
+            }
+        }
+        staged.extend(
+            self.sink
+                .stage(epoch, OutputStream::Results, &self.writer, buf)?,
+        );
+        let late = self.core.take_late();
+        let late_count = late.len() as u64;
+        if !late.is_empty() {
+            let mut buf = Vec::new();
+            for (event_time, record) in &late {
+                let line = LateRecord {
+                    partition: self.partition,
+                    epoch,
+                    watermark: late_watermark,
+                    event_time: *event_time,
+                    record,
+                };
+                serde_json::to_writer(&mut buf, &line).map_err(|e| {
+                    Error::Runtime(format!("cannot serialize a late record to JSON: {e}"))
+                })?;
+                buf.push(b'\n');
+            }
+            staged.extend(
+                self.sink
+                    .stage(epoch, OutputStream::Late, &self.writer, buf)?,
+            );
+        }
+        Ok((staged, outputs, late_count))
+    }
+
+    fn finish_epoch(&mut self, msg: Advance, late_watermark: Millis) -> Result<EpochDone> {
+        let (staged, outputs, late) = self.stage_outputs(msg.epoch, late_watermark)?;
+        let mut done = EpochDone {
+            partition: self.partition,
+            epoch: msg.epoch,
+            skipped: false,
+            staged,
+            outputs,
+            late,
+            checkpointed: false,
+            state_keys: self.core.key_count() as u64,
+            checkpoint_bytes: 0,
+            checkpoint_ms: 0.0,
+        };
+        if msg.checkpoint {
+            let started = Instant::now();
+            let meta = self.core.checkpoint_meta(msg.epoch);
+            done.checkpoint_bytes = self
+                .store
+                .write_checkpoint(self.core.drain_changes(), &meta)?;
+            done.checkpoint_ms = started.elapsed().as_secs_f64() * 1e3;
+            done.checkpointed = true;
+            self.checkpoint = meta;
+        }
+        Ok(done)
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".into())
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Actor for PartitionActor<Op, Out> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Room for a batch per source chunk plus control messages; the source waits for each
+        // batch to be handled, so the mailbox never grows beyond this.
+        ctx.set_mailbox_capacity(64);
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Supervised for PartitionActor<Op, Out> {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        let message = self.failure.take().unwrap_or_else(|| "stopped".into());
+        self.restarts += 1;
+        self.consecutive_failures += 1;
+        self.metrics.restart(self.partition);
+        if let Err(e) = self.restore() {
+            return self.fatal(e);
+        }
+        tracing::warn!(
+            partition = self.partition,
+            checkpoint = self.checkpoint.epoch,
+            attempt = self.restarts,
+            "partition restarted from its checkpoint"
+        );
+        if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+            return self.fatal(Error::PartitionFailed {
+                partition: self.partition,
+                attempts: self.consecutive_failures,
+                message,
+            });
+        }
+        self.supervisor.do_send(PartitionEvent::Restarted {
+            partition: self.partition,
+            checkpoint: self.checkpoint.epoch,
+            message,
+            attempt: self.restarts,
+        });
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Event>>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, batch: Batch<Op::Event>, ctx: &mut Context<Self>) {
+        // Another epoch (finished before, or ahead after a restart) or a gap (records lost by a
+        // restart): the source's replay brings them in order.
+        if batch.epoch != self.next_epoch || batch.first > self.seen {
+            return;
+        }
+        let skip = (self.seen - batch.first) as usize;
+        if skip >= batch.events.len() {
+            return;
+        }
+        self.seen = batch.first + batch.events.len() as u64;
+        let core = &mut self.core;
+        match catch_unwind(AssertUnwindSafe(|| {
+            core.process(batch.events.into_iter().skip(skip))
+        })) {
+            Ok(stats) => self.late_in_epoch += stats.late,
+            Err(panic) => self.fail(ctx, panic),
+        }
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<EndEpoch>
+    for PartitionActor<Op, Out>
+{
+    type Result = actix::MessageResult<EndEpoch>;
+
+    fn handle(&mut self, msg: EndEpoch, _ctx: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(if msg.epoch < self.next_epoch {
+            Progress::Done
+        } else if msg.epoch > self.next_epoch || self.seen < msg.sent {
+            Progress::Behind {
+                checkpoint: self.checkpoint.epoch,
+                attempt: self.restarts,
+            }
+        } else {
+            Progress::Ready {
+                max_event_time: self.core.max_event_time(),
+                records: self.seen,
+            }
+        })
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: Advance, ctx: &mut Context<Self>) {
+        if msg.epoch != self.next_epoch {
+            if msg.epoch < self.next_epoch {
+                self.supervisor
+                    .do_send(PartitionEvent::Staged(Box::new(EpochDone::skipped(
+                        self.partition,
+                        msg.epoch,
+                    ))));
+            }
+            return; // ahead of a restarted partition: the replay brings it again
+        }
+        let late_watermark = self.core.watermark();
+        let core = &mut self.core;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+            core.advance(msg.watermark, msg.processing_time)
+        })) {
+            self.supervisor.do_send(PartitionEvent::Failed {
+                partition: self.partition,
+                epoch: msg.epoch,
+                checkpoint: self.checkpoint.epoch,
+                attempt: self.restarts + 1,
+            });
+            return self.fail(ctx, panic);
+        }
+        match self.finish_epoch(msg, late_watermark) {
+            Ok(mut done) => {
+                if msg.suppress_output {
+                    done.staged.clear();
+                }
+                self.metrics.state_keys(self.partition, done.state_keys);
+                self.supervisor
+                    .do_send(PartitionEvent::Staged(Box::new(done)));
+            }
+            Err(e) => return self.fatal(e),
+        }
+        self.next_epoch += 1;
+        self.seen = 0;
+        self.late_in_epoch = 0;
+        self.consecutive_failures = 0;
+    }
+}
+
+impl EpochDone {
+    fn skipped(partition: u32, epoch: Epoch) -> Self {
+        EpochDone {
+            partition,
+            epoch,
+            skipped: true,
+            staged: Vec::new(),
+            outputs: 0,
+            late: 0,
+            checkpointed: false,
+            state_keys: 0,
+            checkpoint_bytes: 0,
+            checkpoint_ms: 0.0,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The source thread: reads and decodes input in chunks, routes each record to its key
+//! partition, sends one batch per partition per chunk (waiting for the previous chunk's batches
+//! to be handled, so memory stays bounded and a slow partition slows the source), and cuts
+//! epochs: at the trigger while live, or exactly at recorded positions while replaying.
+
+use super::messages::{Batch, CutReply, EpochCut, SourceFailed};
+use super::Trigger;
+use crate::checkpoint::{Epoch, SourcePosition};
+use crate::io::sink::{EpochSink, OutputStream};
+use crate::io::source::{ReadStatus, SourceReader};
+use crate::key::partition_of;
+use crate::pipeline::{KeyFn, TransformFn};
+use crate::{Error, Key, Result};
+use actix::{Addr, MailboxError, Recipient};
+use futures::executor::block_on;
+use futures::future::join_all;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use super::supervisor::JobSupervisor;
+
+/// Everything the source thread owns.
+pub(crate) struct SourceDriver<R, E: Send + 'static, K> {
+    pub(crate) reader: Box<dyn SourceReader<R>>,
+    pub(crate) transform: TransformFn<R, E>,
+    pub(crate) key: KeyFn<E, K>,
+    pub(crate) partitions: Vec<Recipient<Batch<E>>>,
+    pub(crate) supervisor: Addr<JobSupervisor>,
+    pub(crate) control: Receiver<CutReply>,
+    pub(crate) sink: Arc<dyn EpochSink>,
+    pub(crate) trigger: Trigger,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) chunk: usize,
+}
+
+/// Where reading starts, and the recorded epoch ends to replay first.
+pub(crate) struct ReadPlan {
+    pub(crate) from: SourcePosition,
+    pub(crate) next_epoch: Epoch,
+    pub(crate) replay: VecDeque<(Epoch, SourcePosition)>,
+}
+
+impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
+    /// Runs until the job finishes; reports a failure to the supervisor.
+    pub(crate) fn run(mut self, plan: ReadPlan) {
+        if let Err(e) = self.read_loop(plan) {
+            self.supervisor.do_send(SourceFailed(e.to_string()));
+        }
+    }
+
+    fn seek(&mut self, plan: &ReadPlan) -> Result<()> {
+        if !self.reader.replayable()
+            && (plan.from != self.reader.position() || !plan.replay.is_empty())
+        {
+            return Err(Error::Runtime(
+                "a partition must replay its input, but stdin cannot be read again; rerun with a file or generator source (the state directory keeps the last checkpoint)".into(),
+            ));
+        }
+        self.reader.seek(plan.from)
+    }
+
+    fn wait(
+        requests: &mut Vec<actix::dev::RecipientRequest<Batch<E>>>,
+    ) -> Result<(), MailboxError> {
+        block_on(join_all(requests.drain(..)))
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    }
+
+    fn read_loop(&mut self, mut plan: ReadPlan) -> Result<()> {
+        self.seek(&plan)?;
+        let n = self.partitions.len();
+        let mut epoch = plan.next_epoch;
+        let mut sent = vec![0u64; n];
+        let mut routed: Vec<Vec<E>> = (0..n).map(|_| Vec::new()).collect();
+        let mut raw = Vec::with_capacity(self.chunk);
+        let mut dead = Vec::new();
+        let mut dead_lines = Vec::new();
+        let (mut records, mut dead_letters) = (0u64, 0u64);
+        let mut inflight = Vec::with_capacity(n);
+        loop {
+            let until = plan.replay.front().map(|&(_, end)| end);
+            let status = self.reader.read(&mut raw, &mut dead, self.chunk, until)?;
+            let read = raw.len();
+            records += read as u64;
+            for record in raw.drain(..) {
+                if let Some(event) = (self.transform)(record) {
+                    let p = partition_of(&(self.key)(&event), n as u32) as usize;
+                    routed[p].push(event);
+                }
+            }
+            for d in dead.drain(..) {
+                d.write_json_line(&mut dead_lines);
+                dead_letters += 1;
+            }
+            // The previous chunk's batches must be handled before this chunk's are sent.
+            if Self::wait(&mut inflight).is_err() {
+                return Ok(()); // the job is shutting down
+            }
+            for (p, events) in routed.iter_mut().enumerate() {
+                if events.is_empty() {
+                    continue;
+                }
+                let events = std::mem::replace(events, Vec::with_capacity(read / n + 16));
+                let first = sent[p];
+                sent[p] += events.len() as u64;
+                inflight.push(self.partitions[p].send(Batch {
+                    epoch,
+                    first,
+                    events,
+                }));
+            }
+            let replaying = until.is_some();
+            let position = self.reader.position();
+            let cut = match until {
+                Some(end) => position == end,
+                None => {
+                    status == ReadStatus::End
+                        || self.stop.load(Ordering::Acquire)
+                        || self.trigger.take_due()
+                        || (self.trigger.continuous && read > 0)
+                }
+            };
+            if !cut {
+                if status == ReadStatus::End {
+                    return Err(Error::Runtime(format!(
+                        "the source ended at {position:?} before the recorded end of epoch {epoch} at {:?}: the input is shorter than when it was recorded; restore it or use a new --state directory",
+                        until.unwrap_or_default()
+                    )));
+                }
+                continue;
+            }
+            if Self::wait(&mut inflight).is_err() {
+                return Ok(());
+            }
+            let staged = self.sink.stage(
+                epoch,
+                OutputStream::DeadLetter,
+                "src",
+                std::mem::take(&mut dead_lines),
+            )?;
+            let mut reply = block_on(self.supervisor.send(EpochCut {
+                epoch,
+                end: position,
+                sent: std::mem::replace(&mut sent, vec![0; n]),
+                records: std::mem::take(&mut records),
+                dead_letters: std::mem::take(&mut dead_letters),
+                staged,
+                end_of_input: !replaying && status == ReadStatus::End,
+                stopping: !replaying && self.stop.load(Ordering::Acquire),
+            }))
+            .unwrap_or(CutReply::Abort);
+            loop {
+                match reply {
+                    CutReply::Abort => return Ok(()),
+                    CutReply::Go { finished } => {
+                        if plan.replay.front().is_some_and(|(e, _)| *e == epoch) {
+                            plan.replay.pop_front();
+                        }
+                        epoch += 1;
+                        if !finished {
+                            break;
+                        }
+                        // The last epoch is cut: wait until it commits, or until a partition
+                        // that failed while finishing it needs a replay.
+                        reply = self.control.recv().unwrap_or(CutReply::Abort);
+                        if let CutReply::Go { .. } = reply {
+                            return Ok(());
+                        }
+                    }
+                    CutReply::Rewind {
+                        from,
+                        next_epoch,
+                        replay,
+                    } => {
+                        plan = Self::rewind_plan(from, next_epoch, replay, position);
+                        epoch = plan.next_epoch;
+                        self.seek(&plan)?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plan after a rewind requested at a cut at `position`. Partitions that did not fail
+    /// already processed input up to `position`, so the first epoch after the recorded ones
+    /// must end exactly there, or they would hold records of the epoch after it.
+    fn rewind_plan(
+        from: SourcePosition,
+        next_epoch: Epoch,
+        replay: Vec<(Epoch, SourcePosition)>,
+        position: SourcePosition,
+    ) -> ReadPlan {
+        let mut replay: VecDeque<_> = replay.into();
+        let last = replay.back().map_or(from, |&(_, end)| end);
+        if position.parts() > last.parts() {
+            let e = replay.back().map_or(next_epoch, |&(e, _)| e + 1);
+            replay.push_back((e, position));
+        }
+        ReadPlan {
+            from,
+            next_epoch,
+            replay,
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The job supervisor: owns the trigger, turns the source's epoch cuts into recorded epochs
+//! (progress → watermark → durable epoch record → `Advance` to every partition), commits each
+//! epoch's staged output in order once every partition has finished it, trims the epoch log
+//! behind the oldest checkpoint, and answers partition restarts by rewinding the source.
+//!
+//! Invariant relied on for exactly-once output: an epoch's record (input range, watermark,
+//! processing time) is fsynced in sled before any partition is told to finish the epoch, so
+//! every output that can become visible was produced from recorded decisions and a replay
+//! reproduces it byte for byte.
+
+use super::messages::{
+    Advance, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress, SourceFailed,
+};
+use super::{JobReport, Trigger};
+use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
+use crate::io::sink::{EpochSink, Staged};
+use crate::metrics::Metrics;
+use crate::state::StateStore;
+use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
+use crate::{Error, Result};
+use actix::prelude::*;
+use futures::future::join_all;
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The supervisor's handles on one partition actor.
+pub(crate) struct PartitionLink {
+    pub(crate) end_epoch: Recipient<EndEpoch>,
+    pub(crate) advance: Recipient<Advance>,
+}
+
+/// An epoch that is recorded but not yet committed.
+struct PendingEpoch {
+    record: EpochRecord,
+    done: Vec<Option<EpochDone>>,
+    source_staged: Option<Staged>,
+    records: u64,
+    dead_letters: u64,
+    cut_at: Instant,
+    ends_job: bool,
+}
+
+/// Settings the supervisor needs from the run configuration.
+pub(crate) struct SupervisorConfig {
+    pub(crate) trigger: Trigger,
+    pub(crate) checkpoint_interval: Duration,
+    pub(crate) recorded: Vec<EpochRecord>,
+    pub(crate) checkpoints: Vec<Epoch>,
+}
+
+/// Supervises one job.
+pub(crate) struct JobSupervisor {
+    partitions: Vec<PartitionLink>,
+    store: StateStore,
+    sink: Arc<dyn EpochSink>,
+    metrics: Metrics,
+    tracker: WatermarkTracker,
+    trigger: Trigger,
+    checkpoint_interval: Duration,
+    last_checkpoint: Instant,
+    last_processing_time: i64,
+    /// The epoch log since the oldest partition checkpoint.
+    recorded: BTreeMap<Epoch, EpochRecord>,
+    committed: Epoch,
+    pending: BTreeMap<Epoch, PendingEpoch>,
+    /// Each partition's last checkpoint epoch.
+    checkpoints: Vec<Epoch>,
+    /// Restart attempts already answered with a rewind, per partition.
+    handled_attempt: Vec<u32>,
+    rewind_to: Option<Epoch>,
+    /// The source has cut the job's last epoch and waits on `control`.
+    source_draining: bool,
+    control: Sender<CutReply>,
+    result: Option<oneshot::Sender<Result<JobReport>>>,
+    report: JobReport,
+    started: Instant,
+}
+
+impl JobSupervisor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        partitions: Vec<PartitionLink>,
+        store: StateStore,
+        sink: Arc<dyn EpochSink>,
+        metrics: Metrics,
+        tracker: WatermarkTracker,
+        config: SupervisorConfig,
+        control: Sender<CutReply>,
+        result: oneshot::Sender<Result<JobReport>>,
+    ) -> Self {
+        let committed = config.checkpoints.iter().copied().min().unwrap_or(0);
+        let n = partitions.len();
+        JobSupervisor {
+            partitions,
+            store,
+            sink,
+            metrics,
+            tracker,
+            trigger: config.trigger,
+            checkpoint_interval: config.checkpoint_interval,
+            last_checkpoint: Instant::now(),
+            last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
+            recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
+            committed,
+            pending: BTreeMap::new(),
+            checkpoints: config.checkpoints,
+            handled_attempt: vec![0; n],
+            rewind_to: None,
+            source_draining: false,
+            control,
+            result: Some(result),
+            report: JobReport::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Where the source restarts so that partitions restored to checkpoint `epoch` get their
+    /// input again: the end of that epoch, then every recorded epoch after it.
+    fn rewind(&self, epoch: Epoch) -> CutReply {
+        let from = self
+            .recorded
+            .get(&epoch)
+            .map_or(SourcePosition::Start, |r| r.end);
+        CutReply::Rewind {
+            from,
+            next_epoch: epoch + 1,
+            replay: self
+                .recorded
+                .range(epoch + 1..)
+                .map(|(e, r)| (*e, r.end))
+                .collect(),
+        }
+    }
+
+    fn request_rewind(&mut self, epoch: Epoch) {
+        if self.source_draining {
+            // The source already cut its last epoch and waits: send it back now.
+            self.source_draining = false;
+            let _ = self.control.send(self.rewind(epoch));
+        } else {
+            self.rewind_to = Some(self.rewind_to.map_or(epoch, |r| r.min(epoch)));
+        }
+    }
+
+    fn finish(&mut self, result: Result<JobReport>) {
+        let _ = self.control.send(if result.is_ok() {
+            CutReply::Go { finished: true }
+        } else {
+            CutReply::Abort
+        });
+        if let Some(tx) = self.result.take() {
+            let _ = tx.send(result);
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        tracing::error!("job failed: {error}");
+        self.finish(Err(error));
+    }
+
+    fn failed(&self) -> bool {
+        self.result.is_none()
+    }
+
+    /// The second half of an epoch cut, once every partition reported its progress.
+    fn on_progress(
+        &mut self,
+        cut: EpochCut,
+        answers: Vec<Result<Progress, MailboxError>>,
+    ) -> Result<CutReply> {
+        let mut behind: Option<Epoch> = None;
+        for (p, answer) in answers.into_iter().enumerate() {
+            match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
+                Progress::Ready {
+                    max_event_time,
+                    records,
+                } => self.tracker.observe(p as u32, max_event_time, records > 0),
+                Progress::Done => {}
+                Progress::Behind {
+                    checkpoint,
+                    attempt,
+                } => {
+                    self.handled_attempt[p] = self.handled_attempt[p].max(attempt);
+                    behind = Some(behind.map_or(checkpoint, |b| b.min(checkpoint)));
+                }
+            }
+        }
+        let rewind = match (behind, self.rewind_to.take()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(epoch) = rewind {
+            tracing::info!(
+                from_epoch = epoch,
+                "replaying the source for restarted partitions"
+            );
+            return Ok(self.rewind(epoch));
+        }
+
+        let record = match self.recorded.get(&cut.epoch) {
+            Some(record) => {
+                if record.end != cut.end {
+                    return Err(Error::Runtime(format!(
+                        "replay of epoch {} ended at {:?}, but it was recorded ending at {:?}: the source input changed since it was recorded; restore the original input or use a new --state directory",
+                        cut.epoch, cut.end, record.end
+                    )));
+                }
+                self.tracker.set(record.watermark);
+                record.clone()
+            }
+            None => {
+                let watermark = if cut.end_of_input {
+                    END_OF_TIME
+                } else {
+                    self.tracker.advance()
+                };
+                self.tracker.set(watermark);
+                self.last_processing_time = self.last_processing_time.max(now_ms());
+                let record = EpochRecord {
+                    epoch: cut.epoch,
+                    end: cut.end,
+                    watermark,
+                    processing_time: self.last_processing_time,
+                    final_epoch: cut.end_of_input,
+                };
+                self.store.record_epoch(&record)?;
+                self.recorded.insert(cut.epoch, record.clone());
+                record
+            }
+        };
+        let ends_job = record.final_epoch || cut.stopping;
+        let checkpoint = ends_job || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
+        if checkpoint {
+            self.last_checkpoint = Instant::now();
+        }
+        let advance = Advance {
+            epoch: cut.epoch,
+            watermark: record.watermark,
+            processing_time: record.processing_time,
+            checkpoint,
+            suppress_output: cut.epoch <= self.committed,
+        };
+        for link in &self.partitions {
+            link.advance.do_send(advance);
+        }
+        if cut.epoch > self.committed {
+            let n = self.partitions.len();
+            let pending = self
+                .pending
+                .entry(cut.epoch)
+                .or_insert_with(|| PendingEpoch {
+                    record: record.clone(),
+                    done: (0..n).map(|_| None).collect(),
+                    source_staged: None,
+                    records: 0,
+                    dead_letters: 0,
+                    cut_at: Instant::now(),
+                    ends_job,
+                });
+            // A replayed cut re-read the same input: its counts replace the first attempt's.
+            pending.source_staged = cut.staged;
+            pending.records = cut.records;
+            pending.dead_letters = cut.dead_letters;
+            pending.ends_job |= ends_job;
+        }
+        if ends_job {
+            self.source_draining = true;
+        }
+        Ok(CutReply::Go { finished: ends_job })
+    }
+
+    fn on_done(&mut self, done: EpochDone) {
+        let Some(pending) = self.pending.get_mut(&done.epoch) else {
+            return; // committed already
+        };
+        let slot = &mut pending.done[done.partition as usize];
+        // A "skipped" answer (the partition finished the epoch before a replay, or before a
+        // restart of the job) never replaces the real answer it follows.
+        if slot.is_none() || !done.skipped {
+            *slot = Some(done);
+        }
+        if let Err(e) = self.commit_ready() {
+            self.fail(e);
+        }
+    }
+
+    /// Commits, in epoch order, every pending epoch all partitions have finished.
+    fn commit_ready(&mut self) -> Result<()> {
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.get().done.iter().any(Option::is_none) {
+                break;
+            }
+            let (epoch, pending) = entry.remove_entry();
+            let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
+            let (mut outputs, mut late) = (0, 0);
+            for (p, done) in pending.done.into_iter().enumerate() {
+                let done = done.expect("checked above");
+                outputs += done.outputs;
+                late += done.late;
+                staged.extend(done.staged);
+                if done.checkpointed {
+                    self.checkpoints[p] = epoch;
+                    self.metrics
+                        .checkpoint(done.checkpoint_ms, done.checkpoint_bytes);
+                }
+            }
+            self.sink.commit(epoch, staged)?;
+            self.committed = epoch;
+            self.store.set_committed(epoch)?;
+            self.report.epochs += 1;
+            self.report.records_in += pending.records;
+            self.report.dead_letters += pending.dead_letters;
+            self.report.outputs += outputs;
+            self.report.late += late;
+            self.metrics.epoch_committed(
+                pending.records,
+                outputs,
+                late,
+                pending.dead_letters,
+                pending.cut_at.elapsed().as_secs_f64() * 1e3,
+                pending.record.watermark,
+            );
+            let oldest = self.checkpoints.iter().copied().min().unwrap_or(0);
+            if self
+                .recorded
+                .first_key_value()
+                .is_some_and(|(e, _)| *e < oldest)
+            {
+                self.store.forget_epochs_before(oldest)?;
+                self.recorded = self.recorded.split_off(&oldest);
+            }
+            if pending.ends_job {
+                self.report.elapsed = self.started.elapsed();
+                let report = self.report.clone();
+                self.finish(Ok(report));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for JobSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let due = self.trigger.due.clone();
+        ctx.run_interval(self.trigger.interval, move |_, _| {
+            due.store(true, std::sync::atomic::Ordering::Release);
+        });
+    }
+}
+
+impl Handler<EpochCut> for JobSupervisor {
+    type Result = ResponseActFuture<Self, CutReply>;
+
+    fn handle(&mut self, cut: EpochCut, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.failed() {
+            return Box::pin(actix::fut::ready(CutReply::Abort));
+        }
+        let requests: Vec<_> = self
+            .partitions
+            .iter()
+            .zip(&cut.sent)
+            .map(|(link, &sent)| {
+                link.end_epoch.send(EndEpoch {
+                    epoch: cut.epoch,
+                    sent,
+                })
+            })
+            .collect();
+        Box::pin(
+            join_all(requests)
+                .into_actor(self)
+                .map(move |answers, act, _ctx| {
+                    if act.failed() {
+                        return CutReply::Abort;
+                    }
+                    match act.on_progress(cut, answers) {
+                        Ok(reply) => reply,
+                        Err(e) => {
+                            act.fail(e);
+                            CutReply::Abort
+                        }
+                    }
+                }),
+        )
+    }
+}
+
+impl Handler<PartitionEvent> for JobSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, event: PartitionEvent, _ctx: &mut Context<Self>) {
+        if self.failed() {
+            return;
+        }
+        match event {
+            PartitionEvent::Staged(done) => self.on_done(*done),
+            PartitionEvent::Failed {
+                partition,
+                epoch,
+                checkpoint,
+                attempt,
+            } => {
+                if let Some(pending) = self.pending.get_mut(&epoch) {
+                    pending.done[partition as usize] = None;
+                }
+                let p = partition as usize;
+                if attempt > self.handled_attempt[p] {
+                    self.handled_attempt[p] = attempt;
+                    self.request_rewind(checkpoint);
+                }
+            }
+            PartitionEvent::Restarted {
+                partition,
+                checkpoint,
+                message,
+                attempt,
+            } => {
+                self.report.restarts += 1;
+                tracing::warn!(
+                    partition,
+                    checkpoint,
+                    attempt,
+                    "partition restarted after: {message}"
+                );
+            }
+            PartitionEvent::Fatal { partition, error } => {
+                self.fail(Error::Runtime(format!("partition {partition}: {error}")));
+            }
+        }
+    }
+}
+
+impl Handler<SourceFailed> for JobSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SourceFailed, _ctx: &mut Context<Self>) {
+        if !self.failed() {
+            self.fail(Error::Runtime(msg.0));
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The sled store. Layout:
+//! - tree `meta`: `job` → [`JobInfo`]; `committed` → last committed epoch.
+//! - tree `epochs`: big-endian epoch → [`EpochRecord`] (the epoch log, trimmed below the oldest
+//!   partition checkpoint).
+//! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`]; `0x01 ‖ bincode(key)` →
+//!   bincode(entry). A checkpoint is one `apply_batch`, which sled applies atomically, so a
+//!   partition's state and its metadata can never disagree.
+
+use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+const META_KEY: &[u8] = &[0x00];
+const STATE_PREFIX: u8 = 0x01;
+
+/// The job's sled database.
+#[derive(Clone)]
+pub struct StateStore {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    epochs: sled::Tree,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("bincode encodes in-memory values")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], place: &str) -> Result<T> {
+    bincode::deserialize(bytes).map_err(|e| Error::Corrupt {
+        place: place.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+impl StateStore {
+    /// Opens (or creates) the store in `dir`; `None` gives a temporary store removed at exit.
+    pub fn open(dir: Option<&Path>) -> Result<Self> {
+        let config = sled::Config::new()
+            // sled's default page cache is 1 GB; state is hot in actor memory anyway.
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(None);
+        let (config, path) = match dir {
+            Some(dir) => (config.path(dir), dir.to_path_buf()),
+            None => (config.temporary(true), PathBuf::from("(temporary)")),
+        };
+        let err = |source| Error::State {
+            path: path.clone(),
+            source,
+        };
+        let db = config.open().map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
+        let epochs = db.open_tree("epochs").map_err(err)?;
+        Ok(StateStore {
+            db,
+            path,
+            meta,
+            epochs,
+        })
+    }
+
+    fn err(&self, source: sled::Error) -> Error {
+        Error::State {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The state directory (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that the store belongs to `info`'s job, recording `info` on first use. Returns the
+    /// stored identity (whose generator base time wins over a new one).
+    pub fn claim(&self, info: &JobInfo) -> Result<JobInfo> {
+        match self.meta.get("job").map_err(|e| self.err(e))? {
+            None => {
+                self.meta
+                    .insert("job", encode(info))
+                    .map_err(|e| self.err(e))?;
+                self.flush()?;
+                Ok(info.clone())
+            }
+            Some(bytes) => {
+                let stored: JobInfo = decode(&bytes, "meta/job")?;
+                let describe = |j: &JobInfo| {
+                    format!(
+                        "pipeline {} with --partitions {} on --source {}",
+                        j.pipeline, j.partitions, j.source
+                    )
+                };
+                if stored.pipeline != info.pipeline
+                    || stored.partitions != info.partitions
+                    || stored.source != info.source
+                {
+                    return Err(Error::StateMismatch {
+                        path: self.path.clone(),
+                        stored: describe(&stored),
+                        requested: describe(info),
+                    });
+                }
+                Ok(stored)
+            }
+        }
+    }
+
+    /// Makes an epoch's record durable (fsync) before any of its output is committed.
+    pub fn record_epoch(&self, record: &EpochRecord) -> Result<()> {
+        self.epochs
+            .insert(record.epoch.to_be_bytes(), encode(record))
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Recorded epochs from `first` on, in order.
+    pub fn epochs_from(&self, first: Epoch) -> Result<Vec<EpochRecord>> {
+        self.epochs
+            .range(first.to_be_bytes()..)
+            .map(|kv| {
+                let (_, v) = kv.map_err(|e| self.err(e))?;
+                decode(&v, "epochs")
+            })
+            .collect()
+    }
+
+    /// Drops epoch records before `epoch`: no partition needs them for replay any more.
+    pub fn forget_epochs_before(&self, epoch: Epoch) -> Result<()> {
+        for key in self.epochs.range(..epoch.to_be_bytes()).keys() {
+            self.epochs
+                .remove(key.map_err(|e| self.err(e))?)
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Notes the last committed epoch (informational: sinks decide what is visible).
+    pub fn set_committed(&self, epoch: Epoch) -> Result<()> {
+        self.meta
+            .insert("committed", &epoch.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The partition tree of key partition `partition`.
+    pub fn partition(&self, partition: u32) -> Result<PartitionStore> {
+        let tree = self
+            .db
+            .open_tree(format!("p{partition:04}"))
+            .map_err(|e| self.err(e))?;
+        Ok(PartitionStore {
+            tree,
+            store: self.clone(),
+            partition,
+        })
+    }
+
+    /// Fsyncs everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Bytes sled occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// One key partition's tree.
+#[derive(Clone)]
+pub struct PartitionStore {
+    tree: sled::Tree,
+    store: StateStore,
+    partition: u32,
+}
+
+impl PartitionStore {
+    /// The partition's last checkpoint metadata (the default, epoch 0, when it has none).
+    pub fn checkpoint(&self) -> Result<PartitionCheckpoint> {
+        match self.tree.get(META_KEY).map_err(|e| self.store.err(e))? {
+            Some(bytes) => decode(&bytes, &format!("p{}/checkpoint", self.partition)),
+            None => Ok(PartitionCheckpoint::default()),
+        }
+    }
+
+    /// Every stored `(key, value)` pair.
+    pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V)>> {
+        let place = format!("p{}/state", self.partition);
+        self.tree
+            .scan_prefix([STATE_PREFIX])
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.store.err(e))?;
+                Ok((decode(&k[1..], &place)?, decode(&v, &place)?))
+            })
+            .collect()
+    }
+
+    /// Writes changed keys (`Some(value)`), removed keys (`None`) and the checkpoint metadata in
+    /// one atomic batch and fsyncs. Returns the bytes written.
+    pub fn write_checkpoint<K: Serialize, V: Serialize>(
+        &self,
+        changes: impl IntoIterator<Item = (K, Option<V>)>,
+        checkpoint: &PartitionCheckpoint,
+    ) -> Result<u64> {
+        let mut batch = sled::Batch::default();
+        let mut bytes = 0u64;
+        let mut key_buf = Vec::with_capacity(32);
+        for (key, value) in changes {
+            key_buf.clear();
+            key_buf.push(STATE_PREFIX);
+            bincode::serialize_into(&mut key_buf, &key).expect("bincode encodes keys");
+            match value {
+                Some(value) => {
+                    let value = encode(&value);
+                    bytes += (key_buf.len() + value.len()) as u64;
+                    batch.insert(key_buf.as_slice(), value);
+                }
+                None => batch.remove(key_buf.as_slice()),
+            }
+        }
+        batch.insert(META_KEY, encode(checkpoint));
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.store.err(e))?;
+        self.store.flush()?;
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::SourcePosition;
+
+    #[test]
+    fn epochs_checkpoints_and_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = JobInfo {
+            pipeline: "p".into(),
+            partitions: 2,
+            source: "gen".into(),
+            generator_base_ms: 5,
+        };
+        {
+            let store = StateStore::open(Some(dir.path())).unwrap();
+            assert_eq!(store.claim(&info).unwrap(), info);
+            for epoch in 1..=3 {
+                store
+                    .record_epoch(&EpochRecord {
+                        epoch,
+                        end: SourcePosition::at(0, epoch * 10),
+                        watermark: 0,
+                        processing_time: 0,
+                        final_epoch: false,
+                    })
+                    .unwrap();
+            }
+            store.forget_epochs_before(2).unwrap();
+            let p = store.partition(1).unwrap();
+            let ckpt = PartitionCheckpoint {
+                epoch: 3,
+                ..Default::default()
+            };
+            p.write_checkpoint(
+                [(7u64, Some("seven".to_string())), (8, Some("eight".into()))],
+                &ckpt,
+            )
+            .unwrap();
+            p.write_checkpoint([(8u64, None::<String>)], &ckpt).unwrap();
+        }
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let again = JobInfo {
+            generator_base_ms: 99,
+            ..info.clone()
+        };
+        assert_eq!(store.claim(&again).unwrap().generator_base_ms, 5);
+        let other = JobInfo {
+            partitions: 3,
+            ..info
+        };
+        let err = store.claim(&other).unwrap_err().to_string();
+        assert!(
+            err.contains("--partitions 2") && err.contains("--partitions 3"),
+            "{err}"
+        );
+        let epochs: Vec<u64> = store
+            .epochs_from(0)
+            .unwrap()
+            .iter()
+            .map(|r| r.epoch)
+            .collect();
+        assert_eq!(epochs, vec![2, 3]);
+        let p = store.partition(1).unwrap();
+        assert_eq!(p.checkpoint().unwrap().epoch, 3);
+        assert_eq!(
+            p.entries::<u64, String>().unwrap(),
+            vec![(7, "seven".to_string())]
+        );
+        assert_eq!(store.partition(0).unwrap().checkpoint().unwrap().epoch, 0);
+    }
+}

@@ -1,0 +1,106 @@
+//! Event time and processing time: the millisecond timestamp type, parsing of RFC 3339 times
+//! and of durations given on the command line, and the [watermark] that tracks event time.
+
+pub mod watermark;
+
+pub use watermark::WatermarkTracker;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time as milliseconds since the Unix epoch (UTC). Event time and processing time
+/// both use it; windows are `[start, end)` in these units.
+pub type Millis = i64;
+
+/// The watermark once a bounded input is exhausted: every window and timer fires.
+pub const END_OF_TIME: Millis = Millis::MAX;
+
+/// The watermark before any event has been seen.
+pub const BEFORE_TIME: Millis = Millis::MIN;
+
+/// Wall-clock time now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Converts a `Duration` to whole milliseconds, saturating.
+pub fn duration_ms(d: Duration) -> Millis {
+    d.as_millis().min(Millis::MAX as u128) as Millis
+}
+
+/// Parses an RFC 3339 timestamp such as `2026-01-01T00:00:00.123Z` or
+/// `2026-01-01T01:00:00+01:00` into epoch milliseconds.
+pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            format!(
+                "`{text}` is not an RFC 3339 time ({e}); expected e.g. 2026-01-01T00:00:00.123Z"
+            )
+        })
+}
+
+/// Formats epoch milliseconds as RFC 3339 in UTC with millisecond precision.
+pub fn format_rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Parses a duration such as `100ms`, `5s`, `2m`, `1h` (a bare number means milliseconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 100ms, 5s, 2m or 1h"))?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1_000,
+        "m" | "min" => n * 60_000,
+        "h" => n * 3_600_000,
+        other => {
+            return Err(format!(
+                "`{text}` has unknown unit `{other}`; use ms, s, m or h"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00.123Z"),
+            Ok(1_767_225_600_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-01-01T01:00:00.123+01:00"),
+            Ok(1_767_225_600_123)
+        );
+        assert_eq!(
+            format_rfc3339(1_767_225_600_123),
+            "2026-01-01T00:00:00.123Z"
+        );
+        assert!(parse_rfc3339("yesterday")
+            .unwrap_err()
+            .contains("yesterday"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

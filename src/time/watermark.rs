@@ -1,0 +1,108 @@
+//! The job's watermark: the minimum over key partitions of their maximum event time, minus the
+//! allowed delay. A partition that has had no input for the idle timeout does not hold it back.
+
+use super::{Millis, BEFORE_TIME, END_OF_TIME};
+use std::time::{Duration, Instant};
+
+/// Tracks per-partition event-time progress and computes the watermark at each epoch end.
+#[derive(Debug)]
+pub struct WatermarkTracker {
+    delay: Millis,
+    idle_timeout: Duration,
+    partitions: Vec<PartitionProgress>,
+    current: Millis,
+}
+
+#[derive(Debug, Clone)]
+struct PartitionProgress {
+    max_event_time: Millis,
+    last_active: Instant,
+}
+
+impl WatermarkTracker {
+    /// A tracker for `partitions` partitions starting from watermark `start`.
+    pub fn new(partitions: u32, delay: Millis, idle_timeout: Duration, start: Millis) -> Self {
+        let now = Instant::now();
+        WatermarkTracker {
+            delay,
+            idle_timeout,
+            partitions: vec![
+                PartitionProgress {
+                    max_event_time: BEFORE_TIME,
+                    last_active: now,
+                };
+                partitions as usize
+            ],
+            current: start,
+        }
+    }
+
+    /// Records a partition's progress at an epoch end.
+    pub fn observe(&mut self, partition: u32, max_event_time: Millis, had_records: bool) {
+        let p = &mut self.partitions[partition as usize];
+        p.max_event_time = p.max_event_time.max(max_event_time);
+        if had_records {
+            p.last_active = Instant::now();
+        }
+    }
+
+    /// Computes the watermark after an epoch. It never goes backwards. Idle partitions are left
+    /// out of the minimum; when every partition is idle the most advanced one decides, so a
+    /// quiet stream still closes its windows.
+    pub fn advance(&mut self) -> Millis {
+        let now = Instant::now();
+        let active = self
+            .partitions
+            .iter()
+            .filter(|p| now.duration_since(p.last_active) < self.idle_timeout)
+            .map(|p| p.max_event_time)
+            .min();
+        let basis = active.or_else(|| self.partitions.iter().map(|p| p.max_event_time).max());
+        if let Some(t) = basis.filter(|&t| t != BEFORE_TIME) {
+            self.current = self.current.max(t.saturating_sub(self.delay));
+        }
+        self.current
+    }
+
+    /// Sets the watermark (a replayed epoch uses its recorded value; end of input uses
+    /// [`END_OF_TIME`]).
+    pub fn set(&mut self, watermark: Millis) {
+        self.current = self.current.max(watermark);
+    }
+
+    /// The current watermark.
+    pub fn current(&self) -> Millis {
+        self.current
+    }
+
+    /// True once the watermark reached the end of time.
+    pub fn is_final(&self) -> bool {
+        self.current == END_OF_TIME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_over_partitions_minus_delay() {
+        let mut w = WatermarkTracker::new(2, 10, Duration::from_secs(60), BEFORE_TIME);
+        w.observe(0, 100, true);
+        assert_eq!(w.advance(), BEFORE_TIME, "partition 1 has seen nothing yet");
+        w.observe(1, 50, true);
+        assert_eq!(w.advance(), 40);
+        w.observe(1, 30, true);
+        assert_eq!(w.advance(), 40, "never goes backwards");
+        w.observe(1, 200, true);
+        assert_eq!(w.advance(), 90);
+    }
+
+    #[test]
+    fn idle_partition_does_not_hold_back() {
+        let mut w = WatermarkTracker::new(2, 10, Duration::ZERO, BEFORE_TIME);
+        w.observe(0, 100, true);
+        // With a zero idle timeout every partition is idle at once: the most advanced decides.
+        assert_eq!(w.advance(), 90);
+    }
+}

@@ -1,0 +1,89 @@
+//! Event-time windows built on the [keyed operator API](crate::operator): tumbling and sliding
+//! windows (pane-based: a record updates one slide-sized pane, panes combine when a window
+//! fires) and session windows (a gap of inactivity closes a session), each aggregated with an
+//! [`Aggregator`] and emitted once, when the watermark passes the window's end (append mode).
+
+mod aggregate;
+mod pane;
+mod session;
+
+pub use aggregate::{Aggregator, Avg, Count, Max, Min, Number, Sum};
+pub use pane::PaneWindowOperator;
+pub use session::SessionWindowOperator;
+
+use crate::time::{duration_ms, Millis};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Tumbling or sliding (hopping) windows `[start, end)` aligned to the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    size: Millis,
+    slide: Millis,
+}
+
+impl Windows {
+    /// Back-to-back windows of `size`.
+    pub fn tumbling(size: Duration) -> Self {
+        Self::sliding(size, size)
+    }
+
+    /// Windows of `size` starting every `slide`. `size` must be a multiple of `slide`.
+    ///
+    /// # Panics
+    /// When `slide` is zero or does not divide `size`: a pipeline definition error.
+    pub fn sliding(size: Duration, slide: Duration) -> Self {
+        let (size, slide) = (duration_ms(size), duration_ms(slide));
+        assert!(
+            slide > 0 && size >= slide && size % slide == 0,
+            "window size {size} ms must be a positive multiple of the slide {slide} ms"
+        );
+        Windows { size, slide }
+    }
+
+    /// Window length in milliseconds.
+    pub fn size(&self) -> Millis {
+        self.size
+    }
+
+    /// Distance between window starts in milliseconds.
+    pub fn slide(&self) -> Millis {
+        self.slide
+    }
+}
+
+/// Session windows: a key's session ends after `gap` without records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    gap: Millis,
+}
+
+impl SessionWindows {
+    /// Sessions closed by `gap` of inactivity.
+    ///
+    /// # Panics
+    /// When `gap` is zero.
+    pub fn with_gap(gap: Duration) -> Self {
+        let gap = duration_ms(gap);
+        assert!(gap > 0, "session gap must be positive");
+        SessionWindows { gap }
+    }
+
+    /// The gap in milliseconds.
+    pub fn gap(&self) -> Millis {
+        self.gap
+    }
+}
+
+/// One window's result for one key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowResult<K, V> {
+    /// The key.
+    pub key: K,
+    /// Window start (inclusive), epoch milliseconds.
+    pub start: Millis,
+    /// Window end (exclusive), epoch milliseconds.
+    pub end: Millis,
+    /// The aggregate.
+    pub value: V,
+}

@@ -1,0 +1,227 @@
+//! Property tests: for random keyed event sequences with bounded disorder, cut into random
+//! epochs, the tumbling, sliding and session operators (run through the partition core, with a
+//! checkpoint to sled and a restore in the middle) emit exactly what a naive batch computation
+//! over the same on-time records gives, each window once, and only after the watermark passed
+//! its end; the late records are exactly those behind the watermark.
+
+use proptest::prelude::*;
+use serde::Serialize;
+use spate::operator::KeyedOperator;
+use spate::prelude::*;
+use spate::runtime::PartitionCore;
+use spate::state::StateStore;
+use spate::time::{BEFORE_TIME, END_OF_TIME};
+use spate::window::{PaneWindowOperator, SessionWindowOperator};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Ev {
+    key: u8,
+    ts: i64,
+    v: i64,
+}
+
+type Res = (u8, i64, i64, u64, i64); // key, start, end, count, sum
+
+/// Feeds `epochs` through a partition core running `op`, restoring from a sled checkpoint after
+/// epoch `restart_at`. Returns results and late records.
+fn run<Op>(op: Op, epochs: &[Vec<Ev>], delay: i64, restart_at: usize) -> (Vec<Res>, Vec<Ev>)
+where
+    Op: KeyedOperator<Key = u8, Event = Ev, Output = WindowResult<u8, (u64, i64)>>,
+{
+    let op = Arc::new(op);
+    let make = || {
+        PartitionCore::new(
+            op.clone(),
+            Arc::new(|e: &Ev| e.key),
+            Arc::new(|e: &Ev| e.ts),
+        )
+    };
+    let store = StateStore::open(None).unwrap();
+    let tree = store.partition(0).unwrap();
+    let mut core = make();
+    let (mut results, mut late) = (Vec::new(), Vec::new());
+    let mut watermark = BEFORE_TIME;
+    let mut max_ts = BEFORE_TIME;
+    let last = epochs.len();
+    for (i, epoch) in epochs.iter().enumerate() {
+        core.process(epoch.iter().cloned());
+        max_ts = max_ts.max(
+            epoch
+                .iter()
+                .filter(|e| e.ts >= watermark)
+                .map(|e| e.ts)
+                .max()
+                .unwrap_or(BEFORE_TIME),
+        );
+        if max_ts != BEFORE_TIME {
+            watermark = watermark.max(max_ts - delay);
+        }
+        let wm = if i + 1 == last {
+            END_OF_TIME
+        } else {
+            watermark
+        };
+        core.advance(wm, 0);
+        for r in core.take_outputs() {
+            assert!(
+                r.end <= wm,
+                "window [{}, {}) emitted at watermark {wm}",
+                r.start,
+                r.end
+            );
+            results.push((r.key, r.start, r.end, r.value.0, r.value.1));
+        }
+        late.extend(core.take_late().into_iter().map(|(_, e)| e));
+        if i == restart_at {
+            let meta = core.checkpoint_meta(i as u64 + 1);
+            tree.write_checkpoint(core.drain_changes(), &meta).unwrap();
+            core = make();
+            core.restore(&tree.checkpoint().unwrap(), tree.entries().unwrap());
+        }
+    }
+    assert_eq!(core.key_count(), 0, "state left after the end of input");
+    results.sort();
+    (results, late)
+}
+
+/// The records behind the watermark, by the same rule the engine documents: the watermark at
+/// an epoch's start is the newest on-time event time so far minus the delay.
+fn split_late(epochs: &[Vec<Ev>], delay: i64) -> (Vec<Ev>, Vec<Ev>) {
+    let (mut on_time, mut late) = (Vec::new(), Vec::new());
+    let (mut watermark, mut max_ts) = (BEFORE_TIME, BEFORE_TIME);
+    for epoch in epochs {
+        for e in epoch {
+            if e.ts < watermark {
+                late.push(e.clone());
+            } else {
+                max_ts = max_ts.max(e.ts);
+                on_time.push(e.clone());
+            }
+        }
+        if max_ts != BEFORE_TIME {
+            watermark = watermark.max(max_ts - delay);
+        }
+    }
+    (on_time, late)
+}
+
+fn naive_windows(events: &[Ev], size: i64, slide: i64) -> Vec<Res> {
+    let mut acc: BTreeMap<(u8, i64), (u64, i64)> = BTreeMap::new();
+    for e in events {
+        // Every window [s, s + size) with s a multiple of slide that contains e.ts.
+        let mut s = e.ts.div_euclid(slide) * slide;
+        while s > e.ts - size {
+            let a = acc.entry((e.key, s)).or_default();
+            a.0 += 1;
+            a.1 += e.v;
+            s -= slide;
+        }
+    }
+    acc.into_iter()
+        .map(|((k, s), (c, v))| (k, s, s + size, c, v))
+        .collect()
+}
+
+fn naive_sessions(events: &[Ev], gap: i64) -> Vec<Res> {
+    let mut by_key: BTreeMap<u8, Vec<&Ev>> = BTreeMap::new();
+    for e in events {
+        by_key.entry(e.key).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (key, mut evs) in by_key {
+        evs.sort_by_key(|e| e.ts);
+        let mut cur: Option<(i64, i64, u64, i64)> = None;
+        for e in evs {
+            cur = match cur {
+                Some((first, last, c, v)) if e.ts - last < gap => {
+                    Some((first, e.ts, c + 1, v + e.v))
+                }
+                Some((first, last, c, v)) => {
+                    out.push((key, first, last + gap, c, v));
+                    Some((e.ts, e.ts, 1, e.v))
+                }
+                None => Some((e.ts, e.ts, 1, e.v)),
+            };
+        }
+        if let Some((first, last, c, v)) = cur {
+            out.push((key, first, last + gap, c, v));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Keyed events with bounded disorder, cut into epochs, plus a watermark delay.
+fn scenario() -> impl Strategy<Value = (Vec<Vec<Ev>>, i64, usize)> {
+    let event = (0u8..6, 0i64..40, -120i64..=0, -50i64..200);
+    (
+        prop::collection::vec(event, 1..250),
+        prop::collection::vec(1usize..40, 1..30),
+        0i64..150,
+        0usize..30,
+    )
+        .prop_map(|(raw, cuts, delay, restart)| {
+            let events: Vec<Ev> = raw
+                .into_iter()
+                .scan(0i64, |clock, (key, step, jitter, v)| {
+                    *clock += step;
+                    Some(Ev {
+                        key,
+                        ts: *clock + jitter - 1_000,
+                        v,
+                    })
+                })
+                .collect();
+            let mut epochs = Vec::new();
+            let mut rest = events.as_slice();
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (head, tail) = rest.split_at((*cut).min(rest.len()));
+                epochs.push(head.to_vec());
+                rest = tail;
+            }
+            let restart = restart % epochs.len();
+            (epochs, delay, restart)
+        })
+}
+
+fn count_sum() -> (Count, Sum<impl Fn(&Ev) -> i64 + Send + Sync + 'static, i64>) {
+    (Count, Sum::of(|e: &Ev| e.v))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn tumbling_matches_naive((epochs, delay, restart) in scenario(), size in 1i64..90) {
+        let op = PaneWindowOperator::new(Windows::tumbling(Duration::from_millis(size as u64)), count_sum());
+        let (results, late) = run(op, &epochs, delay, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay);
+        prop_assert_eq!(late, expected_late);
+        prop_assert_eq!(results, naive_windows(&on_time, size, size));
+    }
+
+    #[test]
+    fn sliding_matches_naive((epochs, delay, restart) in scenario(), slide in 1i64..30, panes in 1i64..6) {
+        let size = slide * panes;
+        let windows = Windows::sliding(Duration::from_millis(size as u64), Duration::from_millis(slide as u64));
+        let (results, late) = run(PaneWindowOperator::new(windows, count_sum()), &epochs, delay, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay);
+        prop_assert_eq!(late, expected_late);
+        prop_assert_eq!(results, naive_windows(&on_time, size, slide));
+    }
+
+    #[test]
+    fn sessions_match_naive((epochs, delay, restart) in scenario(), gap in 1i64..120) {
+        let op = SessionWindowOperator::new(SessionWindows::with_gap(Duration::from_millis(gap as u64)), count_sum());
+        let (results, late) = run(op, &epochs, delay, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay);
+        prop_assert_eq!(late, expected_late);
+        prop_assert_eq!(results, naive_sessions(&on_time, gap));
+    }
+}
