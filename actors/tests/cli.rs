@@ -1,0 +1,168 @@
+//! The `spate` command line as a user meets it: listing, the embedded default run, errors that
+//! name the input and the fix, and the Prometheus endpoint.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn list_shows_every_pipeline() {
+    let out = run_ok(&["list"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["tx-windows", "fraud", "sessions"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn default_run_prints_fraud_alerts_from_the_generator() {
+    let out = run_ok(&["run", "fraud", "--events", "30000"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let alerts: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !alerts.is_empty(),
+        "no alerts in 30,000 generated transactions"
+    );
+    for a in &alerts {
+        let (count, sum) = (a["count"].as_u64().unwrap(), a["sum"].as_f64().unwrap());
+        assert!(count > 10 || sum > 50_000.0, "not an alert: {a}");
+        assert_eq!(
+            a["window_end"].as_i64().unwrap() - a["window_start"].as_i64().unwrap(),
+            300_000
+        );
+        assert!(a["avg"].is_number() && a["key"].is_u64());
+    }
+}
+
+#[test]
+fn errors_name_the_input_and_the_fix() {
+    let out = spate(&["run", "no-such"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such") && err.contains("tx-windows"),
+        "{err}"
+    );
+
+    let out = spate(&["run", "fraud", "--source", "kafka://x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--source") && err.contains("file:PATH"),
+        "{err}"
+    );
+
+    let out = spate(&["run", "fraud", "--source", "file:/no/such/tx.jsonl"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("/no/such/tx.jsonl"),
+        "{err}"
+    );
+
+    let out = spate(&["run", "fraud", "--trigger", "soon"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--trigger") && err.contains("continuous"),
+        "{err}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().display().to_string();
+    run_ok(&[
+        "run",
+        "tx-windows",
+        "--events",
+        "1000",
+        "--partitions",
+        "2",
+        "--state",
+        &state,
+    ]);
+    let out = spate(&[
+        "run",
+        "tx-windows",
+        "--events",
+        "1000",
+        "--partitions",
+        "3",
+        "--state",
+        &state,
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--partitions 2") && err.contains("--partitions 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn metrics_are_served_for_prometheus() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spate(&[
+        "run",
+        "tx-windows",
+        "--events",
+        "0",
+        "--rate",
+        "20000",
+        "--metrics-addr",
+        &addr,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut body = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let Ok(mut conn) = std::net::TcpStream::connect(&addr) else {
+            continue;
+        };
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        body.clear();
+        conn.read_to_string(&mut body).unwrap();
+        if body.contains("spate_records_in_total") && body.contains("spate_watermark_lag") {
+            break;
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for metric in [
+        "spate_records_in_total",
+        "spate_epoch_duration_seconds_bucket",
+        "spate_state_keys",
+        "spate_watermark_lag",
+    ] {
+        assert!(body.contains(metric), "{metric} missing from:\n{body}");
+    }
+    assert!(
+        status.success(),
+        "SIGTERM did not stop the job cleanly: {status}"
+    );
+}

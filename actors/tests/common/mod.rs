@@ -1,0 +1,112 @@
+//! Helpers shared by the binary's end-to-end tests: input files, running `spate`, reading
+//! committed output.
+
+#![allow(dead_code)]
+
+use spate::io::source::{EventGenerator, GenOptions};
+use spate_actors::events::TransactionGenerator;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A `spate` command with metrics off (tests run in parallel).
+pub fn spate(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spate"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    if args.first() == Some(&"run") && !args.contains(&"--metrics-addr") {
+        cmd.args(["--metrics-addr", "off"]);
+    }
+    cmd
+}
+
+/// Runs `spate` to completion and asserts it succeeded.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = spate(args).output().expect("spawn spate");
+    assert!(
+        out.status.success(),
+        "spate {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Writes `n` generated transactions over `users` users as JSON lines, with a malformed line
+/// every 10,007 records when `malformed`.
+pub fn write_transactions(path: &Path, n: u64, users: u64, seed: u64, malformed: bool) {
+    let generator = TransactionGenerator::new(&GenOptions {
+        seed,
+        keys: users,
+        rate: Some(1_000.0),
+        ..GenOptions::default()
+    });
+    let mut text = String::with_capacity(n as usize * 130);
+    for i in 0..n {
+        text.push_str(&generator.generate(i).to_json_line());
+        text.push('\n');
+        if malformed && i % 10_007 == 3 {
+            text.push_str(
+                "{\"tx_id\":1,\"user_id\":\"u-1\",\"amount\":1,\"merchant_id\":1,\"event_ms\":1}\n",
+            );
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The committed lines of one output folder (`*.jsonl` directly in `dir`), sorted.
+pub fn committed(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return lines;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            lines.extend(
+                std::fs::read_to_string(path)
+                    .unwrap()
+                    .lines()
+                    .map(String::from),
+            );
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// Results, late records and dead letters of a file sink directory.
+pub fn all_outputs(dir: &Path) -> [Vec<String>; 3] {
+    [
+        committed(dir),
+        committed(&dir.join("late")),
+        committed(&dir.join("dead-letter")),
+    ]
+}
+
+/// A small deterministic random number generator (xorshift), seeded per test run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Seeds from the clock; the seed is printed so a failure can be reproduced.
+    pub fn from_clock(name: &str) -> Self {
+        let seed = std::env::var("SPATE_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("{name}: SPATE_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    /// A number in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo)
+    }
+}
