@@ -68,6 +68,10 @@ pub struct PartitionCheckpoint {
     pub processing_time: Millis,
 }
 
+/// Version of the on-disk state layout ([`crate::state`]); a state directory of another
+/// version is refused rather than misread.
+pub const STATE_FORMAT: u32 = 1;
+
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInfo {
@@ -80,4 +84,6 @@ pub struct JobInfo {
     /// Base event time of the built-in generator, fixed at the job's first start so a replay
     /// generates the same events.
     pub generator_base_ms: Millis,
+    /// The state layout version ([`STATE_FORMAT`]).
+    pub state_format: u32,
 }

@@ -5,14 +5,21 @@
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{KeyFn, TimeFn};
-use crate::state::{Entry, KeyedState};
+use crate::state::{Bucket, KeyedState};
 use crate::time::{Millis, BEFORE_TIME};
 use std::sync::Arc;
 
-/// A key changed since the last checkpoint, with its entry (`None`: the key was removed).
+/// A state bucket changed since the last checkpoint, with its keys' entries (`None`: it
+/// became empty).
 pub type Change<'a, Op> = (
-    <Op as KeyedOperator>::Key,
-    Option<&'a Entry<<Op as KeyedOperator>::State>>,
+    u32,
+    Option<&'a Bucket<<Op as KeyedOperator>::Key, <Op as KeyedOperator>::State>>,
+);
+
+/// A stored state bucket: its number and its keys' entries.
+pub type StoredBucket<Op> = (
+    u32,
+    Bucket<<Op as KeyedOperator>::Key, <Op as KeyedOperator>::State>,
 );
 
 /// Counts from processing one batch.
@@ -134,7 +141,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         std::mem::take(&mut self.late)
     }
 
-    /// Keys changed since the last call, with their entries (`None`: removed).
+    /// State buckets changed since the last call, with their entries (`None`: now empty).
     pub fn drain_changes(&mut self) -> Vec<Change<'_, Op>> {
         self.state.drain_changes()
     }
@@ -150,11 +157,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// Replaces everything with a checkpoint's state; buffered outputs are discarded.
-    pub fn restore(
-        &mut self,
-        meta: &PartitionCheckpoint,
-        entries: Vec<(Op::Key, Entry<Op::State>)>,
-    ) {
+    pub fn restore(&mut self, meta: &PartitionCheckpoint, entries: Vec<StoredBucket<Op>>) {
         self.state.restore(entries);
         self.outputs.clear();
         self.late.clear();

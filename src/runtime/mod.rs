@@ -9,7 +9,7 @@ mod partition;
 mod source;
 mod supervisor;
 
-pub use self::core::{BatchStats, Change, PartitionCore};
+pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 
 use crate::checkpoint::{JobInfo, SourcePosition};
 use crate::io::sink::SinkSpec;
@@ -213,6 +213,7 @@ where
         partitions: n,
         source: config.source.to_string(),
         generator_base_ms: config.generator.base_ms,
+        state_format: crate::checkpoint::STATE_FORMAT,
     })?;
     let reader = open_reader(&plan, config, &info)?;
     let sink = config.sink.open()?;

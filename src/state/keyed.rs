@@ -1,23 +1,33 @@
-//! In-memory keyed state of one partition: each key's typed state and timers, the keys changed
-//! since the last checkpoint, and the time-ordered timer index.
+//! In-memory keyed state of one partition: each key's typed state and timers, grouped into a
+//! fixed number of hash buckets, the buckets changed since the last checkpoint, and the
+//! time-ordered timer index.
+//!
+//! Why buckets: sled's cost (time and, in 0.34, memory that outgrows its cache) is per
+//! operation, so a checkpoint that wrote one value per changed key slowed down and grew memory
+//! with the key count. A checkpoint now writes one value per changed bucket — at most
+//! [`BUCKETS`] per partition, whatever the number of keys.
 
 use crate::operator::TimeDomain;
 use crate::time::Millis;
+use crate::Key;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::hash::Hash;
 
-/// One key's state and its pending timers, stored together so a checkpoint writes one value per
-/// changed key.
+/// Hash buckets per partition. Part of the on-disk format: changing it needs a new
+/// [`crate::checkpoint::STATE_FORMAT`].
+pub const BUCKETS: usize = 512;
+
+/// The keys of one bucket with their entries, as stored in one sled value.
+pub type Bucket<K, S> = FxHashMap<K, Entry<S>>;
+
+/// One key's state and its pending timers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Entry<S> {
     /// The operator's state for this key.
     pub state: S,
     /// Pending timers of this key.
     pub timers: Vec<(TimeDomain, Millis)>,
-    #[serde(skip)]
-    dirty: bool,
 }
 
 /// Pending timers of all keys of a partition, ordered by time then key (so firing order, and
@@ -70,17 +80,19 @@ impl<K: Ord + Clone> TimerIndex<K> {
 /// All keys of one partition.
 #[derive(Debug)]
 pub struct KeyedState<K, S> {
-    entries: FxHashMap<K, Entry<S>>,
-    /// Keys changed since the last checkpoint (a key may appear more than once).
-    dirty: Vec<K>,
+    buckets: Vec<Bucket<K, S>>,
+    /// Buckets changed since the last checkpoint.
+    dirty: Vec<bool>,
+    keys: usize,
     timers: TimerIndex<K>,
 }
 
-impl<K: Hash + Eq + Ord + Clone, S: Default> Default for KeyedState<K, S> {
+impl<K: Key, S: Default> Default for KeyedState<K, S> {
     fn default() -> Self {
         KeyedState {
-            entries: FxHashMap::default(),
-            dirty: Vec::new(),
+            buckets: (0..BUCKETS).map(|_| FxHashMap::default()).collect(),
+            dirty: vec![false; BUCKETS],
+            keys: 0,
             timers: TimerIndex {
                 event: BTreeSet::new(),
                 processing: BTreeSet::new(),
@@ -89,35 +101,48 @@ impl<K: Hash + Eq + Ord + Clone, S: Default> Default for KeyedState<K, S> {
     }
 }
 
-impl<K: Hash + Eq + Ord + Clone, S: Default> KeyedState<K, S> {
-    fn mark(dirty: &mut Vec<K>, entry: &mut Entry<S>, key: &K) {
-        if !entry.dirty {
-            entry.dirty = true;
-            dirty.push(key.clone());
-        }
-    }
+/// The bucket of a key. Uses the low bits of the stable hash; the partition is chosen by the
+/// high bits, so every bucket of a partition is used.
+#[inline]
+pub fn bucket_of<K: Key>(key: &K) -> usize {
+    (key.partition_hash() as usize) & (BUCKETS - 1)
+}
 
-    /// The entry of `key` (created when missing) and the timer index, marked changed.
+impl<K: Key, S: Default> KeyedState<K, S> {
+    /// The entry of `key` (created when missing) and the timer index; its bucket is marked
+    /// changed.
     pub fn touch(&mut self, key: &K) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        if !self.entries.contains_key(key) {
-            self.entries.insert(key.clone(), Entry::default());
+        let b = bucket_of(key);
+        self.dirty[b] = true;
+        let bucket = &mut self.buckets[b];
+        if !bucket.contains_key(key) {
+            bucket.insert(key.clone(), Entry::default());
+            self.keys += 1;
         }
-        let entry = self.entries.get_mut(key).expect("inserted above");
-        Self::mark(&mut self.dirty, entry, key);
-        (entry, &mut self.timers)
+        (
+            bucket.get_mut(key).expect("inserted above"),
+            &mut self.timers,
+        )
     }
 
-    /// The entry of `key` if it exists, marked changed, and the timer index.
+    /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
     pub fn touch_existing(&mut self, key: &K) -> Option<(&mut Entry<S>, &mut TimerIndex<K>)> {
-        let entry = self.entries.get_mut(key)?;
-        Self::mark(&mut self.dirty, entry, key);
+        let b = bucket_of(key);
+        let entry = self.buckets[b].get_mut(key)?;
+        self.dirty[b] = true;
         Some((entry, &mut self.timers))
     }
 
     /// Drops `key`'s entry (the next checkpoint deletes it) unless it still has timers.
     pub fn remove_if_idle(&mut self, key: &K) {
-        if self.entries.get(key).is_some_and(|e| e.timers.is_empty()) {
-            self.entries.remove(key);
+        let b = bucket_of(key);
+        if self.buckets[b]
+            .get(key)
+            .is_some_and(|e| e.timers.is_empty())
+        {
+            self.buckets[b].remove(key);
+            self.keys -= 1;
+            self.dirty[b] = true;
         }
     }
 
@@ -126,44 +151,46 @@ impl<K: Hash + Eq + Ord + Clone, S: Default> KeyedState<K, S> {
         self.timers.pop_due(domain, upto)
     }
 
-    /// Calls `write` with every key changed since the last checkpoint and its entry (`None` for
-    /// a removed key), then forgets the changes.
-    pub fn drain_changes(&mut self) -> Vec<(K, Option<&Entry<S>>)> {
-        let mut keys = std::mem::take(&mut self.dirty);
-        for key in &keys {
-            if let Some(entry) = self.entries.get_mut(key) {
-                entry.dirty = false;
-            }
-        }
-        keys.sort_unstable();
-        keys.dedup();
-        keys.into_iter()
-            .map(|k| {
-                let entry = self.entries.get(&k);
-                (k, entry)
+    /// Every bucket changed since the last call, with its entries (`None` when it became
+    /// empty: the checkpoint deletes it), and forgets the changes.
+    pub fn drain_changes(&mut self) -> Vec<(u32, Option<&Bucket<K, S>>)> {
+        let changed = self
+            .dirty
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(b, dirty)| std::mem::take(dirty).then_some(b))
+            .collect::<Vec<_>>();
+        changed
+            .into_iter()
+            .map(|b| {
+                let bucket = &self.buckets[b];
+                (b as u32, (!bucket.is_empty()).then_some(bucket))
             })
             .collect()
     }
 
-    /// Replaces everything with restored entries and rebuilds the timer index.
-    pub fn restore(&mut self, entries: Vec<(K, Entry<S>)>) {
+    /// Replaces everything with restored buckets and rebuilds the timer index.
+    pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>) {
         *self = KeyedState::default();
-        for (key, entry) in entries {
-            for &(domain, time) in &entry.timers {
-                self.timers.insert(domain, time, key.clone());
+        for (b, bucket) in buckets {
+            for (key, entry) in &bucket {
+                for &(domain, time) in &entry.timers {
+                    self.timers.insert(domain, time, key.clone());
+                }
             }
-            self.entries.insert(key, entry);
+            self.keys += bucket.len();
+            self.buckets[b as usize] = bucket;
         }
     }
 
     /// Number of keys with state.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys
     }
 
     /// True when no key has state.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys == 0
     }
 
     /// Number of pending timers.
@@ -173,6 +200,32 @@ impl<K: Hash + Eq + Ord + Clone, S: Default> KeyedState<K, S> {
 
     /// Read access to one key's state (for tests and queries).
     pub fn get(&self, key: &K) -> Option<&S> {
-        self.entries.get(key).map(|e| &e.state)
+        self.buckets[bucket_of(key)].get(key).map(|e| &e.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_reported_per_bucket_and_once() {
+        let mut s: KeyedState<u64, u32> = KeyedState::default();
+        for k in 0..20_000u64 {
+            s.touch(&k).0.state += 1;
+        }
+        assert_eq!(s.len(), 20_000);
+        let changed = s.drain_changes();
+        assert_eq!(changed.len(), BUCKETS, "20,000 keys touch every bucket");
+        let stored: usize = changed.iter().map(|(_, b)| b.map_or(0, |b| b.len())).sum();
+        assert_eq!(stored, 20_000);
+        assert!(s.drain_changes().is_empty(), "changes are reported once");
+
+        s.remove_if_idle(&7);
+        let changed = s.drain_changes();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0 as usize, bucket_of(&7u64));
+        assert_eq!(s.len(), 19_999);
+        assert_eq!(s.get(&8), Some(&1));
     }
 }

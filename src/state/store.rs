@@ -2,8 +2,8 @@
 //! - tree `meta`: `job` → [`JobInfo`]; `committed` → last committed epoch.
 //! - tree `epochs`: big-endian epoch → [`EpochRecord`] (the epoch log, trimmed below the oldest
 //!   partition checkpoint).
-//! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`]; `0x01 ‖ bincode(key)` →
-//!   bincode(entry). A checkpoint is one `apply_batch`, which sled applies atomically, so a
+//! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`]; `0x01 ‖ bincode(bucket)` →
+//!   bincode(the bucket's keys and entries). A checkpoint is one `apply_batch`, which sled applies atomically, so a
 //!   partition's state and its metadata can never disagree.
 
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
@@ -40,7 +40,8 @@ impl StateStore {
     pub fn open(dir: Option<&Path>) -> Result<Self> {
         let config = sled::Config::new()
             // sled's default page cache is 1 GB; state is hot in actor memory anyway.
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
+            .mode(sled::Mode::LowSpace)
             .flush_every_ms(None);
         let (config, path) = match dir {
             Some(dir) => (config.path(dir), dir.to_path_buf()),
@@ -88,13 +89,14 @@ impl StateStore {
                 let stored: JobInfo = decode(&bytes, "meta/job")?;
                 let describe = |j: &JobInfo| {
                     format!(
-                        "pipeline {} with --partitions {} on --source {}",
-                        j.pipeline, j.partitions, j.source
+                        "pipeline {} with --partitions {} on --source {} (state format {})",
+                        j.pipeline, j.partitions, j.source, j.state_format
                     )
                 };
                 if stored.pipeline != info.pipeline
                     || stored.partitions != info.partitions
                     || stored.source != info.source
+                    || stored.state_format != info.state_format
                 {
                     return Err(Error::StateMismatch {
                         path: self.path.clone(),
@@ -243,6 +245,7 @@ mod tests {
             partitions: 2,
             source: "gen".into(),
             generator_base_ms: 5,
+            state_format: 1,
         };
         {
             let store = StateStore::open(Some(dir.path())).unwrap();
