@@ -1,6 +1,6 @@
 //! Job metrics through OpenTelemetry, exported for Prometheus: records in, out, late and
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
-//! state keys and (estimated) bytes per partition; partition restarts. Served as text on
+//! state keys and stored bytes per partition; partition restarts. Served as text on
 //! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
 //! never per record.
 
@@ -37,6 +37,7 @@ struct Instruments {
     watermark: Gauge<i64>,
     watermark_lag: Gauge<f64>,
     state_keys: Gauge<u64>,
+    state_bytes: Gauge<u64>,
     server: Option<Server>,
 }
 
@@ -117,6 +118,11 @@ impl Metrics {
                     .u64_gauge("spate.state.keys")
                     .with_description("Keys holding state, per key partition")
                     .build(),
+                state_bytes: meter
+                    .u64_gauge("spate.state.size")
+                    .with_unit("By")
+                    .with_description("Bytes of state stored in sled as of the last checkpoint, per key partition")
+                    .build(),
                 server,
                 _provider: provider,
             }),
@@ -165,16 +171,15 @@ impl Metrics {
         i.checkpoint_bytes.record(bytes, attrs);
     }
 
-    /// Records a partition's number of keys.
-    pub fn state_keys(&self, partition: u32, keys: u64) {
+    /// Records a partition's number of keys and its stored state size.
+    pub fn state(&self, partition: u32, keys: u64, bytes: u64) {
         let i = &self.inner;
-        i.state_keys.record(
-            keys,
-            &[
-                i.pipeline.clone(),
-                KeyValue::new("partition", i64::from(partition)),
-            ],
-        );
+        let attrs = [
+            i.pipeline.clone(),
+            KeyValue::new("partition", i64::from(partition)),
+        ];
+        i.state_keys.record(keys, &attrs);
+        i.state_bytes.record(bytes, &attrs);
     }
 
     /// Counts a partition restart.

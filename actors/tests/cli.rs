@@ -157,6 +157,7 @@ fn metrics_are_served_for_prometheus() {
         "spate_records_in_total",
         "spate_epoch_duration_seconds_bucket",
         "spate_state_keys",
+        "spate_state_size_bytes",
         "spate_watermark_lag",
     ] {
         assert!(body.contains(metric), "{metric} missing from:\n{body}");
@@ -164,5 +165,53 @@ fn metrics_are_served_for_prometheus() {
     assert!(
         status.success(),
         "SIGTERM did not stop the job cleanly: {status}"
+    );
+}
+
+#[test]
+fn stdin_with_the_continuous_trigger() {
+    let mut child = spate(&[
+        "run",
+        "sessions",
+        "--source",
+        "stdin",
+        "--trigger",
+        "continuous",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let input = concat!(
+        "{\"tx_id\":1,\"user_id\":5,\"amount\":10.5,\"merchant_id\":1,\"event_ms\":1000}\n",
+        "{\"tx_id\":2,\"user_id\":5,\"amount\":0.25,\"merchant_id\":1,\"event_time\":\"1970-01-01T00:10:00Z\"}\n",
+        "not json\n",
+        "{\"tx_id\":3,\"user_id\":5,\"amount\":1,\"merchant_id\":1,\"event_ms\":7200000}\n",
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(
+        results,
+        [
+            r#"{"key":5,"window_start":1000,"window_end":2400000,"count":2,"sum":10.75}"#,
+            r#"{"key":5,"window_start":7200000,"window_end":9000000,"count":1,"sum":1.0}"#,
+        ]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"raw\":\"not json\"") && err.contains("\"source\":\"stdin\""),
+        "{err}"
     );
 }

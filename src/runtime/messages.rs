@@ -136,8 +136,6 @@ pub struct EpochDone {
     pub late: u64,
     /// Whether a checkpoint was written.
     pub checkpointed: bool,
-    /// Keys with state after the epoch.
-    pub state_keys: u64,
     /// Bytes written by the checkpoint.
     pub checkpoint_bytes: u64,
     /// Checkpoint duration.

@@ -52,6 +52,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// Records of `next_epoch` processed so far (the source's per-partition index).
     seen: u64,
     late_in_epoch: u64,
+    /// Stored size of each state bucket, for the state-bytes metric.
+    bucket_bytes: Vec<u64>,
     /// Set when operator code panicked; the restart restores the checkpoint.
     failure: Option<String>,
     restarts: u32,
@@ -82,6 +84,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             next_epoch: 1,
             seen: 0,
             late_in_epoch: 0,
+            bucket_bytes: vec![0; crate::state::BUCKETS],
             failure: None,
             restarts: 0,
             consecutive_failures: 0,
@@ -95,15 +98,31 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Loads the last checkpoint into memory; the partition then expects the epoch after it.
     fn restore(&mut self) -> Result<()> {
         let meta = self.store.checkpoint()?;
-        let entries = self.store.entries()?;
-        self.core.restore(&meta, entries);
+        self.bucket_bytes.iter_mut().for_each(|b| *b = 0);
+        let buckets = self
+            .store
+            .entries()?
+            .into_iter()
+            .map(|(b, bucket, size)| {
+                self.bucket_bytes[b as usize] = size;
+                (b, bucket)
+            })
+            .collect();
+        self.core.restore(&meta, buckets);
         self.next_epoch = meta.epoch + 1;
         self.checkpoint = meta;
         self.seen = 0;
         self.late_in_epoch = 0;
-        self.metrics
-            .state_keys(self.partition, self.core.key_count() as u64);
+        self.report_state();
         Ok(())
+    }
+
+    fn report_state(&self) {
+        self.metrics.state(
+            self.partition,
+            self.core.key_count() as u64,
+            self.bucket_bytes.iter().sum(),
+        );
     }
 
     fn fatal(&self, error: Error) {
@@ -177,16 +196,19 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             outputs,
             late,
             checkpointed: false,
-            state_keys: self.core.key_count() as u64,
             checkpoint_bytes: 0,
             checkpoint_ms: 0.0,
         };
         if msg.checkpoint {
             let started = Instant::now();
             let meta = self.core.checkpoint_meta(msg.epoch);
-            done.checkpoint_bytes = self
+            for (bucket, size) in self
                 .store
-                .write_checkpoint(self.core.drain_changes(), &meta)?;
+                .write_checkpoint(self.core.drain_changes(), &meta)?
+            {
+                done.checkpoint_bytes += size;
+                self.bucket_bytes[bucket as usize] = size;
+            }
             done.checkpoint_ms = started.elapsed().as_secs_f64() * 1e3;
             done.checkpointed = true;
             self.checkpoint = meta;
@@ -327,7 +349,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
                 if msg.suppress_output {
                     done.staged.clear();
                 }
-                self.metrics.state_keys(self.partition, done.state_keys);
+                self.report_state();
                 self.supervisor
                     .do_send(PartitionEvent::Staged(Box::new(done)));
             }
@@ -350,7 +372,6 @@ impl EpochDone {
             outputs: 0,
             late: 0,
             checkpointed: false,
-            state_keys: 0,
             checkpoint_bytes: 0,
             checkpoint_ms: 0.0,
         }

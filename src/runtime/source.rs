@@ -52,7 +52,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
 
     fn seek(&mut self, plan: &ReadPlan) -> Result<()> {
         if !self.reader.replayable()
-            && (plan.from != self.reader.position() || !plan.replay.is_empty())
+            && (plan.from.parts() != self.reader.position().parts() || !plan.replay.is_empty())
         {
             return Err(Error::Runtime(
                 "a partition must replay its input, but stdin cannot be read again; rerun with a file or generator source (the state directory keeps the last checkpoint)".into(),

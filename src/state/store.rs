@@ -188,27 +188,32 @@ impl PartitionStore {
         }
     }
 
-    /// Every stored `(key, value)` pair.
-    pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V)>> {
+    /// Every stored `(key, value)` pair, with the value's stored size in bytes.
+    pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V, u64)>> {
         let place = format!("p{}/state", self.partition);
         self.tree
             .scan_prefix([STATE_PREFIX])
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.store.err(e))?;
-                Ok((decode(&k[1..], &place)?, decode(&v, &place)?))
+                Ok((
+                    decode(&k[1..], &place)?,
+                    decode(&v, &place)?,
+                    v.len() as u64,
+                ))
             })
             .collect()
     }
 
-    /// Writes changed keys (`Some(value)`), removed keys (`None`) and the checkpoint metadata in
-    /// one atomic batch and fsyncs. Returns the bytes written.
+    /// Writes changed values (`Some`), removals (`None`) and the checkpoint metadata in one
+    /// atomic batch and fsyncs. Returns each written key with its value's stored size (0 for a
+    /// removal).
     pub fn write_checkpoint<K: Serialize, V: Serialize>(
         &self,
         changes: impl IntoIterator<Item = (K, Option<V>)>,
         checkpoint: &PartitionCheckpoint,
-    ) -> Result<u64> {
+    ) -> Result<Vec<(K, u64)>> {
         let mut batch = sled::Batch::default();
-        let mut bytes = 0u64;
+        let mut sizes = Vec::new();
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in changes {
             key_buf.clear();
@@ -217,10 +222,13 @@ impl PartitionStore {
             match value {
                 Some(value) => {
                     let value = encode(&value);
-                    bytes += (key_buf.len() + value.len()) as u64;
+                    sizes.push((key, value.len() as u64));
                     batch.insert(key_buf.as_slice(), value);
                 }
-                None => batch.remove(key_buf.as_slice()),
+                None => {
+                    sizes.push((key, 0));
+                    batch.remove(key_buf.as_slice());
+                }
             }
         }
         batch.insert(META_KEY, encode(checkpoint));
@@ -228,7 +236,7 @@ impl PartitionStore {
             .apply_batch(batch)
             .map_err(|e| self.store.err(e))?;
         self.store.flush()?;
-        Ok(bytes)
+        Ok(sizes)
     }
 }
 
@@ -300,7 +308,7 @@ mod tests {
         assert_eq!(p.checkpoint().unwrap().epoch, 3);
         assert_eq!(
             p.entries::<u64, String>().unwrap(),
-            vec![(7, "seven".to_string())]
+            vec![(7, "seven".to_string(), 13)]
         );
         assert_eq!(store.partition(0).unwrap().checkpoint().unwrap().epoch, 0);
     }
