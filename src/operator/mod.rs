@@ -68,6 +68,30 @@ pub struct KeyedContext<'a, K, S, O> {
     pub(crate) cleared: bool,
 }
 
+impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
+    /// The context for one callback on `key`.
+    pub(crate) fn new(
+        key: &'a K,
+        entry: &'a mut Entry<S>,
+        timers: &'a mut TimerIndex<K>,
+        out: &'a mut Vec<O>,
+        time: Millis,
+        watermark: Millis,
+        processing_time: Millis,
+    ) -> Self {
+        KeyedContext {
+            key,
+            entry,
+            timers,
+            out,
+            time,
+            watermark,
+            processing_time,
+            cleared: false,
+        }
+    }
+}
+
 impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
     /// The current key.
     pub fn key(&self) -> &K {

@@ -80,16 +80,15 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             self.max_event_time = self.max_event_time.max(time);
             let key = (self.key)(&event);
             let (entry, timers) = self.state.touch(&key);
-            let mut ctx = KeyedContext {
-                key: &key,
+            let mut ctx = KeyedContext::new(
+                &key,
                 entry,
                 timers,
-                out: &mut self.outputs,
+                &mut self.outputs,
                 time,
-                watermark: self.watermark,
-                processing_time: self.processing_time,
-                cleared: false,
-            };
+                self.watermark,
+                self.processing_time,
+            );
             operator.on_event(&event, &mut ctx);
             if ctx.cleared {
                 self.state.remove_if_idle(&key);
@@ -114,16 +113,15 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 continue;
             };
             entry.timers.retain(|t| *t != (domain, time));
-            let mut ctx = KeyedContext {
-                key: &key,
+            let mut ctx = KeyedContext::new(
+                &key,
                 entry,
                 timers,
-                out: &mut self.outputs,
+                &mut self.outputs,
                 time,
-                watermark: self.watermark,
-                processing_time: self.processing_time,
-                cleared: false,
-            };
+                self.watermark,
+                self.processing_time,
+            );
             operator.on_timer(Timer { time, domain }, &mut ctx);
             if ctx.cleared {
                 self.state.remove_if_idle(&key);

@@ -11,6 +11,7 @@ pub use aggregate::{Aggregator, Avg, Count, Max, Min, Number, Sum};
 pub use pane::PaneWindowOperator;
 pub use session::SessionWindowOperator;
 
+use crate::operator::KeyedContext;
 use crate::time::{duration_ms, Millis};
 use serde::Serialize;
 use std::time::Duration;
@@ -86,4 +87,24 @@ pub struct WindowResult<K, V> {
     pub end: Millis,
     /// The aggregate.
     pub value: V,
+}
+
+/// Window state that keeps one pending timer per key: the end of the next window to fire.
+pub(crate) trait NextFire {
+    /// The pending timer's time, if any.
+    fn next_fire(&mut self) -> &mut Option<Millis>;
+}
+
+/// Registers a timer at `end` unless an earlier one is already pending. A later timer that
+/// is pending stays registered and is ignored when it fires (`on_timer` checks `next_fire`),
+/// so records never remove timers from the index.
+pub(crate) fn schedule_fire<K: crate::Key, S: NextFire + Default, O>(
+    ctx: &mut KeyedContext<'_, K, S, O>,
+    end: Millis,
+) {
+    let next = ctx.state().next_fire();
+    if next.is_none_or(|t| end < t) {
+        *next = Some(end);
+        ctx.register_event_timer(end);
+    }
 }

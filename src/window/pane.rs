@@ -6,7 +6,7 @@
 //! to fire. Firing it emits that window, drops panes no later window needs, and registers the
 //! next end that has data, so per-record work never touches the timer index in order.
 
-use super::{Aggregator, WindowResult, Windows};
+use super::{schedule_fire, Aggregator, NextFire, WindowResult, Windows};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
 use crate::time::Millis;
 use crate::Key;
@@ -18,6 +18,12 @@ use std::marker::PhantomData;
 pub struct PaneState<A> {
     panes: Vec<(Millis, A)>,
     next_fire: Option<Millis>,
+}
+
+impl<A> NextFire for PaneState<A> {
+    fn next_fire(&mut self) -> &mut Option<Millis> {
+        &mut self.next_fire
+    }
 }
 
 impl<A> Default for PaneState<A> {
@@ -49,21 +55,6 @@ impl<E, K, A> PaneWindowOperator<E, K, A> {
 
 type Ctx<'a, K, Acc, Out> = KeyedContext<'a, K, PaneState<Acc>, WindowResult<K, Out>>;
 
-impl<E, K, A> PaneWindowOperator<E, K, A>
-where
-    E: Serialize + Send + 'static,
-    K: Key,
-    A: Aggregator<E>,
-{
-    fn schedule(ctx: &mut Ctx<'_, K, A::Acc, A::Out>, end: Millis) {
-        let state = ctx.state();
-        if state.next_fire.is_none_or(|t| end < t) {
-            state.next_fire = Some(end);
-            ctx.register_event_timer(end);
-        }
-    }
-}
-
 impl<E, K, A> KeyedOperator for PaneWindowOperator<E, K, A>
 where
     E: Serialize + Send + 'static,
@@ -88,7 +79,7 @@ where
                 let mut acc = self.aggregator.create();
                 self.aggregator.add(&mut acc, event);
                 panes.insert(at, (pane, acc));
-                Self::schedule(ctx, pane.saturating_add(slide));
+                schedule_fire(ctx, pane.saturating_add(slide));
             }
         }
     }
@@ -126,7 +117,7 @@ where
             });
         }
         match next {
-            Some(next) => Self::schedule(ctx, next),
+            Some(next) => schedule_fire(ctx, next),
             None => ctx.clear_state(),
         }
     }

@@ -3,7 +3,7 @@
 //! out of order may bridge two sessions, which then merge. A session is reported as
 //! `[first record, last record + gap)`.
 
-use super::{Aggregator, SessionWindows, WindowResult};
+use super::{schedule_fire, Aggregator, NextFire, SessionWindows, WindowResult};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
 use crate::time::Millis;
 use crate::Key;
@@ -23,6 +23,12 @@ pub struct Session<A> {
 pub struct SessionState<A> {
     sessions: Vec<Session<A>>,
     next_fire: Option<Millis>,
+}
+
+impl<A> NextFire for SessionState<A> {
+    fn next_fire(&mut self) -> &mut Option<Millis> {
+        &mut self.next_fire
+    }
 }
 
 impl<A> Default for SessionState<A> {
@@ -53,21 +59,6 @@ impl<E, K, A> SessionWindowOperator<E, K, A> {
 }
 
 type Ctx<'a, K, Acc, Out> = KeyedContext<'a, K, SessionState<Acc>, WindowResult<K, Out>>;
-
-impl<E, K, A> SessionWindowOperator<E, K, A>
-where
-    E: Serialize + Send + 'static,
-    K: Key,
-    A: Aggregator<E>,
-{
-    fn schedule(ctx: &mut Ctx<'_, K, A::Acc, A::Out>, end: Millis) {
-        let state = ctx.state();
-        if state.next_fire.is_none_or(|t| end < t) {
-            state.next_fire = Some(end);
-            ctx.register_event_timer(end);
-        }
-    }
-}
 
 impl<E, K, A> KeyedOperator for SessionWindowOperator<E, K, A>
 where
@@ -107,7 +98,7 @@ where
         };
         let end = merged.last.saturating_add(gap);
         sessions.insert(at, merged);
-        Self::schedule(ctx, end);
+        schedule_fire(ctx, end);
     }
 
     fn on_timer(&self, timer: Timer, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
@@ -136,7 +127,7 @@ where
             });
         }
         match next {
-            Some(next) => Self::schedule(ctx, next),
+            Some(next) => schedule_fire(ctx, next),
             None => ctx.clear_state(),
         }
     }

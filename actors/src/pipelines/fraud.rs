@@ -1,8 +1,8 @@
 //! `fraud`: alerts on users whose 5-minute sliding window (every minute) holds more than 10
 //! transactions or more than $50,000.
 
+use super::{by_user, cents};
 use crate::events::money::{round_cents, serialize_cents};
-use crate::events::{Transaction, TransactionGenerator};
 use serde::Serialize;
 use spate::prelude::*;
 use std::time::Duration;
@@ -33,19 +33,15 @@ pub struct FraudAlert {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::pipeline::Runnable {
-    Pipeline::<Transaction>::new(
+    by_user(
         "fraud",
         "alerts for users with more than 10 transactions or over $50,000 in a 5-minute window sliding every minute",
     )
-    .event_time(|t| t.event_ms)
-    .watermark_delay(Duration::from_secs(10))
-    .generator(TransactionGenerator::new)
-    .key_by(|t| t.user_id)
     .window(Windows::sliding(
         Duration::from_secs(5 * 60),
         Duration::from_secs(60),
     ))
-    .aggregate((Count, Sum::of(|t: &Transaction| t.amount_cents)))
+    .aggregate((Count, Sum::of(cents)))
     .map(|w| {
         let (count, sum_cents) = w.value;
         (count > MAX_COUNT || sum_cents > MAX_SUM_CENTS).then(|| FraudAlert {

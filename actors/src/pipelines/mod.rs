@@ -4,8 +4,26 @@ pub mod fraud;
 pub mod sessions;
 pub mod tx_windows;
 
+use crate::events::{Transaction, TransactionGenerator};
 use serde::Serialize;
-use spate::time::Millis;
+use spate::pipeline::KeyedPipeline;
+use spate::prelude::*;
+use std::time::Duration;
+
+/// The head all transaction pipelines share: event time from `event_ms`, 10 s of allowed
+/// disorder, the transaction generator for `--source gen`, keyed by user.
+pub fn by_user(name: &str, description: &str) -> KeyedPipeline<Transaction, Transaction, u64> {
+    Pipeline::<Transaction>::new(name, description)
+        .event_time(|t| t.event_ms)
+        .watermark_delay(Duration::from_secs(10))
+        .generator(TransactionGenerator::new)
+        .key_by(|t| t.user_id)
+}
+
+/// The amount of a transaction in cents (what the pipelines sum).
+pub fn cents(t: &Transaction) -> i64 {
+    t.amount_cents
+}
 
 /// A window's count and exact sum for one user: the output of `tx-windows` and `sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,4 +42,17 @@ pub struct CountSum {
         serialize_with = "crate::events::money::serialize_cents"
     )]
     pub sum_cents: i64,
+}
+
+impl CountSum {
+    /// From a window's `(count, sum)` result.
+    pub fn from_window(w: WindowResult<u64, (u64, i64)>) -> Self {
+        CountSum {
+            key: w.key,
+            window_start: w.start,
+            window_end: w.end,
+            count: w.value.0,
+            sum_cents: w.value.1,
+        }
+    }
 }
