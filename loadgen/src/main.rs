@@ -1,104 +1,205 @@
-//! `spate-loadgen`: writes generated events as JSON lines, the input format of spate's
-//! pipelines. This first version generates `transactions` (the input of `tx-windows`, `fraud`
-//! and `sessions`); the same seed gives byte-identical output.
+//! `spate-loadgen`: writes generated events as JSON lines for spate's pipelines, at a set rate
+//! and shape or as fast as possible, with realistic skew, disorder, lateness, malformed records
+//! and bursts. The same seed gives byte-identical output.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
-use spate::io::source::{EventGenerator, GenOptions};
-use spate_actors::events::TransactionGenerator;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::time::Instant;
+use spate::time::{now_ms, parse_duration, parse_rfc3339, Millis};
+use spate_loadgen::generate::Pace;
+use spate_loadgen::knobs::Skew;
+use spate_loadgen::{generate, scenario, Knobs, Limits, Output, RateShape};
+
+const EXAMPLES: &str = "Examples:
+  spate-loadgen transactions --events 1000000 --users 10000 --to file:tx.jsonl --seed 7
+  spate-loadgen clicks --rate 50000 --duration 60s --burstiness 0.3 --to stdout
+  spate-loadgen sensors --events 1000000 --keys 500 --skew zipf:1.1 --late 0.001 --to file:iot/
+  spate-loadgen nexmark --events 10000000 --to file:nexmark/";
 
 #[derive(Parser)]
-#[command(
-    name = "spate-loadgen",
-    version,
-    about = "Generate events for spate pipelines"
-)]
+#[command(name = "spate-loadgen", version, about = "Generate events for spate pipelines", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    scenario: Scenario,
 }
 
 #[derive(Subcommand)]
-enum Command {
-    /// Payment transactions for tx-windows, fraud and sessions.
+enum Scenario {
+    /// Payments {tx_id, user_id, amount, merchant_id, event_time, event_ms}: tx-windows, fraud, sessions.
     #[command(
         after_help = "Example:\n  spate-loadgen transactions --events 1000000 --users 10000 --to file:tx.jsonl --seed 7"
     )]
-    Transactions(TransactionArgs),
+    Transactions(GenArgs),
+    /// Page views and purchases {user_id, page, action, price_cents, event_ms}.
+    #[command(
+        after_help = "Example:\n  spate-loadgen clicks --rate 50000 --duration 60s --burstiness 0.3 --to stdout"
+    )]
+    Clicks(GenArgs),
+    /// IoT readings {device_id, temperature, vibration, pressure, event_ms} with drift and anomalies.
+    #[command(
+        after_help = "Example:\n  spate-loadgen sensors --events 1000000 --keys 500 --to file:sensors.jsonl"
+    )]
+    Sensors(GenArgs),
+    /// Vehicle GPS pings {segment_id, vehicle_id, lat, lon, speed_kmh, event_ms} with rush hours.
+    #[command(
+        after_help = "Example:\n  spate-loadgen traffic --rate 20000 --shape sine:0.5:60s --duration 5m --to stdout"
+    )]
+    Traffic(GenArgs),
+    /// Login attempts {account_id, ip, success, event_ms} with credential-stuffing bursts.
+    #[command(
+        after_help = "Example:\n  spate-loadgen logins --events 500000 --to file:logins.jsonl"
+    )]
+    Logins(GenArgs),
+    /// Nexmark Person, Auction and Bid events (the nexmark crate's shapes and hot keys).
+    #[command(
+        after_help = "Example:\n  spate-loadgen nexmark --events 10000000 --to file:nexmark/"
+    )]
+    Nexmark(GenArgs),
 }
 
-#[derive(Args)]
-struct TransactionArgs {
-    /// How many transactions to write.
-    #[arg(long, default_value_t = 1_000_000)]
-    events: u64,
-    /// How many distinct users to spread them over.
-    #[arg(long, default_value_t = 10_000)]
-    users: u64,
+#[derive(Args, Debug)]
+struct GenArgs {
+    /// Stop after this many records (default 1,000,000 when neither --events nor --duration is
+    /// given and no --rate; with --rate, run until interrupted).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Stop after this much time of schedule, e.g. 60s or 5m.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Records per second, paced in wall-clock time (the shape's mean or base rate).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Rate shape: constant, ramp:TO:OVER, sine:AMPLITUDE:PERIOD or burst:PEAK:PERIOD:DUTY.
+    #[arg(long, default_value = "constant")]
+    shape: String,
+    /// Without --rate: how fast event time advances, in records per second.
+    #[arg(long, default_value_t = 1_000.0)]
+    event_rate: f64,
+    /// Event time of the first record: RFC 3339 or `now` (default: 2026-01-01T00:00:00Z, or
+    /// now with --rate).
+    #[arg(long)]
+    start: Option<String>,
+    /// Distinct keys (users, devices, segments, accounts).
+    #[arg(long, alias = "users", default_value_t = 10_000)]
+    keys: u64,
+    /// Key distribution: uniform or zipf:EXPONENT.
+    #[arg(long, default_value = "uniform")]
+    skew: String,
+    /// Fraction of records up to --max-delay out of order.
+    #[arg(long, default_value_t = 0.1)]
+    out_of_order: f64,
+    /// Largest displacement of an out-of-order record.
+    #[arg(long, default_value = "5s")]
+    max_delay: String,
+    /// Fraction of records very late (--late-delay to twice that behind).
+    #[arg(long, default_value_t = 0.0)]
+    late: f64,
+    /// How late a very late record is, at least.
+    #[arg(long, default_value = "60s")]
+    late_delay: String,
+    /// Fraction of records written malformed.
+    #[arg(long, default_value_t = 0.0)]
+    malformed: f64,
+    /// Fraction of 16-record blocks that are a burst from one key.
+    #[arg(long, default_value_t = 0.0)]
+    burstiness: f64,
     /// Seed: the same seed gives byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Transactions per second of event time (event_ms advances at this pace from
-    /// 2026-01-01T00:00:00Z).
-    #[arg(long, default_value_t = 1_000.0)]
-    event_rate: f64,
-    /// Where to write: `file:PATH` or `stdout`.
+    /// Where to write: file:PATH (a path ending in / is a directory), stdout or null.
     #[arg(long, default_value = "stdout")]
     to: String,
 }
 
-fn output(to: &str) -> Result<Box<dyn Write>> {
-    if to == "stdout" || to == "-" {
-        return Ok(Box::new(std::io::stdout().lock()));
-    }
-    let Some(path) = to.strip_prefix("file:").filter(|p| !p.is_empty()) else {
-        bail!("invalid --to `{to}`: use file:PATH or stdout");
-    };
-    let path = PathBuf::from(path);
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {} (--to)", path.display()))?;
-    Ok(Box::new(file))
+fn millis(flag: &str, text: &str) -> Result<Millis> {
+    parse_duration(text)
+        .map(|d| d.as_millis() as Millis)
+        .map_err(|e| anyhow!("invalid {flag}: {e}"))
 }
 
-fn transactions(args: &TransactionArgs) -> Result<()> {
-    if args.users == 0 {
-        bail!("invalid --users 0: use at least 1");
-    }
-    if args.event_rate.is_nan() || args.event_rate <= 0.0 {
-        bail!(
-            "invalid --event-rate {}: use a positive number",
-            args.event_rate
-        );
-    }
-    let generator = TransactionGenerator::new(&GenOptions {
+fn run(name: &str, args: &GenArgs) -> Result<()> {
+    let knobs = Knobs {
         seed: args.seed,
-        keys: args.users,
-        rate: Some(args.event_rate),
-        events: Some(args.events),
-        ..GenOptions::default()
-    });
-    let mut out = BufWriter::with_capacity(1 << 20, output(&args.to)?);
-    let started = Instant::now();
-    for i in 0..args.events {
-        let line = generator.generate(i).to_json_line();
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")?;
-    }
-    out.flush().context("cannot write the output (--to)")?;
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "spate-loadgen: wrote {} transactions in {secs:.2} s ({:.0}/s)",
-        args.events,
-        args.events as f64 / secs.max(1e-9)
+        keys: args.keys,
+        skew: Skew::parse(&args.skew).map_err(|e| anyhow!(e))?,
+        out_of_order: args.out_of_order,
+        max_delay_ms: millis("--max-delay", &args.max_delay)?,
+        late: args.late,
+        late_delay_ms: millis("--late-delay", &args.late_delay)?,
+        malformed: args.malformed,
+        burstiness: args.burstiness,
+    };
+    knobs.validate().map_err(|e| anyhow!(e))?;
+    let rate = match args.rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            bail!("invalid --rate {r}: use a positive number of records per second")
+        }
+        Some(r) => r,
+        None if args.shape != "constant" => {
+            bail!("--shape needs --rate (the shape's mean or base rate)")
+        }
+        None if !(args.event_rate.is_finite() && args.event_rate > 0.0) => {
+            bail!(
+                "invalid --event-rate {}: use a positive number",
+                args.event_rate
+            )
+        }
+        None => args.event_rate,
+    };
+    let shape = RateShape::parse(&args.shape, rate).map_err(|e| anyhow!(e))?;
+    let base_ms = match args.start.as_deref() {
+        Some("now") => now_ms(),
+        Some(text) => parse_rfc3339(text).map_err(|e| anyhow!("invalid --start: {e}"))?,
+        None if args.rate.is_some() => now_ms(),
+        None => 1_767_225_600_000,
+    };
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|d| parse_duration(d).map_err(|e| anyhow!("invalid --duration: {e}")))
+        .transpose()?;
+    let limits = Limits {
+        events: args
+            .events
+            .or((duration.is_none() && args.rate.is_none()).then_some(1_000_000)),
+        duration,
+    };
+    let mut scenario = scenario::by_name(name, base_ms).expect("subcommands name scenarios");
+    let mut out = Output::open(&args.to, name)?;
+    let pace = Pace {
+        shape,
+        paced: args.rate.is_some(),
+        base_ms,
+    };
+    let report = generate(scenario.as_mut(), &knobs, &pace, limits, &mut out)?;
+    let mut summary = format!(
+        "spate-loadgen: wrote {} {name} records ({} malformed) in {:.2} s: {:.0}/s",
+        report.events,
+        report.malformed,
+        report.elapsed.as_secs_f64(),
+        report.rate()
     );
+    if let Some(asked) = report.asked_rate {
+        summary += &if report.kept_up() {
+            format!(", keeping the asked {asked:.0}/s")
+        } else {
+            format!(
+                ", BELOW the asked {asked:.0}/s (up to {:.1} s behind schedule: the generator or the output is too slow)",
+                report.max_lag.as_secs_f64()
+            )
+        };
+    }
+    eprintln!("{summary}");
     Ok(())
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Transactions(args) => transactions(&args),
-    }
+    let (name, args) = match Cli::parse().scenario {
+        Scenario::Transactions(a) => ("transactions", a),
+        Scenario::Clicks(a) => ("clicks", a),
+        Scenario::Sensors(a) => ("sensors", a),
+        Scenario::Traffic(a) => ("traffic", a),
+        Scenario::Logins(a) => ("logins", a),
+        Scenario::Nexmark(a) => ("nexmark", a),
+    };
+    run(name, &args)
 }

@@ -1,6 +1,14 @@
 //! Event types the built-in pipelines consume, with their JSON formats and generators.
 
+pub mod click;
+pub mod login;
 pub mod money;
+pub mod sensor;
 pub mod transaction;
+pub mod vehicle;
 
+pub use click::Click;
+pub use login::LoginAttempt;
+pub use sensor::SensorReading;
 pub use transaction::{Transaction, TransactionGenerator};
+pub use vehicle::VehiclePing;

@@ -9,7 +9,7 @@ use super::money::{deserialize_cents, serialize_cents};
 use serde::{Deserialize, Serialize};
 use spate::io::source::{EventGenerator, GenOptions};
 use spate::key::mix64;
-use spate::time::{format_rfc3339, Millis};
+use spate::time::{Millis, Rfc3339Writer};
 
 /// One payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,17 +81,49 @@ impl TryFrom<TransactionJson> for Transaction {
 }
 
 impl Transaction {
-    /// This transaction as one JSON line in the input format (with both time fields).
+    /// Appends this transaction as one JSON object in the input format (with both time fields),
+    /// without a newline. Amounts are written from whole cents, so they round-trip exactly.
+    pub fn write_json(&self, out: &mut Vec<u8>, times: &mut Rfc3339Writer) {
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"tx_id\":");
+        out.extend_from_slice(num.format(self.tx_id).as_bytes());
+        out.extend_from_slice(b",\"user_id\":");
+        out.extend_from_slice(num.format(self.user_id).as_bytes());
+        out.extend_from_slice(b",\"amount\":");
+        if self.amount_cents < 0 {
+            out.push(b'-');
+        }
+        let cents = self.amount_cents.unsigned_abs();
+        out.extend_from_slice(num.format(cents / 100).as_bytes());
+        out.extend_from_slice(&[
+            b'.',
+            b'0' + (cents / 10 % 10) as u8,
+            b'0' + (cents % 10) as u8,
+        ]);
+        out.extend_from_slice(b",\"merchant_id\":");
+        out.extend_from_slice(num.format(self.merchant_id).as_bytes());
+        out.extend_from_slice(b",\"event_time\":\"");
+        times.write(self.event_ms, out);
+        out.extend_from_slice(b"\",\"event_ms\":");
+        out.extend_from_slice(num.format(self.event_ms).as_bytes());
+        out.push(b'}');
+    }
+
+    /// This transaction as one JSON line (see [`Transaction::write_json`]).
     pub fn to_json_line(&self) -> String {
-        format!(
-            "{{\"tx_id\":{},\"user_id\":{},\"amount\":{},\"merchant_id\":{},\"event_time\":\"{}\",\"event_ms\":{}}}",
-            self.tx_id,
-            self.user_id,
-            serde_json::to_string(&(self.amount_cents as f64 / 100.0)).expect("finite"),
-            self.merchant_id,
-            format_rfc3339(self.event_ms),
-            self.event_ms
-        )
+        let mut out = Vec::with_capacity(128);
+        self.write_json(&mut out, &mut Rfc3339Writer::default());
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// A transaction amount in cents from 64 random bits: mostly $1–$500, one in 500 between
+    /// $2,000 and $80,000.
+    pub fn random_amount_cents(bits: u64) -> i64 {
+        if bits % 500 == 0 {
+            200_000 + (bits >> 20) as i64 % 7_800_000
+        } else {
+            100 + (bits >> 20) as i64 % 49_900
+        }
     }
 }
 
@@ -133,11 +165,7 @@ impl EventGenerator<Transaction> for TransactionGenerator {
         } else {
             r1 % self.users
         };
-        let amount_cents = if r2 % 500 == 0 {
-            200_000 + (r2 >> 20) as i64 % 7_800_000
-        } else {
-            100 + (r2 >> 20) as i64 % 49_900
-        };
+        let amount_cents = Transaction::random_amount_cents(r2);
         let mut event_ms = self.base_ms + ((i * self.micros_per_event) / 1_000) as Millis;
         match (r1 >> 40) % 10_000 {
             0..=4 => event_ms -= 30_000 + ((r2 >> 8) % 90_000) as Millis,

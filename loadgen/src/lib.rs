@@ -1,0 +1,17 @@
+//! The bundled load generator: scenarios of typed events (transactions, clicks, sensors,
+//! traffic, logins, Nexmark), realism knobs (key skew, disorder, late and malformed records,
+//! bursts), rate shapes, and outputs. Every random choice derives from the seed and the event's
+//! index, so the same seed gives byte-identical output.
+
+pub mod generate;
+pub mod knobs;
+pub mod output;
+pub mod rng;
+pub mod scenario;
+pub mod schedule;
+
+pub use generate::{generate, Limits, Report};
+pub use knobs::Knobs;
+pub use output::Output;
+pub use scenario::Scenario;
+pub use schedule::{RateShape, Schedule};

@@ -1,0 +1,60 @@
+//! `logins`: login attempts, 3% failing, plus credential-stuffing attacks: one block of 64
+//! attempts in 500 is a run of failures against one account from one address.
+
+use super::{write_serde, Scenario};
+use crate::rng::EventRng;
+use spate::time::Millis;
+use spate_actors::events::LoginAttempt;
+
+/// Attempts per attack block.
+pub const ATTACK_BLOCK: u64 = 64;
+/// One block in this many is an attack.
+pub const ATTACK_ONE_IN: u64 = 500;
+
+/// Attempts by account (the key).
+#[derive(Debug, Default)]
+pub struct Logins;
+
+/// An address in the documentation ranges (never a real host).
+fn address(bits: u64) -> String {
+    let net = ["192.0.2", "198.51.100", "203.0.113"][(bits % 3) as usize];
+    format!("{net}.{}", (bits >> 8) % 254 + 1)
+}
+
+impl Scenario for Logins {
+    fn name(&self) -> &'static str {
+        "logins"
+    }
+
+    fn key_field(&self) -> &'static str {
+        "account_id"
+    }
+
+    fn write(
+        &mut self,
+        index: u64,
+        key: u64,
+        event_ms: Millis,
+        rng: &mut EventRng,
+        out: &mut Vec<u8>,
+    ) {
+        let block = index / ATTACK_BLOCK;
+        let mut attack = EventRng::new(0xA77AC, block);
+        let attempt = if attack.below(ATTACK_ONE_IN) == 0 {
+            LoginAttempt {
+                account_id: attack.next_u64() % 1_000_003,
+                ip: address(attack.next_u64()),
+                success: false,
+                event_ms,
+            }
+        } else {
+            LoginAttempt {
+                account_id: key,
+                ip: address(rng.next_u64()),
+                success: !rng.chance(0.03),
+                event_ms,
+            }
+        };
+        write_serde(&attempt, out);
+    }
+}

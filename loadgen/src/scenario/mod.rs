@@ -1,0 +1,68 @@
+//! Scenarios: what one generated record looks like. The generator hands a scenario the
+//! record's index, key, event time and randomness; the scenario writes one JSON object.
+
+mod clicks;
+mod logins;
+mod nexmark;
+mod sensors;
+mod traffic;
+mod transactions;
+
+pub use clicks::Clicks;
+pub use logins::Logins;
+pub use nexmark::Nexmark;
+pub use sensors::Sensors;
+pub use traffic::Traffic;
+pub use transactions::Transactions;
+
+use crate::rng::EventRng;
+use spate::time::Millis;
+
+/// A kind of generated event.
+pub trait Scenario: Send {
+    /// The scenario's name (also the file name inside a `--to` directory).
+    fn name(&self) -> &'static str;
+    /// The JSON field holding the key (malformed records get a wrongly typed value there).
+    fn key_field(&self) -> &'static str;
+    /// Whether `--keys`, `--skew` and `--burstiness` apply (Nexmark picks its own ids).
+    fn uses_keys(&self) -> bool {
+        true
+    }
+    /// Appends record `index` as one JSON object, without a newline.
+    fn write(
+        &mut self,
+        index: u64,
+        key: u64,
+        event_ms: Millis,
+        rng: &mut EventRng,
+        out: &mut Vec<u8>,
+    );
+}
+
+/// The scenarios, by name.
+pub const NAMES: [&str; 6] = [
+    "transactions",
+    "clicks",
+    "sensors",
+    "traffic",
+    "logins",
+    "nexmark",
+];
+
+/// The scenario called `name`; `base_ms` is the event time of the first record.
+pub fn by_name(name: &str, base_ms: Millis) -> Option<Box<dyn Scenario>> {
+    Some(match name {
+        "transactions" => Box::new(Transactions::default()),
+        "clicks" => Box::new(Clicks),
+        "sensors" => Box::new(Sensors { base_ms }),
+        "traffic" => Box::new(Traffic { base_ms }),
+        "logins" => Box::new(Logins),
+        "nexmark" => Box::new(Nexmark::new(base_ms)),
+        _ => return None,
+    })
+}
+
+/// Serializes `value` as JSON into `out` (the scenarios' events are plain data).
+pub(crate) fn write_serde<T: serde::Serialize>(value: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("scenario events serialize to JSON");
+}
