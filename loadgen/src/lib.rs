@@ -1,8 +1,9 @@
 //! The bundled load generator: scenarios of typed events (transactions, clicks, sensors,
 //! traffic, logins, Nexmark), realism knobs (key skew, disorder, late and malformed records,
-//! bursts), rate shapes, and outputs. Every random choice derives from the seed and the event's
+//! bursts), rate shapes, outputs, and the `bench` that measures a pipeline's end-to-end latency. Every random choice derives from the seed and the event's
 //! index, so the same seed gives byte-identical output.
 
+pub mod bench;
 pub mod generate;
 pub mod knobs;
 pub mod output;

@@ -13,7 +13,8 @@ const EXAMPLES: &str = "Examples:
   spate-loadgen transactions --events 1000000 --users 10000 --to file:tx.jsonl --seed 7
   spate-loadgen clicks --rate 50000 --duration 60s --burstiness 0.3 --to stdout
   spate-loadgen sensors --events 1000000 --keys 500 --skew zipf:1.1 --late 0.001 --to file:iot/
-  spate-loadgen nexmark --events 10000000 --to file:nexmark/";
+  spate-loadgen nexmark --events 10000000 --to file:nexmark/
+  spate-loadgen bench tx-windows --rate 200000 --duration 90s --svg bench.svg";
 
 #[derive(Parser)]
 #[command(name = "spate-loadgen", version, about = "Generate events for spate pipelines", after_help = EXAMPLES)]
@@ -54,6 +55,68 @@ enum Scenario {
         after_help = "Example:\n  spate-loadgen nexmark --events 10000000 --to file:nexmark/"
     )]
     Nexmark(GenArgs),
+    /// Run a spate pipeline in process at a set rate and measure end-to-end latency.
+    #[command(
+        after_help = "Latency of a result = when it became visible - when it became possible (window end +\nwatermark delay, with event time = creation time). Windows must close during the run:\nfor tx-windows run longer than 70 s.\n\nExample:\n  spate-loadgen bench tx-windows --rate 200000 --duration 90s --trigger continuous --json b.json --svg b.svg"
+    )]
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// The pipeline (see `spate list`).
+    pipeline: String,
+    /// Events per second fed to the pipeline.
+    #[arg(long)]
+    rate: f64,
+    /// How long to feed it.
+    #[arg(long, default_value = "90s")]
+    duration: String,
+    /// Distinct keys (users).
+    #[arg(long, alias = "users", default_value_t = 10_000)]
+    keys: u64,
+    /// The engine's trigger: an interval such as 100ms, or continuous.
+    #[arg(long, default_value = "100ms")]
+    trigger: String,
+    /// Key partitions (default: 2 x cores).
+    #[arg(long)]
+    partitions: Option<u32>,
+    /// Results in the first part of the run are left out of the summary.
+    #[arg(long, default_value = "5s")]
+    warmup: String,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Also write a chart of throughput and p99 latency over time here (SVG).
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
+}
+
+fn run_bench(args: &BenchArgs) -> Result<()> {
+    let config = spate_loadgen::bench::BenchConfig {
+        pipeline: args.pipeline.clone(),
+        rate: args.rate,
+        duration: parse_duration(&args.duration).map_err(|e| anyhow!("invalid --duration: {e}"))?,
+        keys: args.keys,
+        trigger: spate::runtime::TriggerSpec::parse(&args.trigger)?,
+        partitions: args.partitions,
+        warmup: parse_duration(&args.warmup).map_err(|e| anyhow!("invalid --warmup: {e}"))?,
+        seed: args.seed,
+    };
+    let report = spate_loadgen::bench::bench(&config)?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .map_err(|e| anyhow!("cannot write {} (--json): {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, report.svg())
+            .map_err(|e| anyhow!("cannot write {} (--svg): {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +263,7 @@ fn main() -> Result<()> {
         Scenario::Traffic(a) => ("traffic", a),
         Scenario::Logins(a) => ("logins", a),
         Scenario::Nexmark(a) => ("nexmark", a),
+        Scenario::Bench(b) => return run_bench(&b),
     };
     run(name, &args)
 }

@@ -17,6 +17,8 @@ pub trait Runnable: Send + Sync {
     fn description(&self) -> &str;
     /// Whether `--source gen` works for it.
     fn has_generator(&self) -> bool;
+    /// How far its watermark trails the newest event time, in milliseconds.
+    fn watermark_delay(&self) -> crate::time::Millis;
     /// Runs the pipeline until its input ends or it is asked to stop.
     fn run(&self, config: &RunConfig) -> Result<JobReport>;
 }
@@ -37,6 +39,10 @@ where
 
     fn has_generator(&self) -> bool {
         self.plan.generator.is_some()
+    }
+
+    fn watermark_delay(&self) -> crate::time::Millis {
+        self.plan.watermark_delay
     }
 
     fn run(&self, config: &RunConfig) -> Result<JobReport> {

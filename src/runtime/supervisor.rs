@@ -13,7 +13,7 @@ use super::messages::{
 };
 use super::{JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::sink::{EpochSink, Staged};
+use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
 use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
@@ -307,7 +307,15 @@ impl JobSupervisor {
                         .checkpoint(done.checkpoint_ms, done.checkpoint_bytes);
                 }
             }
-            self.sink.commit(epoch, staged)?;
+            let stats = EpochStats {
+                records_in: pending.records,
+                outputs,
+                late,
+                dead_letters: pending.dead_letters,
+                watermark: pending.record.watermark,
+                final_epoch: pending.record.final_epoch,
+            };
+            self.sink.commit(epoch, staged, &stats)?;
             self.committed = epoch;
             self.store.set_committed(epoch)?;
             self.report.epochs += 1;

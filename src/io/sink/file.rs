@@ -5,7 +5,7 @@
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,
 //! and nothing but committed results matches `DIR/*.jsonl`.
 
-use super::{EpochSink, OutputStream, Staged, StagedPayload};
+use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -109,7 +109,7 @@ impl EpochSink for FileSink {
         }))
     }
 
-    fn commit(&self, epoch: Epoch, mut staged: Vec<Staged>) -> Result<()> {
+    fn commit(&self, epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
         if let Some(left) = self.leftovers.lock().expect("sink lock").remove(&epoch) {
             staged.extend(left);
         }
@@ -201,7 +201,8 @@ mod tests {
             committed(tmp.path()).is_empty(),
             "nothing visible before commit"
         );
-        sink.commit(1, a.into_iter().collect()).unwrap();
+        sink.commit(1, a.into_iter().collect(), &EpochStats::default())
+            .unwrap();
         assert_eq!(committed(tmp.path()), vec!["part-000000000001-p000.jsonl"]);
         // A committed epoch is never staged again.
         assert!(sink
@@ -223,7 +224,7 @@ mod tests {
         let late = tmp.path().join("late");
         assert_eq!(committed(&late), vec!["part-000000000002-p000.jsonl"]);
         assert!(!partial.exists());
-        sink.commit(3, Vec::new()).unwrap();
+        sink.commit(3, Vec::new(), &EpochStats::default()).unwrap();
         assert_eq!(committed(&late).len(), 2);
         assert!(committed(&FileSink::staging_dir(tmp.path(), OutputStream::Late)).is_empty());
     }

@@ -78,8 +78,8 @@ pub trait EpochSink: Send + Sync {
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>>;
     /// Makes an epoch's staged output visible. Called once per epoch, in epoch order, after the
-    /// epoch's record is durable.
-    fn commit(&self, epoch: Epoch, staged: Vec<Staged>) -> Result<()>;
+    /// epoch's record is durable; `stats` describes the epoch (for sinks that measure).
+    fn commit(&self, epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> Result<()>;
     /// Called once at start: output staged for epochs up to `committed` is complete and is made
     /// visible now; staged output of later recorded epochs (up to `recorded`) waits for their
     /// replay; anything else left over is discarded.
@@ -88,13 +88,42 @@ pub trait EpochSink: Send + Sync {
     fn exactly_once(&self) -> bool;
 }
 
-/// A sink as named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a committed epoch held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EpochStats {
+    /// Records read from the source.
+    pub records_in: u64,
+    /// Results.
+    pub outputs: u64,
+    /// Late records.
+    pub late: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// The epoch's watermark.
+    pub watermark: crate::time::Millis,
+    /// The epoch ended a bounded input (its watermark is the end of time).
+    pub final_epoch: bool,
+}
+
+/// A sink as named on the command line, or one supplied by an embedding program.
+#[derive(Debug, Clone)]
 pub enum SinkSpec {
     /// JSON lines on standard output; late records and dead letters on standard error.
     Stdout,
     /// Exactly-once epoch files under a directory.
     File(PathBuf),
+    /// A sink object of the embedding program (e.g. the load generator's latency probe).
+    Custom(CustomSink),
+}
+
+/// A program-supplied sink (see [`SinkSpec::Custom`]).
+#[derive(Clone)]
+pub struct CustomSink(pub std::sync::Arc<dyn EpochSink>);
+
+impl std::fmt::Debug for CustomSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomSink")
+    }
 }
 
 impl SinkSpec {
@@ -118,6 +147,7 @@ impl SinkSpec {
         Ok(match self {
             SinkSpec::Stdout => std::sync::Arc::new(StdoutSink),
             SinkSpec::File(dir) => std::sync::Arc::new(FileSink::open(dir)?),
+            SinkSpec::Custom(sink) => sink.0.clone(),
         })
     }
 }
@@ -127,6 +157,7 @@ impl std::fmt::Display for SinkSpec {
         match self {
             SinkSpec::Stdout => f.write_str("stdout"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
+            SinkSpec::Custom(_) => f.write_str("custom"),
         }
     }
 }

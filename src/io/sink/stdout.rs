@@ -2,7 +2,7 @@
 //! standard error, written when their epoch commits. A terminal cannot take output back, so
 //! after a crash a replayed epoch may print again: use the file sink for exactly-once output.
 
-use super::{EpochSink, OutputStream, Staged, StagedPayload};
+use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::{Error, Result};
 use std::io::Write;
@@ -26,7 +26,7 @@ impl EpochSink for StdoutSink {
         }))
     }
 
-    fn commit(&self, _epoch: Epoch, mut staged: Vec<Staged>) -> Result<()> {
+    fn commit(&self, _epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
         staged.sort_by_key(|s| s.stream);
         let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
         let (mut out, mut err) = (stdout.lock(), stderr.lock());

@@ -1,0 +1,439 @@
+//! `spate-loadgen bench`: runs a pipeline of the `spate` binary in process, fed by its
+//! generator at a set rate with event time = creation time, and measures how long after a
+//! result became possible it became visible.
+//!
+//! A window's result is possible once an event with event time at or past `window_end +
+//! watermark delay` exists — that event advances the watermark past the window — and such an
+//! event is created at that wall-clock time. So a result's latency is its commit time minus
+//! `window_end + delay`: the delay the engine adds (epoch trigger, processing, recording,
+//! commit), not the window or watermark wait the pipeline asked for. Results flushed when the
+//! input ends (watermark to +∞) were not caused by data and are counted apart.
+
+use anyhow::{anyhow, bail, Result};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use spate::checkpoint::Epoch;
+use spate::io::sink::{
+    CustomSink, EpochSink, EpochStats, OutputStream, SinkSpec, Staged, StagedPayload,
+};
+use spate::io::source::{GenOptions, SourceSpec};
+use spate::runtime::{RunConfig, TriggerSpec};
+use spate::time::{now_ms, Millis};
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Pipeline name (see `spate list`).
+    pub pipeline: String,
+    /// Events per second.
+    pub rate: f64,
+    /// How long to generate.
+    pub duration: Duration,
+    /// Distinct keys.
+    pub keys: u64,
+    /// The engine's trigger.
+    pub trigger: TriggerSpec,
+    /// Key partitions (default: the engine's).
+    pub partitions: Option<u32>,
+    /// Results committed before this are left out of the summary (still in the series).
+    pub warmup: Duration,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Results measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        Percentiles {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start.
+    pub second: u64,
+    /// Records the engine committed as read in this second.
+    pub records_in: u64,
+    /// Results made visible in this second (flushed ones excluded).
+    pub results: u64,
+    /// Latency of those results.
+    pub latency: Percentiles,
+}
+
+/// The outcome of a bench run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BenchReport {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The trigger, as given.
+    pub trigger: String,
+    /// Events per second asked.
+    pub rate: f64,
+    /// Events generated and read.
+    pub records_in: u64,
+    /// Results whose latency was measured.
+    pub results: u64,
+    /// Results flushed at the end of input (not measured).
+    pub flushed: u64,
+    /// Late records.
+    pub late: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// Records in per second of wall time.
+    pub throughput_in: f64,
+    /// Results out per second of wall time.
+    pub throughput_out: f64,
+    /// Latency after the warm-up.
+    pub latency: Percentiles,
+    /// Second by second.
+    pub seconds: Vec<Second>,
+}
+
+struct SecondHist {
+    records_in: u64,
+    results: u64,
+    hist: Histogram<u64>,
+}
+
+struct ProbeState {
+    total: Histogram<u64>,
+    seconds: Vec<SecondHist>,
+    results: u64,
+    flushed: u64,
+    records_in: u64,
+    late: u64,
+    dead_letters: u64,
+}
+
+/// A sink that measures result latency instead of writing results anywhere.
+pub struct LatencyProbe {
+    delay: Millis,
+    warmup: Duration,
+    started_us: u64,
+    progress: bool,
+    state: Mutex<ProbeState>,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The `window_end` of a result line, if it has one.
+fn window_end(line: &[u8]) -> Option<Millis> {
+    const KEY: &[u8] = b"\"window_end\":";
+    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = line[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'-')
+        .count();
+    std::str::from_utf8(&line[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
+impl LatencyProbe {
+    /// A probe for a pipeline whose watermark trails by `delay` ms.
+    pub fn new(delay: Millis, warmup: Duration) -> Self {
+        LatencyProbe {
+            delay,
+            warmup,
+            started_us: now_us(),
+            progress: std::io::stderr().is_terminal(),
+            state: Mutex::new(ProbeState {
+                total: histogram(),
+                seconds: Vec::new(),
+                results: 0,
+                flushed: 0,
+                records_in: 0,
+                late: 0,
+                dead_letters: 0,
+            }),
+        }
+    }
+}
+
+impl EpochSink for LatencyProbe {
+    fn stage(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        _writer: &str,
+        bytes: Vec<u8>,
+    ) -> spate::Result<Option<Staged>> {
+        Ok(
+            (stream == OutputStream::Results && !bytes.is_empty()).then_some(Staged {
+                epoch,
+                stream,
+                payload: StagedPayload::Bytes(bytes),
+            }),
+        )
+    }
+
+    fn commit(&self, _epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> spate::Result<()> {
+        let now = now_us();
+        let second = now.saturating_sub(self.started_us) / 1_000_000;
+        let counted = Duration::from_micros(now.saturating_sub(self.started_us)) >= self.warmup;
+        let mut st = self.state.lock().expect("probe lock");
+        let st = &mut *st;
+        while st.seconds.len() <= second as usize {
+            st.seconds.push(SecondHist {
+                records_in: 0,
+                results: 0,
+                hist: histogram(),
+            });
+        }
+        st.records_in += stats.records_in;
+        st.late += stats.late;
+        st.dead_letters += stats.dead_letters;
+        let slot = &mut st.seconds[second as usize];
+        slot.records_in += stats.records_in;
+        for s in staged {
+            let StagedPayload::Bytes(bytes) = s.payload else {
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                if stats.final_epoch {
+                    st.flushed += 1;
+                    continue;
+                }
+                st.results += 1;
+                slot.results += 1;
+                if let Some(end) = window_end(line) {
+                    let ready_us = (end.saturating_add(self.delay)).max(0) as u64 * 1_000;
+                    let latency = now.saturating_sub(ready_us).max(1);
+                    slot.hist.saturating_record(latency);
+                    if counted {
+                        st.total.saturating_record(latency);
+                    }
+                }
+            }
+        }
+        if self.progress {
+            let p99 = st.total.value_at_quantile(0.99) as f64 / 1_000.0;
+            eprint!(
+                "\r{second:>4} s  in {:>10}  results {:>9}  p99 {p99:>8.1} ms   ",
+                st.records_in, st.results
+            );
+        }
+        Ok(())
+    }
+
+    fn recover(&self, _committed: Epoch, _recorded: Epoch) -> spate::Result<()> {
+        Ok(())
+    }
+
+    fn exactly_once(&self) -> bool {
+        false
+    }
+}
+
+/// Runs the bench.
+pub fn bench(config: &BenchConfig) -> Result<BenchReport> {
+    let registry = spate_actors::registry();
+    let pipeline = registry.get(&config.pipeline).ok_or_else(|| {
+        let names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+        anyhow!(
+            "no pipeline named `{}`; available: {}",
+            config.pipeline,
+            names.join(", ")
+        )
+    })?;
+    if !pipeline.has_generator() {
+        bail!(
+            "pipeline `{}` has no built-in generator, so bench cannot feed it",
+            config.pipeline
+        );
+    }
+    if !(config.rate.is_finite() && config.rate > 0.0) {
+        bail!(
+            "invalid --rate {}: use a positive number of events per second",
+            config.rate
+        );
+    }
+    let probe = Arc::new(LatencyProbe::new(pipeline.watermark_delay(), config.warmup));
+    let events = (config.rate * config.duration.as_secs_f64()).round() as u64;
+    let defaults = RunConfig::default();
+    let run = RunConfig {
+        source: SourceSpec::Generator,
+        sink: SinkSpec::Custom(CustomSink(probe.clone())),
+        partitions: config.partitions.unwrap_or(defaults.partitions),
+        trigger: config.trigger,
+        generator: GenOptions {
+            seed: config.seed,
+            events: Some(events.max(1)),
+            rate: Some(config.rate),
+            keys: config.keys,
+            base_ms: now_ms(),
+        },
+        ..defaults
+    };
+    let job = pipeline.run(&run)?;
+    if probe.progress {
+        eprintln!();
+    }
+    let st = probe.state.lock().expect("probe lock");
+    let secs = job.elapsed.as_secs_f64().max(1e-9);
+    Ok(BenchReport {
+        pipeline: config.pipeline.clone(),
+        trigger: match config.trigger {
+            TriggerSpec::Continuous => "continuous".into(),
+            TriggerSpec::Interval(d) => format!("{}ms", d.as_millis()),
+        },
+        rate: config.rate,
+        records_in: st.records_in,
+        results: st.results,
+        flushed: st.flushed,
+        late: st.late,
+        dead_letters: st.dead_letters,
+        throughput_in: st.records_in as f64 / secs,
+        throughput_out: (st.results + st.flushed) as f64 / secs,
+        latency: Percentiles::of(&st.total),
+        seconds: st
+            .seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Second {
+                second: i as u64,
+                records_in: s.records_in,
+                results: s.results,
+                latency: Percentiles::of(&s.hist),
+            })
+            .collect(),
+    })
+}
+
+impl BenchReport {
+    /// A human-readable summary table.
+    pub fn table(&self) -> String {
+        let l = &self.latency;
+        let mut t = format!(
+            "pipeline {}  trigger {}  rate asked {:.0}/s\n\
+             records in   {:>12}   ({:.0}/s)\n\
+             results      {:>12}   ({:.0}/s out, {} flushed at end of input)\n\
+             late {}  dead letters {}\n\
+             latency ms   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  ({} results)\n",
+            self.pipeline,
+            self.trigger,
+            self.rate,
+            self.records_in,
+            self.throughput_in,
+            self.results,
+            self.throughput_out,
+            self.flushed,
+            self.late,
+            self.dead_letters,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            l.count
+        );
+        if l.count == 0 {
+            t += "no window closed during the run: run longer than the window size plus the watermark delay (70 s for tx-windows)\n";
+        }
+        t += "second   records in   results   p50 ms   p99 ms\n";
+        for s in &self.seconds {
+            t += &format!(
+                "{:>6} {:>12} {:>9} {:>8.1} {:>8.1}\n",
+                s.second, s.records_in, s.results, s.latency.p50, s.latency.p99
+            );
+        }
+        t
+    }
+
+    /// An SVG chart: records in per second, and p99 latency of the results of each second.
+    pub fn svg(&self) -> String {
+        let (w, h, pad) = (800.0, 220.0, 50.0);
+        let n = self.seconds.len().max(2) as f64;
+        let panel = |title: &str, y0: f64, values: Vec<f64>, unit: &str, color: &str| {
+            let max = values.iter().cloned().fold(0.0, f64::max).max(1e-9);
+            let points: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    format!(
+                        "{:.1},{:.1}",
+                        pad + i as f64 / (n - 1.0) * (w - 2.0 * pad),
+                        y0 + h - pad - v / max * (h - 2.0 * pad)
+                    )
+                })
+                .collect();
+            format!(
+                "<text x=\"{pad}\" y=\"{:.0}\" font-size=\"14\">{title}</text>\
+                 <line x1=\"{pad}\" y1=\"{b:.0}\" x2=\"{r:.0}\" y2=\"{b:.0}\" stroke=\"#888\"/>\
+                 <line x1=\"{pad}\" y1=\"{t:.0}\" x2=\"{pad}\" y2=\"{b:.0}\" stroke=\"#888\"/>\
+                 <text x=\"4\" y=\"{t2:.0}\" font-size=\"11\">{max:.0}{unit}</text>\
+                 <text x=\"4\" y=\"{b:.0}\" font-size=\"11\">0</text>\
+                 <text x=\"{r:.0}\" y=\"{b2:.0}\" font-size=\"11\" text-anchor=\"end\">{secs} s</text>\
+                 <polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                y0 + 20.0,
+                points.join(" "),
+                b = y0 + h - pad,
+                t = y0 + pad,
+                t2 = y0 + pad + 4.0,
+                b2 = y0 + h - pad + 14.0,
+                r = w - pad,
+                secs = self.seconds.len(),
+            )
+        };
+        let input = self.seconds.iter().map(|s| s.records_in as f64).collect();
+        let p99 = self.seconds.iter().map(|s| s.latency.p99).collect();
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" font-family=\"sans-serif\">\
+             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>{}{}</svg>\n",
+            2.0 * h,
+            panel(&format!("{} at {:.0}/s ({} trigger): records in per second", self.pipeline, self.rate, self.trigger), 0.0, input, "/s", "#1f77b4"),
+            panel("p99 latency of the results made visible in each second", h, p99, " ms", "#d62728"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_window_end() {
+        assert_eq!(
+            window_end(br#"{"key":1,"window_start":0,"window_end":60000,"count":2}"#),
+            Some(60_000)
+        );
+        assert_eq!(window_end(br#"{"key":1}"#), None);
+    }
+}
