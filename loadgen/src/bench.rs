@@ -11,7 +11,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spate::checkpoint::Epoch;
 use spate::io::sink::{
     CustomSink, EpochSink, EpochStats, OutputStream, SinkSpec, Staged, StagedPayload,
@@ -45,7 +45,7 @@ pub struct BenchConfig {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     /// Results measured.
     pub count: u64,
@@ -76,7 +76,7 @@ impl Percentiles {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Second {
     /// Seconds since the start.
     pub second: u64,
@@ -89,7 +89,7 @@ pub struct Second {
 }
 
 /// The outcome of a bench run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BenchReport {
     /// The pipeline.
     pub pipeline: String,
@@ -422,6 +422,62 @@ impl BenchReport {
             panel("p99 latency of the results made visible in each second", h, p99, " ms", "#d62728"),
         )
     }
+}
+
+/// A chart of p99 latency against input rate, one line per trigger, from several bench
+/// reports, with the 10 ms and 250 ms marks.
+pub fn curve_svg(reports: &[BenchReport]) -> String {
+    let (w, h, pad) = (720.0, 420.0, 60.0);
+    let max_x = reports.iter().map(|r| r.throughput_in).fold(1.0, f64::max) * 1.05;
+    let max_y = reports.iter().map(|r| r.latency.p99).fold(260.0, f64::max) * 1.05;
+    let x = |v: f64| pad + v / max_x * (w - 2.0 * pad);
+    let y = |v: f64| h - pad - v / max_y * (h - 2.0 * pad);
+    let mut triggers: Vec<&str> = reports.iter().map(|r| r.trigger.as_str()).collect();
+    triggers.sort();
+    triggers.dedup();
+    let colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
+    let mut body = String::new();
+    for mark in [10.0, 250.0] {
+        body += &format!(
+            "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#aaa\" stroke-dasharray=\"4 4\"/><text x=\"{1:.1}\" y=\"{2:.1}\" font-size=\"11\" text-anchor=\"end\">{mark} ms</text>",
+            y(mark), w - pad, y(mark) - 3.0
+        );
+    }
+    for (i, trigger) in triggers.iter().enumerate() {
+        let mut points: Vec<&BenchReport> =
+            reports.iter().filter(|r| r.trigger == *trigger).collect();
+        points.sort_by(|a, b| a.throughput_in.total_cmp(&b.throughput_in));
+        let color = colors[i % colors.len()];
+        let coords: Vec<String> = points
+            .iter()
+            .map(|r| format!("{:.1},{:.1}", x(r.throughput_in), y(r.latency.p99)))
+            .collect();
+        body += &format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            coords.join(" ")
+        );
+        for r in &points {
+            body += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
+                x(r.throughput_in),
+                y(r.latency.p99)
+            );
+        }
+        body += &format!("<text x=\"{:.0}\" y=\"{:.0}\" font-size=\"12\" fill=\"{color}\">trigger {trigger}</text>", pad + 10.0, pad + 16.0 * (i as f64 + 1.0));
+    }
+    let pipeline = reports.first().map_or("", |r| r.pipeline.as_str());
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
+         <text x=\"{pad}\" y=\"24\" font-size=\"14\">{pipeline}: p99 end-to-end latency (ms) by input rate (events/s)</text>\
+         <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#444\"/><line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{b}\" stroke=\"#444\"/>\
+         <text x=\"{r}\" y=\"{b2}\" font-size=\"11\" text-anchor=\"end\">{max_x:.0}/s</text><text x=\"{pad}\" y=\"{b2}\" font-size=\"11\">0</text>\
+         <text x=\"4\" y=\"{t}\" font-size=\"11\">{max_y:.0} ms</text>{body}</svg>\n",
+        b = h - pad,
+        b2 = h - pad + 16.0,
+        r = w - pad,
+        t = pad + 4.0,
+    )
 }
 
 #[cfg(test)]

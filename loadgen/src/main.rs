@@ -60,6 +60,16 @@ enum Scenario {
         after_help = "Latency of a result = when it became visible - when it became possible (window end +\nwatermark delay, with event time = creation time). Windows must close during the run:\nfor tx-windows run longer than 70 s.\n\nExample:\n  spate-loadgen bench tx-windows --rate 200000 --duration 90s --trigger continuous --json b.json --svg b.svg"
     )]
     Bench(BenchArgs),
+    /// Chart p99 latency against input rate from several `bench --json` reports (SVG).
+    #[command(after_help = "Example:\n  spate-loadgen chart --out curve.svg runs/*.json")]
+    Chart {
+        /// Where to write the SVG.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Bench reports (JSON).
+        #[arg(required = true)]
+        reports: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -264,6 +274,19 @@ fn main() -> Result<()> {
         Scenario::Logins(a) => ("logins", a),
         Scenario::Nexmark(a) => ("nexmark", a),
         Scenario::Bench(b) => return run_bench(&b),
+        Scenario::Chart { out, reports } => {
+            let reports = reports
+                .iter()
+                .map(|p| {
+                    let bytes = std::fs::read(p)
+                        .map_err(|e| anyhow!("cannot read {}: {e}", p.display()))?;
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| anyhow!("{} is not a bench report: {e}", p.display()))
+                })
+                .collect::<Result<Vec<spate_loadgen::bench::BenchReport>>>()?;
+            return std::fs::write(&out, spate_loadgen::bench::curve_svg(&reports))
+                .map_err(|e| anyhow!("cannot write {} (--out): {e}", out.display()));
+        }
     };
     run(name, &args)
 }

@@ -95,6 +95,19 @@ pub enum PartitionEvent {
         /// The partition's restart count after this failure (identifies the restart).
         attempt: u32,
     },
+    /// The partition wrote a checkpoint of its state as of `epoch` (after reporting the
+    /// epoch's output: committing output needs the epoch record, not the checkpoint, so the
+    /// checkpoint stays off the latency path).
+    Checkpointed {
+        /// The partition.
+        partition: u32,
+        /// The epoch the checkpoint covers.
+        epoch: Epoch,
+        /// Bytes written.
+        bytes: u64,
+        /// Time taken.
+        millis: f64,
+    },
     /// The partition cannot go on (state store failure, repeated panics): the job stops.
     Fatal {
         /// The partition.
@@ -134,12 +147,6 @@ pub struct EpochDone {
     pub outputs: u64,
     /// Late records.
     pub late: u64,
-    /// Whether a checkpoint was written.
-    pub checkpointed: bool,
-    /// Bytes written by the checkpoint.
-    pub checkpoint_bytes: u64,
-    /// Checkpoint duration.
-    pub checkpoint_ms: f64,
 }
 
 /// The source's request to end an epoch.

@@ -186,34 +186,42 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         Ok((staged, outputs, late_count))
     }
 
-    fn finish_epoch(&mut self, msg: Advance, late_watermark: Millis) -> Result<EpochDone> {
-        let (staged, outputs, late) = self.stage_outputs(msg.epoch, late_watermark)?;
-        let mut done = EpochDone {
-            partition: self.partition,
-            epoch: msg.epoch,
-            skipped: false,
-            staged,
-            outputs,
-            late,
-            checkpointed: false,
-            checkpoint_bytes: 0,
-            checkpoint_ms: 0.0,
-        };
+    /// Stages the epoch's outputs and reports them; then, when asked, checkpoints.
+    fn finish_epoch(&mut self, msg: Advance, late_watermark: Millis) -> Result<()> {
+        let (mut staged, outputs, late) = self.stage_outputs(msg.epoch, late_watermark)?;
+        if msg.suppress_output {
+            staged.clear();
+        }
+        self.supervisor
+            .do_send(PartitionEvent::Staged(Box::new(EpochDone {
+                partition: self.partition,
+                epoch: msg.epoch,
+                skipped: false,
+                staged,
+                outputs,
+                late,
+            })));
         if msg.checkpoint {
             let started = Instant::now();
             let meta = self.core.checkpoint_meta(msg.epoch);
+            let mut bytes = 0;
             for (bucket, size) in self
                 .store
                 .write_checkpoint(self.core.drain_changes(), &meta)?
             {
-                done.checkpoint_bytes += size;
+                bytes += size;
                 self.bucket_bytes[bucket as usize] = size;
             }
-            done.checkpoint_ms = started.elapsed().as_secs_f64() * 1e3;
-            done.checkpointed = true;
             self.checkpoint = meta;
+            self.supervisor.do_send(PartitionEvent::Checkpointed {
+                partition: self.partition,
+                epoch: msg.epoch,
+                bytes,
+                millis: started.elapsed().as_secs_f64() * 1e3,
+            });
         }
-        Ok(done)
+        self.report_state();
+        Ok(())
     }
 }
 
@@ -344,16 +352,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
             });
             return self.fail(ctx, panic);
         }
-        match self.finish_epoch(msg, late_watermark) {
-            Ok(mut done) => {
-                if msg.suppress_output {
-                    done.staged.clear();
-                }
-                self.report_state();
-                self.supervisor
-                    .do_send(PartitionEvent::Staged(Box::new(done)));
-            }
-            Err(e) => return self.fatal(e),
+        if let Err(e) = self.finish_epoch(msg, late_watermark) {
+            return self.fatal(e);
         }
         self.next_epoch += 1;
         self.seen = 0;
@@ -371,9 +371,6 @@ impl EpochDone {
             staged: Vec::new(),
             outputs: 0,
             late: 0,
-            checkpointed: false,
-            checkpoint_bytes: 0,
-            checkpoint_ms: 0.0,
         }
     }
 }

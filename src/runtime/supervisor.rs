@@ -287,6 +287,20 @@ impl JobSupervisor {
         }
     }
 
+    /// Drops epoch records no partition needs for a replay any more.
+    fn trim_epoch_log(&mut self) -> Result<()> {
+        let oldest = self.checkpoints.iter().copied().min().unwrap_or(0);
+        if self
+            .recorded
+            .first_key_value()
+            .is_some_and(|(e, _)| *e < oldest)
+        {
+            self.store.forget_epochs_before(oldest)?;
+            self.recorded = self.recorded.split_off(&oldest);
+        }
+        Ok(())
+    }
+
     /// Commits, in epoch order, every pending epoch all partitions have finished.
     fn commit_ready(&mut self) -> Result<()> {
         while let Some(entry) = self.pending.first_entry() {
@@ -296,16 +310,10 @@ impl JobSupervisor {
             let (epoch, pending) = entry.remove_entry();
             let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
             let (mut outputs, mut late) = (0, 0);
-            for (p, done) in pending.done.into_iter().enumerate() {
-                let done = done.expect("checked above");
+            for done in pending.done.into_iter().flatten() {
                 outputs += done.outputs;
                 late += done.late;
                 staged.extend(done.staged);
-                if done.checkpointed {
-                    self.checkpoints[p] = epoch;
-                    self.metrics
-                        .checkpoint(done.checkpoint_ms, done.checkpoint_bytes);
-                }
             }
             let stats = EpochStats {
                 records_in: pending.records,
@@ -331,15 +339,6 @@ impl JobSupervisor {
                 pending.cut_at.elapsed().as_secs_f64() * 1e3,
                 pending.record.watermark,
             );
-            let oldest = self.checkpoints.iter().copied().min().unwrap_or(0);
-            if self
-                .recorded
-                .first_key_value()
-                .is_some_and(|(e, _)| *e < oldest)
-            {
-                self.store.forget_epochs_before(oldest)?;
-                self.recorded = self.recorded.split_off(&oldest);
-            }
             if pending.ends_job {
                 self.report.elapsed = self.started.elapsed();
                 let report = self.report.clone();
@@ -436,6 +435,18 @@ impl Handler<PartitionEvent> for JobSupervisor {
                     attempt,
                     "partition restarted after: {message}"
                 );
+            }
+            PartitionEvent::Checkpointed {
+                partition,
+                epoch,
+                bytes,
+                millis,
+            } => {
+                self.checkpoints[partition as usize] = epoch;
+                self.metrics.checkpoint(millis, bytes);
+                if let Err(e) = self.trim_epoch_log() {
+                    self.fail(e);
+                }
             }
             PartitionEvent::Fatal { partition, error } => {
                 self.fail(Error::Runtime(format!("partition {partition}: {error}")));
