@@ -155,7 +155,7 @@ fn histogram() -> Histogram<u64> {
 /// The `window_end` of a result line, if it has one.
 fn window_end(line: &[u8]) -> Option<Millis> {
     const KEY: &[u8] = b"\"window_end\":";
-    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let at = memchr::memmem::find(line, KEY)? + KEY.len();
     let digits = line[at..]
         .iter()
         .take_while(|b| b.is_ascii_digit() || **b == b'-')
@@ -429,17 +429,41 @@ impl BenchReport {
 pub fn curve_svg(reports: &[BenchReport]) -> String {
     let (w, h, pad) = (720.0, 420.0, 60.0);
     let max_x = reports.iter().map(|r| r.throughput_in).fold(1.0, f64::max) * 1.05;
-    let max_y = reports.iter().map(|r| r.latency.p99).fold(260.0, f64::max) * 1.05;
+    // Latency spans orders of magnitude (an overloaded run is seconds): a log scale from 1 ms.
+    let max_y = reports
+        .iter()
+        .map(|r| r.latency.p99)
+        .fold(1_000.0, f64::max)
+        * 1.5;
     let x = |v: f64| pad + v / max_x * (w - 2.0 * pad);
-    let y = |v: f64| h - pad - v / max_y * (h - 2.0 * pad);
+    let y = |v: f64| h - pad - v.max(1.0).log10() / max_y.log10() * (h - 2.0 * pad);
     let mut triggers: Vec<&str> = reports.iter().map(|r| r.trigger.as_str()).collect();
     triggers.sort();
     triggers.dedup();
     let colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
     let mut body = String::new();
+    for grid in [1.0, 10.0, 100.0, 1_000.0, 10_000.0]
+        .into_iter()
+        .filter(|g| *g <= max_y)
+    {
+        body += &format!(
+            "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"4\" y=\"{2:.1}\" font-size=\"11\">{grid} ms</text>",
+            y(grid), w - pad, y(grid) + 4.0
+        );
+    }
+    let mut rates: Vec<f64> = reports.iter().map(|r| (r.rate / 1_000.0).round()).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    for k in rates {
+        body += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{k}k</text>",
+            x(k * 1_000.0),
+            h - pad + 16.0
+        );
+    }
     for mark in [10.0, 250.0] {
         body += &format!(
-            "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#aaa\" stroke-dasharray=\"4 4\"/><text x=\"{1:.1}\" y=\"{2:.1}\" font-size=\"11\" text-anchor=\"end\">{mark} ms</text>",
+            "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#aaa\" stroke-dasharray=\"4 4\"/><text x=\"{1:.1}\" y=\"{2:.1}\" font-size=\"11\" text-anchor=\"end\">target {mark} ms</text>",
             y(mark), w - pad, y(mark) - 3.0
         );
     }
@@ -469,14 +493,13 @@ pub fn curve_svg(reports: &[BenchReport]) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\">\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
-         <text x=\"{pad}\" y=\"24\" font-size=\"14\">{pipeline}: p99 end-to-end latency (ms) by input rate (events/s)</text>\
+         <text x=\"{pad}\" y=\"24\" font-size=\"14\">{pipeline}: p99 end-to-end latency (ms, log scale) by input rate (events/s)</text>\
          <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#444\"/><line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{b}\" stroke=\"#444\"/>\
-         <text x=\"{r}\" y=\"{b2}\" font-size=\"11\" text-anchor=\"end\">{max_x:.0}/s</text><text x=\"{pad}\" y=\"{b2}\" font-size=\"11\">0</text>\
-         <text x=\"4\" y=\"{t}\" font-size=\"11\">{max_y:.0} ms</text>{body}</svg>\n",
+         <text x=\"{r}\" y=\"{b3}\" font-size=\"11\" text-anchor=\"end\">events/s</text>\
+         {body}</svg>\n",
         b = h - pad,
-        b2 = h - pad + 16.0,
+        b3 = h - pad + 32.0,
         r = w - pad,
-        t = pad + 4.0,
     )
 }
 
