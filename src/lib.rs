@@ -31,6 +31,8 @@
 //! registry.register(pipeline);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod checkpoint;
 pub mod cli;
 pub mod error;

@@ -1,6 +1,8 @@
 //! The pipelines that ship with spate, written as Rust actor modules over the engine's API, and
 //! their event types. `registry()` lists them for the `spate` binary.
 
+#![deny(missing_docs)]
+
 pub mod events;
 pub mod pipelines;
 

@@ -3,6 +3,8 @@
 //! bursts), rate shapes, outputs, and the `bench` that measures a pipeline's end-to-end latency. Every random choice derives from the seed and the event's
 //! index, so the same seed gives byte-identical output.
 
+#![deny(missing_docs)]
+
 pub mod bench;
 pub mod generate;
 pub mod knobs;
