@@ -79,6 +79,10 @@ struct RunArgs {
     /// Generator: number of distinct keys (users, devices).
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
+    /// Generator: event time of the first event, RFC 3339 (default: now). Kept in the state
+    /// directory, so a resumed job generates the same events.
+    #[arg(long)]
+    start: Option<String>,
     /// Serve Prometheus metrics at this address (`GET /metrics`), or `off`.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_addr: String,
@@ -127,7 +131,11 @@ impl RunArgs {
                 events: (self.events > 0).then_some(self.events),
                 rate: self.rate,
                 keys: self.keys,
-                base_ms: crate::time::now_ms(),
+                base_ms: match &self.start {
+                    Some(text) => crate::time::parse_rfc3339(text)
+                        .map_err(|hint| Error::config("--start", text, hint))?,
+                    None => crate::time::now_ms(),
+                },
             },
             metrics_addr,
             handle_signals: true,

@@ -24,12 +24,12 @@ use std::time::Instant;
 /// panics would otherwise restart the partition forever).
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
-/// A late record as written to the late output.
+/// A late record as written to the late output. It holds nothing that depends on how the run
+/// was cut into epochs (epoch number, exact watermark), so two runs over the same input write
+/// the same late records.
 #[derive(Serialize)]
 struct LateRecord<'a, E> {
     partition: u32,
-    epoch: Epoch,
-    watermark: Millis,
     event_time: Millis,
     record: &'a E,
 }
@@ -140,11 +140,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 
     /// Serializes the epoch's results and late records and stages them with the sink.
-    fn stage_outputs(
-        &mut self,
-        epoch: Epoch,
-        late_watermark: Millis,
-    ) -> Result<(Vec<crate::io::sink::Staged>, u64, u64)> {
+    fn stage_outputs(&mut self, epoch: Epoch) -> Result<(Vec<crate::io::sink::Staged>, u64, u64)> {
         let mut staged = Vec::new();
         let mut buf = Vec::new();
         let mut outputs = 0u64;
@@ -168,8 +164,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             for (event_time, record) in &late {
                 let line = LateRecord {
                     partition: self.partition,
-                    epoch,
-                    watermark: late_watermark,
                     event_time: *event_time,
                     record,
                 };
@@ -187,8 +181,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 
     /// Stages the epoch's outputs and reports them; then, when asked, checkpoints.
-    fn finish_epoch(&mut self, msg: Advance, late_watermark: Millis) -> Result<()> {
-        let (mut staged, outputs, late) = self.stage_outputs(msg.epoch, late_watermark)?;
+    fn finish_epoch(&mut self, msg: Advance) -> Result<()> {
+        let (mut staged, outputs, late) = self.stage_outputs(msg.epoch)?;
         if msg.suppress_output {
             staged.clear();
         }
@@ -339,7 +333,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
             }
             return; // ahead of a restarted partition: the replay brings it again
         }
-        let late_watermark = self.core.watermark();
         let core = &mut self.core;
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
             core.advance(msg.watermark, msg.processing_time)
@@ -352,7 +345,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
             });
             return self.fail(ctx, panic);
         }
-        if let Err(e) = self.finish_epoch(msg, late_watermark) {
+        if let Err(e) = self.finish_epoch(msg) {
             return self.fatal(e);
         }
         self.next_epoch += 1;

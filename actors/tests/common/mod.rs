@@ -110,3 +110,24 @@ impl Rng {
         lo + self.0 % (hi - lo)
     }
 }
+
+/// Asserts two sorted line sets are equal, showing counts and the first lines only in each.
+pub fn assert_same_lines(got: &[String], expected: &[String], what: &str) {
+    if got == expected {
+        return;
+    }
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|l| b.binary_search(l).is_err())
+            .take(3)
+            .cloned()
+            .collect()
+    };
+    panic!(
+        "{what} differ: {} lines vs {} expected\nonly in output: {:#?}\nonly in expected: {:#?}",
+        got.len(),
+        expected.len(),
+        only(got, expected),
+        only(expected, got)
+    );
+}
