@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Kills the job `kills` times at random moments within `span` (the uninterrupted run's
-/// duration), then lets it finish; returns how many kills hit a running job.
+/// The file-source job of `pipeline`, killed and resumed (see [`kill_and_resume`]).
 fn crash_and_resume(
     pipeline: &str,
     input: &Path,
@@ -43,9 +42,15 @@ fn crash_and_resume(
         "--partitions",
         "4",
     ];
+    kill_and_resume(&args, (kills, span), rng)
+}
+
+/// Runs `spate ARGS` `kills` times, killing each run at a random moment within `span` (the
+/// uninterrupted run's duration), then lets it finish; returns how many kills hit a running job.
+fn kill_and_resume(args: &[&str], (kills, span): (u32, Duration), rng: &mut Rng) -> u32 {
     let mut hits = 0;
     for _ in 0..kills {
-        let mut child = spate(&args)
+        let mut child = spate(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -64,7 +69,7 @@ fn crash_and_resume(
         }
         child.wait().unwrap();
     }
-    run_ok(&args);
+    run_ok(args);
     hits
 }
 
@@ -200,24 +205,7 @@ fn the_generator_source_survives_random_kills() {
     );
     let mut args = gen.to_vec();
     args.extend(["--sink", &sink, "--state", &state]);
-    let mut hits = 0;
-    for _ in 0..4 {
-        let mut child = spate(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let span_ms = span.as_millis() as u64;
-        std::thread::sleep(Duration::from_millis(
-            rng.range(span_ms / 10 + 20, span_ms * 6 / 10 + 40),
-        ));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            hits += 1;
-        }
-        child.wait().unwrap();
-    }
-    run_ok(&args);
+    let hits = kill_and_resume(&args, (4, span), &mut rng);
     assert!(hits > 0, "every run finished before it could be killed");
     let got = all_outputs(&out);
     for (i, what) in ["results", "late records", "dead letters"]
