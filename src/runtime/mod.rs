@@ -63,13 +63,17 @@ impl TriggerSpec {
     }
 }
 
-/// The shared trigger flag: the supervisor's timer raises it, the source cuts an epoch and
-/// lowers it.
+/// The shared trigger: the supervisor's timer raises `due`, the source cuts an epoch and lowers
+/// it. In continuous mode the source instead cuts as soon as every earlier epoch has committed
+/// (`committed` is the last committed epoch), so one epoch is in flight while the next gathers
+/// input: latency stays one epoch's processing time, and epochs grow with load instead of the
+/// job paying per-epoch costs thousands of times a second.
 #[derive(Debug, Clone)]
 pub(crate) struct Trigger {
     pub(crate) interval: Duration,
     pub(crate) continuous: bool,
     pub(crate) due: Arc<AtomicBool>,
+    pub(crate) committed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Trigger {
@@ -84,11 +88,17 @@ impl Trigger {
             interval,
             continuous,
             due: Arc::new(AtomicBool::new(false)),
+            committed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
     pub(crate) fn take_due(&self) -> bool {
         self.due.swap(false, Ordering::AcqRel)
+    }
+
+    /// Continuous mode: whether `epoch` may end now (every earlier epoch has committed).
+    pub(crate) fn previous_committed(&self, epoch: crate::checkpoint::Epoch) -> bool {
+        self.committed.load(Ordering::Acquire) + 1 >= epoch
     }
 }
 

@@ -121,7 +121,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                     status == ReadStatus::End
                         || self.stop.load(Ordering::Acquire)
                         || self.trigger.take_due()
-                        || (self.trigger.continuous && read > 0)
+                        || (self.trigger.continuous
+                            && records > 0
+                            && self.trigger.previous_committed(epoch))
                 }
             };
             if !cut {

@@ -325,6 +325,9 @@ impl JobSupervisor {
             };
             self.sink.commit(epoch, staged, &stats)?;
             self.committed = epoch;
+            self.trigger
+                .committed
+                .store(epoch, std::sync::atomic::Ordering::Release);
             self.store.set_committed(epoch)?;
             self.report.epochs += 1;
             self.report.records_in += pending.records;
@@ -354,6 +357,9 @@ impl Actor for JobSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.trigger
+            .committed
+            .store(self.committed, std::sync::atomic::Ordering::Release);
         let due = self.trigger.due.clone();
         ctx.run_interval(self.trigger.interval, move |_, _| {
             due.store(true, std::sync::atomic::Ordering::Release);
