@@ -265,7 +265,23 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether `error` comes from the reader of our stdout going away (`spate-loadgen … | head`):
+/// that ends the run quietly, as for any Unix tool.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> Result<()> {
+    match run_cli() {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn run_cli() -> Result<()> {
     let (name, args) = match Cli::parse().scenario {
         Scenario::Transactions(a) => ("transactions", a),
         Scenario::Clicks(a) => ("clicks", a),
