@@ -51,7 +51,6 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     next_epoch: Epoch,
     /// Records of `next_epoch` processed so far (the source's per-partition index).
     seen: u64,
-    late_in_epoch: u64,
     /// Stored size of each state bucket, for the state-bytes metric.
     bucket_bytes: Vec<u64>,
     /// Set when operator code panicked; the restart restores the checkpoint.
@@ -83,7 +82,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             checkpoint: PartitionCheckpoint::default(),
             next_epoch: 1,
             seen: 0,
-            late_in_epoch: 0,
             bucket_bytes: vec![0; crate::state::BUCKETS],
             failure: None,
             restarts: 0,
@@ -112,7 +110,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.next_epoch = meta.epoch + 1;
         self.checkpoint = meta;
         self.seen = 0;
-        self.late_in_epoch = 0;
         self.report_state();
         Ok(())
     }
@@ -286,11 +283,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Event
         }
         self.seen = batch.first + batch.events.len() as u64;
         let core = &mut self.core;
-        match catch_unwind(AssertUnwindSafe(|| {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
             core.process(batch.events.into_iter().skip(skip))
         })) {
-            Ok(stats) => self.late_in_epoch += stats.late,
-            Err(panic) => self.fail(ctx, panic),
+            self.fail(ctx, panic);
         }
     }
 }
@@ -350,7 +346,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
         }
         self.next_epoch += 1;
         self.seen = 0;
-        self.late_in_epoch = 0;
         self.consecutive_failures = 0;
     }
 }

@@ -164,11 +164,6 @@ impl StateStore {
         self.db.flush().map_err(|e| self.err(e))?;
         Ok(())
     }
-
-    /// Bytes sled occupies on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
 }
 
 /// One key partition's tree.

@@ -1,7 +1,7 @@
 //! The job's watermark: the minimum over key partitions of their maximum event time, minus the
 //! allowed delay. A partition that has had no input for the idle timeout does not hold it back.
 
-use super::{Millis, BEFORE_TIME, END_OF_TIME};
+use super::{Millis, BEFORE_TIME};
 use std::time::{Duration, Instant};
 
 /// Tracks per-partition event-time progress and computes the watermark at each epoch end.
@@ -65,7 +65,7 @@ impl WatermarkTracker {
     }
 
     /// Sets the watermark (a replayed epoch uses its recorded value; end of input uses
-    /// [`END_OF_TIME`]).
+    /// [`END_OF_TIME`](super::END_OF_TIME)).
     pub fn set(&mut self, watermark: Millis) {
         self.current = self.current.max(watermark);
     }
@@ -73,11 +73,6 @@ impl WatermarkTracker {
     /// The current watermark.
     pub fn current(&self) -> Millis {
         self.current
-    }
-
-    /// True once the watermark reached the end of time.
-    pub fn is_final(&self) -> bool {
-        self.current == END_OF_TIME
     }
 }
 
