@@ -215,3 +215,50 @@ fn stdin_with_the_continuous_trigger() {
         "{err}"
     );
 }
+
+#[test]
+fn a_second_job_on_the_same_state_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let dir = state.display().to_string();
+    let args = [
+        "run",
+        "tx-windows",
+        "--events",
+        "0",
+        "--rate",
+        "2000",
+        "--state",
+        &dir,
+    ];
+    let mut first = spate(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // sled creates its database file when it opens (and locks) the directory.
+    for _ in 0..100 {
+        if state.join("db").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // Bounded, so a second job that wrongly got in would end instead of hanging the test.
+    let second = spate(&["run", "tx-windows", "--events", "10", "--state", &dir])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status();
+    assert!(first.wait().unwrap().success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "the second job ran on a state directory in use"
+    );
+    assert!(
+        err.contains("another spate") && err.contains("state"),
+        "{err}"
+    );
+}
