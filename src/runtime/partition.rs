@@ -1,8 +1,8 @@
 //! The key-partition actor: owns every key that hashes to its partition, runs the operator on
-//! each batch, and at each epoch end fires timers, stages its outputs and (when asked) writes a
-//! checkpoint of its changed keys. A panic in operator code stops the actor; actix's supervisor
-//! restarts it and `restarting` restores the last checkpoint, after which the job supervisor has
-//! the source replay what the partition lost.
+//! each batch, and at each epoch end fires timers, stages and reports its outputs, then (when
+//! asked) checkpoints its changed state buckets. A panic in operator code stops the actor;
+//! actix's supervisor restarts it and `restarting` restores the last checkpoint, after which the
+//! job supervisor has the source replay what the partition lost.
 
 use super::core::PartitionCore;
 use super::messages::{Advance, Batch, EndEpoch, EpochDone, PartitionEvent, Progress};
