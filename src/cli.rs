@@ -58,7 +58,8 @@ struct RunArgs {
     /// Worker threads hosting the partition actors (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// When epochs end: an interval (`100ms`, `1s`) or `continuous` (as fast as input arrives).
+    /// When epochs end: an interval (`100ms`, `1s`) or `continuous` (as soon as input has
+    /// arrived and every earlier epoch has committed).
     #[arg(long, default_value = "100ms")]
     trigger: String,
     /// A partition without input this long does not hold the watermark back.

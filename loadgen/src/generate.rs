@@ -154,7 +154,7 @@ pub fn generate(
         line.push(b'\n');
         out.write(&line)?;
         index += 1;
-        if index % 4096 == 0 && started.elapsed() >= next_note {
+        if index.is_multiple_of(4096) && started.elapsed() >= next_note {
             let elapsed = started.elapsed();
             next_note = elapsed + Duration::from_secs(1);
             let rate = index as f64 / elapsed.as_secs_f64();

@@ -39,7 +39,8 @@ use supervisor::{JobSupervisor, PartitionLink, SupervisorConfig};
 pub enum TriggerSpec {
     /// Every interval (micro-batches).
     Interval(Duration),
-    /// As fast as input arrives: each chunk read is its own epoch.
+    /// As fast as the job can go: an epoch ends as soon as input has arrived and every earlier
+    /// epoch has committed.
     Continuous,
 }
 

@@ -119,7 +119,7 @@ impl Transaction {
     /// A transaction amount in cents from 64 random bits: mostly $1–$500, one in 500 between
     /// $2,000 and $80,000.
     pub fn random_amount_cents(bits: u64) -> i64 {
-        if bits % 500 == 0 {
+        if bits.is_multiple_of(500) {
             200_000 + (bits >> 20) as i64 % 7_800_000
         } else {
             100 + (bits >> 20) as i64 % 49_900
@@ -159,7 +159,7 @@ impl EventGenerator<Transaction> for TransactionGenerator {
         let r1 = mix64(self.seed ^ i);
         let r2 = mix64(r1);
         let block = i / 32;
-        let burst = mix64(self.seed ^ block ^ 0xB0B0) % 2_000 == 0;
+        let burst = mix64(self.seed ^ block ^ 0xB0B0).is_multiple_of(2_000);
         let user_id = if burst {
             mix64(block) % self.users
         } else {
