@@ -65,6 +65,10 @@ struct RunArgs {
     /// A partition without input this long does not hold the watermark back.
     #[arg(long, default_value = "5s")]
     idle_timeout: String,
+    /// Largest number of records in one epoch, or 0 for no limit: bounds the memory an epoch
+    /// takes when input arrives faster than the trigger.
+    #[arg(long, default_value_t = 0)]
+    max_records_per_epoch: u64,
     /// Minimum time between state checkpoints; recovery replays the epochs since the last one.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
@@ -139,6 +143,8 @@ impl RunArgs {
                 },
             },
             metrics_addr,
+            max_records_per_epoch: (self.max_records_per_epoch > 0)
+                .then_some(self.max_records_per_epoch),
             handle_signals: true,
             ..defaults
         })

@@ -222,3 +222,28 @@ fn malformed_input_goes_to_the_dead_letter_output_with_its_offset() {
         assert!(d["file"].as_str().unwrap().ends_with("in.jsonl"));
     }
 }
+
+#[test]
+fn max_records_per_epoch_caps_every_epoch_without_changing_results() {
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    write_input(&input, false);
+    let (expected, _) = reference(&input, tmp.path());
+    let out = tmp.path().join("capped");
+    let capped = RunConfig {
+        // The trigger never fires during the run: only the cap and the end of input cut epochs.
+        trigger: TriggerSpec::Interval(Duration::from_secs(3_600)),
+        max_records_per_epoch: Some(1_000),
+        // Chunks larger than the cap: the epoch must still end exactly at 1,000 records.
+        chunk_size: 4_096,
+        ..config(&input, &out, Some(tmp.path().join("st")))
+    };
+    let report = pipeline().run(&capped).unwrap();
+    assert_eq!(report.records_in, 20_000);
+    assert_eq!(
+        report.epochs, 21,
+        "20 full epochs of 1,000 records, then the end of input"
+    );
+    assert_eq!(lines(&out), expected);
+}

@@ -132,6 +132,9 @@ pub struct RunConfig {
     pub stop: Arc<AtomicBool>,
     /// Records read per source chunk (one batch per partition per chunk).
     pub chunk_size: usize,
+    /// Largest number of records read into one epoch (`None`: no limit besides the trigger).
+    /// Bounds the memory an epoch's outputs and late records can take when input is fast.
+    pub max_records_per_epoch: Option<u64>,
 }
 
 /// The number of CPU cores.
@@ -155,6 +158,7 @@ impl Default for RunConfig {
             handle_signals: false,
             stop: Arc::new(AtomicBool::new(false)),
             chunk_size: 16 * 1024,
+            max_records_per_epoch: None,
         }
     }
 }
@@ -269,6 +273,7 @@ where
     let stop = config.stop.clone();
     let handle_signals = config.handle_signals;
     let chunk = config.chunk_size.max(1);
+    let max_epoch_records = config.max_records_per_epoch.filter(|m| *m > 0);
     let supervisor_config = SupervisorConfig {
         trigger: trigger.clone(),
         checkpoint_interval: config.checkpoint_interval,
@@ -343,6 +348,7 @@ where
             trigger,
             stop: stop.clone(),
             chunk,
+            max_epoch_records,
         };
         let (source_done_tx, source_done_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()

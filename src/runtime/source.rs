@@ -33,6 +33,8 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K> {
     pub(crate) trigger: Trigger,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) chunk: usize,
+    /// Largest number of records in one live epoch (`None`: no limit).
+    pub(crate) max_epoch_records: Option<u64>,
 }
 
 /// Where reading starts, and the recorded epoch ends to replay first.
@@ -83,7 +85,14 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut inflight = Vec::with_capacity(n);
         loop {
             let until = plan.replay.front().map(|&(_, end)| end);
-            let status = self.reader.read(&mut raw, &mut dead, self.chunk, until)?;
+            // A capped epoch reads no more than its remaining room, so it ends exactly at the cap.
+            let room = match (until, self.max_epoch_records) {
+                (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
+                _ => usize::MAX,
+            };
+            let status = self
+                .reader
+                .read(&mut raw, &mut dead, self.chunk.min(room), until)?;
             let read = raw.len();
             records += read as u64;
             for record in raw.drain(..) {
@@ -120,6 +129,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 None => {
                     status == ReadStatus::End
                         || self.stop.load(Ordering::Acquire)
+                        || self.max_epoch_records.is_some_and(|max| records >= max)
                         || self.trigger.take_due()
                         || (self.trigger.continuous
                             && records > 0
