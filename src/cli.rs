@@ -212,6 +212,7 @@ pub fn main(registry: Registry) -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
+                Err(Error::OutputClosed { .. }) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

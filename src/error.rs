@@ -61,6 +61,13 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
+    /// The reader of an output went away (e.g. `spate run … | head` exited): the job stops, and
+    /// the command line treats it as a normal end.
+    #[error("the reader of {what} went away")]
+    OutputClosed {
+        /// The output, e.g. "stdout".
+        what: &'static str,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

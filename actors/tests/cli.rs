@@ -262,3 +262,24 @@ fn a_second_job_on_the_same_state_directory_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_job_quietly() {
+    let mut child = spate(&["run", "tx-windows", "--events", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take()); // like `| head`
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}

@@ -157,7 +157,12 @@ impl JobSupervisor {
     }
 
     fn fail(&mut self, error: Error) {
-        tracing::error!("job failed: {error}");
+        match error {
+            Error::OutputClosed { what } => {
+                tracing::info!("{what} was closed by its reader: stopping")
+            }
+            _ => tracing::error!("job failed: {error}"),
+        }
         self.finish(Err(error));
     }
 

@@ -11,6 +11,15 @@ use std::io::Write;
 #[derive(Debug, Default)]
 pub struct StdoutSink;
 
+/// A closed pipe means the reader is done (`| head`); anything else is a real write failure.
+fn stdout_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Error::OutputClosed { what: "stdout" }
+    } else {
+        Error::io("cannot write results to", "stdout", e)
+    }
+}
+
 impl EpochSink for StdoutSink {
     fn stage(
         &self,
@@ -38,10 +47,9 @@ impl EpochSink for StdoutSink {
                 OutputStream::Results => out.write_all(&bytes),
                 OutputStream::Late | OutputStream::DeadLetter => err.write_all(&bytes),
             };
-            written.map_err(|e| Error::io("cannot write results to", "stdout", e))?;
+            written.map_err(stdout_error)?;
         }
-        out.flush()
-            .map_err(|e| Error::io("cannot write results to", "stdout", e))
+        out.flush().map_err(stdout_error)
     }
 
     fn recover(&self, _committed: Epoch, _recorded: Epoch) -> Result<()> {
