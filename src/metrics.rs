@@ -38,7 +38,8 @@ struct Instruments {
     watermark_lag: Gauge<f64>,
     state_keys: Gauge<u64>,
     state_bytes: Gauge<u64>,
-    server: Option<Server>,
+    /// Held for its `Drop`, which stops the endpoint's thread.
+    _server: Option<Server>,
 }
 
 impl Metrics {
@@ -123,20 +124,10 @@ impl Metrics {
                     .with_unit("By")
                     .with_description("Bytes of state stored in sled as of the last checkpoint, per key partition")
                     .build(),
-                server,
+                _server: server,
                 _provider: provider,
             }),
         })
-    }
-
-    /// Instruments that record nothing anywhere (for tests and embedding).
-    pub fn disabled() -> Self {
-        Self::new("", None).expect("metrics without an endpoint cannot fail")
-    }
-
-    /// The address the metrics endpoint listens on, if any.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.server.as_ref().map(|s| s.addr)
     }
 
     /// Records a committed epoch.

@@ -55,7 +55,7 @@ pub fn by_name(name: &str, base_ms: Millis) -> Option<Box<dyn Scenario>> {
         "transactions" => Box::new(Transactions::default()),
         "clicks" => Box::new(Clicks),
         "sensors" => Box::new(Sensors { base_ms }),
-        "traffic" => Box::new(Traffic { base_ms }),
+        "traffic" => Box::new(Traffic),
         "logins" => Box::new(Logins),
         "nexmark" => Box::new(Nexmark::new(base_ms)),
         _ => return None,

@@ -7,11 +7,9 @@ use spate::time::Millis;
 use spate_actors::events::VehiclePing;
 
 /// Pings by road segment (the key).
-#[derive(Debug)]
-pub struct Traffic {
-    /// Event time of the first record; the day starts at midnight UTC before it.
-    pub base_ms: Millis,
-}
+/// Rush hours follow the UTC time of day of each record's event time.
+#[derive(Debug, Default)]
+pub struct Traffic;
 
 impl Scenario for Traffic {
     fn name(&self) -> &'static str {
