@@ -12,39 +12,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The file-source job of `pipeline`, killed and resumed (see [`kill_and_resume`]).
-fn crash_and_resume(
-    pipeline: &str,
-    input: &Path,
-    out: &Path,
-    state: &Path,
-    (kills, span): (u32, Duration),
-    rng: &mut Rng,
-) -> u32 {
-    let (source, sink, state) = (
-        format!("file:{}", input.display()),
-        format!("file:{}", out.display()),
-        state.display().to_string(),
-    );
-    let args = [
-        "run",
-        pipeline,
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--state",
-        &state,
-        "--trigger",
-        "20ms",
-        "--checkpoint-interval",
-        "150ms",
-        "--partitions",
-        "4",
-    ];
-    kill_and_resume(&args, (kills, span), rng)
-}
-
 /// Runs `spate ARGS` `kills` times, killing each run at a random moment within `span` (the
 /// uninterrupted run's duration), then lets it finish; returns how many kills hit a running job.
 fn kill_and_resume(args: &[&str], (kills, span): (u32, Duration), rng: &mut Rng) -> u32 {
@@ -73,64 +40,72 @@ fn kill_and_resume(args: &[&str], (kills, span): (u32, Duration), rng: &mut Rng)
     hits
 }
 
+/// Runs `job` (`spate run …` without sink and state) once uninterrupted, then with `kills`
+/// SIGKILLs at random moments and resumes, and asserts both commit the same results, late
+/// records and dead letters and leave nothing staged. Returns the reference outputs.
+///
+/// The kill moments scale with the reference run's duration, which a busy machine (the other
+/// crash tests run in parallel) makes a poor guide: when every run of an attempt finished before
+/// its kill, the attempt proved nothing and the test starts over with fresh output and state and
+/// half the delays.
+fn assert_survives_kills(name: &str, job: &[&str], kills: u32) -> [Vec<String>; 3] {
+    let mut rng = Rng::from_clock(name);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &Path, state: Option<&Path>| -> Vec<String> {
+        let mut args: Vec<String> = job.iter().map(|a| a.to_string()).collect();
+        args.extend(["--trigger", "20ms", "--checkpoint-interval", "150ms"].map(String::from));
+        args.extend(["--sink".into(), format!("file:{}", out.display())]);
+        if let Some(state) = state {
+            args.extend(["--state".into(), state.display().to_string()]);
+        }
+        args
+    };
+    let reference = tmp.path().join("reference");
+    let started = Instant::now();
+    let args = run(&reference, None);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut span = started.elapsed();
+    let expected = all_outputs(&reference);
+    assert!(!expected[0].is_empty(), "{name}: no results");
+    for attempt in 0..4 {
+        let out = tmp.path().join(format!("out-{attempt}"));
+        let args = run(&out, Some(&tmp.path().join(format!("state-{attempt}"))));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if kill_and_resume(&args, (kills, span), &mut rng) == 0 {
+            span /= 2;
+            continue;
+        }
+        let got = all_outputs(&out);
+        for (i, what) in ["results", "late records", "dead letters"]
+            .iter()
+            .enumerate()
+        {
+            assert_same_lines(&got[i], &expected[i], &format!("{name}: {what}"));
+        }
+        // Nothing but committed results matches DIR/*.jsonl, and nothing is left staged.
+        let staged: Vec<_> = std::fs::read_dir(out.join(".staging/results"))
+            .unwrap()
+            .collect();
+        assert!(
+            staged.is_empty(),
+            "{name}: left staged after the job finished: {staged:?}"
+        );
+        return expected;
+    }
+    panic!("{name}: every run finished before it could be killed, even with short delays: the test proved nothing");
+}
+
+/// A file-source job of `pipeline` over `events` transactions with malformed lines.
 fn check_pipeline(pipeline: &str, events: u64, kills: u32) {
-    let mut rng = Rng::from_clock(pipeline);
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, events, 2_000, 7, true);
-    let reference = tmp.path().join("reference");
-    let started = Instant::now();
-    run_ok(&[
-        "run",
-        pipeline,
-        "--source",
-        &format!("file:{}", input.display()),
-        "--sink",
-        &format!("file:{}", reference.display()),
-        "--trigger",
-        "20ms",
-        "--checkpoint-interval",
-        "150ms",
-        "--partitions",
-        "4",
-    ]);
-    let span = started.elapsed();
-    let expected = all_outputs(&reference);
-    assert!(!expected[0].is_empty(), "{pipeline} produced no results");
+    let source = format!("file:{}", input.display());
+    let job = ["run", pipeline, "--source", &source, "--partitions", "4"];
+    let expected = assert_survives_kills(pipeline, &job, kills);
     assert!(
         !expected[2].is_empty(),
         "the input's malformed lines were not dead-lettered"
-    );
-
-    let out = tmp.path().join("out");
-    let state = tmp.path().join("state");
-    let hits = crash_and_resume(pipeline, &input, &out, &state, (kills, span), &mut rng);
-    assert!(
-        hits > 0,
-        "every run finished before it could be killed: the test proved nothing"
-    );
-    let got = all_outputs(&out);
-    for (i, name) in ["results", "late records", "dead letters"]
-        .iter()
-        .enumerate()
-    {
-        assert_eq!(
-            got[i].len(),
-            expected[i].len(),
-            "{pipeline}: number of {name} differs"
-        );
-        assert!(
-            got[i] == expected[i],
-            "{pipeline}: {name} differ from the uninterrupted run"
-        );
-    }
-    // Nothing but committed results matches DIR/*.jsonl, and nothing is left staged.
-    let staged: Vec<_> = std::fs::read_dir(out.join(".staging/results"))
-        .unwrap()
-        .collect();
-    assert!(
-        staged.is_empty(),
-        "left staged after the job finished: {staged:?}"
     );
 }
 
@@ -167,10 +142,7 @@ fn the_generator_source_survives_random_kills() {
         .filter(|&i| generator.generate(i).event_ms < base + (i * 333) as i64 / 1_000 - 20_000)
         .count();
     assert_eq!(very_late, 0, "pick a seed without very late records");
-
-    let mut rng = Rng::from_clock("gen");
-    let tmp = tempfile::tempdir().unwrap();
-    let gen = [
+    let job = [
         "run",
         "fraud",
         "--events",
@@ -183,37 +155,8 @@ fn the_generator_source_survives_random_kills() {
         "5",
         "--start",
         "2026-03-01T00:00:00Z",
-        "--trigger",
-        "20ms",
-        "--checkpoint-interval",
-        "150ms",
     ];
-    let reference = tmp.path().join("reference");
-    let started = Instant::now();
-    let mut args = gen.to_vec();
-    let sink = format!("file:{}", reference.display());
-    args.extend(["--sink", &sink]);
-    run_ok(&args);
-    let span = started.elapsed();
-    let expected = all_outputs(&reference);
-    assert!(!expected[0].is_empty(), "no alerts");
-
-    let out = tmp.path().join("out");
-    let (sink, state) = (
-        format!("file:{}", out.display()),
-        tmp.path().join("state").display().to_string(),
-    );
-    let mut args = gen.to_vec();
-    args.extend(["--sink", &sink, "--state", &state]);
-    let hits = kill_and_resume(&args, (4, span), &mut rng);
-    assert!(hits > 0, "every run finished before it could be killed");
-    let got = all_outputs(&out);
-    for (i, what) in ["results", "late records", "dead letters"]
-        .iter()
-        .enumerate()
-    {
-        assert_same_lines(&got[i], &expected[i], what);
-    }
+    assert_survives_kills("gen", &job, 4);
 }
 
 #[test]
