@@ -195,13 +195,8 @@ impl EpochSink for LatencyProbe {
         _writer: &str,
         bytes: Vec<u8>,
     ) -> spate::Result<Option<Staged>> {
-        Ok(
-            (stream == OutputStream::Results && !bytes.is_empty()).then_some(Staged {
-                epoch,
-                stream,
-                payload: StagedPayload::Bytes(bytes),
-            }),
-        )
+        // Only results are measured; late records and dead letters are counted from the stats.
+        Ok(Staged::in_memory(epoch, stream, bytes).filter(|s| s.stream == OutputStream::Results))
     }
 
     fn commit(&self, _epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> spate::Result<()> {

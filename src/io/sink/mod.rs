@@ -52,6 +52,18 @@ pub struct Staged {
     pub payload: StagedPayload,
 }
 
+impl Staged {
+    /// Output held in memory until commit, or `None` when there is nothing to hold: what sinks
+    /// that write at commit time (stdout, measuring probes) stage.
+    pub fn in_memory(epoch: Epoch, stream: OutputStream, bytes: Vec<u8>) -> Option<Staged> {
+        (!bytes.is_empty()).then_some(Staged {
+            epoch,
+            stream,
+            payload: StagedPayload::Bytes(bytes),
+        })
+    }
+}
+
 /// Where staged bytes wait.
 #[derive(Debug)]
 pub enum StagedPayload {

@@ -28,11 +28,7 @@ impl EpochSink for StdoutSink {
         _writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        Ok((!bytes.is_empty()).then_some(Staged {
-            epoch,
-            stream,
-            payload: StagedPayload::Bytes(bytes),
-        }))
+        Ok(Staged::in_memory(epoch, stream, bytes))
     }
 
     fn commit(&self, _epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
