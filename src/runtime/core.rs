@@ -67,9 +67,19 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// Runs the operator on each record; records older than the watermark go to the late
     /// buffer instead.
     pub fn process(&mut self, events: impl IntoIterator<Item = Op::Event>) -> BatchStats {
+        let key = self.key.clone();
+        self.process_keyed(events.into_iter().map(|e| (key(&e), e)))
+    }
+
+    /// [`PartitionCore::process`] for records whose key is already known (the source computes
+    /// it to route each record, so the partition does not compute it again).
+    pub fn process_keyed(
+        &mut self,
+        events: impl IntoIterator<Item = (Op::Key, Op::Event)>,
+    ) -> BatchStats {
         let mut stats = BatchStats::default();
         let operator = &*self.operator;
-        for event in events {
+        for (key, event) in events {
             let time = (self.event_time)(&event);
             if time < self.watermark {
                 self.late.push((time, event));
@@ -78,7 +88,6 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             }
             stats.processed += 1;
             self.max_event_time = self.max_event_time.max(time);
-            let key = (self.key)(&event);
             let (entry, timers) = self.state.touch(&key);
             let mut ctx = KeyedContext::new(
                 &key,

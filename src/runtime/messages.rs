@@ -11,16 +11,17 @@ use actix::Message;
 /// Records of one epoch for one partition: the `first`-th to `first + events.len()`-th record
 /// routed to this partition in this epoch. The index lets a partition skip what it already
 /// processed when the source replays.
-pub struct Batch<E> {
+pub struct Batch<K, E> {
     /// The epoch the records belong to.
     pub epoch: Epoch,
     /// Index of the first record within this partition's share of the epoch.
     pub first: u64,
-    /// The records, in source order.
-    pub events: Vec<E>,
+    /// The records with their keys (computed once, by the source, to route them), in source
+    /// order.
+    pub events: Vec<(K, E)>,
 }
 
-impl<E: Send + 'static> Message for Batch<E> {
+impl<K: Send + 'static, E: Send + 'static> Message for Batch<K, E> {
     type Result = ();
 }
 

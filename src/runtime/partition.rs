@@ -266,12 +266,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Supervised for Partitio
     }
 }
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Event>>
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, Op::Event>>
     for PartitionActor<Op, Out>
 {
     type Result = ();
 
-    fn handle(&mut self, batch: Batch<Op::Event>, ctx: &mut Context<Self>) {
+    fn handle(&mut self, batch: Batch<Op::Key, Op::Event>, ctx: &mut Context<Self>) {
         // Another epoch (finished before, or ahead after a restart) or a gap (records lost by a
         // restart): the source's replay brings them in order.
         if batch.epoch != self.next_epoch || batch.first > self.seen {
@@ -284,7 +284,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Event
         self.seen = batch.first + batch.events.len() as u64;
         let core = &mut self.core;
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
-            core.process(batch.events.into_iter().skip(skip))
+            core.process_keyed(batch.events.into_iter().skip(skip))
         })) {
             self.fail(ctx, panic);
         }

@@ -22,11 +22,11 @@ use std::sync::Arc;
 use super::supervisor::JobSupervisor;
 
 /// Everything the source thread owns.
-pub(crate) struct SourceDriver<R, E: Send + 'static, K> {
+pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     pub(crate) reader: Box<dyn SourceReader<R>>,
     pub(crate) transform: TransformFn<R, E>,
     pub(crate) key: KeyFn<E, K>,
-    pub(crate) partitions: Vec<Recipient<Batch<E>>>,
+    pub(crate) partitions: Vec<Recipient<Batch<K, E>>>,
     pub(crate) supervisor: Addr<JobSupervisor>,
     pub(crate) control: Receiver<CutReply>,
     pub(crate) sink: Arc<dyn EpochSink>,
@@ -64,7 +64,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
     }
 
     fn wait(
-        requests: &mut Vec<actix::dev::RecipientRequest<Batch<E>>>,
+        requests: &mut Vec<actix::dev::RecipientRequest<Batch<K, E>>>,
     ) -> Result<(), MailboxError> {
         block_on(join_all(requests.drain(..)))
             .into_iter()
@@ -77,7 +77,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let n = self.partitions.len();
         let mut epoch = plan.next_epoch;
         let mut sent = vec![0u64; n];
-        let mut routed: Vec<Vec<E>> = (0..n).map(|_| Vec::new()).collect();
+        let mut routed: Vec<Vec<(K, E)>> = (0..n).map(|_| Vec::new()).collect();
         let mut raw = Vec::with_capacity(self.chunk);
         let mut dead = Vec::new();
         let mut dead_lines = Vec::new();
@@ -97,8 +97,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             records += read as u64;
             for record in raw.drain(..) {
                 if let Some(event) = (self.transform)(record) {
-                    let p = partition_of(&(self.key)(&event), n as u32) as usize;
-                    routed[p].push(event);
+                    let key = (self.key)(&event);
+                    let p = partition_of(&key, n as u32) as usize;
+                    routed[p].push((key, event));
                 }
             }
             for d in dead.drain(..) {
