@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub type Epoch = u64;
 
 /// A position in a source from which reading can resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum SourcePosition {
     /// Byte `offset` in file number `segment` of a file source (files in name order), the event
     /// index of the generator (`segment` 0), or bytes read from stdin.
@@ -22,14 +22,37 @@ pub enum SourcePosition {
         /// Byte offset or event index.
         offset: u64,
     },
+    /// The next offset to read in each partition of a Kafka topic (index = partition).
+    Offsets(Vec<u64>),
 }
 
 impl SourcePosition {
-    /// The (segment, offset) pair; `Start` is (0, 0).
+    /// The (segment, offset) pair of a file, generator or stdin position; `Start` and
+    /// partitioned positions are (0, 0).
     pub fn parts(&self) -> (u32, u64) {
         match *self {
-            SourcePosition::Start => (0, 0),
             SourcePosition::At { segment, offset } => (segment, offset),
+            SourcePosition::Start | SourcePosition::Offsets(_) => (0, 0),
+        }
+    }
+
+    /// The next offset of partition `p` of a partitioned (Kafka) position; 0 before any.
+    pub fn offset_of(&self, p: usize) -> u64 {
+        match self {
+            SourcePosition::Offsets(offsets) => offsets.get(p).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Whether reading has gone past `other`: positions only move forward, so for partitioned
+    /// positions this means some partition is further on.
+    pub fn is_after(&self, other: &SourcePosition) -> bool {
+        match (self, other) {
+            (SourcePosition::Offsets(a), _) => a
+                .iter()
+                .enumerate()
+                .any(|(p, &offset)| offset > other.offset_of(p)),
+            _ => self.parts() > other.parts(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The command line shared by every spate application: `spate list` and `spate run PIPELINE`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
+use crate::io::kafka::{Guarantee, KafkaSettings};
 use crate::io::sink::SinkSpec;
 use crate::io::source::{GenOptions, SourceSpec};
 use crate::pipeline::Registry;
@@ -34,18 +35,21 @@ enum Command {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  spate run fraud\n  spate run tx-windows --source file:tx.jsonl --sink file:out/ --state st/\n  spate run sessions --source gen --events 0 --rate 10000 --trigger continuous"
+    after_help = "Examples:\n  spate run fraud\n  spate run tx-windows --source file:tx.jsonl --sink file:out/ --state st/\n  spate run sessions --source gen --events 0 --rate 10000 --trigger continuous\n  spate run fraud --source kafka://127.0.0.1:9092/transactions --sink kafka://127.0.0.1:9092/alerts --app-id fraud-prod --state st/"
 )]
 struct RunArgs {
     /// The pipeline to run (see `spate list`).
     pipeline: String,
     /// Input: `gen` (the pipeline's built-in generator), `file:PATH` (JSON lines; a directory
-    /// means its files in name order) or `stdin` (JSON lines; cannot be replayed, so recovery
-    /// after a crash is not exactly-once).
+    /// means its files in name order), `stdin` (JSON lines; cannot be replayed, so recovery
+    /// after a crash is not exactly-once) or `kafka://HOST:PORT/TOPIC` (every partition of the
+    /// topic, each one key partition; records keyed by the pipeline key).
     #[arg(long, default_value = "gen")]
     source: String,
     /// Output: `stdout` (JSON lines; late records and dead letters on stderr) or `file:DIR`
-    /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`).
+    /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`) or
+    /// `kafka://HOST:PORT/TOPIC` (exactly once; late records and dead letters go to
+    /// `<app-id>-late` and `<app-id>-dead-letter`).
     #[arg(long, default_value = "stdout")]
     sink: String,
     /// State directory (sled). A restarted job resumes from its last checkpoint. Without it,
@@ -94,6 +98,25 @@ struct RunArgs {
     /// Print a summary (records, results, throughput, peak memory) to stderr at the end.
     #[arg(long)]
     report: bool,
+    /// Kafka: the application id, which names the consumer group and the job's own topics
+    /// (`<app-id>-late`, `<app-id>-dead-letter`). Default: `spate-<pipeline>`.
+    #[arg(long)]
+    app_id: Option<String>,
+    /// Kafka: a librdkafka property for every client, as KEY=VALUE (repeatable), e.g.
+    /// `security.protocol=SSL`. Overrides the config file's `[kafka]` table.
+    #[arg(long = "kafka-opt", value_name = "KEY=VALUE")]
+    kafka_opts: Vec<String>,
+    /// A TOML file whose `[kafka]` table holds librdkafka properties (flags override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Kafka sink: `exactly-once` (skips records a replay would send twice) or
+    /// `at-least-once` (no tail scan at start).
+    #[arg(long, default_value = "exactly-once")]
+    guarantee: String,
+    /// Kafka source: read up to the end offsets seen when the job first started, emit every
+    /// window, commit and exit 0; a restart after a crash stops at the same offsets.
+    #[arg(long)]
+    until_end: bool,
 }
 
 impl RunArgs {
@@ -121,6 +144,25 @@ impl RunArgs {
         if self.keys == 0 {
             return Err(Error::config("--keys", 0, "use at least 1"));
         }
+        let mut kafka_options = match &self.config {
+            Some(path) => kafka_table(path)?,
+            None => Vec::new(),
+        };
+        for text in &self.kafka_opts {
+            kafka_options.push(KafkaSettings::parse_option(text)?);
+        }
+        if let Some(id) = self.app_id.as_deref().filter(|id| {
+            id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        }) {
+            return Err(Error::config(
+                "--app-id",
+                id,
+                "use letters, digits, '.', '_' and '-' (it names Kafka topics)",
+            ));
+        }
         let defaults = RunConfig::default();
         Ok(RunConfig {
             source: SourceSpec::parse(&self.source)?,
@@ -146,9 +188,48 @@ impl RunArgs {
             max_records_per_epoch: (self.max_records_per_epoch > 0)
                 .then_some(self.max_records_per_epoch),
             handle_signals: true,
+            kafka: KafkaSettings {
+                app_id: self.app_id.clone(),
+                options: kafka_options,
+                guarantee: Guarantee::parse(&self.guarantee)?,
+            },
+            until_end: self.until_end,
             ..defaults
         })
     }
+}
+
+/// The librdkafka properties of the `[kafka]` table of a TOML config file.
+fn kafka_table(path: &std::path::Path) -> Result<Vec<(String, String)>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io("cannot read the config file (--config)", path, e))?;
+    let bad = |detail: String| Error::config("--config", path.display(), detail);
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+    let Some(table) = doc.get("kafka") else {
+        return Ok(Vec::new());
+    };
+    let table = table
+        .as_table()
+        .ok_or_else(|| bad("`kafka` must be a table: [kafka]".into()))?;
+    table
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(bad(format!(
+                        "[kafka] {key} = {other}: use a string, number or boolean"
+                    )))
+                }
+            };
+            Ok((key.clone(), value))
+        })
+        .collect()
 }
 
 /// Peak resident memory of this process in bytes (Linux), if known.

@@ -53,7 +53,7 @@ fn errors_name_the_input_and_the_fix() {
         "{err}"
     );
 
-    let out = spate(&["run", "fraud", "--source", "kafka://x"])
+    let out = spate(&["run", "fraud", "--source", "kafkaa://x"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -62,6 +62,23 @@ fn errors_name_the_input_and_the_fix() {
         err.contains("--source") && err.contains("file:PATH"),
         "{err}"
     );
+    // Each bad flag: a failure whose message names the flag and the fix.
+    for (args, words) in [
+        (
+            &["--source", "kafka://x"][..],
+            &["--source", "kafka://HOST:PORT/TOPIC"][..],
+        ),
+        (&["--kafka-opt", "novalue"], &["--kafka-opt", "KEY=VALUE"]),
+        (&["--app-id", "a b"], &["--app-id", "letters, digits"]),
+        (&["--guarantee", "maybe"], &["--guarantee", "at-least-once"]),
+    ] {
+        let mut all = vec!["run", "fraud"];
+        all.extend(args);
+        let out = spate(&all).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(words.iter().all(|w| err.contains(w)), "{args:?}: {err}");
+    }
 
     let out = spate(&["run", "fraud", "--source", "file:/no/such/tx.jsonl"])
         .output()

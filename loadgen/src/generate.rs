@@ -152,7 +152,7 @@ pub fn generate(
             malformed += 1;
         }
         line.push(b'\n');
-        out.write(&line)?;
+        out.write(scenario.uses_keys().then_some(key), &line)?;
         index += 1;
         if index.is_multiple_of(4096) && started.elapsed() >= next_note {
             let elapsed = started.elapsed();

@@ -15,6 +15,6 @@ pub mod schedule;
 
 pub use generate::{generate, Limits, Report};
 pub use knobs::Knobs;
-pub use output::Output;
+pub use output::{KafkaOptions, Output};
 pub use scenario::Scenario;
 pub use schedule::{RateShape, Schedule};

@@ -4,13 +4,15 @@
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
+use spate::io::kafka::KafkaSettings;
 use spate::time::{now_ms, parse_duration, parse_rfc3339, Millis};
 use spate_loadgen::generate::Pace;
 use spate_loadgen::knobs::Skew;
-use spate_loadgen::{generate, scenario, Knobs, Limits, Output, RateShape};
+use spate_loadgen::{generate, scenario, KafkaOptions, Knobs, Limits, Output, RateShape};
 
 const EXAMPLES: &str = "Examples:
   spate-loadgen transactions --events 1000000 --users 10000 --to file:tx.jsonl --seed 7
+  spate-loadgen transactions --rate 200000 --duration 60s --to kafka://127.0.0.1:9092/transactions
   spate-loadgen clicks --rate 50000 --duration 60s --burstiness 0.3 --to stdout
   spate-loadgen sensors --events 1000000 --keys 500 --skew zipf:1.1 --late 0.001 --to file:iot/
   spate-loadgen nexmark --events 10000000 --to file:nexmark/
@@ -178,9 +180,25 @@ struct GenArgs {
     /// Seed: the same seed gives byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Where to write: file:PATH (a path ending in / is a directory), stdout or null.
+    /// Where to write: file:PATH (a path ending in / is a directory), stdout,
+    /// kafka://HOST:PORT/TOPIC (records keyed by the pipeline key) or null.
     #[arg(long, default_value = "stdout")]
     to: String,
+    /// Kafka: partitions of the topic when it has to be created.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Kafka: compression (none, lz4, zstd, snappy, gzip).
+    #[arg(long, default_value = "lz4")]
+    compression: String,
+    /// Kafka: how long the producer waits to fill a batch, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    linger_ms: u64,
+    /// Kafka: largest batch in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    batch_bytes: u64,
+    /// Kafka: a librdkafka producer property as KEY=VALUE (repeatable).
+    #[arg(long = "kafka-opt", value_name = "KEY=VALUE")]
+    kafka_opts: Vec<String>,
 }
 
 fn millis(flag: &str, text: &str) -> Result<Millis> {
@@ -237,7 +255,21 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         duration,
     };
     let mut scenario = scenario::by_name(name, base_ms).expect("subcommands name scenarios");
-    let mut out = Output::open(&args.to, name)?;
+    if args.partitions == 0 {
+        bail!("invalid --partitions 0: use at least 1");
+    }
+    let kafka = KafkaOptions {
+        partitions: args.partitions,
+        compression: args.compression.clone(),
+        linger_ms: args.linger_ms,
+        batch_bytes: args.batch_bytes,
+        options: args
+            .kafka_opts
+            .iter()
+            .map(|o| KafkaSettings::parse_option(o).map_err(|e| anyhow!(e)))
+            .collect::<Result<_>>()?,
+    };
+    let mut out = Output::open_with(&args.to, name, &kafka)?;
     let pace = Pace {
         shape,
         paced: args.rate.is_some(),

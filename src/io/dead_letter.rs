@@ -11,7 +11,11 @@ pub struct DeadLetter {
     /// The file the record came from (for directory and file sources).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// Byte offset of the record's first byte in that file (or event index / stdin byte).
+    /// The topic partition the record came from (Kafka sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
+    /// Byte offset of the record's first byte in that file, the Kafka offset, the event index,
+    /// or the byte offset in stdin.
     pub offset: u64,
     /// Why it was rejected.
     pub error: String,

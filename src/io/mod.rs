@@ -1,7 +1,9 @@
 //! Where records come from and where results go: [sources](source) that decode and can replay
-//! their input from a position, and [sinks](sink) that make each epoch's output visible once.
+//! their input from a position, [sinks](sink) that make each epoch's output visible once, and
+//! the [Kafka](kafka) plumbing both share.
 
 pub mod dead_letter;
+pub mod kafka;
 pub mod sink;
 pub mod source;
 

@@ -1,7 +1,8 @@
 //! Messages between the source thread, the key-partition actors and the job supervisor.
 //! The epoch protocol: the source sends `Batch`es of an epoch, then the supervisor collects
 //! `EndEpoch` progress from every partition, records the epoch, and broadcasts `Advance`; each
-//! partition answers with `PartitionEvent::Staged`.
+//! partition answers with `PartitionEvent::Staged`; once the epoch is committed, `Committed`
+//! lets partitions write the checkpoints they prepared for it.
 
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::Staged;
@@ -77,6 +78,20 @@ pub struct Advance {
 
 impl Message for Advance {
     type Result = ();
+}
+
+/// Tells a partition that every epoch up to `epoch` is committed: it may now write the
+/// checkpoints it prepared for them. A checkpoint never gets ahead of the committed output,
+/// so a restart always regenerates output that was staged but not yet visible, whatever the
+/// sink keeps across a crash. Answers with the partition's durable checkpoint epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    /// The last committed epoch.
+    pub epoch: Epoch,
+}
+
+impl Message for Committed {
+    type Result = Epoch;
 }
 
 /// What a partition reports to the supervisor.

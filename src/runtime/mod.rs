@@ -12,9 +12,10 @@ mod supervisor;
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 
 use crate::checkpoint::{JobInfo, SourcePosition};
-use crate::io::sink::SinkSpec;
+use crate::io::kafka::KafkaSettings;
+use crate::io::sink::{SinkContext, SinkSpec};
 use crate::io::source::{
-    FileReader, GenOptions, GeneratorReader, SourceReader, SourceSpec, StdinReader,
+    FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec, StdinReader,
 };
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
@@ -135,6 +136,11 @@ pub struct RunConfig {
     /// Largest number of records read into one epoch (`None`: no limit besides the trigger).
     /// Bounds the memory an epoch's outputs and late records can take when input is fast.
     pub max_records_per_epoch: Option<u64>,
+    /// Kafka client settings (application id, librdkafka properties, sink guarantee).
+    pub kafka: KafkaSettings,
+    /// Read a Kafka source only up to the end offsets seen when the job first started, then
+    /// finish every window and exit (like Spark's availableNow trigger).
+    pub until_end: bool,
 }
 
 /// The number of CPU cores.
@@ -159,6 +165,8 @@ impl Default for RunConfig {
             stop: Arc::new(AtomicBool::new(false)),
             chunk_size: 16 * 1024,
             max_records_per_epoch: None,
+            kafka: KafkaSettings::default(),
+            until_end: false,
         }
     }
 }
@@ -182,10 +190,52 @@ pub struct JobReport {
     pub elapsed: Duration,
 }
 
+/// The number of key partitions: a Kafka topic's partition count, else `--partitions`.
+fn key_partitions(config: &RunConfig, app_id: &str) -> Result<u32> {
+    let SourceSpec::Kafka(topic) = &config.source else {
+        if config.partitions == 0 {
+            return Err(Error::config("--partitions", 0, "use at least 1"));
+        }
+        return Ok(config.partitions);
+    };
+    let client = config
+        .kafka
+        .client_config(&topic.brokers, &[("group.id", app_id)]);
+    crate::io::kafka::partition_count(&client, topic)?.ok_or_else(|| {
+        Error::config(
+            "--source",
+            topic,
+            "the topic does not exist; create it (or produce to it) first",
+        )
+    })
+}
+
+/// Where a bounded Kafka run stops: the end offsets recorded at the job's first start, so a
+/// restart after a crash stops at the same place.
+fn kafka_end_offsets(
+    config: &RunConfig,
+    store: &StateStore,
+    topic: &crate::io::kafka::KafkaTopic,
+    partitions: u32,
+) -> Result<Option<Vec<u64>>> {
+    if !config.until_end {
+        return Ok(None);
+    }
+    if let Some(end) = store.meta_value::<Vec<u64>>("until-end")? {
+        return Ok(Some(end));
+    }
+    let end = crate::io::kafka::end_offsets(&config.kafka, topic, partitions)?;
+    store.set_meta_value("until-end", &end)?;
+    tracing::info!(?end, "reading up to these end offsets (--until-end)");
+    Ok(Some(end))
+}
+
 fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
     plan: &Plan<R, Op, Out>,
     config: &RunConfig,
     info: &JobInfo,
+    store: &StateStore,
+    app_id: &str,
 ) -> Result<Box<dyn SourceReader<R>>> {
     Ok(match &config.source {
         SourceSpec::Generator => {
@@ -207,6 +257,16 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
         }
         SourceSpec::File(path) => Box::new(FileReader::open(path)?),
         SourceSpec::Stdin => Box::new(StdinReader::open()),
+        SourceSpec::Kafka(topic) => {
+            let end = kafka_end_offsets(config, store, topic, info.partitions)?;
+            Box::new(KafkaReader::open(
+                topic,
+                &config.kafka,
+                app_id,
+                info.partitions,
+                end,
+            )?)
+        }
     })
 }
 
@@ -218,20 +278,22 @@ where
     Op: KeyedOperator,
     Out: Serialize + Send + 'static,
 {
-    if config.partitions == 0 {
-        return Err(Error::config("--partitions", 0, "use at least 1"));
-    }
-    let n = config.partitions;
+    let app_id = config.kafka.app_id(&plan.name);
+    let n = key_partitions(config, &app_id)?;
     let store = StateStore::open(config.state_dir.as_deref())?;
     let info = store.claim(&JobInfo {
         pipeline: plan.name.clone(),
         partitions: n,
-        source: config.source.to_string(),
+        source: config.source.identity(),
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
     })?;
-    let reader = open_reader(&plan, config, &info)?;
-    let sink = config.sink.open()?;
+    let reader = open_reader(&plan, config, &info, &store, &app_id)?;
+    let sink = config.sink.open(SinkContext {
+        partitions: n,
+        app_id: &app_id,
+        kafka: &config.kafka,
+    })?;
 
     // Recovery: each partition resumes after its own checkpoint; the source resumes after the
     // oldest one and replays the recorded epochs since, which partitions ahead of it skip.
@@ -245,14 +307,14 @@ where
     let from = recorded
         .iter()
         .find(|r| r.epoch == oldest)
-        .map_or(SourcePosition::Start, |r| r.end);
+        .map_or(SourcePosition::Start, |r| r.end.clone());
     let read_plan = ReadPlan {
         from,
         next_epoch: oldest + 1,
         replay: recorded
             .iter()
             .filter(|r| r.epoch > oldest)
-            .map(|r| (r.epoch, r.end))
+            .map(|r| (r.epoch, r.end.clone()))
             .collect(),
     };
     if oldest > 0 || last_recorded > oldest {
@@ -322,7 +384,8 @@ where
                 batch_links.push(addr.clone().recipient());
                 links.push(PartitionLink {
                     end_epoch: addr.clone().recipient(),
-                    advance: addr.recipient(),
+                    advance: addr.clone().recipient(),
+                    committed: addr.recipient(),
                 });
             }
             JobSupervisor::new(

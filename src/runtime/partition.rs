@@ -1,21 +1,23 @@
 //! The key-partition actor: owns every key that hashes to its partition, runs the operator on
 //! each batch, and at each epoch end fires timers, stages and reports its outputs, then (when
-//! asked) checkpoints its changed state buckets. A panic in operator code stops the actor;
+//! asked) prepares a checkpoint of its changed state buckets, which it writes once the epoch
+//! is committed. A panic in operator code stops the actor;
 //! actix's supervisor restarts it and `restarting` restores the last checkpoint, after which the
 //! job supervisor has the source replay what the partition lost.
 
 use super::core::PartitionCore;
-use super::messages::{Advance, Batch, EndEpoch, EpochDone, PartitionEvent, Progress};
+use super::messages::{Advance, Batch, Committed, EndEpoch, EpochDone, PartitionEvent, Progress};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::sink::{EpochSink, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::OutputFn;
-use crate::state::PartitionStore;
+use crate::state::{PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +49,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     metrics: Metrics,
     /// The last durable checkpoint.
     checkpoint: PartitionCheckpoint,
+    /// Checkpoints prepared at the end of epochs not yet committed, oldest first.
+    prepared: VecDeque<PreparedCheckpoint>,
     /// The epoch whose records are arriving.
     next_epoch: Epoch,
     /// Records of `next_epoch` processed so far (the source's per-partition index).
@@ -57,6 +61,9 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     failure: Option<String>,
     restarts: u32,
     consecutive_failures: u32,
+    /// The epoch the last failure happened in: the failure streak ends only once the partition
+    /// gets past it (replayed epochs before it prove nothing).
+    failed_epoch: Epoch,
 }
 
 impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
@@ -80,12 +87,14 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             supervisor,
             metrics,
             checkpoint: PartitionCheckpoint::default(),
+            prepared: VecDeque::new(),
             next_epoch: 1,
             seen: 0,
             bucket_bytes: vec![0; crate::state::BUCKETS],
             failure: None,
             restarts: 0,
             consecutive_failures: 0,
+            failed_epoch: 0,
         };
         if let Err(e) = actor.restore() {
             actor.fatal(e);
@@ -107,6 +116,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             })
             .collect();
         self.core.restore(&meta, buckets);
+        self.prepared.clear();
         self.next_epoch = meta.epoch + 1;
         self.checkpoint = meta;
         self.seen = 0;
@@ -133,6 +143,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let message = panic_message(&panic);
         tracing::error!(partition = self.partition, "operator panicked: {message}");
         self.failure = Some(message);
+        self.failed_epoch = self.failed_epoch.max(self.next_epoch);
         ctx.stop();
     }
 
@@ -193,25 +204,37 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 late,
             })));
         if msg.checkpoint {
-            let started = Instant::now();
             let meta = self.core.checkpoint_meta(msg.epoch);
-            let mut bytes = 0;
-            for (bucket, size) in self
-                .store
-                .write_checkpoint(self.core.drain_changes(), &meta)?
-            {
-                bytes += size;
+            let (prepared, sizes) =
+                PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+            for (bucket, size) in sizes {
                 self.bucket_bytes[bucket as usize] = size;
             }
-            self.checkpoint = meta;
+            self.prepared.push_back(prepared);
+        }
+        self.report_state();
+        Ok(())
+    }
+
+    /// Writes the prepared checkpoints of committed epochs, oldest first.
+    fn write_committed_checkpoints(&mut self, committed: Epoch) -> Result<()> {
+        while self
+            .prepared
+            .front()
+            .is_some_and(|c| c.meta.epoch <= committed)
+        {
+            let prepared = self.prepared.pop_front().expect("checked above");
+            let started = Instant::now();
+            let (meta, bytes) = (prepared.meta.clone(), prepared.bytes);
+            self.store.apply_checkpoint(prepared)?;
             self.supervisor.do_send(PartitionEvent::Checkpointed {
                 partition: self.partition,
-                epoch: msg.epoch,
+                epoch: meta.epoch,
                 bytes,
                 millis: started.elapsed().as_secs_f64() * 1e3,
             });
+            self.checkpoint = meta;
         }
-        self.report_state();
         Ok(())
     }
 }
@@ -344,9 +367,24 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
         if let Err(e) = self.finish_epoch(msg) {
             return self.fatal(e);
         }
+        if self.next_epoch >= self.failed_epoch {
+            self.consecutive_failures = 0;
+        }
         self.next_epoch += 1;
         self.seen = 0;
-        self.consecutive_failures = 0;
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Committed>
+    for PartitionActor<Op, Out>
+{
+    type Result = actix::MessageResult<Committed>;
+
+    fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.write_committed_checkpoints(msg.epoch) {
+            self.fatal(e);
+        }
+        actix::MessageResult(self.checkpoint.epoch)
     }
 }
 

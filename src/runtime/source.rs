@@ -60,7 +60,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 "a partition must replay its input, but stdin cannot be read again; rerun with a file or generator source (the state directory keeps the last checkpoint)".into(),
             ));
         }
-        self.reader.seek(plan.from)
+        self.reader.seek(plan.from.clone())
     }
 
     fn wait(
@@ -83,23 +83,39 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut dead_lines = Vec::new();
         let (mut records, mut dead_letters) = (0u64, 0u64);
         let mut inflight = Vec::with_capacity(n);
+        let mut routes = Vec::new();
+        let partitioned = self.reader.partitions().is_some();
         loop {
-            let until = plan.replay.front().map(|&(_, end)| end);
+            let until = plan.replay.front().map(|(_, end)| end.clone());
             // A capped epoch reads no more than its remaining room, so it ends exactly at the cap.
-            let room = match (until, self.max_epoch_records) {
+            let room = match (&until, self.max_epoch_records) {
                 (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
                 _ => usize::MAX,
             };
-            let status = self
-                .reader
-                .read(&mut raw, &mut dead, self.chunk.min(room), until)?;
+            let status = self.reader.read(
+                &mut raw,
+                &mut routes,
+                &mut dead,
+                self.chunk.min(room),
+                until.as_ref(),
+            )?;
             let read = raw.len();
             records += read as u64;
-            for record in raw.drain(..) {
-                if let Some(event) = (self.transform)(record) {
-                    let key = (self.key)(&event);
-                    let p = partition_of(&key, n as u32) as usize;
-                    routed[p].push((key, event));
+            if partitioned {
+                // Input already split by key (a Kafka topic): its partition is the key partition.
+                for (record, p) in raw.drain(..).zip(routes.drain(..)) {
+                    if let Some(event) = (self.transform)(record) {
+                        let key = (self.key)(&event);
+                        routed[p as usize % n].push((key, event));
+                    }
+                }
+            } else {
+                for record in raw.drain(..) {
+                    if let Some(event) = (self.transform)(record) {
+                        let key = (self.key)(&event);
+                        let p = partition_of(&key, n as u32) as usize;
+                        routed[p].push((key, event));
+                    }
                 }
             }
             for d in dead.drain(..) {
@@ -125,8 +141,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             }
             let replaying = until.is_some();
             let position = self.reader.position();
-            let cut = match until {
-                Some(end) => position == end,
+            let cut = match &until {
+                Some(end) => position == *end,
                 None => {
                     status == ReadStatus::End
                         || self.stop.load(Ordering::Acquire)
@@ -157,7 +173,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             )?;
             let mut reply = block_on(self.supervisor.send(EpochCut {
                 epoch,
-                end: position,
+                end: position.clone(),
                 sent: std::mem::replace(&mut sent, vec![0; n]),
                 records: std::mem::take(&mut records),
                 dead_letters: std::mem::take(&mut dead_letters),
@@ -209,8 +225,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         position: SourcePosition,
     ) -> ReadPlan {
         let mut replay: VecDeque<_> = replay.into();
-        let last = replay.back().map_or(from, |&(_, end)| end);
-        if position.parts() > last.parts() {
+        let last = replay.back().map_or(&from, |(_, end)| end);
+        if position.is_after(last) {
             let e = replay.back().map_or(next_epoch, |&(e, _)| e + 1);
             replay.push_back((e, position));
         }

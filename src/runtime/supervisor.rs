@@ -3,13 +3,17 @@
 //! epoch's staged output in order once every partition has finished it, trims the epoch log
 //! behind the oldest checkpoint, and answers partition restarts by rewinding the source.
 //!
-//! Invariant relied on for exactly-once output: an epoch's record (input range, watermark,
+//! Invariants relied on for exactly-once output: an epoch's record (input range, watermark,
 //! processing time) is fsynced in sled before any partition is told to finish the epoch, so
 //! every output that can become visible was produced from recorded decisions and a replay
-//! reproduces it byte for byte.
+//! reproduces it byte for byte; and a partition writes the checkpoint it prepared at an epoch's
+//! end only once that epoch is committed (`Committed`), so a restart never skips output that
+//! was staged but not yet visible, whether the sink keeps staged output across a crash (files)
+//! or not (Kafka). Sinks skip what a replay makes visible twice.
 
 use super::messages::{
-    Advance, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress, SourceFailed,
+    Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
+    SourceFailed,
 };
 use super::{JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
@@ -30,6 +34,7 @@ use tokio::sync::oneshot;
 pub(crate) struct PartitionLink {
     pub(crate) end_epoch: Recipient<EndEpoch>,
     pub(crate) advance: Recipient<Advance>,
+    pub(crate) committed: Recipient<Committed>,
 }
 
 /// An epoch that is recorded but not yet committed.
@@ -123,14 +128,14 @@ impl JobSupervisor {
         let from = self
             .recorded
             .get(&epoch)
-            .map_or(SourcePosition::Start, |r| r.end);
+            .map_or(SourcePosition::Start, |r| r.end.clone());
         CutReply::Rewind {
             from,
             next_epoch: epoch + 1,
             replay: self
                 .recorded
                 .range(epoch + 1..)
-                .map(|(e, r)| (*e, r.end))
+                .map(|(e, r)| (*e, r.end.clone()))
                 .collect(),
         }
     }
@@ -277,7 +282,7 @@ impl JobSupervisor {
         Ok(CutReply::Go { finished: ends_job })
     }
 
-    fn on_done(&mut self, done: EpochDone) {
+    fn on_done(&mut self, done: EpochDone, ctx: &mut Context<Self>) {
         let Some(pending) = self.pending.get_mut(&done.epoch) else {
             return; // committed already
         };
@@ -287,9 +292,28 @@ impl JobSupervisor {
         if slot.is_none() || !done.skipped {
             *slot = Some(done);
         }
-        if let Err(e) = self.commit_ready() {
-            self.fail(e);
+        match self.commit_ready() {
+            Ok(Some(last)) => self.finish_after_checkpoints(last, ctx),
+            Ok(None) => {}
+            Err(e) => self.fail(e),
         }
+    }
+
+    /// The job's last epoch is committed: once every partition has written its checkpoint
+    /// for it, the job is done (a restart then has nothing to replay).
+    fn finish_after_checkpoints(&mut self, last: Epoch, ctx: &mut Context<Self>) {
+        let requests: Vec<_> = self
+            .partitions
+            .iter()
+            .map(|link| link.committed.send(Committed { epoch: last }))
+            .collect();
+        ctx.spawn(join_all(requests).into_actor(self).map(|_, act, _ctx| {
+            if !act.failed() {
+                act.report.elapsed = act.started.elapsed();
+                let report = act.report.clone();
+                act.finish(Ok(report));
+            }
+        }));
     }
 
     /// Drops epoch records no partition needs for a replay any more.
@@ -306,8 +330,10 @@ impl JobSupervisor {
         Ok(())
     }
 
-    /// Commits, in epoch order, every pending epoch all partitions have finished.
-    fn commit_ready(&mut self) -> Result<()> {
+    /// Commits, in epoch order, every pending epoch all partitions have finished, and lets
+    /// partitions write the checkpoints they prepared for them. Returns the epoch that ends
+    /// the job once it is committed.
+    fn commit_ready(&mut self) -> Result<Option<Epoch>> {
         while let Some(entry) = self.pending.first_entry() {
             if entry.get().done.iter().any(Option::is_none) {
                 break;
@@ -329,6 +355,7 @@ impl JobSupervisor {
                 final_epoch: pending.record.final_epoch,
             };
             self.sink.commit(epoch, staged, &stats)?;
+            crash_point_after_sink_commit(epoch);
             self.committed = epoch;
             self.trigger
                 .committed
@@ -348,13 +375,30 @@ impl JobSupervisor {
                 pending.record.watermark,
             );
             if pending.ends_job {
-                self.report.elapsed = self.started.elapsed();
-                let report = self.report.clone();
-                self.finish(Ok(report));
-                return Ok(());
+                return Ok(Some(epoch));
+            }
+            for link in &self.partitions {
+                link.committed.do_send(Committed { epoch });
             }
         }
-        Ok(())
+        Ok(None)
+    }
+}
+
+/// Test hook for the one moment no random kill can be relied on to hit: with
+/// `SPATE_CRASH_AFTER_COMMIT=N` the process aborts right after epoch N's output reached the
+/// sink and before the epoch is marked committed, so a restart must replay output that is
+/// already visible, and the sink must not show it twice.
+fn crash_point_after_sink_commit(epoch: Epoch) {
+    static AT: std::sync::OnceLock<Option<Epoch>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("SPATE_CRASH_AFTER_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if *at == Some(epoch) {
+        eprintln!("SPATE_CRASH_AFTER_COMMIT={epoch}: aborting after the sink commit");
+        std::process::abort();
     }
 }
 
@@ -412,12 +456,12 @@ impl Handler<EpochCut> for JobSupervisor {
 impl Handler<PartitionEvent> for JobSupervisor {
     type Result = ();
 
-    fn handle(&mut self, event: PartitionEvent, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, event: PartitionEvent, ctx: &mut Context<Self>) {
         if self.failed() {
             return;
         }
         match event {
-            PartitionEvent::Staged(done) => self.on_done(*done),
+            PartitionEvent::Staged(done) => self.on_done(*done, ctx),
             PartitionEvent::Failed {
                 partition,
                 epoch,

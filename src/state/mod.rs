@@ -6,4 +6,4 @@ mod keyed;
 mod store;
 
 pub use keyed::{bucket_of, Bucket, Entry, KeyedState, TimerIndex, BUCKETS};
-pub use store::{PartitionStore, StateStore};
+pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

@@ -1,5 +1,6 @@
 //! The sled store. Layout:
-//! - tree `meta`: `job` → [`JobInfo`]; `committed` → last committed epoch.
+//! - tree `meta`: `job` → [`JobInfo`]; `committed` → last committed epoch; `until-end` → the
+//!   end offsets of a bounded Kafka run.
 //! - tree `epochs`: big-endian epoch → [`EpochRecord`] (the epoch log, trimmed below the oldest
 //!   partition checkpoint).
 //! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`]; `0x01 ‖ bincode(bucket)` →
@@ -146,6 +147,24 @@ impl StateStore {
         Ok(())
     }
 
+    /// A value the job keeps about itself under `key` in the `meta` tree (e.g. the end offsets
+    /// of a bounded Kafka run), if it was stored.
+    pub fn meta_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.meta
+            .get(key)
+            .map_err(|e| self.err(e))?
+            .map(|bytes| decode(&bytes, &format!("meta/{key}")))
+            .transpose()
+    }
+
+    /// Stores `value` under `key` in the `meta` tree, durably.
+    pub fn set_meta_value<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.meta
+            .insert(key, encode(value))
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// The partition tree of key partition `partition`.
     pub fn partition(&self, partition: u32) -> Result<PartitionStore> {
         let tree = self
@@ -207,8 +226,21 @@ impl PartitionStore {
         changes: impl IntoIterator<Item = (K, Option<V>)>,
         checkpoint: &PartitionCheckpoint,
     ) -> Result<Vec<(K, u64)>> {
+        let (prepared, sizes) = Self::prepare_checkpoint(changes, checkpoint);
+        self.apply_checkpoint(prepared)?;
+        Ok(sizes)
+    }
+
+    /// Encodes a checkpoint without writing it: changed values (`Some`), removals (`None`) and
+    /// the metadata, plus each key's stored size (0 for a removal). The partition writes it
+    /// with [`apply_checkpoint`](Self::apply_checkpoint) once its epoch is committed.
+    pub fn prepare_checkpoint<K: Serialize, V: Serialize>(
+        changes: impl IntoIterator<Item = (K, Option<V>)>,
+        checkpoint: &PartitionCheckpoint,
+    ) -> (PreparedCheckpoint, Vec<(K, u64)>) {
         let mut batch = sled::Batch::default();
         let mut sizes = Vec::new();
+        let mut bytes = 0;
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in changes {
             key_buf.clear();
@@ -217,6 +249,7 @@ impl PartitionStore {
             match value {
                 Some(value) => {
                     let value = encode(&value);
+                    bytes += value.len() as u64;
                     sizes.push((key, value.len() as u64));
                     batch.insert(key_buf.as_slice(), value);
                 }
@@ -227,12 +260,30 @@ impl PartitionStore {
             }
         }
         batch.insert(META_KEY, encode(checkpoint));
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.store.err(e))?;
-        self.store.flush()?;
-        Ok(sizes)
+        let prepared = PreparedCheckpoint {
+            batch,
+            meta: checkpoint.clone(),
+            bytes,
+        };
+        (prepared, sizes)
     }
+
+    /// Writes a prepared checkpoint in one atomic batch and fsyncs.
+    pub fn apply_checkpoint(&self, prepared: PreparedCheckpoint) -> Result<()> {
+        self.tree
+            .apply_batch(prepared.batch)
+            .map_err(|e| self.store.err(e))?;
+        self.store.flush()
+    }
+}
+
+/// A checkpoint encoded and waiting to be written (see [`PartitionStore::prepare_checkpoint`]).
+pub struct PreparedCheckpoint {
+    batch: sled::Batch,
+    /// Its metadata.
+    pub meta: PartitionCheckpoint,
+    /// Bytes of changed values it writes.
+    pub bytes: u64,
 }
 
 #[cfg(test)]

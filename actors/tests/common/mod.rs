@@ -33,16 +33,40 @@ pub fn run_ok(args: &[&str]) -> Output {
 /// Writes `n` generated transactions over `users` users as JSON lines, with a malformed line
 /// every 10,007 records when `malformed`.
 pub fn write_transactions(path: &Path, n: u64, users: u64, seed: u64, malformed: bool) {
+    write_transactions_where(path, n, (users, seed), malformed, |_, _| true);
+}
+
+/// Like [`write_transactions`], but without the generator's very late records (30–120 s behind),
+/// so no record is late however the run is cut into epochs: out-of-order records stay within
+/// the pipelines' 10 s watermark delay.
+pub fn write_transactions_on_time(path: &Path, n: u64, users: u64, seed: u64, malformed: bool) {
+    let base = 1_767_225_600_000;
+    write_transactions_where(path, n, (users, seed), malformed, |t, i| {
+        t.event_ms >= base + i as i64 - 6_000
+    });
+}
+
+fn write_transactions_where(
+    path: &Path,
+    n: u64,
+    (users, seed): (u64, u64),
+    malformed: bool,
+    keep: impl Fn(&spate_actors::events::Transaction, u64) -> bool,
+) {
     let generator = TransactionGenerator::new(&GenOptions {
         seed,
         keys: users,
         rate: Some(1_000.0),
+        base_ms: 1_767_225_600_000,
         ..GenOptions::default()
     });
     let mut text = String::with_capacity(n as usize * 130);
     for i in 0..n {
-        text.push_str(&generator.generate(i).to_json_line());
-        text.push('\n');
+        let tx = generator.generate(i);
+        if keep(&tx, i) {
+            text.push_str(&tx.to_json_line());
+            text.push('\n');
+        }
         if malformed && i % 10_007 == 3 {
             text.push_str(
                 "{\"tx_id\":1,\"user_id\":\"u-1\",\"amount\":1,\"merchant_id\":1,\"event_ms\":1}\n",

@@ -3,12 +3,15 @@
 //! replayed epoch never makes the same output visible twice.
 
 mod file;
+mod kafka;
 mod stdout;
 
 pub use file::FileSink;
+pub use kafka::{headers as kafka_headers, KafkaSink};
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;
+use crate::io::kafka::{KafkaSettings, KafkaTopic};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -76,6 +79,13 @@ pub enum StagedPayload {
     },
     /// Bytes held in memory (stdout sink).
     Bytes(Vec<u8>),
+    /// JSON lines held in memory with the writer that produced them (Kafka sink).
+    Lines {
+        /// The writer (`p003`, `src`).
+        writer: String,
+        /// The lines.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A sink that makes each epoch's output visible once.
@@ -124,6 +134,8 @@ pub enum SinkSpec {
     Stdout,
     /// Exactly-once epoch files under a directory.
     File(PathBuf),
+    /// Records in a Kafka topic (`kafka://BROKERS/TOPIC`), exactly once by default.
+    Kafka(KafkaTopic),
     /// A sink object of the embedding program (e.g. the load generator's latency probe).
     Custom(CustomSink),
 }
@@ -138,9 +150,23 @@ impl std::fmt::Debug for CustomSink {
     }
 }
 
+/// What opening a sink may need to know about its job.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkContext<'a> {
+    /// The number of key partitions (and of partitions for Kafka topics the sink creates).
+    pub partitions: u32,
+    /// The job's application id (prefix of its Kafka topics).
+    pub app_id: &'a str,
+    /// Kafka client settings.
+    pub kafka: &'a KafkaSettings,
+}
+
 impl SinkSpec {
-    /// Parses `stdout` or `file:DIR`.
+    /// Parses `stdout`, `file:DIR` or `kafka://BROKERS/TOPIC`.
     pub fn parse(text: &str) -> Result<Self> {
+        if let Some(topic) = KafkaTopic::parse("--sink", text)? {
+            return Ok(SinkSpec::Kafka(topic));
+        }
         match text {
             "stdout" | "-" => Ok(SinkSpec::Stdout),
             _ => match text.strip_prefix("file:") {
@@ -148,17 +174,23 @@ impl SinkSpec {
                 _ => Err(Error::config(
                     "--sink",
                     text,
-                    "use stdout or file:DIR (a directory for exactly-once epoch files)",
+                    "use stdout, file:DIR (a directory for exactly-once epoch files) or kafka://HOST:PORT/TOPIC",
                 )),
             },
         }
     }
 
     /// Opens the sink.
-    pub fn open(&self) -> Result<std::sync::Arc<dyn EpochSink>> {
+    pub fn open(&self, context: SinkContext<'_>) -> Result<std::sync::Arc<dyn EpochSink>> {
         Ok(match self {
             SinkSpec::Stdout => std::sync::Arc::new(StdoutSink),
             SinkSpec::File(dir) => std::sync::Arc::new(FileSink::open(dir)?),
+            SinkSpec::Kafka(topic) => std::sync::Arc::new(KafkaSink::open(
+                topic,
+                context.kafka,
+                context.app_id,
+                context.partitions,
+            )?),
             SinkSpec::Custom(sink) => sink.0.clone(),
         })
     }
@@ -169,6 +201,7 @@ impl std::fmt::Display for SinkSpec {
         match self {
             SinkSpec::Stdout => f.write_str("stdout"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
+            SinkSpec::Kafka(topic) => topic.fmt(f),
             SinkSpec::Custom(_) => f.write_str("custom"),
         }
     }

@@ -110,6 +110,7 @@ impl<R: DeserializeOwned> FileReader<R> {
             Err(error) => dead.push(DeadLetter {
                 source: self.label.clone(),
                 file: Some(self.files[self.segment].display().to_string()),
+                partition: None,
                 offset,
                 error,
                 raw: String::from_utf8_lossy(line).into_owned(),
@@ -132,9 +133,10 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
     fn read(
         &mut self,
         out: &mut Vec<R>,
+        _routes: &mut Vec<u32>,
         dead: &mut Vec<DeadLetter>,
         max: usize,
-        until: Option<SourcePosition>,
+        until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         let until = until.map(|u| u.parts());
         let mut lines = 0;
@@ -187,11 +189,15 @@ mod tests {
 
     fn read_all(
         r: &mut FileReader<Rec>,
-        until: Option<SourcePosition>,
+        until: Option<&SourcePosition>,
     ) -> (Vec<u32>, Vec<DeadLetter>) {
         let (mut out, mut dead) = (Vec::new(), Vec::new());
-        while r.read(&mut out, &mut dead, 2, until).unwrap() == ReadStatus::Data {
-            if until.is_some_and(|u| r.position() == u) {
+        while r
+            .read(&mut out, &mut Vec::new(), &mut dead, 2, until)
+            .unwrap()
+            == ReadStatus::Data
+        {
+            if until.is_some_and(|u| r.position() == *u) {
                 break;
             }
         }
@@ -228,7 +234,7 @@ mod tests {
         // Resume from a recorded position and stop exactly at another.
         let mut r = FileReader::<Rec>::open(dir.path()).unwrap();
         let stop = SourcePosition::at(1, 8);
-        let (vals, _) = read_all(&mut r, Some(stop));
+        let (vals, _) = read_all(&mut r, Some(&stop));
         assert_eq!(vals, vec![1, 2, 3]);
         assert_eq!(r.position(), stop);
         let mut again = FileReader::<Rec>::open(dir.path()).unwrap();

@@ -78,9 +78,10 @@ impl<R: Send> SourceReader<R> for GeneratorReader<R> {
     fn read(
         &mut self,
         out: &mut Vec<R>,
+        _routes: &mut Vec<u32>,
         _dead: &mut Vec<DeadLetter>,
         max: usize,
-        until: Option<SourcePosition>,
+        until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         if self.next >= self.limit {
             return Ok(ReadStatus::End);
@@ -129,22 +130,31 @@ mod tests {
         let mut r = GeneratorReader::new(Box::new(Squares), &opts);
         let (mut out, mut dead) = (Vec::new(), Vec::new());
         assert_eq!(
-            r.read(&mut out, &mut dead, 3, None).unwrap(),
+            r.read(&mut out, &mut Vec::new(), &mut dead, 3, None)
+                .unwrap(),
             ReadStatus::Data
         );
         assert_eq!(
-            r.read(&mut out, &mut dead, 3, None).unwrap(),
+            r.read(&mut out, &mut Vec::new(), &mut dead, 3, None)
+                .unwrap(),
             ReadStatus::Data
         );
         assert_eq!(
-            r.read(&mut out, &mut dead, 3, None).unwrap(),
+            r.read(&mut out, &mut Vec::new(), &mut dead, 3, None)
+                .unwrap(),
             ReadStatus::End
         );
         assert_eq!(out, vec![0, 1, 4, 9, 16]);
         r.seek(SourcePosition::at(0, 2)).unwrap();
         out.clear();
-        r.read(&mut out, &mut dead, 10, Some(SourcePosition::at(0, 4)))
-            .unwrap();
+        r.read(
+            &mut out,
+            &mut Vec::new(),
+            &mut dead,
+            10,
+            Some(&SourcePosition::at(0, 4)),
+        )
+        .unwrap();
         assert_eq!(out, vec![4, 9]);
 
         let paced = GenOptions {
@@ -156,7 +166,8 @@ mod tests {
         out.clear();
         // At one event per second nothing is due at first: the reader is idle, not busy.
         assert_eq!(
-            r.read(&mut out, &mut dead, 10, None).unwrap(),
+            r.read(&mut out, &mut Vec::new(), &mut dead, 10, None)
+                .unwrap(),
             ReadStatus::Idle
         );
         assert!(out.is_empty());

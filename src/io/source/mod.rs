@@ -4,13 +4,16 @@
 
 mod file;
 mod generator;
+mod kafka;
 mod stdin;
 
 pub use file::FileReader;
 pub use generator::{EventGenerator, GenOptions, GeneratorReader};
+pub use kafka::KafkaReader;
 pub use stdin::StdinReader;
 
 use crate::checkpoint::SourcePosition;
+use crate::io::kafka::KafkaTopic;
 use crate::io::DeadLetter;
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -33,14 +36,22 @@ pub trait SourceReader<R>: Send {
     /// Where the next read starts.
     fn position(&self) -> SourcePosition;
     /// Reads up to `max` records into `out` (malformed ones into `dead`), stopping early at
-    /// `until` when given: replayed epochs end exactly where they ended the first time.
+    /// `until` when given: replayed epochs end exactly where they ended the first time. A
+    /// source whose input is already partitioned ([`partitions`](Self::partitions)) pushes
+    /// each record's partition to `routes`, in step with `out`; others leave it alone.
     fn read(
         &mut self,
         out: &mut Vec<R>,
+        routes: &mut Vec<u32>,
         dead: &mut Vec<DeadLetter>,
         max: usize,
-        until: Option<SourcePosition>,
+        until: Option<&SourcePosition>,
     ) -> Result<ReadStatus>;
+    /// The number of partitions the input is already split into (a Kafka topic's), each of
+    /// which becomes one key partition; `None` when records are routed by key hash.
+    fn partitions(&self) -> Option<u32> {
+        None
+    }
     /// Whether input can be read again from an earlier position (needed for recovery).
     fn replayable(&self) -> bool;
 }
@@ -54,6 +65,8 @@ pub enum SourceSpec {
     File(PathBuf),
     /// JSON lines from standard input (`stdin`); cannot be replayed.
     Stdin,
+    /// JSON records from every partition of a Kafka topic (`kafka://BROKERS/TOPIC`).
+    Kafka(KafkaTopic),
 }
 
 impl SourceSpec {
@@ -62,14 +75,28 @@ impl SourceSpec {
         match text {
             "gen" => Ok(SourceSpec::Generator),
             "stdin" | "-" => Ok(SourceSpec::Stdin),
-            _ => match text.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
-                _ => Err(Error::config(
-                    "--source",
-                    text,
-                    "use gen, file:PATH (a JSON-lines file or a directory of them) or stdin",
-                )),
-            },
+            _ => {
+                if let Some(topic) = KafkaTopic::parse("--source", text)? {
+                    return Ok(SourceSpec::Kafka(topic));
+                }
+                match text.strip_prefix("file:") {
+                    Some(path) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
+                    _ => Err(Error::config(
+                        "--source",
+                        text,
+                        "use gen, file:PATH (a JSON-lines file or a directory of them), stdin or kafka://HOST:PORT/TOPIC",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// What identifies this input across restarts (kept in the state directory): the spec
+    /// itself, except that a Kafka topic is named without its brokers, which may change.
+    pub fn identity(&self) -> String {
+        match self {
+            SourceSpec::Kafka(topic) => format!("kafka:{}", topic.topic),
+            other => other.to_string(),
         }
     }
 }
@@ -80,6 +107,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::Generator => f.write_str("gen"),
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
             SourceSpec::Stdin => f.write_str("stdin"),
+            SourceSpec::Kafka(topic) => topic.fmt(f),
         }
     }
 }

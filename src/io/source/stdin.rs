@@ -70,9 +70,10 @@ impl<R: DeserializeOwned> SourceReader<R> for StdinReader<R> {
     fn read(
         &mut self,
         out: &mut Vec<R>,
+        _routes: &mut Vec<u32>,
         dead: &mut Vec<DeadLetter>,
         max: usize,
-        _until: Option<SourcePosition>,
+        _until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         let mut n = 0;
         while n < max {
@@ -102,6 +103,7 @@ impl<R: DeserializeOwned> SourceReader<R> for StdinReader<R> {
                 Err(error) => dead.push(DeadLetter {
                     source: "stdin".into(),
                     file: None,
+                    partition: None,
                     offset,
                     error,
                     raw: String::from_utf8_lossy(text).into_owned(),

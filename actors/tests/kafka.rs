@@ -1,0 +1,262 @@
+//! Kafka in and out against a real broker (tansu): a Kafka→Kafka job's output topic equals the
+//! same pipeline run file→file; after SIGKILLs at random moments, and after a crash between an
+//! epoch's sends and its commit mark, the output topic still holds every result exactly once;
+//! malformed records reach the dead-letter topic with their origin in headers.
+
+mod common;
+#[path = "support/tansu.rs"]
+mod tansu;
+
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tansu::Tansu;
+
+const PARTITIONS: i32 = 4;
+
+/// Epochs cut by record count (see crash.rs), with frequent checkpoints. No partition ever
+/// counts as idle: a broker outage or a slow restart must not let the watermark run ahead of a
+/// partition that still has records waiting (those would turn late, and results would depend
+/// on timing rather than on input).
+const EPOCHS: [&str; 8] = [
+    "--trigger",
+    "1h",
+    "--max-records-per-epoch",
+    "1500",
+    "--checkpoint-interval",
+    "100ms",
+    "--idle-timeout",
+    "1h",
+];
+
+/// The broker with topic `tx` holding `events` transactions keyed by user (malformed lines
+/// included), and the same input as a file.
+fn setup(tmp: &Path, events: u64) -> (Tansu, String) {
+    let broker = Tansu::start();
+    broker.create_topic("tx", PARTITIONS);
+    let input = tmp.join("tx.jsonl");
+    write_transactions_on_time(&input, events, 300, 21, true);
+    let sent = broker.produce_lines("tx", &input, "user_id");
+    assert!(sent as u64 > events * 99 / 100, "{sent} records sent");
+    (broker, format!("file:{}", input.display()))
+}
+
+/// The pipeline's results and late records, run file→file.
+fn reference(tmp: &Path, pipeline: &str, source: &str) -> [Vec<String>; 3] {
+    let out = tmp.join(format!("reference-{pipeline}"));
+    let sink = format!("file:{}", out.display());
+    let mut args = vec!["run", pipeline, "--source", source, "--sink", &sink];
+    args.extend(["--partitions", "4"]);
+    args.extend(EPOCHS);
+    run_ok(&args);
+    all_outputs(&out)
+}
+
+/// `spate run PIPELINE` Kafka→Kafka with `--until-end`.
+fn kafka_job(broker: &Tansu, pipeline: &str, app: &str, state: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        pipeline,
+        "--source",
+        &broker.url("tx"),
+        "--sink",
+        &broker.url(&format!("{app}-out")),
+        "--app-id",
+        app,
+        "--until-end",
+        "--state",
+        &state.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(EPOCHS.map(String::from));
+    args
+}
+
+fn sorted_payloads(broker: &Tansu, topic: &str) -> Vec<String> {
+    let mut lines: Vec<String> = broker
+        .read_topic(topic)
+        .into_iter()
+        .map(|r| r.payload)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn kafka_to_kafka_equals_file_to_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, file) = setup(tmp.path(), 30_000);
+    for pipeline in ["fraud", "tx-windows"] {
+        let expected = reference(tmp.path(), pipeline, &file);
+        assert!(!expected[0].is_empty(), "{pipeline}: no results");
+        let app = format!("e2e-{pipeline}");
+        let args = kafka_job(&broker, pipeline, &app, &tmp.path().join(&app));
+        run_ok(&as_strs(&args));
+        let got = sorted_payloads(&broker, &format!("{app}-out"));
+        assert_same_lines(&got, &expected[0], &format!("{pipeline}: results"));
+        // Every result says who wrote it, in which epoch, at which place.
+        for r in broker.read_topic(&format!("{app}-out")).iter().take(50) {
+            assert_eq!(r.header("spate.app"), Some(app.as_str()));
+            let writer = r.header("spate.writer").unwrap();
+            assert_eq!(
+                writer,
+                format!("p{:03}", r.partition),
+                "writer N writes partition N"
+            );
+            assert!(r.header("spate.epoch").unwrap().parse::<u64>().unwrap() > 0);
+            assert!(r.header("spate.seq").is_some());
+        }
+        assert_eq!(
+            sorted_payloads(&broker, &format!("{app}-late")),
+            expected[1],
+            "{pipeline}: late records"
+        );
+    }
+    // Malformed records: the raw record in the dead-letter topic, its origin in headers.
+    let dead = broker.read_topic("e2e-fraud-dead-letter");
+    assert_eq!(dead.len(), 3, "one per 10,007 records: {dead:?}");
+    for d in &dead {
+        assert!(d.payload.contains("\"user_id\":\"u-1\""), "{d:?}");
+        assert_eq!(d.header("spate.source"), Some(broker.url("tx").as_str()));
+        assert!(
+            d.header("spate.error").unwrap().contains("invalid type"),
+            "{d:?}"
+        );
+        let partition: i32 = d.header("spate.partition").unwrap().parse().unwrap();
+        assert!((0..PARTITIONS).contains(&partition));
+        assert!(d.header("spate.offset").unwrap().parse::<u64>().is_ok());
+    }
+}
+
+#[test]
+fn kafka_output_is_exact_after_random_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, file) = setup(tmp.path(), 40_000);
+    let expected = reference(tmp.path(), "tx-windows", &file);
+    let mut rng = Rng::from_clock("kafka-kills");
+    let args = kafka_job(&broker, "tx-windows", "kills", &tmp.path().join("state"));
+    let args = as_strs(&args);
+
+    // An uninterrupted Kafka run on another app id measures how long a run takes.
+    let started = Instant::now();
+    let timing = kafka_job(&broker, "tx-windows", "timing", &tmp.path().join("timing"));
+    run_ok(&as_strs(&timing));
+    let span = started.elapsed().as_millis() as u64;
+
+    let mut hits = 0;
+    for _ in 0..5 {
+        let mut child = spate(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_millis(rng.range(span / 5, span * 7 / 10));
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            hits += 1;
+        }
+        child.wait().unwrap();
+    }
+    run_ok(&args);
+    assert!(
+        hits > 0,
+        "no kill hit a running job: the test proved nothing"
+    );
+    let got = sorted_payloads(&broker, "kills-out");
+    assert_same_lines(&got, &expected[0], "results after kills");
+}
+
+#[test]
+fn a_crash_between_sending_and_marking_an_epoch_committed_sends_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, file) = setup(tmp.path(), 20_000);
+    let expected = reference(tmp.path(), "tx-windows", &file);
+    // Pick an epoch with output from an uninterrupted run on another app id.
+    let probe = kafka_job(&broker, "tx-windows", "probe", &tmp.path().join("probe"));
+    run_ok(&as_strs(&probe));
+    let mut epochs: Vec<u64> = broker
+        .read_topic("probe-out")
+        .iter()
+        .map(|r| r.header("spate.epoch").unwrap().parse().unwrap())
+        .collect();
+    epochs.sort();
+    epochs.dedup();
+    let epoch = epochs[epochs.len() / 2].to_string();
+
+    let args = kafka_job(
+        &broker,
+        "tx-windows",
+        "failpoint",
+        &tmp.path().join("state"),
+    );
+    let args = as_strs(&args);
+    let out = spate(&args)
+        .env("SPATE_CRASH_AFTER_COMMIT", &epoch)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the crash point was not reached");
+    let before = broker.read_topic("failpoint-out");
+    assert!(
+        before
+            .iter()
+            .any(|r| r.header("spate.epoch") == Some(epoch.as_str())),
+        "epoch {epoch}'s output should be in the topic before the restart"
+    );
+    run_ok(&args);
+    let got = sorted_payloads(&broker, "failpoint-out");
+    assert_same_lines(&got, &expected[0], "results after the crash");
+}
+
+#[test]
+fn the_job_rides_out_a_broker_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut broker, file) = setup(tmp.path(), 60_000);
+    let expected = reference(tmp.path(), "tx-windows", &file);
+    let args = kafka_job(&broker, "tx-windows", "restart", &tmp.path().join("state"));
+    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the job finished before the broker went down"
+    );
+    // sqlite storage survives the restart; the job keeps its state and retries meanwhile.
+    broker.restart(Duration::from_secs(2));
+    let status = wait_for(&mut child, Duration::from_secs(180));
+    let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
+    assert!(status.success(), "the job failed: {log}");
+    let got = sorted_payloads(&broker, "restart-out");
+    assert_same_lines(&got, &expected[0], "results across a broker restart");
+}
+
+fn spawn_logged(args: &[&str], log: &Path) -> std::process::Child {
+    let log = std::fs::File::create(log).unwrap();
+    spate(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the job did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

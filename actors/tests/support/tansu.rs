@@ -1,0 +1,256 @@
+//! A real Kafka-compatible broker for tests: tansu 0.6.0 on a free loopback port with sqlite
+//! storage in a temporary directory, stopped when dropped; plus producing to and reading back
+//! topics with rdkafka. `scripts/test` (the README's test command) installs tansu under
+//! `target/tools` when none answers; `SPATE_TANSU` may name another binary.
+
+// Each test binary uses a different part of this support module.
+#![allow(dead_code)]
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running tansu broker.
+pub struct Tansu {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SPATE_TANSU") {
+        return PathBuf::from(path);
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/tansu");
+    if tools.exists() {
+        return tools;
+    }
+    PathBuf::from("tansu")
+}
+
+impl Tansu {
+    /// Starts a broker on a free loopback port.
+    pub fn start() -> Tansu {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut broker = Tansu {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+            };
+            if broker.launch() {
+                return broker;
+            }
+        }
+        panic!("tansu did not start on any of five free ports");
+    }
+
+    /// Starts the broker process; false when it exits at once (its port was taken).
+    fn launch(&mut self) -> bool {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .unwrap();
+        let child = Command::new(binary())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start tansu ({e}): run the tests with scripts/test, which installs it, or `cargo install tansu --version 0.6.0 --locked --features libsql,dynostore`"
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("tansu exited with {status}: {}", self.log());
+                self.child = None;
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("tansu did not listen within 30 s: {}", self.log());
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+
+    /// `HOST:PORT` of the broker.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `kafka://HOST:PORT/TOPIC`.
+    pub fn url(&self, topic: &str) -> String {
+        format!("kafka://{}/{topic}", self.brokers())
+    }
+
+    /// Stops the broker (its storage stays) and starts it again on the same port.
+    pub fn restart(&mut self, down_for: Duration) {
+        self.stop();
+        std::thread::sleep(down_for);
+        assert!(
+            self.launch(),
+            "tansu did not come back on port {}",
+            self.port
+        );
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.brokers());
+        config
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<_> = self.config().create().unwrap();
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+        let result =
+            futures::executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap();
+        result[0].as_ref().unwrap();
+    }
+
+    /// Produces each line of `path` to `topic`, keyed by the JSON field `key_field`, with the
+    /// Java clients' partitioner (as the load generator does).
+    pub fn produce_lines(&self, topic: &str, path: &Path, key_field: &str) -> usize {
+        let producer: BaseProducer = self
+            .config()
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut n = 0;
+        for line in text.lines() {
+            let key = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get(key_field).map(|k| k.to_string()))
+                .unwrap_or_default();
+            let mut record = BaseRecord::to(topic).payload(line).key(&key);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+            n += 1;
+        }
+        producer.flush(Duration::from_secs(60)).unwrap();
+        n
+    }
+
+    /// Every record of `topic`: (partition, payload, headers), in partition and offset order.
+    pub fn read_topic(&self, topic: &str) -> Vec<KafkaRecord> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", "spate-tests-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        let mut records = Vec::new();
+        for p in 0..partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            if high <= low {
+                continue;
+            }
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(topic, p, Offset::Offset(low))
+                .unwrap();
+            consumer.assign(&list).unwrap();
+            let mut next = low;
+            while next < high {
+                let m = consumer
+                    .poll(Duration::from_secs(10))
+                    .expect("records up to the high watermark")
+                    .unwrap();
+                next = m.offset() + 1;
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_string(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(KafkaRecord {
+                    partition: p,
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    headers,
+                });
+            }
+        }
+        records
+    }
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct KafkaRecord {
+    pub partition: i32,
+    pub key: Option<String>,
+    pub payload: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl KafkaRecord {
+    /// The value of header `key`.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,366 @@
+//! Kafka plumbing shared by the Kafka source and sink: topic addresses (`kafka://BROKERS/TOPIC`),
+//! client settings (application id, librdkafka properties, delivery guarantee), and the
+//! metadata and admin calls that find a topic's partitions or create the topics a job needs.
+
+use crate::{Error, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::ProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A topic on a Kafka cluster, as written on the command line: `kafka://HOST:PORT[,…]/TOPIC`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaTopic {
+    /// The bootstrap servers (`bootstrap.servers`).
+    pub brokers: String,
+    /// The topic name.
+    pub topic: String,
+}
+
+impl KafkaTopic {
+    /// Parses `kafka://BROKERS/TOPIC`; `None` when `text` is not a Kafka address at all.
+    pub fn parse(flag: &str, text: &str) -> Result<Option<Self>> {
+        let Some(rest) = text.strip_prefix("kafka://") else {
+            return Ok(None);
+        };
+        match rest.split_once('/') {
+            Some((brokers, topic))
+                if !brokers.is_empty() && !topic.is_empty() && !topic.contains('/') =>
+            {
+                Ok(Some(KafkaTopic {
+                    brokers: brokers.to_string(),
+                    topic: topic.to_string(),
+                }))
+            }
+            _ => Err(Error::config(
+                flag,
+                text,
+                "use kafka://HOST:PORT/TOPIC (several brokers separated by commas)",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for KafkaTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kafka://{}/{}", self.brokers, self.topic)
+    }
+}
+
+/// What a Kafka sink promises after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// Every result exactly once: replayed records already in the topic are skipped.
+    #[default]
+    ExactlyOnce,
+    /// Every result at least once: a replay may send some again (no tail scan at start).
+    AtLeastOnce,
+}
+
+impl Guarantee {
+    /// Parses `exactly-once` or `at-least-once`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "exactly-once" => Ok(Guarantee::ExactlyOnce),
+            "at-least-once" => Ok(Guarantee::AtLeastOnce),
+            _ => Err(Error::config(
+                "--guarantee",
+                text,
+                "use exactly-once or at-least-once",
+            )),
+        }
+    }
+}
+
+/// Settings every Kafka client of a job shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// The application id: the consumer group, and the prefix of the job's own topics
+    /// (`<app-id>-late`, `<app-id>-dead-letter`). `None` means `spate-<pipeline>`.
+    pub app_id: Option<String>,
+    /// librdkafka properties applied after spate's defaults (`security.protocol`, `sasl.*`, …).
+    pub options: Vec<(String, String)>,
+    /// The Kafka sink's guarantee.
+    pub guarantee: Guarantee,
+}
+
+impl KafkaSettings {
+    /// The application id for `pipeline`.
+    pub fn app_id(&self, pipeline: &str) -> String {
+        self.app_id
+            .clone()
+            .unwrap_or_else(|| format!("spate-{pipeline}"))
+    }
+
+    /// Parses one `--kafka-opt KEY=VALUE`.
+    pub fn parse_option(text: &str) -> Result<(String, String)> {
+        match text.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(Error::config(
+                "--kafka-opt",
+                text,
+                "use KEY=VALUE with a librdkafka property, e.g. security.protocol=SSL",
+            )),
+        }
+    }
+
+    /// A client configuration for `brokers`: spate's `defaults`, then the user's options.
+    pub fn client_config(&self, brokers: &str, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in &self.options {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// A producer context that counts failed deliveries (reported on librdkafka's thread) and
+/// keeps the first error, so a flush can tell whether everything sent was accepted.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    failed: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl Deliveries {
+    /// The number of records Kafka did not accept.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// The first delivery error, if any record failed.
+    pub fn first_error(&self) -> Option<String> {
+        self.first.lock().expect("delivery lock").clone()
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, message)) = result {
+            if self.failed.fetch_add(1, Ordering::AcqRel) == 0 {
+                *self.first.lock().expect("delivery lock") =
+                    Some(format!("{e} (topic {})", message.topic()));
+            }
+        }
+    }
+}
+
+/// How long one metadata request may take before it is retried.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The number of partitions of `topic`, waiting (with backoff and a log line per attempt) while
+/// the brokers cannot be reached. `Ok(None)` when the cluster answers that the topic does not
+/// exist.
+pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Option<u32>> {
+    let consumer: BaseConsumer = config
+        .create()
+        .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+    topic_partitions(&consumer, &topic.brokers, &topic.topic)
+}
+
+/// One topic's partition count (one metadata request per topic: asking for every topic of a
+/// cluster can be slow), waiting while the brokers cannot be reached.
+fn topic_partitions(consumer: &BaseConsumer, brokers: &str, name: &str) -> Result<Option<u32>> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match consumer.fetch_metadata(Some(name), METADATA_TIMEOUT) {
+            Ok(metadata) => {
+                let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else {
+                    return Ok(None);
+                };
+                return match t.error().map(RDKafkaErrorCode::from) {
+                    None => Ok(Some(t.partitions().len() as u32).filter(|n| *n > 0)),
+                    Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
+                    Some(code) => Err(Error::Runtime(format!(
+                        "Kafka at {brokers} answers {code} for topic `{name}`; check the topic and the job's permissions (--kafka-opt for credentials)"
+                    ))),
+                };
+            }
+            Err(e) => tracing::warn!(brokers, "cannot reach Kafka ({e}); retrying in {backoff:?}"),
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The current end (high-water) offset of every partition of `topic`.
+pub(crate) fn end_offsets(
+    settings: &KafkaSettings,
+    topic: &KafkaTopic,
+    partitions: u32,
+) -> Result<Vec<u64>> {
+    let consumer: BaseConsumer = settings
+        .client_config(&topic.brokers, &[])
+        .create()
+        .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+    (0..partitions as i32)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(&topic.topic, p, Duration::from_secs(30))
+                .map(|(_, high)| high.max(0) as u64)
+                .map_err(|e| {
+                    Error::Runtime(format!(
+                        "cannot read the end offsets of {topic} partition {p}: {e}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Whether an admin error may go away by itself (the broker is restarting or unreachable).
+fn transient(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::NotController
+            | RDKafkaErrorCode::LeaderNotAvailable
+    )
+}
+
+/// A topic a job or the load generator writes to, created when missing.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicSpec<'a> {
+    /// The topic name.
+    pub name: &'a str,
+    /// Partitions to create it with.
+    pub partitions: u32,
+    /// Compacted (`cleanup.policy=compact`), for changelogs.
+    pub compacted: bool,
+}
+
+/// Creates the topics in `topics` that do not exist yet; returns each topic's partition count.
+/// It asks to create every topic and takes "already exists" as success: some brokers answer
+/// metadata requests for missing topics slowly, and a creation request settles it either way.
+pub fn ensure_topics(
+    config: &ClientConfig,
+    brokers: &str,
+    topics: &[TopicSpec<'_>],
+) -> Result<Vec<u32>> {
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .map_err(|e| Error::config("--kafka-opt", brokers, e.to_string()))?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|spec| {
+            let topic = NewTopic::new(
+                spec.name,
+                spec.partitions as i32,
+                // -1: the cluster's default replication factor.
+                TopicReplication::Fixed(-1),
+            );
+            if spec.compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let mut refused = Vec::new();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let mut retry = false;
+        match futures::executor::block_on(admin.create_topics(&new, &options)) {
+            Ok(results) => {
+                for result in results {
+                    match result {
+                        Ok(name) => tracing::info!(topic = %name, "created Kafka topic"),
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((_, code)) if transient(code) => retry = true,
+                        Err((name, code)) => refused.push((name, code.to_string())),
+                    }
+                }
+            }
+            Err(e) if e.rdkafka_error_code().is_none_or(transient) => retry = true,
+            Err(e) => refused.extend(topics.iter().map(|t| (t.name.to_string(), e.to_string()))),
+        }
+        if !retry {
+            break;
+        }
+        tracing::warn!(
+            brokers,
+            "cannot create the job's Kafka topics yet; retrying in {backoff:?}"
+        );
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+    let consumer: BaseConsumer = config
+        .create()
+        .map_err(|e| Error::config("--kafka-opt", brokers, e.to_string()))?;
+    topics
+        .iter()
+        .map(|spec| {
+            // Metadata can lag behind a creation for a moment.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(n) = topic_partitions(&consumer, brokers, spec.name)? {
+                    return Ok(n);
+                }
+                if let Some((_, why)) = refused.iter().find(|(name, _)| name == spec.name) {
+                    return Err(Error::Runtime(format!(
+                        "cannot create Kafka topic `{}` at {brokers}: {why}; create it by hand or grant the job's principal CreateTopics",
+                        spec.name
+                    )));
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Runtime(format!(
+                        "Kafka topic `{}` at {brokers} is still missing 30 s after it was created",
+                        spec.name
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_topic_addresses() {
+        let t = KafkaTopic::parse("--source", "kafka://127.0.0.1:9092,h:1/tx")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.brokers, "127.0.0.1:9092,h:1");
+        assert_eq!(t.topic, "tx");
+        assert_eq!(t.to_string(), "kafka://127.0.0.1:9092,h:1/tx");
+        assert!(KafkaTopic::parse("--source", "file:x").unwrap().is_none());
+        for bad in ["kafka://", "kafka://host", "kafka:///t", "kafka://h:1/a/b"] {
+            let err = KafkaTopic::parse("--sink", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--sink") && err.contains("kafka://HOST:PORT/TOPIC"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            KafkaSettings::parse_option("sasl.username=a=b").unwrap(),
+            ("sasl.username".into(), "a=b".into())
+        );
+        assert!(KafkaSettings::parse_option("novalue").is_err());
+        assert_eq!(
+            Guarantee::parse("at-least-once").unwrap(),
+            Guarantee::AtLeastOnce
+        );
+        assert!(Guarantee::parse("maybe").is_err());
+    }
+}

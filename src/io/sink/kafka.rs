@@ -1,0 +1,402 @@
+//! The Kafka sink: results go to the sink topic, late records to `<app-id>-late`, dead letters to
+//! `<app-id>-dead-letter` (the raw record as value; source, partition, offset and error in
+//! headers). Exactly-once without broker transactions: an epoch's output is sent only after its
+//! epoch record is durable, so a replay reproduces it record for record; every record carries
+//! headers naming the job, the writer (key partition), the epoch and its sequence in the
+//! epoch; at start the sink reads each partition's tail back to the last committed epoch and
+//! skips the replayed records found there. A writer's records go to the output partition of
+//! the same number, where a key's records land with Kafka's default partitioner too when
+//! results are keyed like the input.
+
+use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
+use crate::checkpoint::Epoch;
+use crate::io::kafka::{
+    ensure_topics, Deliveries, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
+};
+use crate::{Error, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Header names on every record the sink writes.
+pub mod headers {
+    /// The application id of the job that wrote the record.
+    pub const APP: &str = "spate.app";
+    /// The writer: `pNNN` for key partition NNN, `src` for the source.
+    pub const WRITER: &str = "spate.writer";
+    /// The epoch the record belongs to.
+    pub const EPOCH: &str = "spate.epoch";
+    /// The record's sequence number among its writer's records of the epoch.
+    pub const SEQ: &str = "spate.seq";
+    /// Dead letters: the source the record came from.
+    pub const SOURCE: &str = "spate.source";
+    /// Dead letters: the source partition.
+    pub const PARTITION: &str = "spate.partition";
+    /// Dead letters: the offset in the source (Kafka offset or file byte offset).
+    pub const OFFSET: &str = "spate.offset";
+    /// Dead letters: why the record was rejected.
+    pub const ERROR: &str = "spate.error";
+}
+
+/// One output topic.
+struct OutTopic {
+    name: String,
+    partitions: u32,
+}
+
+/// Records found in the topics at start, by (stream, writer, epoch): their sequence numbers.
+type Present = HashMap<(OutputStream, String, Epoch), HashSet<u64>>;
+
+/// Sends each committed epoch's output to Kafka topics.
+pub struct KafkaSink {
+    producer: ThreadedProducer<Deliveries>,
+    config: ClientConfig,
+    app_id: String,
+    /// Results, late records, dead letters (in [`OutputStream::ALL`] order).
+    topics: [OutTopic; 3],
+    guarantee: Guarantee,
+    present: Mutex<Present>,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KafkaSink({})", self.topics[0].name)
+    }
+}
+
+fn stream_index(stream: OutputStream) -> usize {
+    match stream {
+        OutputStream::Results => 0,
+        OutputStream::Late => 1,
+        OutputStream::DeadLetter => 2,
+    }
+}
+
+impl KafkaSink {
+    /// Connects to `topic`'s brokers and creates missing output topics with `partitions`
+    /// partitions (one per key partition).
+    pub fn open(
+        topic: &KafkaTopic,
+        settings: &KafkaSettings,
+        app_id: &str,
+        partitions: u32,
+    ) -> Result<Self> {
+        let config = settings.client_config(&topic.brokers, &[("group.id", app_id)]);
+        let names = [
+            topic.topic.clone(),
+            format!("{app_id}-late"),
+            format!("{app_id}-dead-letter"),
+        ];
+        let specs: Vec<TopicSpec<'_>> = names
+            .iter()
+            .map(|name| TopicSpec {
+                name,
+                partitions,
+                compacted: false,
+            })
+            .collect();
+        let counts = ensure_topics(&config, &topic.brokers, &specs)?;
+        let topics = [0, 1, 2].map(|i| OutTopic {
+            name: names[i].clone(),
+            partitions: counts[i].max(1),
+        });
+        let producer_config = settings.client_config(
+            &topic.brokers,
+            &[
+                // Idempotence keeps each partition's records in send order through retries,
+                // which the tail scan relies on.
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("compression.type", "lz4"),
+            ],
+        );
+        let producer = producer_config
+            .create_with_context(Deliveries::default())
+            .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+        Ok(KafkaSink {
+            producer,
+            config,
+            app_id: app_id.to_string(),
+            topics,
+            guarantee: settings.guarantee,
+            present: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The output partition of `writer`'s records: key partition N writes to partition N.
+    fn partition_of(writer: &str, partitions: u32) -> i32 {
+        let n = writer
+            .strip_prefix('p')
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        (n % partitions) as i32
+    }
+
+    fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+        let mut record = record;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The local queue is full: wait for deliveries to make room.
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, back)) => {
+                    return Err(Error::Runtime(format!(
+                        "cannot send to Kafka topic {}: {e}",
+                        back.topic
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged (or failed for good).
+    fn flush(&self, epoch: Epoch) -> Result<()> {
+        let mut waited = 0;
+        loop {
+            match self.producer.flush(Duration::from_secs(5)) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                    waited += 5;
+                    tracing::warn!(
+                        epoch,
+                        in_flight = self.producer.in_flight_count(),
+                        "Kafka has not acknowledged the epoch's output after {waited} s; still retrying"
+                    );
+                }
+                Err(e) => return Err(Error::Runtime(format!("cannot flush Kafka output: {e}"))),
+            }
+        }
+        if let Some(error) = self.producer.context().first_error() {
+            return Err(Error::Runtime(format!(
+                "Kafka did not accept the output of epoch {epoch}: {error}; the job stops and a restart resends it exactly once"
+            )));
+        }
+        Ok(())
+    }
+
+    fn header_u64(value: Option<&[u8]>) -> Option<u64> {
+        std::str::from_utf8(value?).ok()?.parse().ok()
+    }
+
+    /// Reads back from the end of every partition of `topic` until a record of an epoch at or
+    /// before `committed` (or the start), noting this job's records of later recorded epochs.
+    fn scan_tail(
+        &self,
+        consumer: &BaseConsumer,
+        stream: OutputStream,
+        committed: Epoch,
+        recorded: Epoch,
+        present: &mut Present,
+    ) -> Result<()> {
+        let topic = &self.topics[stream_index(stream)];
+        let fail = |e: KafkaError| {
+            Error::Runtime(format!(
+                "cannot read the tail of Kafka topic {} to skip output sent before a restart: {e}",
+                topic.name
+            ))
+        };
+        for q in 0..topic.partitions as i32 {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic.name, q, Duration::from_secs(30))
+                .map_err(fail)?;
+            let (low, mut stop) = (low.max(0), high.max(0));
+            let mut step = 4096;
+            while stop > low {
+                let from = (stop - step).max(low);
+                let mut list = TopicPartitionList::new();
+                list.add_partition_offset(&topic.name, q, Offset::Offset(from))
+                    .map_err(fail)?;
+                consumer.assign(&list).map_err(fail)?;
+                let mut older = false;
+                let mut next = from;
+                while next < stop {
+                    let message = match consumer.poll(Duration::from_secs(30)) {
+                        None => {
+                            return Err(Error::Runtime(format!(
+                                "timed out reading the tail of Kafka topic {} partition {q} at offset {next}",
+                                topic.name
+                            )))
+                        }
+                        Some(Err(KafkaError::PartitionEOF(_))) => break,
+                        Some(Err(e)) => return Err(fail(e)),
+                        Some(Ok(m)) => m,
+                    };
+                    if message.offset() >= stop {
+                        break;
+                    }
+                    next = message.offset() + 1;
+                    let Some(hs) = message.headers() else {
+                        continue;
+                    };
+                    let (mut app, mut writer, mut epoch, mut seq) = (None, None, None, None);
+                    for h in hs.iter() {
+                        match h.key {
+                            headers::APP => app = h.value,
+                            headers::WRITER => writer = h.value,
+                            headers::EPOCH => epoch = Self::header_u64(h.value),
+                            headers::SEQ => seq = Self::header_u64(h.value),
+                            _ => {}
+                        }
+                    }
+                    if app != Some(self.app_id.as_bytes()) {
+                        continue;
+                    }
+                    let (Some(writer), Some(epoch), Some(seq)) = (writer, epoch, seq) else {
+                        continue;
+                    };
+                    if epoch <= committed {
+                        older = true;
+                    } else if epoch <= recorded {
+                        present
+                            .entry((stream, String::from_utf8_lossy(writer).into_owned(), epoch))
+                            .or_default()
+                            .insert(seq);
+                    }
+                }
+                if older {
+                    break;
+                }
+                stop = from;
+                step = step.saturating_mul(2);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EpochSink for KafkaSink {
+    fn stage(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Staged>> {
+        Ok((!bytes.is_empty()).then(|| Staged {
+            epoch,
+            stream,
+            payload: StagedPayload::Lines {
+                writer: writer.to_string(),
+                bytes,
+            },
+        }))
+    }
+
+    fn commit(&self, epoch: Epoch, staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let mut present = self.present.lock().expect("sink lock");
+        let epoch_text = epoch.to_string();
+        for s in &staged {
+            let StagedPayload::Lines { writer, bytes } = &s.payload else {
+                continue;
+            };
+            let topic = &self.topics[stream_index(s.stream)];
+            let sent = present.remove(&(s.stream, writer.clone(), epoch));
+            let lines = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .enumerate();
+            for (seq, line) in lines {
+                let seq = seq as u64;
+                if sent.as_ref().is_some_and(|sent| sent.contains(&seq)) {
+                    continue; // sent before a restart
+                }
+                let seq_text = seq.to_string();
+                let mut hs = OwnedHeaders::new_with_capacity(8)
+                    .insert(header(headers::APP, self.app_id.as_bytes()))
+                    .insert(header(headers::WRITER, writer.as_bytes()))
+                    .insert(header(headers::EPOCH, epoch_text.as_bytes()))
+                    .insert(header(headers::SEQ, seq_text.as_bytes()));
+                let mut payload: &[u8] = line;
+                let mut partition = Self::partition_of(writer, topic.partitions);
+                let dead: Option<DeadLetterLine> = match s.stream {
+                    OutputStream::DeadLetter => serde_json::from_slice(line).ok(),
+                    _ => None,
+                };
+                if let Some(dead) = &dead {
+                    let offset_text = dead.offset.to_string();
+                    let source_partition = dead.partition.unwrap_or(0);
+                    partition = (source_partition % topic.partitions) as i32;
+                    hs = hs
+                        .insert(header(headers::SOURCE, dead.source.as_bytes()))
+                        .insert(header(
+                            headers::PARTITION,
+                            source_partition.to_string().as_bytes(),
+                        ))
+                        .insert(header(headers::OFFSET, offset_text.as_bytes()))
+                        .insert(header(headers::ERROR, dead.error.as_bytes()));
+                    payload = dead.raw.as_bytes();
+                }
+                self.send(
+                    BaseRecord::to(&topic.name)
+                        .partition(partition)
+                        .payload(payload)
+                        .headers(hs),
+                )?;
+            }
+        }
+        drop(present);
+        self.flush(epoch)
+    }
+
+    fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()> {
+        if self.guarantee == Guarantee::AtLeastOnce || recorded <= committed {
+            return Ok(());
+        }
+        let mut config = self.config.clone();
+        config
+            .set("group.id", format!("{}-tail-scan", self.app_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true");
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| Error::Runtime(format!("cannot read Kafka output topics: {e}")))?;
+        let mut present = self.present.lock().expect("sink lock");
+        for stream in OutputStream::ALL {
+            self.scan_tail(&consumer, stream, committed, recorded, &mut present)?;
+        }
+        let found: usize = present.values().map(HashSet::len).sum();
+        if found > 0 {
+            tracing::info!(
+                records = found,
+                "found output of replayed epochs already in Kafka: it will not be sent again"
+            );
+        }
+        Ok(())
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.guarantee == Guarantee::ExactlyOnce
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a [u8]) -> Header<'a, &'a [u8]> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}
+
+/// The fields of a dead-letter line the sink moves into headers.
+#[derive(serde::Deserialize)]
+struct DeadLetterLine {
+    source: String,
+    #[serde(default)]
+    partition: Option<u32>,
+    offset: u64,
+    error: String,
+    raw: String,
+}

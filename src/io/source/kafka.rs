@@ -1,0 +1,239 @@
+//! The Kafka source: reads every partition of one topic, each into the key partition of the same
+//! number (producers key records by the pipeline key, so a topic partition already holds whole
+//! keys). Its position is the next offset of each partition, so an epoch replays exactly; each
+//! partition has its own queue, so a replay stops every partition at its recorded offset
+//! without reading past it.
+
+use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
+use crate::checkpoint::SourcePosition;
+use crate::io::kafka::{KafkaSettings, KafkaTopic};
+use crate::io::DeadLetter;
+use crate::{Error, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
+
+/// Most records taken from one partition before the next partition's turn, so one busy
+/// partition cannot starve the others within a chunk.
+const TURN: usize = 512;
+
+/// Reads JSON records from every partition of a Kafka topic.
+pub struct KafkaReader<R> {
+    consumer: Arc<BaseConsumer>,
+    topic: KafkaTopic,
+    /// The source as named on the command line, for dead letters.
+    name: String,
+    queues: Vec<PartitionQueue>,
+    /// Next offset to read, per partition.
+    next: Vec<u64>,
+    /// Where each partition ends for a bounded run (`--until-end`).
+    end: Option<Vec<u64>>,
+    /// The partition whose turn comes first in the next read.
+    cursor: usize,
+    last_warning: Option<Instant>,
+    _record: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> KafkaReader<R> {
+    /// Connects to `topic`'s brokers as a member of the group `app_id`. `partitions` is the
+    /// topic's partition count; `end`, when given, bounds each partition (offsets to stop at).
+    pub fn open(
+        topic: &KafkaTopic,
+        settings: &KafkaSettings,
+        app_id: &str,
+        partitions: u32,
+        end: Option<Vec<u64>>,
+    ) -> Result<Self> {
+        let config = settings.client_config(
+            &topic.brokers,
+            &[
+                ("group.id", app_id),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                // Bounds the records prefetched per partition (librdkafka's default is 64 MB).
+                ("queued.max.messages.kbytes", "16384"),
+            ],
+        );
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+        let mut reader = KafkaReader {
+            consumer: Arc::new(consumer),
+            topic: topic.clone(),
+            name: topic.to_string(),
+            queues: Vec::new(),
+            next: vec![0; partitions as usize],
+            end,
+            cursor: 0,
+            last_warning: None,
+            _record: PhantomData,
+        };
+        reader.assign()?;
+        Ok(reader)
+    }
+
+    /// Assigns every partition at its next offset and gives each its own queue. Assigning
+    /// drops whatever was prefetched, so nothing read before a seek can come back after it.
+    fn assign(&mut self) -> Result<()> {
+        self.queues.clear();
+        let mut list = TopicPartitionList::new();
+        for (p, &offset) in self.next.iter().enumerate() {
+            list.add_partition_offset(&self.topic.topic, p as i32, Offset::Offset(offset as i64))
+                .map_err(|e| self.error(e))?;
+        }
+        self.consumer.assign(&list).map_err(|e| self.error(e))?;
+        self.queues = (0..self.next.len())
+            .map(|p| {
+                self.consumer
+                    .split_partition_queue(&self.topic.topic, p as i32)
+                    .ok_or_else(|| {
+                        Error::Runtime(format!(
+                            "cannot open a queue for partition {p} of {}",
+                            self.name
+                        ))
+                    })
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    fn error(&self, e: rdkafka::error::KafkaError) -> Error {
+        Error::Runtime(format!("Kafka source {}: {e}", self.name))
+    }
+
+    /// Where partition `p` must stop in this read: the replay's recorded offset or the end
+    /// of a bounded run, whichever comes first.
+    fn limit(&self, p: usize, until: Option<&SourcePosition>) -> u64 {
+        let end = self.end.as_ref().map_or(u64::MAX, |e| e[p]);
+        until.map_or(end, |u| end.min(u.offset_of(p)))
+    }
+
+    fn warn(&mut self, message: String) {
+        // Broker trouble repeats on every poll: say it at most every ten seconds.
+        if self
+            .last_warning
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
+            tracing::warn!(source = %self.name, "{message}; retrying");
+            self.last_warning = Some(Instant::now());
+        }
+    }
+}
+
+/// Decodes one message of partition `p` into `out` (and its partition into `routes`), or into a
+/// dead letter naming where it came from.
+#[allow(clippy::too_many_arguments)]
+fn decode<R: DeserializeOwned>(
+    source: &str,
+    p: usize,
+    offset: u64,
+    payload: &[u8],
+    out: &mut Vec<R>,
+    routes: &mut Vec<u32>,
+    dead: &mut Vec<DeadLetter>,
+) {
+    let text = payload.strip_suffix(b"\n").unwrap_or(payload);
+    let result = match trim_line(text) {
+        Some(text) => decode_json_line(text),
+        None => Err("empty record".to_string()),
+    };
+    match result {
+        Ok(record) => {
+            out.push(record);
+            routes.push(p as u32);
+        }
+        Err(error) => dead.push(DeadLetter {
+            source: source.to_string(),
+            file: None,
+            partition: Some(p as u32),
+            offset,
+            error,
+            raw: String::from_utf8_lossy(text).into_owned(),
+        }),
+    }
+}
+
+impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
+    fn seek(&mut self, position: SourcePosition) -> Result<()> {
+        for (p, next) in self.next.iter_mut().enumerate() {
+            *next = position.offset_of(p);
+        }
+        self.assign()
+    }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition::Offsets(self.next.clone())
+    }
+
+    fn read(
+        &mut self,
+        out: &mut Vec<R>,
+        routes: &mut Vec<u32>,
+        dead: &mut Vec<DeadLetter>,
+        max: usize,
+        until: Option<&SourcePosition>,
+    ) -> Result<ReadStatus> {
+        let n = self.queues.len();
+        let mut read = 0;
+        let mut open = true;
+        while read < max && open {
+            open = false;
+            for i in 0..n {
+                let p = (self.cursor + i) % n;
+                let limit = self.limit(p, until);
+                let mut turn = 0;
+                while turn < TURN && read < max && self.next[p] < limit {
+                    let message = match self.queues[p].poll(Duration::ZERO) {
+                        None => break,
+                        Some(Err(e)) => {
+                            self.warn(format!("partition {p}: {e}"));
+                            break;
+                        }
+                        Some(Ok(m)) => m,
+                    };
+                    let offset = message.offset().max(0) as u64;
+                    if offset < self.next[p] {
+                        continue; // fetched before a seek to a later offset
+                    }
+                    let payload = message.payload().unwrap_or_default();
+                    decode(&self.name, p, offset, payload, out, routes, dead);
+                    self.next[p] = offset + 1;
+                    read += 1;
+                    turn += 1;
+                }
+                open |= turn == TURN;
+            }
+            self.cursor = (self.cursor + 1) % n.max(1);
+        }
+        if read > 0 {
+            return Ok(ReadStatus::Data);
+        }
+        let done = (0..n).all(|p| self.next[p] >= self.limit(p, until));
+        if done {
+            return Ok(match (until, &self.end) {
+                (None, Some(_)) => ReadStatus::End,
+                _ => ReadStatus::Data,
+            });
+        }
+        // Nothing is waiting: serve the client's events (errors, statistics) while idle.
+        if let Some(Err(e)) = self.consumer.poll(Duration::from_millis(5)) {
+            self.warn(e.to_string());
+        }
+        Ok(ReadStatus::Idle)
+    }
+
+    fn replayable(&self) -> bool {
+        true
+    }
+
+    fn partitions(&self) -> Option<u32> {
+        Some(self.next.len() as u32)
+    }
+}
