@@ -38,6 +38,7 @@ struct Instruments {
     watermark_lag: Gauge<f64>,
     state_keys: Gauge<u64>,
     state_bytes: Gauge<u64>,
+    consumer_lag: Gauge<u64>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -124,6 +125,10 @@ impl Metrics {
                     .with_unit("By")
                     .with_description("Bytes of state stored in sled as of the last checkpoint, per key partition")
                     .build(),
+                consumer_lag: meter
+                    .u64_gauge("spate.consumer.lag")
+                    .with_description("Kafka source: records in the topic partition not yet read, at the last epoch cut")
+                    .build(),
                 _server: server,
                 _provider: provider,
             }),
@@ -171,6 +176,17 @@ impl Metrics {
         ];
         i.state_keys.record(keys, &attrs);
         i.state_bytes.record(bytes, &attrs);
+    }
+
+    /// Records each Kafka source partition's lag (records not yet read), index = partition.
+    pub fn consumer_lag(&self, lag: &[u64]) {
+        let i = &self.inner;
+        for (p, &records) in lag.iter().enumerate() {
+            i.consumer_lag.record(
+                records,
+                &[i.pipeline.clone(), KeyValue::new("partition", p as i64)],
+            );
+        }
     }
 
     /// Counts a partition restart.

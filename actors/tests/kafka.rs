@@ -260,3 +260,78 @@ fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::E
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The body of `GET /metrics` at `addr`, once it is up.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    conn.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn consumer_lag_and_group_offsets_follow_a_running_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, _) = setup(tmp.path(), 5_000);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let state = tmp.path().join("state").display().to_string();
+    let (source, sink) = (broker.url("tx"), broker.url("lag-out"));
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--app-id",
+        "lag",
+        "--state",
+        &state,
+        "--metrics-addr",
+        &addr,
+    ];
+    let mut child = spawn_logged(&args, &tmp.path().join("job.log"));
+    // Every partition read to its end: the lag of each is 0.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut body = String::new();
+    while Instant::now() < deadline {
+        body = scrape(&addr).unwrap_or_default();
+        let zero_lag = (0..PARTITIONS)
+            .filter(|p| {
+                body.lines().any(|l| {
+                    l.starts_with("spate_consumer_lag")
+                        && l.contains(&format!("partition=\"{p}\""))
+                        && l.ends_with(" 0")
+                })
+            })
+            .count();
+        if zero_lag == PARTITIONS as usize {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = wait_for(&mut child, Duration::from_secs(60));
+    assert!(status.success());
+    assert!(
+        body.contains("spate_consumer_lag{") && !body.contains("partition=\"0\"} 5"),
+        "no zero lag in:\n{body}"
+    );
+    // The committed epochs' offsets reached the consumer group (for monitoring tools).
+    let committed = broker.committed_offsets("lag", "tx", PARTITIONS);
+    let ends = broker.end_offsets("tx", PARTITIONS);
+    assert_eq!(
+        committed, ends,
+        "group offsets after the job read everything"
+    );
+}

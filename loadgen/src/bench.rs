@@ -166,6 +166,52 @@ fn window_end(line: &[u8]) -> Option<Millis> {
         .ok()
 }
 
+/// End-to-end latency of the results an external spate job wrote to a Kafka topic (up to its
+/// end offsets now): each record's Kafka timestamp (set when the sink sent it) minus the moment
+/// its window could first close, `window_end + delay`, with event time = creation time as the
+/// load generator's paced output writes it. Results before `skip_until_ms` (a warm-up) are left
+/// out.
+pub fn kafka_latency(
+    from: &spate::io::kafka::KafkaTopic,
+    delay: Millis,
+    skip_until_ms: Millis,
+) -> Result<Percentiles> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let settings = spate::io::kafka::KafkaSettings::default();
+    let client = settings.client_config(&from.brokers, &[("group.id", "spate-loadgen-latency")]);
+    let partitions = spate::io::kafka::partition_count(&client, from)?
+        .ok_or_else(|| anyhow::anyhow!("topic {from} does not exist (--from)"))?;
+    let consumer: BaseConsumer = client.create()?;
+    let mut list = TopicPartitionList::new();
+    let mut remaining = 0u64;
+    for p in 0..partitions as i32 {
+        let (low, high) = consumer.fetch_watermarks(&from.topic, p, Duration::from_secs(30))?;
+        list.add_partition_offset(&from.topic, p, Offset::Offset(low))?;
+        remaining += (high - low).max(0) as u64;
+    }
+    consumer.assign(&list)?;
+    let mut hist = histogram();
+    while remaining > 0 {
+        let message = consumer
+            .poll(Duration::from_secs(30))
+            .ok_or_else(|| anyhow::anyhow!("no record from {from} for 30 s"))??;
+        remaining -= 1;
+        let (Some(sent), Some(end)) = (
+            message.timestamp().to_millis(),
+            message.payload().and_then(window_end),
+        ) else {
+            continue;
+        };
+        if sent >= skip_until_ms {
+            let micros = (sent - (end + delay)).max(0) as u64 * 1_000;
+            hist.saturating_record(micros.max(1));
+        }
+    }
+    Ok(Percentiles::of(&hist))
+}
+
 impl LatencyProbe {
     /// A probe for a pipeline whose watermark trails by `delay` ms.
     pub fn new(delay: Millis, warmup: Duration) -> Self {

@@ -1,6 +1,7 @@
 //! The bundled load generator: scenarios of typed events (transactions, clicks, sensors,
 //! traffic, logins, Nexmark), realism knobs (key skew, disorder, late and malformed records,
-//! bursts), rate shapes, outputs, and the `bench` that measures a pipeline's end-to-end latency. Every random choice derives from the seed and the event's
+//! bursts), rate shapes, outputs, the `bench` that measures a pipeline's end-to-end latency, and
+//! `pipe`, the Kafka copy that measures a broker's ceiling. Every random choice derives from the seed and the event's
 //! index, so the same seed gives byte-identical output.
 
 #![deny(missing_docs)]
@@ -9,6 +10,7 @@ pub mod bench;
 pub mod generate;
 pub mod knobs;
 pub mod output;
+pub mod pipe;
 pub mod rng;
 pub mod scenario;
 pub mod schedule;

@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
-use spate::io::kafka::KafkaSettings;
+use spate::io::kafka::{KafkaSettings, KafkaTopic};
 use spate::time::{now_ms, parse_duration, parse_rfc3339, Millis};
 use spate_loadgen::generate::Pace;
 use spate_loadgen::knobs::Skew;
@@ -62,6 +62,35 @@ enum Scenario {
         after_help = "Latency of a result = when it became visible - when it became possible (window end +\nwatermark delay, with event time = creation time). Windows must close during the run:\nfor tx-windows run longer than 70 s.\n\nExample:\n  spate-loadgen bench tx-windows --rate 200000 --duration 90s --trigger continuous --json b.json --svg b.svg"
     )]
     Bench(BenchArgs),
+    /// Copy a Kafka topic into another (partition N to N, same keys, spate's producer
+    /// settings) up to its end offsets: the broker ceiling a Kafka→Kafka job can reach.
+    #[command(
+        after_help = "Example:\n  spate-loadgen pipe --from kafka://127.0.0.1:9092/tx --to kafka://127.0.0.1:9092/tx-copy"
+    )]
+    Pipe {
+        /// The topic to read.
+        #[arg(long)]
+        from: String,
+        /// The topic to write (created when missing).
+        #[arg(long)]
+        to: String,
+    },
+    /// End-to-end latency of the results an external `spate run … --sink kafka://…` wrote:
+    /// Kafka timestamp − (window end + watermark delay), for input from a paced run.
+    #[command(
+        after_help = "Example:\n  spate-loadgen transactions --rate 50000 --duration 90s --to kafka://127.0.0.1:9092/tx &\n  spate run tx-windows --source kafka://127.0.0.1:9092/tx --sink kafka://127.0.0.1:9092/out &\n  spate-loadgen latency --from kafka://127.0.0.1:9092/out --delay 10s"
+    )]
+    Latency {
+        /// The result topic.
+        #[arg(long)]
+        from: String,
+        /// The pipeline's watermark delay.
+        #[arg(long, default_value = "10s")]
+        delay: String,
+        /// Leave out results sent before this (RFC 3339), e.g. a warm-up.
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Chart p99 latency against input rate from several `bench --json` reports (SVG).
     #[command(after_help = "Example:\n  spate-loadgen chart --out curve.svg runs/*.json")]
     Chart {
@@ -201,6 +230,12 @@ struct GenArgs {
     kafka_opts: Vec<String>,
 }
 
+fn kafka_topic(flag: &str, text: &str) -> Result<KafkaTopic> {
+    KafkaTopic::parse(flag, text)
+        .map_err(|e| anyhow!(e))?
+        .ok_or_else(|| anyhow!("invalid {flag} `{text}`: use kafka://HOST:PORT/TOPIC"))
+}
+
 fn millis(flag: &str, text: &str) -> Result<Millis> {
     parse_duration(text)
         .map(|d| d.as_millis() as Millis)
@@ -322,6 +357,33 @@ fn run_cli() -> Result<()> {
         Scenario::Logins(a) => ("logins", a),
         Scenario::Nexmark(a) => ("nexmark", a),
         Scenario::Bench(b) => return run_bench(&b),
+        Scenario::Latency { from, delay, after } => {
+            let after = match after {
+                Some(text) => parse_rfc3339(&text).map_err(|e| anyhow!("invalid --after: {e}"))?,
+                None => 0,
+            };
+            let p = spate_loadgen::bench::kafka_latency(
+                &kafka_topic("--from", &from)?,
+                millis("--delay", &delay)?,
+                after,
+            )?;
+            println!(
+                "results {} latency ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+                p.count, p.p50, p.p90, p.p99, p.p999, p.max
+            );
+            return Ok(());
+        }
+        Scenario::Pipe { from, to } => {
+            let topic = kafka_topic;
+            let report = spate_loadgen::pipe::pipe(&topic("--from", &from)?, &topic("--to", &to)?)?;
+            let secs = report.elapsed.as_secs_f64().max(1e-9);
+            eprintln!(
+                "spate-loadgen: copied {} records in {secs:.2} s: {:.0}/s",
+                report.records,
+                report.records as f64 / secs
+            );
+            return Ok(());
+        }
         Scenario::Chart { out, reports } => {
             let reports = reports
                 .iter()

@@ -4,8 +4,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
-use spate::io::kafka::{ensure_topics, Deliveries, KafkaSettings, KafkaTopic, TopicSpec};
+use spate::io::kafka::{
+    ensure_topics, send_waiting, Deliveries, KafkaSettings, KafkaTopic, TopicSpec,
+};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -110,19 +111,8 @@ impl KafkaOutput {
         if let Some(key) = key {
             record = record.key(key);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                    back,
-                )) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(5));
-                }
-                Err((e, _)) => bail!("cannot produce to Kafka topic {} (--to): {e}", self.topic),
-            }
-        }
+        send_waiting(&self.producer, record)
+            .map_err(|e| anyhow!("cannot produce to Kafka topic {} (--to): {e}", self.topic))?;
         self.sent += 1;
         if self.sent.is_multiple_of(1024) {
             self.producer.poll(Duration::ZERO);

@@ -1,6 +1,6 @@
 //! The Kafka output against a real broker (tansu): every generated record arrives once, keyed
 //! by its pipeline key, each key in exactly one partition, and the payloads are the same
-//! records the file output writes for that seed.
+//! records the file output writes for that seed; `pipe` copies a topic record for record.
 
 #[path = "../../actors/tests/support/tansu.rs"]
 mod tansu;

@@ -7,8 +7,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::ProducerContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -155,6 +156,24 @@ impl ProducerContext for Deliveries {
                 *self.first.lock().expect("delivery lock") =
                     Some(format!("{e} (topic {})", message.topic()));
             }
+        }
+    }
+}
+
+/// Queues `record` on `producer`, serving delivery reports while the local queue is full, so a
+/// fast writer waits for the broker instead of failing.
+pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> std::result::Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
         }
     }
 }

@@ -184,6 +184,8 @@ pub struct EpochCut {
     pub end_of_input: bool,
     /// A stop was requested: checkpoint and finish after this epoch.
     pub stopping: bool,
+    /// Records not yet read in each source partition (Kafka), when the source knows.
+    pub lag: Option<Vec<u64>>,
 }
 
 /// The supervisor's answer to [`EpochCut`].

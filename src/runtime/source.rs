@@ -85,6 +85,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut inflight = Vec::with_capacity(n);
         let mut routes = Vec::new();
         let partitioned = self.reader.partitions().is_some();
+        // Ends of cut epochs not yet known to be committed.
+        let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
         loop {
             let until = plan.replay.front().map(|(_, end)| end.clone());
             // A capped epoch reads no more than its remaining room, so it ends exactly at the cap.
@@ -180,6 +182,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 staged,
                 end_of_input: !replaying && status == ReadStatus::End,
                 stopping: !replaying && self.stop.load(Ordering::Acquire),
+                lag: self.reader.lag(),
             }))
             .unwrap_or(CutReply::Abort);
             loop {
@@ -189,6 +192,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                         if plan.replay.front().is_some_and(|(e, _)| *e == epoch) {
                             plan.replay.pop_front();
                         }
+                        cut_ends.push_back((epoch, position.clone()));
+                        self.tell_committed(&mut cut_ends);
                         epoch += 1;
                         if !finished {
                             break;
@@ -205,6 +210,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                         next_epoch,
                         replay,
                     } => {
+                        cut_ends.retain(|(e, _)| *e < next_epoch);
                         plan = Self::rewind_plan(from, next_epoch, replay, position);
                         epoch = plan.next_epoch;
                         self.seek(&plan)?;
@@ -212,6 +218,18 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                     }
                 }
             }
+        }
+    }
+
+    /// Tells the reader how far the committed epochs reach.
+    fn tell_committed(&mut self, cut_ends: &mut VecDeque<(Epoch, SourcePosition)>) {
+        let committed = self.trigger.committed.load(Ordering::Acquire);
+        let mut last = None;
+        while cut_ends.front().is_some_and(|(e, _)| *e <= committed) {
+            last = cut_ends.pop_front();
+        }
+        if let Some((_, position)) = last {
+            self.reader.committed(&position);
         }
     }
 

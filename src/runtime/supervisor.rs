@@ -210,6 +210,9 @@ impl JobSupervisor {
             return Ok(self.rewind(epoch));
         }
 
+        if let Some(lag) = &cut.lag {
+            self.metrics.consumer_lag(lag);
+        }
         let record = match self.recorded.get(&cut.epoch) {
             Some(record) => {
                 if record.end != cut.end {

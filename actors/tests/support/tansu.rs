@@ -173,6 +173,40 @@ impl Tansu {
         n
     }
 
+    /// The end offset of each partition of `topic`.
+    pub fn end_offsets(&self, topic: &str, partitions: i32) -> Vec<i64> {
+        let consumer: BaseConsumer = self.config().create().unwrap();
+        (0..partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect()
+    }
+
+    /// The offsets the consumer group `group` committed for each partition of `topic` (-1:
+    /// none).
+    pub fn committed_offsets(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .unwrap();
+        (0..partitions)
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => -1,
+                },
+            )
+            .collect()
+    }
+
     /// Every record of `topic`: (partition, payload, headers), in partition and offset order.
     pub fn read_topic(&self, topic: &str) -> Vec<KafkaRecord> {
         let consumer: BaseConsumer = self

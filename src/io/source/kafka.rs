@@ -9,7 +9,7 @@ use crate::checkpoint::SourcePosition;
 use crate::io::kafka::{KafkaSettings, KafkaTopic};
 use crate::io::DeadLetter;
 use crate::{Error, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
@@ -235,5 +235,45 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
 
     fn partitions(&self) -> Option<u32> {
         Some(self.next.len() as u32)
+    }
+
+    fn lag(&self) -> Option<Vec<u64>> {
+        let topic = std::ffi::CString::new(self.topic.topic.as_str()).ok()?;
+        (0..self.next.len())
+            .map(|p| {
+                let (mut low, mut high) = (-1i64, -1i64);
+                // SAFETY: the client pointer is valid while `self.consumer` lives, the topic is a
+                // NUL-terminated string, and both outputs are valid i64s. librdkafka answers from
+                // the high-water marks of the last fetch responses, without a broker request.
+                let err = unsafe {
+                    rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                        self.consumer.client().native_ptr(),
+                        topic.as_ptr(),
+                        p as i32,
+                        &mut low,
+                        &mut high,
+                    )
+                };
+                (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                    && high >= 0)
+                    .then(|| (high as u64).saturating_sub(self.next[p]))
+            })
+            .collect()
+    }
+
+    fn committed(&mut self, position: &SourcePosition) {
+        let mut list = TopicPartitionList::new();
+        for p in 0..self.next.len() {
+            let offset = Offset::Offset(position.offset_of(p) as i64);
+            if list
+                .add_partition_offset(&self.topic.topic, p as i32, offset)
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            self.warn(format!("cannot commit offsets to the consumer group: {e}"));
+        }
     }
 }

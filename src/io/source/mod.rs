@@ -52,6 +52,14 @@ pub trait SourceReader<R>: Send {
     fn partitions(&self) -> Option<u32> {
         None
     }
+    /// Records not yet read in each partition (Kafka's consumer lag), when the source knows.
+    fn lag(&self) -> Option<Vec<u64>> {
+        None
+    }
+    /// Everything up to `position` is committed: a source may tell its upstream (a Kafka
+    /// source commits the offsets to its consumer group, for monitoring tools; spate's own
+    /// checkpoint stays the truth).
+    fn committed(&mut self, _position: &SourcePosition) {}
     /// Whether input can be read again from an earlier position (needed for recovery).
     fn replayable(&self) -> bool;
 }

@@ -1,0 +1,100 @@
+//! `spate-loadgen pipe`: copies every record of a Kafka topic (up to the end offsets seen at
+//! start) into another topic, partition N to partition N, with the same key and with the
+//! producer settings spate's sink uses. Nothing is computed, so its rate is the ceiling a
+//! Kafka→Kafka job can reach on that broker with this client library.
+
+use anyhow::{anyhow, bail, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use spate::io::kafka::{
+    ensure_topics, partition_count, send_waiting, Deliveries, KafkaSettings, KafkaTopic, TopicSpec,
+};
+use std::time::{Duration, Instant};
+
+/// What a copy did.
+#[derive(Debug, Clone, Copy)]
+pub struct PipeReport {
+    /// Records copied.
+    pub records: u64,
+    /// Wall time from the first fetch to the last acknowledgement.
+    pub elapsed: Duration,
+}
+
+/// Copies `from` into `to` (created like spate's sink topics when missing).
+pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
+    let settings = KafkaSettings::default();
+    let client = settings.client_config(&from.brokers, &[("group.id", "spate-loadgen-pipe")]);
+    let partitions = partition_count(&client, from)?
+        .ok_or_else(|| anyhow!("topic {from} does not exist (--from)"))?;
+    ensure_topics(
+        &settings.client_config(&to.brokers, &[]),
+        &to.brokers,
+        &[TopicSpec {
+            name: &to.topic,
+            partitions,
+            compacted: false,
+        }],
+    )?;
+    let consumer: BaseConsumer = client.create()?;
+    let mut list = TopicPartitionList::new();
+    let mut remaining = 0u64;
+    let mut ends = Vec::new();
+    for p in 0..partitions as i32 {
+        let (low, high) = consumer.fetch_watermarks(&from.topic, p, Duration::from_secs(30))?;
+        list.add_partition_offset(&from.topic, p, Offset::Offset(low))?;
+        remaining += (high - low).max(0) as u64;
+        ends.push(high);
+    }
+    consumer.assign(&list)?;
+    let producer: BaseProducer<Deliveries> = settings
+        .client_config(
+            &to.brokers,
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("compression.type", "lz4"),
+                ("queue.buffering.max.messages", "1000000"),
+            ],
+        )
+        .create_with_context(Deliveries::default())?;
+    let started = Instant::now();
+    let mut copied = 0u64;
+    while copied < remaining {
+        let message = match consumer.poll(Duration::from_secs(30)) {
+            None => bail!(
+                "no record from {from} for 30 s with {} still to copy",
+                remaining - copied
+            ),
+            Some(m) => m?,
+        };
+        if message.offset() >= ends[message.partition() as usize] {
+            continue;
+        }
+        let mut record = BaseRecord::<[u8], [u8]>::to(&to.topic).partition(message.partition());
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        send_waiting(&producer, record).map_err(|e| anyhow!("cannot produce to {to}: {e}"))?;
+        copied += 1;
+        if copied.is_multiple_of(1024) {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    if let Some(error) = producer.context().first_error() {
+        bail!(
+            "{} records were not accepted by {to}: {error}",
+            producer.context().failed()
+        );
+    }
+    Ok(PipeReport {
+        records: copied,
+        elapsed: started.elapsed(),
+    })
+}
