@@ -80,6 +80,36 @@ fn errors_name_the_input_and_the_fix() {
         assert!(words.iter().all(|w| err.contains(w)), "{args:?}: {err}");
     }
 
+    // A config file: bad TOML names the file; a bad librdkafka property in [kafka] names it.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[kafka\n").unwrap();
+    let bad = bad.display().to_string();
+    let out = spate(&["run", "fraud", "--config", &bad]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--config") && err.contains("bad.toml"),
+        "{err}"
+    );
+    let config = tmp.path().join("spate.toml");
+    std::fs::write(&config, "[kafka]\n\"no.such.property\" = 5\n").unwrap();
+    let config = config.display().to_string();
+    let out = spate(&[
+        "run",
+        "fraud",
+        "--config",
+        &config,
+        "--source",
+        "kafka://127.0.0.1:9/tx",
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no.such.property") && err.contains("[kafka]"),
+        "{err}"
+    );
+
     let out = spate(&["run", "fraud", "--source", "file:/no/such/tx.jsonl"])
         .output()
         .unwrap();

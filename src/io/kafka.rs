@@ -178,6 +178,13 @@ pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
     }
 }
 
+/// The error for a Kafka client that cannot be created: almost always a bad property.
+pub(crate) fn client_error(brokers: &str, e: rdkafka::error::KafkaError) -> Error {
+    Error::Runtime(format!(
+        "cannot create a Kafka client for {brokers}: {e}; check the --kafka-opt flags and the [kafka] table of the --config file"
+    ))
+}
+
 /// How long one metadata request may take before it is retried.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -187,7 +194,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Option<u32>> {
     let consumer: BaseConsumer = config
         .create()
-        .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+        .map_err(|e| client_error(&topic.brokers, e))?;
     topic_partitions(&consumer, &topic.brokers, &topic.topic)
 }
 
@@ -225,7 +232,7 @@ pub(crate) fn end_offsets(
     let consumer: BaseConsumer = settings
         .client_config(&topic.brokers, &[])
         .create()
-        .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+        .map_err(|e| client_error(&topic.brokers, e))?;
     (0..partitions as i32)
         .map(|p| {
             consumer
@@ -273,9 +280,8 @@ pub fn ensure_topics(
     brokers: &str,
     topics: &[TopicSpec<'_>],
 ) -> Result<Vec<u32>> {
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
-        .map_err(|e| Error::config("--kafka-opt", brokers, e.to_string()))?;
+    let admin: AdminClient<DefaultClientContext> =
+        config.create().map_err(|e| client_error(brokers, e))?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|spec| {
@@ -321,9 +327,7 @@ pub fn ensure_topics(
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|e| Error::config("--kafka-opt", brokers, e.to_string()))?;
+    let consumer: BaseConsumer = config.create().map_err(|e| client_error(brokers, e))?;
     topics
         .iter()
         .map(|spec| {

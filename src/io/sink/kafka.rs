@@ -120,7 +120,7 @@ impl KafkaSink {
         );
         let producer = producer_config
             .create_with_context(Deliveries::default())
-            .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+            .map_err(|e| crate::io::kafka::client_error(&topic.brokers, e))?;
         Ok(KafkaSink {
             producer,
             config,

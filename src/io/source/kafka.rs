@@ -63,7 +63,7 @@ impl<R: DeserializeOwned> KafkaReader<R> {
         );
         let consumer: BaseConsumer = config
             .create()
-            .map_err(|e| Error::config("--kafka-opt", &topic.brokers, e.to_string()))?;
+            .map_err(|e| crate::io::kafka::client_error(&topic.brokers, e))?;
         let mut reader = KafkaReader {
             consumer: Arc::new(consumer),
             topic: topic.clone(),
