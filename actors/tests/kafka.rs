@@ -335,3 +335,40 @@ fn consumer_lag_and_group_offsets_follow_a_running_job() {
         "group offsets after the job read everything"
     );
 }
+
+#[test]
+fn an_offset_the_topic_no_longer_holds_stops_the_job_with_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, _) = setup(tmp.path(), 3_000);
+    let state = tmp.path().join("state");
+    run_ok(&as_strs(&kafka_job(&broker, "tx-windows", "gone", &state)));
+    // The same topic name on a new, nearly empty cluster: the recorded offsets are past its end.
+    drop(broker);
+    let broker = Tansu::start();
+    broker.create_topic("tx", PARTITIONS);
+    let few = tmp.path().join("few.jsonl");
+    write_transactions_on_time(&few, 40, 300, 21, false);
+    broker.produce_lines("tx", &few, "user_id");
+    let state = state.display().to_string();
+    let (source, sink) = (broker.url("tx"), broker.url("gone-out"));
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--app-id",
+        "gone",
+        "--state",
+        &state,
+    ];
+    let mut child = spawn_logged(&args, &tmp.path().join("job.log"));
+    let status = wait_for(&mut child, Duration::from_secs(60));
+    let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("not in the topic any more") && log.contains("--state"),
+        "{log}"
+    );
+}

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -56,7 +57,10 @@ impl<R: DeserializeOwned> KafkaReader<R> {
                 ("group.id", app_id),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
+                // A job that never read a partition starts at its beginning (assigned as
+                // `Offset::Beginning`); a recorded offset the topic no longer holds is an error,
+                // not a silent jump to another place in the log.
+                ("auto.offset.reset", "error"),
                 // Bounds the records prefetched per partition (librdkafka's default is 64 MB).
                 ("queued.max.messages.kbytes", "16384"),
             ],
@@ -82,10 +86,16 @@ impl<R: DeserializeOwned> KafkaReader<R> {
     /// Assigns every partition at its next offset and gives each its own queue. Assigning
     /// drops whatever was prefetched, so nothing read before a seek can come back after it.
     fn assign(&mut self) -> Result<()> {
+        self.check_offsets()?;
         self.queues.clear();
         let mut list = TopicPartitionList::new();
         for (p, &offset) in self.next.iter().enumerate() {
-            list.add_partition_offset(&self.topic.topic, p as i32, Offset::Offset(offset as i64))
+            // Offset 0 means nothing was read yet (a position is the last offset read + 1).
+            let at = match offset {
+                0 => Offset::Beginning,
+                n => Offset::Offset(n as i64),
+            };
+            list.add_partition_offset(&self.topic.topic, p as i32, at)
                 .map_err(|e| self.error(e))?;
         }
         self.consumer.assign(&list).map_err(|e| self.error(e))?;
@@ -101,6 +111,37 @@ impl<R: DeserializeOwned> KafkaReader<R> {
                     })
             })
             .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    /// Refuses to resume at an offset the topic no longer holds (deleted by retention, or the
+    /// topic was recreated): reading from elsewhere could not reproduce the recorded epochs.
+    /// Brokers answer such fetches differently (Kafka with an out-of-range error, which
+    /// `auto.offset.reset=error` turns into a failure too; some with nothing at all), so the
+    /// range is checked here. A broker that cannot be asked right now skips the check.
+    fn check_offsets(&self) -> Result<()> {
+        for (p, &next) in self.next.iter().enumerate() {
+            if next == 0 {
+                continue; // nothing read yet: starts at the beginning, wherever that is
+            }
+            let (low, high) = match self.consumer.fetch_watermarks(
+                &self.topic.topic,
+                p as i32,
+                Duration::from_secs(10),
+            ) {
+                Ok((low, high)) => (low.max(0) as u64, high.max(0) as u64),
+                Err(e) => {
+                    tracing::warn!(source = %self.name, "cannot check partition {p}'s offsets ({e}); resuming at {next}");
+                    continue;
+                }
+            };
+            if next < low || next > high {
+                return Err(Error::Runtime(format!(
+                    "partition {p} of {}: the recorded offset {next} is not in the topic any more (it holds {low}..{high}); the records were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
+                    self.name
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -192,6 +233,15 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                 while turn < TURN && read < max && self.next[p] < limit {
                     let message = match self.queues[p].poll(Duration::ZERO) {
                         None => break,
+                        Some(Err(e))
+                            if e.rdkafka_error_code()
+                                == Some(RDKafkaErrorCode::AutoOffsetReset) =>
+                        {
+                            return Err(Error::Runtime(format!(
+                                "partition {p} of {}: offset {} is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
+                                self.name, self.next[p]
+                            )));
+                        }
                         Some(Err(e)) => {
                             self.warn(format!("partition {p}: {e}"));
                             break;
@@ -224,6 +274,12 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
         }
         // Nothing is waiting: serve the client's events (errors, statistics) while idle.
         if let Some(Err(e)) = self.consumer.poll(Duration::from_millis(5)) {
+            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                return Err(Error::Runtime(format!(
+                    "{}: a recorded offset is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
+                    self.name
+                )));
+            }
             self.warn(e.to_string());
         }
         Ok(ReadStatus::Idle)
