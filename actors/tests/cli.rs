@@ -161,12 +161,7 @@ fn errors_name_the_input_and_the_fix() {
 
 #[test]
 fn metrics_are_served_for_prometheus() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let mut child = spate(&[
         "run",
         "tx-windows",

@@ -74,6 +74,24 @@ fn kafka_job(broker: &Tansu, pipeline: &str, app: &str, state: &Path) -> Vec<Str
     args
 }
 
+/// `spate run tx-windows` Kafka→Kafka without an end: it runs until stopped.
+fn live_job(broker: &Tansu, app: &str, state: &Path) -> Vec<String> {
+    [
+        "run",
+        "tx-windows",
+        "--source",
+        &broker.url("tx"),
+        "--sink",
+        &broker.url(&format!("{app}-out")),
+        "--app-id",
+        app,
+        "--state",
+        &state.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn sorted_payloads(broker: &Tansu, topic: &str) -> Vec<String> {
     let mut lines: Vec<String> = broker
         .read_topic(topic)
@@ -276,29 +294,10 @@ fn scrape(addr: &str) -> Option<String> {
 fn consumer_lag_and_group_offsets_follow_a_running_job() {
     let tmp = tempfile::tempdir().unwrap();
     let (broker, _) = setup(tmp.path(), 5_000);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let state = tmp.path().join("state").display().to_string();
-    let (source, sink) = (broker.url("tx"), broker.url("lag-out"));
-    let args = [
-        "run",
-        "tx-windows",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--app-id",
-        "lag",
-        "--state",
-        &state,
-        "--metrics-addr",
-        &addr,
-    ];
-    let mut child = spawn_logged(&args, &tmp.path().join("job.log"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut args = live_job(&broker, "lag", &tmp.path().join("state"));
+    args.extend(["--metrics-addr".into(), addr.clone()]);
+    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
     // Every partition read to its end: the lag of each is 0.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut body = String::new();
@@ -349,21 +348,8 @@ fn an_offset_the_topic_no_longer_holds_stops_the_job_with_a_clear_error() {
     let few = tmp.path().join("few.jsonl");
     write_transactions_on_time(&few, 40, 300, 21, false);
     broker.produce_lines("tx", &few, "user_id");
-    let state = state.display().to_string();
-    let (source, sink) = (broker.url("tx"), broker.url("gone-out"));
-    let args = [
-        "run",
-        "tx-windows",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--app-id",
-        "gone",
-        "--state",
-        &state,
-    ];
-    let mut child = spawn_logged(&args, &tmp.path().join("job.log"));
+    let args = live_job(&broker, "gone", &state);
+    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
     let status = wait_for(&mut child, Duration::from_secs(60));
     let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
     assert!(!status.success(), "{log}");

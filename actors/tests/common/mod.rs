@@ -18,6 +18,15 @@ pub fn spate(args: &[&str]) -> Command {
     cmd
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs `spate` to completion and asserts it succeeded.
 pub fn run_ok(args: &[&str]) -> Output {
     let out = spate(args).output().expect("spawn spate");
