@@ -53,32 +53,19 @@ fn reference(tmp: &Path, pipeline: &str, source: &str) -> [Vec<String>; 3] {
     all_outputs(&out)
 }
 
-/// `spate run PIPELINE` Kafka→Kafka with `--until-end`.
+/// `spate run PIPELINE` Kafka→Kafka with `--until-end`, epochs cut by record count.
 fn kafka_job(broker: &Tansu, pipeline: &str, app: &str, state: &Path) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "run",
-        pipeline,
-        "--source",
-        &broker.url("tx"),
-        "--sink",
-        &broker.url(&format!("{app}-out")),
-        "--app-id",
-        app,
-        "--until-end",
-        "--state",
-        &state.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args = live_job(broker, pipeline, app, state);
+    args.push("--until-end".into());
     args.extend(EPOCHS.map(String::from));
     args
 }
 
-/// `spate run tx-windows` Kafka→Kafka without an end: it runs until stopped.
-fn live_job(broker: &Tansu, app: &str, state: &Path) -> Vec<String> {
+/// `spate run PIPELINE` Kafka→Kafka without an end: it runs until stopped.
+fn live_job(broker: &Tansu, pipeline: &str, app: &str, state: &Path) -> Vec<String> {
     [
         "run",
-        "tx-windows",
+        pipeline,
         "--source",
         &broker.url("tx"),
         "--sink",
@@ -295,7 +282,7 @@ fn consumer_lag_and_group_offsets_follow_a_running_job() {
     let tmp = tempfile::tempdir().unwrap();
     let (broker, _) = setup(tmp.path(), 5_000);
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut args = live_job(&broker, "lag", &tmp.path().join("state"));
+    let mut args = live_job(&broker, "tx-windows", "lag", &tmp.path().join("state"));
     args.extend(["--metrics-addr".into(), addr.clone()]);
     let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
     // Every partition read to its end: the lag of each is 0.
@@ -348,7 +335,7 @@ fn an_offset_the_topic_no_longer_holds_stops_the_job_with_a_clear_error() {
     let few = tmp.path().join("few.jsonl");
     write_transactions_on_time(&few, 40, 300, 21, false);
     broker.produce_lines("tx", &few, "user_id");
-    let args = live_job(&broker, "gone", &state);
+    let args = live_job(&broker, "tx-windows", "gone", &state);
     let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
     let status = wait_for(&mut child, Duration::from_secs(60));
     let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();

@@ -11,14 +11,14 @@
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::io::kafka::{
-    ensure_topics, Deliveries, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
+    ensure_topics, send_waiting, Deliveries, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
 };
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::{HashMap, HashSet};
@@ -56,7 +56,8 @@ type Present = HashMap<(OutputStream, String, Epoch), HashSet<u64>>;
 
 /// Sends each committed epoch's output to Kafka topics.
 pub struct KafkaSink {
-    producer: ThreadedProducer<Deliveries>,
+    /// Delivery reports are served by `send_waiting` while the queue is full and by `flush`.
+    producer: BaseProducer<Deliveries>,
     config: ClientConfig,
     app_id: String,
     /// Results, late records, dead letters (in [`OutputStream::ALL`] order).
@@ -141,23 +142,9 @@ impl KafkaSink {
     }
 
     fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
-        let mut record = record;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // The local queue is full: wait for deliveries to make room.
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, back)) => {
-                    return Err(Error::Runtime(format!(
-                        "cannot send to Kafka topic {}: {e}",
-                        back.topic
-                    )))
-                }
-            }
-        }
+        let topic = record.topic.to_string();
+        send_waiting(&self.producer, record)
+            .map_err(|e| Error::Runtime(format!("cannot send to Kafka topic {topic}: {e}")))
     }
 
     /// Waits until every record sent so far is acknowledged (or failed for good).
