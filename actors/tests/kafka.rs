@@ -180,13 +180,10 @@ fn kafka_output_is_exact_after_random_kills() {
     assert_same_lines(&got, &expected[0], "results after kills");
 }
 
-#[test]
-fn a_crash_between_sending_and_marking_an_epoch_committed_sends_nothing_twice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (broker, file) = setup(tmp.path(), 20_000);
-    let expected = reference(tmp.path(), "tx-windows", &file);
-    // Pick an epoch with output from an uninterrupted run on another app id.
-    let probe = kafka_job(&broker, "tx-windows", "probe", &tmp.path().join("probe"));
+/// An epoch with output in the middle of an uninterrupted run of `tx-windows` on another app
+/// id.
+fn an_epoch_with_output(broker: &Tansu, tmp: &Path) -> String {
+    let probe = kafka_job(broker, "tx-windows", "probe", &tmp.join("probe"));
     run_ok(&as_strs(&probe));
     let mut epochs: Vec<u64> = broker
         .read_topic("probe-out")
@@ -195,30 +192,72 @@ fn a_crash_between_sending_and_marking_an_epoch_committed_sends_nothing_twice() 
         .collect();
     epochs.sort();
     epochs.dedup();
-    let epoch = epochs[epochs.len() / 2].to_string();
+    epochs[epochs.len() / 2].to_string()
+}
 
-    let args = kafka_job(
-        &broker,
-        "tx-windows",
-        "failpoint",
-        &tmp.path().join("state"),
-    );
-    let args = as_strs(&args);
-    let out = spate(&args)
-        .env("SPATE_CRASH_AFTER_COMMIT", &epoch)
+/// Crashes a job at `failpoint` in epoch `epoch`, then finishes it with a new state directory,
+/// as another machine taking over would: the state comes from the changelog alone.
+fn crash_and_take_over(broker: &Tansu, tmp: &Path, app: &str, failpoint: &str, epoch: &str) {
+    let first = kafka_job(broker, "tx-windows", app, &tmp.join(format!("{app}-first")));
+    let out = spate(&as_strs(&first))
+        .env(failpoint, epoch)
         .output()
         .unwrap();
-    assert!(!out.status.success(), "the crash point was not reached");
-    let before = broker.read_topic("failpoint-out");
     assert!(
-        before
-            .iter()
-            .any(|r| r.header("spate.epoch") == Some(epoch.as_str())),
-        "epoch {epoch}'s output should be in the topic before the restart"
+        !out.status.success(),
+        "{failpoint}={epoch} was not reached: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    run_ok(&args);
-    let got = sorted_payloads(&broker, "failpoint-out");
-    assert_same_lines(&got, &expected[0], "results after the crash");
+    let visible = broker
+        .read_topic(&format!("{app}-out"))
+        .iter()
+        .any(|r| r.header("spate.epoch") == Some(epoch));
+    assert_eq!(
+        visible,
+        failpoint == "SPATE_CRASH_AFTER_COMMIT",
+        "epoch {epoch}'s output visible before the restart"
+    );
+    let second = kafka_job(
+        broker,
+        "tx-windows",
+        app,
+        &tmp.join(format!("{app}-second")),
+    );
+    run_ok(&as_strs(&second));
+}
+
+#[test]
+fn state_follows_its_partition_through_the_changelog_across_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, file) = setup(tmp.path(), 20_000);
+    let expected = reference(tmp.path(), "tx-windows", &file);
+    let epoch = an_epoch_with_output(&broker, tmp.path());
+    // Output sent but the epoch not marked committed: the new owner must not send it twice.
+    crash_and_take_over(
+        &broker,
+        tmp.path(),
+        "after",
+        "SPATE_CRASH_AFTER_COMMIT",
+        &epoch,
+    );
+    assert_same_lines(
+        &sorted_payloads(&broker, "after-out"),
+        &expected[0],
+        "results after a crash past the sink commit",
+    );
+    // Checkpointed in the changelog but nothing sent: the new owner must send it.
+    crash_and_take_over(
+        &broker,
+        tmp.path(),
+        "before",
+        "SPATE_CRASH_BEFORE_COMMIT",
+        &epoch,
+    );
+    assert_same_lines(
+        &sorted_payloads(&broker, "before-out"),
+        &expected[0],
+        "results after a crash before the sink commit",
+    );
 }
 
 #[test]
@@ -323,12 +362,13 @@ fn consumer_lag_and_group_offsets_follow_a_running_job() {
 }
 
 #[test]
-fn an_offset_the_topic_no_longer_holds_stops_the_job_with_a_clear_error() {
+fn a_cluster_that_lost_the_jobs_changelog_and_offsets_stops_the_job_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (broker, _) = setup(tmp.path(), 3_000);
     let state = tmp.path().join("state");
     run_ok(&as_strs(&kafka_job(&broker, "tx-windows", "gone", &state)));
-    // The same topic name on a new, nearly empty cluster: the recorded offsets are past its end.
+    // The same topic name on a new, nearly empty cluster: the recorded offsets are past its end
+    // and the changelog holding the job's state is gone. Going on would lose that state.
     drop(broker);
     let broker = Tansu::start();
     broker.create_topic("tx", PARTITIONS);
@@ -341,7 +381,8 @@ fn an_offset_the_topic_no_longer_holds_stops_the_job_with_a_clear_error() {
     let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
     assert!(!status.success(), "{log}");
     assert!(
-        log.contains("not in the topic any more") && log.contains("--state"),
+        log.contains("changelog topic gone-tx-windows-changelog does not")
+            && log.contains("--state"),
         "{log}"
     );
 }

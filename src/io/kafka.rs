@@ -9,7 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -175,6 +175,32 @@ pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
             }
             Err((e, _)) => return Err(e),
         }
+    }
+}
+
+/// Waits until every record `producer` sent so far is acknowledged or failed for good, with
+/// a log line every 5 s of waiting (librdkafka retries while the broker is away); fails when any
+/// delivery failed. `what` names the output in messages.
+pub fn flush_checked(producer: &BaseProducer<Deliveries>, what: &str) -> Result<()> {
+    let mut waited = 0;
+    loop {
+        match producer.flush(Duration::from_secs(5)) {
+            Ok(()) => break,
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                waited += 5;
+                tracing::warn!(
+                    in_flight = producer.in_flight_count(),
+                    "Kafka has not acknowledged {what} after {waited} s; still retrying"
+                );
+            }
+            Err(e) => return Err(Error::Runtime(format!("cannot flush {what} to Kafka: {e}"))),
+        }
+    }
+    match producer.context().first_error() {
+        Some(error) => Err(Error::Runtime(format!(
+            "Kafka did not accept {what}: {error}; the job stops and a restart resends it exactly once"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::Staged;
+use crate::io::DeadLetter;
 use crate::time::Millis;
 use actix::Message;
 
@@ -20,6 +21,11 @@ pub struct Batch<K, E> {
     /// The records with their keys (computed once, by the source, to route them), in source
     /// order.
     pub events: Vec<(K, E)>,
+    /// Index of the first dead letter within this partition's dead letters of the epoch.
+    pub dead_first: u64,
+    /// Malformed records of this partition's input (partitioned sources): the partition stages
+    /// them with its outputs, so they travel with its checkpoint.
+    pub dead: Vec<DeadLetter>,
 }
 
 impl<K: Send + 'static, E: Send + 'static> Message for Batch<K, E> {
@@ -33,6 +39,8 @@ pub struct EndEpoch {
     pub epoch: Epoch,
     /// How many records the source routed to this partition in the epoch.
     pub sent: u64,
+    /// How many dead letters the source routed to this partition in the epoch.
+    pub dead_sent: u64,
 }
 
 /// A partition's answer to [`EndEpoch`].
@@ -74,6 +82,8 @@ pub struct Advance {
     pub checkpoint: bool,
     /// The epoch was committed before (a replay for another partition): stage nothing.
     pub suppress_output: bool,
+    /// The partition's next source offset after this epoch (partitioned sources; 0 otherwise).
+    pub next_offset: u64,
 }
 
 impl Message for Advance {
@@ -174,11 +184,13 @@ pub struct EpochCut {
     pub end: SourcePosition,
     /// Records routed to each partition in the epoch.
     pub sent: Vec<u64>,
+    /// Dead letters routed to each partition in the epoch (partitioned sources).
+    pub dead_sent: Vec<u64>,
     /// Records read (before filtering).
     pub records: u64,
     /// Dead letters found in the epoch.
     pub dead_letters: u64,
-    /// The dead letters, staged.
+    /// The dead letters the source staged itself (unpartitioned sources).
     pub staged: Option<Staged>,
     /// The input is exhausted.
     pub end_of_input: bool,

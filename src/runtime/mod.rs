@@ -11,27 +11,28 @@ mod supervisor;
 
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 
-use crate::checkpoint::{JobInfo, SourcePosition};
+use crate::checkpoint::{Epoch, EpochRecord, JobInfo, SourcePosition};
 use crate::io::kafka::KafkaSettings;
-use crate::io::sink::{SinkContext, SinkSpec};
+use crate::io::sink::{EpochSink, EpochStats, SinkContext, SinkSpec, Staged};
 use crate::io::source::{
     FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec, StdinReader,
 };
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
-use crate::state::StateStore;
-use crate::time::{WatermarkTracker, BEFORE_TIME};
+use crate::state::{Changelog, StateStore};
+use crate::time::{Millis, WatermarkTracker, BEFORE_TIME};
 use crate::{Error, Result};
 use actix::{Actor, Arbiter, AsyncContext};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use partition::PartitionActor;
+use partition::{Durability, PartitionActor};
 use source::{ReadPlan, SourceDriver};
 use supervisor::{JobSupervisor, PartitionLink, SupervisorConfig};
 
@@ -270,6 +271,170 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
     })
 }
 
+/// Where a job resumes: what its source, supervisor and partitions start from.
+struct Resume {
+    read_plan: ReadPlan,
+    start_watermark: Millis,
+    /// The epoch log since the oldest partition checkpoint.
+    recorded: Vec<EpochRecord>,
+    /// Each partition's checkpoint epoch.
+    checkpoints: Vec<Epoch>,
+    /// The epoch the job starts after (see [`Durability::base_epoch`]).
+    base_epoch: Epoch,
+}
+
+/// Resumes from the state directory alone: each partition resumes after its own checkpoint;
+/// the source resumes after the oldest one and replays the recorded epochs since, which
+/// partitions ahead of it skip.
+fn resume_local(store: &StateStore, n: u32, sink: &dyn EpochSink) -> Result<Resume> {
+    let checkpoints: Vec<_> = (0..n)
+        .map(|p| store.partition(p)?.checkpoint())
+        .collect::<Result<_>>()?;
+    let oldest = checkpoints.iter().map(|c| c.epoch).min().unwrap_or(0);
+    let recorded = store.epochs_from(oldest)?;
+    let last_recorded = recorded.last().map_or(oldest, |r| r.epoch);
+    sink.recover(oldest, last_recorded)?;
+    let oldest_record = recorded.iter().find(|r| r.epoch == oldest);
+    let read_plan = ReadPlan {
+        from: oldest_record.map_or(SourcePosition::Start, |r| r.end.clone()),
+        next_epoch: oldest + 1,
+        replay: recorded
+            .iter()
+            .filter(|r| r.epoch > oldest)
+            .map(|r| (r.epoch, r.end.clone()))
+            .collect(),
+    };
+    if oldest > 0 || last_recorded > oldest {
+        tracing::info!(
+            checkpoint = oldest,
+            replay = last_recorded - oldest,
+            "resuming from the state directory"
+        );
+    }
+    Ok(Resume {
+        read_plan,
+        start_watermark: oldest_record.map_or(BEFORE_TIME, |r| r.watermark),
+        recorded,
+        checkpoints: checkpoints.iter().map(|c| c.epoch).collect(),
+        base_epoch: 0,
+    })
+}
+
+/// Resumes a Kafka-source job from its changelog, whoever wrote it: each partition takes the
+/// changelog's newest checkpoint (the local copy when it is that one, otherwise rebuilt from
+/// the changelog), the outputs of that checkpoint's epoch are committed again (the sink skips
+/// what is already visible), and the job goes on from the checkpoints' offsets with epochs
+/// numbered after every epoch any owner used. Nothing is replayed: an epoch's output is
+/// committed only after its checkpoint is in the changelog.
+fn resume_from_changelog(
+    changelog: &Changelog,
+    store: &StateStore,
+    n: u32,
+    sink: &dyn EpochSink,
+) -> Result<Resume> {
+    let committed = store.committed()?;
+    sink.recover(committed, committed)?;
+    let mut restored = Vec::with_capacity(n as usize);
+    for p in 0..n {
+        let partition = store.partition(p)?;
+        let local = partition.checkpoint()?;
+        match changelog.restore(p)? {
+            Some(found) => {
+                if local != found.checkpoint.meta {
+                    tracing::info!(
+                        partition = p,
+                        epoch = found.checkpoint.meta.epoch,
+                        entries = found.state.len(),
+                        "restored the partition's state from the changelog"
+                    );
+                    partition.replace(found.state, &found.checkpoint.meta)?;
+                }
+                restored.push(Some(found.checkpoint));
+            }
+            None if local.epoch > 0 => {
+                return Err(Error::Runtime(format!(
+                    "the state directory {} holds a checkpoint of partition {p} (epoch {}) that the changelog topic {} does not: the topic was deleted or belongs to another job; restore the topic, or start over with a new --state directory and --app-id",
+                    store.path().display(),
+                    local.epoch,
+                    changelog.topic()
+                )))
+            }
+            None => restored.push(None),
+        }
+    }
+    let base_epoch = restored
+        .iter()
+        .flatten()
+        .map(|c| c.meta.epoch)
+        .chain(store.epochs_from(0)?.last().map(|r| r.epoch))
+        .chain([committed])
+        .max()
+        .unwrap_or(0);
+
+    // Commit the newest checkpoints' outputs again: their owner may have stopped before they
+    // were all visible.
+    let mut resent = Vec::new();
+    let mut pending: BTreeMap<Epoch, Vec<Staged>> = BTreeMap::new();
+    for (p, checkpoint) in restored.iter_mut().enumerate() {
+        let Some(checkpoint) = checkpoint else {
+            continue;
+        };
+        let writer = crate::io::sink::writer_name(p as u32);
+        let epoch = checkpoint.meta.epoch;
+        for (stream, bytes) in std::mem::take(&mut checkpoint.outputs) {
+            if let Some(staged) = sink.stage(epoch, stream, &writer, bytes)? {
+                pending.entry(epoch).or_default().push(staged);
+            }
+        }
+        if pending.contains_key(&epoch) {
+            resent.push((writer, epoch));
+        }
+    }
+    sink.recover_resent(&resent)?;
+    for (epoch, staged) in pending {
+        sink.commit(epoch, staged, &EpochStats::default())?;
+    }
+
+    let offsets = restored
+        .iter()
+        .map(|c| c.as_ref().map_or(0, |c| c.next_offset))
+        .collect();
+    let start_watermark = restored
+        .iter()
+        .map(|c| c.as_ref().map_or(BEFORE_TIME, |c| c.meta.watermark))
+        .min()
+        .unwrap_or(BEFORE_TIME);
+    let start = EpochRecord {
+        epoch: base_epoch,
+        end: SourcePosition::Offsets(offsets),
+        watermark: start_watermark,
+        processing_time: restored
+            .iter()
+            .flatten()
+            .map(|c| c.meta.processing_time)
+            .max()
+            .unwrap_or(0),
+        final_epoch: false,
+    };
+    // The epoch log starts over at the restored position: in-process restarts rewind to it.
+    store.forget_all_epochs()?;
+    store.record_epoch(&start)?;
+    if base_epoch > 0 {
+        tracing::info!(epoch = base_epoch, "resuming from the changelog");
+    }
+    Ok(Resume {
+        read_plan: ReadPlan {
+            from: start.end.clone(),
+            next_epoch: base_epoch + 1,
+            replay: Default::default(),
+        },
+        start_watermark,
+        recorded: vec![start],
+        checkpoints: vec![base_epoch; n as usize],
+        base_epoch,
+    })
+}
+
 /// Runs `plan` with `config` until the input ends (bounded sources), a stop is requested, or
 /// the job fails. Resumes from the state directory's last checkpoint when there is one.
 pub fn run<R, Op, Out>(plan: Plan<R, Op, Out>, config: &RunConfig) -> Result<JobReport>
@@ -295,39 +460,20 @@ where
         kafka: &config.kafka,
     })?;
 
-    // Recovery: each partition resumes after its own checkpoint; the source resumes after the
-    // oldest one and replays the recorded epochs since, which partitions ahead of it skip.
-    let checkpoints: Vec<_> = (0..n)
-        .map(|p| store.partition(p)?.checkpoint())
-        .collect::<Result<_>>()?;
-    let oldest = checkpoints.iter().map(|c| c.epoch).min().unwrap_or(0);
-    let recorded = store.epochs_from(oldest)?;
-    let last_recorded = recorded.last().map_or(oldest, |r| r.epoch);
-    sink.recover(oldest, last_recorded)?;
-    let from = recorded
-        .iter()
-        .find(|r| r.epoch == oldest)
-        .map_or(SourcePosition::Start, |r| r.end.clone());
-    let read_plan = ReadPlan {
-        from,
-        next_epoch: oldest + 1,
-        replay: recorded
-            .iter()
-            .filter(|r| r.epoch > oldest)
-            .map(|r| (r.epoch, r.end.clone()))
-            .collect(),
+    let changelog = match &config.source {
+        SourceSpec::Kafka(topic) => Some(Arc::new(Changelog::open(
+            &config.kafka,
+            &topic.brokers,
+            &app_id,
+            &plan.name,
+            n,
+        )?)),
+        _ => None,
     };
-    if oldest > 0 || last_recorded > oldest {
-        tracing::info!(
-            checkpoint = oldest,
-            replay = last_recorded - oldest,
-            "resuming from the state directory"
-        );
-    }
-    let start_watermark = recorded
-        .iter()
-        .find(|r| r.epoch == oldest)
-        .map_or(BEFORE_TIME, |r| r.watermark);
+    let resume = match &changelog {
+        Some(changelog) => resume_from_changelog(changelog, &store, n, &*sink)?,
+        None => resume_local(&store, n, &*sink)?,
+    };
 
     let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
     let trigger = Trigger::new(config.trigger);
@@ -339,15 +485,17 @@ where
     let supervisor_config = SupervisorConfig {
         trigger: trigger.clone(),
         checkpoint_interval: config.checkpoint_interval,
-        recorded,
-        checkpoints: checkpoints.iter().map(|c| c.epoch).collect(),
+        recorded: resume.recorded,
+        checkpoints: resume.checkpoints,
+        checkpoint_every_epoch: changelog.is_some(),
     };
     let tracker = WatermarkTracker::new(
         n,
         plan.watermark_delay,
         config.idle_timeout,
-        start_watermark,
+        resume.start_watermark,
     );
+    let (read_plan, base_epoch) = (resume.read_plan, resume.base_epoch);
 
     let partition_stores = (0..n)
         .map(|p| store.partition(p))
@@ -375,10 +523,23 @@ where
                     me.clone(),
                 );
                 let partition_store = partition_stores[p as usize].clone();
+                let durability = Durability {
+                    changelog: changelog.clone(),
+                    base_epoch,
+                };
                 let addr = actix::Supervisor::start_in_arbiter(
                     &handles[p as usize % workers],
                     move |_| {
-                        PartitionActor::new(p, core, output, partition_store, sink, me, metrics)
+                        PartitionActor::new(
+                            p,
+                            core,
+                            output,
+                            partition_store,
+                            sink,
+                            me,
+                            metrics,
+                            durability,
+                        )
                     },
                 );
                 batch_links.push(addr.clone().recipient());

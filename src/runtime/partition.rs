@@ -8,11 +8,12 @@
 use super::core::PartitionCore;
 use super::messages::{Advance, Batch, Committed, EndEpoch, EpochDone, PartitionEvent, Progress};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::OutputFn;
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{Changelog, ChangelogCheckpoint, PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
@@ -35,6 +36,9 @@ struct LateRecord<'a, E> {
     event_time: Millis,
     record: &'a E,
 }
+
+/// One output stream's JSON lines of an epoch.
+type StreamLines = (OutputStream, Vec<u8>);
 
 /// One key partition.
 pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
@@ -64,6 +68,24 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// The epoch the last failure happened in: the failure streak ends only once the partition
     /// gets past it (replayed epochs before it prove nothing).
     failed_epoch: Epoch,
+    /// Where checkpoints go before their epoch's output is committed (Kafka sources).
+    changelog: Option<Arc<Changelog>>,
+    /// The last epoch written to the changelog: a replay never writes an older one over it.
+    changelog_epoch: Epoch,
+    /// The epoch the job started after: a checkpoint older than it (restored from the
+    /// changelog, written by another run) counts as this epoch's.
+    base_epoch: Epoch,
+    /// Dead letters of `next_epoch` received so far, as JSON lines, and how many.
+    dead_lines: Vec<u8>,
+    dead_seen: u64,
+}
+
+/// How a partition keeps its checkpoints beyond the local store.
+pub(crate) struct Durability {
+    /// The changelog (Kafka sources), written before an epoch's output is committed.
+    pub(crate) changelog: Option<Arc<Changelog>>,
+    /// The epoch the job starts after (see [`PartitionActor::base_epoch`]).
+    pub(crate) base_epoch: Epoch,
 }
 
 impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
@@ -76,10 +98,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         sink: Arc<dyn EpochSink>,
         supervisor: Recipient<PartitionEvent>,
         metrics: Metrics,
+        durability: Durability,
     ) -> Self {
         let mut actor = PartitionActor {
             partition,
-            writer: format!("p{partition:03}"),
+            writer: crate::io::sink::writer_name(partition),
             core: Box::new(core),
             output,
             store,
@@ -95,6 +118,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             restarts: 0,
             consecutive_failures: 0,
             failed_epoch: 0,
+            changelog: durability.changelog,
+            changelog_epoch: 0,
+            base_epoch: durability.base_epoch,
+            dead_lines: Vec::new(),
+            dead_seen: 0,
         };
         if let Err(e) = actor.restore() {
             actor.fatal(e);
@@ -117,9 +145,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             .collect();
         self.core.restore(&meta, buckets);
         self.prepared.clear();
-        self.next_epoch = meta.epoch + 1;
-        self.checkpoint = meta;
+        let epoch = meta.epoch.max(self.base_epoch);
+        self.next_epoch = epoch + 1;
+        self.checkpoint = PartitionCheckpoint { epoch, ..meta };
         self.seen = 0;
+        self.dead_lines.clear();
+        self.dead_seen = 0;
         self.report_state();
         Ok(())
     }
@@ -147,9 +178,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         ctx.stop();
     }
 
-    /// Serializes the epoch's results and late records and stages them with the sink.
-    fn stage_outputs(&mut self, epoch: Epoch) -> Result<(Vec<crate::io::sink::Staged>, u64, u64)> {
-        let mut staged = Vec::new();
+    /// Serializes the epoch's results, late records and dead letters as JSON lines, per
+    /// stream. Returns them with the number of results and late records.
+    fn serialize_outputs(&mut self) -> Result<(Vec<StreamLines>, u64, u64)> {
+        let mut streams = Vec::new();
         let mut buf = Vec::new();
         let mut outputs = 0u64;
         for o in self.core.take_outputs() {
@@ -161,10 +193,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 outputs += 1;
             }
         }
-        staged.extend(
-            self.sink
-                .stage(epoch, OutputStream::Results, &self.writer, buf)?,
-        );
+        if !buf.is_empty() {
+            streams.push((OutputStream::Results, buf));
+        }
         let late = self.core.take_late();
         let late_count = late.len() as u64;
         if !late.is_empty() {
@@ -180,19 +211,63 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 })?;
                 buf.push(b'\n');
             }
-            staged.extend(
-                self.sink
-                    .stage(epoch, OutputStream::Late, &self.writer, buf)?,
-            );
+            streams.push((OutputStream::Late, buf));
         }
-        Ok((staged, outputs, late_count))
+        if !self.dead_lines.is_empty() {
+            streams.push((
+                OutputStream::DeadLetter,
+                std::mem::take(&mut self.dead_lines),
+            ));
+        }
+        Ok((streams, outputs, late_count))
     }
 
-    /// Stages the epoch's outputs and reports them; then, when asked, checkpoints.
+    /// Stages serialized outputs of `epoch` with the sink.
+    fn stage(&self, epoch: Epoch, streams: Vec<StreamLines>) -> Result<Vec<Staged>> {
+        let mut staged = Vec::with_capacity(streams.len());
+        for (stream, bytes) in streams {
+            staged.extend(self.sink.stage(epoch, stream, &self.writer, bytes)?);
+        }
+        Ok(staged)
+    }
+
+    /// Stages the epoch's outputs and reports them; then, when asked, checkpoints. With a
+    /// changelog the checkpoint and the outputs are written to it first, so the epoch's output
+    /// can be committed only once another instance could take over from it.
     fn finish_epoch(&mut self, msg: Advance) -> Result<()> {
-        let (mut staged, outputs, late) = self.stage_outputs(msg.epoch)?;
+        let (streams, outputs, late) = self.serialize_outputs()?;
+        let mut changelog_outputs = Vec::new();
+        if self.changelog.is_some() && msg.epoch > self.changelog_epoch {
+            changelog_outputs = streams.clone();
+        }
+        let mut staged = self.stage(msg.epoch, streams)?;
         if msg.suppress_output {
             staged.clear();
+        }
+        if msg.checkpoint {
+            let meta = self.core.checkpoint_meta(msg.epoch);
+            let (prepared, sizes) =
+                PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+            for (bucket, size) in sizes {
+                self.bucket_bytes[bucket as usize] = size;
+            }
+            if let Some(changelog) = self
+                .changelog
+                .as_ref()
+                .filter(|_| msg.epoch > self.changelog_epoch)
+            {
+                changelog.write(
+                    self.partition,
+                    &ChangelogCheckpoint {
+                        meta,
+                        next_offset: msg.next_offset,
+                        entries: prepared.entries.clone(),
+                        outputs: changelog_outputs,
+                    },
+                )?;
+                self.changelog_epoch = msg.epoch;
+            }
+            self.prepared.push_back(prepared);
         }
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {
@@ -203,15 +278,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 outputs,
                 late,
             })));
-        if msg.checkpoint {
-            let meta = self.core.checkpoint_meta(msg.epoch);
-            let (prepared, sizes) =
-                PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
-            for (bucket, size) in sizes {
-                self.bucket_bytes[bucket as usize] = size;
-            }
-            self.prepared.push_back(prepared);
-        }
         self.report_state();
         Ok(())
     }
@@ -297,7 +363,17 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, 
     fn handle(&mut self, batch: Batch<Op::Key, Op::Event>, ctx: &mut Context<Self>) {
         // Another epoch (finished before, or ahead after a restart) or a gap (records lost by a
         // restart): the source's replay brings them in order.
-        if batch.epoch != self.next_epoch || batch.first > self.seen {
+        if batch.epoch != self.next_epoch {
+            return;
+        }
+        if batch.dead_first <= self.dead_seen {
+            let skip = (self.dead_seen - batch.dead_first) as usize;
+            for dead in batch.dead.iter().skip(skip) {
+                dead.write_json_line(&mut self.dead_lines);
+                self.dead_seen += 1;
+            }
+        }
+        if batch.first > self.seen {
             return;
         }
         let skip = (self.seen - batch.first) as usize;
@@ -322,7 +398,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<EndEpoch>
     fn handle(&mut self, msg: EndEpoch, _ctx: &mut Context<Self>) -> Self::Result {
         actix::MessageResult(if msg.epoch < self.next_epoch {
             Progress::Done
-        } else if msg.epoch > self.next_epoch || self.seen < msg.sent {
+        } else if msg.epoch > self.next_epoch
+            || self.seen < msg.sent
+            || self.dead_seen < msg.dead_sent
+        {
             Progress::Behind {
                 checkpoint: self.checkpoint.epoch,
                 attempt: self.restarts,
@@ -372,6 +451,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
         }
         self.next_epoch += 1;
         self.seen = 0;
+        self.dead_seen = 0;
     }
 }
 

@@ -8,6 +8,7 @@ use super::Trigger;
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::{EpochSink, OutputStream};
 use crate::io::source::{ReadStatus, SourceReader};
+use crate::io::DeadLetter;
 use crate::key::partition_of;
 use crate::pipeline::{KeyFn, TransformFn};
 use crate::{Error, Key, Result};
@@ -77,7 +78,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let n = self.partitions.len();
         let mut epoch = plan.next_epoch;
         let mut sent = vec![0u64; n];
+        let mut dead_sent = vec![0u64; n];
         let mut routed: Vec<Vec<(K, E)>> = (0..n).map(|_| Vec::new()).collect();
+        let mut dead_routed: Vec<Vec<DeadLetter>> = (0..n).map(|_| Vec::new()).collect();
         let mut raw = Vec::with_capacity(self.chunk);
         let mut dead = Vec::new();
         let mut dead_lines = Vec::new();
@@ -121,24 +124,33 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 }
             }
             for d in dead.drain(..) {
-                d.write_json_line(&mut dead_lines);
                 dead_letters += 1;
+                match d.partition.filter(|_| partitioned) {
+                    // A partitioned source's dead letters travel with their partition's outputs
+                    // (and so with its checkpoint).
+                    Some(p) => dead_routed[p as usize % n].push(d),
+                    None => d.write_json_line(&mut dead_lines),
+                }
             }
             // The previous chunk's batches must be handled before this chunk's are sent.
             if Self::wait(&mut inflight).is_err() {
                 return Ok(()); // the job is shutting down
             }
-            for (p, events) in routed.iter_mut().enumerate() {
-                if events.is_empty() {
+            for (p, (events, dead)) in routed.iter_mut().zip(&mut dead_routed).enumerate() {
+                if events.is_empty() && dead.is_empty() {
                     continue;
                 }
                 let events = std::mem::replace(events, Vec::with_capacity(read / n + 16));
-                let first = sent[p];
+                let dead = std::mem::take(dead);
+                let (first, dead_first) = (sent[p], dead_sent[p]);
                 sent[p] += events.len() as u64;
+                dead_sent[p] += dead.len() as u64;
                 inflight.push(self.partitions[p].send(Batch {
                     epoch,
                     first,
                     events,
+                    dead_first,
+                    dead,
                 }));
             }
             let replaying = until.is_some();
@@ -177,6 +189,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 epoch,
                 end: position.clone(),
                 sent: std::mem::replace(&mut sent, vec![0; n]),
+                dead_sent: std::mem::replace(&mut dead_sent, vec![0; n]),
                 records: std::mem::take(&mut records),
                 dead_letters: std::mem::take(&mut dead_letters),
                 staged,

@@ -9,7 +9,10 @@
 //! reproduces it byte for byte; and a partition writes the checkpoint it prepared at an epoch's
 //! end only once that epoch is committed (`Committed`), so a restart never skips output that
 //! was staged but not yet visible, whether the sink keeps staged output across a crash (files)
-//! or not (Kafka). Sinks skip what a replay makes visible twice.
+//! or not (Kafka). Sinks skip what a replay makes visible twice. With a changelog (Kafka
+//! sources) partitions checkpoint every epoch and write the checkpoint, with the epoch's
+//! outputs, to the changelog before they report the epoch finished, so nothing is committed
+//! that the partition's next owner could not restore and resend.
 
 use super::messages::{
     Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
@@ -54,6 +57,8 @@ pub(crate) struct SupervisorConfig {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) recorded: Vec<EpochRecord>,
     pub(crate) checkpoints: Vec<Epoch>,
+    /// Checkpoint at every epoch (partitions write a changelog before output is committed).
+    pub(crate) checkpoint_every_epoch: bool,
 }
 
 /// Supervises one job.
@@ -65,6 +70,7 @@ pub(crate) struct JobSupervisor {
     tracker: WatermarkTracker,
     trigger: Trigger,
     checkpoint_interval: Duration,
+    checkpoint_every_epoch: bool,
     last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
@@ -106,6 +112,7 @@ impl JobSupervisor {
             tracker,
             trigger: config.trigger,
             checkpoint_interval: config.checkpoint_interval,
+            checkpoint_every_epoch: config.checkpoint_every_epoch,
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
@@ -245,19 +252,21 @@ impl JobSupervisor {
             }
         };
         let ends_job = record.final_epoch || cut.stopping;
-        let checkpoint = ends_job || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
+        let checkpoint = ends_job
+            || self.checkpoint_every_epoch
+            || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
         if checkpoint {
             self.last_checkpoint = Instant::now();
         }
-        let advance = Advance {
-            epoch: cut.epoch,
-            watermark: record.watermark,
-            processing_time: record.processing_time,
-            checkpoint,
-            suppress_output: cut.epoch <= self.committed,
-        };
-        for link in &self.partitions {
-            link.advance.do_send(advance);
+        for (p, link) in self.partitions.iter().enumerate() {
+            link.advance.do_send(Advance {
+                epoch: cut.epoch,
+                watermark: record.watermark,
+                processing_time: record.processing_time,
+                checkpoint,
+                suppress_output: cut.epoch <= self.committed,
+                next_offset: record.end.offset_of(p),
+            });
         }
         if cut.epoch > self.committed {
             let n = self.partitions.len();
@@ -357,8 +366,9 @@ impl JobSupervisor {
                 watermark: pending.record.watermark,
                 final_epoch: pending.record.final_epoch,
             };
+            crash_point("SPATE_CRASH_BEFORE_COMMIT", epoch);
             self.sink.commit(epoch, staged, &stats)?;
-            crash_point_after_sink_commit(epoch);
+            crash_point("SPATE_CRASH_AFTER_COMMIT", epoch);
             self.committed = epoch;
             self.trigger
                 .committed
@@ -388,19 +398,20 @@ impl JobSupervisor {
     }
 }
 
-/// Test hook for the one moment no random kill can be relied on to hit: with
-/// `SPATE_CRASH_AFTER_COMMIT=N` the process aborts right after epoch N's output reached the
-/// sink and before the epoch is marked committed, so a restart must replay output that is
-/// already visible, and the sink must not show it twice.
-fn crash_point_after_sink_commit(epoch: Epoch) {
-    static AT: std::sync::OnceLock<Option<Epoch>> = std::sync::OnceLock::new();
+/// Test hooks for the moments no random kill can be relied on to hit. With
+/// `SPATE_CRASH_BEFORE_COMMIT=N` the process aborts once epoch N is finished everywhere (and,
+/// with a changelog, checkpointed there) but before its output reaches the sink; with
+/// `SPATE_CRASH_AFTER_COMMIT=N` right after the output reached the sink and before the epoch
+/// is marked committed, so a restart must not show it twice.
+fn crash_point(name: &'static str, epoch: Epoch) {
+    static AT: std::sync::OnceLock<[Option<Epoch>; 2]> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| {
-        std::env::var("SPATE_CRASH_AFTER_COMMIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        ["SPATE_CRASH_BEFORE_COMMIT", "SPATE_CRASH_AFTER_COMMIT"]
+            .map(|var| std::env::var(var).ok().and_then(|v| v.parse().ok()))
     });
-    if *at == Some(epoch) {
-        eprintln!("SPATE_CRASH_AFTER_COMMIT={epoch}: aborting after the sink commit");
+    let slot = usize::from(name == "SPATE_CRASH_AFTER_COMMIT");
+    if at[slot] == Some(epoch) {
+        eprintln!("{name}={epoch}: aborting");
         std::process::abort();
     }
 }
@@ -429,11 +440,12 @@ impl Handler<EpochCut> for JobSupervisor {
         let requests: Vec<_> = self
             .partitions
             .iter()
-            .zip(&cut.sent)
-            .map(|(link, &sent)| {
+            .zip(cut.sent.iter().zip(&cut.dead_sent))
+            .map(|(link, (&sent, &dead_sent))| {
                 link.end_epoch.send(EndEpoch {
                     epoch: cut.epoch,
                     sent,
+                    dead_sent,
                 })
             })
             .collect();

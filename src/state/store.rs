@@ -139,12 +139,29 @@ impl StateStore {
         Ok(())
     }
 
+    /// Drops every epoch record (a job whose partitions were restored from elsewhere starts a
+    /// new epoch log).
+    pub fn forget_all_epochs(&self) -> Result<()> {
+        self.epochs.clear().map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// Notes the last committed epoch (informational: sinks decide what is visible).
     pub fn set_committed(&self, epoch: Epoch) -> Result<()> {
         self.meta
             .insert("committed", &epoch.to_be_bytes())
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The last committed epoch noted by [`set_committed`](Self::set_committed) (0 before any).
+    pub fn committed(&self) -> Result<Epoch> {
+        Ok(self
+            .meta
+            .get("committed")
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// A value the job keeps about itself under `key` in the `meta` tree (e.g. the end offsets
@@ -238,30 +255,19 @@ impl PartitionStore {
         changes: impl IntoIterator<Item = (K, Option<V>)>,
         checkpoint: &PartitionCheckpoint,
     ) -> (PreparedCheckpoint, Vec<(K, u64)>) {
-        let mut batch = sled::Batch::default();
+        let mut entries = Vec::new();
         let mut sizes = Vec::new();
         let mut bytes = 0;
-        let mut key_buf = Vec::with_capacity(32);
         for (key, value) in changes {
-            key_buf.clear();
-            key_buf.push(STATE_PREFIX);
-            bincode::serialize_into(&mut key_buf, &key).expect("bincode encodes keys");
-            match value {
-                Some(value) => {
-                    let value = encode(&value);
-                    bytes += value.len() as u64;
-                    sizes.push((key, value.len() as u64));
-                    batch.insert(key_buf.as_slice(), value);
-                }
-                None => {
-                    sizes.push((key, 0));
-                    batch.remove(key_buf.as_slice());
-                }
-            }
+            let key_bytes = encode(&key);
+            let value = value.map(|v| encode(&v));
+            let size = value.as_ref().map_or(0, |v| v.len() as u64);
+            bytes += size;
+            sizes.push((key, size));
+            entries.push((key_bytes, value));
         }
-        batch.insert(META_KEY, encode(checkpoint));
         let prepared = PreparedCheckpoint {
-            batch,
+            entries,
             meta: checkpoint.clone(),
             bytes,
         };
@@ -270,16 +276,56 @@ impl PartitionStore {
 
     /// Writes a prepared checkpoint in one atomic batch and fsyncs.
     pub fn apply_checkpoint(&self, prepared: PreparedCheckpoint) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut key_buf = Vec::with_capacity(32);
+        for (key, value) in prepared.entries {
+            key_buf.clear();
+            key_buf.push(STATE_PREFIX);
+            key_buf.extend_from_slice(&key);
+            match value {
+                Some(value) => batch.insert(key_buf.as_slice(), value),
+                None => batch.remove(key_buf.as_slice()),
+            }
+        }
+        batch.insert(META_KEY, encode(&prepared.meta));
         self.tree
-            .apply_batch(prepared.batch)
+            .apply_batch(batch)
+            .map_err(|e| self.store.err(e))?;
+        self.store.flush()
+    }
+
+    /// Replaces the partition's whole state with `entries` (encoded keys and values, as in a
+    /// [`PreparedCheckpoint`]) and `meta`, in one atomic batch: how a partition takes over a
+    /// checkpoint restored from elsewhere (the changelog).
+    pub fn replace(
+        &self,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        meta: &PartitionCheckpoint,
+    ) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for key in self.tree.scan_prefix([STATE_PREFIX]).keys() {
+            batch.remove(key.map_err(|e| self.store.err(e))?);
+        }
+        let mut key_buf = Vec::with_capacity(32);
+        for (key, value) in entries {
+            key_buf.clear();
+            key_buf.push(STATE_PREFIX);
+            key_buf.extend_from_slice(&key);
+            batch.insert(key_buf.as_slice(), value);
+        }
+        batch.insert(META_KEY, encode(meta));
+        self.tree
+            .apply_batch(batch)
             .map_err(|e| self.store.err(e))?;
         self.store.flush()
     }
 }
 
 /// A checkpoint encoded and waiting to be written (see [`PartitionStore::prepare_checkpoint`]).
+#[derive(Debug, Clone)]
 pub struct PreparedCheckpoint {
-    batch: sled::Batch,
+    /// Changed keys and their new values (`None`: removed), bincode-encoded.
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Its metadata.
     pub meta: PartitionCheckpoint,
     /// Bytes of changed values it writes.

@@ -11,16 +11,16 @@
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::io::kafka::{
-    ensure_topics, send_waiting, Deliveries, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
+    ensure_topics, flush_checked, send_waiting, Deliveries, Guarantee, KafkaSettings, KafkaTopic,
+    TopicSpec,
 };
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaErrorCode;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,6 +49,16 @@ pub mod headers {
 struct OutTopic {
     name: String,
     partitions: u32,
+}
+
+/// What the tail scan makes of one of the job's records.
+enum Tail {
+    /// From before the output being recovered: the scan of this partition can stop.
+    Older,
+    /// Output being recovered: note it so it is not sent again.
+    Present,
+    /// Neither (another writer's, or newer).
+    Ignore,
 }
 
 /// Records found in the topics at start, by (stream, writer, epoch): their sequence numbers.
@@ -147,43 +157,46 @@ impl KafkaSink {
             .map_err(|e| Error::Runtime(format!("cannot send to Kafka topic {topic}: {e}")))
     }
 
-    /// Waits until every record sent so far is acknowledged (or failed for good).
+    /// Waits until everything sent for `epoch` is acknowledged.
     fn flush(&self, epoch: Epoch) -> Result<()> {
-        let mut waited = 0;
-        loop {
-            match self.producer.flush(Duration::from_secs(5)) {
-                Ok(()) => break,
-                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
-                    waited += 5;
-                    tracing::warn!(
-                        epoch,
-                        in_flight = self.producer.in_flight_count(),
-                        "Kafka has not acknowledged the epoch's output after {waited} s; still retrying"
-                    );
-                }
-                Err(e) => return Err(Error::Runtime(format!("cannot flush Kafka output: {e}"))),
-            }
+        flush_checked(&self.producer, &format!("the output of epoch {epoch}"))
+    }
+
+    /// A consumer for reading the output topics' tails.
+    fn tail_consumer(&self) -> Result<BaseConsumer> {
+        let mut config = self.config.clone();
+        config
+            .set("group.id", format!("{}-tail-scan", self.app_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true");
+        config
+            .create()
+            .map_err(|e| Error::Runtime(format!("cannot read Kafka output topics: {e}")))
+    }
+
+    fn log_found(present: &Present) {
+        let found: usize = present.values().map(HashSet::len).sum();
+        if found > 0 {
+            tracing::info!(
+                records = found,
+                "found output of replayed epochs already in Kafka: it will not be sent again"
+            );
         }
-        if let Some(error) = self.producer.context().first_error() {
-            return Err(Error::Runtime(format!(
-                "Kafka did not accept the output of epoch {epoch}: {error}; the job stops and a restart resends it exactly once"
-            )));
-        }
-        Ok(())
     }
 
     fn header_u64(value: Option<&[u8]>) -> Option<u64> {
         std::str::from_utf8(value?).ok()?.parse().ok()
     }
 
-    /// Reads back from the end of every partition of `topic` until a record of an epoch at or
-    /// before `committed` (or the start), noting this job's records of later recorded epochs.
+    /// Reads back from the end of each of `partitions` of `stream`'s topic until `classify`
+    /// calls a record of this job [`Tail::Older`] (or the start), noting the records it calls
+    /// [`Tail::Present`].
     fn scan_tail(
         &self,
         consumer: &BaseConsumer,
         stream: OutputStream,
-        committed: Epoch,
-        recorded: Epoch,
+        partitions: &[i32],
+        classify: impl Fn(&[u8], Epoch) -> Tail,
         present: &mut Present,
     ) -> Result<()> {
         let topic = &self.topics[stream_index(stream)];
@@ -193,7 +206,7 @@ impl KafkaSink {
                 topic.name
             ))
         };
-        for q in 0..topic.partitions as i32 {
+        for &q in partitions {
             let (low, high) = consumer
                 .fetch_watermarks(&topic.name, q, Duration::from_secs(30))
                 .map_err(fail)?;
@@ -242,13 +255,19 @@ impl KafkaSink {
                     let (Some(writer), Some(epoch), Some(seq)) = (writer, epoch, seq) else {
                         continue;
                     };
-                    if epoch <= committed {
-                        older = true;
-                    } else if epoch <= recorded {
-                        present
-                            .entry((stream, String::from_utf8_lossy(writer).into_owned(), epoch))
-                            .or_default()
-                            .insert(seq);
+                    match classify(writer, epoch) {
+                        Tail::Older => older = true,
+                        Tail::Present => {
+                            present
+                                .entry((
+                                    stream,
+                                    String::from_utf8_lossy(writer).into_owned(),
+                                    epoch,
+                                ))
+                                .or_default()
+                                .insert(seq);
+                        }
+                        Tail::Ignore => {}
                     }
                 }
                 if older {
@@ -343,25 +362,41 @@ impl EpochSink for KafkaSink {
         if self.guarantee == Guarantee::AtLeastOnce || recorded <= committed {
             return Ok(());
         }
-        let mut config = self.config.clone();
-        config
-            .set("group.id", format!("{}-tail-scan", self.app_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true");
-        let consumer: BaseConsumer = config
-            .create()
-            .map_err(|e| Error::Runtime(format!("cannot read Kafka output topics: {e}")))?;
+        let consumer = self.tail_consumer()?;
         let mut present = self.present.lock().expect("sink lock");
         for stream in OutputStream::ALL {
-            self.scan_tail(&consumer, stream, committed, recorded, &mut present)?;
+            let all: Vec<i32> = (0..self.topics[stream_index(stream)].partitions as i32).collect();
+            let classify = |_: &[u8], epoch| match epoch {
+                e if e <= committed => Tail::Older,
+                e if e <= recorded => Tail::Present,
+                _ => Tail::Ignore,
+            };
+            self.scan_tail(&consumer, stream, &all, classify, &mut present)?;
         }
-        let found: usize = present.values().map(HashSet::len).sum();
-        if found > 0 {
-            tracing::info!(
-                records = found,
-                "found output of replayed epochs already in Kafka: it will not be sent again"
-            );
+        Self::log_found(&present);
+        Ok(())
+    }
+
+    fn recover_resent(&self, resent: &[(String, Epoch)]) -> Result<()> {
+        if self.guarantee == Guarantee::AtLeastOnce || resent.is_empty() {
+            return Ok(());
         }
+        let consumer = self.tail_consumer()?;
+        let mut present = self.present.lock().expect("sink lock");
+        for (writer, resent_epoch) in resent {
+            for stream in OutputStream::ALL {
+                let partitions = self.topics[stream_index(stream)].partitions;
+                let q = Self::partition_of(writer, partitions);
+                let classify = |w: &[u8], epoch: Epoch| match epoch {
+                    _ if w != writer.as_bytes() => Tail::Ignore,
+                    e if e < *resent_epoch => Tail::Older,
+                    e if e == *resent_epoch => Tail::Present,
+                    _ => Tail::Ignore,
+                };
+                self.scan_tail(&consumer, stream, &[q], classify, &mut present)?;
+            }
+        }
+        Self::log_found(&present);
         Ok(())
     }
 

@@ -16,7 +16,9 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 
 /// The three outputs of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum OutputStream {
     /// The pipeline's results.
     Results,
@@ -108,6 +110,19 @@ pub trait EpochSink: Send + Sync {
     fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()>;
     /// Whether a committed output survives a restart (decides if recovery can skip it).
     fn exactly_once(&self) -> bool;
+    /// Called at start before output that another run may have made visible in part is
+    /// committed again: each `(writer, epoch)` in `resent` is about to be recommitted, and the
+    /// sink must skip what of it is already visible. Sinks whose `stage` already refuses
+    /// committed output (files) need do nothing.
+    fn recover_resent(&self, resent: &[(String, Epoch)]) -> Result<()> {
+        let _ = resent;
+        Ok(())
+    }
+}
+
+/// The writer name of key partition `partition` (`p003`): how its output is staged and named.
+pub fn writer_name(partition: u32) -> String {
+    format!("p{partition:03}")
 }
 
 /// What a committed epoch held.

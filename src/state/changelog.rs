@@ -1,0 +1,250 @@
+//! The changelog: a compacted Kafka topic, `<app-id>-<pipeline>-changelog` with one partition
+//! per key partition, that carries each partition's state to whichever instance owns the
+//! partition next (the Kafka Streams model; the local sled tree is a cache of it).
+//!
+//! At each checkpoint a partition writes, in this order, to its changelog partition:
+//! 1. one *checkpoint record* (key `c`): the checkpoint's metadata, the next source offset, the
+//!    state entries the epoch changed, and the epoch's outputs. The epoch's output is committed
+//!    only once this record is acknowledged;
+//! 2. a copy of every changed entry under its own key (`s` ‖ key; a removal is a tombstone),
+//!    which compaction keeps as the partition's whole state.
+//!
+//! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
+//! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
+//! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
+//! every copy in the log is from an epoch at or before the newest record, and what that epoch
+//! changed is in the record itself. The record's outputs let the next owner resend whatever the
+//! last one may not have made visible, so exactness never depends on redoing an epoch with the
+//! last owner's timing (its watermark and processing time).
+
+use crate::checkpoint::PartitionCheckpoint;
+use crate::io::kafka::{
+    client_error, ensure_topics, flush_checked, send_waiting, Deliveries, KafkaSettings, TopicSpec,
+};
+use crate::io::sink::OutputStream;
+use crate::{Error, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Key of the checkpoint record.
+const CHECKPOINT_KEY: &[u8] = b"c";
+/// Prefix of an entry copy's key.
+const ENTRY_PREFIX: u8 = b's';
+
+/// One partition checkpoint as the changelog holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangelogCheckpoint {
+    /// The checkpoint's metadata (epoch, watermark, ...).
+    pub meta: PartitionCheckpoint,
+    /// The next source offset of the partition: where its owner resumes reading.
+    pub next_offset: u64,
+    /// The state entries the epoch changed (bincode key, bincode value; `None`: removed).
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The epoch's outputs (JSON lines per stream), resent by the next owner unless visible.
+    pub outputs: Vec<(OutputStream, Vec<u8>)>,
+}
+
+/// A partition's state as restored from the changelog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The newest checkpoint record (its entries are already part of `state`).
+    pub checkpoint: ChangelogCheckpoint,
+    /// Every state entry as of that checkpoint (bincode key, bincode value).
+    pub state: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A job's changelog topic.
+pub struct Changelog {
+    producer: BaseProducer<Deliveries>,
+    consumer: ClientConfig,
+    topic: String,
+    brokers: String,
+}
+
+impl std::fmt::Debug for Changelog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Changelog({})", self.topic)
+    }
+}
+
+impl Changelog {
+    /// The changelog topic of pipeline `pipeline` in application `app_id`.
+    pub fn topic_name(app_id: &str, pipeline: &str) -> String {
+        format!("{app_id}-{pipeline}-changelog")
+    }
+
+    /// Connects to `brokers` and creates the changelog topic (compacted, `partitions`
+    /// partitions) when it is missing.
+    pub fn open(
+        settings: &KafkaSettings,
+        brokers: &str,
+        app_id: &str,
+        pipeline: &str,
+        partitions: u32,
+    ) -> Result<Self> {
+        let topic = Self::topic_name(app_id, pipeline);
+        let consumer = settings.client_config(
+            brokers,
+            &[
+                ("group.id", &format!("{app_id}-changelog-restore")),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "true"),
+            ],
+        );
+        let counts = ensure_topics(
+            &consumer,
+            brokers,
+            &[TopicSpec {
+                name: &topic,
+                partitions,
+                compacted: true,
+            }],
+        )?;
+        if counts[0] < partitions {
+            return Err(Error::Runtime(format!(
+                "the changelog topic `{topic}` has {} partitions but the job has {partitions} key partitions; delete the topic (the job's state goes with it) or use another --app-id",
+                counts[0]
+            )));
+        }
+        let producer = settings
+            .client_config(
+                brokers,
+                &[
+                    ("enable.idempotence", "true"),
+                    ("acks", "all"),
+                    ("linger.ms", "2"),
+                    ("compression.type", "lz4"),
+                ],
+            )
+            .create_with_context(Deliveries::default())
+            .map_err(|e| client_error(brokers, e))?;
+        Ok(Changelog {
+            producer,
+            consumer,
+            topic,
+            brokers: brokers.to_string(),
+        })
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn send(&self, partition: u32, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let mut record = BaseRecord::to(&self.topic)
+            .partition(partition as i32)
+            .key(key);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        send_waiting(&self.producer, record).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot write to the changelog topic {}: {e}",
+                self.topic
+            ))
+        })
+    }
+
+    /// Writes `checkpoint` for `partition`: the checkpoint record, acknowledged before this
+    /// returns, then the copies of its entries (acknowledged with a later flush).
+    pub fn write(&self, partition: u32, checkpoint: &ChangelogCheckpoint) -> Result<()> {
+        let record = bincode::serialize(checkpoint).expect("bincode encodes checkpoints");
+        self.send(partition, CHECKPOINT_KEY, Some(&record))?;
+        flush_checked(
+            &self.producer,
+            &format!(
+                "the changelog checkpoint of partition {partition} epoch {}",
+                checkpoint.meta.epoch
+            ),
+        )?;
+        let mut key = Vec::with_capacity(32);
+        for (entry, value) in &checkpoint.entries {
+            key.clear();
+            key.push(ENTRY_PREFIX);
+            key.extend_from_slice(entry);
+            self.send(partition, &key, value.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint.
+    pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
+        let fail = |e: KafkaError| {
+            Error::Runtime(format!(
+                "cannot read partition {partition} of the changelog topic {} at {}: {e}",
+                self.topic, self.brokers
+            ))
+        };
+        let consumer: BaseConsumer = self
+            .consumer
+            .create()
+            .map_err(|e| client_error(&self.brokers, e))?;
+        let (low, high) = consumer
+            .fetch_watermarks(&self.topic, partition as i32, Duration::from_secs(30))
+            .map_err(fail)?;
+        if high <= low.max(0) {
+            return Ok(None);
+        }
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, partition as i32, Offset::Beginning)
+            .map_err(fail)?;
+        consumer.assign(&list).map_err(fail)?;
+        let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let mut newest: Option<ChangelogCheckpoint> = None;
+        let mut next = low.max(0);
+        while next < high {
+            let message = match consumer.poll(Duration::from_secs(30)) {
+                None => {
+                    return Err(Error::Runtime(format!(
+                        "timed out reading partition {partition} of the changelog topic {} at offset {next}",
+                        self.topic
+                    )))
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => return Err(fail(e)),
+                Some(Ok(m)) => m,
+            };
+            next = message.offset() + 1;
+            let Some(key) = message.key() else { continue };
+            if key == CHECKPOINT_KEY {
+                let Some(value) = message.payload() else {
+                    continue;
+                };
+                newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
+                    place: format!(
+                        "{} partition {partition} offset {}",
+                        self.topic,
+                        message.offset()
+                    ),
+                    detail: e.to_string(),
+                })?);
+            } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
+                match message.payload() {
+                    Some(value) => state.insert(entry.to_vec(), value.to_vec()),
+                    None => state.remove(entry),
+                };
+            }
+        }
+        let Some(mut checkpoint) = newest else {
+            return Ok(None);
+        };
+        for (entry, value) in &checkpoint.entries {
+            match value {
+                Some(value) => state.insert(entry.clone(), value.clone()),
+                None => state.remove(entry),
+            };
+        }
+        checkpoint.entries.clear();
+        let mut state: Vec<_> = state.into_iter().collect();
+        state.sort_unstable();
+        Ok(Some(Restored { checkpoint, state }))
+    }
+}
