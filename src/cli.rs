@@ -117,6 +117,12 @@ struct RunArgs {
     /// window, commit and exit 0; a restart after a crash stops at the same offsets.
     #[arg(long)]
     until_end: bool,
+    /// Kafka source: join the consumer group `--app-id` and process only the partitions it
+    /// assigns, so several processes share a topic and take over each other's partitions.
+    /// Every process of the application must pass it. Without it the process reads every
+    /// partition itself.
+    #[arg(long)]
+    group: bool,
 }
 
 impl RunArgs {
@@ -194,6 +200,7 @@ impl RunArgs {
                 guarantee: Guarantee::parse(&self.guarantee)?,
             },
             until_end: self.until_end,
+            group: self.group,
             ..defaults
         })
     }

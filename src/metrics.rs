@@ -1,6 +1,7 @@
 //! Job metrics through OpenTelemetry, exported for Prometheus: records in, out, late and
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
-//! state keys and stored bytes per partition; partition restarts. Served as text on
+//! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
+//! consumer-group rebalances and changelog restores with their durations. Served as text on
 //! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
 //! never per record.
 
@@ -39,6 +40,9 @@ struct Instruments {
     state_keys: Gauge<u64>,
     state_bytes: Gauge<u64>,
     consumer_lag: Gauge<u64>,
+    rebalances: Counter<u64>,
+    restores: Counter<u64>,
+    restore_seconds: Histogram<f64>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -129,6 +133,20 @@ impl Metrics {
                     .u64_gauge("spate.consumer.lag")
                     .with_description("Kafka source: records in the topic partition not yet read, at the last epoch cut")
                     .build(),
+                rebalances: meter
+                    .u64_counter("spate.rebalances")
+                    .with_description("Consumer-group rebalances that assigned partitions to this instance (kind=assigned) or took them away (kind=revoked)")
+                    .build(),
+                restores: meter
+                    .u64_counter("spate.restores")
+                    .with_description("Partitions whose state was rebuilt from the changelog (source=changelog) or found current in the local state directory (source=local)")
+                    .build(),
+                restore_seconds: meter
+                    .f64_histogram("spate.restore.duration")
+                    .with_unit("s")
+                    .with_boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0])
+                    .with_description("Time to restore one partition's state at a job or rebalance start")
+                    .build(),
                 _server: server,
                 _provider: provider,
             }),
@@ -179,14 +197,30 @@ impl Metrics {
     }
 
     /// Records each Kafka source partition's lag (records not yet read), index = partition.
-    pub fn consumer_lag(&self, lag: &[u64]) {
+    pub fn consumer_lag(&self, lag: &[(u32, u64)]) {
         let i = &self.inner;
-        for (p, &records) in lag.iter().enumerate() {
+        for &(p, records) in lag {
             i.consumer_lag.record(
                 records,
                 &[i.pipeline.clone(), KeyValue::new("partition", p as i64)],
             );
         }
+    }
+
+    /// Counts a rebalance of `kind` (`assigned` or `revoked`).
+    pub fn rebalance(&self, kind: &'static str) {
+        let i = &self.inner;
+        i.rebalances
+            .add(1, &[i.pipeline.clone(), KeyValue::new("kind", kind)]);
+    }
+
+    /// Records one partition's restore: from the changelog or the local copy, and how long.
+    pub fn restore(&self, from_changelog: bool, seconds: f64) {
+        let i = &self.inner;
+        let source = KeyValue::new("source", if from_changelog { "changelog" } else { "local" });
+        let attrs = [i.pipeline.clone(), source];
+        i.restores.add(1, &attrs);
+        i.restore_seconds.record(seconds, &attrs);
     }
 
     /// Counts a partition restart.

@@ -9,7 +9,7 @@ mod tansu;
 
 use common::*;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tansu::Tansu;
 
@@ -223,7 +223,7 @@ fn crash_and_take_over(broker: &Tansu, tmp: &Path, app: &str, failpoint: &str, e
         app,
         &tmp.join(format!("{app}-second")),
     );
-    run_ok(&as_strs(&second));
+    finish_logged(&second, &tmp.join(format!("{app}-second.log")));
 }
 
 #[test]
@@ -323,7 +323,9 @@ fn consumer_lag_and_group_offsets_follow_a_running_job() {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut args = live_job(&broker, "tx-windows", "lag", &tmp.path().join("state"));
     args.extend(["--metrics-addr".into(), addr.clone()]);
-    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
+    let mut in_group = args.clone();
+    in_group.push("--group".into());
+    let mut child = spawn_logged(&as_strs(&in_group), &tmp.path().join("job.log"));
     // Every partition read to its end: the lag of each is 0.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut body = String::new();
@@ -351,6 +353,44 @@ fn consumer_lag_and_group_offsets_follow_a_running_job() {
     assert!(
         body.contains("spate_consumer_lag{") && !body.contains("partition=\"0\"} 5"),
         "no zero lag in:\n{body}"
+    );
+    let count = |body: &str, prefix: &str, label: &str| {
+        body.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(
+        count(&body, "spate_rebalances_total", "kind=\"assigned\"") >= 1.0,
+        "no rebalance counted in:\n{body}"
+    );
+    // Started again on the same state directory (reading every partition itself): each
+    // partition's local copy is the changelog's newest checkpoint, so none is rebuilt.
+    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("again.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && count(&body, "spate_restores_total", "source=\"local\"") < PARTITIONS as f64
+    {
+        body = scrape(&addr).unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(wait_for(&mut child, Duration::from_secs(60)).success());
+    assert_eq!(
+        count(&body, "spate_restores_total", "source=\"local\""),
+        PARTITIONS as f64,
+        "{body}"
+    );
+    assert_eq!(
+        count(&body, "spate_restores_total", "source=\"changelog\""),
+        0.0,
+        "{body}"
+    );
+    assert!(
+        body.contains("spate_restore_duration_seconds_bucket"),
+        "{body}"
     );
     // The committed epochs' offsets reached the consumer group (for monitoring tools).
     let committed = broker.committed_offsets("lag", "tx", PARTITIONS);
@@ -385,4 +425,202 @@ fn a_cluster_that_lost_the_jobs_changelog_and_offsets_stops_the_job_with_a_clear
             && log.contains("--state"),
         "{log}"
     );
+}
+
+/// The exit status of `child` if it exits within `limit` (a hang is left to `Running`'s drop).
+fn exit_within(child: &mut Running, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Runs `spate` with `args` to a successful end within 3 minutes, its log in `log`; a failure
+/// or a hang shows the log.
+fn finish_logged(args: &[String], log: &Path) {
+    let mut child = Running(spawn_logged(&as_strs(args), log));
+    let status = exit_within(&mut child, Duration::from_secs(180));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "spate {} did not finish ({status:?}): {}",
+        args.join(" "),
+        plain(&std::fs::read_to_string(log).unwrap_or_default())
+    );
+}
+
+/// A child process killed when the test ends, passed or not.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines of `path` split into files of `shares` (fractions of the lines, in order).
+fn split_lines(path: &Path, shares: &[f64]) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut parts = Vec::new();
+    let mut cumulative = 0.0;
+    for (i, share) in shares.iter().enumerate() {
+        cumulative += share;
+        let to = if i + 1 == shares.len() {
+            lines.len()
+        } else {
+            (lines.len() as f64 * cumulative) as usize
+        };
+        let part = path.with_extension(format!("part{i}"));
+        let mut body = lines[from..to].join("\n");
+        body.push('\n');
+        std::fs::write(&part, body).unwrap();
+        parts.push(part);
+        from = to;
+    }
+    parts
+}
+
+/// `text` without its terminal colour codes.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits until `log` has `count` lines containing `text`; returns the last such line.
+fn wait_for_log(log: &Path, text: &str, count: usize, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let body = plain(&std::fs::read_to_string(log).unwrap_or_default());
+        let hits: Vec<&str> = body.lines().filter(|l| l.contains(text)).collect();
+        if hits.len() >= count {
+            return hits[count - 1].to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{text}` did not appear {count} times in {}: {body}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Tansu::start();
+    broker.create_topic("tx", PARTITIONS);
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions_on_time(&input, 40_000, 300, 23, true);
+    let expected = reference(
+        tmp.path(),
+        "tx-windows",
+        &format!("file:{}", input.display()),
+    );
+    let parts = split_lines(&input, &[0.4, 0.3, 0.3]);
+    let instance = |name: &str, until_end: bool| {
+        let mut args = live_job(&broker, "tx-windows", "scale", &tmp.path().join(name));
+        if until_end {
+            args.push("--until-end".into());
+        }
+        args.extend(
+            [
+                "--trigger",
+                "100ms",
+                "--max-records-per-epoch",
+                "500",
+                "--idle-timeout",
+                "1h",
+                "--metrics-addr",
+                "off",
+                "--group",
+                // A killed member's partitions move once its session expires: 6 s instead
+                // of librdkafka's 45.
+                "--kafka-opt",
+                "session.timeout.ms=6000",
+                "--kafka-opt",
+                "heartbeat.interval.ms=500",
+                "--kafka-opt",
+                "max.poll.interval.ms=10000",
+            ]
+            .map(String::from),
+        );
+        let log = tmp.path().join(format!("{name}.log"));
+        (Running(spawn_logged(&as_strs(&args), &log)), log)
+    };
+    const ASSIGNED: &str = "partitions assigned: starting";
+
+    broker.produce_lines("tx", &parts[0], "user_id");
+    let (mut a, a_log) = instance("a", false);
+    wait_for_log(&a_log, ASSIGNED, 1, Duration::from_secs(60));
+    // A second instance joins: the partitions are split between the two.
+    let (mut b, b_log) = instance("b", false);
+    let b_got = wait_for_log(&b_log, ASSIGNED, 1, Duration::from_secs(60));
+    let a_kept = wait_for_log(&a_log, ASSIGNED, 2, Duration::from_secs(60));
+    assert!(
+        !b_got.contains("partitions=[0, 1, 2, 3]") && !a_kept.contains("partitions=[0, 1, 2, 3]"),
+        "the partitions were not split: a {a_kept}; b {b_got}"
+    );
+    broker.produce_lines("tx", &parts[1], "user_id");
+    std::thread::sleep(Duration::from_millis(1500));
+    // B dies mid-stream: after the session timeout A owns every partition again.
+    b.0.kill().unwrap();
+    b.0.wait().unwrap();
+    broker.produce_lines("tx", &parts[2], "user_id");
+    wait_for_log(
+        &a_log,
+        "partitions assigned: starting partitions=[0, 1, 2, 3]",
+        2,
+        Duration::from_secs(60),
+    );
+    // A third instance joins and takes partitions, with their state, from A.
+    let (mut c, c_log) = instance("c", false);
+    let c_got = wait_for_log(&c_log, ASSIGNED, 1, Duration::from_secs(60));
+    assert!(!c_got.contains("partitions=[]"), "{c_got}");
+    // Let the rebalance settle (A may rejoin once, see io::group) and both work a while.
+    std::thread::sleep(Duration::from_secs(4));
+    // Both stop gracefully; a last instance reads to the end and closes every window.
+    for child in [&a, &c] {
+        let pid = child.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for (child, log) in [(&mut a, &a_log), (&mut c, &c_log)] {
+        let status = wait_for(&mut child.0, Duration::from_secs(60));
+        assert!(
+            status.success(),
+            "{}",
+            std::fs::read_to_string(log).unwrap()
+        );
+    }
+    let (mut d, d_log) = instance("d", true);
+    let status = exit_within(&mut d, Duration::from_secs(180));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the last instance did not finish: {}\nbroker: {}",
+        plain(&std::fs::read_to_string(&d_log).unwrap()),
+        broker.log()
+    );
+    let got = sorted_payloads(&broker, "scale-out");
+    assert_same_lines(&got, &expected[0], "results of the scaled-out run");
 }

@@ -1,8 +1,10 @@
 //! Where records come from and where results go: [sources](source) that decode and can replay
 //! their input from a position, [sinks](sink) that make each epoch's output visible once, and
-//! the [Kafka](kafka) plumbing both share.
+//! the [Kafka](kafka) plumbing both share, and the consumer [group](group) that spreads a Kafka
+//! source's partitions over instances.
 
 pub mod dead_letter;
+pub mod group;
 pub mod kafka;
 pub mod sink;
 pub mod source;

@@ -196,8 +196,9 @@ pub struct EpochCut {
     pub end_of_input: bool,
     /// A stop was requested: checkpoint and finish after this epoch.
     pub stopping: bool,
-    /// Records not yet read in each source partition (Kafka), when the source knows.
-    pub lag: Option<Vec<u64>>,
+    /// Records not yet read in each source partition (Kafka), when the source knows, as
+    /// (source partition, records).
+    pub lag: Option<Vec<(u32, u64)>>,
 }
 
 /// The supervisor's answer to [`EpochCut`].

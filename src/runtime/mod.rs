@@ -12,6 +12,7 @@ mod supervisor;
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, SourcePosition};
+use crate::io::group::GroupMember;
 use crate::io::kafka::KafkaSettings;
 use crate::io::sink::{EpochSink, EpochStats, SinkContext, SinkSpec, Staged};
 use crate::io::source::{
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use partition::{Durability, PartitionActor};
+use partition::{PartitionActor, PartitionSetup};
 use source::{ReadPlan, SourceDriver};
 use supervisor::{JobSupervisor, PartitionLink, SupervisorConfig};
 
@@ -142,6 +143,9 @@ pub struct RunConfig {
     /// Read a Kafka source only up to the end offsets seen when the job first started, then
     /// finish every window and exit (like Spark's availableNow trigger).
     pub until_end: bool,
+    /// Kafka source: run as a member of the consumer group `--app-id`, on the partitions it
+    /// assigns (scale-out); otherwise read every partition.
+    pub group: bool,
 }
 
 /// The number of CPU cores.
@@ -168,6 +172,7 @@ impl Default for RunConfig {
             max_records_per_epoch: None,
             kafka: KafkaSettings::default(),
             until_end: false,
+            group: false,
         }
     }
 }
@@ -189,6 +194,21 @@ pub struct JobReport {
     pub restarts: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// The job ended because its input did (a bounded source, or `--until-end`).
+    pub end_of_input: bool,
+}
+
+impl JobReport {
+    /// Adds the counts of `other` (a later run of the same job) to this report.
+    fn absorb(&mut self, other: &JobReport) {
+        self.epochs += other.epochs;
+        self.records_in += other.records_in;
+        self.outputs += other.outputs;
+        self.late += other.late;
+        self.dead_letters += other.dead_letters;
+        self.restarts += other.restarts;
+        self.end_of_input = other.end_of_input;
+    }
 }
 
 /// The number of key partitions: a Kafka topic's partition count, else `--partitions`.
@@ -237,6 +257,7 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
     info: &JobInfo,
     store: &StateStore,
     app_id: &str,
+    assignment: Option<&Assignment>,
 ) -> Result<Box<dyn SourceReader<R>>> {
     Ok(match &config.source {
         SourceSpec::Generator => {
@@ -259,13 +280,17 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
         SourceSpec::File(path) => Box::new(FileReader::open(path)?),
         SourceSpec::Stdin => Box::new(StdinReader::open()),
         SourceSpec::Kafka(topic) => {
-            let end = kafka_end_offsets(config, store, topic, info.partitions)?;
+            let ids: Vec<u32> =
+                assignment.map_or_else(|| (0..info.partitions).collect(), |a| a.ids.clone());
+            let end = kafka_end_offsets(config, store, topic, info.partitions)?
+                .map(|end| ids.iter().map(|&p| end[p as usize]).collect());
             Box::new(KafkaReader::open(
                 topic,
                 &config.kafka,
                 app_id,
-                info.partitions,
+                ids,
                 end,
+                assignment.map(|a| a.member.clone()),
             )?)
         }
     })
@@ -279,7 +304,7 @@ struct Resume {
     recorded: Vec<EpochRecord>,
     /// Each partition's checkpoint epoch.
     checkpoints: Vec<Epoch>,
-    /// The epoch the job starts after (see [`Durability::base_epoch`]).
+    /// The epoch the job starts after (see [`PartitionSetup::base_epoch`]).
     base_epoch: Epoch,
 }
 
@@ -329,18 +354,38 @@ fn resume_local(store: &StateStore, n: u32, sink: &dyn EpochSink) -> Result<Resu
 fn resume_from_changelog(
     changelog: &Changelog,
     store: &StateStore,
-    n: u32,
+    ids: &[u32],
     sink: &dyn EpochSink,
+    metrics: &Metrics,
 ) -> Result<Resume> {
     let committed = store.committed()?;
     sink.recover(committed, committed)?;
-    let mut restored = Vec::with_capacity(n as usize);
-    for p in 0..n {
+    // Reading the changelog is the slow part (a consumer and a round trip per partition):
+    // read every partition's at once.
+    let started = std::time::Instant::now();
+    let found: Vec<Result<_>> = std::thread::scope(|scope| {
+        let readers: Vec<_> = ids
+            .iter()
+            .map(|&p| scope.spawn(move || changelog.restore(p)))
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(Error::Runtime("a changelog reader panicked".into())))
+            })
+            .collect()
+    });
+    let read_seconds = started.elapsed().as_secs_f64();
+    let mut restored = Vec::with_capacity(ids.len());
+    for (&p, found) in ids.iter().zip(found) {
+        let started = std::time::Instant::now();
         let partition = store.partition(p)?;
         let local = partition.checkpoint()?;
-        match changelog.restore(p)? {
+        match found? {
             Some(found) => {
-                if local != found.checkpoint.meta {
+                let stale = local != found.checkpoint.meta;
+                if stale {
                     tracing::info!(
                         partition = p,
                         epoch = found.checkpoint.meta.epoch,
@@ -349,6 +394,7 @@ fn resume_from_changelog(
                     );
                     partition.replace(found.state, &found.checkpoint.meta)?;
                 }
+                metrics.restore(stale, read_seconds + started.elapsed().as_secs_f64());
                 restored.push(Some(found.checkpoint));
             }
             None if local.epoch > 0 => {
@@ -430,14 +476,123 @@ fn resume_from_changelog(
         },
         start_watermark,
         recorded: vec![start],
-        checkpoints: vec![base_epoch; n as usize],
+        checkpoints: vec![base_epoch; ids.len()],
         base_epoch,
     })
 }
 
+/// The Kafka topic partitions a job owns as a member of its consumer group.
+struct Assignment {
+    /// The topic partitions, ascending.
+    ids: Vec<u32>,
+    member: Arc<GroupMember>,
+    /// Raised when a rebalance takes the partitions away.
+    revoked: Arc<AtomicBool>,
+}
+
 /// Runs `plan` with `config` until the input ends (bounded sources), a stop is requested, or
-/// the job fails. Resumes from the state directory's last checkpoint when there is one.
+/// the job fails. Resumes from the state directory's last checkpoint when there is one (or, for
+/// a Kafka source, from its changelog); with `group`, a Kafka source joins the consumer group
+/// `--app-id` and runs on the partitions it is assigned.
 pub fn run<R, Op, Out>(plan: Plan<R, Op, Out>, config: &RunConfig) -> Result<JobReport>
+where
+    R: DeserializeOwned + Send + 'static,
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
+    let store = StateStore::open(config.state_dir.as_deref())?;
+    match &config.source {
+        SourceSpec::Kafka(topic) if config.group => {
+            run_in_group(&plan, config, topic, &store, &metrics)
+        }
+        _ => run_job(&plan, config, &store, &metrics, None),
+    }
+}
+
+/// Runs a Kafka-source job as a member of its consumer group: each assignment runs as one job
+/// on the assigned partitions, stopped at an epoch boundary when a rebalance revokes them. With
+/// `--until-end` the instance leaves once the group has committed every partition's end
+/// offset, whichever member processed it.
+fn run_in_group<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    topic: &crate::io::kafka::KafkaTopic,
+    store: &StateStore,
+    metrics: &Metrics,
+) -> Result<JobReport>
+where
+    R: DeserializeOwned + Send + 'static,
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    let started = std::time::Instant::now();
+    let app_id = config.kafka.app_id(&plan.name);
+    let n = key_partitions(config, &app_id)?;
+    let end = kafka_end_offsets(config, store, topic, n)?;
+    let member = Arc::new(GroupMember::join(topic, &config.kafka, &app_id)?);
+    if config.handle_signals {
+        let stop = config.stop.clone();
+        std::thread::Builder::new()
+            .name("spate-signals".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a signal runtime starts");
+                runtime.block_on(wait_for_stop_signal());
+                tracing::info!("stop requested: finishing the current epoch");
+                stop.store(true, Ordering::Release);
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))?;
+    }
+    let job_config = RunConfig {
+        handle_signals: false,
+        ..config.clone()
+    };
+    tracing::info!(group = %app_id, "joined the consumer group; waiting for partitions");
+    let mut total = JobReport::default();
+    while !config.stop.load(Ordering::Acquire) {
+        let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
+            if let Some(end) = &end {
+                if member.all_committed(end)? {
+                    tracing::info!("the group has read every partition to its end: leaving");
+                    break;
+                }
+            }
+            continue;
+        };
+        metrics.rebalance("assigned");
+        if ids.is_empty() {
+            tracing::info!("no partitions assigned to this instance: waiting");
+            continue;
+        }
+        tracing::info!(partitions = ?ids, "partitions assigned: starting");
+        let assignment = Assignment {
+            ids,
+            member: member.clone(),
+            revoked: member.handover().begin(),
+        };
+        let result = run_job(plan, &job_config, store, metrics, Some(&assignment));
+        member.handover().end();
+        let report = result?;
+        if assignment.revoked.load(Ordering::Acquire) {
+            metrics.rebalance("revoked");
+        }
+        total.absorb(&report);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// Runs one job: on every key partition, or on a consumer group assignment.
+fn run_job<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    store: &StateStore,
+    metrics: &Metrics,
+    assignment: Option<&Assignment>,
+) -> Result<JobReport>
 where
     R: DeserializeOwned + Send + 'static,
     Op: KeyedOperator,
@@ -445,7 +600,6 @@ where
 {
     let app_id = config.kafka.app_id(&plan.name);
     let n = key_partitions(config, &app_id)?;
-    let store = StateStore::open(config.state_dir.as_deref())?;
     let info = store.claim(&JobInfo {
         pipeline: plan.name.clone(),
         partitions: n,
@@ -453,7 +607,10 @@ where
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
     })?;
-    let reader = open_reader(&plan, config, &info, &store, &app_id)?;
+    // The key partitions this job runs (ascending): all, or its group assignment.
+    let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
+    let m = ids.len() as u32;
+    let reader = open_reader(plan, config, &info, store, &app_id, assignment)?;
     let sink = config.sink.open(SinkContext {
         partitions: n,
         app_id: &app_id,
@@ -471,14 +628,15 @@ where
         _ => None,
     };
     let resume = match &changelog {
-        Some(changelog) => resume_from_changelog(changelog, &store, n, &*sink)?,
-        None => resume_local(&store, n, &*sink)?,
+        Some(changelog) => resume_from_changelog(changelog, store, &ids, &*sink, metrics)?,
+        None => resume_local(store, n, &*sink)?,
     };
 
-    let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
+    let metrics = metrics.clone();
     let trigger = Trigger::new(config.trigger);
-    let workers = config.workers.max(1).min(n as usize);
+    let workers = config.workers.max(1).min(m as usize);
     let stop = config.stop.clone();
+    let revoked = assignment.map(|a| a.revoked.clone());
     let handle_signals = config.handle_signals;
     let chunk = config.chunk_size.max(1);
     let max_epoch_records = config.max_records_per_epoch.filter(|m| *m > 0);
@@ -490,15 +648,16 @@ where
         checkpoint_every_epoch: changelog.is_some(),
     };
     let tracker = WatermarkTracker::new(
-        n,
+        m,
         plan.watermark_delay,
         config.idle_timeout,
         resume.start_watermark,
     );
     let (read_plan, base_epoch) = (resume.read_plan, resume.base_epoch);
 
-    let partition_stores = (0..n)
-        .map(|p| store.partition(p))
+    let partition_stores = ids
+        .iter()
+        .map(|&p| store.partition(p))
         .collect::<Result<Vec<_>>>()?;
     let system = actix::System::new();
     let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
@@ -506,11 +665,11 @@ where
     let result = system.block_on(async move {
         let (result_tx, result_rx) = tokio::sync::oneshot::channel();
         let (control_tx, control_rx) = std::sync::mpsc::channel();
-        let mut batch_links = Vec::with_capacity(n as usize);
+        let mut batch_links = Vec::with_capacity(m as usize);
         let supervisor = JobSupervisor::create(|ctx| {
             let me = ctx.address().recipient();
-            let mut links = Vec::with_capacity(n as usize);
-            for p in 0..n {
+            let mut links = Vec::with_capacity(m as usize);
+            for (index, &p) in ids.iter().enumerate() {
                 let core = PartitionCore::new(
                     plan.operator.clone(),
                     plan.key.clone(),
@@ -522,14 +681,14 @@ where
                     metrics.clone(),
                     me.clone(),
                 );
-                let partition_store = partition_stores[p as usize].clone();
-                let durability = Durability {
+                let partition_store = partition_stores[index].clone();
+                let setup = PartitionSetup {
+                    index: index as u32,
                     changelog: changelog.clone(),
                     base_epoch,
                 };
-                let addr = actix::Supervisor::start_in_arbiter(
-                    &handles[p as usize % workers],
-                    move |_| {
+                let addr =
+                    actix::Supervisor::start_in_arbiter(&handles[index % workers], move |_| {
                         PartitionActor::new(
                             p,
                             core,
@@ -538,10 +697,9 @@ where
                             sink,
                             me,
                             metrics,
-                            durability,
+                            setup,
                         )
-                    },
-                );
+                    });
                 batch_links.push(addr.clone().recipient());
                 links.push(PartitionLink {
                     end_epoch: addr.clone().recipient(),
@@ -571,6 +729,7 @@ where
             sink: sink.clone(),
             trigger,
             stop: stop.clone(),
+            revoked,
             chunk,
             max_epoch_records,
         };

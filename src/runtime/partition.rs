@@ -42,7 +42,11 @@ type StreamLines = (OutputStream, Vec<u8>);
 
 /// One key partition.
 pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
+    /// The key partition (the source partition for Kafka): names its output, state and
+    /// changelog partition.
     partition: u32,
+    /// Its place among the job's partitions, which the supervisor knows it by.
+    index: u32,
     writer: String,
     /// Boxed: actix needs the actor to be `Unpin`, the operator's state types need not be.
     core: Box<PartitionCore<Op>>,
@@ -80,11 +84,14 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     dead_seen: u64,
 }
 
-/// How a partition keeps its checkpoints beyond the local store.
-pub(crate) struct Durability {
+/// Where a partition stands in its job.
+pub(crate) struct PartitionSetup {
+    /// Its place among the job's partitions.
+    pub(crate) index: u32,
     /// The changelog (Kafka sources), written before an epoch's output is committed.
     pub(crate) changelog: Option<Arc<Changelog>>,
-    /// The epoch the job starts after (see [`PartitionActor::base_epoch`]).
+    /// The epoch the job starts after: a checkpoint older than it (restored from the
+    /// changelog, written by another run) counts as this epoch's.
     pub(crate) base_epoch: Epoch,
 }
 
@@ -98,10 +105,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         sink: Arc<dyn EpochSink>,
         supervisor: Recipient<PartitionEvent>,
         metrics: Metrics,
-        durability: Durability,
+        setup: PartitionSetup,
     ) -> Self {
         let mut actor = PartitionActor {
             partition,
+            index: setup.index,
             writer: crate::io::sink::writer_name(partition),
             core: Box::new(core),
             output,
@@ -118,9 +126,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             restarts: 0,
             consecutive_failures: 0,
             failed_epoch: 0,
-            changelog: durability.changelog,
+            changelog: setup.changelog,
             changelog_epoch: 0,
-            base_epoch: durability.base_epoch,
+            base_epoch: setup.base_epoch,
             dead_lines: Vec::new(),
             dead_seen: 0,
         };
@@ -271,7 +279,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         }
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {
-                partition: self.partition,
+                partition: self.index,
                 epoch: msg.epoch,
                 skipped: false,
                 staged,
@@ -294,7 +302,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             let (meta, bytes) = (prepared.meta.clone(), prepared.bytes);
             self.store.apply_checkpoint(prepared)?;
             self.supervisor.do_send(PartitionEvent::Checkpointed {
-                partition: self.partition,
+                partition: self.index,
                 epoch: meta.epoch,
                 bytes,
                 millis: started.elapsed().as_secs_f64() * 1e3,
@@ -425,8 +433,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
             if msg.epoch < self.next_epoch {
                 self.supervisor
                     .do_send(PartitionEvent::Staged(Box::new(EpochDone::skipped(
-                        self.partition,
-                        msg.epoch,
+                        self.index, msg.epoch,
                     ))));
             }
             return; // ahead of a restarted partition: the replay brings it again
@@ -436,7 +443,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
             core.advance(msg.watermark, msg.processing_time)
         })) {
             self.supervisor.do_send(PartitionEvent::Failed {
-                partition: self.partition,
+                partition: self.index,
                 epoch: msg.epoch,
                 checkpoint: self.checkpoint.epoch,
                 attempt: self.restarts + 1,

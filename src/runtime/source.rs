@@ -33,6 +33,8 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     pub(crate) sink: Arc<dyn EpochSink>,
     pub(crate) trigger: Trigger,
     pub(crate) stop: Arc<AtomicBool>,
+    /// Raised when the consumer group takes the job's partitions away: stop like `stop`.
+    pub(crate) revoked: Option<Arc<AtomicBool>>,
     pub(crate) chunk: usize,
     /// Largest number of records in one live epoch (`None`: no limit).
     pub(crate) max_epoch_records: Option<u64>,
@@ -88,6 +90,20 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut inflight = Vec::with_capacity(n);
         let mut routes = Vec::new();
         let partitioned = self.reader.partitions().is_some();
+        // Route of each source partition (dead letters name their source partition).
+        let mut route_of = Vec::new();
+        for (route, id) in self
+            .reader
+            .partitions()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            if route_of.len() <= id as usize {
+                route_of.resize(id as usize + 1, 0);
+            }
+            route_of[id as usize] = route;
+        }
         // Ends of cut epochs not yet known to be committed.
         let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
         loop {
@@ -128,7 +144,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 match d.partition.filter(|_| partitioned) {
                     // A partitioned source's dead letters travel with their partition's outputs
                     // (and so with its checkpoint).
-                    Some(p) => dead_routed[p as usize % n].push(d),
+                    Some(id) => dead_routed[route_of[id as usize] % n].push(d),
                     None => d.write_json_line(&mut dead_lines),
                 }
             }
@@ -159,7 +175,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 Some(end) => position == *end,
                 None => {
                     status == ReadStatus::End
-                        || self.stop.load(Ordering::Acquire)
+                        || self.stopping()
                         || self.max_epoch_records.is_some_and(|max| records >= max)
                         || self.trigger.take_due()
                         || (self.trigger.continuous
@@ -194,7 +210,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 dead_letters: std::mem::take(&mut dead_letters),
                 staged,
                 end_of_input: !replaying && status == ReadStatus::End,
-                stopping: !replaying && self.stop.load(Ordering::Acquire),
+                stopping: !replaying && self.stopping(),
                 lag: self.reader.lag(),
             }))
             .unwrap_or(CutReply::Abort);
@@ -215,6 +231,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                         // that failed while finishing it needs a replay.
                         reply = self.control.recv().unwrap_or(CutReply::Abort);
                         if let CutReply::Go { .. } = reply {
+                            self.reader.committed(&position);
                             return Ok(());
                         }
                     }
@@ -232,6 +249,14 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 }
             }
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+            || self
+                .revoked
+                .as_ref()
+                .is_some_and(|r| r.load(Ordering::Acquire))
     }
 
     /// Tells the reader how far the committed epochs reach.

@@ -388,6 +388,7 @@ impl JobSupervisor {
                 pending.record.watermark,
             );
             if pending.ends_job {
+                self.report.end_of_input = pending.record.final_epoch;
                 return Ok(Some(epoch));
             }
             for link in &self.partitions {

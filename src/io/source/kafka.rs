@@ -1,11 +1,12 @@
-//! The Kafka source: reads every partition of one topic, each into the key partition of the same
-//! number (producers key records by the pipeline key, so a topic partition already holds whole
-//! keys). Its position is the next offset of each partition, so an epoch replays exactly; each
-//! partition has its own queue, so a replay stops every partition at its recorded offset
-//! without reading past it.
+//! The Kafka source: reads the topic partitions the job owns, each into its own key partition
+//! (producers key records by the pipeline key, so a topic partition already holds whole keys).
+//! Its position is the next offset of each partition it reads, in route order, so an epoch
+//! replays exactly; each partition has its own queue, so a replay stops every partition at its
+//! recorded offset without reading past it.
 
 use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
+use crate::io::group::GroupMember;
 use crate::io::kafka::{KafkaSettings, KafkaTopic};
 use crate::io::DeadLetter;
 use crate::{Error, Result};
@@ -24,10 +25,15 @@ type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultCo
 /// partition cannot starve the others within a chunk.
 const TURN: usize = 512;
 
-/// Reads JSON records from every partition of a Kafka topic.
+/// Reads JSON records from partitions of a Kafka topic.
 pub struct KafkaReader<R> {
     consumer: Arc<BaseConsumer>,
     topic: KafkaTopic,
+    /// The topic partitions read, in route order.
+    ids: Vec<u32>,
+    /// The consumer group offsets are committed through, when the job is one of its members
+    /// (otherwise this reader's own consumer commits them).
+    group: Option<Arc<GroupMember>>,
     /// The source as named on the command line, for dead letters.
     name: String,
     queues: Vec<PartitionQueue>,
@@ -42,14 +48,17 @@ pub struct KafkaReader<R> {
 }
 
 impl<R: DeserializeOwned> KafkaReader<R> {
-    /// Connects to `topic`'s brokers as a member of the group `app_id`. `partitions` is the
-    /// topic's partition count; `end`, when given, bounds each partition (offsets to stop at).
+    /// Connects to `topic`'s brokers to read the topic partitions `ids` (route `i` reads
+    /// partition `ids[i]`). `end`, when given, bounds each of them (offsets to stop at, in route
+    /// order). Offsets are committed to the group `app_id`, through `group` when the job is its
+    /// member.
     pub fn open(
         topic: &KafkaTopic,
         settings: &KafkaSettings,
         app_id: &str,
-        partitions: u32,
+        ids: Vec<u32>,
         end: Option<Vec<u64>>,
+        group: Option<Arc<GroupMember>>,
     ) -> Result<Self> {
         let config = settings.client_config(
             &topic.brokers,
@@ -73,7 +82,9 @@ impl<R: DeserializeOwned> KafkaReader<R> {
             topic: topic.clone(),
             name: topic.to_string(),
             queues: Vec::new(),
-            next: vec![0; partitions as usize],
+            next: vec![0; ids.len()],
+            ids,
+            group,
             end,
             cursor: 0,
             last_warning: None,
@@ -95,17 +106,18 @@ impl<R: DeserializeOwned> KafkaReader<R> {
                 0 => Offset::Beginning,
                 n => Offset::Offset(n as i64),
             };
-            list.add_partition_offset(&self.topic.topic, p as i32, at)
+            list.add_partition_offset(&self.topic.topic, self.ids[p] as i32, at)
                 .map_err(|e| self.error(e))?;
         }
         self.consumer.assign(&list).map_err(|e| self.error(e))?;
         self.queues = (0..self.next.len())
             .map(|p| {
+                let id = self.ids[p];
                 self.consumer
-                    .split_partition_queue(&self.topic.topic, p as i32)
+                    .split_partition_queue(&self.topic.topic, id as i32)
                     .ok_or_else(|| {
                         Error::Runtime(format!(
-                            "cannot open a queue for partition {p} of {}",
+                            "cannot open a queue for partition {id} of {}",
                             self.name
                         ))
                     })
@@ -120,7 +132,7 @@ impl<R: DeserializeOwned> KafkaReader<R> {
     /// `auto.offset.reset=error` turns into a failure too; some with nothing at all), so the
     /// range is checked here. A broker that cannot be asked right now skips the check.
     fn check_offsets(&self) -> Result<()> {
-        for (p, &next) in self.next.iter().enumerate() {
+        for (&p, &next) in self.ids.iter().zip(&self.next) {
             if next == 0 {
                 continue; // nothing read yet: starts at the beginning, wherever that is
             }
@@ -168,12 +180,12 @@ impl<R: DeserializeOwned> KafkaReader<R> {
     }
 }
 
-/// Decodes one message of partition `p` into `out` (and its partition into `routes`), or into a
-/// dead letter naming where it came from.
+/// Decodes one message of route `p` (topic partition `id`) into `out` (and its route into
+/// `routes`), or into a dead letter naming where it came from.
 #[allow(clippy::too_many_arguments)]
 fn decode<R: DeserializeOwned>(
     source: &str,
-    p: usize,
+    (p, id): (usize, u32),
     offset: u64,
     payload: &[u8],
     out: &mut Vec<R>,
@@ -193,7 +205,7 @@ fn decode<R: DeserializeOwned>(
         Err(error) => dead.push(DeadLetter {
             source: source.to_string(),
             file: None,
-            partition: Some(p as u32),
+            partition: Some(id),
             offset,
             error,
             raw: String::from_utf8_lossy(text).into_owned(),
@@ -238,12 +250,12 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                                 == Some(RDKafkaErrorCode::AutoOffsetReset) =>
                         {
                             return Err(Error::Runtime(format!(
-                                "partition {p} of {}: offset {} is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
-                                self.name, self.next[p]
+                                "partition {} of {}: offset {} is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
+                                self.ids[p], self.name, self.next[p]
                             )));
                         }
                         Some(Err(e)) => {
-                            self.warn(format!("partition {p}: {e}"));
+                            self.warn(format!("partition {}: {e}", self.ids[p]));
                             break;
                         }
                         Some(Ok(m)) => m,
@@ -253,7 +265,8 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                         continue; // fetched before a seek to a later offset
                     }
                     let payload = message.payload().unwrap_or_default();
-                    decode(&self.name, p, offset, payload, out, routes, dead);
+                    let id = self.ids[p];
+                    decode(&self.name, (p, id), offset, payload, out, routes, dead);
                     self.next[p] = offset + 1;
                     read += 1;
                     turn += 1;
@@ -289,14 +302,15 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
         true
     }
 
-    fn partitions(&self) -> Option<u32> {
-        Some(self.next.len() as u32)
+    fn partitions(&self) -> Option<Vec<u32>> {
+        Some(self.ids.clone())
     }
 
-    fn lag(&self) -> Option<Vec<u64>> {
+    fn lag(&self) -> Option<Vec<(u32, u64)>> {
         let topic = std::ffi::CString::new(self.topic.topic.as_str()).ok()?;
         (0..self.next.len())
             .map(|p| {
+                let id = self.ids[p];
                 let (mut low, mut high) = (-1i64, -1i64);
                 // SAFETY: the client pointer is valid while `self.consumer` lives, the topic is a
                 // NUL-terminated string, and both outputs are valid i64s. librdkafka answers from
@@ -305,31 +319,45 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                     rdkafka::bindings::rd_kafka_get_watermark_offsets(
                         self.consumer.client().native_ptr(),
                         topic.as_ptr(),
-                        p as i32,
+                        id as i32,
                         &mut low,
                         &mut high,
                     )
                 };
                 (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
                     && high >= 0)
-                    .then(|| (high as u64).saturating_sub(self.next[p]))
+                    .then(|| (id, (high as u64).saturating_sub(self.next[p])))
             })
             .collect()
     }
 
     fn committed(&mut self, position: &SourcePosition) {
-        let mut list = TopicPartitionList::new();
-        for p in 0..self.next.len() {
-            let offset = Offset::Offset(position.offset_of(p) as i64);
-            if list
-                .add_partition_offset(&self.topic.topic, p as i32, offset)
-                .is_err()
-            {
-                return;
+        let offsets: Vec<(u32, u64)> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(p, &id)| (id, position.offset_of(p)))
+            .collect();
+        let result = match &self.group {
+            Some(group) => group.commit(&offsets),
+            None => {
+                let mut list = TopicPartitionList::new();
+                for &(id, offset) in &offsets {
+                    let offset = Offset::Offset(offset as i64);
+                    if list
+                        .add_partition_offset(&self.topic.topic, id as i32, offset)
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                self.consumer.commit(&list, CommitMode::Async).map_err(|e| {
+                    Error::Runtime(format!("cannot commit offsets to the consumer group: {e}"))
+                })
             }
-        }
-        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-            self.warn(format!("cannot commit offsets to the consumer group: {e}"));
+        };
+        if let Err(e) = result {
+            self.warn(e.to_string());
         }
     }
 }

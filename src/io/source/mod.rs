@@ -47,13 +47,15 @@ pub trait SourceReader<R>: Send {
         max: usize,
         until: Option<&SourcePosition>,
     ) -> Result<ReadStatus>;
-    /// The number of partitions the input is already split into (a Kafka topic's), each of
-    /// which becomes one key partition; `None` when records are routed by key hash.
-    fn partitions(&self) -> Option<u32> {
+    /// The partitions the input is already split into (the Kafka topic partitions this job
+    /// reads), in route order: route `i` is source partition `partitions()[i]`, and each is one
+    /// key partition. `None` when records are routed by key hash.
+    fn partitions(&self) -> Option<Vec<u32>> {
         None
     }
-    /// Records not yet read in each partition (Kafka's consumer lag), when the source knows.
-    fn lag(&self) -> Option<Vec<u64>> {
+    /// Records not yet read in each partition (Kafka's consumer lag) as (source partition,
+    /// records), when the source knows.
+    fn lag(&self) -> Option<Vec<(u32, u64)>> {
         None
     }
     /// Everything up to `position` is committed: a source may tell its upstream (a Kafka

@@ -1,0 +1,303 @@
+//! Consumer-group membership of a Kafka source: which of the topic's partitions this instance
+//! owns. Every `spate run` with one `--app-id` joins the group `<app-id>`; Kafka's group
+//! coordinator spreads the partitions over the members and moves them when one joins, leaves
+//! or dies, which is the only cluster mechanism spate has.
+//!
+//! The member only holds membership: it pauses what it is assigned and never reads records.
+//! The job reads its partitions with its own consumer, at the offsets of their checkpoints.
+//! Partitions move with the eager protocol: before a rebalance hands partitions to another
+//! member, the revoke callback stops the running job at an epoch boundary and waits until it
+//! has committed its last epoch, so no output of a revoked partition is sent after the next
+//! owner has started.
+//!
+//! Some brokers (tansu 0.6) drop a member whose session expired but hand the survivors their
+//! old assignments again, so the dead member's partitions stay owned by nobody. A rebalance
+//! that revokes this member's partitions and then assigns exactly the same ones is therefore
+//! suspect: the member leaves and rejoins the group once (as a new member, which makes the
+//! coordinator compute a new assignment) and takes what it gets then. With Kafka such a
+//! rebalance is rare (another member's subscription changed), and costs one more rebalance.
+
+use crate::io::kafka::{client_error, KafkaSettings, KafkaTopic};
+use crate::{Error, Result};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often a revocation that still waits for the running job to stop says so.
+const REVOKE_WAIT: Duration = Duration::from_secs(30);
+
+/// The stop handshake between rebalances and the job that runs on the assigned partitions.
+#[derive(Debug, Default)]
+pub struct Handover {
+    running: Mutex<Option<Arc<AtomicBool>>>,
+    stopped: Condvar,
+}
+
+impl Handover {
+    /// A job starts on the current assignment; it stops when the returned flag is raised.
+    pub fn begin(&self) -> Arc<AtomicBool> {
+        let stop = Arc::new(AtomicBool::new(false));
+        *self.running.lock().expect("handover lock") = Some(stop.clone());
+        stop
+    }
+
+    /// The job has stopped: nothing of it reaches the sink any more.
+    pub fn end(&self) {
+        *self.running.lock().expect("handover lock") = None;
+        self.stopped.notify_all();
+    }
+
+    /// Asks the running job, if any, to stop, and waits until it has. It waits as long as that
+    /// takes (a broker outage can hold up the last commit): the partitions must not reach
+    /// another owner while this job may still write for them.
+    fn revoke(&self) {
+        let mut running = self.running.lock().expect("handover lock");
+        if let Some(stop) = running.as_ref() {
+            stop.store(true, Ordering::Release);
+        }
+        while running.is_some() {
+            let (guard, timeout) = self
+                .stopped
+                .wait_timeout(running, REVOKE_WAIT)
+                .expect("handover lock");
+            running = guard;
+            if timeout.timed_out() && running.is_some() {
+                tracing::warn!(
+                    "still waiting for the job to commit its last epoch before giving its partitions up"
+                );
+            }
+        }
+    }
+}
+
+struct MemberContext {
+    topic: String,
+    assignments: Mutex<Sender<Vec<u32>>>,
+    handover: Arc<Handover>,
+    /// The partitions the last rebalance revoked, and the assignment a rejoin was made for.
+    history: Mutex<(Vec<u32>, Option<Vec<u32>>)>,
+    /// Set by a suspect assignment: the group thread leaves and rejoins the group.
+    rejoin: AtomicBool,
+}
+
+impl MemberContext {
+    fn partitions(&self, list: &TopicPartitionList) -> Vec<u32> {
+        let mut ids: Vec<u32> = list
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition() as u32)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl ClientContext for MemberContext {}
+
+impl ConsumerContext for MemberContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            if list.count() > 0 {
+                tracing::info!(
+                    partitions = list.count(),
+                    "partitions revoked: stopping the job"
+                );
+                self.handover.revoke();
+                self.history.lock().expect("member lock").0 = self.partitions(list);
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                // The member never reads: the job reads with its own consumer.
+                if let Err(e) = consumer.pause(list) {
+                    tracing::warn!("cannot pause the membership consumer: {e}");
+                }
+                let ids = self.partitions(list);
+                let mut history = self.history.lock().expect("member lock");
+                let revoked = std::mem::take(&mut history.0);
+                if !ids.is_empty() && ids == revoked && history.1.as_ref() != Some(&ids) {
+                    tracing::warn!(
+                        partitions = ?ids,
+                        "the rebalance gave back the same partitions; rejoining the group once in case the broker kept a departed member's assignment"
+                    );
+                    history.1 = Some(ids);
+                    self.rejoin.store(true, Ordering::Release);
+                    return;
+                }
+                history.1 = None;
+                let _ = self.assignments.lock().expect("member lock").send(ids);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!("consumer group rebalance failed: {e}"),
+        }
+    }
+}
+
+/// This instance's membership in the group of a Kafka source.
+pub struct GroupMember {
+    /// `None` once dropped (see `Drop`).
+    consumer: Option<Arc<BaseConsumer<MemberContext>>>,
+    assignments: Mutex<Receiver<Vec<u32>>>,
+    handover: Arc<Handover>,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    topic: KafkaTopic,
+}
+
+impl std::fmt::Debug for GroupMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupMember({})", self.topic)
+    }
+}
+
+impl GroupMember {
+    /// Joins the group `app_id` for `topic`. Assignments arrive through
+    /// [`next_assignment`](Self::next_assignment).
+    pub fn join(topic: &KafkaTopic, settings: &KafkaSettings, app_id: &str) -> Result<Self> {
+        let (tx, rx) = channel();
+        let handover = Arc::new(Handover::default());
+        let context = MemberContext {
+            topic: topic.topic.clone(),
+            assignments: Mutex::new(tx),
+            handover: handover.clone(),
+            history: Mutex::new((Vec::new(), None)),
+            rejoin: AtomicBool::new(false),
+        };
+        let consumer: BaseConsumer<MemberContext> = settings
+            .client_config(
+                &topic.brokers,
+                &[
+                    ("group.id", app_id),
+                    ("enable.auto.commit", "false"),
+                    ("enable.auto.offset.store", "false"),
+                    ("partition.assignment.strategy", "range,roundrobin"),
+                ],
+            )
+            .create_with_context(context)
+            .map_err(|e| client_error(&topic.brokers, e))?;
+        consumer.subscribe(&[&topic.topic]).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot join the consumer group {app_id} for {topic}: {e}"
+            ))
+        })?;
+        let consumer = Arc::new(consumer);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (consumer, shutdown) = (consumer.clone(), shutdown.clone());
+            let topic_name = topic.topic.clone();
+            std::thread::Builder::new()
+                .name("spate-group".into())
+                .spawn(move || {
+                    // Polling serves the group protocol's callbacks; the member reads nothing.
+                    while !shutdown.load(Ordering::Acquire) {
+                        if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+                            tracing::debug!("consumer group: {e}");
+                        }
+                        if consumer.context().rejoin.swap(false, Ordering::AcqRel) {
+                            consumer.unsubscribe();
+                            if let Err(e) = consumer.subscribe(&[&topic_name]) {
+                                tracing::error!("cannot rejoin the consumer group: {e}");
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| Error::Runtime(format!("cannot start the group thread: {e}")))?
+        };
+        Ok(GroupMember {
+            consumer: Some(consumer),
+            assignments: Mutex::new(rx),
+            handover,
+            shutdown,
+            thread: Some(thread),
+            topic: topic.clone(),
+        })
+    }
+
+    fn consumer(&self) -> &BaseConsumer<MemberContext> {
+        self.consumer
+            .as_ref()
+            .expect("the member is live until dropped")
+    }
+
+    /// The next assignment (topic partitions, ascending), if one arrives within `wait`.
+    pub fn next_assignment(&self, wait: Duration) -> Option<Vec<u32>> {
+        self.assignments
+            .lock()
+            .expect("member lock")
+            .recv_timeout(wait)
+            .ok()
+    }
+
+    /// The stop handshake a job on the current assignment takes part in.
+    pub fn handover(&self) -> &Handover {
+        &self.handover
+    }
+
+    /// Commits `offsets` (topic partition, next offset) to the group, for monitoring tools.
+    pub fn commit(&self, offsets: &[(u32, u64)]) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        for &(p, offset) in offsets {
+            list.add_partition_offset(&self.topic.topic, p as i32, Offset::Offset(offset as i64))
+                .map_err(|e| Error::Runtime(format!("cannot commit offsets: {e}")))?;
+        }
+        self.consumer()
+            .commit(&list, CommitMode::Async)
+            .map_err(|e| {
+                Error::Runtime(format!("cannot commit offsets to the consumer group: {e}"))
+            })
+    }
+
+    /// Whether the group has committed at least `end[p]` for every partition `p` of the topic:
+    /// every member's bounded run (`--until-end`) is done.
+    pub fn all_committed(&self, end: &[u64]) -> Result<bool> {
+        let mut list = TopicPartitionList::new();
+        for p in 0..end.len() {
+            list.add_partition(&self.topic.topic, p as i32);
+        }
+        let committed = self
+            .consumer()
+            .committed_offsets(list, Duration::from_secs(10))
+            .map_err(|e| Error::Runtime(format!("cannot read the group's offsets: {e}")))?;
+        Ok(end.iter().enumerate().all(|(p, &end)| {
+            end == 0
+                || committed
+                    .find_partition(&self.topic.topic, p as i32)
+                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o as u64 >= end))
+        }))
+    }
+}
+
+impl Drop for GroupMember {
+    /// Leaves the group by letting the session expire instead of sending LeaveGroup, as Kafka
+    /// Streams does (`internal.leave.group.on.close=false`): a process that restarts at once
+    /// does not cause two rebalances. It also sidesteps a tansu 0.6 bug: a leader that leaves
+    /// while the group is rebalancing stays the group's leader, and no member that joins later
+    /// is ever assigned anything.
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(consumer) = self.consumer.take().and_then(Arc::into_inner) {
+            let client = consumer.client().native_ptr();
+            // rdkafka's own drop would close the consumer (and leave the group) first.
+            std::mem::forget(consumer);
+            // SAFETY: `client` is the consumer's live handle, used by nothing else now (the
+            // group thread has ended and the wrapper was forgotten, so it is destroyed once).
+            unsafe {
+                rdkafka::bindings::rd_kafka_destroy_flags(
+                    client,
+                    rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
+                )
+            };
+        }
+    }
+}
