@@ -13,7 +13,7 @@ use crate::io::sink::{EpochSink, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::OutputFn;
-use crate::state::{Changelog, ChangelogCheckpoint, PartitionStore, PreparedCheckpoint};
+use crate::state::{Changelog, CheckpointRecord, PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
@@ -244,14 +244,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// can be committed only once another instance could take over from it.
     fn finish_epoch(&mut self, msg: Advance) -> Result<()> {
         let (streams, outputs, late) = self.serialize_outputs()?;
-        let mut changelog_outputs = Vec::new();
-        if self.changelog.is_some() && msg.epoch > self.changelog_epoch {
-            changelog_outputs = streams.clone();
-        }
-        let mut staged = self.stage(msg.epoch, streams)?;
-        if msg.suppress_output {
-            staged.clear();
-        }
         if msg.checkpoint {
             let meta = self.core.checkpoint_meta(msg.epoch);
             let (prepared, sizes) =
@@ -266,16 +258,20 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             {
                 changelog.write(
                     self.partition,
-                    &ChangelogCheckpoint {
-                        meta,
+                    &CheckpointRecord {
+                        meta: &meta,
                         next_offset: msg.next_offset,
-                        entries: prepared.entries.clone(),
-                        outputs: changelog_outputs,
+                        entries: &prepared.entries,
+                        outputs: &streams,
                     },
                 )?;
                 self.changelog_epoch = msg.epoch;
             }
             self.prepared.push_back(prepared);
+        }
+        let mut staged = self.stage(msg.epoch, streams)?;
+        if msg.suppress_output {
+            staged.clear();
         }
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {

@@ -51,6 +51,21 @@ pub struct ChangelogCheckpoint {
     pub outputs: Vec<(OutputStream, Vec<u8>)>,
 }
 
+/// A checkpoint record as written: [`ChangelogCheckpoint`] borrowed from the partition, so
+/// writing copies neither its changed state nor its outputs (bincode encodes a slice and a
+/// `Vec` alike, so it reads back as a `ChangelogCheckpoint`).
+#[derive(Debug, Serialize)]
+pub struct CheckpointRecord<'a> {
+    /// See [`ChangelogCheckpoint::meta`].
+    pub meta: &'a PartitionCheckpoint,
+    /// See [`ChangelogCheckpoint::next_offset`].
+    pub next_offset: u64,
+    /// See [`ChangelogCheckpoint::entries`].
+    pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
+    /// See [`ChangelogCheckpoint::outputs`].
+    pub outputs: &'a [(OutputStream, Vec<u8>)],
+}
+
 /// A partition's state as restored from the changelog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
@@ -155,7 +170,7 @@ impl Changelog {
 
     /// Writes `checkpoint` for `partition`: the checkpoint record, acknowledged before this
     /// returns, then the copies of its entries (acknowledged with a later flush).
-    pub fn write(&self, partition: u32, checkpoint: &ChangelogCheckpoint) -> Result<()> {
+    pub fn write(&self, partition: u32, checkpoint: &CheckpointRecord<'_>) -> Result<()> {
         let record = bincode::serialize(checkpoint).expect("bincode encodes checkpoints");
         self.send(partition, CHECKPOINT_KEY, Some(&record))?;
         flush_checked(
@@ -166,7 +181,7 @@ impl Changelog {
             ),
         )?;
         let mut key = Vec::with_capacity(32);
-        for (entry, value) in &checkpoint.entries {
+        for (entry, value) in checkpoint.entries {
             key.clear();
             key.push(ENTRY_PREFIX);
             key.extend_from_slice(entry);
@@ -246,5 +261,37 @@ impl Changelog {
         let mut state: Vec<_> = state.into_iter().collect();
         state.sort_unstable();
         Ok(Some(Restored { checkpoint, state }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_record_reads_back_as_a_checkpoint() {
+        let owned = ChangelogCheckpoint {
+            meta: PartitionCheckpoint {
+                epoch: 7,
+                watermark: 5,
+                max_event_time: 9,
+                processing_time: 11,
+            },
+            next_offset: 42,
+            entries: vec![(vec![1], Some(vec![2, 3])), (vec![4], None)],
+            outputs: vec![(OutputStream::Late, b"{}\n".to_vec())],
+        };
+        let borrowed = CheckpointRecord {
+            meta: &owned.meta,
+            next_offset: owned.next_offset,
+            entries: &owned.entries,
+            outputs: &owned.outputs,
+        };
+        let bytes = bincode::serialize(&borrowed).unwrap();
+        assert_eq!(bincode::serialize(&owned).unwrap(), bytes);
+        assert_eq!(
+            bincode::deserialize::<ChangelogCheckpoint>(&bytes).unwrap(),
+            owned
+        );
     }
 }
