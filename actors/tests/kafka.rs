@@ -624,3 +624,52 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
     let got = sorted_payloads(&broker, "scale-out");
     assert_same_lines(&got, &expected[0], "results of the scaled-out run");
 }
+
+#[test]
+fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
+    use spate::checkpoint::PartitionCheckpoint;
+    use spate::io::kafka::KafkaSettings;
+    use spate::state::{Changelog, CheckpointRecord};
+
+    let broker = Tansu::start();
+    let changelog = Changelog::open(
+        &KafkaSettings::default(),
+        &broker.brokers(),
+        "copies",
+        "p",
+        1,
+    )
+    .unwrap();
+    let record = |epoch, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
+        let meta = PartitionCheckpoint {
+            epoch,
+            ..Default::default()
+        };
+        changelog
+            .write(
+                0,
+                &CheckpointRecord {
+                    meta: &meta,
+                    next_offset: epoch * 10,
+                    entries,
+                    outputs: &[],
+                },
+            )
+            .unwrap();
+    };
+    record(1, &[(vec![7], Some(vec![70])), (vec![8], Some(vec![80]))]);
+    // The owner died before its copy of entry 7 was written: take that copy away.
+    std::thread::sleep(Duration::from_secs(1));
+    broker.produce_tombstone(changelog.topic(), 0, &[b's', 7]);
+    let state = |changelog: &Changelog| changelog.restore(0).unwrap().unwrap().state;
+    assert_eq!(
+        state(&changelog),
+        vec![(vec![7], vec![70]), (vec![8], vec![80])]
+    );
+    // The next owner's checkpoint changes entry 8 only: entry 7 must still be restored.
+    record(2, &[(vec![8], Some(vec![81]))]);
+    assert_eq!(
+        state(&changelog),
+        vec![(vec![7], vec![70]), (vec![8], vec![81])]
+    );
+}

@@ -8,8 +8,9 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -202,6 +203,43 @@ pub fn flush_checked(producer: &BaseProducer<Deliveries>, what: &str) -> Result<
         ))),
         None => Ok(()),
     }
+}
+
+/// Reads partition `partition` of `topic` from offset `from` up to `stop` (exclusive) or the
+/// partition's end, whichever comes first, handing each record to `each`. The consumer must
+/// have `enable.partition.eof` set. `what` names the read in errors.
+pub fn read_range(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    (from, stop): (i64, i64),
+    what: &str,
+    mut each: impl FnMut(&BorrowedMessage<'_>) -> Result<()>,
+) -> Result<()> {
+    let fail = |e: KafkaError| Error::Runtime(format!("cannot read {what}: {e}"));
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Offset(from))
+        .map_err(fail)?;
+    consumer.assign(&list).map_err(fail)?;
+    let mut next = from;
+    while next < stop {
+        let message = match consumer.poll(Duration::from_secs(30)) {
+            None => {
+                return Err(Error::Runtime(format!(
+                    "timed out reading {what} at offset {next}"
+                )))
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(fail(e)),
+            Some(Ok(m)) => m,
+        };
+        if message.offset() >= stop {
+            break;
+        }
+        next = message.offset() + 1;
+        each(&message)?;
+    }
+    Ok(())
 }
 
 /// The error for a Kafka client that cannot be created: almost always a bad property.

@@ -13,13 +13,17 @@
 //! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
 //! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
 //! every copy in the log is from an epoch at or before the newest record, and what that epoch
-//! changed is in the record itself. The record's outputs let the next owner resend whatever the
+//! changed is in the record itself. When the partition changes owner (or its process
+//! restarts), the last owner's copies may be incomplete while the next owner's records no
+//! longer carry those entries, so a restore first rewrites the newest record's copies and waits
+//! for them, before the new owner writes anything. The record's outputs let the next owner resend whatever the
 //! last one may not have made visible, so exactness never depends on redoing an epoch with the
 //! last owner's timing (its watermark and processing time).
 
 use crate::checkpoint::PartitionCheckpoint;
 use crate::io::kafka::{
-    client_error, ensure_topics, flush_checked, send_waiting, Deliveries, KafkaSettings, TopicSpec,
+    client_error, ensure_topics, flush_checked, read_range, send_waiting, Deliveries,
+    KafkaSettings, TopicSpec,
 };
 use crate::io::sink::OutputStream;
 use crate::{Error, Result};
@@ -28,7 +32,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -180,8 +183,13 @@ impl Changelog {
                 checkpoint.meta.epoch
             ),
         )?;
+        self.send_copies(partition, checkpoint.entries)
+    }
+
+    /// Sends the entry copies of `entries` (acknowledged with a later flush).
+    fn send_copies(&self, partition: u32, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
         let mut key = Vec::with_capacity(32);
-        for (entry, value) in checkpoint.entries {
+        for (entry, value) in entries {
             key.clear();
             key.push(ENTRY_PREFIX);
             key.extend_from_slice(entry);
@@ -190,7 +198,9 @@ impl Changelog {
         Ok(())
     }
 
-    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint.
+    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint. Also
+    /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
+    /// finished, so the invariant below holds for the checkpoints the next owner writes.
     pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
         let fail = |e: KafkaError| {
             Error::Runtime(format!(
@@ -208,46 +218,39 @@ impl Changelog {
         if high <= low.max(0) {
             return Ok(None);
         }
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, partition as i32, Offset::Beginning)
-            .map_err(fail)?;
-        consumer.assign(&list).map_err(fail)?;
         let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut newest: Option<ChangelogCheckpoint> = None;
-        let mut next = low.max(0);
-        while next < high {
-            let message = match consumer.poll(Duration::from_secs(30)) {
-                None => {
-                    return Err(Error::Runtime(format!(
-                        "timed out reading partition {partition} of the changelog topic {} at offset {next}",
-                        self.topic
-                    )))
+        let what = format!(
+            "partition {partition} of the changelog topic {} at {}",
+            self.topic, self.brokers
+        );
+        let range = (low.max(0), high);
+        read_range(
+            &consumer,
+            &self.topic,
+            partition as i32,
+            range,
+            &what,
+            |message| {
+                let Some(key) = message.key() else {
+                    return Ok(());
+                };
+                if key == CHECKPOINT_KEY {
+                    if let Some(value) = message.payload() {
+                        newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
+                            place: format!("{what} offset {}", message.offset()),
+                            detail: e.to_string(),
+                        })?);
+                    }
+                } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
+                    match message.payload() {
+                        Some(value) => state.insert(entry.to_vec(), value.to_vec()),
+                        None => state.remove(entry),
+                    };
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => break,
-                Some(Err(e)) => return Err(fail(e)),
-                Some(Ok(m)) => m,
-            };
-            next = message.offset() + 1;
-            let Some(key) = message.key() else { continue };
-            if key == CHECKPOINT_KEY {
-                let Some(value) = message.payload() else {
-                    continue;
-                };
-                newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
-                    place: format!(
-                        "{} partition {partition} offset {}",
-                        self.topic,
-                        message.offset()
-                    ),
-                    detail: e.to_string(),
-                })?);
-            } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
-                match message.payload() {
-                    Some(value) => state.insert(entry.to_vec(), value.to_vec()),
-                    None => state.remove(entry),
-                };
-            }
-        }
+                Ok(())
+            },
+        )?;
         let Some(mut checkpoint) = newest else {
             return Ok(None);
         };
@@ -257,6 +260,14 @@ impl Changelog {
                 None => state.remove(entry),
             };
         }
+        // The last owner may have died (or stopped without flushing) before all copies of its
+        // newest checkpoint were written, and the next checkpoint record will no longer carry
+        // those entries: complete the copies now, before anything is written after them.
+        self.send_copies(partition, &checkpoint.entries)?;
+        flush_checked(
+            &self.producer,
+            &format!("the restored changelog entries of partition {partition}"),
+        )?;
         checkpoint.entries.clear();
         let mut state: Vec<_> = state.into_iter().collect();
         state.sort_unstable();

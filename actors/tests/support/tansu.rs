@@ -173,6 +173,16 @@ impl Tansu {
         n
     }
 
+    /// Writes a tombstone (a record without value) keyed `key` to partition `partition` of
+    /// `topic`.
+    pub fn produce_tombstone(&self, topic: &str, partition: i32, key: &[u8]) {
+        let producer: BaseProducer = self.config().create().unwrap();
+        let record: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(topic).partition(partition).key(key);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer.flush(Duration::from_secs(60)).unwrap();
+    }
+
     /// The end offset of each partition of `topic`.
     pub fn end_offsets(&self, topic: &str, partitions: i32) -> Vec<i64> {
         let consumer: BaseConsumer = self.config().create().unwrap();

@@ -11,8 +11,8 @@
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::io::kafka::{
-    ensure_topics, flush_checked, send_waiting, Deliveries, Guarantee, KafkaSettings, KafkaTopic,
-    TopicSpec,
+    ensure_topics, flush_checked, read_range, send_waiting, Deliveries, Guarantee, KafkaSettings,
+    KafkaTopic, TopicSpec,
 };
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
@@ -20,7 +20,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -214,30 +213,14 @@ impl KafkaSink {
             let mut step = 4096;
             while stop > low {
                 let from = (stop - step).max(low);
-                let mut list = TopicPartitionList::new();
-                list.add_partition_offset(&topic.name, q, Offset::Offset(from))
-                    .map_err(fail)?;
-                consumer.assign(&list).map_err(fail)?;
                 let mut older = false;
-                let mut next = from;
-                while next < stop {
-                    let message = match consumer.poll(Duration::from_secs(30)) {
-                        None => {
-                            return Err(Error::Runtime(format!(
-                                "timed out reading the tail of Kafka topic {} partition {q} at offset {next}",
-                                topic.name
-                            )))
-                        }
-                        Some(Err(KafkaError::PartitionEOF(_))) => break,
-                        Some(Err(e)) => return Err(fail(e)),
-                        Some(Ok(m)) => m,
-                    };
-                    if message.offset() >= stop {
-                        break;
-                    }
-                    next = message.offset() + 1;
+                let what = format!(
+                    "the tail of Kafka topic {} partition {q} (to skip output sent before a restart)",
+                    topic.name
+                );
+                read_range(consumer, &topic.name, q, (from, stop), &what, |message| {
                     let Some(hs) = message.headers() else {
-                        continue;
+                        return Ok(());
                     };
                     let (mut app, mut writer, mut epoch, mut seq) = (None, None, None, None);
                     for h in hs.iter() {
@@ -250,10 +233,10 @@ impl KafkaSink {
                         }
                     }
                     if app != Some(self.app_id.as_bytes()) {
-                        continue;
+                        return Ok(());
                     }
                     let (Some(writer), Some(epoch), Some(seq)) = (writer, epoch, seq) else {
-                        continue;
+                        return Ok(());
                     };
                     match classify(writer, epoch) {
                         Tail::Older => older = true,
@@ -269,7 +252,8 @@ impl KafkaSink {
                         }
                         Tail::Ignore => {}
                     }
-                }
+                    Ok(())
+                })?;
                 if older {
                     break;
                 }
