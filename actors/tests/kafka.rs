@@ -8,6 +8,7 @@ mod common;
 mod tansu;
 
 use common::*;
+use spate::io::sink::RecordId;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,15 +108,15 @@ fn kafka_to_kafka_equals_file_to_file() {
         assert_same_lines(&got, &expected[0], &format!("{pipeline}: results"));
         // Every result says who wrote it, in which epoch, at which place.
         for r in broker.read_topic(&format!("{app}-out")).iter().take(50) {
-            assert_eq!(r.header("spate.app"), Some(app.as_str()));
-            let writer = r.header("spate.writer").unwrap();
+            let id = r.header("spate.id").expect("a spate.id header");
+            let id = RecordId::parse(id.as_bytes()).expect("APP/WRITER/EPOCH/SEQ");
+            assert_eq!(id.app, app.as_bytes());
             assert_eq!(
-                writer,
-                format!("p{:03}", r.partition),
+                id.writer,
+                format!("p{:03}", r.partition).as_bytes(),
                 "writer N writes partition N"
             );
-            assert!(r.header("spate.epoch").unwrap().parse::<u64>().unwrap() > 0);
-            assert!(r.header("spate.seq").is_some());
+            assert!(id.epoch > 0);
         }
         assert_eq!(
             sorted_payloads(&broker, &format!("{app}-late")),
@@ -188,11 +189,19 @@ fn an_epoch_with_output(broker: &Tansu, tmp: &Path) -> String {
     let mut epochs: Vec<u64> = broker
         .read_topic("probe-out")
         .iter()
-        .map(|r| r.header("spate.epoch").unwrap().parse().unwrap())
+        .map(epoch_of)
         .collect();
     epochs.sort();
     epochs.dedup();
     epochs[epochs.len() / 2].to_string()
+}
+
+/// The epoch a result record belongs to, from its `spate.id` header.
+fn epoch_of(record: &tansu::KafkaRecord) -> u64 {
+    let id = record.header("spate.id").expect("a spate.id header");
+    RecordId::parse(id.as_bytes())
+        .expect("APP/WRITER/EPOCH/SEQ")
+        .epoch
 }
 
 /// Crashes a job at `failpoint` in epoch `epoch`, then finishes it with a new state directory,
@@ -211,7 +220,7 @@ fn crash_and_take_over(broker: &Tansu, tmp: &Path, app: &str, failpoint: &str, e
     let visible = broker
         .read_topic(&format!("{app}-out"))
         .iter()
-        .any(|r| r.header("spate.epoch") == Some(epoch));
+        .any(|r| epoch_of(r).to_string() == epoch);
     assert_eq!(
         visible,
         failpoint == "SPATE_CRASH_AFTER_COMMIT",
@@ -646,7 +655,7 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
             ..Default::default()
         };
         changelog
-            .write(
+            .send_checkpoint(
                 0,
                 &CheckpointRecord {
                     meta: &meta,
@@ -656,10 +665,11 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
                 },
             )
             .unwrap();
+        // Acknowledged: the record and the copies of its entries.
+        changelog.flush(epoch).unwrap();
     };
     record(1, &[(vec![7], Some(vec![70])), (vec![8], Some(vec![80]))]);
     // The owner died before its copy of entry 7 was written: take that copy away.
-    std::thread::sleep(Duration::from_secs(1));
     broker.produce_tombstone(changelog.topic(), 0, &[b's', 7]);
     let state = |changelog: &Changelog| changelog.restore(0).unwrap().unwrap().state;
     assert_eq!(
@@ -672,4 +682,7 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
         state(&changelog),
         vec![(vec![7], vec![70]), (vec![8], vec![81])]
     );
+    // Read back from the end, past the copies a restore rewrote after it: epoch 2's record.
+    let newest = changelog.newest_checkpoint(0).unwrap().unwrap();
+    assert_eq!((newest.meta.epoch, newest.next_offset), (2, 20));
 }

@@ -513,7 +513,7 @@ where
 /// Runs a Kafka-source job as a member of its consumer group: each assignment runs as one job
 /// on the assigned partitions, stopped at an epoch boundary when a rebalance revokes them. With
 /// `--until-end` the instance leaves once the group has committed every partition's end
-/// offset, whichever member processed it.
+/// offset and every partition's last checkpoint is final, whichever member processed it.
 fn run_in_group<R, Op, Out>(
     plan: &Plan<R, Op, Out>,
     config: &RunConfig,
@@ -531,6 +531,15 @@ where
     let n = key_partitions(config, &app_id)?;
     let end = kafka_end_offsets(config, store, topic, n)?;
     let member = Arc::new(GroupMember::join(topic, &config.kafka, &app_id)?);
+    // With --until-end: where each partition ends, and the changelog that tells whether its
+    // last checkpoint is final.
+    let bounded = match end {
+        Some(end) => Some((
+            end,
+            Changelog::open(&config.kafka, &topic.brokers, &app_id, &plan.name, n)?,
+        )),
+        None => None,
+    };
     if config.handle_signals {
         let stop = config.stop.clone();
         std::thread::Builder::new()
@@ -554,9 +563,11 @@ where
     let mut total = JobReport::default();
     while !config.stop.load(Ordering::Acquire) {
         let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
-            if let Some(end) = &end {
-                if member.all_committed(end)? {
-                    tracing::info!("the group has read every partition to its end: leaving");
+            if let Some((end, changelog)) = &bounded {
+                if member.all_committed(end)? && all_final(changelog, end)? {
+                    tracing::info!(
+                        "the group has read every partition to its end and emitted every window: leaving"
+                    );
                     break;
                 }
             }
@@ -583,6 +594,25 @@ where
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// Whether every partition's newest checkpoint in `changelog` is final (taken at the end of a
+/// bounded run, with the watermark at +∞, so every window was emitted) and lies at or after
+/// `end`. A committed group offset alone does not say that: a member that stops (or dies)
+/// after reading to the end but before its final epoch leaves windows open.
+fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
+    for (p, &end) in end.iter().enumerate() {
+        if end == 0 {
+            continue; // an empty partition has nothing to emit
+        }
+        let fin = changelog
+            .newest_checkpoint(p as u32)?
+            .is_some_and(|c| c.meta.watermark == crate::time::END_OF_TIME && c.next_offset >= end);
+        if !fin {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Runs one job: on every key partition, or on a consumer group assignment.
@@ -645,7 +675,7 @@ where
         checkpoint_interval: config.checkpoint_interval,
         recorded: resume.recorded,
         checkpoints: resume.checkpoints,
-        checkpoint_every_epoch: changelog.is_some(),
+        changelog: changelog.clone(),
     };
     let tracker = WatermarkTracker::new(
         m,

@@ -240,8 +240,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 
     /// Stages the epoch's outputs and reports them; then, when asked, checkpoints. With a
-    /// changelog the checkpoint and the outputs are written to it first, so the epoch's output
-    /// can be committed only once another instance could take over from it.
+    /// changelog the checkpoint and the outputs are sent to it first; the supervisor commits
+    /// the epoch once the changelog acknowledged them, when another instance could take over.
     fn finish_epoch(&mut self, msg: Advance) -> Result<()> {
         let (streams, outputs, late) = self.serialize_outputs()?;
         if msg.checkpoint {
@@ -256,7 +256,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 .as_ref()
                 .filter(|_| msg.epoch > self.changelog_epoch)
             {
-                changelog.write(
+                changelog.send_checkpoint(
                     self.partition,
                     &CheckpointRecord {
                         meta: &meta,

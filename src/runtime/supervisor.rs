@@ -10,9 +10,10 @@
 //! end only once that epoch is committed (`Committed`), so a restart never skips output that
 //! was staged but not yet visible, whether the sink keeps staged output across a crash (files)
 //! or not (Kafka). Sinks skip what a replay makes visible twice. With a changelog (Kafka
-//! sources) partitions checkpoint every epoch and write the checkpoint, with the epoch's
-//! outputs, to the changelog before they report the epoch finished, so nothing is committed
-//! that the partition's next owner could not restore and resend.
+//! sources) partitions checkpoint every epoch and send the checkpoint, with the epoch's
+//! outputs, to the changelog before they report the epoch finished, and the supervisor waits
+//! for the changelog to acknowledge all of them (one flush per epoch) before it commits the
+//! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
 use super::messages::{
     Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
@@ -22,7 +23,7 @@ use super::{JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
-use crate::state::StateStore;
+use crate::state::{Changelog, StateStore};
 use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
 use crate::{Error, Result};
 use actix::prelude::*;
@@ -57,8 +58,9 @@ pub(crate) struct SupervisorConfig {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) recorded: Vec<EpochRecord>,
     pub(crate) checkpoints: Vec<Epoch>,
-    /// Checkpoint at every epoch (partitions write a changelog before output is committed).
-    pub(crate) checkpoint_every_epoch: bool,
+    /// The job's changelog (Kafka sources): partitions then checkpoint at every epoch and send
+    /// their checkpoints to it, and an epoch is committed only once it acknowledged them.
+    pub(crate) changelog: Option<Arc<Changelog>>,
 }
 
 /// Supervises one job.
@@ -70,7 +72,7 @@ pub(crate) struct JobSupervisor {
     tracker: WatermarkTracker,
     trigger: Trigger,
     checkpoint_interval: Duration,
-    checkpoint_every_epoch: bool,
+    changelog: Option<Arc<Changelog>>,
     last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
@@ -112,7 +114,7 @@ impl JobSupervisor {
             tracker,
             trigger: config.trigger,
             checkpoint_interval: config.checkpoint_interval,
-            checkpoint_every_epoch: config.checkpoint_every_epoch,
+            changelog: config.changelog,
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
@@ -253,7 +255,7 @@ impl JobSupervisor {
         };
         let ends_job = record.final_epoch || cut.stopping;
         let checkpoint = ends_job
-            || self.checkpoint_every_epoch
+            || self.changelog.is_some()
             || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
         if checkpoint {
             self.last_checkpoint = Instant::now();
@@ -366,8 +368,22 @@ impl JobSupervisor {
                 watermark: pending.record.watermark,
                 final_epoch: pending.record.final_epoch,
             };
+            let flush_started = Instant::now();
+            if let Some(changelog) = &self.changelog {
+                changelog.flush(epoch)?;
+            }
             crash_point("SPATE_CRASH_BEFORE_COMMIT", epoch);
+            let commit_started = Instant::now();
             self.sink.commit(epoch, staged, &stats)?;
+            tracing::debug!(
+                epoch,
+                records = pending.records,
+                outputs,
+                since_cut_ms = pending.cut_at.elapsed().as_millis() as u64,
+                changelog_flush_ms = (commit_started - flush_started).as_millis() as u64,
+                commit_ms = commit_started.elapsed().as_millis() as u64,
+                "epoch committed"
+            );
             crash_point("SPATE_CRASH_AFTER_COMMIT", epoch);
             self.committed = epoch;
             self.trigger

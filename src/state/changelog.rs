@@ -5,14 +5,16 @@
 //! At each checkpoint a partition writes, in this order, to its changelog partition:
 //! 1. one *checkpoint record* (key `c`): the checkpoint's metadata, the next source offset, the
 //!    state entries the epoch changed, and the epoch's outputs. The epoch's output is committed
-//!    only once this record is acknowledged;
+//!    only once this record is acknowledged (the supervisor flushes the changelog once per
+//!    epoch, for all partitions);
 //! 2. a copy of every changed entry under its own key (`s` ‖ key; a removal is a tombstone),
 //!    which compaction keeps as the partition's whole state.
 //!
 //! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
 //! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
 //! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
-//! every copy in the log is from an epoch at or before the newest record, and what that epoch
+//! every copy in the log is from an epoch at or before the newest record (the idempotent producer
+//! keeps a partition's records in order and without gaps), and what that epoch
 //! changed is in the record itself. When the partition changes owner (or its process
 //! restarts), the last owner's copies may be incomplete while the next owner's records no
 //! longer carry those entries, so a restore first rewrites the newest record's copies and waits
@@ -29,7 +31,6 @@ use crate::io::sink::OutputStream;
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord};
 use serde::{Deserialize, Serialize};
@@ -171,19 +172,22 @@ impl Changelog {
         })
     }
 
-    /// Writes `checkpoint` for `partition`: the checkpoint record, acknowledged before this
-    /// returns, then the copies of its entries (acknowledged with a later flush).
-    pub fn write(&self, partition: u32, checkpoint: &CheckpointRecord<'_>) -> Result<()> {
+    /// Sends `checkpoint` for `partition`: the checkpoint record, then the copies of its
+    /// entries. Nothing is acknowledged yet: [`Changelog::flush`] waits for that, once for the
+    /// checkpoints of every partition.
+    pub fn send_checkpoint(&self, partition: u32, checkpoint: &CheckpointRecord<'_>) -> Result<()> {
         let record = bincode::serialize(checkpoint).expect("bincode encodes checkpoints");
         self.send(partition, CHECKPOINT_KEY, Some(&record))?;
+        self.send_copies(partition, checkpoint.entries)
+    }
+
+    /// Waits until the changelog has acknowledged everything sent so far, the checkpoints of
+    /// `epoch` included; fails when the broker rejected any of it.
+    pub fn flush(&self, epoch: u64) -> Result<()> {
         flush_checked(
             &self.producer,
-            &format!(
-                "the changelog checkpoint of partition {partition} epoch {}",
-                checkpoint.meta.epoch
-            ),
-        )?;
-        self.send_copies(partition, checkpoint.entries)
+            &format!("the changelog checkpoints of epoch {epoch}"),
+        )
     }
 
     /// Sends the entry copies of `entries` (acknowledged with a later flush).
@@ -198,33 +202,72 @@ impl Changelog {
         Ok(())
     }
 
-    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint. Also
-    /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
-    /// finished, so the invariant below holds for the checkpoints the next owner writes.
-    pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
-        let fail = |e: KafkaError| {
-            Error::Runtime(format!(
-                "cannot read partition {partition} of the changelog topic {} at {}: {e}",
-                self.topic, self.brokers
-            ))
-        };
+    /// A consumer for reading `partition`, the partition's offset range (low, high), and the
+    /// partition's name for errors.
+    fn reader(&self, partition: u32) -> Result<(BaseConsumer, (i64, i64), String)> {
+        let what = format!(
+            "partition {partition} of the changelog topic {} at {}",
+            self.topic, self.brokers
+        );
         let consumer: BaseConsumer = self
             .consumer
             .create()
             .map_err(|e| client_error(&self.brokers, e))?;
         let (low, high) = consumer
             .fetch_watermarks(&self.topic, partition as i32, Duration::from_secs(30))
-            .map_err(fail)?;
-        if high <= low.max(0) {
+            .map_err(|e| Error::Runtime(format!("cannot read {what}: {e}")))?;
+        Ok((consumer, (low.max(0), high.max(0)), what))
+    }
+
+    /// Decodes the checkpoint record at `offset` of the partition named `what`.
+    fn decode(what: &str, offset: i64, value: &[u8]) -> Result<ChangelogCheckpoint> {
+        bincode::deserialize(value).map_err(|e| Error::Corrupt {
+            place: format!("{what} offset {offset}"),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The newest checkpoint record of `partition`, found by reading back from the
+    /// partition's end (the copies written after a record are at most one per changed entry,
+    /// so this reads little); `None` when the partition holds no checkpoint.
+    pub fn newest_checkpoint(&self, partition: u32) -> Result<Option<ChangelogCheckpoint>> {
+        let (consumer, (low, mut stop), what) = self.reader(partition)?;
+        let mut step = 1024;
+        while stop > low {
+            let from = (stop - step).max(low);
+            let mut newest = None;
+            read_range(
+                &consumer,
+                &self.topic,
+                partition as i32,
+                (from, stop),
+                &what,
+                |m| {
+                    if let (Some(CHECKPOINT_KEY), Some(value)) = (m.key(), m.payload()) {
+                        newest = Some((m.offset(), value.to_vec()));
+                    }
+                    Ok(())
+                },
+            )?;
+            if let Some((offset, value)) = newest {
+                return Self::decode(&what, offset, &value).map(Some);
+            }
+            stop = from;
+            step *= 2;
+        }
+        Ok(None)
+    }
+
+    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint. Also
+    /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
+    /// finished, so the invariant below holds for the checkpoints the next owner writes.
+    pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
+        let (consumer, range, what) = self.reader(partition)?;
+        if range.1 <= range.0 {
             return Ok(None);
         }
         let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut newest: Option<ChangelogCheckpoint> = None;
-        let what = format!(
-            "partition {partition} of the changelog topic {} at {}",
-            self.topic, self.brokers
-        );
-        let range = (low.max(0), high);
         read_range(
             &consumer,
             &self.topic,
@@ -237,10 +280,7 @@ impl Changelog {
                 };
                 if key == CHECKPOINT_KEY {
                     if let Some(value) = message.payload() {
-                        newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
-                            place: format!("{what} offset {}", message.offset()),
-                            detail: e.to_string(),
-                        })?);
+                        newest = Some(Self::decode(&what, message.offset(), value)?);
                     }
                 } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
                     match message.payload() {

@@ -2,8 +2,8 @@
 //! `<app-id>-dead-letter` (the raw record as value; source, partition, offset and error in
 //! headers). Exactly-once without broker transactions: an epoch's output is sent only after its
 //! epoch record is durable, so a replay reproduces it record for record; every record carries
-//! headers naming the job, the writer (key partition), the epoch and its sequence in the
-//! epoch; at start the sink reads each partition's tail back to the last committed epoch and
+//! one header, `spate.id`, naming the job, the writer (key partition), the epoch and its
+//! sequence in the epoch; at start the sink reads each partition's tail back to the last committed epoch and
 //! skips the replayed records found there. A writer's records go to the output partition of
 //! the same number, where a key's records land with Kafka's default partitioner too when
 //! results are keyed like the input.
@@ -24,16 +24,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Header names on every record the sink writes.
+/// Header names on the records the sink writes.
 pub mod headers {
-    /// The application id of the job that wrote the record.
-    pub const APP: &str = "spate.app";
-    /// The writer: `pNNN` for key partition NNN, `src` for the source.
-    pub const WRITER: &str = "spate.writer";
-    /// The epoch the record belongs to.
-    pub const EPOCH: &str = "spate.epoch";
-    /// The record's sequence number among its writer's records of the epoch.
-    pub const SEQ: &str = "spate.seq";
+    /// Every record: `APP/WRITER/EPOCH/SEQ`, the application id of the job that wrote it, the
+    /// writer (`pNNN` for key partition NNN, `src` for the source), the epoch it belongs to and
+    /// its sequence number among that writer's records of the epoch. One header rather than
+    /// four: brokers store each header of each record (tansu as a database row), and the four
+    /// made the sink's records twice as large. See [`RecordId`].
+    pub const ID: &str = "spate.id";
     /// Dead letters: the source the record came from.
     pub const SOURCE: &str = "spate.source";
     /// Dead letters: the source partition.
@@ -42,6 +40,49 @@ pub mod headers {
     pub const OFFSET: &str = "spate.offset";
     /// Dead letters: why the record was rejected.
     pub const ERROR: &str = "spate.error";
+}
+
+/// Where a record in an output topic comes from: the value of its [`headers::ID`] header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordId<'a> {
+    /// The application id of the job that wrote the record.
+    pub app: &'a [u8],
+    /// The writer: `pNNN` for key partition NNN, `src` for the source.
+    pub writer: &'a [u8],
+    /// The epoch the record belongs to.
+    pub epoch: Epoch,
+    /// The record's place among its writer's records of the epoch.
+    pub seq: u64,
+}
+
+impl<'a> RecordId<'a> {
+    /// Parses a header value `APP/WRITER/EPOCH/SEQ` (the application id may itself hold `/`);
+    /// `None` when it is not one.
+    pub fn parse(value: &'a [u8]) -> Option<Self> {
+        fn number(field: &[u8]) -> Option<u64> {
+            std::str::from_utf8(field).ok()?.parse().ok()
+        }
+        let mut fields = value.rsplitn(4, |b| *b == b'/');
+        let seq = number(fields.next()?)?;
+        let epoch = number(fields.next()?)?;
+        let writer = fields.next()?;
+        let app = fields.next()?;
+        Some(RecordId {
+            app,
+            writer,
+            epoch,
+            seq,
+        })
+    }
+
+    /// Appends the header value to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        out.extend_from_slice(self.app);
+        out.push(b'/');
+        out.extend_from_slice(self.writer);
+        write!(out, "/{}/{}", self.epoch, self.seq).expect("writing to a Vec cannot fail");
+    }
 }
 
 /// One output topic.
@@ -183,10 +224,6 @@ impl KafkaSink {
         }
     }
 
-    fn header_u64(value: Option<&[u8]>) -> Option<u64> {
-        std::str::from_utf8(value?).ok()?.parse().ok()
-    }
-
     /// Reads back from the end of each of `partitions` of `stream`'s topic until `classify`
     /// calls a record of this job [`Tail::Older`] (or the start), noting the records it calls
     /// [`Tail::Present`].
@@ -219,25 +256,23 @@ impl KafkaSink {
                     topic.name
                 );
                 read_range(consumer, &topic.name, q, (from, stop), &what, |message| {
-                    let Some(hs) = message.headers() else {
+                    let id = message.headers().and_then(|hs| {
+                        hs.iter()
+                            .find(|h| h.key == headers::ID)
+                            .and_then(|h| RecordId::parse(h.value?))
+                    });
+                    let Some(RecordId {
+                        app,
+                        writer,
+                        epoch,
+                        seq,
+                    }) = id
+                    else {
                         return Ok(());
                     };
-                    let (mut app, mut writer, mut epoch, mut seq) = (None, None, None, None);
-                    for h in hs.iter() {
-                        match h.key {
-                            headers::APP => app = h.value,
-                            headers::WRITER => writer = h.value,
-                            headers::EPOCH => epoch = Self::header_u64(h.value),
-                            headers::SEQ => seq = Self::header_u64(h.value),
-                            _ => {}
-                        }
-                    }
-                    if app != Some(self.app_id.as_bytes()) {
+                    if app != self.app_id.as_bytes() {
                         return Ok(());
                     }
-                    let (Some(writer), Some(epoch), Some(seq)) = (writer, epoch, seq) else {
-                        return Ok(());
-                    };
                     match classify(writer, epoch) {
                         Tail::Older => older = true,
                         Tail::Present => {
@@ -288,7 +323,7 @@ impl EpochSink for KafkaSink {
             return Ok(());
         }
         let mut present = self.present.lock().expect("sink lock");
-        let epoch_text = epoch.to_string();
+        let mut id = Vec::with_capacity(64);
         for s in &staged {
             let StagedPayload::Lines { writer, bytes } = &s.payload else {
                 continue;
@@ -304,12 +339,15 @@ impl EpochSink for KafkaSink {
                 if sent.as_ref().is_some_and(|sent| sent.contains(&seq)) {
                     continue; // sent before a restart
                 }
-                let seq_text = seq.to_string();
-                let mut hs = OwnedHeaders::new_with_capacity(8)
-                    .insert(header(headers::APP, self.app_id.as_bytes()))
-                    .insert(header(headers::WRITER, writer.as_bytes()))
-                    .insert(header(headers::EPOCH, epoch_text.as_bytes()))
-                    .insert(header(headers::SEQ, seq_text.as_bytes()));
+                id.clear();
+                RecordId {
+                    app: self.app_id.as_bytes(),
+                    writer: writer.as_bytes(),
+                    epoch,
+                    seq,
+                }
+                .write(&mut id);
+                let mut hs = OwnedHeaders::new_with_capacity(5).insert(header(headers::ID, &id));
                 let mut payload: &[u8] = line;
                 let mut partition = Self::partition_of(writer, topic.partitions);
                 let dead: Option<DeadLetterLine> = match s.stream {
@@ -405,4 +443,30 @@ struct DeadLetterLine {
     offset: u64,
     error: String,
     raw: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_id_reads_back_as_written_even_with_slashes_in_the_app_id() {
+        let id = RecordId {
+            app: b"team/fraud",
+            writer: b"p003",
+            epoch: 41,
+            seq: 7,
+        };
+        let mut value = Vec::new();
+        id.write(&mut value);
+        assert_eq!(value, b"team/fraud/p003/41/7");
+        assert_eq!(RecordId::parse(&value), Some(id));
+    }
+
+    #[test]
+    fn other_header_values_are_no_record_id() {
+        for value in [&b""[..], b"app/p001/7", b"app/p001/x/7", b"app/p001/7/-1"] {
+            assert_eq!(RecordId::parse(value), None, "{value:?}");
+        }
+    }
 }

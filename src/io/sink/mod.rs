@@ -7,7 +7,7 @@ mod kafka;
 mod stdout;
 
 pub use file::FileSink;
-pub use kafka::{headers as kafka_headers, KafkaSink};
+pub use kafka::{headers as kafka_headers, KafkaSink, RecordId};
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;
