@@ -1,7 +1,8 @@
 //! Job metrics through OpenTelemetry, exported for Prometheus: records in, out, late and
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
 //! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
-//! consumer-group rebalances and changelog restores with their durations. Served as text on
+//! consumer-group rebalances, changelog restores with their durations, and source partitions
+//! paused for backpressure. Served as text on
 //! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
 //! never per record.
 
@@ -43,6 +44,7 @@ struct Instruments {
     rebalances: Counter<u64>,
     restores: Counter<u64>,
     restore_seconds: Histogram<f64>,
+    source_pauses: Counter<u64>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -147,6 +149,10 @@ impl Metrics {
                     .with_boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0])
                     .with_description("Time to restore one partition's state at a job or rebalance start")
                     .build(),
+                source_pauses: meter
+                    .u64_counter("spate.source.pauses")
+                    .with_description("Times a Kafka source stopped reading a partition because its key partition had as many batches queued as it may (resumed once it handles one)")
+                    .build(),
                 _server: server,
                 _provider: provider,
             }),
@@ -221,6 +227,18 @@ impl Metrics {
         let attrs = [i.pipeline.clone(), source];
         i.restores.add(1, &attrs);
         i.restore_seconds.record(seconds, &attrs);
+    }
+
+    /// Counts a pause of source partition `partition` (see `runtime::source`).
+    pub fn source_paused(&self, partition: u32) {
+        let i = &self.inner;
+        i.source_pauses.add(
+            1,
+            &[
+                i.pipeline.clone(),
+                KeyValue::new("partition", i64::from(partition)),
+            ],
+        );
     }
 
     /// Counts a partition restart.

@@ -531,6 +531,92 @@ fn wait_for_log(log: &Path, text: &str, count: usize, limit: Duration) -> String
     }
 }
 
+/// The values of `metric` per `partition` label in a Prometheus text `body`.
+fn per_partition(body: &str, metric: &str) -> std::collections::BTreeMap<u32, f64> {
+    body.lines()
+        .filter(|l| l.starts_with(metric))
+        .filter_map(|l| {
+            let partition = l.split("partition=\"").nth(1)?.split('"').next()?;
+            Some((partition.parse().ok()?, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Backpressure: a key partition slower than the others has its topic partition paused at the
+/// source (its records wait in the consumer) while the others are read on, and the output
+/// stays exact.
+#[test]
+fn a_slow_partition_is_paused_at_the_source_and_the_output_stays_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Tansu::start();
+    broker.create_topic("tx", PARTITIONS);
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions_on_time(&input, 12_000, 300, 29, true);
+    let expected = reference(
+        tmp.path(),
+        "tx-windows",
+        &format!("file:{}", input.display()),
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let state = tmp.path().join("state");
+    let mut base = live_job(&broker, "tx-windows", "slow", &state);
+    // Long epochs, so the source reads many chunks in each.
+    base.extend(["--idle-timeout", "1h", "--trigger", "2s"].map(String::from));
+    let mut args = base.clone();
+    args.extend(["--metrics-addr".into(), addr.clone()]);
+    let log = tmp.path().join("job.log");
+    let mut job = Running(
+        spate(&as_strs(&args))
+            .env("RUST_LOG", "info")
+            // Key partition 0 takes 400 ms for each batch, the others next to nothing.
+            .env("SPATE_SLOW_PARTITION", "0:400")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The input arrives as a steady stream once the job reads (it reported a lag at an epoch
+    // cut), so the source reads many chunks.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scrape(&addr).is_some_and(|body| body.contains("spate_consumer_lag{")) {
+        assert!(Instant::now() < deadline, "the job did not start reading");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    broker.produce_lines_at("tx", &input, "user_id", Some(4_000));
+    // Processed to the end everywhere (the group's offsets, committed with each epoch, reach
+    // the topic's ends), partition 0 paused on the way.
+    let ends = broker.end_offsets("tx", PARTITIONS);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while broker.committed_offsets("slow", "tx", PARTITIONS) != ends {
+        assert!(
+            Instant::now() < deadline,
+            "the job did not catch up: {}",
+            plain(&std::fs::read_to_string(&log).unwrap_or_default())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pauses = per_partition(
+        &scrape(&addr).unwrap_or_default(),
+        "spate_source_pauses_total{",
+    );
+    assert!(
+        pauses.get(&0).is_some_and(|&n| n >= 1.0),
+        "the slow partition was never paused: pauses {pauses:?}"
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &job.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(exit_within(&mut job, Duration::from_secs(60)).is_some_and(|s| s.success()));
+    // The same job, resumed to the end, closes every window.
+    let mut finish = base;
+    finish.extend(["--until-end", "--metrics-addr", "off"].map(String::from));
+    finish_logged(&finish, &tmp.path().join("finish.log"));
+    let got = sorted_payloads(&broker, "slow-out");
+    assert_same_lines(&got, &expected[0], "results with a slow partition");
+}
+
 #[test]
 fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one() {
     let tmp = tempfile::tempdir().unwrap();

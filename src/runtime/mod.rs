@@ -4,6 +4,7 @@
 //! input ends, the job is stopped, or it fails.
 
 mod core;
+mod hooks;
 mod messages;
 mod partition;
 mod source;
@@ -762,6 +763,7 @@ where
             revoked,
             chunk,
             max_epoch_records,
+            metrics: metrics.clone(),
         };
         let (source_done_tx, source_done_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()

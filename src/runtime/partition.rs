@@ -365,6 +365,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, 
     type Result = ();
 
     fn handle(&mut self, batch: Batch<Op::Key, Op::Event>, ctx: &mut Context<Self>) {
+        super::hooks::slow_partition(self.partition);
         // Another epoch (finished before, or ahead after a restart) or a gap (records lost by a
         // restart): the source's replay brings them in order.
         if batch.epoch != self.next_epoch {

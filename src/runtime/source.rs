@@ -1,7 +1,13 @@
 //! The source thread: reads and decodes input in chunks, routes each record to its key
-//! partition, sends one batch per partition per chunk (waiting for the previous chunk's batches
-//! to be handled, so memory stays bounded and a slow partition slows the source), and cuts
-//! epochs: at the trigger while live, or exactly at recorded positions while replaying.
+//! partition, sends one batch per partition per chunk, and cuts epochs: at the trigger while
+//! live, or exactly at recorded positions while replaying.
+//!
+//! Backpressure: a key partition may have [`QUEUED_BATCHES`] batches queued. A partitioned
+//! source (Kafka) stops reading a partition that has that many (it is *paused*: its records
+//! wait in the consumer, whose prefetch is bounded) and reads it again once its actor has
+//! handled one, so a slow partition holds back only itself until the epoch's cut, which waits
+//! for every batch. With other sources the thread waits for the partition's oldest batch
+//! before it sends it another.
 
 use super::messages::{Batch, CutReply, EpochCut, SourceFailed};
 use super::Trigger;
@@ -10,17 +16,27 @@ use crate::io::sink::{EpochSink, OutputStream};
 use crate::io::source::{ReadStatus, SourceReader};
 use crate::io::DeadLetter;
 use crate::key::partition_of;
+use crate::metrics::Metrics;
 use crate::pipeline::{KeyFn, TransformFn};
 use crate::{Error, Key, Result};
+use actix::dev::RecipientRequest;
 use actix::{Addr, MailboxError, Recipient};
 use futures::executor::block_on;
-use futures::future::join_all;
+use futures::future::{join_all, select_all};
+use futures::FutureExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use super::supervisor::JobSupervisor;
+
+/// Batches one key partition may have queued (sent, not yet handled) before the source stops
+/// reading its input: one being handled while the next is read and waits.
+pub(crate) const QUEUED_BATCHES: usize = 2;
+
+/// A batch sent to a partition whose handling is not yet confirmed.
+type Pending<K, E> = std::pin::Pin<Box<RecipientRequest<Batch<K, E>>>>;
 
 /// Everything the source thread owns.
 pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
@@ -38,6 +54,7 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     pub(crate) chunk: usize,
     /// Largest number of records in one live epoch (`None`: no limit).
     pub(crate) max_epoch_records: Option<u64>,
+    pub(crate) metrics: Metrics,
 }
 
 /// Where reading starts, and the recorded epoch ends to replay first.
@@ -66,13 +83,63 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         self.reader.seek(plan.from.clone())
     }
 
-    fn wait(
-        requests: &mut Vec<actix::dev::RecipientRequest<Batch<K, E>>>,
-    ) -> Result<(), MailboxError> {
-        block_on(join_all(requests.drain(..)))
+    /// Waits until every batch sent is handled.
+    fn wait(queued: &mut [VecDeque<Pending<K, E>>]) -> Result<(), MailboxError> {
+        block_on(join_all(queued.iter_mut().flat_map(|q| q.drain(..))))
             .into_iter()
             .collect::<Result<Vec<()>, _>>()
             .map(|_| ())
+    }
+
+    /// Drops the batches already handled from the front of each partition's queue.
+    fn settle(queued: &mut [VecDeque<Pending<K, E>>]) -> Result<(), MailboxError> {
+        for q in queued {
+            while let Some(front) = q.front_mut() {
+                match front.now_or_never() {
+                    Some(result) => {
+                        q.pop_front();
+                        result?;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles the queues and tells the reader which partitions are full (and so paused),
+    /// counting each pause. When every partition is full there is nothing to read: waits for
+    /// any one to handle a batch.
+    fn pause_full(
+        &mut self,
+        queued: &mut [VecDeque<Pending<K, E>>],
+        paused: &mut [bool],
+        ids: &[u32],
+    ) -> Result<(), MailboxError> {
+        Self::settle(queued)?;
+        if queued.iter().all(|q| q.len() >= QUEUED_BATCHES) {
+            let (result, i, _) = block_on(select_all(
+                queued
+                    .iter_mut()
+                    .map(|q| q.front_mut().expect("a full queue has a front")),
+            ));
+            queued[i].pop_front();
+            result?;
+            Self::settle(queued)?;
+        }
+        let mut changed = false;
+        for (p, q) in queued.iter().enumerate() {
+            let full = q.len() >= QUEUED_BATCHES;
+            if full && !paused[p] {
+                self.metrics.source_paused(ids[p]);
+            }
+            changed |= full != paused[p];
+            paused[p] = full;
+        }
+        if changed {
+            self.reader.pause(paused);
+        }
+        Ok(())
     }
 
     fn read_loop(&mut self, mut plan: ReadPlan) -> Result<()> {
@@ -87,18 +154,15 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut dead = Vec::new();
         let mut dead_lines = Vec::new();
         let (mut records, mut dead_letters) = (0u64, 0u64);
-        let mut inflight = Vec::with_capacity(n);
+        let mut queued: Vec<VecDeque<Pending<K, E>>> = (0..n).map(|_| VecDeque::new()).collect();
+        let mut paused = vec![false; n];
         let mut routes = Vec::new();
-        let partitioned = self.reader.partitions().is_some();
+        let ids = self.reader.partitions();
+        let partitioned = ids.is_some();
+        let ids = ids.unwrap_or_else(|| (0..n as u32).collect());
         // Route of each source partition (dead letters name their source partition).
         let mut route_of = Vec::new();
-        for (route, id) in self
-            .reader
-            .partitions()
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
+        for (route, &id) in ids.iter().enumerate().filter(|_| partitioned) {
             if route_of.len() <= id as usize {
                 route_of.resize(id as usize + 1, 0);
             }
@@ -113,6 +177,14 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
                 _ => usize::MAX,
             };
+            let room_made = if partitioned {
+                self.pause_full(&mut queued, &mut paused, &ids)
+            } else {
+                Self::settle(&mut queued)
+            };
+            if room_made.is_err() {
+                return Ok(()); // the job is shutting down
+            }
             let status = self.reader.read(
                 &mut raw,
                 &mut routes,
@@ -148,26 +220,30 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                     None => d.write_json_line(&mut dead_lines),
                 }
             }
-            // The previous chunk's batches must be handled before this chunk's are sent.
-            if Self::wait(&mut inflight).is_err() {
-                return Ok(()); // the job is shutting down
-            }
             for (p, (events, dead)) in routed.iter_mut().zip(&mut dead_routed).enumerate() {
                 if events.is_empty() && dead.is_empty() {
                     continue;
+                }
+                // A partition with a full queue (a source that cannot pause it read for it
+                // anyway) gets its next batch once it handled its oldest.
+                if queued[p].len() >= QUEUED_BATCHES {
+                    let oldest = queued[p].pop_front().expect("a full queue has a front");
+                    if block_on(oldest).is_err() {
+                        return Ok(()); // the job is shutting down
+                    }
                 }
                 let events = std::mem::replace(events, Vec::with_capacity(read / n + 16));
                 let dead = std::mem::take(dead);
                 let (first, dead_first) = (sent[p], dead_sent[p]);
                 sent[p] += events.len() as u64;
                 dead_sent[p] += dead.len() as u64;
-                inflight.push(self.partitions[p].send(Batch {
+                queued[p].push_back(Box::pin(self.partitions[p].send(Batch {
                     epoch,
                     first,
                     events,
                     dead_first,
                     dead,
-                }));
+                })));
             }
             let replaying = until.is_some();
             let position = self.reader.position();
@@ -192,7 +268,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 }
                 continue;
             }
-            if Self::wait(&mut inflight).is_err() {
+            // A partition reports its progress only once it handled every batch of the epoch.
+            if Self::wait(&mut queued).is_err() {
                 return Ok(());
             }
             let staged = self.sink.stage(

@@ -19,7 +19,7 @@ use super::messages::{
     Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
     SourceFailed,
 };
-use super::{JobReport, Trigger};
+use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
@@ -372,7 +372,7 @@ impl JobSupervisor {
             if let Some(changelog) = &self.changelog {
                 changelog.flush(epoch)?;
             }
-            crash_point("SPATE_CRASH_BEFORE_COMMIT", epoch);
+            hooks::crash_point(hooks::Crash::BeforeCommit, epoch);
             let commit_started = Instant::now();
             self.sink.commit(epoch, staged, &stats)?;
             tracing::debug!(
@@ -384,7 +384,7 @@ impl JobSupervisor {
                 commit_ms = commit_started.elapsed().as_millis() as u64,
                 "epoch committed"
             );
-            crash_point("SPATE_CRASH_AFTER_COMMIT", epoch);
+            hooks::crash_point(hooks::Crash::AfterCommit, epoch);
             self.committed = epoch;
             self.trigger
                 .committed
@@ -412,24 +412,6 @@ impl JobSupervisor {
             }
         }
         Ok(None)
-    }
-}
-
-/// Test hooks for the moments no random kill can be relied on to hit. With
-/// `SPATE_CRASH_BEFORE_COMMIT=N` the process aborts once epoch N is finished everywhere (and,
-/// with a changelog, checkpointed there) but before its output reaches the sink; with
-/// `SPATE_CRASH_AFTER_COMMIT=N` right after the output reached the sink and before the epoch
-/// is marked committed, so a restart must not show it twice.
-fn crash_point(name: &'static str, epoch: Epoch) {
-    static AT: std::sync::OnceLock<[Option<Epoch>; 2]> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        ["SPATE_CRASH_BEFORE_COMMIT", "SPATE_CRASH_AFTER_COMMIT"]
-            .map(|var| std::env::var(var).ok().and_then(|v| v.parse().ok()))
-    });
-    let slot = usize::from(name == "SPATE_CRASH_AFTER_COMMIT");
-    if at[slot] == Some(epoch) {
-        eprintln!("{name}={epoch}: aborting");
-        std::process::abort();
     }
 }
 

@@ -143,6 +143,19 @@ impl Tansu {
     /// Produces each line of `path` to `topic`, keyed by the JSON field `key_field`, with the
     /// Java clients' partitioner (as the load generator does).
     pub fn produce_lines(&self, topic: &str, path: &Path, key_field: &str) -> usize {
+        self.produce_lines_at(topic, path, key_field, None)
+    }
+
+    /// As [`produce_lines`](Self::produce_lines), at most `rate` lines per second when given
+    /// (a steady stream rather than one burst).
+    pub fn produce_lines_at(
+        &self,
+        topic: &str,
+        path: &Path,
+        key_field: &str,
+        rate: Option<u32>,
+    ) -> usize {
+        let started = std::time::Instant::now();
         let producer: BaseProducer = self
             .config()
             .set("enable.idempotence", "true")
@@ -168,6 +181,11 @@ impl Tansu {
                 }
             }
             n += 1;
+            if let Some(rate) = rate.filter(|_| n % 100 == 0) {
+                let due = started + Duration::from_secs_f64(n as f64 / f64::from(rate));
+                producer.poll(Duration::ZERO);
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+            }
         }
         producer.flush(Duration::from_secs(60)).unwrap();
         n

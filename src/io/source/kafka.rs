@@ -43,6 +43,8 @@ pub struct KafkaReader<R> {
     end: Option<Vec<u64>>,
     /// The partition whose turn comes first in the next read.
     cursor: usize,
+    /// Routes not read for now (see [`SourceReader::pause`]).
+    paused: Vec<bool>,
     last_warning: Option<Instant>,
     _record: PhantomData<fn() -> R>,
 }
@@ -87,6 +89,7 @@ impl<R: DeserializeOwned> KafkaReader<R> {
             group,
             end,
             cursor: 0,
+            paused: Vec::new(),
             last_warning: None,
             _record: PhantomData,
         };
@@ -240,6 +243,9 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
             open = false;
             for i in 0..n {
                 let p = (self.cursor + i) % n;
+                if self.paused.get(p).copied().unwrap_or(false) {
+                    continue;
+                }
                 let limit = self.limit(p, until);
                 let mut turn = 0;
                 while turn < TURN && read < max && self.next[p] < limit {
@@ -329,6 +335,14 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                     .then(|| (id, (high as u64).saturating_sub(self.next[p])))
             })
             .collect()
+    }
+
+    /// Skips the paused partitions' queues. Their records stay in librdkafka's queue, which
+    /// stops fetching at `queued.max.messages.kbytes`; librdkafka's own `pause` is not used,
+    /// because it drops what was prefetched and fetches it again on resume.
+    fn pause(&mut self, paused: &[bool]) {
+        self.paused.clear();
+        self.paused.extend_from_slice(paused);
     }
 
     fn committed(&mut self, position: &SourcePosition) {

@@ -58,6 +58,12 @@ pub trait SourceReader<R>: Send {
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
         None
     }
+    /// Which routes (of [`partitions`](Self::partitions)) not to read from until further
+    /// notice, because their key partition has as many batches queued as it may: a
+    /// partitioned source leaves their records in its consumer (whose prefetch is bounded), so
+    /// a slow partition holds back only itself. Others ignore it: the source thread then waits
+    /// for the partition instead.
+    fn pause(&mut self, _paused: &[bool]) {}
     /// Everything up to `position` is committed: a source may tell its upstream (a Kafka
     /// source commits the offsets to its consumer group, for monitoring tools; spate's own
     /// checkpoint stays the truth).
