@@ -531,6 +531,21 @@ fn wait_for_log(log: &Path, text: &str, count: usize, limit: Duration) -> String
     }
 }
 
+/// A broker with an empty topic `tx`; `events` transactions in order of event time written to
+/// a file, yet to be produced; and `tx-windows`' output for that file.
+fn unsent_input(
+    tmp: &Path,
+    events: u64,
+    seed: u64,
+) -> (Tansu, std::path::PathBuf, [Vec<String>; 3]) {
+    let broker = Tansu::start();
+    broker.create_topic("tx", PARTITIONS);
+    let input = tmp.join("tx.jsonl");
+    write_transactions_on_time(&input, events, 300, seed, true);
+    let expected = reference(tmp, "tx-windows", &format!("file:{}", input.display()));
+    (broker, input, expected)
+}
+
 /// The values of `metric` per `partition` label in a Prometheus text `body`.
 fn per_partition(body: &str, metric: &str) -> std::collections::BTreeMap<u32, f64> {
     body.lines()
@@ -548,15 +563,7 @@ fn per_partition(body: &str, metric: &str) -> std::collections::BTreeMap<u32, f6
 #[test]
 fn a_slow_partition_is_paused_at_the_source_and_the_output_stays_exact() {
     let tmp = tempfile::tempdir().unwrap();
-    let broker = Tansu::start();
-    broker.create_topic("tx", PARTITIONS);
-    let input = tmp.path().join("tx.jsonl");
-    write_transactions_on_time(&input, 12_000, 300, 29, true);
-    let expected = reference(
-        tmp.path(),
-        "tx-windows",
-        &format!("file:{}", input.display()),
-    );
+    let (broker, input, expected) = unsent_input(tmp.path(), 12_000, 29);
     let addr = format!("127.0.0.1:{}", free_port());
     let state = tmp.path().join("state");
     let mut base = live_job(&broker, "tx-windows", "slow", &state);
@@ -620,15 +627,7 @@ fn a_slow_partition_is_paused_at_the_source_and_the_output_stays_exact() {
 #[test]
 fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let broker = Tansu::start();
-    broker.create_topic("tx", PARTITIONS);
-    let input = tmp.path().join("tx.jsonl");
-    write_transactions_on_time(&input, 40_000, 300, 23, true);
-    let expected = reference(
-        tmp.path(),
-        "tx-windows",
-        &format!("file:{}", input.display()),
-    );
+    let (broker, input, expected) = unsent_input(tmp.path(), 40_000, 23);
     let parts = split_lines(&input, &[0.4, 0.3, 0.3]);
     let instance = |name: &str, until_end: bool| {
         let mut args = live_job(&broker, "tx-windows", "scale", &tmp.path().join(name));
