@@ -768,6 +768,77 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
         vec![(vec![7], vec![70]), (vec![8], vec![81])]
     );
     // Read back from the end, past the copies a restore rewrote after it: epoch 2's record.
-    let newest = changelog.newest_checkpoint(0).unwrap().unwrap();
-    assert_eq!((newest.meta.epoch, newest.next_offset), (2, 20));
+    let (meta, next_offset) = changelog.newest_checkpoint(0).unwrap().unwrap();
+    assert_eq!((meta.epoch, next_offset), (2, 20));
+}
+
+/// A checkpoint larger than Kafka takes in one record (1 MB by default) goes to the changelog
+/// in pieces, restores whole from the broker, and its pieces are dropped once a newer
+/// checkpoint is in.
+#[test]
+fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
+    use spate::checkpoint::PartitionCheckpoint;
+    use spate::io::kafka::KafkaSettings;
+    use spate::state::{Changelog, CheckpointRecord, PIECE_BYTES};
+
+    let broker = Tansu::start();
+    let changelog =
+        Changelog::open(&KafkaSettings::default(), &broker.brokers(), "big", "p", 1).unwrap();
+    // 3,000 entries of 1 KB: about 3 MB of changed state in one epoch.
+    let entries = |epoch: u8| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        (0..3_000u32)
+            .map(|i| (i.to_be_bytes().to_vec(), Some(vec![epoch; 1_000])))
+            .collect()
+    };
+    let write = |epoch: u64, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
+        let meta = PartitionCheckpoint {
+            epoch,
+            ..Default::default()
+        };
+        let pieces = changelog
+            .send_checkpoint(
+                0,
+                &CheckpointRecord {
+                    meta: &meta,
+                    next_offset: epoch * 10,
+                    entries,
+                    outputs: &[],
+                },
+            )
+            .unwrap();
+        changelog.flush(epoch).unwrap();
+        pieces
+    };
+    let first = entries(1);
+    let pieces = write(1, &first);
+    assert!(
+        pieces as usize >= 3_000_000 / PIECE_BYTES,
+        "{pieces} pieces"
+    );
+    let restored = changelog.restore(0).unwrap().unwrap();
+    assert_eq!(restored.checkpoint.meta.epoch, 1);
+    assert_eq!(
+        restored.state,
+        first
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap()))
+            .collect::<Vec<_>>()
+    );
+    // A newer checkpoint, then the first one's pieces go (as when epoch 2 commits).
+    let second = entries(2);
+    write(2, &second);
+    changelog.drop_pieces(0, 1, pieces).unwrap();
+    changelog.flush(2).unwrap();
+    let restored = changelog.restore(0).unwrap().unwrap();
+    assert_eq!(restored.checkpoint.meta.epoch, 2);
+    assert!(restored.state.iter().all(|(_, v)| v[0] == 2));
+    assert_eq!(restored.state.len(), 3_000);
+    // Epoch 1's pieces got one tombstone each (from drop_pieces; the restore after it found
+    // nothing stale to drop).
+    let tombstones = broker
+        .read_topic(changelog.topic())
+        .into_iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k.starts_with('p')) && r.payload.is_empty())
+        .count();
+    assert_eq!(tombstones, pieces as usize);
 }

@@ -608,7 +608,9 @@ fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
         }
         let fin = changelog
             .newest_checkpoint(p as u32)?
-            .is_some_and(|c| c.meta.watermark == crate::time::END_OF_TIME && c.next_offset >= end);
+            .is_some_and(|(meta, next_offset)| {
+                meta.watermark == crate::time::END_OF_TIME && next_offset >= end
+            });
         if !fin {
             return Ok(false);
         }

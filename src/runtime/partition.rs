@@ -76,6 +76,9 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     changelog: Option<Arc<Changelog>>,
     /// The last epoch written to the changelog: a replay never writes an older one over it.
     changelog_epoch: Epoch,
+    /// Checkpoint records sent in pieces (epoch, pieces), dropped once a newer checkpoint is
+    /// committed.
+    changelog_pieces: VecDeque<(Epoch, u32)>,
     /// The epoch the job started after: a checkpoint older than it (restored from the
     /// changelog, written by another run) counts as this epoch's.
     base_epoch: Epoch,
@@ -128,6 +131,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             failed_epoch: 0,
             changelog: setup.changelog,
             changelog_epoch: 0,
+            changelog_pieces: VecDeque::new(),
             base_epoch: setup.base_epoch,
             dead_lines: Vec::new(),
             dead_seen: 0,
@@ -256,7 +260,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 .as_ref()
                 .filter(|_| msg.epoch > self.changelog_epoch)
             {
-                changelog.send_checkpoint(
+                let pieces = changelog.send_checkpoint(
                     self.partition,
                     &CheckpointRecord {
                         meta: &meta,
@@ -265,6 +269,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                         outputs: &streams,
                     },
                 )?;
+                if pieces > 0 {
+                    self.changelog_pieces.push_back((msg.epoch, pieces));
+                }
                 self.changelog_epoch = msg.epoch;
             }
             self.prepared.push_back(prepared);
@@ -286,8 +293,21 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         Ok(())
     }
 
-    /// Writes the prepared checkpoints of committed epochs, oldest first.
+    /// Writes the prepared checkpoints of committed epochs, oldest first, and drops the
+    /// changelog pieces of records older than the newest one written for a committed epoch
+    /// (the changelog acknowledged it before the commit).
     fn write_committed_checkpoints(&mut self, committed: Epoch) -> Result<()> {
+        if let Some(changelog) = &self.changelog {
+            // The newest record this partition wrote that is surely acknowledged.
+            let newest = committed.min(self.changelog_epoch);
+            while let Some(&(epoch, pieces)) = self.changelog_pieces.front() {
+                if epoch >= newest {
+                    break;
+                }
+                changelog.drop_pieces(self.partition, epoch, pieces)?;
+                self.changelog_pieces.pop_front();
+            }
+        }
         while self
             .prepared
             .front()

@@ -6,21 +6,28 @@
 //! 1. one *checkpoint record* (key `c`): the checkpoint's metadata, the next source offset, the
 //!    state entries the epoch changed, and the epoch's outputs. The epoch's output is committed
 //!    only once this record is acknowledged (the supervisor flushes the changelog once per
-//!    epoch, for all partitions);
+//!    epoch, for all partitions). A record larger than [`PIECE_BYTES`] (Kafka refuses records
+//!    over 1 MB by default) goes out as *pieces* first (key `p` ‖ epoch ‖ index, each a slice
+//!    of the encoded entries and outputs), then a small record `c` that names how many pieces
+//!    its epoch has. Pieces have keys of their own, so compaction never replaces one epoch's
+//!    pieces by another's; those of an epoch get tombstones once a newer checkpoint is
+//!    acknowledged (when the epoch after it commits), so the newest record's pieces are always
+//!    there;
 //! 2. a copy of every changed entry under its own key (`s` ‖ key; a removal is a tombstone),
 //!    which compaction keeps as the partition's whole state.
 //!
 //! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
 //! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
 //! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
-//! every copy in the log is from an epoch at or before the newest record (the idempotent producer
-//! keeps a partition's records in order and without gaps), and what that epoch
+//! every copy in the log is from an epoch at or before the newest record (the idempotent
+//! producer keeps a partition's records in order and without gaps), and what that epoch
 //! changed is in the record itself. When the partition changes owner (or its process
 //! restarts), the last owner's copies may be incomplete while the next owner's records no
 //! longer carry those entries, so a restore first rewrites the newest record's copies and waits
-//! for them, before the new owner writes anything. The record's outputs let the next owner resend whatever the
-//! last one may not have made visible, so exactness never depends on redoing an epoch with the
-//! last owner's timing (its watermark and processing time).
+//! for them, before the new owner writes anything; it also removes the pieces the last owner
+//! left of older epochs. The record's outputs let the next owner resend whatever the last one
+//! may not have made visible, so exactness never depends on redoing an epoch with the last
+//! owner's timing (its watermark and processing time).
 
 use crate::checkpoint::PartitionCheckpoint;
 use crate::io::kafka::{
@@ -41,6 +48,10 @@ use std::time::Duration;
 const CHECKPOINT_KEY: &[u8] = b"c";
 /// Prefix of an entry copy's key.
 const ENTRY_PREFIX: u8 = b's';
+/// Prefix of a piece's key: `p` ‖ epoch (8 bytes, big-endian) ‖ index (4 bytes, big-endian).
+const PIECE_PREFIX: u8 = b'p';
+/// Largest checkpoint record written whole, and the size of the pieces a larger one is cut in.
+pub const PIECE_BYTES: usize = 512 * 1024;
 
 /// One partition checkpoint as the changelog holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,10 +66,9 @@ pub struct ChangelogCheckpoint {
     pub outputs: Vec<(OutputStream, Vec<u8>)>,
 }
 
-/// A checkpoint record as written: [`ChangelogCheckpoint`] borrowed from the partition, so
-/// writing copies neither its changed state nor its outputs (bincode encodes a slice and a
-/// `Vec` alike, so it reads back as a `ChangelogCheckpoint`).
-#[derive(Debug, Serialize)]
+/// A checkpoint as the partition hands it over to be written: [`ChangelogCheckpoint`]
+/// borrowed, so writing copies neither its changed state nor its outputs.
+#[derive(Debug, Clone, Copy)]
 pub struct CheckpointRecord<'a> {
     /// See [`ChangelogCheckpoint::meta`].
     pub meta: &'a PartitionCheckpoint,
@@ -68,6 +78,195 @@ pub struct CheckpointRecord<'a> {
     pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
     /// See [`ChangelogCheckpoint::outputs`].
     pub outputs: &'a [(OutputStream, Vec<u8>)],
+}
+
+/// The value of a checkpoint record (key `c`) as written.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    meta: &'a PartitionCheckpoint,
+    next_offset: u64,
+    body: BodyOut<'a>,
+}
+
+/// What a checkpoint record carries besides its metadata, as written (bincode encodes a slice
+/// and a `Vec` alike, so it reads back as a [`Body`]).
+#[derive(Serialize)]
+enum BodyOut<'a> {
+    Inline {
+        entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
+        outputs: &'a [(OutputStream, Vec<u8>)],
+    },
+    Pieces {
+        count: u32,
+    },
+}
+
+/// The value of a checkpoint record (key `c`) as read.
+#[derive(Deserialize)]
+struct RecordIn {
+    meta: PartitionCheckpoint,
+    next_offset: u64,
+    body: Body,
+}
+
+/// The changed entries and outputs of a checkpoint: in its record, or in `count` pieces
+/// (keyed by the record's epoch) that together encode `(entries, outputs)`.
+#[derive(Deserialize)]
+enum Body {
+    Inline {
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        outputs: Vec<(OutputStream, Vec<u8>)>,
+    },
+    Pieces {
+        count: u32,
+    },
+}
+
+/// The key of piece `index` of `epoch`'s checkpoint record.
+fn piece_key(epoch: u64, index: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(13);
+    key.push(PIECE_PREFIX);
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The (epoch, index) a piece key names.
+fn parse_piece_key(key: &[u8]) -> Option<(u64, u32)> {
+    let rest = key.strip_prefix(&[PIECE_PREFIX])?;
+    let epoch = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let index = u32::from_be_bytes(rest.get(8..)?.try_into().ok()?);
+    Some((epoch, index))
+}
+
+/// The records (key, value) that write `record`, in order: its pieces when it is larger than
+/// [`PIECE_BYTES`], then the checkpoint record. Entry copies are not included.
+fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let whole = RecordOut {
+        meta: record.meta,
+        next_offset: record.next_offset,
+        body: BodyOut::Inline {
+            entries: record.entries,
+            outputs: record.outputs,
+        },
+    };
+    let value = bincode::serialize(&whole).expect("bincode encodes checkpoints");
+    if value.len() <= PIECE_BYTES {
+        return vec![(CHECKPOINT_KEY.to_vec(), value)];
+    }
+    let body =
+        bincode::serialize(&(record.entries, record.outputs)).expect("bincode encodes checkpoints");
+    let mut out: Vec<_> = body
+        .chunks(PIECE_BYTES)
+        .enumerate()
+        .map(|(i, piece)| (piece_key(record.meta.epoch, i as u32), piece.to_vec()))
+        .collect();
+    let head = RecordOut {
+        meta: record.meta,
+        next_offset: record.next_offset,
+        body: BodyOut::Pieces {
+            count: out.len() as u32,
+        },
+    };
+    out.push((
+        CHECKPOINT_KEY.to_vec(),
+        bincode::serialize(&head).expect("bincode encodes checkpoints"),
+    ));
+    out
+}
+
+/// A changelog partition as read in offset order: the newest value of every entry copy and
+/// piece, and the newest checkpoint record.
+#[derive(Default)]
+struct Log {
+    state: HashMap<Vec<u8>, Vec<u8>>,
+    pieces: HashMap<(u64, u32), Vec<u8>>,
+    newest: Option<RecordIn>,
+}
+
+impl Log {
+    /// Takes in the record at `offset` of the partition named `what`.
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>, what: &str, offset: i64) -> Result<()> {
+        if key == CHECKPOINT_KEY {
+            if let Some(value) = value {
+                self.newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
+                    place: format!("{what} offset {offset}"),
+                    detail: e.to_string(),
+                })?);
+            }
+        } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
+            match value {
+                Some(value) => self.state.insert(entry.to_vec(), value.to_vec()),
+                None => self.state.remove(entry),
+            };
+        } else if let Some(piece) = parse_piece_key(key) {
+            match value {
+                Some(value) => self.pieces.insert(piece, value.to_vec()),
+                None => self.pieces.remove(&piece),
+            };
+        }
+        Ok(())
+    }
+
+    /// The newest checkpoint with its entries and outputs (from its pieces when it has
+    /// them), the state as of it, and the pieces of other epochs still in the log; `None`
+    /// when the partition holds no checkpoint.
+    #[allow(clippy::type_complexity)]
+    fn finish(
+        mut self,
+        what: &str,
+    ) -> Result<
+        Option<(
+            ChangelogCheckpoint,
+            HashMap<Vec<u8>, Vec<u8>>,
+            Vec<(u64, u32)>,
+        )>,
+    > {
+        let Some(record) = self.newest else {
+            return Ok(None);
+        };
+        let epoch = record.meta.epoch;
+        let (entries, outputs) = match record.body {
+            Body::Inline { entries, outputs } => (entries, outputs),
+            Body::Pieces { count } => {
+                let mut body = Vec::new();
+                for index in 0..count {
+                    let piece = self.pieces.remove(&(epoch, index)).ok_or_else(|| {
+                        Error::Corrupt {
+                            place: what.to_string(),
+                            detail: format!(
+                                "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
+                            ),
+                        }
+                    })?;
+                    body.extend_from_slice(&piece);
+                }
+                bincode::deserialize(&body).map_err(|e| Error::Corrupt {
+                    place: format!("{what}, the checkpoint of epoch {epoch}"),
+                    detail: e.to_string(),
+                })?
+            }
+        };
+        for (entry, value) in &entries {
+            match value {
+                Some(value) => self.state.insert(entry.clone(), value.clone()),
+                None => self.state.remove(entry),
+            };
+        }
+        let mut stale: Vec<_> = self
+            .pieces
+            .into_keys()
+            .filter(|(e, _)| *e != epoch)
+            .collect();
+        stale.sort_unstable();
+        let checkpoint = ChangelogCheckpoint {
+            meta: record.meta,
+            next_offset: record.next_offset,
+            entries,
+            outputs,
+        };
+        Ok(Some((checkpoint, self.state, stale)))
+    }
 }
 
 /// A partition's state as restored from the changelog.
@@ -172,13 +371,31 @@ impl Changelog {
         })
     }
 
-    /// Sends `checkpoint` for `partition`: the checkpoint record, then the copies of its
-    /// entries. Nothing is acknowledged yet: [`Changelog::flush`] waits for that, once for the
-    /// checkpoints of every partition.
-    pub fn send_checkpoint(&self, partition: u32, checkpoint: &CheckpointRecord<'_>) -> Result<()> {
-        let record = bincode::serialize(checkpoint).expect("bincode encodes checkpoints");
-        self.send(partition, CHECKPOINT_KEY, Some(&record))?;
-        self.send_copies(partition, checkpoint.entries)
+    /// Sends `checkpoint` for `partition`: the checkpoint record (after its pieces, when it is
+    /// large), then the copies of its entries. Nothing is acknowledged yet: [`Changelog::flush`]
+    /// waits for that, once for the checkpoints of every partition. Returns how many pieces the
+    /// record took (0: none), to be dropped with [`Changelog::drop_pieces`] once a newer
+    /// checkpoint is acknowledged.
+    pub fn send_checkpoint(
+        &self,
+        partition: u32,
+        checkpoint: &CheckpointRecord<'_>,
+    ) -> Result<u32> {
+        let records = encode(checkpoint);
+        for (key, value) in &records {
+            self.send(partition, key, Some(value))?;
+        }
+        self.send_copies(partition, checkpoint.entries)?;
+        Ok(records.len() as u32 - 1)
+    }
+
+    /// Sends tombstones for the `count` pieces of `epoch`'s checkpoint record in `partition`,
+    /// which a newer acknowledged checkpoint made useless (acknowledged with a later flush).
+    pub fn drop_pieces(&self, partition: u32, epoch: u64, count: u32) -> Result<()> {
+        for index in 0..count {
+            self.send(partition, &piece_key(epoch, index), None)?;
+        }
+        Ok(())
     }
 
     /// Waits until the changelog has acknowledged everything sent so far, the checkpoints of
@@ -219,38 +436,31 @@ impl Changelog {
         Ok((consumer, (low.max(0), high.max(0)), what))
     }
 
-    /// Decodes the checkpoint record at `offset` of the partition named `what`.
-    fn decode(what: &str, offset: i64, value: &[u8]) -> Result<ChangelogCheckpoint> {
-        bincode::deserialize(value).map_err(|e| Error::Corrupt {
-            place: format!("{what} offset {offset}"),
-            detail: e.to_string(),
-        })
-    }
-
-    /// The newest checkpoint record of `partition`, found by reading back from the
-    /// partition's end (the copies written after a record are at most one per changed entry,
-    /// so this reads little); `None` when the partition holds no checkpoint.
-    pub fn newest_checkpoint(&self, partition: u32) -> Result<Option<ChangelogCheckpoint>> {
+    /// The metadata and next offset of the newest checkpoint record of `partition`, found by
+    /// reading back from the partition's end (after a record come at most its entry copies and
+    /// tombstones for older pieces, so this reads little); `None` when the partition holds no
+    /// checkpoint.
+    pub fn newest_checkpoint(&self, partition: u32) -> Result<Option<(PartitionCheckpoint, u64)>> {
         let (consumer, (low, mut stop), what) = self.reader(partition)?;
         let mut step = 1024;
         while stop > low {
             let from = (stop - step).max(low);
-            let mut newest = None;
+            let mut log = Log::default();
             read_range(
                 &consumer,
                 &self.topic,
                 partition as i32,
                 (from, stop),
                 &what,
-                |m| {
-                    if let (Some(CHECKPOINT_KEY), Some(value)) = (m.key(), m.payload()) {
-                        newest = Some((m.offset(), value.to_vec()));
+                |m| match (m.key(), m.payload()) {
+                    (Some(CHECKPOINT_KEY), Some(value)) => {
+                        log.apply(CHECKPOINT_KEY, Some(value), &what, m.offset())
                     }
-                    Ok(())
+                    _ => Ok(()),
                 },
             )?;
-            if let Some((offset, value)) = newest {
-                return Self::decode(&what, offset, &value).map(Some);
+            if let Some(record) = log.newest {
+                return Ok(Some((record.meta, record.next_offset)));
             }
             stop = from;
             step *= 2;
@@ -260,50 +470,35 @@ impl Changelog {
 
     /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint. Also
     /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
-    /// finished, so the invariant below holds for the checkpoints the next owner writes.
+    /// finished, so the invariant above holds for the checkpoints the next owner writes, and
+    /// drops the pieces of older checkpoint records the last owner left.
     pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
         let (consumer, range, what) = self.reader(partition)?;
         if range.1 <= range.0 {
             return Ok(None);
         }
-        let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        let mut newest: Option<ChangelogCheckpoint> = None;
+        let mut log = Log::default();
         read_range(
             &consumer,
             &self.topic,
             partition as i32,
             range,
             &what,
-            |message| {
-                let Some(key) = message.key() else {
-                    return Ok(());
-                };
-                if key == CHECKPOINT_KEY {
-                    if let Some(value) = message.payload() {
-                        newest = Some(Self::decode(&what, message.offset(), value)?);
-                    }
-                } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
-                    match message.payload() {
-                        Some(value) => state.insert(entry.to_vec(), value.to_vec()),
-                        None => state.remove(entry),
-                    };
-                }
-                Ok(())
+            |m| match m.key() {
+                Some(key) => log.apply(key, m.payload(), &what, m.offset()),
+                None => Ok(()),
             },
         )?;
-        let Some(mut checkpoint) = newest else {
+        let Some((mut checkpoint, state, stale)) = log.finish(&what)? else {
             return Ok(None);
         };
-        for (entry, value) in &checkpoint.entries {
-            match value {
-                Some(value) => state.insert(entry.clone(), value.clone()),
-                None => state.remove(entry),
-            };
-        }
         // The last owner may have died (or stopped without flushing) before all copies of its
         // newest checkpoint were written, and the next checkpoint record will no longer carry
         // those entries: complete the copies now, before anything is written after them.
         self.send_copies(partition, &checkpoint.entries)?;
+        for (epoch, index) in stale {
+            self.send(partition, &piece_key(epoch, index), None)?;
+        }
         flush_checked(
             &self.producer,
             &format!("the restored changelog entries of partition {partition}"),
@@ -319,30 +514,119 @@ impl Changelog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_borrowed_record_reads_back_as_a_checkpoint() {
-        let owned = ChangelogCheckpoint {
-            meta: PartitionCheckpoint {
-                epoch: 7,
-                watermark: 5,
-                max_event_time: 9,
-                processing_time: 11,
-            },
-            next_offset: 42,
-            entries: vec![(vec![1], Some(vec![2, 3])), (vec![4], None)],
+    fn meta(epoch: u64) -> PartitionCheckpoint {
+        PartitionCheckpoint {
+            epoch,
+            watermark: 5,
+            max_event_time: 9,
+            processing_time: 11,
+        }
+    }
+
+    /// Reads `records` (key, value; `None`: tombstone) as a changelog partition in this order.
+    #[allow(clippy::type_complexity)]
+    fn read(
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Option<(
+        ChangelogCheckpoint,
+        HashMap<Vec<u8>, Vec<u8>>,
+        Vec<(u64, u32)>,
+    )> {
+        let mut log = Log::default();
+        for (offset, (key, value)) in records.iter().enumerate() {
+            log.apply(key, value.as_deref(), "test", offset as i64)
+                .unwrap();
+        }
+        log.finish("test").unwrap()
+    }
+
+    fn written(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        encode(record)
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect()
+    }
+
+    fn checkpoint(epoch: u64, entries: usize, entry_bytes: usize) -> ChangelogCheckpoint {
+        ChangelogCheckpoint {
+            meta: meta(epoch),
+            next_offset: epoch * 10,
+            entries: (0..entries)
+                .map(|i| {
+                    (
+                        (i as u32).to_be_bytes().to_vec(),
+                        Some(vec![epoch as u8; entry_bytes]),
+                    )
+                })
+                .collect(),
             outputs: vec![(OutputStream::Late, b"{}\n".to_vec())],
-        };
-        let borrowed = CheckpointRecord {
-            meta: &owned.meta,
-            next_offset: owned.next_offset,
-            entries: &owned.entries,
-            outputs: &owned.outputs,
-        };
-        let bytes = bincode::serialize(&borrowed).unwrap();
-        assert_eq!(bincode::serialize(&owned).unwrap(), bytes);
-        assert_eq!(
-            bincode::deserialize::<ChangelogCheckpoint>(&bytes).unwrap(),
-            owned
-        );
+        }
+    }
+
+    fn borrowed(c: &ChangelogCheckpoint) -> CheckpointRecord<'_> {
+        CheckpointRecord {
+            meta: &c.meta,
+            next_offset: c.next_offset,
+            entries: &c.entries,
+            outputs: &c.outputs,
+        }
+    }
+
+    #[test]
+    fn a_small_checkpoint_is_one_record_and_reads_back_whole() {
+        let owned = checkpoint(7, 3, 10);
+        let records = written(&borrowed(&owned));
+        assert_eq!(records.len(), 1);
+        let (back, state, stale) = read(&records).unwrap();
+        assert_eq!(back, owned);
+        assert_eq!(state.len(), 3);
+        assert!(stale.is_empty());
+    }
+
+    #[test]
+    fn a_large_checkpoint_goes_out_in_pieces_under_the_size_limit_and_reads_back_whole() {
+        let owned = checkpoint(7, 3_000, 1_000); // about 3 MB
+        let records = written(&borrowed(&owned));
+        assert!(records.len() >= 6, "{} records", records.len());
+        assert!(records
+            .iter()
+            .all(|(_, v)| v.as_ref().unwrap().len() <= PIECE_BYTES));
+        assert_eq!(records.last().unwrap().0, CHECKPOINT_KEY);
+        assert_eq!(read(&records).unwrap().0, owned);
+    }
+
+    #[test]
+    fn the_newest_record_decides_and_older_pieces_are_reported_stale() {
+        let old = checkpoint(7, 3_000, 1_000);
+        let new = checkpoint(8, 2_000, 1_000);
+        let mut log = written(&borrowed(&old));
+        log.extend(written(&borrowed(&new)));
+        // The pieces of a later epoch whose record never arrived (its writer died) are stale.
+        let cut = checkpoint(9, 2_000, 1_000);
+        let unfinished = written(&borrowed(&cut));
+        log.extend_from_slice(&unfinished[..2]);
+        let (back, _, stale) = read(&log).unwrap();
+        assert_eq!(back, new);
+        assert!(stale.iter().any(|(e, _)| *e == 7) && stale.iter().any(|(e, _)| *e == 9));
+        assert!(stale.iter().all(|(e, _)| *e != 8));
+        // Once epoch 7's pieces have tombstones, they are gone from what a restore sees.
+        for &(epoch, index) in &stale {
+            log.push((piece_key(epoch, index), None));
+        }
+        assert!(read(&log).unwrap().2.is_empty());
+    }
+
+    #[test]
+    fn a_missing_piece_of_the_newest_record_is_an_error_naming_it() {
+        let owned = checkpoint(7, 3_000, 1_000);
+        let mut records = written(&borrowed(&owned));
+        records.remove(1);
+        let mut log = Log::default();
+        for (offset, (key, value)) in records.iter().enumerate() {
+            log.apply(key, value.as_deref(), "test", offset as i64)
+                .unwrap();
+        }
+        let error = log.finish("test").err().unwrap().to_string();
+        assert!(error.contains("piece 1 of"), "{error}");
     }
 }

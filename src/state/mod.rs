@@ -7,6 +7,6 @@ mod changelog;
 mod keyed;
 mod store;
 
-pub use changelog::{Changelog, ChangelogCheckpoint, CheckpointRecord, Restored};
+pub use changelog::{Changelog, ChangelogCheckpoint, CheckpointRecord, Restored, PIECE_BYTES};
 pub use keyed::{bucket_of, Bucket, Entry, KeyedState, TimerIndex, BUCKETS};
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};
