@@ -719,11 +719,33 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
     assert_same_lines(&got, &expected[0], "results of the scaled-out run");
 }
 
+/// Writes a checkpoint of `epoch` changing `entries` to partition 0 of `changelog` (next
+/// offset `epoch * 10`, no outputs) and waits until it is acknowledged, with the copies of its
+/// entries; returns the pieces its record took.
+fn write_checkpoint(
+    changelog: &spate::state::Changelog,
+    epoch: u64,
+    entries: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> u32 {
+    let meta = spate::checkpoint::PartitionCheckpoint {
+        epoch,
+        ..Default::default()
+    };
+    let record = spate::state::CheckpointRecord {
+        meta: &meta,
+        next_offset: epoch * 10,
+        entries,
+        outputs: &[],
+    };
+    let pieces = changelog.send_checkpoint(0, &record).unwrap();
+    changelog.flush(epoch).unwrap();
+    pieces
+}
+
 #[test]
 fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
-    use spate::checkpoint::PartitionCheckpoint;
     use spate::io::kafka::KafkaSettings;
-    use spate::state::{Changelog, CheckpointRecord};
+    use spate::state::Changelog;
 
     let broker = Tansu::start();
     let changelog = Changelog::open(
@@ -735,23 +757,7 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
     )
     .unwrap();
     let record = |epoch, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
-        let meta = PartitionCheckpoint {
-            epoch,
-            ..Default::default()
-        };
-        changelog
-            .send_checkpoint(
-                0,
-                &CheckpointRecord {
-                    meta: &meta,
-                    next_offset: epoch * 10,
-                    entries,
-                    outputs: &[],
-                },
-            )
-            .unwrap();
-        // Acknowledged: the record and the copies of its entries.
-        changelog.flush(epoch).unwrap();
+        write_checkpoint(&changelog, epoch, entries);
     };
     record(1, &[(vec![7], Some(vec![70])), (vec![8], Some(vec![80]))]);
     // The owner died before its copy of entry 7 was written: take that copy away.
@@ -777,9 +783,8 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
 /// checkpoint is in.
 #[test]
 fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
-    use spate::checkpoint::PartitionCheckpoint;
     use spate::io::kafka::KafkaSettings;
-    use spate::state::{Changelog, CheckpointRecord, PIECE_BYTES};
+    use spate::state::{Changelog, PIECE_BYTES};
 
     let broker = Tansu::start();
     let changelog =
@@ -790,24 +795,8 @@ fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
             .map(|i| (i.to_be_bytes().to_vec(), Some(vec![epoch; 1_000])))
             .collect()
     };
-    let write = |epoch: u64, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
-        let meta = PartitionCheckpoint {
-            epoch,
-            ..Default::default()
-        };
-        let pieces = changelog
-            .send_checkpoint(
-                0,
-                &CheckpointRecord {
-                    meta: &meta,
-                    next_offset: epoch * 10,
-                    entries,
-                    outputs: &[],
-                },
-            )
-            .unwrap();
-        changelog.flush(epoch).unwrap();
-        pieces
+    let write = |epoch, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
+        write_checkpoint(&changelog, epoch, entries)
     };
     let first = entries(1);
     let pieces = write(1, &first);
