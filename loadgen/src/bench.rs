@@ -1,6 +1,8 @@
-//! `spate-loadgen bench`: runs a pipeline of the `spate` binary in process, fed by its
-//! generator at a set rate with event time = creation time, and measures how long after a
-//! result became possible it became visible.
+//! `spate-loadgen bench`: feeds a pipeline at a set rate with event time = creation time, and
+//! measures how long after a result became possible it became visible. The pipeline runs in
+//! process (fed by its generator, its results caught by a sink that measures them), or in an
+//! external `spate run` joined through Kafka: bench then produces the pipeline's input to one
+//! topic and reads the results from another as they arrive.
 //!
 //! A window's result is possible once an event with event time at or past `window_end +
 //! watermark delay` exists — that event advances the watermark past the window — and such an
@@ -42,6 +44,20 @@ pub struct BenchConfig {
     pub warmup: Duration,
     /// Generator seed.
     pub seed: u64,
+    /// Run against an external job through Kafka instead of in process.
+    pub kafka: Option<KafkaBench>,
+}
+
+/// The Kafka topics of an external `spate run`: bench writes its input to `to` and reads its
+/// results from `from`.
+#[derive(Debug, Clone)]
+pub struct KafkaBench {
+    /// The job's source topic.
+    pub to: spate::io::kafka::KafkaTopic,
+    /// The job's sink topic.
+    pub from: spate::io::kafka::KafkaTopic,
+    /// How long to keep reading results once the input is written.
+    pub drain: Duration,
 }
 
 /// Latency percentiles in milliseconds.
@@ -103,10 +119,12 @@ pub struct BenchReport {
     pub results: u64,
     /// Results flushed at the end of input (not measured).
     pub flushed: u64,
-    /// Late records.
-    pub late: u64,
-    /// Dead letters.
-    pub dead_letters: u64,
+    /// Late records (`None`: counted by an external job, not by bench).
+    #[serde(default)]
+    pub late: Option<u64>,
+    /// Dead letters (`None`: counted by an external job, not by bench).
+    #[serde(default)]
+    pub dead_letters: Option<u64>,
     /// Records in per second of wall time.
     pub throughput_in: f64,
     /// Results out per second of wall time.
@@ -123,7 +141,13 @@ struct SecondHist {
     hist: Histogram<u64>,
 }
 
-struct ProbeState {
+/// Result latencies and input counts, overall and per second of the run.
+struct Recorder {
+    /// The pipeline's watermark delay: a result is possible at `window_end + delay`.
+    delay: Millis,
+    warmup: Duration,
+    started_us: u64,
+    progress: bool,
     total: Histogram<u64>,
     seconds: Vec<SecondHist>,
     results: u64,
@@ -133,13 +157,116 @@ struct ProbeState {
     dead_letters: u64,
 }
 
+impl Recorder {
+    fn new(delay: Millis, warmup: Duration) -> Self {
+        Recorder {
+            delay,
+            warmup,
+            started_us: now_us(),
+            progress: std::io::stderr().is_terminal(),
+            total: histogram(),
+            seconds: Vec::new(),
+            results: 0,
+            flushed: 0,
+            records_in: 0,
+            late: 0,
+            dead_letters: 0,
+        }
+    }
+
+    /// The slot of the second `now` (µs since the Unix epoch) falls in.
+    fn second(&mut self, now: u64) -> usize {
+        let second = (now.saturating_sub(self.started_us) / 1_000_000) as usize;
+        while self.seconds.len() <= second {
+            self.seconds.push(SecondHist {
+                records_in: 0,
+                results: 0,
+                hist: histogram(),
+            });
+        }
+        second
+    }
+
+    /// Counts `records` read (or written to the job's input) at `now`.
+    fn input(&mut self, records: u64, now: u64) {
+        let second = self.second(now);
+        self.records_in += records;
+        self.seconds[second].records_in += records;
+    }
+
+    /// Measures result `line` made visible at `now`; `flushed` results (the end of input
+    /// closed their window, not data) are only counted.
+    fn result(&mut self, line: &[u8], now: u64, flushed: bool) {
+        if flushed {
+            self.flushed += 1;
+            return;
+        }
+        let second = self.second(now);
+        self.results += 1;
+        self.seconds[second].results += 1;
+        if let Some(end) = window_end(line) {
+            let ready_us = (end.saturating_add(self.delay)).max(0) as u64 * 1_000;
+            let latency = now.saturating_sub(ready_us).max(1);
+            self.seconds[second].hist.saturating_record(latency);
+            if Duration::from_micros(now.saturating_sub(self.started_us)) >= self.warmup {
+                self.total.saturating_record(latency);
+            }
+        }
+    }
+
+    /// Rewrites the progress line (on a terminal).
+    fn show_progress(&self, now: u64) {
+        if self.progress {
+            let second = now.saturating_sub(self.started_us) / 1_000_000;
+            let p99 = self.total.value_at_quantile(0.99) as f64 / 1_000.0;
+            eprint!(
+                "\r{second:>4} s  in {:>10}  results {:>9}  p99 {p99:>8.1} ms   ",
+                self.records_in, self.results
+            );
+        }
+    }
+
+    fn report(
+        &self,
+        config: &BenchConfig,
+        trigger: String,
+        elapsed: Duration,
+        counts: bool,
+    ) -> BenchReport {
+        if self.progress {
+            eprintln!();
+        }
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        BenchReport {
+            pipeline: config.pipeline.clone(),
+            trigger,
+            rate: config.rate,
+            records_in: self.records_in,
+            results: self.results,
+            flushed: self.flushed,
+            late: counts.then_some(self.late),
+            dead_letters: counts.then_some(self.dead_letters),
+            throughput_in: self.records_in as f64 / secs,
+            throughput_out: (self.results + self.flushed) as f64 / secs,
+            latency: Percentiles::of(&self.total),
+            seconds: self
+                .seconds
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Second {
+                    second: i as u64,
+                    records_in: s.records_in,
+                    results: s.results,
+                    latency: Percentiles::of(&s.hist),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A sink that measures result latency instead of writing results anywhere.
 pub struct LatencyProbe {
-    delay: Millis,
-    warmup: Duration,
-    started_us: u64,
-    progress: bool,
-    state: Mutex<ProbeState>,
+    recorder: Mutex<Recorder>,
 }
 
 fn now_us() -> u64 {
@@ -216,19 +343,7 @@ impl LatencyProbe {
     /// A probe for a pipeline whose watermark trails by `delay` ms.
     pub fn new(delay: Millis, warmup: Duration) -> Self {
         LatencyProbe {
-            delay,
-            warmup,
-            started_us: now_us(),
-            progress: std::io::stderr().is_terminal(),
-            state: Mutex::new(ProbeState {
-                total: histogram(),
-                seconds: Vec::new(),
-                results: 0,
-                flushed: 0,
-                records_in: 0,
-                late: 0,
-                dead_letters: 0,
-            }),
+            recorder: Mutex::new(Recorder::new(delay, warmup)),
         }
     }
 }
@@ -247,50 +362,19 @@ impl EpochSink for LatencyProbe {
 
     fn commit(&self, _epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> spate::Result<()> {
         let now = now_us();
-        let second = now.saturating_sub(self.started_us) / 1_000_000;
-        let counted = Duration::from_micros(now.saturating_sub(self.started_us)) >= self.warmup;
-        let mut st = self.state.lock().expect("probe lock");
-        let st = &mut *st;
-        while st.seconds.len() <= second as usize {
-            st.seconds.push(SecondHist {
-                records_in: 0,
-                results: 0,
-                hist: histogram(),
-            });
-        }
-        st.records_in += stats.records_in;
-        st.late += stats.late;
-        st.dead_letters += stats.dead_letters;
-        let slot = &mut st.seconds[second as usize];
-        slot.records_in += stats.records_in;
+        let mut recorder = self.recorder.lock().expect("probe lock");
+        recorder.input(stats.records_in, now);
+        recorder.late += stats.late;
+        recorder.dead_letters += stats.dead_letters;
         for s in staged {
             let StagedPayload::Bytes(bytes) = s.payload else {
                 continue;
             };
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                if stats.final_epoch {
-                    st.flushed += 1;
-                    continue;
-                }
-                st.results += 1;
-                slot.results += 1;
-                if let Some(end) = window_end(line) {
-                    let ready_us = (end.saturating_add(self.delay)).max(0) as u64 * 1_000;
-                    let latency = now.saturating_sub(ready_us).max(1);
-                    slot.hist.saturating_record(latency);
-                    if counted {
-                        st.total.saturating_record(latency);
-                    }
-                }
+                recorder.result(line, now, stats.final_epoch);
             }
         }
-        if self.progress {
-            let p99 = st.total.value_at_quantile(0.99) as f64 / 1_000.0;
-            eprint!(
-                "\r{second:>4} s  in {:>10}  results {:>9}  p99 {p99:>8.1} ms   ",
-                st.records_in, st.results
-            );
-        }
+        recorder.show_progress(now);
         Ok(())
     }
 
@@ -303,7 +387,7 @@ impl EpochSink for LatencyProbe {
     }
 }
 
-/// Runs the bench.
+/// Runs the bench: in process, or against an external job through Kafka.
 pub fn bench(config: &BenchConfig) -> Result<BenchReport> {
     let registry = spate_actors::registry();
     let pipeline = registry.get(&config.pipeline).ok_or_else(|| {
@@ -314,16 +398,28 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport> {
             names.join(", ")
         )
     })?;
-    if !pipeline.has_generator() {
-        bail!(
-            "pipeline `{}` has no built-in generator, so bench cannot feed it",
-            config.pipeline
-        );
-    }
     if !(config.rate.is_finite() && config.rate > 0.0) {
         bail!(
             "invalid --rate {}: use a positive number of events per second",
             config.rate
+        );
+    }
+    match &config.kafka {
+        Some(kafka) => bench_kafka(config, pipeline.watermark_delay(), kafka),
+        None => bench_in_process(config, &*pipeline),
+    }
+}
+
+/// Runs the pipeline in process, fed by its generator, its results caught by a
+/// [`LatencyProbe`].
+fn bench_in_process(
+    config: &BenchConfig,
+    pipeline: &dyn spate::pipeline::Runnable,
+) -> Result<BenchReport> {
+    if !pipeline.has_generator() {
+        bail!(
+            "pipeline `{}` has no built-in generator, so bench cannot feed it",
+            config.pipeline
         );
     }
     let probe = Arc::new(LatencyProbe::new(pipeline.watermark_delay(), config.warmup));
@@ -344,38 +440,174 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport> {
         ..defaults
     };
     let job = pipeline.run(&run)?;
-    if probe.progress {
-        eprintln!();
+    let trigger = match config.trigger {
+        TriggerSpec::Continuous => "continuous".into(),
+        TriggerSpec::Interval(d) => format!("{}ms", d.as_millis()),
+    };
+    let recorder = probe.recorder.lock().expect("probe lock");
+    Ok(recorder.report(config, trigger, job.elapsed, true))
+}
+
+/// Runs against an external `spate run`: writes the pipeline's input to `kafka.to` at the
+/// asked rate (event time = creation time, no disorder) and measures each result as it
+/// arrives in `kafka.from`, where it becomes visible to any consumer. The input counted per
+/// second is what reached the input topic (its end offsets, sampled every second).
+fn bench_kafka(config: &BenchConfig, delay: Millis, kafka: &KafkaBench) -> Result<BenchReport> {
+    use crate::generate::{generate, Limits, Pace};
+    use crate::knobs::Knobs;
+    use crate::output::{KafkaOptions, Output};
+    use crate::schedule::RateShape;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let scenario_name = crate::scenario::input_of(&config.pipeline).ok_or_else(|| {
+        anyhow!(
+            "bench does not know the input of pipeline `{}` to write to {}",
+            config.pipeline,
+            kafka.to
+        )
+    })?;
+    let settings = spate::io::kafka::KafkaSettings::default();
+    // The results topic: the job creates it when it starts.
+    let client = settings.client_config(
+        &kafka.from.brokers,
+        &[
+            ("group.id", "spate-loadgen-bench"),
+            // Some brokers (tansu 0.6) hold every fetch up to this long even when they have
+            // records, which then counts into each result's latency; shorter costs the broker
+            // more fetches.
+            ("fetch.wait.max.ms", "100"),
+        ],
+    );
+    let waited = std::time::Instant::now();
+    let partitions = loop {
+        if let Some(n) = spate::io::kafka::partition_count(&client, &kafka.from)? {
+            break n;
+        }
+        if waited.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "the results topic {} (--from) did not appear within 120 s: start `spate run {} --source {} --sink {}`",
+                kafka.from, config.pipeline, kafka.to, kafka.from
+            );
+        }
+        if waited.elapsed() < Duration::from_millis(600) {
+            eprintln!(
+                "spate-loadgen: waiting for {} (--from): start `spate run {} --source {} --sink {}`",
+                kafka.from, config.pipeline, kafka.to, kafka.from
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let consumer: BaseConsumer = client.create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        let (_, high) = consumer.fetch_watermarks(&kafka.from.topic, p, Duration::from_secs(30))?;
+        list.add_partition_offset(&kafka.from.topic, p, Offset::Offset(high))?;
     }
-    let st = probe.state.lock().expect("probe lock");
-    let secs = job.elapsed.as_secs_f64().max(1e-9);
-    Ok(BenchReport {
-        pipeline: config.pipeline.clone(),
-        trigger: match config.trigger {
-            TriggerSpec::Continuous => "continuous".into(),
-            TriggerSpec::Interval(d) => format!("{}ms", d.as_millis()),
-        },
-        rate: config.rate,
-        records_in: st.records_in,
-        results: st.results,
-        flushed: st.flushed,
-        late: st.late,
-        dead_letters: st.dead_letters,
-        throughput_in: st.records_in as f64 / secs,
-        throughput_out: (st.results + st.flushed) as f64 / secs,
-        latency: Percentiles::of(&st.total),
-        seconds: st
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Second {
-                second: i as u64,
-                records_in: s.records_in,
-                results: s.results,
-                latency: Percentiles::of(&s.hist),
-            })
-            .collect(),
-    })
+    consumer.assign(&list)?;
+
+    let mut out = Output::open_with(
+        &kafka.to.to_string(),
+        scenario_name,
+        &KafkaOptions::default(),
+    )?;
+    // The input topic exists now (opening the output created it): its end offsets, sampled
+    // every second on a thread of their own (each is a round trip to the broker), count what
+    // reached it.
+    let input_client =
+        settings.client_config(&kafka.to.brokers, &[("group.id", "spate-loadgen-bench")]);
+    let in_partitions = spate::io::kafka::partition_count(&input_client, &kafka.to)?
+        .ok_or_else(|| anyhow!("the input topic {} (--to) is missing", kafka.to))?;
+    let input: BaseConsumer = input_client.create()?;
+    let input_topic = kafka.to.topic.clone();
+    let written = move || -> Result<u64> {
+        let mut sum = 0;
+        for p in 0..in_partitions as i32 {
+            let (_, high) = input.fetch_watermarks(&input_topic, p, Duration::from_secs(30))?;
+            sum += high.max(0) as u64;
+        }
+        Ok(sum)
+    };
+    let mut scenario = crate::scenario::by_name(scenario_name, 0).expect("a known scenario");
+    let knobs = Knobs {
+        seed: config.seed,
+        keys: config.keys,
+        out_of_order: 0.0,
+        ..Knobs::default()
+    };
+    let pace = Pace {
+        shape: RateShape::parse("constant", config.rate).map_err(|e| anyhow!(e))?,
+        paced: true,
+        base_ms: now_ms(),
+    };
+    let limits = Limits {
+        events: None,
+        duration: Some(config.duration),
+    };
+    let mut recorder = Recorder::new(delay, config.warmup);
+    let mut counted = written()?;
+    let started = std::time::Instant::now();
+    let mut producer = Some(
+        std::thread::Builder::new()
+            .name("spate-loadgen-bench".into())
+            .spawn(move || generate(scenario.as_mut(), &knobs, &pace, limits, &mut out))?,
+    );
+    // The sampler sends (time, records written since its last sample) until told to stop.
+    let (samples, sampled) = std::sync::mpsc::channel::<(u64, u64)>();
+    let (stop_sampling, sampler_stop) = std::sync::mpsc::channel::<()>();
+    let sampler = std::thread::Builder::new()
+        .name("spate-loadgen-sampler".into())
+        .spawn(move || -> Result<()> {
+            loop {
+                let last = sampler_stop.recv_timeout(Duration::from_secs(1)).is_ok();
+                let now = written()?;
+                let _ = samples.send((now_us(), now - counted));
+                counted = now;
+                if last {
+                    return Ok(());
+                }
+            }
+        })?;
+    let mut produced = None;
+    loop {
+        if let Some(message) = consumer.poll(Duration::from_millis(50)) {
+            let message = message?;
+            recorder.result(message.payload().unwrap_or_default(), now_us(), false);
+        }
+        for (at, records) in sampled.try_iter() {
+            recorder.input(records, at);
+            recorder.show_progress(at);
+        }
+        let elapsed = started.elapsed();
+        if let Some(thread) = producer.take_if(|t| t.is_finished()) {
+            let report = thread
+                .join()
+                .map_err(|_| anyhow!("the bench's producer thread panicked"))??;
+            produced = Some((report, elapsed));
+        }
+        if let Some((_, at)) = &produced {
+            if elapsed >= *at + kafka.drain {
+                break;
+            }
+        }
+    }
+    let (report, _) = produced.expect("the loop ends once the input is written");
+    let _ = stop_sampling.send(());
+    sampler
+        .join()
+        .map_err(|_| anyhow!("the bench's sampler thread panicked"))??;
+    for (at, records) in sampled.try_iter() {
+        recorder.input(records, at);
+    }
+    if !report.kept_up() {
+        eprintln!(
+            "spate-loadgen: the input fell behind the asked {:.0}/s (up to {:.1} s behind schedule)",
+            config.rate,
+            report.max_lag.as_secs_f64()
+        );
+    }
+    Ok(recorder.report(config, "external".into(), started.elapsed(), false))
 }
 
 impl BenchReport {
@@ -386,7 +618,7 @@ impl BenchReport {
             "pipeline {}  trigger {}  rate asked {:.0}/s\n\
              records in   {:>12}   ({:.0}/s)\n\
              results      {:>12}   ({:.0}/s out, {} flushed at end of input)\n\
-             late {}  dead letters {}\n\
+             {}\n\
              latency ms   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  ({} results)\n",
             self.pipeline,
             self.trigger,
@@ -396,8 +628,10 @@ impl BenchReport {
             self.results,
             self.throughput_out,
             self.flushed,
-            self.late,
-            self.dead_letters,
+            match (self.late, self.dead_letters) {
+                (Some(late), Some(dead)) => format!("late {late}  dead letters {dead}"),
+                _ => "late records and dead letters: see the external job's topics".into(),
+            },
             l.p50,
             l.p90,
             l.p99,

@@ -57,9 +57,10 @@ enum Scenario {
         after_help = "Example:\n  spate-loadgen nexmark --events 10000000 --to file:nexmark/"
     )]
     Nexmark(GenArgs),
-    /// Run a spate pipeline in process at a set rate and measure end-to-end latency.
+    /// Run a spate pipeline at a set rate, in process or as an external job through Kafka, and
+    /// measure end-to-end latency.
     #[command(
-        after_help = "Latency of a result = when it became visible - when it became possible (window end +\nwatermark delay, with event time = creation time). Windows must close during the run:\nfor tx-windows run longer than 70 s.\n\nExample:\n  spate-loadgen bench tx-windows --rate 200000 --duration 90s --trigger continuous --json b.json --svg b.svg"
+        after_help = "Latency of a result = when it became visible - when it became possible (window end +\nwatermark delay, with event time = creation time). Windows must close during the run:\nfor tx-windows run longer than 70 s.\n\nWith --to and --from, bench writes the pipeline's input to --to and times each result as it\narrives in --from, where an external `spate run PIPELINE --source TO --sink FROM` writes it\n(--trigger and --partitions are then the job's own flags).\n\nExamples:\n  spate-loadgen bench tx-windows --rate 200000 --duration 90s --trigger continuous --json b.json --svg b.svg\n  spate run tx-windows --source kafka://127.0.0.1:9092/tx --sink kafka://127.0.0.1:9092/out &\n  spate-loadgen bench tx-windows --rate 2000 --duration 90s --to kafka://127.0.0.1:9092/tx --from kafka://127.0.0.1:9092/out"
     )]
     Bench(BenchArgs),
     /// Copy a Kafka topic into another (partition N to N, same keys, spate's producer
@@ -134,6 +135,16 @@ struct BenchArgs {
     /// Also write a chart of throughput and p99 latency over time here (SVG).
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
+    /// Drive an external `spate run` through Kafka instead: write its input to this topic
+    /// (kafka://HOST:PORT/TOPIC, created with 4 partitions when missing)...
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// ...and measure the results it writes to this topic (its --sink), as they arrive.
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// With --to/--from: how long to keep reading results after the input is written.
+    #[arg(long, default_value = "15s")]
+    drain: String,
 }
 
 fn run_bench(args: &BenchArgs) -> Result<()> {
@@ -146,6 +157,14 @@ fn run_bench(args: &BenchArgs) -> Result<()> {
         partitions: args.partitions,
         warmup: parse_duration(&args.warmup).map_err(|e| anyhow!("invalid --warmup: {e}"))?,
         seed: args.seed,
+        kafka: match (&args.to, &args.from) {
+            (Some(to), Some(from)) => Some(spate_loadgen::bench::KafkaBench {
+                to: kafka_topic("--to", to)?,
+                from: kafka_topic("--from", from)?,
+                drain: parse_duration(&args.drain).map_err(|e| anyhow!("invalid --drain: {e}"))?,
+            }),
+            _ => None,
+        },
     };
     let report = spate_loadgen::bench::bench(&config)?;
     print!("{}", report.table());

@@ -1,7 +1,27 @@
-//! `spate-loadgen bench`: runs the pipeline in process and reports counts that match what was
-//! sent, with its JSON and SVG outputs.
+//! `spate-loadgen bench`: runs the pipeline in process, or drives an external job through a
+//! real broker (tansu), and reports counts that match what was sent, with its JSON and SVG
+//! outputs.
 
+#[path = "../../actors/tests/support/tansu.rs"]
+mod tansu;
+
+use spate::io::kafka::KafkaTopic;
+use spate::io::sink::SinkSpec;
+use spate::io::source::SourceSpec;
+use spate::runtime::RunConfig;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The sum of a JSON bench report's per-second input counts.
+fn records_in_per_second(report: &serde_json::Value) -> u64 {
+    report["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["records_in"].as_u64().unwrap())
+        .sum()
+}
 
 #[test]
 fn bench_reports_what_was_sent() {
@@ -39,12 +59,7 @@ fn bench_reports_what_was_sent() {
         report["records_in"], 60_000,
         "every generated event was read"
     );
-    let per_second: u64 = report["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["records_in"].as_u64().unwrap())
-        .sum();
+    let per_second = records_in_per_second(&report);
     assert_eq!(per_second, 60_000, "the time series adds up");
     // 500 users, 30-minute sessions, 3 s of input: each user's one session is flushed at the end.
     let (results, flushed) = (
@@ -66,4 +81,61 @@ fn bench_names_unknown_pipelines() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nope") && err.contains("tx-windows"), "{err}");
+}
+
+/// Against an external job through Kafka: bench writes the job's input and times the results
+/// the job writes, counting exactly what reached each topic.
+#[test]
+fn bench_through_kafka_times_the_results_an_external_job_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = tansu::Tansu::start();
+    broker.create_topic("tx", 4);
+    let topic = |name: &str| {
+        KafkaTopic::parse("--source", &broker.url(name))
+            .unwrap()
+            .unwrap()
+    };
+    // The external job (tx-windows Kafka → Kafka), here on a thread of the test.
+    let stop = Arc::new(AtomicBool::new(false));
+    let config = RunConfig {
+        source: SourceSpec::Kafka(topic("tx")),
+        sink: SinkSpec::Kafka(topic("out")),
+        state_dir: Some(tmp.path().join("state")),
+        stop: stop.clone(),
+        ..RunConfig::default()
+    };
+    let job = std::thread::spawn(move || {
+        let registry = spate_actors::registry();
+        registry.get("tx-windows").unwrap().run(&config)
+    });
+    // 72 s: a minute boundary plus the 10 s watermark delay pass, so windows close.
+    let json = tmp.path().join("k.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_spate-loadgen"))
+        .args(["bench", "tx-windows", "--rate", "500", "--duration", "72s"])
+        .args(["--keys", "50", "--drain", "5s", "--warmup", "0s"])
+        .args(["--to", &broker.url("tx"), "--from", &broker.url("out")])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Release);
+    job.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let written: i64 = broker.end_offsets("tx", 4).iter().sum();
+    assert_eq!(report["records_in"], 36_000, "{report}");
+    assert_eq!(written, 36_000, "what reached the input topic");
+    let per_second = records_in_per_second(&report);
+    assert_eq!(per_second, 36_000, "the time series adds up");
+    // Every result the job wrote was timed, once.
+    let results = broker.read_topic("out").len() as u64;
+    assert!(results >= 50, "{results} results: no window closed");
+    assert_eq!(report["results"].as_u64().unwrap(), results, "{report}");
+    assert_eq!(report["latency"]["count"].as_u64().unwrap(), results);
+    assert_eq!(report["trigger"], "external");
+    assert!(report["late"].is_null(), "counted by the job, not by bench");
 }

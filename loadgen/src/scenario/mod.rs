@@ -62,6 +62,14 @@ pub fn by_name(name: &str, base_ms: Millis) -> Option<Box<dyn Scenario>> {
     })
 }
 
+/// The scenario whose records are the input of the built-in pipeline `pipeline`.
+pub fn input_of(pipeline: &str) -> Option<&'static str> {
+    match pipeline {
+        "tx-windows" | "fraud" | "sessions" => Some("transactions"),
+        _ => None,
+    }
+}
+
 /// Serializes `value` as JSON into `out` (the scenarios' events are plain data).
 pub(crate) fn write_serde<T: serde::Serialize>(value: &T, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("scenario events serialize to JSON");
