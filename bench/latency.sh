@@ -18,5 +18,5 @@ for trigger in continuous 100ms; do
             --trigger "$trigger" --json "$out/$trigger-$rate.json" --svg "$out/$trigger-$rate.svg" | head -6
     done
 done
-target/release/spate-loadgen chart --out "$out/latency-by-rate.svg" "$out"/*.json
+target/release/spate-loadgen chart --out "$out/latency-by-rate.svg" "$out"/continuous-*.json "$out"/100ms-*.json
 echo "chart: $out/latency-by-rate.svg"
