@@ -117,6 +117,9 @@ fn kafka_to_kafka_equals_file_to_file() {
                 "writer N writes partition N"
             );
             assert!(id.epoch > 0);
+            // Keyed by the key that produced it (the user, as the input is keyed).
+            let result: serde_json::Value = serde_json::from_str(&r.payload).unwrap();
+            assert_eq!(r.key, Some(result["key"].to_string()), "{}", r.payload);
         }
         assert_eq!(
             sorted_payloads(&broker, &format!("{app}-late")),
@@ -233,6 +236,13 @@ fn crash_and_take_over(broker: &Tansu, tmp: &Path, app: &str, failpoint: &str, e
         &tmp.join(format!("{app}-second")),
     );
     finish_logged(&second, &tmp.join(format!("{app}-second.log")));
+    // Results resent from the changelog keep their keys.
+    let unkeyed = broker
+        .read_topic(&format!("{app}-out"))
+        .into_iter()
+        .filter(|r| r.key.is_none())
+        .count();
+    assert_eq!(unkeyed, 0, "results without a key");
 }
 
 #[test]

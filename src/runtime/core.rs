@@ -38,6 +38,8 @@ pub struct PartitionCore<Op: KeyedOperator> {
     event_time: TimeFn<Op::Event>,
     state: KeyedState<Op::Key, Op::State>,
     outputs: Vec<Op::Output>,
+    /// The key each output was emitted for, in step with `outputs`.
+    output_keys: Vec<Op::Key>,
     late: Vec<(Millis, Op::Event)>,
     watermark: Millis,
     max_event_time: Millis,
@@ -57,6 +59,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             event_time,
             state: KeyedState::default(),
             outputs: Vec::new(),
+            output_keys: Vec::new(),
             late: Vec::new(),
             watermark: BEFORE_TIME,
             max_event_time: BEFORE_TIME,
@@ -99,7 +102,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 self.processing_time,
             );
             operator.on_event(&event, &mut ctx);
-            if ctx.cleared {
+            let cleared = ctx.cleared;
+            Self::key_outputs(&self.outputs, &mut self.output_keys, &key);
+            if cleared {
                 self.state.remove_if_idle(&key);
             }
         }
@@ -132,15 +137,31 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 self.processing_time,
             );
             operator.on_timer(Timer { time, domain }, &mut ctx);
-            if ctx.cleared {
+            let cleared = ctx.cleared;
+            Self::key_outputs(&self.outputs, &mut self.output_keys, &key);
+            if cleared {
                 self.state.remove_if_idle(&key);
             }
         }
     }
 
+    /// Records `key` for the outputs one callback emitted (those `keys` does not cover yet).
+    fn key_outputs(outputs: &[Op::Output], keys: &mut Vec<Op::Key>, key: &Op::Key) {
+        let emitted = outputs.len() - keys.len();
+        keys.extend(std::iter::repeat_n(key, emitted).cloned());
+    }
+
     /// Takes the outputs emitted since the last call.
     pub fn take_outputs(&mut self) -> Vec<Op::Output> {
+        self.output_keys.clear();
         std::mem::take(&mut self.outputs)
+    }
+
+    /// Takes the outputs emitted since the last call, each with the key it was emitted for.
+    pub fn take_keyed_outputs(&mut self) -> impl Iterator<Item = (Op::Key, Op::Output)> {
+        std::mem::take(&mut self.output_keys)
+            .into_iter()
+            .zip(std::mem::take(&mut self.outputs))
     }
 
     /// Takes the late records (with their event time) since the last call.
@@ -167,6 +188,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     pub fn restore(&mut self, meta: &PartitionCheckpoint, entries: Vec<StoredBucket<Op>>) {
         self.state.restore(entries);
         self.outputs.clear();
+        self.output_keys.clear();
         self.late.clear();
         self.watermark = if meta.epoch == 0 {
             BEFORE_TIME

@@ -428,8 +428,8 @@ fn resume_from_changelog(
         };
         let writer = crate::io::sink::writer_name(p as u32);
         let epoch = checkpoint.meta.epoch;
-        for (stream, bytes) in std::mem::take(&mut checkpoint.outputs) {
-            if let Some(staged) = sink.stage(epoch, stream, &writer, bytes)? {
+        for (stream, lines) in std::mem::take(&mut checkpoint.outputs) {
+            if let Some(staged) = sink.stage_keyed(epoch, stream, &writer, lines)? {
                 pending.entry(epoch).or_default().push(staged);
             }
         }

@@ -9,12 +9,13 @@ use super::core::PartitionCore;
 use super::messages::{Advance, Batch, Committed, EndEpoch, EpochDone, PartitionEvent, Progress};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::sink::Staged;
-use crate::io::sink::{EpochSink, OutputStream};
+use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::OutputFn;
 use crate::state::{Changelog, CheckpointRecord, PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
+use crate::Key;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
 use serde::Serialize;
@@ -38,7 +39,7 @@ struct LateRecord<'a, E> {
 }
 
 /// One output stream's JSON lines of an epoch.
-type StreamLines = (OutputStream, Vec<u8>);
+type StreamLines = (OutputStream, Lines);
 
 /// One key partition.
 pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
@@ -194,19 +195,20 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// stream. Returns them with the number of results and late records.
     fn serialize_outputs(&mut self) -> Result<(Vec<StreamLines>, u64, u64)> {
         let mut streams = Vec::new();
-        let mut buf = Vec::new();
+        let mut results = Lines::default();
         let mut outputs = 0u64;
-        for o in self.core.take_outputs() {
+        for (key, o) in self.core.take_keyed_outputs() {
             if let Some(out) = (self.output)(o) {
-                serde_json::to_writer(&mut buf, &out).map_err(|e| {
+                serde_json::to_writer(&mut results.bytes, &out).map_err(|e| {
                     Error::Runtime(format!("cannot serialize a result to JSON: {e}"))
                 })?;
-                buf.push(b'\n');
+                results.bytes.push(b'\n');
+                results.push_key(|k| key.write_record_key(k));
                 outputs += 1;
             }
         }
-        if !buf.is_empty() {
-            streams.push((OutputStream::Results, buf));
+        if !results.bytes.is_empty() {
+            streams.push((OutputStream::Results, results));
         }
         let late = self.core.take_late();
         let late_count = late.len() as u64;
@@ -223,12 +225,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 })?;
                 buf.push(b'\n');
             }
-            streams.push((OutputStream::Late, buf));
+            streams.push((OutputStream::Late, Lines::unkeyed(buf)));
         }
         if !self.dead_lines.is_empty() {
             streams.push((
                 OutputStream::DeadLetter,
-                std::mem::take(&mut self.dead_lines),
+                Lines::unkeyed(std::mem::take(&mut self.dead_lines)),
             ));
         }
         Ok((streams, outputs, late_count))
@@ -237,8 +239,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Stages serialized outputs of `epoch` with the sink.
     fn stage(&self, epoch: Epoch, streams: Vec<StreamLines>) -> Result<Vec<Staged>> {
         let mut staged = Vec::with_capacity(streams.len());
-        for (stream, bytes) in streams {
-            staged.extend(self.sink.stage(epoch, stream, &self.writer, bytes)?);
+        for (stream, lines) in streams {
+            staged.extend(self.sink.stage_keyed(epoch, stream, &self.writer, lines)?);
         }
         Ok(staged)
     }

@@ -34,7 +34,7 @@ use crate::io::kafka::{
     client_error, ensure_topics, flush_checked, read_range, send_waiting, Deliveries,
     KafkaSettings, TopicSpec,
 };
-use crate::io::sink::OutputStream;
+use crate::io::sink::{Lines, OutputStream};
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -63,7 +63,7 @@ pub struct ChangelogCheckpoint {
     /// The state entries the epoch changed (bincode key, bincode value; `None`: removed).
     pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// The epoch's outputs (JSON lines per stream), resent by the next owner unless visible.
-    pub outputs: Vec<(OutputStream, Vec<u8>)>,
+    pub outputs: Vec<(OutputStream, Lines)>,
 }
 
 /// A checkpoint as the partition hands it over to be written: [`ChangelogCheckpoint`]
@@ -77,7 +77,7 @@ pub struct CheckpointRecord<'a> {
     /// See [`ChangelogCheckpoint::entries`].
     pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
     /// See [`ChangelogCheckpoint::outputs`].
-    pub outputs: &'a [(OutputStream, Vec<u8>)],
+    pub outputs: &'a [(OutputStream, Lines)],
 }
 
 /// The value of a checkpoint record (key `c`) as written.
@@ -94,7 +94,7 @@ struct RecordOut<'a> {
 enum BodyOut<'a> {
     Inline {
         entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
-        outputs: &'a [(OutputStream, Vec<u8>)],
+        outputs: &'a [(OutputStream, Lines)],
     },
     Pieces {
         count: u32,
@@ -115,7 +115,7 @@ struct RecordIn {
 enum Body {
     Inline {
         entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-        outputs: Vec<(OutputStream, Vec<u8>)>,
+        outputs: Vec<(OutputStream, Lines)>,
     },
     Pieces {
         count: u32,
@@ -559,7 +559,7 @@ mod tests {
                     )
                 })
                 .collect(),
-            outputs: vec![(OutputStream::Late, b"{}\n".to_vec())],
+            outputs: vec![(OutputStream::Late, Lines::unkeyed(b"{}\n".to_vec()))],
         }
     }
 

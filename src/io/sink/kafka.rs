@@ -8,7 +8,7 @@
 //! the same number, where a key's records land with Kafka's default partitioner too when
 //! results are keyed like the input.
 
-use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
+use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::io::kafka::{
     ensure_topics, flush_checked, read_range, send_waiting, Deliveries, Guarantee, KafkaSettings,
@@ -308,12 +308,22 @@ impl EpochSink for KafkaSink {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        Ok((!bytes.is_empty()).then(|| Staged {
+        self.stage_keyed(epoch, stream, writer, Lines::unkeyed(bytes))
+    }
+
+    fn stage_keyed(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        lines: Lines,
+    ) -> Result<Option<Staged>> {
+        Ok((!lines.bytes.is_empty()).then(|| Staged {
             epoch,
             stream,
             payload: StagedPayload::Lines {
                 writer: writer.to_string(),
-                bytes,
+                lines,
             },
         }))
     }
@@ -325,16 +335,19 @@ impl EpochSink for KafkaSink {
         let mut present = self.present.lock().expect("sink lock");
         let mut id = Vec::with_capacity(64);
         for s in &staged {
-            let StagedPayload::Lines { writer, bytes } = &s.payload else {
+            let StagedPayload::Lines { writer, lines } = &s.payload else {
                 continue;
             };
             let topic = &self.topics[stream_index(s.stream)];
             let sent = present.remove(&(s.stream, writer.clone(), epoch));
-            let lines = bytes
+            let mut keys = lines.keys();
+            let lines = lines
+                .bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
                 .enumerate();
             for (seq, line) in lines {
+                let key = keys.next();
                 let seq = seq as u64;
                 if sent.as_ref().is_some_and(|sent| sent.contains(&seq)) {
                     continue; // sent before a restart
@@ -368,12 +381,14 @@ impl EpochSink for KafkaSink {
                         .insert(header(headers::ERROR, dead.error.as_bytes()));
                     payload = dead.raw.as_bytes();
                 }
-                self.send(
-                    BaseRecord::to(&topic.name)
-                        .partition(partition)
-                        .payload(payload)
-                        .headers(hs),
-                )?;
+                let mut record = BaseRecord::to(&topic.name)
+                    .partition(partition)
+                    .payload(payload)
+                    .headers(hs);
+                if let Some(key) = key {
+                    record = record.key(key);
+                }
+                self.send(record)?;
             }
         }
         drop(present);

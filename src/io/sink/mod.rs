@@ -46,6 +46,48 @@ impl OutputStream {
     }
 }
 
+/// One writer's JSON lines for one epoch and stream, with each line's record key when the
+/// stream is keyed (results are, by the key that produced them; the Kafka sink sends them as
+/// record keys, other sinks ignore them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lines {
+    /// The JSON lines, each ending in a newline.
+    pub bytes: Vec<u8>,
+    /// One key per line, each as its length (u32, little-endian) and its bytes; empty when the
+    /// lines have no keys.
+    pub keys: Vec<u8>,
+}
+
+impl Lines {
+    /// Lines without keys.
+    pub fn unkeyed(bytes: Vec<u8>) -> Self {
+        Lines {
+            bytes,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Appends the key of the next line, written by `write`.
+    pub fn push_key(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.keys.len();
+        self.keys.extend_from_slice(&[0; 4]);
+        write(&mut self.keys);
+        let len = (self.keys.len() - at - 4) as u32;
+        self.keys[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// The keys, in line order (none when the lines have no keys).
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.keys[..];
+        std::iter::from_fn(move || {
+            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let key = rest.get(4..4 + len)?;
+            rest = &rest[4 + len..];
+            Some(key)
+        })
+    }
+}
+
 /// One writer's staged output for one epoch and stream.
 #[derive(Debug)]
 pub struct Staged {
@@ -81,12 +123,13 @@ pub enum StagedPayload {
     },
     /// Bytes held in memory (stdout sink).
     Bytes(Vec<u8>),
-    /// JSON lines held in memory with the writer that produced them (Kafka sink).
+    /// JSON lines (and their keys) held in memory with the writer that produced them (Kafka
+    /// sink).
     Lines {
         /// The writer (`p003`, `src`).
         writer: String,
         /// The lines.
-        bytes: Vec<u8>,
+        lines: Lines,
     },
 }
 
@@ -101,6 +144,17 @@ pub trait EpochSink: Send + Sync {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>>;
+    /// Stages `lines` with their keys; sinks without record keys (all but Kafka) stage the
+    /// bytes alone.
+    fn stage_keyed(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        lines: Lines,
+    ) -> Result<Option<Staged>> {
+        self.stage(epoch, stream, writer, lines.bytes)
+    }
     /// Makes an epoch's staged output visible. Called once per epoch, in epoch order, after the
     /// epoch's record is durable; `stats` describes the epoch (for sinks that measure).
     fn commit(&self, epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> Result<()>;
@@ -219,5 +273,21 @@ impl std::fmt::Display for SinkSpec {
             SinkSpec::Kafka(topic) => topic.fmt(f),
             SinkSpec::Custom(_) => f.write_str("custom"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_keep_one_key_per_line_in_order() {
+        let mut lines = Lines::unkeyed(b"{}\n{}\n{}\n".to_vec());
+        assert_eq!(lines.keys().count(), 0);
+        for key in [&b"42"[..], b"", b"user-7"] {
+            lines.push_key(|out| out.extend_from_slice(key));
+        }
+        let keys: Vec<&[u8]> = lines.keys().collect();
+        assert_eq!(keys, vec![&b"42"[..], b"", b"user-7"]);
     }
 }
