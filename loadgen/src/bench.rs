@@ -46,6 +46,9 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Run against an external job through Kafka instead of in process.
     pub kafka: Option<KafkaBench>,
+    /// In process: the job's state directory (`None`: a temporary store, which skips the
+    /// fsync a state directory costs at every epoch).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The Kafka topics of an external `spate run`: bench writes its input to `to` and reads its
@@ -430,6 +433,7 @@ fn bench_in_process(
         sink: SinkSpec::Custom(CustomSink(probe.clone())),
         partitions: config.partitions.unwrap_or(defaults.partitions),
         trigger: config.trigger,
+        state_dir: config.state_dir.clone(),
         generator: GenOptions {
             seed: config.seed,
             events: Some(events.max(1)),

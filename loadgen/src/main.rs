@@ -145,6 +145,11 @@ struct BenchArgs {
     /// With --to/--from: how long to keep reading results after the input is written.
     #[arg(long, default_value = "15s")]
     drain: String,
+    /// In process: a state directory for the job, as `spate run --state` (it must not hold
+    /// another job's state). Without it the job keeps state in a temporary store, which skips
+    /// the fsync of every epoch's record.
+    #[arg(long, conflicts_with = "to")]
+    state: Option<std::path::PathBuf>,
 }
 
 fn run_bench(args: &BenchArgs) -> Result<()> {
@@ -157,6 +162,7 @@ fn run_bench(args: &BenchArgs) -> Result<()> {
         partitions: args.partitions,
         warmup: parse_duration(&args.warmup).map_err(|e| anyhow!("invalid --warmup: {e}"))?,
         seed: args.seed,
+        state_dir: args.state.clone(),
         kafka: match (&args.to, &args.from) {
             (Some(to), Some(from)) => Some(spate_loadgen::bench::KafkaBench {
                 to: kafka_topic("--to", to)?,

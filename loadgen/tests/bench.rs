@@ -44,6 +44,9 @@ fn bench_reports_what_was_sent() {
         .arg(&json)
         .arg("--svg")
         .arg(&svg)
+        // A state directory, as `spate run --state`: epochs are fsynced.
+        .arg("--state")
+        .arg(tmp.path().join("state"))
         .output()
         .unwrap();
     assert!(
