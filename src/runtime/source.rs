@@ -157,12 +157,12 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut queued: Vec<VecDeque<Pending<K, E>>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut paused = vec![false; n];
         let mut routes = Vec::new();
+        // The source partition of each route, when the input is already partitioned.
         let ids = self.reader.partitions();
         let partitioned = ids.is_some();
-        let ids = ids.unwrap_or_else(|| (0..n as u32).collect());
         // Route of each source partition (dead letters name their source partition).
         let mut route_of = Vec::new();
-        for (route, &id) in ids.iter().enumerate().filter(|_| partitioned) {
+        for (route, &id) in ids.iter().flatten().enumerate() {
             if route_of.len() <= id as usize {
                 route_of.resize(id as usize + 1, 0);
             }
@@ -177,10 +177,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
                 _ => usize::MAX,
             };
-            let room_made = if partitioned {
-                self.pause_full(&mut queued, &mut paused, &ids)
-            } else {
-                Self::settle(&mut queued)
+            let room_made = match &ids {
+                Some(ids) => self.pause_full(&mut queued, &mut paused, ids),
+                None => Self::settle(&mut queued),
             };
             if room_made.is_err() {
                 return Ok(()); // the job is shutting down

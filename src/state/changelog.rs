@@ -150,8 +150,10 @@ fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
             outputs: record.outputs,
         },
     };
-    let value = bincode::serialize(&whole).expect("bincode encodes checkpoints");
-    if value.len() <= PIECE_BYTES {
+    // Sized first (a walk, no copy), so a large record is encoded once, as pieces.
+    let size = bincode::serialized_size(&whole).expect("bincode sizes checkpoints");
+    if size <= PIECE_BYTES as u64 {
+        let value = bincode::serialize(&whole).expect("bincode encodes checkpoints");
         return vec![(CHECKPOINT_KEY.to_vec(), value)];
     }
     let body =
@@ -211,17 +213,7 @@ impl Log {
     /// The newest checkpoint with its entries and outputs (from its pieces when it has
     /// them), the state as of it, and the pieces of other epochs still in the log; `None`
     /// when the partition holds no checkpoint.
-    #[allow(clippy::type_complexity)]
-    fn finish(
-        mut self,
-        what: &str,
-    ) -> Result<
-        Option<(
-            ChangelogCheckpoint,
-            HashMap<Vec<u8>, Vec<u8>>,
-            Vec<(u64, u32)>,
-        )>,
-    > {
+    fn finish(mut self, what: &str) -> Result<Option<Found>> {
         let Some(record) = self.newest else {
             return Ok(None);
         };
@@ -265,8 +257,22 @@ impl Log {
             entries,
             outputs,
         };
-        Ok(Some((checkpoint, self.state, stale)))
+        Ok(Some(Found {
+            checkpoint,
+            state: self.state,
+            stale,
+        }))
     }
+}
+
+/// What [`Log::finish`] finds in a changelog partition.
+struct Found {
+    /// The newest checkpoint, with its entries and outputs.
+    checkpoint: ChangelogCheckpoint,
+    /// Every state entry as of that checkpoint.
+    state: HashMap<Vec<u8>, Vec<u8>>,
+    /// Pieces (epoch, index) of other epochs' records, to be dropped.
+    stale: Vec<(u64, u32)>,
 }
 
 /// A partition's state as restored from the changelog.
@@ -489,7 +495,12 @@ impl Changelog {
                 None => Ok(()),
             },
         )?;
-        let Some((mut checkpoint, state, stale)) = log.finish(&what)? else {
+        let Some(Found {
+            mut checkpoint,
+            state,
+            stale,
+        }) = log.finish(&what)?
+        else {
             return Ok(None);
         };
         // The last owner may have died (or stopped without flushing) before all copies of its
@@ -524,14 +535,7 @@ mod tests {
     }
 
     /// Reads `records` (key, value; `None`: tombstone) as a changelog partition in this order.
-    #[allow(clippy::type_complexity)]
-    fn read(
-        records: &[(Vec<u8>, Option<Vec<u8>>)],
-    ) -> Option<(
-        ChangelogCheckpoint,
-        HashMap<Vec<u8>, Vec<u8>>,
-        Vec<(u64, u32)>,
-    )> {
+    fn read(records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Option<Found> {
         let mut log = Log::default();
         for (offset, (key, value)) in records.iter().enumerate() {
             log.apply(key, value.as_deref(), "test", offset as i64)
@@ -577,10 +581,10 @@ mod tests {
         let owned = checkpoint(7, 3, 10);
         let records = written(&borrowed(&owned));
         assert_eq!(records.len(), 1);
-        let (back, state, stale) = read(&records).unwrap();
-        assert_eq!(back, owned);
-        assert_eq!(state.len(), 3);
-        assert!(stale.is_empty());
+        let found = read(&records).unwrap();
+        assert_eq!(found.checkpoint, owned);
+        assert_eq!(found.state.len(), 3);
+        assert!(found.stale.is_empty());
     }
 
     #[test]
@@ -592,7 +596,7 @@ mod tests {
             .iter()
             .all(|(_, v)| v.as_ref().unwrap().len() <= PIECE_BYTES));
         assert_eq!(records.last().unwrap().0, CHECKPOINT_KEY);
-        assert_eq!(read(&records).unwrap().0, owned);
+        assert_eq!(read(&records).unwrap().checkpoint, owned);
     }
 
     #[test]
@@ -605,7 +609,11 @@ mod tests {
         let cut = checkpoint(9, 2_000, 1_000);
         let unfinished = written(&borrowed(&cut));
         log.extend_from_slice(&unfinished[..2]);
-        let (back, _, stale) = read(&log).unwrap();
+        let Found {
+            checkpoint: back,
+            stale,
+            ..
+        } = read(&log).unwrap();
         assert_eq!(back, new);
         assert!(stale.iter().any(|(e, _)| *e == 7) && stale.iter().any(|(e, _)| *e == 9));
         assert!(stale.iter().all(|(e, _)| *e != 8));
@@ -613,7 +621,7 @@ mod tests {
         for &(epoch, index) in &stale {
             log.push((piece_key(epoch, index), None));
         }
-        assert!(read(&log).unwrap().2.is_empty());
+        assert!(read(&log).unwrap().stale.is_empty());
     }
 
     #[test]
