@@ -93,7 +93,7 @@ pub struct PartitionCheckpoint {
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
 /// version is refused rather than misread.
-pub const STATE_FORMAT: u32 = 1;
+pub const STATE_FORMAT: u32 = 2;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use crate::io::sink::SinkSpec;
 use crate::io::source::{GenOptions, SourceSpec};
 use crate::pipeline::Registry;
 use crate::runtime::{cores, JobReport, RunConfig, TriggerSpec};
-use crate::time::parse_duration;
+use crate::time::{parse_duration, OutputMode};
 use crate::Error;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -56,7 +56,8 @@ struct RunArgs {
     /// state is temporary and a restart begins again.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
-    /// Number of key partitions (default: 2 × cores). Fixed for the life of a state directory.
+    /// Number of key partitions (default: 8, on every machine: results depend on it). Fixed
+    /// for the life of a state directory. A Kafka source has one per topic partition instead.
     #[arg(long)]
     partitions: Option<u32>,
     /// Worker threads hosting the partition actors (default: one per core).
@@ -66,9 +67,20 @@ struct RunArgs {
     /// arrived and every earlier epoch has committed).
     #[arg(long, default_value = "100ms")]
     trigger: String,
-    /// A partition without input this long does not hold the watermark back.
+    /// A partition without input this long (wall-clock time) is moved to the job's watermark,
+    /// so a quiet partition still closes its windows. The only setting through which timing
+    /// can change results.
     #[arg(long, default_value = "5s")]
     idle_timeout: String,
+    /// Windowed pipelines: `append` writes each window once, when no record can change it any
+    /// more; `update` writes it when the watermark passes its end and again, with
+    /// `"update":true` and its emission number, for each record within the allowed lateness.
+    #[arg(long, value_name = "append|update")]
+    output_mode: Option<String>,
+    /// Windowed pipelines: keep each window this long (of watermark time) after it closes, so
+    /// records that late still count (default: the pipeline's, 0 for the built-in ones).
+    #[arg(long, value_name = "DURATION")]
+    allowed_lateness: Option<String>,
     /// Largest number of records in one epoch, or 0 for no limit: bounds the memory an epoch
     /// takes when input arrives faster than the trigger.
     #[arg(long, default_value_t = 0)]
@@ -178,6 +190,18 @@ impl RunArgs {
             workers: self.workers.unwrap_or_else(cores),
             trigger: TriggerSpec::parse(&self.trigger)?,
             idle_timeout: duration("--idle-timeout", &self.idle_timeout)?,
+            output_mode: self
+                .output_mode
+                .as_deref()
+                .map(|m| {
+                    OutputMode::parse(m).map_err(|hint| Error::config("--output-mode", m, hint))
+                })
+                .transpose()?,
+            allowed_lateness: self
+                .allowed_lateness
+                .as_deref()
+                .map(|d| duration("--allowed-lateness", d).map(crate::time::duration_ms))
+                .transpose()?,
             checkpoint_interval: duration("--checkpoint-interval", &self.checkpoint_interval)?,
             generator: GenOptions {
                 seed: self.seed,

@@ -53,7 +53,7 @@ pub use pipeline::{Pipeline, Registry};
 /// The names a pipeline module usually needs, in one import.
 pub mod prelude {
     pub use crate::io::source::EventGenerator;
-    pub use crate::key::Key;
+    pub use crate::key::{Id, Key};
     pub use crate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
     pub use crate::pipeline::{Pipeline, Registry};
     pub use crate::time::Millis;

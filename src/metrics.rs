@@ -2,7 +2,7 @@
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
 //! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
 //! consumer-group rebalances, changelog restores with their durations, and source partitions
-//! paused for backpressure. Served as text on
+//! paused for backpressure, and state expired by a TTL. Served as text on
 //! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
 //! never per record.
 
@@ -45,6 +45,7 @@ struct Instruments {
     restores: Counter<u64>,
     restore_seconds: Histogram<f64>,
     source_pauses: Counter<u64>,
+    state_expired: Counter<u64>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -153,6 +154,10 @@ impl Metrics {
                     .u64_counter("spate.source.pauses")
                     .with_description("Times a Kafka source stopped reading a partition because its key partition had as many batches queued as it may (resumed once it handles one)")
                     .build(),
+                state_expired: meter
+                    .u64_counter("spate.state.expired")
+                    .with_description("Keys whose state the state TTL dropped, not touched for the TTL")
+                    .build(),
                 _server: server,
                 _provider: provider,
             }),
@@ -239,6 +244,12 @@ impl Metrics {
                 KeyValue::new("partition", i64::from(partition)),
             ],
         );
+    }
+
+    /// Counts keys whose state expired under the state TTL in a committed epoch.
+    pub fn state_expired(&self, keys: u64) {
+        let i = &self.inner;
+        i.state_expired.add(keys, std::slice::from_ref(&i.pipeline));
     }
 
     /// Counts a partition restart.

@@ -1,10 +1,13 @@
 //! A custom keyed operator on the partition core: per-key typed state, event-time and
-//! processing-time timers, deleting timers, and clearing state.
+//! processing-time timers, deleting timers, clearing state, and a declarative state TTL.
 
 use serde::{Deserialize, Serialize};
 use spate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
 use spate::runtime::PartitionCore;
+use spate::state::StateStore;
+use spate::time::{StateTtl, TimeRules};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize)]
 struct Login {
@@ -67,6 +70,7 @@ fn timers_in_both_domains_and_state_expiry() {
         Arc::new(Guard),
         Arc::new(|l: &Login| l.user),
         Arc::new(|l: &Login| l.ts),
+        TimeRules::default(),
     );
     let login = |user, ts, ok| Login { user, ts, ok };
     core.advance(0, 1_000);
@@ -90,4 +94,72 @@ fn timers_in_both_domains_and_state_expiry() {
     core.advance(4_200_000, 61_000);
     assert_eq!(core.take_outputs(), vec![(2, "expired", 4_200_000)]);
     assert_eq!((core.key_count(), core.timer_count()), (0, 0));
+}
+
+/// Counts each user's logins, and forgets nothing by itself: the TTL does.
+struct Counter;
+
+impl KeyedOperator for Counter {
+    type Key = u32;
+    type Event = Login;
+    type State = u64;
+    type Output = (u32, u64);
+
+    fn on_event(&self, e: &Login, ctx: &mut KeyedContext<'_, u32, u64, Self::Output>) {
+        *ctx.state() += 1;
+        let n = *ctx.state();
+        ctx.emit((e.user, n));
+    }
+
+    fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u32, u64, Self::Output>) {}
+}
+
+#[test]
+fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
+    let rules = TimeRules {
+        ttl: Some(StateTtl::event_time(Duration::from_millis(1_000))),
+        ..TimeRules::default()
+    };
+    let make = || {
+        PartitionCore::new(
+            Arc::new(Counter),
+            Arc::new(|l: &Login| l.user),
+            Arc::new(|l: &Login| l.ts),
+            rules,
+        )
+    };
+    let login = |user, ts| Login { user, ts, ok: true };
+    let store = StateStore::open(None).unwrap();
+    let tree = store.partition(0).unwrap();
+    let mut core = make();
+    core.process([login(1, 0), login(2, 0), login(2, 900), login(3, 1_500)]);
+    // The watermark reached 1,500: user 1 (last seen at 0) expired, user 2 (900) did not.
+    assert_eq!(core.state_of(&1), None);
+    assert_eq!(core.state_of(&2), Some(&2));
+    assert_eq!(core.counts().expired, 1);
+    let meta = core.checkpoint_meta(1);
+    tree.write_checkpoint(core.drain_changes(), &meta).unwrap();
+
+    let restored = |tree: &spate::state::PartitionStore| {
+        let entries = tree.entries().unwrap();
+        let mut core = make();
+        let buckets = entries
+            .into_iter()
+            .map(|(b, bucket, _)| (b, bucket))
+            .collect();
+        core.restore(&tree.checkpoint().unwrap(), buckets);
+        core
+    };
+    let mut core = restored(&tree);
+    assert_eq!((core.state_of(&1), core.state_of(&2)), (None, Some(&2)));
+    // A new login of user 1 starts from nothing; user 2 expires once the watermark passes 1,900.
+    core.take_outputs();
+    core.process([login(1, 1_600), login(4, 2_000)]);
+    assert_eq!(core.take_outputs(), vec![(1, 1), (4, 1)]);
+    assert_eq!(core.state_of(&2), None);
+    let meta = core.checkpoint_meta(2);
+    tree.write_checkpoint(core.drain_changes(), &meta).unwrap();
+    let core = restored(&tree);
+    assert_eq!(core.state_of(&2), None, "the expiry was checkpointed");
+    assert_eq!(core.key_count(), 3);
 }

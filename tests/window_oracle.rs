@@ -2,7 +2,8 @@
 //! epochs, the tumbling, sliding and session operators (run through the partition core, with a
 //! checkpoint to sled and a restore in the middle) emit exactly what a naive batch computation
 //! over the same on-time records gives, each window once, and only after the watermark passed
-//! its end; the late records are exactly those behind the watermark.
+//! its end; the late records are exactly those the lateness rule names, record by record; and
+//! the output, in order, does not depend on where the epochs were cut.
 
 use proptest::prelude::*;
 use serde::Serialize;
@@ -10,7 +11,7 @@ use spate::operator::KeyedOperator;
 use spate::prelude::*;
 use spate::runtime::PartitionCore;
 use spate::state::StateStore;
-use spate::time::{BEFORE_TIME, END_OF_TIME};
+use spate::time::{OutputMode, TimeRules, BEFORE_TIME, END_OF_TIME};
 use spate::window::{PaneWindowOperator, SessionWindowOperator};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,9 +26,24 @@ struct Ev {
 
 type Res = (u8, i64, i64, u64, i64); // key, start, end, count, sum
 
-/// Feeds `epochs` through a partition core running `op`, restoring from a sled checkpoint after
-/// epoch `restart_at`. Returns results and late records.
-fn run<Op>(op: Op, epochs: &[Vec<Ev>], delay: i64, restart_at: usize) -> (Vec<Res>, Vec<Ev>)
+/// What a run emitted: results in emission order (with their emission number in update mode)
+/// and late records.
+struct Run {
+    results: Vec<(Res, Option<u32>)>,
+    late: Vec<Ev>,
+}
+
+impl Run {
+    fn sorted(&self) -> Vec<Res> {
+        let mut results: Vec<Res> = self.results.iter().map(|(r, _)| *r).collect();
+        results.sort();
+        results
+    }
+}
+
+/// Feeds `epochs` through a partition core running `op` under `rules`, restoring from a sled
+/// checkpoint after epoch `restart_at`.
+fn run<Op>(op: Op, epochs: &[Vec<Ev>], rules: TimeRules, restart_at: usize) -> Run
 where
     Op: KeyedOperator<Key = u8, Event = Ev, Output = WindowResult<u8, (u64, i64)>>,
 {
@@ -37,42 +53,38 @@ where
             op.clone(),
             Arc::new(|e: &Ev| e.key),
             Arc::new(|e: &Ev| e.ts),
+            rules,
         )
     };
     let store = StateStore::open(None).unwrap();
     let tree = store.partition(0).unwrap();
     let mut core = make();
     let (mut results, mut late) = (Vec::new(), Vec::new());
-    let mut watermark = BEFORE_TIME;
-    let mut max_ts = BEFORE_TIME;
     let last = epochs.len();
     for (i, epoch) in epochs.iter().enumerate() {
         core.process(epoch.iter().cloned());
-        max_ts = max_ts.max(
-            epoch
-                .iter()
-                .filter(|e| e.ts >= watermark)
-                .map(|e| e.ts)
-                .max()
-                .unwrap_or(BEFORE_TIME),
-        );
-        if max_ts != BEFORE_TIME {
-            watermark = watermark.max(max_ts - delay);
-        }
+        // Only the end of input moves the watermark at an epoch end: a lone partition is never
+        // idle here.
         let wm = if i + 1 == last {
             END_OF_TIME
         } else {
-            watermark
+            BEFORE_TIME
         };
         core.advance(wm, 0);
         for r in core.take_outputs() {
+            let fire_at = match rules.output_mode {
+                OutputMode::Append => r.end + rules.allowed_lateness,
+                OutputMode::Update => r.end,
+            };
             assert!(
-                r.end <= wm,
-                "window [{}, {}) emitted at watermark {wm}",
+                fire_at <= core.watermark(),
+                "window [{}, {}) emitted at watermark {}",
                 r.start,
-                r.end
+                r.end,
+                core.watermark()
             );
-            results.push((r.key, r.start, r.end, r.value.0, r.value.1));
+            let res = (r.key, r.start, r.end, r.value.0, r.value.1);
+            results.push((res, r.emission.map(|e| e.emission)));
         }
         late.extend(core.take_late().into_iter().map(|(_, e)| e));
         if i == restart_at {
@@ -89,29 +101,36 @@ where
         }
     }
     assert_eq!(core.key_count(), 0, "state left after the end of input");
-    results.sort();
-    (results, late)
+    Run { results, late }
 }
 
-/// The records behind the watermark, by the same rule the engine documents: the watermark at
-/// an epoch's start is the newest on-time event time so far minus the delay.
-fn split_late(epochs: &[Vec<Ev>], delay: i64) -> (Vec<Ev>, Vec<Ev>) {
+/// The lateness rule, record by record in input order: a record is late when its time is
+/// behind the largest time seen before it minus the delay and the allowed lateness.
+fn split_late(epochs: &[Vec<Ev>], delay: i64, lateness: i64) -> (Vec<Ev>, Vec<Ev>) {
     let (mut on_time, mut late) = (Vec::new(), Vec::new());
-    let (mut watermark, mut max_ts) = (BEFORE_TIME, BEFORE_TIME);
-    for epoch in epochs {
-        for e in epoch {
-            if e.ts < watermark {
-                late.push(e.clone());
-            } else {
-                max_ts = max_ts.max(e.ts);
-                on_time.push(e.clone());
-            }
-        }
-        if max_ts != BEFORE_TIME {
-            watermark = watermark.max(max_ts - delay);
+    let mut max_ts = BEFORE_TIME;
+    for e in epochs.iter().flatten() {
+        if e.ts < max_ts.saturating_sub(delay).saturating_sub(lateness) {
+            late.push(e.clone());
+        } else {
+            max_ts = max_ts.max(e.ts);
+            on_time.push(e.clone());
         }
     }
     (on_time, late)
+}
+
+fn rules(delay: i64) -> TimeRules {
+    TimeRules {
+        watermark_delay: delay,
+        ..TimeRules::default()
+    }
+}
+
+/// The same events cut into epochs of `n` records.
+fn recut(epochs: &[Vec<Ev>], n: usize) -> Vec<Vec<Ev>> {
+    let all: Vec<Ev> = epochs.iter().flatten().cloned().collect();
+    all.chunks(n).map(<[Ev]>::to_vec).collect()
 }
 
 fn naive_windows(events: &[Ev], size: i64, slide: i64) -> Vec<Res> {
@@ -205,29 +224,74 @@ proptest! {
 
     #[test]
     fn tumbling_matches_naive((epochs, delay, restart) in scenario(), size in 1i64..90) {
-        let op = PaneWindowOperator::new(Windows::tumbling(Duration::from_millis(size as u64)), count_sum());
-        let (results, late) = run(op, &epochs, delay, restart);
-        let (on_time, expected_late) = split_late(&epochs, delay);
-        prop_assert_eq!(late, expected_late);
-        prop_assert_eq!(results, naive_windows(&on_time, size, size));
+        let op = || PaneWindowOperator::new(Windows::tumbling(Duration::from_millis(size as u64)), count_sum());
+        let out = run(op(), &epochs, rules(delay), restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, 0);
+        prop_assert_eq!(&out.late, &expected_late);
+        prop_assert_eq!(out.sorted(), naive_windows(&on_time, size, size));
+        let whole = run(op(), &recut(&epochs, usize::MAX), rules(delay), 0);
+        prop_assert_eq!(out.results, whole.results, "output depends on the epoch cuts");
     }
 
     #[test]
     fn sliding_matches_naive((epochs, delay, restart) in scenario(), slide in 1i64..30, panes in 1i64..6) {
         let size = slide * panes;
         let windows = Windows::sliding(Duration::from_millis(size as u64), Duration::from_millis(slide as u64));
-        let (results, late) = run(PaneWindowOperator::new(windows, count_sum()), &epochs, delay, restart);
-        let (on_time, expected_late) = split_late(&epochs, delay);
-        prop_assert_eq!(late, expected_late);
-        prop_assert_eq!(results, naive_windows(&on_time, size, slide));
+        let out = run(PaneWindowOperator::new(windows, count_sum()), &epochs, rules(delay), restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, 0);
+        prop_assert_eq!(&out.late, &expected_late);
+        prop_assert_eq!(out.sorted(), naive_windows(&on_time, size, slide));
+        let single = run(PaneWindowOperator::new(windows, count_sum()), &recut(&epochs, 1), rules(delay), 0);
+        prop_assert_eq!(out.results, single.results, "output depends on the epoch cuts");
     }
 
     #[test]
     fn sessions_match_naive((epochs, delay, restart) in scenario(), gap in 1i64..120) {
-        let op = SessionWindowOperator::new(SessionWindows::with_gap(Duration::from_millis(gap as u64)), count_sum());
-        let (results, late) = run(op, &epochs, delay, restart);
-        let (on_time, expected_late) = split_late(&epochs, delay);
-        prop_assert_eq!(late, expected_late);
-        prop_assert_eq!(results, naive_sessions(&on_time, gap));
+        let op = || SessionWindowOperator::new(SessionWindows::with_gap(Duration::from_millis(gap as u64)), count_sum());
+        let out = run(op(), &epochs, rules(delay), restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, 0);
+        prop_assert_eq!(&out.late, &expected_late);
+        prop_assert_eq!(out.sorted(), naive_sessions(&on_time, gap));
+        let whole = run(op(), &recut(&epochs, 7), rules(delay), 0);
+        prop_assert_eq!(out.results, whole.results, "output depends on the epoch cuts");
+    }
+
+    #[test]
+    fn allowed_lateness_in_append_mode_counts_late_records_once(
+        (epochs, delay, restart) in scenario(), slide in 1i64..30, panes in 1i64..4, lateness in 0i64..80, gap in 1i64..60,
+    ) {
+        let size = slide * panes;
+        let rules = TimeRules { allowed_lateness: lateness, ..rules(delay) };
+        let windows = Windows::sliding(Duration::from_millis(size as u64), Duration::from_millis(slide as u64));
+        let out = run(PaneWindowOperator::new(windows, count_sum()), &epochs, rules, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, lateness);
+        prop_assert_eq!(&out.late, &expected_late);
+        prop_assert_eq!(out.sorted(), naive_windows(&on_time, size, slide));
+        let sessions = SessionWindowOperator::new(SessionWindows::with_gap(Duration::from_millis(gap as u64)), count_sum());
+        let out = run(sessions, &epochs, rules, restart);
+        prop_assert_eq!(out.sorted(), naive_sessions(&on_time, gap));
+    }
+
+    #[test]
+    fn update_mode_ends_each_window_at_its_exact_value(
+        (epochs, delay, restart) in scenario(), slide in 1i64..30, panes in 1i64..4, lateness in 0i64..80,
+    ) {
+        let size = slide * panes;
+        let rules = TimeRules { allowed_lateness: lateness, output_mode: OutputMode::Update, ..rules(delay) };
+        let windows = Windows::sliding(Duration::from_millis(size as u64), Duration::from_millis(slide as u64));
+        let out = run(PaneWindowOperator::new(windows, count_sum()), &epochs, rules, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, lateness);
+        prop_assert_eq!(&out.late, &expected_late);
+        // The last emission of each window is its exact value; emissions count 1, 2, 3, ...
+        let mut last: BTreeMap<(u8, i64, i64), (Res, u32)> = BTreeMap::new();
+        for (r, n) in &out.results {
+            let n = n.expect("update mode numbers every emission");
+            let before = last.insert((r.0, r.1, r.2), (*r, n)).map_or(0, |(_, n)| n);
+            prop_assert_eq!(n, before + 1);
+        }
+        let finals: Vec<Res> = last.into_values().map(|(r, _)| r).collect();
+        prop_assert_eq!(finals, naive_windows(&on_time, size, slide));
+        let whole = run(PaneWindowOperator::new(windows, count_sum()), &recut(&epochs, usize::MAX), rules, 0);
+        prop_assert_eq!(out.results, whole.results, "output depends on the epoch cuts");
     }
 }

@@ -533,7 +533,8 @@ fn bench_kafka(config: &BenchConfig, delay: Millis, kafka: &KafkaBench) -> Resul
         }
         Ok(sum)
     };
-    let mut scenario = crate::scenario::by_name(scenario_name, 0).expect("a known scenario");
+    let mut scenario =
+        crate::scenario::by_name(scenario_name, 0, Default::default()).expect("a known scenario");
     let knobs = Knobs {
         seed: config.seed,
         keys: config.keys,

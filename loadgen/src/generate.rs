@@ -8,6 +8,7 @@ use crate::rng::EventRng;
 use crate::scenario::Scenario;
 use crate::schedule::{RateShape, Schedule};
 use anyhow::Result;
+use spate::key::Key;
 use spate::time::Millis;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -66,18 +67,17 @@ fn corrupt(line: &mut Vec<u8>, key_field: &str, rng: &mut EventRng) {
     let kind = rng.below(3);
     let edited = match kind {
         1 => {
+            // The key's value, string or integer, wrapped in an object: a wrong type.
             let pat = format!("\"{key_field}\":");
             find(line, pat.as_bytes()).map(|at| {
                 let start = at + pat.len();
-                line.insert(start, b'"');
-                line.insert(start + 1, b'k');
                 let end = start
-                    + 2
-                    + line[start + 2..]
+                    + line[start..]
                         .iter()
-                        .take_while(|b| b.is_ascii_digit())
+                        .take_while(|b| **b != b',' && **b != b'}')
                         .count();
-                line.insert(end, b'"');
+                line.insert(end, b'}');
+                line.splice(start..start, *b"{\"id\":");
             })
         }
         2 => {
@@ -124,6 +124,7 @@ pub fn generate(
     let mut next_note = Duration::from_secs(1);
     let (mut malformed, mut max_lag) = (0u64, Duration::ZERO);
     let mut line = Vec::with_capacity(256);
+    let mut key_bytes = Vec::with_capacity(16);
     let mut index = 0u64;
     while limits.events.is_none_or(|n| index < n) {
         let due = schedule.next_due();
@@ -152,7 +153,12 @@ pub fn generate(
             malformed += 1;
         }
         line.push(b'\n');
-        out.write(scenario.uses_keys().then_some(key), &line)?;
+        let record_key = scenario.uses_keys().then(|| {
+            key_bytes.clear();
+            scenario.key_id(key).write_record_key(&mut key_bytes);
+            key_bytes.as_slice()
+        });
+        out.write(record_key, &line)?;
         index += 1;
         if index.is_multiple_of(4096) && started.elapsed() >= next_note {
             let elapsed = started.elapsed();
@@ -204,19 +210,19 @@ mod tests {
 
     #[test]
     fn corruptions_break_the_record() {
-        let line =
+        let int_ids =
             br#"{"tx_id":1,"user_id":42,"amount":1.00,"merchant_id":3,"event_ms":1767225600000}"#;
+        let string_ids = br#"{"tx_id":"t1","user_id":"u00042","amount":1.00,"merchant_id":"m3","event_ms":1767225600000}"#;
         let mut seen = std::collections::BTreeSet::new();
-        for i in 0..30 {
-            let mut l = line.to_vec();
+        for i in 0..60 {
+            let mut l = [&int_ids[..], &string_ids[..]][i as usize % 2].to_vec();
             corrupt(&mut l, "user_id", &mut EventRng::new(9, i));
             assert!(serde_json::from_slice::<spate_actors::events::Transaction>(&l).is_err());
             seen.insert(String::from_utf8(l).unwrap());
         }
-        assert!(
-            seen.iter().any(|l| l.contains(r#""user_id":"k42""#)),
-            "{seen:?}"
-        );
+        for wrong_type in [r#""user_id":{"id":42}"#, r#""user_id":{"id":"u00042"}"#] {
+            assert!(seen.iter().any(|l| l.contains(wrong_type)), "{seen:?}");
+        }
         assert!(
             seen.iter()
                 .any(|l| !l.contains("event_ms") && l.ends_with('}')),

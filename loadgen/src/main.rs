@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
 use spate::io::kafka::{KafkaSettings, KafkaTopic};
 use spate::time::{now_ms, parse_duration, parse_rfc3339, Millis};
+use spate_actors::events::IdFormat;
 use spate_loadgen::generate::Pace;
 use spate_loadgen::knobs::Skew;
 use spate_loadgen::{generate, scenario, KafkaOptions, Knobs, Limits, Output, RateShape};
@@ -210,6 +211,9 @@ struct GenArgs {
     /// Distinct keys (users, devices, segments, accounts).
     #[arg(long, alias = "users", default_value_t = 10_000)]
     keys: u64,
+    /// Ids as JSON strings shaped like `u00042` (`string`) or as integers (`int`).
+    #[arg(long, default_value = "string", value_name = "string|int")]
+    id_format: String,
     /// Key distribution: uniform or zipf:EXPONENT.
     #[arg(long, default_value = "uniform")]
     skew: String,
@@ -314,7 +318,8 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
             .or((duration.is_none() && args.rate.is_none()).then_some(1_000_000)),
         duration,
     };
-    let mut scenario = scenario::by_name(name, base_ms).expect("subcommands name scenarios");
+    let ids = IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?;
+    let mut scenario = scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios");
     if args.partitions == 0 {
         bail!("invalid --partitions 0: use at least 1");
     }

@@ -103,10 +103,8 @@ impl KafkaOutput {
         })
     }
 
-    fn write(&mut self, key: Option<u64>, line: &[u8]) -> Result<()> {
+    fn write(&mut self, key: Option<&[u8]>, line: &[u8]) -> Result<()> {
         let payload = line.strip_suffix(b"\n").unwrap_or(line);
-        let mut key_text = itoa::Buffer::new();
-        let key = key.map(|k| key_text.format(k).as_bytes());
         let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
@@ -176,7 +174,7 @@ impl Output {
     /// Writes one line (the newline included); `key` is the record's pipeline key, which
     /// keys the Kafka record.
     #[inline]
-    pub fn write(&mut self, key: Option<u64>, line: &[u8]) -> Result<()> {
+    pub fn write(&mut self, key: Option<&[u8]>, line: &[u8]) -> Result<()> {
         match self {
             Output::Writer(w) => w.write_all(line).context("cannot write the output (--to)"),
             Output::Kafka(k) => k.write(key, line),

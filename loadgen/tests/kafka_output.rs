@@ -5,6 +5,7 @@
 #[path = "../../actors/tests/support/tansu.rs"]
 mod tansu;
 
+use spate_actors::events::IdFormat;
 use spate_loadgen::generate::Pace;
 use spate_loadgen::{generate, scenario, KafkaOptions, Knobs, Limits, Output, RateShape};
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ fn write(to: &str, kafka: &KafkaOptions, n: u64) {
         paced: false,
         base_ms: BASE,
     };
-    let mut s = scenario::by_name("transactions", BASE).unwrap();
+    let mut s = scenario::by_name("transactions", BASE, IdFormat::Int).unwrap();
     let knobs = Knobs {
         keys: 200,
         malformed: 0.01,
@@ -48,6 +49,9 @@ fn kafka_output_keys_each_record_by_its_pipeline_key() {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.payload) {
             if let Some(user) = v.get("user_id").and_then(|u| u.as_u64()) {
                 assert_eq!(key, user.to_string(), "the key is the record's user");
+            }
+            if let Some(user) = v.get("user_id").and_then(|u| u.as_str()) {
+                assert_eq!(key, user, "the key is the record's user");
             }
         }
         let p = *partition_of_key.entry(key.clone()).or_insert(r.partition);

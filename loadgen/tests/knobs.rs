@@ -1,7 +1,9 @@
 //! The generator's promises, measured on its output: every scenario decodes into its typed
 //! event, a seed reproduces the bytes, and each realism knob moves the statistic it names.
 
-use spate_actors::events::{Click, LoginAttempt, SensorReading, Transaction, VehiclePing};
+use spate_actors::events::{
+    Click, IdFormat, LoginAttempt, SensorReading, Transaction, VehiclePing,
+};
 use spate_loadgen::generate::Pace;
 use spate_loadgen::knobs::Skew;
 use spate_loadgen::{generate, scenario, Knobs, Limits, Output, RateShape};
@@ -19,7 +21,7 @@ fn lines(name: &str, knobs: &Knobs, n: u64) -> Vec<String> {
         paced: false,
         base_ms: BASE,
     };
-    let mut s = scenario::by_name(name, BASE).unwrap();
+    let mut s = scenario::by_name(name, BASE, IdFormat::Int).unwrap();
     let report = generate(
         s.as_mut(),
         knobs,
@@ -182,7 +184,7 @@ fn paced_runs_keep_the_rate() {
         paced: true,
         base_ms: BASE,
     };
-    let mut s = scenario::by_name("transactions", BASE).unwrap();
+    let mut s = scenario::by_name("transactions", BASE, IdFormat::Int).unwrap();
     let limits = Limits {
         events: None,
         duration: Some(std::time::Duration::from_millis(1_500)),

@@ -12,7 +12,7 @@ fn loadgen(args: &[&str]) -> std::process::Output {
 #[test]
 fn same_seed_same_bytes_and_valid_transactions() {
     let tmp = tempfile::tempdir().unwrap();
-    let write = |name: &str, seed: &str| {
+    let write = |name: &str, seed: &str, ids: &str| {
         let path = tmp.path().join(name);
         let to = format!("file:{}", path.display());
         let out = loadgen(&[
@@ -25,6 +25,8 @@ fn same_seed_same_bytes_and_valid_transactions() {
             seed,
             "--to",
             &to,
+            "--id-format",
+            ids,
         ]);
         assert!(
             out.status.success(),
@@ -33,18 +35,34 @@ fn same_seed_same_bytes_and_valid_transactions() {
         );
         std::fs::read(path).unwrap()
     };
-    let (a, b, c) = (write("a", "7"), write("b", "7"), write("c", "8"));
+    let (a, b, c) = (
+        write("a", "7", "string"),
+        write("b", "7", "string"),
+        write("c", "8", "string"),
+    );
     assert_eq!(a, b);
     assert_ne!(a, c);
-    let lines: Vec<serde_json::Value> = std::str::from_utf8(&a)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 5000);
-    assert!(lines
+    let parse = |bytes: &[u8]| -> Vec<serde_json::Value> {
+        let lines: Vec<_> = std::str::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5000);
+        lines
+    };
+    // String ids by default, shaped like real feeds' ids; integers when asked.
+    assert!(parse(&a).iter().all(|t| {
+        let user = t["user_id"].as_str().unwrap();
+        let n: u64 = user.strip_prefix('u').unwrap().parse().unwrap();
+        user.len() == 6 && n < 50 && t["tx_id"].as_str().unwrap().starts_with('t')
+    }));
+    let ints = parse(&write("d", "7", "int"));
+    assert!(ints
         .iter()
         .all(|t| t["user_id"].as_u64().unwrap() < 50 && t["event_ms"].is_i64()));
+    let bad = loadgen(&["transactions", "--id-format", "uuid"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--id-format"));
 }
 
 #[test]

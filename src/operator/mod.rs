@@ -3,7 +3,7 @@
 //! outputs. The built-in window and session operators are written against it too.
 
 use crate::state::{Entry, TimerIndex};
-use crate::time::Millis;
+use crate::time::{Millis, OutputMode, TimeRules};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -56,15 +56,25 @@ pub trait KeyedOperator: Send + Sync + 'static {
     );
 }
 
+/// The times a callback runs at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    /// The record's event time, or the timer's time.
+    pub(crate) time: Millis,
+    /// The partition's watermark.
+    pub(crate) watermark: Millis,
+    /// The epoch's processing time.
+    pub(crate) processing_time: Millis,
+}
+
 /// What an operator callback can see and do for the current key.
 pub struct KeyedContext<'a, K, S, O> {
     pub(crate) key: &'a K,
     pub(crate) entry: &'a mut Entry<S>,
     pub(crate) timers: &'a mut TimerIndex<K>,
     pub(crate) out: &'a mut Vec<O>,
-    pub(crate) time: Millis,
-    pub(crate) watermark: Millis,
-    pub(crate) processing_time: Millis,
+    pub(crate) clock: Clock,
+    pub(crate) rules: &'a TimeRules,
     pub(crate) cleared: bool,
 }
 
@@ -75,18 +85,16 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
         entry: &'a mut Entry<S>,
         timers: &'a mut TimerIndex<K>,
         out: &'a mut Vec<O>,
-        time: Millis,
-        watermark: Millis,
-        processing_time: Millis,
+        clock: Clock,
+        rules: &'a TimeRules,
     ) -> Self {
         KeyedContext {
             key,
             entry,
             timers,
             out,
-            time,
-            watermark,
-            processing_time,
+            clock,
+            rules,
             cleared: false,
         }
     }
@@ -106,17 +114,29 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
 
     /// The event time of the record being processed, or the time of the timer that fired.
     pub fn time(&self) -> Millis {
-        self.time
+        self.clock.time
     }
 
-    /// The current watermark: every record still to come with an older time is late.
+    /// The partition's watermark: every record still to come with a time older than it minus
+    /// the allowed lateness is late.
     pub fn watermark(&self) -> Millis {
-        self.watermark
+        self.clock.watermark
     }
 
     /// The processing time of the current epoch.
     pub fn processing_time(&self) -> Millis {
-        self.processing_time
+        self.clock.processing_time
+    }
+
+    /// How far behind the watermark records are still taken (the pipeline's
+    /// `allowed_lateness`): state a late record could update must be kept this much longer.
+    pub fn allowed_lateness(&self) -> Millis {
+        self.rules.allowed_lateness
+    }
+
+    /// Whether results are written once (append) or as they change (update).
+    pub fn output_mode(&self) -> OutputMode {
+        self.rules.output_mode
     }
 
     /// Emits an output.

@@ -4,7 +4,7 @@
 use super::{GeneratorFn, KeyFn, OutputFn, Plan, TimeFn, TransformFn};
 use crate::io::source::{EventGenerator, GenOptions};
 use crate::operator::KeyedOperator;
-use crate::time::{duration_ms, Millis};
+use crate::time::{duration_ms, Millis, StateTtl, TimeRules};
 use crate::window::{
     Aggregator, PaneWindowOperator, SessionWindowOperator, SessionWindows, Windows,
 };
@@ -121,6 +121,7 @@ impl<R: Send + 'static, E: Send + 'static> Pipeline<R, E> {
             base: self,
             event_time,
             key: Arc::new(key),
+            ttl: None,
         }
     }
 }
@@ -130,6 +131,7 @@ pub struct KeyedPipeline<R, E, K> {
     base: Pipeline<R, E>,
     event_time: TimeFn<E>,
     key: KeyFn<E, K>,
+    ttl: Option<StateTtl>,
 }
 
 impl<R, E, K> KeyedPipeline<R, E, K>
@@ -138,8 +140,31 @@ where
     E: Serialize + Send + 'static,
     K: Key,
 {
+    /// Drops the state (and timers) of keys no record touched for a while: see [`StateTtl`].
+    /// Expired keys are checkpointed as deleted and counted (`spate_state_expired_total`).
+    pub fn state_ttl(self, ttl: StateTtl) -> Self {
+        KeyedPipeline {
+            ttl: Some(ttl),
+            ..self
+        }
+    }
+
     /// Runs a custom keyed operator on every key.
     pub fn process<Op>(self, operator: Op) -> Job<R, Op, Op::Output>
+    where
+        Op: KeyedOperator<Key = K, Event = E>,
+    {
+        self.process_with(operator, 0, false)
+    }
+
+    /// Runs `operator`, taking records up to `allowed_lateness` behind the watermark;
+    /// `supports_update`: the operator honours `--output-mode update`.
+    fn process_with<Op>(
+        self,
+        operator: Op,
+        allowed_lateness: Millis,
+        supports_update: bool,
+    ) -> Job<R, Op, Op::Output>
     where
         Op: KeyedOperator<Key = K, Event = E>,
     {
@@ -149,7 +174,13 @@ where
                 description: self.base.description,
                 transform: self.base.transform,
                 event_time: self.event_time,
-                watermark_delay: self.base.watermark_delay,
+                rules: TimeRules {
+                    watermark_delay: self.base.watermark_delay,
+                    allowed_lateness,
+                    ttl: self.ttl,
+                    ..TimeRules::default()
+                },
+                supports_update,
                 key: self.key,
                 operator: Arc::new(operator),
                 output: Arc::new(Some),
@@ -163,6 +194,7 @@ where
         WindowedPipeline {
             keyed: self,
             windows,
+            allowed_lateness: 0,
         }
     }
 
@@ -171,6 +203,7 @@ where
         SessionPipeline {
             keyed: self,
             sessions,
+            allowed_lateness: 0,
         }
     }
 }
@@ -182,6 +215,7 @@ pub type WindowJob<R, Op> = Job<R, Op, <Op as KeyedOperator>::Output>;
 pub struct WindowedPipeline<R, E, K> {
     keyed: KeyedPipeline<R, E, K>,
     windows: Windows,
+    allowed_lateness: Millis,
 }
 
 impl<R, E, K> WindowedPipeline<R, E, K>
@@ -190,7 +224,19 @@ where
     E: Serialize + Send + 'static,
     K: Key,
 {
-    /// Aggregates every window with `aggregator`; results are emitted once per window.
+    /// Keeps each window's state for `lateness` of watermark time after it fired (Flink's
+    /// `allowedLateness`): records that late still count. In append mode a window is written
+    /// once that time has passed; in update mode it is written when the watermark passes its
+    /// end and again, marked as an update, for each late record.
+    pub fn allowed_lateness(self, lateness: Duration) -> Self {
+        WindowedPipeline {
+            allowed_lateness: duration_ms(lateness),
+            ..self
+        }
+    }
+
+    /// Aggregates every window with `aggregator`; results are emitted once per window (append
+    /// mode) or as they change (update mode).
     pub fn aggregate<A: Aggregator<E>>(
         self,
         aggregator: A,
@@ -198,8 +244,9 @@ where
     where
         A::Out: Send + 'static,
     {
+        let operator = PaneWindowOperator::new(self.windows, aggregator);
         self.keyed
-            .process(PaneWindowOperator::new(self.windows, aggregator))
+            .process_with(operator, self.allowed_lateness, true)
     }
 }
 
@@ -207,6 +254,7 @@ where
 pub struct SessionPipeline<R, E, K> {
     keyed: KeyedPipeline<R, E, K>,
     sessions: SessionWindows,
+    allowed_lateness: Millis,
 }
 
 impl<R, E, K> SessionPipeline<R, E, K>
@@ -215,7 +263,17 @@ where
     E: Serialize + Send + 'static,
     K: Key,
 {
-    /// Aggregates every session with `aggregator`; results are emitted once per session.
+    /// Keeps each session's state for `lateness` of watermark time after it closed: see
+    /// [`WindowedPipeline::allowed_lateness`].
+    pub fn allowed_lateness(self, lateness: Duration) -> Self {
+        SessionPipeline {
+            allowed_lateness: duration_ms(lateness),
+            ..self
+        }
+    }
+
+    /// Aggregates every session with `aggregator`; results are emitted once per session
+    /// (append mode) or as they change (update mode).
     pub fn aggregate<A: Aggregator<E>>(
         self,
         aggregator: A,
@@ -223,8 +281,9 @@ where
     where
         A::Out: Send + 'static,
     {
+        let operator = SessionWindowOperator::new(self.sessions, aggregator);
         self.keyed
-            .process(SessionWindowOperator::new(self.sessions, aggregator))
+            .process_with(operator, self.allowed_lateness, true)
     }
 }
 
@@ -247,7 +306,8 @@ impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> 
                 description: self.plan.description,
                 transform: self.plan.transform,
                 event_time: self.plan.event_time,
-                watermark_delay: self.plan.watermark_delay,
+                rules: self.plan.rules,
+                supports_update: self.plan.supports_update,
                 key: self.plan.key,
                 operator: self.plan.operator,
                 output,

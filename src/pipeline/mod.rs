@@ -10,7 +10,7 @@ pub use registry::{Registry, Runnable};
 
 use crate::io::source::{EventGenerator, GenOptions};
 use crate::operator::KeyedOperator;
-use crate::time::Millis;
+use crate::time::{Millis, TimeRules};
 use std::sync::Arc;
 
 /// Turns a decoded input record into the pipeline's event, or drops it (filter).
@@ -35,8 +35,10 @@ pub struct Plan<R, Op: KeyedOperator, Out> {
     pub transform: TransformFn<R, Op::Event>,
     /// Event time of an event.
     pub event_time: TimeFn<Op::Event>,
-    /// How far behind the newest event time the watermark trails.
-    pub watermark_delay: Millis,
+    /// Watermark delay, allowed lateness, output mode and state TTL.
+    pub rules: TimeRules,
+    /// Whether the operator can write updates (`--output-mode update`): windows can.
+    pub supports_update: bool,
     /// Key of an event.
     pub key: KeyFn<Op::Event, Op::Key>,
     /// The keyed operator.
@@ -54,7 +56,8 @@ impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
             description: self.description.clone(),
             transform: self.transform.clone(),
             event_time: self.event_time.clone(),
-            watermark_delay: self.watermark_delay,
+            rules: self.rules,
+            supports_update: self.supports_update,
             key: self.key.clone(),
             operator: self.operator.clone(),
             output: self.output.clone(),

@@ -42,7 +42,7 @@ where
     }
 
     fn watermark_delay(&self) -> crate::time::Millis {
-        self.plan.watermark_delay
+        self.plan.rules.watermark_delay
     }
 
     fn run(&self, config: &RunConfig) -> Result<JobReport> {

@@ -1,12 +1,18 @@
 //! The processing core of one key partition, free of actors: lateness, per-key operator calls,
-//! timer firing, outputs, and the state changes a checkpoint writes. The partition actor wraps
-//! it; tests drive it directly as an operator harness.
+//! timer firing, state expiry, outputs, and the state changes a checkpoint writes. The
+//! partition actor wraps it; tests drive it directly as an operator harness.
+//!
+//! The core keeps the partition's own watermark and moves it record by record (see
+//! [`crate::time::rules`]): a record is late when it is behind the watermark the records before
+//! it made, and event-time timers fire the moment the watermark reaches them. So what the core
+//! emits, and in which order, depends only on its records in their order, never on where the
+//! epochs that brought them were cut.
 
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
-use crate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
+use crate::operator::{Clock, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{KeyFn, TimeFn};
 use crate::state::{Bucket, KeyedState};
-use crate::time::{Millis, BEFORE_TIME};
+use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME};
 use std::sync::Arc;
 
 /// A state bucket changed since the last checkpoint, with its keys' entries (`None`: it
@@ -31,11 +37,19 @@ pub struct BatchStats {
     pub late: u64,
 }
 
+/// Counts since the core was made (or restored).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CoreCounts {
+    /// Keys whose state expired under the state TTL.
+    pub expired: u64,
+}
+
 /// One key partition's operator, state and buffered outputs.
 pub struct PartitionCore<Op: KeyedOperator> {
     operator: Arc<Op>,
     key: KeyFn<Op::Event, Op::Key>,
     event_time: TimeFn<Op::Event>,
+    rules: TimeRules,
     state: KeyedState<Op::Key, Op::State>,
     outputs: Vec<Op::Output>,
     /// The key each output was emitted for, in step with `outputs`.
@@ -44,19 +58,22 @@ pub struct PartitionCore<Op: KeyedOperator> {
     watermark: Millis,
     max_event_time: Millis,
     processing_time: Millis,
+    counts: CoreCounts,
 }
 
 impl<Op: KeyedOperator> PartitionCore<Op> {
-    /// A core with empty state.
+    /// A core with empty state, deciding lateness, emission and expiry by `rules`.
     pub fn new(
         operator: Arc<Op>,
         key: KeyFn<Op::Event, Op::Key>,
         event_time: TimeFn<Op::Event>,
+        rules: TimeRules,
     ) -> Self {
         PartitionCore {
             operator,
             key,
             event_time,
+            rules,
             state: KeyedState::default(),
             outputs: Vec::new(),
             output_keys: Vec::new(),
@@ -64,11 +81,13 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             watermark: BEFORE_TIME,
             max_event_time: BEFORE_TIME,
             processing_time: 0,
+            counts: CoreCounts::default(),
         }
     }
 
-    /// Runs the operator on each record; records older than the watermark go to the late
-    /// buffer instead.
+    /// Runs the operator on each record, in order; late records go to the late buffer
+    /// instead. A record that moves the watermark fires the timers it reaches before the next
+    /// record is looked at.
     pub fn process(&mut self, events: impl IntoIterator<Item = Op::Event>) -> BatchStats {
         let key = self.key.clone();
         self.process_keyed(events.into_iter().map(|e| (key(&e), e)))
@@ -81,43 +100,81 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         events: impl IntoIterator<Item = (Op::Key, Op::Event)>,
     ) -> BatchStats {
         let mut stats = BatchStats::default();
-        let operator = &*self.operator;
         for (key, event) in events {
             let time = (self.event_time)(&event);
-            if time < self.watermark {
+            if self.rules.is_late(time, self.watermark) {
                 self.late.push((time, event));
                 stats.late += 1;
                 continue;
             }
             stats.processed += 1;
-            self.max_event_time = self.max_event_time.max(time);
-            let (entry, timers) = self.state.touch(&key);
-            let mut ctx = KeyedContext::new(
-                &key,
-                entry,
-                timers,
-                &mut self.outputs,
-                time,
-                self.watermark,
-                self.processing_time,
-            );
-            operator.on_event(&event, &mut ctx);
-            let cleared = ctx.cleared;
-            Self::key_outputs(&self.outputs, &mut self.output_keys, &key);
-            if cleared {
-                self.state.remove_if_idle(&key);
+            self.on_event(&key, &event, time);
+            if time > self.max_event_time {
+                self.max_event_time = time;
+                let watermark = time.saturating_sub(self.rules.watermark_delay);
+                if watermark > self.watermark {
+                    self.watermark = watermark;
+                    self.on_event_time();
+                }
             }
         }
         stats
     }
 
-    /// Ends an epoch: moves the watermark and processing time forward and fires every timer
-    /// they reached, in time order.
-    pub fn advance(&mut self, watermark: Millis, processing_time: Millis) {
-        self.watermark = self.watermark.max(watermark);
-        self.processing_time = self.processing_time.max(processing_time);
+    /// Runs the operator on one record that is not late.
+    fn on_event(&mut self, key: &Op::Key, event: &Op::Event, time: Millis) {
+        let (entry, timers) = match self.rules.ttl {
+            Some(ttl) => {
+                let now = match ttl.clock {
+                    TtlClock::EventTime => time,
+                    TtlClock::ProcessingTime => self.processing_time,
+                };
+                self.state.touch_with_ttl(key, now, ttl.ttl)
+            }
+            None => self.state.touch(key),
+        };
+        let clock = Clock {
+            time,
+            watermark: self.watermark,
+            processing_time: self.processing_time,
+        };
+        let mut ctx = KeyedContext::new(key, entry, timers, &mut self.outputs, clock, &self.rules);
+        self.operator.on_event(event, &mut ctx);
+        let cleared = ctx.cleared;
+        Self::key_outputs(&self.outputs, &mut self.output_keys, key);
+        if cleared {
+            self.state.remove_if_idle(key);
+        }
+    }
+
+    /// The watermark moved: fires the event-time timers it reached, then expires state an
+    /// event-time TTL no longer keeps.
+    fn on_event_time(&mut self) {
         self.fire(TimeDomain::EventTime, self.watermark);
+        self.expire(TtlClock::EventTime, self.watermark);
+    }
+
+    /// Drops the state of keys untouched for the TTL on `clock` as of `now`.
+    fn expire(&mut self, clock: TtlClock, now: Millis) {
+        let Some(ttl) = self.rules.ttl.filter(|t| t.clock == clock) else {
+            return;
+        };
+        while self.state.pop_expired(now, ttl.ttl).is_some() {
+            self.counts.expired += 1;
+        }
+    }
+
+    /// Ends an epoch: moves the processing time forward, and the watermark to at least
+    /// `watermark` (the job's: it passes the partition's own only when the partition was idle,
+    /// or at the end of the input), and fires every timer they reached, in time order.
+    pub fn advance(&mut self, watermark: Millis, processing_time: Millis) {
+        self.processing_time = self.processing_time.max(processing_time);
+        if watermark > self.watermark {
+            self.watermark = watermark;
+        }
+        self.on_event_time();
         self.fire(TimeDomain::ProcessingTime, self.processing_time);
+        self.expire(TtlClock::ProcessingTime, self.processing_time);
     }
 
     fn fire(&mut self, domain: TimeDomain, upto: Millis) {
@@ -127,15 +184,13 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 continue;
             };
             entry.timers.retain(|t| *t != (domain, time));
-            let mut ctx = KeyedContext::new(
-                &key,
-                entry,
-                timers,
-                &mut self.outputs,
+            let clock = Clock {
                 time,
-                self.watermark,
-                self.processing_time,
-            );
+                watermark: self.watermark,
+                processing_time: self.processing_time,
+            };
+            let mut ctx =
+                KeyedContext::new(&key, entry, timers, &mut self.outputs, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
             let cleared = ctx.cleared;
             Self::key_outputs(&self.outputs, &mut self.output_keys, &key);
@@ -186,7 +241,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
 
     /// Replaces everything with a checkpoint's state; buffered outputs are discarded.
     pub fn restore(&mut self, meta: &PartitionCheckpoint, entries: Vec<StoredBucket<Op>>) {
-        self.state.restore(entries);
+        self.state
+            .restore(entries, self.rules.ttl.map(|ttl| ttl.ttl));
         self.outputs.clear();
         self.output_keys.clear();
         self.late.clear();
@@ -211,6 +267,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// The largest event time processed.
     pub fn max_event_time(&self) -> Millis {
         self.max_event_time
+    }
+
+    /// Counts since the core was made.
+    pub fn counts(&self) -> CoreCounts {
+        self.counts
     }
 
     /// Number of keys holding state.

@@ -173,6 +173,8 @@ pub struct EpochDone {
     pub outputs: u64,
     /// Late records.
     pub late: u64,
+    /// Keys whose state expired under the state TTL.
+    pub expired: u64,
 }
 
 /// The source's request to end an epoch.

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
 use crate::state::{Changelog, StateStore};
-use crate::time::{Millis, WatermarkTracker, BEFORE_TIME};
+use crate::time::{Millis, OutputMode, WatermarkTracker, BEFORE_TIME};
 use crate::{Error, Result};
 use actix::{Actor, Arbiter, AsyncContext};
 use serde::de::DeserializeOwned;
@@ -147,7 +147,17 @@ pub struct RunConfig {
     /// Kafka source: run as a member of the consumer group `--app-id`, on the partitions it
     /// assigns (scale-out); otherwise read every partition.
     pub group: bool,
+    /// Overrides the pipeline's output mode (`--output-mode`).
+    pub output_mode: Option<OutputMode>,
+    /// Overrides the pipeline's allowed lateness, in milliseconds (`--allowed-lateness`).
+    pub allowed_lateness: Option<Millis>,
 }
+
+/// Key partitions when `--partitions` is not given. A constant, not the core count: records
+/// are routed by key to partitions, and each partition's watermark follows its own records, so
+/// the partition count is part of what decides the results, and the same command must give the
+/// same results on every machine.
+pub const DEFAULT_PARTITIONS: u32 = 8;
 
 /// The number of CPU cores.
 pub fn cores() -> usize {
@@ -160,7 +170,7 @@ impl Default for RunConfig {
             source: SourceSpec::Generator,
             sink: SinkSpec::Stdout,
             state_dir: None,
-            partitions: 2 * cores() as u32,
+            partitions: DEFAULT_PARTITIONS,
             workers: cores(),
             trigger: TriggerSpec::Interval(Duration::from_millis(100)),
             idle_timeout: Duration::from_secs(5),
@@ -174,6 +184,8 @@ impl Default for RunConfig {
             kafka: KafkaSettings::default(),
             until_end: false,
             group: false,
+            output_mode: None,
+            allowed_lateness: None,
         }
     }
 }
@@ -501,6 +513,7 @@ where
     Op: KeyedOperator,
     Out: Serialize + Send + 'static,
 {
+    let plan = with_run_rules(plan, config)?;
     let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
     let store = StateStore::open(config.state_dir.as_deref())?;
     match &config.source {
@@ -509,6 +522,36 @@ where
         }
         _ => run_job(&plan, config, &store, &metrics, None),
     }
+}
+
+/// `plan` with the output mode and allowed lateness of `config`, where it sets them.
+fn with_run_rules<R, Op: KeyedOperator, Out>(
+    mut plan: Plan<R, Op, Out>,
+    config: &RunConfig,
+) -> Result<Plan<R, Op, Out>> {
+    let refuse = |flag: &str, value: String| {
+        Error::config(
+            flag,
+            value,
+            format!(
+                "pipeline `{}` has no windows to update or keep; leave {flag} out",
+                plan.name
+            ),
+        )
+    };
+    if let Some(mode) = config.output_mode {
+        if mode == OutputMode::Update && !plan.supports_update {
+            return Err(refuse("--output-mode", "update".into()));
+        }
+        plan.rules.output_mode = mode;
+    }
+    if let Some(lateness) = config.allowed_lateness {
+        if lateness > 0 && !plan.supports_update {
+            return Err(refuse("--allowed-lateness", format!("{lateness}ms")));
+        }
+        plan.rules.allowed_lateness = lateness;
+    }
+    Ok(plan)
 }
 
 /// Runs a Kafka-source job as a member of its consumer group: each assignment runs as one job
@@ -682,7 +725,7 @@ where
     };
     let tracker = WatermarkTracker::new(
         m,
-        plan.watermark_delay,
+        plan.rules.watermark_delay,
         config.idle_timeout,
         resume.start_watermark,
     );
@@ -707,6 +750,7 @@ where
                     plan.operator.clone(),
                     plan.key.clone(),
                     plan.event_time.clone(),
+                    plan.rules,
                 );
                 let (output, sink, metrics, me) = (
                     plan.output.clone(),

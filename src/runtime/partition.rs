@@ -86,6 +86,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// Dead letters of `next_epoch` received so far, as JSON lines, and how many.
     dead_lines: Vec<u8>,
     dead_seen: u64,
+    /// State expiries counted by the core up to the last epoch end.
+    expired_seen: u64,
 }
 
 /// Where a partition stands in its job.
@@ -136,6 +138,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             base_epoch: setup.base_epoch,
             dead_lines: Vec::new(),
             dead_seen: 0,
+            expired_seen: 0,
         };
         if let Err(e) = actor.restore() {
             actor.fatal(e);
@@ -164,6 +167,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.seen = 0;
         self.dead_lines.clear();
         self.dead_seen = 0;
+        self.expired_seen = self.core.counts().expired;
         self.report_state();
         Ok(())
     }
@@ -282,6 +286,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         if msg.suppress_output {
             staged.clear();
         }
+        let expired = self.core.counts().expired - self.expired_seen;
+        self.expired_seen += expired;
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {
                 partition: self.index,
@@ -290,6 +296,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 staged,
                 outputs,
                 late,
+                expired,
             })));
         self.report_state();
         Ok(())
@@ -503,6 +510,7 @@ impl EpochDone {
             staged: Vec::new(),
             outputs: 0,
             late: 0,
+            expired: 0,
         }
     }
 }

@@ -354,10 +354,11 @@ impl JobSupervisor {
             }
             let (epoch, pending) = entry.remove_entry();
             let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
-            let (mut outputs, mut late) = (0, 0);
+            let (mut outputs, mut late, mut expired) = (0, 0, 0);
             for done in pending.done.into_iter().flatten() {
                 outputs += done.outputs;
                 late += done.late;
+                expired += done.expired;
                 staged.extend(done.staged);
             }
             let stats = EpochStats {
@@ -403,6 +404,7 @@ impl JobSupervisor {
                 pending.cut_at.elapsed().as_secs_f64() * 1e3,
                 pending.record.watermark,
             );
+            self.metrics.state_expired(expired);
             if pending.ends_job {
                 self.report.end_of_input = pending.record.final_epoch;
                 return Ok(Some(epoch));

@@ -1,6 +1,6 @@
 //! In-memory keyed state of one partition: each key's typed state and timers, grouped into a
-//! fixed number of hash buckets, the buckets changed since the last checkpoint, and the
-//! time-ordered timer index.
+//! fixed number of hash buckets, the buckets changed since the last checkpoint, the
+//! time-ordered timer index, and the expiry index of a state TTL.
 //!
 //! Why buckets: sled's cost (time and, in 0.34, memory that outgrows its cache) is per
 //! operation, so a checkpoint that wrote one value per changed key slowed down and grew memory
@@ -28,6 +28,8 @@ pub struct Entry<S> {
     pub state: S,
     /// Pending timers of this key.
     pub timers: Vec<(TimeDomain, Millis)>,
+    /// When a record last touched this key, on the state TTL's clock (0 without a TTL).
+    pub touched: Millis,
 }
 
 /// Pending timers of all keys of a partition, ordered by time then key (so firing order, and
@@ -85,6 +87,11 @@ pub struct KeyedState<K, S> {
     dirty: Vec<bool>,
     keys: usize,
     timers: TimerIndex<K>,
+    /// Keys by the time their state expires (with a TTL). Kept lazily: touching a key moves
+    /// its `touched` time, not its place here; [`KeyedState::pop_expired`] re-files a key whose
+    /// time moved. At most one place per key that has an entry, besides stale places of keys
+    /// already gone, which are skipped when they come up.
+    expiry: BTreeSet<(Millis, K)>,
 }
 
 impl<K: Key, S: Default> Default for KeyedState<K, S> {
@@ -97,6 +104,7 @@ impl<K: Key, S: Default> Default for KeyedState<K, S> {
                 event: BTreeSet::new(),
                 processing: BTreeSet::new(),
             },
+            expiry: BTreeSet::new(),
         }
     }
 }
@@ -112,17 +120,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// The entry of `key` (created when missing) and the timer index; its bucket is marked
     /// changed.
     pub fn touch(&mut self, key: &K) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        let b = bucket_of(key);
-        self.dirty[b] = true;
-        let bucket = &mut self.buckets[b];
-        if !bucket.contains_key(key) {
-            bucket.insert(key.clone(), Entry::default());
-            self.keys += 1;
-        }
-        (
-            bucket.get_mut(key).expect("inserted above"),
-            &mut self.timers,
-        )
+        self.upsert(key, None)
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
@@ -144,6 +142,63 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             self.keys -= 1;
             self.dirty[b] = true;
         }
+    }
+
+    /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the
+    /// clock of a state TTL of `ttl`: the key's state expires at `touched + ttl`.
+    pub fn touch_with_ttl(
+        &mut self,
+        key: &K,
+        now: Millis,
+        ttl: Millis,
+    ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
+        let (entry, timers) = self.upsert(key, Some(now.saturating_add(ttl)));
+        entry.touched = entry.touched.max(now);
+        (entry, timers)
+    }
+
+    /// The entry of `key`, created when missing (and then filed to expire at `expires`, with
+    /// a TTL); its bucket is marked changed.
+    fn upsert(&mut self, key: &K, expires: Option<Millis>) -> (&mut Entry<S>, &mut TimerIndex<K>) {
+        let b = bucket_of(key);
+        self.dirty[b] = true;
+        let bucket = &mut self.buckets[b];
+        if !bucket.contains_key(key) {
+            bucket.insert(key.clone(), Entry::default());
+            self.keys += 1;
+            if let Some(at) = expires {
+                self.expiry.insert((at, key.clone()));
+            }
+        }
+        (
+            bucket.get_mut(key).expect("inserted above"),
+            &mut self.timers,
+        )
+    }
+
+    /// Removes and returns the next key whose state expired by `now` under a TTL of `ttl`,
+    /// with its timers; keys touched since they were filed are filed again at their new time.
+    pub fn pop_expired(&mut self, now: Millis, ttl: Millis) -> Option<K> {
+        while self.expiry.first().is_some_and(|(t, _)| *t <= now) {
+            let (_, key) = self.expiry.pop_first().expect("checked above");
+            let b = bucket_of(&key);
+            let Some(entry) = self.buckets[b].get(&key) else {
+                continue; // gone already
+            };
+            let due = entry.touched.saturating_add(ttl);
+            if due > now {
+                self.expiry.insert((due, key));
+                continue;
+            }
+            let entry = self.buckets[b].remove(&key).expect("looked up above");
+            for (domain, time) in entry.timers {
+                self.timers.remove(domain, time, &key);
+            }
+            self.keys -= 1;
+            self.dirty[b] = true;
+            return Some(key);
+        }
+        None
     }
 
     /// Takes the earliest due timer of `domain`.
@@ -169,13 +224,18 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             .collect()
     }
 
-    /// Replaces everything with restored buckets and rebuilds the timer index.
-    pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>) {
+    /// Replaces everything with restored buckets and rebuilds the timer index, and the expiry
+    /// index for a state TTL of `ttl`.
+    pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>, ttl: Option<Millis>) {
         *self = KeyedState::default();
         for (b, bucket) in buckets {
             for (key, entry) in &bucket {
                 for &(domain, time) in &entry.timers {
                     self.timers.insert(domain, time, key.clone());
+                }
+                if let Some(ttl) = ttl {
+                    self.expiry
+                        .insert((entry.touched.saturating_add(ttl), key.clone()));
                 }
             }
             self.keys += bucket.len();
@@ -227,5 +287,23 @@ mod tests {
         assert_eq!(changed[0].0 as usize, bucket_of(&7u64));
         assert_eq!(s.len(), 19_999);
         assert_eq!(s.get(&8), Some(&1));
+    }
+
+    #[test]
+    fn untouched_keys_expire_with_their_timers_and_touched_ones_wait() {
+        let mut s: KeyedState<u64, u32> = KeyedState::default();
+        let (entry, timers) = s.touch_with_ttl(&1, 100, 50);
+        entry.timers.push((TimeDomain::EventTime, 500));
+        timers.insert(TimeDomain::EventTime, 500, 1);
+        s.touch_with_ttl(&2, 100, 50);
+        s.touch_with_ttl(&2, 140, 50);
+        s.drain_changes();
+        assert_eq!(s.pop_expired(149, 50), None);
+        assert_eq!(s.pop_expired(150, 50), Some(1));
+        assert_eq!(s.pop_expired(150, 50), None, "key 2 was touched at 140");
+        assert_eq!((s.len(), s.timer_count()), (1, 0));
+        assert_eq!(s.drain_changes().len(), 1, "the expiry is checkpointed");
+        assert_eq!(s.pop_expired(190, 50), Some(2));
+        assert!(s.is_empty());
     }
 }

@@ -1,8 +1,11 @@
 //! Event time and processing time: the millisecond timestamp type, parsing of RFC 3339 times
-//! and of durations given on the command line, and the [watermark] that tracks event time.
+//! and of durations given on the command line, the [watermark] that tracks event time, and a
+//! pipeline's event-time [rules] (lateness, output mode, state TTL).
 
+pub mod rules;
 pub mod watermark;
 
+pub use rules::{OutputMode, StateTtl, TimeRules, TtlClock};
 pub use watermark::WatermarkTracker;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,10 @@
 //! Event-time windows built on the [keyed operator API](crate::operator): tumbling and sliding
 //! windows (pane-based: a record updates one slide-sized pane, panes combine when a window
 //! fires) and session windows (a gap of inactivity closes a session), each aggregated with an
-//! [`Aggregator`] and emitted once, when the watermark passes the window's end (append mode).
+//! [`Aggregator`]. In append mode (the default) each window is emitted once, when the watermark
+//! passes its end plus the allowed lateness; in update mode it is emitted when the watermark
+//! passes its end and again, marked with an [`Emission`], for each record within the allowed
+//! lateness that changes it.
 
 mod aggregate;
 mod pane;
@@ -87,6 +90,36 @@ pub struct WindowResult<K, V> {
     pub end: Millis,
     /// The aggregate.
     pub value: V,
+    /// Which emission of the window this is, in update mode; `None` in append mode, where
+    /// each window is emitted once.
+    pub emission: Option<Emission>,
+}
+
+/// Which emission of a window a result is (update mode). Written into a result as
+/// `"update":false,"emission":1` for the first, `"update":true,"emission":2` for the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Emission {
+    /// True from the second emission on: the result replaces an earlier one.
+    pub update: bool,
+    /// 1 for the first emission of the window, then 2, 3, ...
+    pub emission: u32,
+}
+
+impl Emission {
+    /// The `n`-th emission (from 1).
+    pub fn nth(n: u32) -> Self {
+        Emission {
+            update: n > 1,
+            emission: n,
+        }
+    }
+}
+
+/// The first window end (a multiple of `slide`) strictly after `time`.
+pub(crate) fn end_after(time: Millis, slide: Millis) -> Millis {
+    time.div_euclid(slide)
+        .saturating_add(1)
+        .saturating_mul(slide)
 }
 
 /// Window state that keeps one pending timer per key: the end of the next window to fire.

@@ -1,23 +1,28 @@
 //! Tumbling and sliding windows as a keyed operator. State per key is a short list of
 //! slide-sized panes; a record updates exactly one pane, and a window is the merge of the
-//! `size / slide` panes it covers, computed once when the watermark passes its end.
+//! `size / slide` panes it covers, computed when it fires.
 //!
-//! Each key keeps one pending event-time timer: the end of the earliest window that still has
-//! to fire. Firing it emits that window, drops panes no later window needs, and registers the
-//! next end that has data, so per-record work never touches the timer index in order.
+//! Each key keeps one pending "fire" timer: the time the earliest window that still has to
+//! fire is due. Firing it emits that window, drops panes no later window (or late record) needs,
+//! and registers the next window that has data, so per-record work never touches the timer
+//! index in order. A window is due at its end plus the allowed lateness in append mode, at its
+//! end in update mode; in update mode a fired window is kept until its end plus the allowed
+//! lateness (a cleanup timer), and a record that lands in it emits it again at once.
 
-use super::{schedule_fire, Aggregator, NextFire, WindowResult, Windows};
+use super::{end_after, schedule_fire, Aggregator, Emission, NextFire, WindowResult, Windows};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
-use crate::time::Millis;
+use crate::time::{Millis, OutputMode};
 use crate::Key;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 
-/// Per-key state: panes in start order and the end of the next window to fire.
+/// Per-key state: panes in start order, the time of the next fire timer, and (update mode)
+/// the ends of windows already emitted that are still kept, with their emission counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaneState<A> {
     panes: Vec<(Millis, A)>,
     next_fire: Option<Millis>,
+    emitted: Vec<(Millis, u32)>,
 }
 
 impl<A> NextFire for PaneState<A> {
@@ -31,6 +36,7 @@ impl<A> Default for PaneState<A> {
         PaneState {
             panes: Vec::new(),
             next_fire: None,
+            emitted: Vec::new(),
         }
     }
 }
@@ -55,6 +61,87 @@ impl<E, K, A> PaneWindowOperator<E, K, A> {
 
 type Ctx<'a, K, Acc, Out> = KeyedContext<'a, K, PaneState<Acc>, WindowResult<K, Out>>;
 
+impl<E, K: Key, A: Aggregator<E>> PaneWindowOperator<E, K, A> {
+    /// When the window ending at `end` is due: at its end in update mode, after the allowed
+    /// lateness too in append mode.
+    fn due(&self, ctx: &Ctx<'_, K, A::Acc, A::Out>, end: Millis) -> Millis {
+        match ctx.output_mode() {
+            OutputMode::Append => end.saturating_add(ctx.allowed_lateness()),
+            OutputMode::Update => end,
+        }
+    }
+
+    /// The first end after `after` of a window that holds one of `panes`.
+    fn next_end(&self, panes: &[(Millis, A::Acc)], after: Millis) -> Option<Millis> {
+        let (size, slide) = (self.windows.size(), self.windows.slide());
+        panes
+            .iter()
+            .map(|(p, _)| p.saturating_add(slide).max(after.saturating_add(slide)))
+            .zip(panes.iter().map(|(p, _)| p.saturating_add(size)))
+            .filter(|(end, last)| end <= last)
+            .map(|(end, _)| end)
+            .min()
+    }
+
+    /// Emits the window ending at `end`, if any pane of it has records. In update mode the
+    /// window's emission count goes up by one and it is kept for late records.
+    fn emit(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, end: Millis) {
+        let start = end - self.windows.size();
+        let update = ctx.output_mode() == OutputMode::Update;
+        let state = ctx.state();
+        let mut acc: Option<A::Acc> = None;
+        for (_, pane) in state.panes.iter().filter(|(s, _)| *s >= start && *s < end) {
+            match acc.as_mut() {
+                Some(acc) => self.aggregator.merge(acc, pane),
+                None => acc = Some(pane.clone()),
+            }
+        }
+        let Some(acc) = acc else { return };
+        let emission = update.then(|| {
+            let n = match state.emitted.iter_mut().find(|(e, _)| *e == end) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    state.emitted.push((end, 1));
+                    1
+                }
+            };
+            Emission::nth(n)
+        });
+        let value = self.aggregator.finish(&acc);
+        let key = ctx.key().clone();
+        ctx.emit(WindowResult {
+            key,
+            start,
+            end,
+            value,
+            emission,
+        });
+        if update {
+            // Kept until the allowed lateness has passed (with none, the firing timer's own
+            // cleanup drops it). A cleanup time the watermark already passed fires in the
+            // same round of timers.
+            let cleanup = end.saturating_add(ctx.allowed_lateness());
+            if cleanup > ctx.time() {
+                ctx.register_event_timer(cleanup);
+            }
+        }
+    }
+
+    /// Update mode: a record landed in pane `pane` behind the watermark; every window of the
+    /// pane that has fired is emitted again with it.
+    fn emit_late(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, pane: Millis) {
+        let (size, slide) = (self.windows.size(), self.windows.slide());
+        let mut end = pane.saturating_add(slide);
+        while end <= pane.saturating_add(size) && end <= ctx.watermark() {
+            self.emit(ctx, end);
+            end = end.saturating_add(slide);
+        }
+    }
+}
+
 impl<E, K, A> KeyedOperator for PaneWindowOperator<E, K, A>
 where
     E: Serialize + Send + 'static,
@@ -72,53 +159,56 @@ where
         let panes = &mut ctx.state().panes;
         // Records mostly land in the newest pane: search from the back.
         let pos = panes.iter().rposition(|(start, _)| *start <= pane);
-        match pos {
-            Some(i) if panes[i].0 == pane => self.aggregator.add(&mut panes[i].1, event),
+        let new_pane = match pos {
+            Some(i) if panes[i].0 == pane => {
+                self.aggregator.add(&mut panes[i].1, event);
+                false
+            }
             _ => {
                 let at = pos.map_or(0, |i| i + 1);
                 let mut acc = self.aggregator.create();
                 self.aggregator.add(&mut acc, event);
                 panes.insert(at, (pane, acc));
-                schedule_fire(ctx, pane.saturating_add(slide));
+                true
             }
+        };
+        if ctx.output_mode() == OutputMode::Update {
+            self.emit_late(ctx, pane);
+            let first = end_after(ctx.watermark(), slide).max(pane.saturating_add(slide));
+            if first <= pane.saturating_add(self.windows.size()) {
+                schedule_fire(ctx, first);
+            }
+        } else if new_pane {
+            let due = self.due(ctx, pane.saturating_add(slide));
+            schedule_fire(ctx, due);
         }
     }
 
     fn on_timer(&self, timer: Timer, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
-        let (size, slide) = (self.windows.size(), self.windows.slide());
-        let end = timer.time;
-        if ctx.state().next_fire != Some(end) {
-            return; // superseded by an earlier registration that already fired
-        }
-        let start = end - size;
-        let state = ctx.state();
-        let mut acc: Option<A::Acc> = None;
-        for (_, pane) in state.panes.iter().filter(|(s, _)| *s >= start && *s < end) {
-            match acc.as_mut() {
-                Some(acc) => self.aggregator.merge(acc, pane),
-                None => acc = Some(pane.clone()),
+        let size = self.windows.size();
+        let lateness = ctx.allowed_lateness();
+        let t = timer.time;
+        if ctx.state().next_fire == Some(t) {
+            // A window is due (other times are cleanup timers, or fire timers superseded by
+            // an earlier registration that already fired).
+            let end = match ctx.output_mode() {
+                OutputMode::Append => t.saturating_sub(lateness),
+                OutputMode::Update => t,
+            };
+            ctx.state().next_fire = None;
+            self.emit(ctx, end);
+            if let Some(next) = self.next_end(&ctx.state().panes, end) {
+                let due = self.due(ctx, next);
+                schedule_fire(ctx, due);
             }
         }
-        // Panes whose last window ends at or before `end` are finished.
-        state.panes.retain(|(s, _)| s.saturating_add(size) > end);
-        state.next_fire = None;
-        let next = state
-            .panes
-            .first()
-            .map(|(first, _)| end.saturating_add(slide).max(first.saturating_add(slide)));
-        if let Some(acc) = acc {
-            let value = self.aggregator.finish(&acc);
-            let key = ctx.key().clone();
-            ctx.emit(WindowResult {
-                key,
-                start,
-                end,
-                value,
-            });
-        }
-        match next {
-            Some(next) => schedule_fire(ctx, next),
-            None => ctx.clear_state(),
+        // Panes and emitted windows no record can reach any more.
+        let cutoff = t.saturating_sub(lateness);
+        let state = ctx.state();
+        state.panes.retain(|(s, _)| s.saturating_add(size) > cutoff);
+        state.emitted.retain(|(end, _)| *end > cutoff);
+        if state.panes.is_empty() && state.emitted.is_empty() {
+            ctx.clear_state();
         }
     }
 }

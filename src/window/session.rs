@@ -1,23 +1,25 @@
 //! Session windows as a keyed operator. A key's session grows while records arrive less than
-//! `gap` apart and is emitted once the watermark passes its last record plus the gap. Records
-//! out of order may bridge two sessions, which then merge. A session is reported as
-//! `[first record, last record + gap)`.
+//! `gap` apart and is emitted once the watermark passes its last record plus the gap (plus the
+//! allowed lateness, in append mode). Records out of order may bridge two sessions, which then
+//! merge. A session is reported as `[first record, last record + gap)`. In update mode a
+//! closed session is kept for the allowed lateness, and a record that joins it emits it again.
 
-use super::{schedule_fire, Aggregator, NextFire, SessionWindows, WindowResult};
+use super::{schedule_fire, Aggregator, Emission, NextFire, SessionWindows, WindowResult};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
-use crate::time::Millis;
+use crate::time::{Millis, OutputMode};
 use crate::Key;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 
-/// One open session.
+/// One session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session<A> {
     first: Millis,
     last: Millis,
     acc: A,
+    /// Times it was emitted (update mode; 0 while open).
+    emissions: u32,
 }
-
 /// Per-key state: open sessions in start order and the pending timer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionState<A> {
@@ -60,6 +62,47 @@ impl<E, K, A> SessionWindowOperator<E, K, A> {
 
 type Ctx<'a, K, Acc, Out> = KeyedContext<'a, K, SessionState<Acc>, WindowResult<K, Out>>;
 
+impl<E, K: Key, A: Aggregator<E>> SessionWindowOperator<E, K, A> {
+    /// When `s` next needs its timer: emitted at its end (update mode, not yet emitted) or
+    /// at its end plus the allowed lateness (append mode: emitted; update mode: dropped).
+    fn due(&self, s: &Session<A::Acc>, mode: OutputMode, lateness: Millis) -> Millis {
+        let end = s.last.saturating_add(self.gap);
+        match mode {
+            OutputMode::Update if s.emissions == 0 => end,
+            _ => end.saturating_add(lateness),
+        }
+    }
+
+    fn emit(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, s: &mut Session<A::Acc>) {
+        s.emissions += 1;
+        let emission =
+            (ctx.output_mode() == OutputMode::Update).then(|| Emission::nth(s.emissions));
+        let key = ctx.key().clone();
+        ctx.emit(WindowResult {
+            key,
+            start: s.first,
+            end: s.last.saturating_add(self.gap),
+            value: self.aggregator.finish(&s.acc),
+            emission,
+        });
+    }
+
+    /// Registers the timer the earliest session needs, or forgets the key when none is left.
+    fn reschedule(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
+        let (mode, lateness) = (ctx.output_mode(), ctx.allowed_lateness());
+        let next = ctx
+            .state()
+            .sessions
+            .iter()
+            .map(|s| self.due(s, mode, lateness))
+            .min();
+        match next {
+            Some(next) => schedule_fire(ctx, next),
+            None => ctx.clear_state(),
+        }
+    }
+}
+
 impl<E, K, A> KeyedOperator for SessionWindowOperator<E, K, A>
 where
     E: Serialize + Send + 'static,
@@ -78,6 +121,7 @@ where
             first: t,
             last: t,
             acc: self.aggregator.create(),
+            emissions: 0,
         };
         self.aggregator.add(&mut merged.acc, event);
         // Sessions within `gap` of the record join it; they are contiguous in start order.
@@ -90,45 +134,44 @@ where
                 for s in sessions.drain(from..to) {
                     merged.first = merged.first.min(s.first);
                     merged.last = merged.last.max(s.last);
+                    merged.emissions = merged.emissions.max(s.emissions);
                     self.aggregator.merge(&mut merged.acc, &s.acc);
                 }
                 from
             }
             None => sessions.partition_point(|s| s.first < t),
         };
-        let end = merged.last.saturating_add(gap);
-        sessions.insert(at, merged);
-        schedule_fire(ctx, end);
+        let closed = merged.last.saturating_add(gap) <= ctx.watermark();
+        if ctx.output_mode() == OutputMode::Update && closed {
+            // A late record in a session the watermark has closed: emit it again now.
+            self.emit(ctx, &mut merged);
+        }
+        let due = self.due(&merged, ctx.output_mode(), ctx.allowed_lateness());
+        ctx.state().sessions.insert(at, merged);
+        schedule_fire(ctx, due);
     }
 
     fn on_timer(&self, timer: Timer, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
         if ctx.state().next_fire != Some(timer.time) {
             return; // superseded by an earlier registration that already fired
         }
-        let gap = self.gap;
+        let (mode, lateness) = (ctx.output_mode(), ctx.allowed_lateness());
         let state = ctx.state();
         state.next_fire = None;
-        let (done, open): (Vec<_>, Vec<_>) = std::mem::take(&mut state.sessions)
-            .into_iter()
-            .partition(|s| s.last.saturating_add(gap) <= timer.time);
-        state.sessions = open;
-        let next = state
-            .sessions
-            .iter()
-            .map(|s| s.last.saturating_add(gap))
-            .min();
-        for s in done {
-            let key = ctx.key().clone();
-            ctx.emit(WindowResult {
-                key,
-                start: s.first,
-                end: s.last.saturating_add(gap),
-                value: self.aggregator.finish(&s.acc),
-            });
-        }
-        match next {
-            Some(next) => schedule_fire(ctx, next),
-            None => ctx.clear_state(),
-        }
+        let mut sessions = std::mem::take(&mut state.sessions);
+        sessions.retain_mut(|s| {
+            let end = s.last.saturating_add(self.gap);
+            let kept_until = end.saturating_add(lateness);
+            let first_emission_due = match mode {
+                OutputMode::Append => kept_until <= timer.time,
+                OutputMode::Update => s.emissions == 0 && end <= timer.time,
+            };
+            if first_emission_due {
+                self.emit(ctx, s);
+            }
+            kept_until > timer.time
+        });
+        ctx.state().sessions = sessions;
+        self.reschedule(ctx);
     }
 }

@@ -1,13 +1,14 @@
 //! Page views and purchases on a web shop: the `clicks` scenario's event.
 
 use serde::{Deserialize, Serialize};
+use spate::key::Id;
 use spate::time::Millis;
 
 /// One click.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Click {
     /// The visitor: the key.
-    pub user_id: u64,
+    pub user_id: Id,
     /// The page.
     pub page: String,
     /// `view` or `purchase`.

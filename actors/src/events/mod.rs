@@ -1,6 +1,7 @@
 //! Event types the built-in pipelines consume, with their JSON formats and generators.
 
 pub mod click;
+pub mod ids;
 pub mod login;
 pub mod money;
 pub mod sensor;
@@ -8,6 +9,7 @@ pub mod transaction;
 pub mod vehicle;
 
 pub use click::Click;
+pub use ids::IdFormat;
 pub use login::LoginAttempt;
 pub use sensor::SensorReading;
 pub use transaction::{Transaction, TransactionGenerator};

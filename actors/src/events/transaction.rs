@@ -2,13 +2,15 @@
 //! behind `--source gen` for them.
 //!
 //! JSON format, one per line:
-//! `{"tx_id":1,"user_id":42,"amount":12.34,"merchant_id":7,"event_time":"2026-01-01T00:00:00.123Z","event_ms":1767225600123}`
-//! Event time is `event_ms`, or `event_time` (RFC 3339) where `event_ms` is absent.
+//! `{"tx_id":"t000000001","user_id":"u00042","amount":12.34,"merchant_id":"m0007","event_time":"2026-01-01T00:00:00.123Z","event_ms":1767225600123}`
+//! Ids are strings or integers ([`Id`]); event time is `event_ms`, or `event_time` (RFC 3339)
+//! where `event_ms` is absent.
 
+use super::ids::{self, IdFormat};
 use super::money::{deserialize_cents, serialize_cents};
 use serde::{Deserialize, Serialize};
 use spate::io::source::{EventGenerator, GenOptions};
-use spate::key::mix64;
+use spate::key::{mix64, Id};
 use spate::time::{Millis, Rfc3339Writer};
 
 /// One payment.
@@ -16,14 +18,14 @@ use spate::time::{Millis, Rfc3339Writer};
 #[serde(try_from = "TransactionJson")]
 pub struct Transaction {
     /// Transaction id.
-    pub tx_id: u64,
+    pub tx_id: Id,
     /// The paying user: the key of the built-in pipelines.
-    pub user_id: u64,
+    pub user_id: Id,
     /// Amount in cents (`amount` in JSON, a decimal with up to two places).
     #[serde(rename = "amount", serialize_with = "serialize_cents")]
     pub amount_cents: i64,
     /// The merchant paid.
-    pub merchant_id: u64,
+    pub merchant_id: Id,
     /// Event time, epoch milliseconds.
     pub event_ms: Millis,
 }
@@ -31,11 +33,11 @@ pub struct Transaction {
 /// The wire format, before event time is resolved.
 #[derive(Deserialize)]
 struct TransactionJson {
-    tx_id: u64,
-    user_id: u64,
+    tx_id: Id,
+    user_id: Id,
     #[serde(deserialize_with = "deserialize_cents")]
     amount: i64,
-    merchant_id: u64,
+    merchant_id: Id,
     #[serde(default)]
     event_ms: Option<Millis>,
     #[serde(default)]
@@ -86,9 +88,9 @@ impl Transaction {
     pub fn write_json(&self, out: &mut Vec<u8>, times: &mut Rfc3339Writer) {
         let mut num = itoa::Buffer::new();
         out.extend_from_slice(b"{\"tx_id\":");
-        out.extend_from_slice(num.format(self.tx_id).as_bytes());
+        write_id(&self.tx_id, out);
         out.extend_from_slice(b",\"user_id\":");
-        out.extend_from_slice(num.format(self.user_id).as_bytes());
+        write_id(&self.user_id, out);
         out.extend_from_slice(b",\"amount\":");
         if self.amount_cents < 0 {
             out.push(b'-');
@@ -101,7 +103,7 @@ impl Transaction {
             b'0' + (cents % 10) as u8,
         ]);
         out.extend_from_slice(b",\"merchant_id\":");
-        out.extend_from_slice(num.format(self.merchant_id).as_bytes());
+        write_id(&self.merchant_id, out);
         out.extend_from_slice(b",\"event_time\":\"");
         times.write(self.event_ms, out);
         out.extend_from_slice(b"\",\"event_ms\":");
@@ -127,6 +129,23 @@ impl Transaction {
     }
 }
 
+/// Appends an id as JSON: an integer as digits, a plain string between quotes, anything else
+/// through serde_json's escaping.
+fn write_id(id: &Id, out: &mut Vec<u8>) {
+    match id {
+        Id::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+        Id::Str(s)
+            if s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) =>
+        {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+        Id::Str(_) => serde_json::to_writer(out, id).expect("ids serialize to JSON"),
+    }
+}
+
 /// Deterministic transactions: event `i` depends only on the seed and `i`.
 ///
 /// Event time advances at `--rate` events per second (1,000 when unpaced) from the job's base
@@ -139,6 +158,7 @@ pub struct TransactionGenerator {
     users: u64,
     base_ms: Millis,
     micros_per_event: u64,
+    ids: IdFormat,
 }
 
 impl TransactionGenerator {
@@ -150,6 +170,15 @@ impl TransactionGenerator {
             users: options.keys.max(1),
             base_ms: options.base_ms,
             micros_per_event: (1e6 / rate).max(1.0) as u64,
+            ids: IdFormat::default(),
+        }
+    }
+
+    /// The same generator writing ids in `format` (strings such as `u00042` by default).
+    pub fn with_ids(self, format: IdFormat) -> Self {
+        TransactionGenerator {
+            ids: format,
+            ..self
         }
     }
 }
@@ -173,10 +202,10 @@ impl EventGenerator<Transaction> for TransactionGenerator {
             _ => {}
         }
         Transaction {
-            tx_id: i + 1,
-            user_id,
+            tx_id: self.ids.id(ids::TRANSACTION, i + 1),
+            user_id: self.ids.id(ids::USER, user_id),
             amount_cents,
-            merchant_id: (r2 >> 44) % 5_000,
+            merchant_id: self.ids.id(ids::MERCHANT, (r2 >> 44) % 5_000),
             event_ms,
         }
     }
@@ -203,6 +232,21 @@ mod tests {
     }
 
     #[test]
+    fn ids_come_as_strings_or_integers_and_go_back_as_they_came() {
+        let line = r#"{"tx_id":"t000000001","user_id":"u00033","amount":4.64,"merchant_id":"m1868","event_time":"2026-01-01T00:00:00.000Z","event_ms":1767225600000}"#;
+        let t: Transaction = serde_json::from_str(line).unwrap();
+        assert_eq!(t.user_id, Id::from("u00033"));
+        assert_eq!(t.to_json_line(), line);
+        let mixed: Transaction = serde_json::from_str(
+            r#"{"tx_id":7,"user_id":"we\"ird","amount":1,"merchant_id":3,"event_ms":1}"#,
+        )
+        .unwrap();
+        assert_eq!(mixed.tx_id, Id::Int(7));
+        let round: Transaction = serde_json::from_str(&mixed.to_json_line()).unwrap();
+        assert_eq!(round, mixed);
+    }
+
+    #[test]
     fn rejects_what_it_cannot_read_exactly() {
         let err = |s: &str| {
             serde_json::from_str::<Transaction>(s)
@@ -215,8 +259,12 @@ mod tests {
         );
         assert!(err(r#"{"tx_id":1,"user_id":2,"amount":1,"merchant_id":3}"#).contains("event_ms"));
         assert!(
-            err(r#"{"tx_id":1,"user_id":"x","amount":1,"merchant_id":3,"event_ms":1}"#)
-                .contains("invalid type")
+            err(r#"{"tx_id":1,"user_id":{"id":2},"amount":1,"merchant_id":3,"event_ms":1}"#)
+                .contains("a string or an integer")
+        );
+        assert!(
+            err(r#"{"tx_id":1,"user_id":2.5,"amount":1,"merchant_id":3,"event_ms":1}"#)
+                .contains("not an integer")
         );
         assert!(
             err(r#"{"tx_id":1,"user_id":2,"amount":1,"merchant_id":3,"event_time":"soon"}"#)
@@ -236,8 +284,13 @@ mod tests {
         let xs: Vec<_> = (0..1000).map(|i| a.generate(i)).collect();
         assert_eq!(xs, (0..1000).map(|i| b.generate(i)).collect::<Vec<_>>());
         assert_ne!(xs, (0..1000).map(|i| c.generate(i)).collect::<Vec<_>>());
-        assert!(xs
+        assert!(xs.iter().all(|t| t.amount_cents >= 100));
+        let users: std::collections::BTreeSet<_> = xs.iter().map(|t| &t.user_id).collect();
+        assert!(users.len() as u64 <= opts.keys);
+        assert!(users
             .iter()
-            .all(|t| t.user_id < opts.keys && t.amount_cents >= 100));
+            .all(|u| matches!(u, Id::Str(s) if s.starts_with('u'))));
+        let ints = TransactionGenerator::new(&opts).with_ids(IdFormat::Int);
+        assert!(matches!(ints.generate(0).user_id, Id::Int(n) if (n as u64) < opts.keys));
     }
 }

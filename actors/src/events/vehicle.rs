@@ -1,15 +1,16 @@
 //! Vehicle GPS pings on road segments: the `traffic` scenario's event.
 
 use serde::{Deserialize, Serialize};
+use spate::key::Id;
 use spate::time::Millis;
 
 /// One position report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehiclePing {
     /// The road segment: the key.
-    pub segment_id: u64,
+    pub segment_id: Id,
     /// The vehicle.
-    pub vehicle_id: u64,
+    pub vehicle_id: Id,
     /// Latitude, degrees.
     pub lat: f64,
     /// Longitude, degrees.

@@ -5,6 +5,7 @@ use super::{by_user, cents};
 use crate::events::money::{round_cents, serialize_cents};
 use serde::Serialize;
 use spate::prelude::*;
+use spate::window::Emission;
 use std::time::Duration;
 
 /// More transactions than this in a window raise an alert.
@@ -15,8 +16,8 @@ pub const MAX_SUM_CENTS: i64 = 5_000_000;
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FraudAlert {
-    /// The user.
-    pub key: u64,
+    /// The user, as the input wrote it (string or integer).
+    pub key: Id,
     /// Window start, epoch milliseconds.
     pub window_start: Millis,
     /// Window end, epoch milliseconds.
@@ -29,6 +30,10 @@ pub struct FraudAlert {
     /// Average amount rounded to the cent (`avg` in JSON).
     #[serde(rename = "avg", serialize_with = "serialize_cents")]
     pub avg_cents: i64,
+    /// In update mode, which emission of the window this is (`"update"`, `"emission"`);
+    /// absent in append mode.
+    #[serde(flatten)]
+    pub emission: Option<Emission>,
 }
 
 /// The pipeline.
@@ -51,6 +56,7 @@ pub fn pipeline() -> impl spate::pipeline::Runnable {
             count,
             sum_cents,
             avg_cents: round_cents(sum_cents, count),
+            emission: w.emission,
         })
     })
 }

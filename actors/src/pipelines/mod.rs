@@ -8,16 +8,17 @@ use crate::events::{Transaction, TransactionGenerator};
 use serde::Serialize;
 use spate::pipeline::KeyedPipeline;
 use spate::prelude::*;
+use spate::window::Emission;
 use std::time::Duration;
 
 /// The head all transaction pipelines share: event time from `event_ms`, 10 s of allowed
 /// disorder, the transaction generator for `--source gen`, keyed by user.
-pub fn by_user(name: &str, description: &str) -> KeyedPipeline<Transaction, Transaction, u64> {
+pub fn by_user(name: &str, description: &str) -> KeyedPipeline<Transaction, Transaction, Id> {
     Pipeline::<Transaction>::new(name, description)
         .event_time(|t| t.event_ms)
         .watermark_delay(Duration::from_secs(10))
         .generator(TransactionGenerator::new)
-        .key_by(|t| t.user_id)
+        .key_by(|t| t.user_id.clone())
 }
 
 /// The amount of a transaction in cents (what the pipelines sum).
@@ -28,8 +29,8 @@ pub fn cents(t: &Transaction) -> i64 {
 /// A window's count and exact sum for one user: the output of `tx-windows` and `sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CountSum {
-    /// The user.
-    pub key: u64,
+    /// The user, as the input wrote it (string or integer).
+    pub key: Id,
     /// Window start, epoch milliseconds (inclusive).
     pub window_start: Millis,
     /// Window end, epoch milliseconds (exclusive).
@@ -42,17 +43,22 @@ pub struct CountSum {
         serialize_with = "crate::events::money::serialize_cents"
     )]
     pub sum_cents: i64,
+    /// In update mode, which emission of the window this is (`"update"`, `"emission"`);
+    /// absent in append mode.
+    #[serde(flatten)]
+    pub emission: Option<Emission>,
 }
 
 impl CountSum {
     /// From a window's `(count, sum)` result.
-    pub fn from_window(w: WindowResult<u64, (u64, i64)>) -> Self {
+    pub fn from_window(w: WindowResult<Id, (u64, i64)>) -> Self {
         CountSum {
             key: w.key,
             window_start: w.start,
             window_end: w.end,
             count: w.value.0,
             sum_cents: w.value.1,
+            emission: w.emission,
         }
     }
 }

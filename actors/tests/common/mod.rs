@@ -78,7 +78,7 @@ fn write_transactions_where(
         }
         if malformed && i % 10_007 == 3 {
             text.push_str(
-                "{\"tx_id\":1,\"user_id\":\"u-1\",\"amount\":1,\"merchant_id\":1,\"event_ms\":1}\n",
+                "{\"tx_id\":1,\"user_id\":[1],\"amount\":1,\"merchant_id\":1,\"event_ms\":1}\n",
             );
         }
     }

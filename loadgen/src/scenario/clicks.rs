@@ -3,14 +3,19 @@
 
 use super::{write_serde, Scenario};
 use crate::rng::EventRng;
+use spate::key::Id;
 use spate::time::Millis;
+use spate_actors::events::ids::{self, IdFormat};
 use spate_actors::events::Click;
 
 const PAGES: [&str; 5] = ["/", "/search", "/cart", "/account", "/deals"];
 
 /// Clicks by visitor (the key): 3% are purchases of a product page's item.
 #[derive(Debug, Default)]
-pub struct Clicks;
+pub struct Clicks {
+    /// How ids are written.
+    pub ids: IdFormat,
+}
 
 impl Scenario for Clicks {
     fn name(&self) -> &'static str {
@@ -19,6 +24,10 @@ impl Scenario for Clicks {
 
     fn key_field(&self) -> &'static str {
         "user_id"
+    }
+
+    fn key_id(&self, key: u64) -> Id {
+        self.ids.id(ids::USER, key)
     }
 
     fn write(
@@ -37,7 +46,7 @@ impl Scenario for Clicks {
             PAGES[rng.below(PAGES.len() as u64) as usize].to_string()
         };
         let click = Click {
-            user_id: key,
+            user_id: self.ids.id(ids::USER, key),
             page,
             action: if purchase { "purchase" } else { "view" }.to_string(),
             price_cents: if purchase {

@@ -3,7 +3,9 @@
 
 use super::{write_serde, Scenario};
 use crate::rng::EventRng;
+use spate::key::Id;
 use spate::time::Millis;
+use spate_actors::events::ids::{self, IdFormat};
 use spate_actors::events::LoginAttempt;
 
 /// Attempts per attack block.
@@ -13,7 +15,10 @@ pub const ATTACK_ONE_IN: u64 = 500;
 
 /// Attempts by account (the key).
 #[derive(Debug, Default)]
-pub struct Logins;
+pub struct Logins {
+    /// How ids are written.
+    pub ids: IdFormat,
+}
 
 /// An address in the documentation ranges (never a real host).
 fn address(bits: u64) -> String {
@@ -30,6 +35,10 @@ impl Scenario for Logins {
         "account_id"
     }
 
+    fn key_id(&self, key: u64) -> Id {
+        self.ids.id(ids::ACCOUNT, key)
+    }
+
     fn write(
         &mut self,
         index: u64,
@@ -42,14 +51,14 @@ impl Scenario for Logins {
         let mut attack = EventRng::new(0xA77AC, block);
         let attempt = if attack.below(ATTACK_ONE_IN) == 0 {
             LoginAttempt {
-                account_id: attack.next_u64() % 1_000_003,
+                account_id: self.ids.id(ids::ACCOUNT, attack.next_u64() % 1_000_003),
                 ip: address(attack.next_u64()),
                 success: false,
                 event_ms,
             }
         } else {
             LoginAttempt {
-                account_id: key,
+                account_id: self.ids.id(ids::ACCOUNT, key),
                 ip: address(rng.next_u64()),
                 success: !rng.chance(0.03),
                 event_ms,

@@ -16,7 +16,9 @@ pub use traffic::Traffic;
 pub use transactions::Transactions;
 
 use crate::rng::EventRng;
+use spate::key::Id;
 use spate::time::Millis;
+use spate_actors::events::IdFormat;
 
 /// A kind of generated event.
 pub trait Scenario: Send {
@@ -27,6 +29,10 @@ pub trait Scenario: Send {
     /// Whether `--keys`, `--skew` and `--burstiness` apply (Nexmark picks its own ids).
     fn uses_keys(&self) -> bool {
         true
+    }
+    /// The id key number `key` stands for in the records (what keys a Kafka record).
+    fn key_id(&self, key: u64) -> Id {
+        Id::Int(key as i64)
     }
     /// Appends record `index` as one JSON object, without a newline.
     fn write(
@@ -49,14 +55,15 @@ pub const NAMES: [&str; 6] = [
     "nexmark",
 ];
 
-/// The scenario called `name`; `base_ms` is the event time of the first record.
-pub fn by_name(name: &str, base_ms: Millis) -> Option<Box<dyn Scenario>> {
+/// The scenario called `name`; `base_ms` is the event time of the first record, `ids` how its
+/// ids are written.
+pub fn by_name(name: &str, base_ms: Millis, ids: IdFormat) -> Option<Box<dyn Scenario>> {
     Some(match name {
-        "transactions" => Box::new(Transactions::default()),
-        "clicks" => Box::new(Clicks),
-        "sensors" => Box::new(Sensors { base_ms }),
-        "traffic" => Box::new(Traffic),
-        "logins" => Box::new(Logins),
+        "transactions" => Box::new(Transactions::new(ids)),
+        "clicks" => Box::new(Clicks { ids }),
+        "sensors" => Box::new(Sensors { base_ms, ids }),
+        "traffic" => Box::new(Traffic { ids }),
+        "logins" => Box::new(Logins { ids }),
         "nexmark" => Box::new(Nexmark::new(base_ms)),
         _ => return None,
     })

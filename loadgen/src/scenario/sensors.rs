@@ -4,7 +4,9 @@
 use super::{write_serde, Scenario};
 use crate::knobs::trait_of;
 use crate::rng::EventRng;
+use spate::key::Id;
 use spate::time::Millis;
+use spate_actors::events::ids::{self, IdFormat};
 use spate_actors::events::SensorReading;
 
 /// Fraction of readings that are anomalies.
@@ -15,6 +17,8 @@ pub const ANOMALY_RATE: f64 = 0.001;
 pub struct Sensors {
     /// Event time of the first record, the origin of the drift.
     pub base_ms: Millis,
+    /// How ids are written.
+    pub ids: IdFormat,
 }
 
 fn round2(x: f64) -> f64 {
@@ -28,6 +32,10 @@ impl Scenario for Sensors {
 
     fn key_field(&self) -> &'static str {
         "device_id"
+    }
+
+    fn key_id(&self, key: u64) -> Id {
+        self.ids.id(ids::DEVICE, key)
     }
 
     fn write(
@@ -51,7 +59,7 @@ impl Scenario for Sensors {
             (0.0, 1.0)
         };
         let reading = SensorReading {
-            device_id: key,
+            device_id: self.ids.id(ids::DEVICE, key),
             temperature: round2(base_temp + drift + spike + 0.3 * rng.normal()),
             vibration: round2((base_vibration * shake + 0.2 * rng.normal()).max(0.0)),
             pressure: round2(101.3 + ((device >> 24) % 100) as f64 / 20.0 + 0.5 * rng.normal()),

@@ -3,13 +3,18 @@
 use super::{write_serde, Scenario};
 use crate::knobs::trait_of;
 use crate::rng::EventRng;
+use spate::key::Id;
 use spate::time::Millis;
+use spate_actors::events::ids::{self, IdFormat};
 use spate_actors::events::VehiclePing;
 
 /// Pings by road segment (the key).
 /// Rush hours follow the UTC time of day of each record's event time.
 #[derive(Debug, Default)]
-pub struct Traffic;
+pub struct Traffic {
+    /// How ids are written.
+    pub ids: IdFormat,
+}
 
 impl Scenario for Traffic {
     fn name(&self) -> &'static str {
@@ -18,6 +23,10 @@ impl Scenario for Traffic {
 
     fn key_field(&self) -> &'static str {
         "segment_id"
+    }
+
+    fn key_id(&self, key: u64) -> Id {
+        self.ids.id(ids::SEGMENT, key)
     }
 
     fn write(
@@ -40,8 +49,8 @@ impl Scenario for Traffic {
         );
         let along = rng.unit() * 0.01;
         let ping = VehiclePing {
-            segment_id: key,
-            vehicle_id: rng.below(1_000_000),
+            segment_id: self.ids.id(ids::SEGMENT, key),
+            vehicle_id: self.ids.id(ids::VEHICLE, rng.below(1_000_000)),
             lat: ((lat0 + along) * 1e5).round() / 1e5,
             lon: ((lon0 + along) * 1e5).round() / 1e5,
             speed_kmh: (speed * 10.0).round() / 10.0,

@@ -1,4 +1,9 @@
-//! Record keys: what `key_by` returns, and the stable hash that routes a key to its partition.
+//! Record keys: what `key_by` returns, the stable hash that routes a key to its partition, and
+//! [`Id`], the key of records whose ids come as JSON strings or integers.
+
+mod id;
+
+pub use id::Id;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
