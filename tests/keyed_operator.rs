@@ -163,3 +163,26 @@ fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
     assert_eq!(core.state_of(&2), None, "the expiry was checkpointed");
     assert_eq!(core.key_count(), 3);
 }
+
+#[test]
+fn a_processing_time_ttl_expires_at_the_epoch_end_that_reaches_it() {
+    let rules = TimeRules {
+        ttl: Some(StateTtl::processing_time(Duration::from_millis(1_000))),
+        ..TimeRules::default()
+    };
+    let mut core = PartitionCore::new(
+        Arc::new(Counter),
+        Arc::new(|l: &Login| l.user),
+        Arc::new(|l: &Login| l.ts),
+        rules,
+    );
+    let login = |user, ts| Login { user, ts, ok: true };
+    core.advance(i64::MIN, 5_000);
+    core.process([login(1, 0)]);
+    core.advance(i64::MIN, 5_500);
+    core.process([login(2, 10_000_000)]); // event time does not count
+    assert_eq!(core.key_count(), 2);
+    core.advance(i64::MIN, 6_000);
+    assert_eq!((core.state_of(&1), core.state_of(&2)), (None, Some(&1)));
+    assert_eq!(core.counts().expired, 1);
+}

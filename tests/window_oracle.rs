@@ -294,4 +294,27 @@ proptest! {
         let whole = run(PaneWindowOperator::new(windows, count_sum()), &recut(&epochs, usize::MAX), rules, 0);
         prop_assert_eq!(out.results, whole.results, "output depends on the epoch cuts");
     }
+
+    #[test]
+    fn update_mode_sessions_end_at_the_exact_sessions(
+        (epochs, delay, restart) in scenario(), gap in 1i64..60, lateness in 0i64..80,
+    ) {
+        let rules = TimeRules { allowed_lateness: lateness, output_mode: OutputMode::Update, ..rules(delay) };
+        let op = || SessionWindowOperator::new(SessionWindows::with_gap(Duration::from_millis(gap as u64)), count_sum());
+        let out = run(op(), &epochs, rules, restart);
+        let (on_time, expected_late) = split_late(&epochs, delay, lateness);
+        prop_assert_eq!(&out.late, &expected_late);
+        // A session emitted again replaces every earlier emission of its key it overlaps (a
+        // late record may have grown it or merged two); what is left are the exact sessions.
+        let mut current: Vec<Res> = Vec::new();
+        for (r, n) in &out.results {
+            prop_assert!(n.is_some());
+            current.retain(|c| c.0 != r.0 || c.2 <= r.1 || r.2 <= c.1);
+            current.push(*r);
+        }
+        current.sort();
+        prop_assert_eq!(current, naive_sessions(&on_time, gap));
+        let whole = run(op(), &recut(&epochs, 3), rules, 0);
+        prop_assert_eq!(out.results, whole.results, "output depends on the epoch cuts");
+    }
 }

@@ -202,6 +202,7 @@ fn metrics_are_served_for_prometheus() {
         "spate_state_keys",
         "spate_state_size_bytes",
         "spate_watermark_lag",
+        "spate_state_expired_total",
     ] {
         assert!(body.contains(metric), "{metric} missing from:\n{body}");
     }

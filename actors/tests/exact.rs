@@ -303,3 +303,94 @@ fn committed_output_is_byte_identical_whatever_the_trigger_epoch_size_or_workers
         }
     }
 }
+
+/// One user's payments at these offsets (seconds from `BASE`), one dollar each.
+fn write_payments(path: &Path, seconds: &[i64]) {
+    let lines: Vec<String> = seconds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({"tx_id": format!("t{i}"), "user_id": "u00033", "amount": 1.0,
+                   "merchant_id": "m1", "event_ms": BASE + s * 1_000})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn allowed_lateness_updates_a_window_and_past_it_a_record_is_late() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    // Watermark delay 10 s, allowed lateness 60 s. 75 s moves the watermark to 65 s, past
+    // [0, 60); 30 s is 35 s behind it: inside the allowed lateness, it updates [0, 60). 200 s
+    // moves the watermark to 190 s; 50 s is then 140 s behind: late.
+    write_payments(&input, &[0, 75, 30, 200, 50]);
+    let source = format!("file:{}", input.display());
+    let window = |start: i64, count: u64, emission: Option<(bool, u32)>| {
+        let mut row = json!({"key": "u00033", "window_start": BASE + start * 1_000,
+            "window_end": BASE + (start + 60) * 1_000, "count": count, "sum": count as f64});
+        if let Some((update, n)) = emission {
+            row["update"] = json!(update);
+            row["emission"] = json!(n);
+        }
+        row
+    };
+    let run = |mode: &str| {
+        let out = tmp.path().join(mode);
+        let sink = format!("file:{}", out.display());
+        run_ok(&[
+            "run",
+            "tx-windows",
+            "--source",
+            &source,
+            "--sink",
+            &sink,
+            "--allowed-lateness",
+            "1m",
+            "--output-mode",
+            mode,
+        ]);
+        let late = committed(&out.join("late"));
+        (committed_canonical(&out), late)
+    };
+    let (rows, late) = run("update");
+    let expected = canonical([
+        window(0, 1, Some((false, 1))),
+        window(0, 2, Some((true, 2))),
+        window(60, 1, Some((false, 1))),
+        window(180, 1, Some((false, 1))),
+    ]);
+    assert_same_lines(&rows, &expected, "update mode");
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert!(late[0].contains(&format!("\"event_time\":{}", BASE + 50_000)));
+
+    let (rows, late) = run("append");
+    let expected = canonical([
+        window(0, 2, None),
+        window(60, 1, None),
+        window(180, 1, None),
+    ]);
+    assert_same_lines(&rows, &expected, "append mode");
+    assert_eq!(late.len(), 1);
+}
+
+#[test]
+fn a_bad_output_mode_or_lateness_names_its_flag() {
+    let out = spate(&["run", "fraud", "--output-mode", "complete"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--output-mode"),
+        "{err}"
+    );
+    let out = spate(&["run", "fraud", "--allowed-lateness", "soon"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--allowed-lateness"),
+        "{err}"
+    );
+}

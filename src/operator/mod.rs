@@ -1,6 +1,58 @@
 //! The keyed operator API, spate's equivalent of Flink's `KeyedProcessFunction` and Spark's
 //! `flatMapGroupsWithState`: per-key typed state, event-time and processing-time timers, and
 //! outputs. The built-in window and session operators are written against it too.
+//!
+//! A whole keyed operator: alert when a user fails three logins in a row, and forget users
+//! quiet for an hour of event time through a declarative TTL. [`PartitionCore`] runs it the way
+//! a key partition does, without actors (`.key_by(..).state_ttl(..).process(FailedLogins)` runs
+//! it in a job):
+//!
+//! ```
+//! use spate::operator::{KeyedContext, KeyedOperator, Timer};
+//! use spate::runtime::PartitionCore;
+//! use spate::time::{StateTtl, TimeRules};
+//! use std::{sync::Arc, time::Duration};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Login { user: u32, ok: bool, ts: i64 }
+//!
+//! struct FailedLogins;
+//!
+//! impl KeyedOperator for FailedLogins {
+//!     type Key = u32;
+//!     type Event = Login;
+//!     type State = u32; // failures in a row
+//!     type Output = (u32, i64);
+//!
+//!     fn on_event(&self, login: &Login, ctx: &mut KeyedContext<'_, u32, u32, (u32, i64)>) {
+//!         let failures = ctx.state();
+//!         *failures = if login.ok { 0 } else { *failures + 1 };
+//!         if *failures == 3 {
+//!             ctx.emit((login.user, ctx.time()));
+//!         }
+//!     }
+//!
+//!     fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u32, u32, (u32, i64)>) {}
+//! }
+//!
+//! let rules = TimeRules {
+//!     ttl: Some(StateTtl::event_time(Duration::from_secs(3600))),
+//!     ..TimeRules::default()
+//! };
+//! let mut core = PartitionCore::new(
+//!     Arc::new(FailedLogins),
+//!     Arc::new(|l: &Login| l.user),
+//!     Arc::new(|l: &Login| l.ts),
+//!     rules,
+//! );
+//! let login = |user, ok, ts| Login { user, ok, ts };
+//! core.process([login(7, false, 0), login(7, false, 10), login(8, true, 20), login(7, false, 30)]);
+//! assert_eq!(core.take_outputs(), vec![(7, 30)]);
+//! core.process([login(9, true, 3_600_030)]); // an hour later: 7 and 8 are forgotten
+//! assert_eq!((core.state_of(&7), core.state_of(&8), core.counts().expired), (None, None, 2));
+//! ```
+//!
+//! [`PartitionCore`]: crate::runtime::PartitionCore
 
 use crate::state::{Entry, TimerIndex};
 use crate::time::{Millis, OutputMode, TimeRules};

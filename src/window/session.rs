@@ -17,8 +17,10 @@ pub struct Session<A> {
     first: Millis,
     last: Millis,
     acc: A,
-    /// Times it was emitted (update mode; 0 while open).
+    /// Times it was emitted (update mode).
     emissions: u32,
+    /// Update mode: it holds records its last emission did not (a record joined it since).
+    changed: bool,
 }
 /// Per-key state: open sessions in start order and the pending timer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,18 +65,20 @@ impl<E, K, A> SessionWindowOperator<E, K, A> {
 type Ctx<'a, K, Acc, Out> = KeyedContext<'a, K, SessionState<Acc>, WindowResult<K, Out>>;
 
 impl<E, K: Key, A: Aggregator<E>> SessionWindowOperator<E, K, A> {
-    /// When `s` next needs its timer: emitted at its end (update mode, not yet emitted) or
-    /// at its end plus the allowed lateness (append mode: emitted; update mode: dropped).
+    /// When `s` next needs its timer: emitted at its end (update mode, changed since its last
+    /// emission) or at its end plus the allowed lateness (append mode: emitted; update mode:
+    /// dropped).
     fn due(&self, s: &Session<A::Acc>, mode: OutputMode, lateness: Millis) -> Millis {
         let end = s.last.saturating_add(self.gap);
         match mode {
-            OutputMode::Update if s.emissions == 0 => end,
+            OutputMode::Update if s.changed => end,
             _ => end.saturating_add(lateness),
         }
     }
 
     fn emit(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, s: &mut Session<A::Acc>) {
         s.emissions += 1;
+        s.changed = false;
         let emission =
             (ctx.output_mode() == OutputMode::Update).then(|| Emission::nth(s.emissions));
         let key = ctx.key().clone();
@@ -122,6 +126,7 @@ where
             last: t,
             acc: self.aggregator.create(),
             emissions: 0,
+            changed: true,
         };
         self.aggregator.add(&mut merged.acc, event);
         // Sessions within `gap` of the record join it; they are contiguous in start order.
@@ -164,7 +169,7 @@ where
             let kept_until = end.saturating_add(lateness);
             let first_emission_due = match mode {
                 OutputMode::Append => kept_until <= timer.time,
-                OutputMode::Update => s.emissions == 0 && end <= timer.time,
+                OutputMode::Update => s.changed && end <= timer.time,
             };
             if first_emission_due {
                 self.emit(ctx, s);
