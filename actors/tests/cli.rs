@@ -72,6 +72,14 @@ fn errors_name_the_input_and_the_fix() {
         (&["--kafka-opt", "novalue"], &["--kafka-opt", "KEY=VALUE"]),
         (&["--app-id", "a b"], &["--app-id", "letters, digits"]),
         (&["--guarantee", "maybe"], &["--guarantee", "at-least-once"]),
+        (
+            &["--output-mode", "complete"],
+            &["--output-mode", "append or update"],
+        ),
+        (
+            &["--allowed-lateness", "soon"],
+            &["--allowed-lateness", "5s"],
+        ),
     ] {
         let mut all = vec!["run", "fraud"];
         all.extend(args);

@@ -374,23 +374,3 @@ fn allowed_lateness_updates_a_window_and_past_it_a_record_is_late() {
     assert_same_lines(&rows, &expected, "append mode");
     assert_eq!(late.len(), 1);
 }
-
-#[test]
-fn a_bad_output_mode_or_lateness_names_its_flag() {
-    let out = spate(&["run", "fraud", "--output-mode", "complete"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("--output-mode"),
-        "{err}"
-    );
-    let out = spate(&["run", "fraud", "--allowed-lateness", "soon"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("--allowed-lateness"),
-        "{err}"
-    );
-}
