@@ -1,6 +1,6 @@
 //! Where records come from and where results go: [sources](source) that decode and can replay
 //! their input from a position, [sinks](sink) that make each epoch's output visible once, and
-//! the [Kafka](kafka) plumbing both share, and the consumer [group](group) that spreads a Kafka
+//! the [Kafka](kafka) plumbing both share, and the consumer [group] that spreads a Kafka
 //! source's partitions over instances.
 
 pub mod dead_letter;

@@ -1,8 +1,32 @@
-//! Messages between the source thread, the key-partition actors and the job supervisor.
-//! The epoch protocol: the source sends `Batch`es of an epoch, then the supervisor collects
-//! `EndEpoch` progress from every partition, records the epoch, and broadcasts `Advance`; each
-//! partition answers with `PartitionEvent::Staged`; once the epoch is committed, `Committed`
-//! lets partitions write the checkpoints they prepared for it.
+//! Messages between the source thread, the key-partition actors and the job supervisor: the
+//! epoch protocol.
+//!
+//! # One epoch
+//!
+//! ```text
+//! source ── Batch(e, first, records) ─────────────▶ partition   (any number, in input order)
+//! source ── EpochCut(e, end offsets, sent) ───────▶ supervisor
+//! supervisor ── EndEpoch(e, sent) ────────────────▶ partition   ─▶ Progress::Ready / Behind / Done
+//! supervisor: records e (input range, watermark, processing time), fsynced
+//! supervisor ── Advance(e, watermark, checkpoint?) ▶ partition   fires what the epoch end reaches,
+//!                                                                stages outputs, prepares checkpoint
+//! partition ── PartitionEvent::Staged(e) ─────────▶ supervisor  (every partition: commit e)
+//! supervisor ── Committed(e) ─────────────────────▶ partition   writes checkpoints up to e
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Replayable.** An epoch's record is durable before any partition finishes it, and a
+//!   partition's results depend only on its records in order (its own watermark moves record
+//!   by record; `Advance` carries only what the epoch end adds: idleness, the end of input,
+//!   processing time). So a replay of epoch `e` from the same offsets produces the same bytes.
+//! - **Counted.** `Batch::first` and `EndEpoch::sent` count records per partition per epoch: a
+//!   partition processes each record of an epoch once, skips what a replay sends again, and
+//!   answers `Behind` when it restarted and lost records, which makes the supervisor rewind the
+//!   source to the partition's checkpoint.
+//! - **Ordered commits.** Epochs commit in order, once every partition staged its share, and a
+//!   checkpoint is written only for a committed epoch, so it never gets ahead of the visible
+//!   output.
 
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::Staged;

@@ -1,5 +1,11 @@
 //! The job's watermark: the minimum over key partitions of their maximum event time, minus the
 //! allowed delay. A partition that has had no input for the idle timeout does not hold it back.
+//!
+//! Each partition decides lateness and fires its windows on its own watermark, which follows
+//! its own records (see [`crate::time::rules`]); the job's watermark never holds a partition
+//! back. It is recorded with every epoch, reported as a metric, and sent with each epoch's end,
+//! where it moves only a partition that is behind it: an idle one (the job's minimum leaves
+//! idle partitions out, so it can pass them) or, at the end of a bounded input, every one.
 
 use super::{Millis, BEFORE_TIME};
 use std::time::{Duration, Instant};

@@ -30,7 +30,7 @@ pub mod headers {
     /// writer (`pNNN` for key partition NNN, `src` for the source), the epoch it belongs to and
     /// its sequence number among that writer's records of the epoch. One header rather than
     /// four: brokers store each header of each record (tansu as a database row), and the four
-    /// made the sink's records twice as large. See [`RecordId`].
+    /// made the sink's records twice as large. See [`RecordId`](super::RecordId).
     pub const ID: &str = "spate.id";
     /// Dead letters: the source the record came from.
     pub const SOURCE: &str = "spate.source";
