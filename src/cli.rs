@@ -325,6 +325,10 @@ pub fn main(registry: Registry) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(Error::OutputClosed { .. }) => ExitCode::SUCCESS,
+                Err(e @ Error::StoppedInReplay { .. }) => {
+                    eprintln!("spate: {e}");
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

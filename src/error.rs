@@ -51,6 +51,24 @@ pub enum Error {
         /// What this run asked for.
         requested: String,
     },
+    /// A replayed epoch did not end where it was recorded to end: the input was truncated,
+    /// replaced or edited since (Spark's `failOnDataLoss`).
+    #[error("the input changed since epoch {epoch} was recorded: its replay should end at {recorded} but {found}; restore the original input, or start over with a new --state directory and a new sink")]
+    InputChanged {
+        /// The epoch being replayed.
+        epoch: u64,
+        /// Where it was recorded to end.
+        recorded: String,
+        /// What the replay found instead.
+        found: String,
+    },
+    /// A stop was requested (SIGINT, SIGTERM) while recorded epochs were being replayed: the
+    /// job stopped at its last checkpoint, with nothing new committed.
+    #[error("stopped while replaying epoch {epoch}; the --state directory still holds its last checkpoint, and a restart replays from there")]
+    StoppedInReplay {
+        /// The epoch being replayed.
+        epoch: u64,
+    },
     /// A pipeline's operator panicked more often than the restart budget allows.
     #[error("partition {partition} failed {attempts} times, last: {message}; the job stopped at its last checkpoint and resumes from there when restarted")]
     PartitionFailed {

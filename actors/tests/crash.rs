@@ -216,3 +216,76 @@ fn sigterm_stops_gracefully_and_the_job_resumes_exactly() {
     run_ok(&args);
     assert_eq!(all_outputs(&out), all_outputs(&reference));
 }
+
+/// A job that crashed after epoch 3 (its checkpoint still at the start), restarted on an input
+/// that `change` edited: the restart stops within seconds with an error naming the file.
+fn restart_on_changed_input(change: impl Fn(&Path)) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 20_000, 300, 5, false);
+    let (source, sink) = (
+        format!("file:{}", input.display()),
+        format!("file:{}", tmp.path().join("out").display()),
+    );
+    let state = tmp.path().join("state").display().to_string();
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--state",
+        &state,
+        "--trigger",
+        "1h",
+        "--max-records-per-epoch",
+        "2000",
+        "--checkpoint-interval",
+        "1h",
+    ];
+    let crashed = spate(&args)
+        .env("SPATE_CRASH_AFTER_COMMIT", "3")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the crash hook did not fire");
+    change(&input);
+    let mut child = spate(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the restart on a changed input hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the input changed since epoch") && err.contains(&input.display().to_string()),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn a_restart_on_an_edited_input_stops_with_an_error_instead_of_spinning() {
+    // A short line inserted at the start shifts every line: the replay of epoch 1 reads past
+    // where epoch 1 ended (a reader that only stopped *at* the recorded end looped forever).
+    let err = restart_on_changed_input(|input| {
+        let text = std::fs::read(input).unwrap();
+        std::fs::write(input, [&b"{\"x\":1}\n"[..], &text].concat()).unwrap();
+    });
+    assert!(err.contains("it went on to byte"), "{err}");
+    // Truncated: the replay reaches the end of the input before the recorded end.
+    let err = restart_on_changed_input(|input| {
+        let file = std::fs::OpenOptions::new().write(true).open(input).unwrap();
+        file.set_len(100_000).unwrap();
+    });
+    assert!(err.contains("the input ends before it"), "{err}");
+}

@@ -254,7 +254,7 @@ impl Message for EpochCut {
 
 /// The source thread failed.
 #[derive(Debug)]
-pub struct SourceFailed(pub String);
+pub struct SourceFailed(pub crate::Error);
 
 impl Message for SourceFailed {
     type Result = ();

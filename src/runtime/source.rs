@@ -68,7 +68,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
     /// Runs until the job finishes; reports a failure to the supervisor.
     pub(crate) fn run(mut self, plan: ReadPlan) {
         if let Err(e) = self.read_loop(plan) {
-            self.supervisor.do_send(SourceFailed(e.to_string()));
+            self.supervisor.do_send(SourceFailed(e));
         }
     }
 
@@ -172,6 +172,10 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
         loop {
             let until = plan.replay.front().map(|(_, end)| end.clone());
+            if until.is_some() && self.stopping() {
+                // A replayed epoch can only end where it ended before: stop without it.
+                return Err(Error::StoppedInReplay { epoch });
+            }
             // A capped epoch reads no more than its remaining room, so it ends exactly at the cap.
             let room = match (&until, self.max_epoch_records) {
                 (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
@@ -247,6 +251,21 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             let replaying = until.is_some();
             let position = self.reader.position();
             let cut = match &until {
+                // A replay that ends early or reads past its recorded end would never reach it.
+                Some(end)
+                    if position != *end
+                        && (status == ReadStatus::End || position.is_after(end)) =>
+                {
+                    let found = match status {
+                        ReadStatus::End => "the input ends before it".to_string(),
+                        _ => format!("it went on to {}", self.reader.describe(&position)),
+                    };
+                    return Err(Error::InputChanged {
+                        epoch,
+                        recorded: self.reader.describe(end),
+                        found,
+                    });
+                }
                 Some(end) => position == *end,
                 None => {
                     status == ReadStatus::End
@@ -259,12 +278,6 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 }
             };
             if !cut {
-                if status == ReadStatus::End {
-                    return Err(Error::Runtime(format!(
-                        "the source ended at {position:?} before the recorded end of epoch {epoch} at {:?}: the input is shorter than when it was recorded; restore it or use a new --state directory",
-                        until.unwrap_or_default()
-                    )));
-                }
                 continue;
             }
             // A partition reports its progress only once it handled every batch of the epoch.

@@ -175,6 +175,7 @@ impl JobSupervisor {
             Error::OutputClosed { what } => {
                 tracing::info!("{what} was closed by its reader: stopping")
             }
+            Error::StoppedInReplay { .. } => tracing::info!("{error}"),
             _ => tracing::error!("job failed: {error}"),
         }
         self.finish(Err(error));
@@ -225,10 +226,11 @@ impl JobSupervisor {
         let record = match self.recorded.get(&cut.epoch) {
             Some(record) => {
                 if record.end != cut.end {
-                    return Err(Error::Runtime(format!(
-                        "replay of epoch {} ended at {:?}, but it was recorded ending at {:?}: the source input changed since it was recorded; restore the original input or use a new --state directory",
-                        cut.epoch, cut.end, record.end
-                    )));
+                    return Err(Error::InputChanged {
+                        epoch: cut.epoch,
+                        recorded: format!("{:?}", record.end),
+                        found: format!("it ended at {:?}", cut.end),
+                    });
                 }
                 self.tracker.set(record.watermark);
                 record.clone()
@@ -531,7 +533,7 @@ impl Handler<SourceFailed> for JobSupervisor {
 
     fn handle(&mut self, msg: SourceFailed, _ctx: &mut Context<Self>) {
         if !self.failed() {
-            self.fail(Error::Runtime(msg.0));
+            self.fail(msg.0);
         }
     }
 }

@@ -130,6 +130,14 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
         SourcePosition::at(self.segment as u32, self.offset)
     }
 
+    fn describe(&self, position: &SourcePosition) -> String {
+        let (segment, offset) = position.parts();
+        match self.files.get(segment as usize) {
+            Some(file) => format!("byte {offset} of {}", file.display()),
+            None => "the end of the input".to_string(),
+        }
+    }
+
     fn read(
         &mut self,
         out: &mut Vec<R>,
@@ -141,11 +149,11 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
         let until = until.map(|u| u.parts());
         let mut lines = 0;
         loop {
-            if lines >= max || until.is_some_and(|u| (self.segment as u32, self.offset) >= u) {
-                return Ok(ReadStatus::Data);
-            }
             if self.segment >= self.files.len() {
                 return Ok(ReadStatus::End);
+            }
+            if lines >= max || until.is_some_and(|u| (self.segment as u32, self.offset) >= u) {
+                return Ok(ReadStatus::Data);
             }
             match memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 Some(i) => {

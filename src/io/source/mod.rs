@@ -68,6 +68,10 @@ pub trait SourceReader<R>: Send {
     /// source commits the offsets to its consumer group, for monitoring tools; spate's own
     /// checkpoint stays the truth).
     fn committed(&mut self, _position: &SourcePosition) {}
+    /// A position as a person reads it, naming the file or partition (for errors).
+    fn describe(&self, position: &SourcePosition) -> String {
+        format!("{position:?}")
+    }
     /// Whether input can be read again from an earlier position (needed for recovery).
     fn replayable(&self) -> bool;
 }
