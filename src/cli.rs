@@ -85,6 +85,10 @@ struct RunArgs {
     /// takes when input arrives faster than the trigger.
     #[arg(long, default_value_t = 0)]
     max_records_per_epoch: u64,
+    /// Stop the job (exit 1) once more than this share (0 to 1) of its lines were malformed.
+    /// Without it, a job stops only when its first 1,000 lines are all malformed.
+    #[arg(long, value_name = "R")]
+    max_dead_letter_ratio: Option<f64>,
     /// Minimum time between state checkpoints; recovery replays the epochs since the last one.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
@@ -159,6 +163,16 @@ impl RunArgs {
                 "use a positive number of events per second",
             ));
         }
+        if let Some(r) = self
+            .max_dead_letter_ratio
+            .filter(|r| !(0.0..=1.0).contains(r))
+        {
+            return Err(Error::config(
+                "--max-dead-letter-ratio",
+                r,
+                "use a share from 0 to 1, e.g. 0.01 for 1%",
+            ));
+        }
         if self.keys == 0 {
             return Err(Error::config("--keys", 0, "use at least 1"));
         }
@@ -225,6 +239,7 @@ impl RunArgs {
             },
             until_end: self.until_end,
             group: self.group,
+            max_dead_letter_ratio: self.max_dead_letter_ratio,
             ..defaults
         })
     }

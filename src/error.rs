@@ -69,6 +69,29 @@ pub enum Error {
         /// The epoch being replayed.
         epoch: u64,
     },
+    /// The first lines of the input were all malformed: it is evidently not what the pipeline
+    /// reads (another format, another event type, the wrong file).
+    #[error("the input does not look like this pipeline's: its first {dead} lines were all malformed, the first with: {first_error}; they are in {location}; check --source and the pipeline")]
+    UnreadableInput {
+        /// Dead letters so far.
+        dead: u64,
+        /// Why the first one was rejected.
+        first_error: String,
+        /// Where the dead letters went.
+        location: String,
+    },
+    /// More of the input was malformed than `--max-dead-letter-ratio` allows.
+    #[error("{dead} of {lines} lines were malformed, more than --max-dead-letter-ratio {max_ratio} allows; they are in {location}")]
+    TooManyDeadLetters {
+        /// Dead letters so far.
+        dead: u64,
+        /// Lines read so far.
+        lines: u64,
+        /// The limit.
+        max_ratio: f64,
+        /// Where the dead letters went.
+        location: String,
+    },
     /// A pipeline's operator panicked more often than the restart budget allows.
     #[error("partition {partition} failed {attempts} times, last: {message}; the job stopped at its last checkpoint and resumes from there when restarted")]
     PartitionFailed {

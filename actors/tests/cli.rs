@@ -335,3 +335,40 @@ fn a_closed_stdout_ends_the_job_quietly() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("error"), "{err}");
 }
+
+#[test]
+fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, lines: &str, extra: &[&str]| {
+        let input = tmp.path().join(format!("{name}.jsonl"));
+        std::fs::write(&input, lines).unwrap();
+        let (source, out) = (format!("file:{}", input.display()), tmp.path().join(name));
+        let sink = format!("file:{}", out.display());
+        let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
+        args.extend(extra);
+        let result = spate(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&result.stderr).into_owned();
+        (result.status.code(), err, out)
+    };
+    // Orders, not payments: every line is a dead letter.
+    let orders = "{\"order\":1,\"customer\":\"c1\"}\n".repeat(1_500);
+    let (code, err, out) = run("orders", &orders, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("missing field `tx_id`"), "{err}");
+    let dead = out.join("dead-letter");
+    assert!(err.contains(&dead.display().to_string()), "{err}");
+    assert_eq!(committed(&dead).len(), 1_500, "the dead letters are kept");
+    // All of a small input.
+    let (code, err, _) = run("three", "a\nb\nc\n", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("first 3 lines were all malformed"), "{err}");
+    // A few bad lines pass, unless a ratio says otherwise.
+    let tx = tmp.path().join("tx.jsonl");
+    write_transactions(&tx, 20_000, 100, 3, true);
+    let mixed = std::fs::read_to_string(&tx).unwrap() + &"oops\n".repeat(500);
+    let (code, err, _) = run("mixed", &mixed, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err, _) = run("strict", &mixed, &["--max-dead-letter-ratio", "0.01"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--max-dead-letter-ratio 0.01"), "{err}");
+}

@@ -352,6 +352,13 @@ impl LatencyProbe {
 }
 
 impl EpochSink for LatencyProbe {
+    fn location(&self, stream: OutputStream) -> String {
+        format!(
+            "the benchmark's latency probe (which counts {})",
+            stream.dir_name()
+        )
+    }
+
     fn stage(
         &self,
         epoch: Epoch,

@@ -216,6 +216,8 @@ pub struct EpochCut {
     pub records: u64,
     /// Dead letters found in the epoch.
     pub dead_letters: u64,
+    /// Why the epoch's first dead letter was rejected.
+    pub first_dead_error: Option<String>,
     /// The dead letters the source staged itself (unpartitioned sources).
     pub staged: Option<Staged>,
     /// The input is exhausted.

@@ -5,12 +5,14 @@
 
 mod core;
 mod hooks;
+mod input_check;
 mod messages;
 mod partition;
 mod source;
 mod supervisor;
 
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
+pub use input_check::FIRST_LINES;
 
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, SourcePosition};
 use crate::io::group::GroupMember;
@@ -151,6 +153,8 @@ pub struct RunConfig {
     pub output_mode: Option<OutputMode>,
     /// Overrides the pipeline's allowed lateness, in milliseconds (`--allowed-lateness`).
     pub allowed_lateness: Option<Millis>,
+    /// Stop the job when more than this share of its lines are malformed.
+    pub max_dead_letter_ratio: Option<f64>,
 }
 
 /// Key partitions when `--partitions` is not given. A constant, not the core count: records
@@ -186,6 +190,7 @@ impl Default for RunConfig {
             group: false,
             output_mode: None,
             allowed_lateness: None,
+            max_dead_letter_ratio: None,
         }
     }
 }
@@ -722,6 +727,7 @@ where
         recorded: resume.recorded,
         checkpoints: resume.checkpoints,
         changelog: changelog.clone(),
+        max_dead_letter_ratio: config.max_dead_letter_ratio,
     };
     let tracker = WatermarkTracker::new(
         m,

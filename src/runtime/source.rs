@@ -154,6 +154,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut dead = Vec::new();
         let mut dead_lines = Vec::new();
         let (mut records, mut dead_letters) = (0u64, 0u64);
+        let mut first_dead_error = None;
         let mut queued: Vec<VecDeque<Pending<K, E>>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut paused = vec![false; n];
         let mut routes = Vec::new();
@@ -216,6 +217,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             }
             for d in dead.drain(..) {
                 dead_letters += 1;
+                if first_dead_error.is_none() {
+                    first_dead_error = Some(d.error.clone());
+                }
                 match d.partition.filter(|_| partitioned) {
                     // A partitioned source's dead letters travel with their partition's outputs
                     // (and so with its checkpoint).
@@ -297,6 +301,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 dead_sent: std::mem::replace(&mut dead_sent, vec![0; n]),
                 records: std::mem::take(&mut records),
                 dead_letters: std::mem::take(&mut dead_letters),
+                first_dead_error: first_dead_error.take(),
                 staged,
                 end_of_input: !replaying && status == ReadStatus::End,
                 stopping: !replaying && self.stopping(),

@@ -15,13 +15,14 @@
 //! for the changelog to acknowledge all of them (one flush per epoch) before it commits the
 //! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
+use super::input_check::InputCheck;
 use super::messages::{
     Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
     SourceFailed,
 };
 use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::sink::{EpochSink, EpochStats, Staged};
+use crate::io::sink::{EpochSink, EpochStats, OutputStream, Staged};
 use crate::metrics::Metrics;
 use crate::state::{Changelog, StateStore};
 use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
@@ -48,6 +49,7 @@ struct PendingEpoch {
     source_staged: Option<Staged>,
     records: u64,
     dead_letters: u64,
+    first_dead_error: Option<String>,
     cut_at: Instant,
     ends_job: bool,
 }
@@ -61,6 +63,8 @@ pub(crate) struct SupervisorConfig {
     /// The job's changelog (Kafka sources): partitions then checkpoint at every epoch and send
     /// their checkpoints to it, and an epoch is committed only once it acknowledged them.
     pub(crate) changelog: Option<Arc<Changelog>>,
+    /// `--max-dead-letter-ratio`.
+    pub(crate) max_dead_letter_ratio: Option<f64>,
 }
 
 /// Supervises one job.
@@ -73,6 +77,7 @@ pub(crate) struct JobSupervisor {
     trigger: Trigger,
     checkpoint_interval: Duration,
     changelog: Option<Arc<Changelog>>,
+    input_check: InputCheck,
     last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
@@ -115,6 +120,7 @@ impl JobSupervisor {
             trigger: config.trigger,
             checkpoint_interval: config.checkpoint_interval,
             changelog: config.changelog,
+            input_check: InputCheck::new(config.max_dead_letter_ratio),
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
@@ -283,6 +289,7 @@ impl JobSupervisor {
                     source_staged: None,
                     records: 0,
                     dead_letters: 0,
+                    first_dead_error: None,
                     cut_at: Instant::now(),
                     ends_job,
                 });
@@ -290,6 +297,7 @@ impl JobSupervisor {
             pending.source_staged = cut.staged;
             pending.records = cut.records;
             pending.dead_letters = cut.dead_letters;
+            pending.first_dead_error = cut.first_dead_error;
             pending.ends_job |= ends_job;
         }
         if ends_job {
@@ -393,6 +401,14 @@ impl JobSupervisor {
                 .committed
                 .store(epoch, std::sync::atomic::Ordering::Release);
             self.store.set_committed(epoch)?;
+            // Judged once the epoch's dead letters are visible, so the error can point at them.
+            let sink = &self.sink;
+            self.input_check.committed(
+                (pending.records, pending.dead_letters),
+                pending.first_dead_error.as_deref(),
+                pending.record.final_epoch,
+                || sink.location(OutputStream::DeadLetter),
+            )?;
             self.report.epochs += 1;
             self.report.records_in += pending.records;
             self.report.dead_letters += pending.dead_letters;

@@ -82,6 +82,10 @@ impl FileSink {
 }
 
 impl EpochSink for FileSink {
+    fn location(&self, stream: OutputStream) -> String {
+        format!("{}/", Self::final_dir(&self.dir, stream).display())
+    }
+
     fn stage(
         &self,
         epoch: Epoch,

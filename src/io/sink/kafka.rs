@@ -301,6 +301,10 @@ impl KafkaSink {
 }
 
 impl EpochSink for KafkaSink {
+    fn location(&self, stream: OutputStream) -> String {
+        format!("Kafka topic {}", self.topics[stream_index(stream)].name)
+    }
+
     fn stage(
         &self,
         epoch: Epoch,

@@ -155,6 +155,9 @@ pub trait EpochSink: Send + Sync {
     ) -> Result<Option<Staged>> {
         self.stage(epoch, stream, writer, lines.bytes)
     }
+    /// Where committed output of `stream` can be found, for messages (`out/dead-letter/`,
+    /// a topic name, `stderr`).
+    fn location(&self, stream: OutputStream) -> String;
     /// Makes an epoch's staged output visible. Called once per epoch, in epoch order, after the
     /// epoch's record is durable; `stats` describes the epoch (for sinks that measure).
     fn commit(&self, epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> Result<()>;

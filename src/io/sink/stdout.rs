@@ -21,6 +21,13 @@ fn stdout_error(e: std::io::Error) -> Error {
 }
 
 impl EpochSink for StdoutSink {
+    fn location(&self, stream: OutputStream) -> String {
+        match stream {
+            OutputStream::Results => "stdout".into(),
+            other => format!("stderr (as {} lines)", other.dir_name()),
+        }
+    }
+
     fn stage(
         &self,
         epoch: Epoch,
