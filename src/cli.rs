@@ -148,11 +148,13 @@ impl RunArgs {
         };
         let metrics_addr = match self.metrics_addr.as_str() {
             "off" | "none" => None,
-            addr => Some(addr.parse().map_err(|_| {
+            addr => Some(resolve(addr).map_err(|why| {
                 Error::config(
                     "--metrics-addr",
                     addr,
-                    "use HOST:PORT such as 127.0.0.1:9464, or off",
+                    format!(
+                        "{why}; use HOST:PORT such as 127.0.0.1:9464 or localhost:9464, or off"
+                    ),
                 )
             })?),
         };
@@ -171,6 +173,13 @@ impl RunArgs {
                 "--max-dead-letter-ratio",
                 r,
                 "use a share from 0 to 1, e.g. 0.01 for 1%",
+            ));
+        }
+        if self.workers == Some(0) {
+            return Err(Error::config(
+                "--workers",
+                0,
+                "use at least 1 (the default is one per core)",
             ));
         }
         if self.keys == 0 {
@@ -243,6 +252,15 @@ impl RunArgs {
             ..defaults
         })
     }
+}
+
+/// The first address `HOST:PORT` resolves to (a literal address or a host name).
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "it resolves to no address".to_string())
 }
 
 /// The librdkafka properties of the `[kafka]` table of a TOML config file.

@@ -78,7 +78,16 @@ fn errors_name_the_input_and_the_fix() {
         ),
         (
             &["--allowed-lateness", "soon"],
-            &["--allowed-lateness", "5s"],
+            &["--allowed-lateness", "1m30s"],
+        ),
+        (&["--workers", "0"], &["--workers", "at least 1"]),
+        (
+            &["--max-dead-letter-ratio", "2"],
+            &["--max-dead-letter-ratio", "0 to 1"],
+        ),
+        (
+            &["--metrics-addr", "nowhere"],
+            &["--metrics-addr", "HOST:PORT"],
         ),
     ] {
         let mut all = vec!["run", "fraud"];

@@ -94,26 +94,25 @@ impl Rfc3339Writer {
     }
 }
 
-/// Parses a duration such as `100ms`, `5s`, `2m`, `1h` (a bare number means milliseconds).
+/// Parses a duration such as `100ms`, `5s`, `1.5s`, `1m30s` or `2h` (humantime's units; a bare
+/// number means milliseconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; use e.g. 100ms, 5s, 2m or 1h"))?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n * 1_000,
-        "m" | "min" => n * 60_000,
-        "h" => n * 3_600_000,
-        other => {
-            return Err(format!(
-                "`{text}` has unknown unit `{other}`; use ms, s, m or h"
-            ))
+    if let Ok(ms) = t.parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    if let Some(seconds) = t.strip_suffix('s').filter(|n| n.contains('.')) {
+        // humantime takes no fractions: 1.5s is read here.
+        if let Some(d) = seconds
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        {
+            return Ok(d);
         }
-    };
-    Ok(Duration::from_millis(ms))
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); use e.g. 100ms, 1.5s, 1m30s or 2h"))
 }
 
 #[cfg(test)]
@@ -145,6 +144,9 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1_500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7_200)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("fast").is_err());
     }
