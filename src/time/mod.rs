@@ -20,6 +20,24 @@ pub const END_OF_TIME: Millis = Millis::MAX;
 /// The watermark before any event has been seen.
 pub const BEFORE_TIME: Millis = Millis::MIN;
 
+/// The earliest event time accepted: 0001-01-01T00:00:00Z.
+pub const MIN_EVENT_TIME: Millis = -62_135_596_800_000;
+/// The latest event time accepted: 9999-12-31T23:59:59.999Z.
+pub const MAX_EVENT_TIME: Millis = 253_402_300_799_999;
+
+/// `ms` when it is a time RFC 3339 can write (years 1 to 9999); otherwise why not. Decoders
+/// send records with other times to the dead-letter output, so window arithmetic never meets
+/// a time near the ends of `i64`.
+pub fn check_event_time(ms: Millis) -> Result<Millis, String> {
+    if (MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "event time {ms} is outside the years 1 to 9999 ({MIN_EVENT_TIME} to {MAX_EVENT_TIME} ms)"
+        ))
+    }
+}
+
 /// Wall-clock time now, in milliseconds since the Unix epoch.
 pub fn now_ms() -> Millis {
     SystemTime::now()

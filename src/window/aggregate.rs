@@ -27,7 +27,8 @@ pub trait Aggregator<E>: Send + Sync + 'static {
 pub trait Number:
     Copy + Default + PartialOrd + Serialize + DeserializeOwned + Send + Sync + 'static
 {
-    /// Addition (wrapping for integers would hide bugs, so integers saturate).
+    /// Addition. Integers are checked: an overflow panics (which stops the job with a message)
+    /// rather than write a wrapped or saturated sum.
     fn add(self, other: Self) -> Self;
     /// As a float, for averages.
     fn to_f64(self) -> f64;
@@ -37,7 +38,13 @@ macro_rules! int_number {
     ($($t:ty),*) => {$(
         impl Number for $t {
             #[inline]
-            fn add(self, other: Self) -> Self { self.saturating_add(other) }
+            fn add(self, other: Self) -> Self {
+                // A wrong sum must not be written: the partition's panic handling restarts it
+                // and, as the overflow repeats, stops the job with this message.
+                self.checked_add(other).unwrap_or_else(|| {
+                    panic!("a sum overflowed {}: {self} + {other}", stringify!($t))
+                })
+            }
             #[inline]
             fn to_f64(self) -> f64 { self as f64 }
         }
@@ -234,6 +241,12 @@ mod tests {
         right.iter().for_each(|v| agg.add(&mut b, v));
         agg.merge(&mut a, &b);
         agg.finish(&a)
+    }
+
+    #[test]
+    #[should_panic(expected = "a sum overflowed i64")]
+    fn integer_sums_never_wrap_or_saturate() {
+        run(&Sum::of(|v: &i64| *v), &[i64::MAX, 1]);
     }
 
     #[test]

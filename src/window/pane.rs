@@ -155,7 +155,7 @@ where
 
     fn on_event(&self, event: &E, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
         let slide = self.windows.slide();
-        let pane = ctx.time().div_euclid(slide) * slide;
+        let pane = ctx.time().div_euclid(slide).saturating_mul(slide);
         let panes = &mut ctx.state().panes;
         // Records mostly land in the newest pane: search from the back.
         let pos = panes.iter().rposition(|(start, _)| *start <= pane);

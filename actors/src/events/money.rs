@@ -3,13 +3,22 @@
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// The largest amount accepted, in cents ($100 billion): sums of up to 92 million of them fit
+/// in an `i64`, so window sums cannot overflow on any real window.
+pub const MAX_CENTS: i64 = 10_000_000_000_000;
+
 /// Reads a JSON number with at most two decimals as cents.
 pub fn deserialize_cents<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let value = f64::deserialize(d)?;
     let cents = (value * 100.0).round();
-    if (value * 100.0 - cents).abs() > 1e-6 || cents.abs() > 9.0e15 {
+    if (value * 100.0 - cents).abs() > 1e-6 {
         return Err(serde::de::Error::custom(format!(
             "amount {value} is not a whole number of cents (at most two decimals)"
+        )));
+    }
+    if cents.abs() > MAX_CENTS as f64 {
+        return Err(serde::de::Error::custom(format!(
+            "amount {value} is out of range (at most 100,000,000,000.00 either way)"
         )));
     }
     Ok(cents as i64)

@@ -68,8 +68,12 @@ impl TryFrom<TransactionJson> for Transaction {
 
     fn try_from(j: TransactionJson) -> Result<Self, String> {
         let event_ms = match (j.event_ms, j.event_time) {
-            (Some(ms), _) => ms,
-            (None, Some(TimeText(parsed))) => parsed.map_err(|e| format!("event_time: {e}"))?,
+            (Some(ms), _) => {
+                spate::time::check_event_time(ms).map_err(|e| format!("event_ms: {e}"))?
+            }
+            (None, Some(TimeText(parsed))) => parsed
+                .and_then(spate::time::check_event_time)
+                .map_err(|e| format!("event_time: {e}"))?,
             (None, None) => return Err("missing field `event_ms` (or `event_time`)".into()),
         };
         Ok(Transaction {
@@ -269,6 +273,20 @@ mod tests {
         assert!(
             err(r#"{"tx_id":1,"user_id":2,"amount":1,"merchant_id":3,"event_time":"soon"}"#)
                 .contains("RFC 3339")
+        );
+        // Times and amounts that window and sum arithmetic cannot hold are refused.
+        let min = format!(
+            r#"{{"tx_id":1,"user_id":2,"amount":1,"merchant_id":3,"event_ms":{}}}"#,
+            i64::MIN
+        );
+        assert!(
+            err(&min).contains("outside the years 1 to 9999"),
+            "{}",
+            err(&min)
+        );
+        assert!(
+            err(r#"{"tx_id":1,"user_id":2,"amount":1e12,"merchant_id":3,"event_ms":1}"#)
+                .contains("out of range")
         );
     }
 
