@@ -197,13 +197,10 @@ fn metrics_are_served_for_prometheus() {
     let mut body = String::new();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
-        let Ok(mut conn) = std::net::TcpStream::connect(&addr) else {
+        let Some(response) = http_get(&addr, "/metrics") else {
             continue;
         };
-        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        body.clear();
-        conn.read_to_string(&mut body).unwrap();
+        body = response;
         if body.contains("spate_records_in_total") && body.contains("spate_watermark_lag") {
             break;
         }
@@ -380,4 +377,62 @@ fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters
     let (code, err, _) = run("strict", &mixed, &["--max-dead-letter-ratio", "0.01"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--max-dead-letter-ratio 0.01"), "{err}");
+}
+
+#[test]
+fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spate(&[
+        "run",
+        "tx-windows",
+        "--events",
+        "0",
+        "--rate",
+        "1000",
+        "--metrics-addr",
+        &addr,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut health = None;
+    for _ in 0..100 {
+        health = http_get(&addr, "/health");
+        if health.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Ten clients connect and say nothing (the old endpoint served one connection at a time,
+    // waiting 2 s for each to speak).
+    let idle: Vec<_> = (0..10)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    let body = http_get(&addr, "/metrics").unwrap_or_default();
+    let took = started.elapsed();
+    drop(idle);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    let health = health.expect("/health never answered");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    // Counters are exported from the start, before any late record or dead letter.
+    for counter in [
+        "spate_records_late_total",
+        "spate_records_dead_lettered_total",
+    ] {
+        assert!(body.contains(counter), "{counter} missing:\n{body}");
+    }
+    // Generous for a shared machine; the old endpoint took 20 s here.
+    assert!(
+        took < Duration::from_secs(2),
+        "a scrape took {took:?} behind idle connections"
+    );
 }

@@ -330,15 +330,9 @@ fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::E
     }
 }
 
-/// The body of `GET /metrics` at `addr`, once it is up.
+/// The response to `GET /metrics` at `addr`, once it is up.
 fn scrape(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).ok()?;
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    conn.read_to_string(&mut body).ok()?;
-    Some(body)
+    http_get(addr, "/metrics")
 }
 
 #[test]

@@ -27,6 +27,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The whole response (status line, headers, body) to `GET path` at `addr`, once it answers.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: spate\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
 /// Runs `spate` to completion and asserts it succeeded.
 pub fn run_ok(args: &[&str]) -> Output {
     let out = spate(args).output().expect("spawn spate");

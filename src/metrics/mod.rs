@@ -2,9 +2,11 @@
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
 //! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
 //! consumer-group rebalances, changelog restores with their durations, and source partitions
-//! paused for backpressure, and state expired by a TTL. Served as text on
-//! `GET /metrics` at `--metrics-addr`. Instruments are updated once per epoch or checkpoint,
-//! never per record.
+//! paused for backpressure, and state expired by a TTL. Served as text on `GET /metrics` at
+//! `--metrics-addr` (with `GET /health`) by an HTTP server of its own (`server.rs`).
+//! Instruments are updated once per epoch or checkpoint, never per record.
+
+mod server;
 
 use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};
 use crate::{Error, Result};
@@ -12,12 +14,9 @@ use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
-use prometheus::{Encoder, TextEncoder};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use server::Server;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A cheap, clonable handle on the job's instruments.
 #[derive(Clone)]
@@ -72,7 +71,7 @@ impl Metrics {
         let seconds = vec![
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
-        Ok(Metrics {
+        let metrics = Metrics {
             inner: Arc::new(Instruments {
                 pipeline: KeyValue::new("pipeline", pipeline.to_string()),
                 records_in: meter
@@ -161,7 +160,25 @@ impl Metrics {
                 _server: server,
                 _provider: provider,
             }),
-        })
+        };
+        metrics.start_counters_at_zero();
+        Ok(metrics)
+    }
+
+    /// Adds 0 to every job-wide counter, so each is exported from the start (a dashboard's
+    /// rate over a counter that appears only with its first event shows nothing until then).
+    fn start_counters_at_zero(&self) {
+        let i = &self.inner;
+        let attrs = std::slice::from_ref(&i.pipeline);
+        for counter in [
+            &i.records_in,
+            &i.records_out,
+            &i.late,
+            &i.dead_letters,
+            &i.state_expired,
+        ] {
+            counter.add(0, attrs);
+        }
     }
 
     /// Records a committed epoch.
@@ -262,75 +279,5 @@ impl Metrics {
                 KeyValue::new("partition", i64::from(partition)),
             ],
         );
-    }
-}
-
-/// A minimal HTTP endpoint answering every request with the metrics text.
-struct Server {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    fn start(addr: SocketAddr, registry: prometheus::Registry) -> Result<Self> {
-        let listener = TcpListener::bind(addr).map_err(|e| {
-            Error::config(
-                "--metrics-addr",
-                addr,
-                format!(
-                    "cannot listen there ({e}); pick a free address or pass --metrics-addr off"
-                ),
-            )
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Runtime(e.to_string()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::Builder::new()
-            .name("spate-metrics".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if stopped.load(Ordering::Acquire) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        let _ = Self::answer(stream, &registry);
-                    }
-                }
-            })
-            .map_err(|e| Error::Runtime(format!("cannot start the metrics thread: {e}")))?;
-        tracing::info!("metrics at http://{addr}/metrics");
-        Ok(Server { addr, stop })
-    }
-
-    fn answer(mut stream: TcpStream, registry: &prometheus::Registry) -> std::io::Result<()> {
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let mut request = [0u8; 4096];
-        let n = stream.read(&mut request)?;
-        let head = String::from_utf8_lossy(&request[..n]);
-        let (status, body) = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
-            let mut body = Vec::new();
-            TextEncoder::new()
-                .encode(&registry.gather(), &mut body)
-                .map_err(std::io::Error::other)?;
-            ("200 OK", body)
-        } else {
-            ("404 Not Found", b"try GET /metrics\n".to_vec())
-        };
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )?;
-        stream.write_all(&body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Wake the accept loop so the thread ends.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
