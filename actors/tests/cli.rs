@@ -177,23 +177,30 @@ fn errors_name_the_input_and_the_fix() {
     );
 }
 
+/// An unbounded `tx-windows` job at `rate` events/s serving metrics at a free address.
+fn metered_job(rate: &str) -> (std::process::Child, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args = ["run", "tx-windows", "--events", "0", "--rate", rate];
+    let child = spate(&args)
+        .args(["--metrics-addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, addr)
+}
+
+/// Stops a job with SIGTERM and waits for it.
+fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap()
+}
+
 #[test]
 fn metrics_are_served_for_prometheus() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = spate(&[
-        "run",
-        "tx-windows",
-        "--events",
-        "0",
-        "--rate",
-        "20000",
-        "--metrics-addr",
-        &addr,
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let (child, addr) = metered_job("20000");
     let mut body = String::new();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
@@ -205,10 +212,7 @@ fn metrics_are_served_for_prometheus() {
             break;
         }
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
+    let status = terminate(child);
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     for metric in [
         "spate_records_in_total",
@@ -381,21 +385,7 @@ fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters
 
 #[test]
 fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = spate(&[
-        "run",
-        "tx-windows",
-        "--events",
-        "0",
-        "--rate",
-        "1000",
-        "--metrics-addr",
-        &addr,
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let (child, addr) = metered_job("1000");
     let mut health = None;
     for _ in 0..100 {
         health = http_get(&addr, "/health");
@@ -413,10 +403,7 @@ fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
     let body = http_get(&addr, "/metrics").unwrap_or_default();
     let took = started.elapsed();
     drop(idle);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap();
+    terminate(child);
     let health = health.expect("/health never answered");
     assert!(
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
