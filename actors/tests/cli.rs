@@ -180,9 +180,17 @@ fn errors_name_the_input_and_the_fix() {
 /// An unbounded `tx-windows` job at `rate` events/s serving metrics at a free address.
 fn metered_job(rate: &str) -> (std::process::Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
-    let args = ["run", "tx-windows", "--events", "0", "--rate", rate];
+    let args = [
+        "run",
+        "tx-windows",
+        "--events",
+        "0",
+        "--rate",
+        rate,
+        "--metrics-addr",
+        &addr,
+    ];
     let child = spate(&args)
-        .args(["--metrics-addr", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
