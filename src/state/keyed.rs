@@ -10,7 +10,7 @@
 use crate::operator::TimeDomain;
 use crate::time::Millis;
 use crate::Key;
-use rustc_hash::FxHashMap;
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -18,8 +18,10 @@ use std::collections::BTreeSet;
 /// [`crate::checkpoint::STATE_FORMAT`].
 pub const BUCKETS: usize = 512;
 
-/// The keys of one bucket with their entries, as stored in one sled value.
-pub type Bucket<K, S> = FxHashMap<K, Entry<S>>;
+/// The keys of one bucket with their entries, as stored in one sled value. hashbrown's map
+/// for its `entry_ref`: a record finds (or makes) its key's entry in one lookup, cloning the
+/// key only when it is new.
+pub type Bucket<K, S> = hashbrown::HashMap<K, Entry<S>, FxBuildHasher>;
 
 /// One key's state and its pending timers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -97,7 +99,7 @@ pub struct KeyedState<K, S> {
 impl<K: Key, S: Default> Default for KeyedState<K, S> {
     fn default() -> Self {
         KeyedState {
-            buckets: (0..BUCKETS).map(|_| FxHashMap::default()).collect(),
+            buckets: (0..BUCKETS).map(|_| Bucket::default()).collect(),
             dirty: vec![false; BUCKETS],
             keys: 0,
             timers: TimerIndex {
@@ -162,18 +164,17 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     fn upsert(&mut self, key: &K, expires: Option<Millis>) -> (&mut Entry<S>, &mut TimerIndex<K>) {
         let b = bucket_of(key);
         self.dirty[b] = true;
-        let bucket = &mut self.buckets[b];
-        if !bucket.contains_key(key) {
-            bucket.insert(key.clone(), Entry::default());
-            self.keys += 1;
-            if let Some(at) = expires {
-                self.expiry.insert((at, key.clone()));
+        let entry = match self.buckets[b].entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(new) => {
+                self.keys += 1;
+                if let Some(at) = expires {
+                    self.expiry.insert((at, key.clone()));
+                }
+                new.insert(Entry::default())
             }
-        }
-        (
-            bucket.get_mut(key).expect("inserted above"),
-            &mut self.timers,
-        )
+        };
+        (entry, &mut self.timers)
     }
 
     /// Removes and returns the next key whose state expired by `now` under a TTL of `ttl`,
