@@ -102,8 +102,12 @@ pub struct JobInfo {
     pub pipeline: String,
     /// The number of key partitions.
     pub partitions: u32,
-    /// The source as given on the command line.
+    /// The source's identity ([`crate::io::source::SourceSpec::identity`]: a file by its
+    /// canonical path, so a path given relatively or absolutely is the same source).
     pub source: String,
+    /// The sink's identity ([`crate::io::sink::SinkSpec::identity`]): a job's committed
+    /// output and its state belong together.
+    pub sink: String,
     /// Base event time of the built-in generator, fixed at the job's first start so a replay
     /// generates the same events.
     pub generator_base_ms: Millis,

@@ -431,3 +431,46 @@ fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
         "a scrape took {took:?} behind idle connections"
     );
 }
+
+#[test]
+fn a_state_directory_knows_its_source_by_any_path_and_refuses_another_sink() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_transactions(&tmp.path().join("tx.jsonl"), 3_000, 50, 4, false);
+    let run = |source: &str, sink: &str| {
+        spate(&[
+            "run",
+            "tx-windows",
+            "--source",
+            source,
+            "--sink",
+            sink,
+            "--state",
+            "st",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap()
+    };
+    let absolute = format!("file:{}", tmp.path().join("tx.jsonl").display());
+    assert!(run("file:tx.jsonl", "file:out").status.success());
+    // The same file and directory, named another way: the job resumes (and has nothing to do).
+    let again = run(&absolute, "file:./out/");
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    // Another sink: refused, naming the setting that differs and both values.
+    let other = run(&absolute, "file:elsewhere");
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--sink file:") && err.contains("/out") && err.contains("/elsewhere"),
+        "{err}"
+    );
+    assert!(!err.contains("--partitions"), "only what differs: {err}");
+    // A missing source is refused before anything is recorded.
+    let missing = run("file:nope.jsonl", "file:out");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.contains("nope.jsonl"),
+        "{err}"
+    );
+}

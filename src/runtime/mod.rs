@@ -684,7 +684,8 @@ where
     let info = store.claim(&JobInfo {
         pipeline: plan.name.clone(),
         partitions: n,
-        source: config.source.identity(),
+        source: config.source.identity()?,
+        sink: config.sink.identity()?,
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
     })?;

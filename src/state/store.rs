@@ -94,21 +94,29 @@ impl StateStore {
             }
             Some(bytes) => {
                 let stored: JobInfo = decode(&bytes, "meta/job")?;
-                let describe = |j: &JobInfo| {
-                    format!(
-                        "pipeline {} with --partitions {} on --source {} (state format {})",
-                        j.pipeline, j.partitions, j.source, j.state_format
-                    )
+                let settings = |j: &JobInfo| {
+                    [
+                        format!("pipeline {}", j.pipeline),
+                        format!("--partitions {}", j.partitions),
+                        format!("--source {}", j.source),
+                        format!("--sink {}", j.sink),
+                        format!("state format {}", j.state_format),
+                    ]
                 };
-                if stored.pipeline != info.pipeline
-                    || stored.partitions != info.partitions
-                    || stored.source != info.source
-                    || stored.state_format != info.state_format
-                {
+                let (was, now) = (settings(&stored), settings(info));
+                let differ: Vec<usize> = (0..was.len()).filter(|&i| was[i] != now[i]).collect();
+                if !differ.is_empty() {
+                    let list = |s: &[String; 5]| {
+                        differ
+                            .iter()
+                            .map(|&i| s[i].as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
                     return Err(Error::StateMismatch {
                         path: self.path.clone(),
-                        stored: describe(&stored),
-                        requested: describe(info),
+                        stored: list(&was),
+                        requested: list(&now),
                     });
                 }
                 Ok(stored)
@@ -352,6 +360,7 @@ mod tests {
             pipeline: "p".into(),
             partitions: 2,
             source: "gen".into(),
+            sink: "stdout".into(),
             generator_base_ms: 5,
             state_format: 1,
         };
@@ -390,13 +399,23 @@ mod tests {
         assert_eq!(store.claim(&again).unwrap().generator_base_ms, 5);
         let other = JobInfo {
             partitions: 3,
-            ..info
+            ..info.clone()
         };
         let err = store.claim(&other).unwrap_err().to_string();
         assert!(
             err.contains("--partitions 2") && err.contains("--partitions 3"),
             "{err}"
         );
+        let elsewhere = JobInfo {
+            sink: "file:/out".into(),
+            ..info
+        };
+        let err = store.claim(&elsewhere).unwrap_err().to_string();
+        assert!(
+            err.contains("--sink stdout") && err.contains("--sink file:/out"),
+            "{err}"
+        );
+        assert!(!err.contains("--partitions"), "only what differs: {err}");
         let epochs: Vec<u64> = store
             .epochs_from(0)
             .unwrap()

@@ -268,6 +268,24 @@ impl SinkSpec {
     }
 }
 
+impl SinkSpec {
+    /// What identifies this output across restarts (kept in the state directory): a
+    /// directory by its canonical path (created when missing, as the sink would), a Kafka topic
+    /// without its brokers, else the spec itself.
+    pub fn identity(&self) -> Result<String> {
+        Ok(match self {
+            SinkSpec::File(dir) => {
+                let canonical = std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::canonicalize(dir))
+                    .map_err(|e| Error::io("cannot create the sink directory (--sink)", dir, e))?;
+                format!("file:{}", canonical.display())
+            }
+            SinkSpec::Kafka(topic) => format!("kafka:{}", topic.topic),
+            other => other.to_string(),
+        })
+    }
+}
+
 impl std::fmt::Display for SinkSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

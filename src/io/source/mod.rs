@@ -111,13 +111,20 @@ impl SourceSpec {
         }
     }
 
-    /// What identifies this input across restarts (kept in the state directory): the spec
-    /// itself, except that a Kafka topic is named without its brokers, which may change.
-    pub fn identity(&self) -> String {
-        match self {
+    /// What identifies this input across restarts (kept in the state directory): a file or
+    /// directory by its canonical path (so `tx.jsonl`, `./tx.jsonl` and its absolute path are
+    /// one source), a Kafka topic without its brokers (which may change), else the spec itself.
+    /// Fails, naming the path, when a file source does not exist.
+    pub fn identity(&self) -> Result<String> {
+        Ok(match self {
             SourceSpec::Kafka(topic) => format!("kafka:{}", topic.topic),
+            SourceSpec::File(path) => {
+                let canonical = std::fs::canonicalize(path)
+                    .map_err(|e| Error::io("cannot open the source (--source)", path, e))?;
+                format!("file:{}", canonical.display())
+            }
             other => other.to_string(),
-        }
+        })
     }
 }
 
