@@ -85,6 +85,10 @@ struct RunArgs {
     /// takes when input arrives faster than the trigger.
     #[arg(long, default_value_t = 0)]
     max_records_per_epoch: u64,
+    /// File sink: delete committed output in the sink directory that the state does not
+    /// account for (another job's, or that of lost state) instead of refusing to start.
+    #[arg(long)]
+    overwrite: bool,
     /// Stop the job (exit 1) once more than this share (0 to 1) of its lines were malformed.
     /// Without it, a job stops only when its first 1,000 lines are all malformed.
     #[arg(long, value_name = "R")]
@@ -249,6 +253,7 @@ impl RunArgs {
             until_end: self.until_end,
             group: self.group,
             max_dead_letter_ratio: self.max_dead_letter_ratio,
+            overwrite: self.overwrite,
             ..defaults
         })
     }

@@ -92,6 +92,20 @@ pub enum Error {
         /// Where the dead letters went.
         location: String,
     },
+    /// A file sink already holds committed output that the job's state does not account for.
+    #[error("the sink directory {sink} already holds {files} committed output files (epochs {first} to {last}) that {state} does not account for: another job's output, or that of state that was lost or temporary; use a new sink directory, or pass --overwrite to delete them")]
+    ForeignOutput {
+        /// The sink directory.
+        sink: PathBuf,
+        /// The job's state, described.
+        state: String,
+        /// How many committed files are not accounted for.
+        files: usize,
+        /// The oldest epoch among them.
+        first: u64,
+        /// The newest.
+        last: u64,
+    },
     /// A pipeline's operator panicked more often than the restart budget allows.
     #[error("partition {partition} failed {attempts} times, last: {message}; the job stopped at its last checkpoint and resumes from there when restarted")]
     PartitionFailed {

@@ -474,3 +474,46 @@ fn a_state_directory_knows_its_source_by_any_path_and_refuses_another_sink() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sink_directory_with_output_the_state_does_not_account_for_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 5_000, 50, 6, false);
+    let source = format!("file:{}", input.display());
+    let out = tmp.path().join("out");
+    let sink = format!("file:{}", out.display());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
+        args.extend(extra);
+        spate(&args).output().unwrap()
+    };
+    assert!(run(&[]).status.success());
+    let first = committed(&out);
+    assert!(!first.is_empty());
+    // The same job again into the same directory: every file name exists already. It used to
+    // skip writing them all and exit 0; it is refused, naming the sink and the state.
+    let again = run(&[]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&out.display().to_string()) && err.contains("temporary state"),
+        "{err}"
+    );
+    assert!(err.contains("--overwrite"), "{err}");
+    let state = tmp.path().join("state").display().to_string();
+    let with_state = run(&["--state", &state]);
+    let err = String::from_utf8_lossy(&with_state.stderr);
+    assert!(
+        err.contains("--state directory") && err.contains(&state),
+        "{err}"
+    );
+    // --overwrite deletes the earlier output and writes this job's in full.
+    let over = run(&["--overwrite"]);
+    assert!(
+        over.status.success(),
+        "{}",
+        String::from_utf8_lossy(&over.stderr)
+    );
+    assert_eq!(committed(&out), first);
+}

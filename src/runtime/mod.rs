@@ -155,6 +155,9 @@ pub struct RunConfig {
     pub allowed_lateness: Option<Millis>,
     /// Stop the job when more than this share of its lines are malformed.
     pub max_dead_letter_ratio: Option<f64>,
+    /// Delete committed output in the sink that the state does not account for, instead of
+    /// refusing to start.
+    pub overwrite: bool,
 }
 
 /// Key partitions when `--partitions` is not given. A constant, not the core count: records
@@ -191,6 +194,7 @@ impl Default for RunConfig {
             output_mode: None,
             allowed_lateness: None,
             max_dead_letter_ratio: None,
+            overwrite: false,
         }
     }
 }
@@ -329,13 +333,19 @@ struct Resume {
 /// Resumes from the state directory alone: each partition resumes after its own checkpoint;
 /// the source resumes after the oldest one and replays the recorded epochs since, which
 /// partitions ahead of it skip.
-fn resume_local(store: &StateStore, n: u32, sink: &dyn EpochSink) -> Result<Resume> {
+fn resume_local(
+    store: &StateStore,
+    n: u32,
+    sink: &dyn EpochSink,
+    overwrite: bool,
+) -> Result<Resume> {
     let checkpoints: Vec<_> = (0..n)
         .map(|p| store.partition(p)?.checkpoint())
         .collect::<Result<_>>()?;
     let oldest = checkpoints.iter().map(|c| c.epoch).min().unwrap_or(0);
     let recorded = store.epochs_from(oldest)?;
     let last_recorded = recorded.last().map_or(oldest, |r| r.epoch);
+    sink.claim_output(last_recorded, &store.describe(), overwrite)?;
     sink.recover(oldest, last_recorded)?;
     let oldest_record = recorded.iter().find(|r| r.epoch == oldest);
     let read_plan = ReadPlan {
@@ -711,7 +721,7 @@ where
     };
     let resume = match &changelog {
         Some(changelog) => resume_from_changelog(changelog, store, &ids, &*sink, metrics)?,
-        None => resume_local(store, n, &*sink)?,
+        None => resume_local(store, n, &*sink, config.overwrite)?,
     };
 
     let metrics = metrics.clone();

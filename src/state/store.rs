@@ -81,6 +81,16 @@ impl StateStore {
         &self.path
     }
 
+    /// The store as a person reads it: `the --state directory DIR`, or `a temporary state (no
+    /// --state)`.
+    pub fn describe(&self) -> String {
+        if self.durable {
+            format!("the --state directory {}", self.path.display())
+        } else {
+            "a temporary state (no --state)".to_string()
+        }
+    }
+
     /// Checks that the store belongs to `info`'s job, recording `info` on first use. Returns the
     /// stored identity (whose generator base time wins over a new one).
     pub fn claim(&self, info: &JobInfo) -> Result<JobInfo> {

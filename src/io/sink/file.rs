@@ -170,6 +170,53 @@ impl EpochSink for FileSink {
         self.sync_dirs()
     }
 
+    fn claim_output(&self, recorded: Epoch, state: &str, overwrite: bool) -> Result<()> {
+        let mut foreign = Vec::new();
+        for stream in OutputStream::ALL {
+            let dir = Self::final_dir(&self.dir, stream);
+            let entries =
+                fs::read_dir(&dir).map_err(|e| Error::io("cannot list sink directory", &dir, e))?;
+            for entry in entries {
+                let path = entry
+                    .map_err(|e| Error::io("cannot list sink directory", &dir, e))?
+                    .path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                match Self::parse_epoch(name).filter(|_| name.ends_with(".jsonl")) {
+                    Some(epoch) if epoch > recorded => foreign.push((epoch, path)),
+                    _ => {}
+                }
+            }
+        }
+        let (Some(first), Some(last)) = (
+            foreign.iter().map(|(e, _)| *e).min(),
+            foreign.iter().map(|(e, _)| *e).max(),
+        ) else {
+            return Ok(());
+        };
+        if !overwrite {
+            return Err(Error::ForeignOutput {
+                sink: self.dir.clone(),
+                state: state.to_string(),
+                files: foreign.len(),
+                first,
+                last,
+            });
+        }
+        tracing::warn!(
+            files = foreign.len(),
+            "--overwrite: deleting earlier output in {}",
+            self.dir.display()
+        );
+        for (_, path) in foreign {
+            fs::remove_file(&path)
+                .map_err(|e| Error::io("cannot delete earlier output", &path, e))?;
+        }
+        self.sync_dirs()
+    }
+
     fn exactly_once(&self) -> bool {
         true
     }

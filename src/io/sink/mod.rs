@@ -165,6 +165,13 @@ pub trait EpochSink: Send + Sync {
     /// visible now; staged output of later recorded epochs (up to `recorded`) waits for their
     /// replay; anything else left over is discarded.
     fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()>;
+    /// Called at start by a job whose state (`state`, described for messages) accounts for the
+    /// output of epochs up to `recorded`: committed output of later epochs in the sink is another job's, or that of
+    /// state that was lost, and would hide this job's results. It is refused, naming both, or
+    /// deleted when `overwrite`. Sinks that cannot tell (stdout, Kafka) accept.
+    fn claim_output(&self, _recorded: Epoch, _state: &str, _overwrite: bool) -> Result<()> {
+        Ok(())
+    }
     /// Whether a committed output survives a restart (decides if recovery can skip it).
     fn exactly_once(&self) -> bool;
     /// Called at start before output that another run may have made visible in part is
