@@ -26,12 +26,14 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The sled state store failed.
-    #[error("state store {path}: {source} (is another spate using this --state directory?)")]
+    #[error("state store {path}: {source}{hint}")]
     State {
         /// The state directory.
         path: PathBuf,
         /// The sled error.
         source: sled::Error,
+        /// What to do about it, when the error says ("" otherwise).
+        hint: &'static str,
     },
     /// Stored state or checkpoint metadata could not be decoded.
     #[error("corrupt state in {place}: {detail}; remove the --state directory to start over")]
@@ -128,6 +130,27 @@ pub enum Error {
     Runtime(String),
 }
 
+/// Advice for a state store failure: a lock held by another process, a full disk, a read-only
+/// file system or damaged data each want something else.
+fn state_hint(source: &sled::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match source {
+        sled::Error::Io(e) if e.kind() == ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+            " (is another spate using this --state directory? stop it, or use another directory)"
+        }
+        sled::Error::Io(e) if e.kind() == ErrorKind::StorageFull => {
+            " (the disk is full: free space, then restart; the state keeps its last checkpoint)"
+        }
+        sled::Error::Io(e) if e.kind() == ErrorKind::ReadOnlyFilesystem => {
+            " (the file system is read-only: put --state on a writable one)"
+        }
+        sled::Error::Corruption { .. } => {
+            " (the state is damaged: restore the directory from a copy, or start over with a new --state directory and a new sink)"
+        }
+        _ => "",
+    }
+}
+
 /// Result with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -141,6 +164,16 @@ impl Error {
         }
     }
 
+    /// [`Error::State`] with the advice that fits what actually failed.
+    pub fn state(path: impl Into<PathBuf>, source: sled::Error) -> Self {
+        let hint = state_hint(&source);
+        Error::State {
+            path: path.into(),
+            source,
+            hint,
+        }
+    }
+
     /// Shorthand for [`Error::Config`].
     pub fn config(what: &str, value: impl ToString, hint: impl ToString) -> Self {
         Error::Config {
@@ -148,5 +181,34 @@ impl Error {
             value: value.to_string(),
             hint: hint.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_errors_advise_what_fits_the_failure() {
+        let io = |kind, text: &str| sled::Error::Io(std::io::Error::new(kind, text.to_string()));
+        let text = |e| Error::state("st", e).to_string();
+        let locked = text(io(
+            std::io::ErrorKind::Other,
+            "could not acquire lock on st/db",
+        ));
+        assert!(locked.contains("another spate"), "{locked}");
+        let full = text(io(
+            std::io::ErrorKind::StorageFull,
+            "no space left on device",
+        ));
+        assert!(
+            full.contains("disk is full") && !full.contains("another spate"),
+            "{full}"
+        );
+        let other = text(io(
+            std::io::ErrorKind::PermissionDenied,
+            "permission denied",
+        ));
+        assert!(other.ends_with("permission denied"), "{other}");
     }
 }

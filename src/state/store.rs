@@ -53,10 +53,7 @@ impl StateStore {
             Some(dir) => (config.path(dir), dir.to_path_buf()),
             None => (config.temporary(true), PathBuf::from("(temporary)")),
         };
-        let err = |source| Error::State {
-            path: path.clone(),
-            source,
-        };
+        let err = |source| Error::state(path.clone(), source);
         let db = config.open().map_err(err)?;
         let meta = db.open_tree("meta").map_err(err)?;
         let epochs = db.open_tree("epochs").map_err(err)?;
@@ -70,10 +67,7 @@ impl StateStore {
     }
 
     fn err(&self, source: sled::Error) -> Error {
-        Error::State {
-            path: self.path.clone(),
-            source,
-        }
+        Error::state(self.path.clone(), source)
     }
 
     /// The state directory (for messages).
