@@ -328,8 +328,11 @@ fn print_report(pipeline: &str, report: &JobReport) {
 /// Parses the command line, runs it against `registry`, and returns the process exit code.
 pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,opentelemetry_sdk=warn")

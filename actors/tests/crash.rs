@@ -289,3 +289,56 @@ fn a_restart_on_an_edited_input_stops_with_an_error_instead_of_spinning() {
     });
     assert!(err.contains("the input ends before it"), "{err}");
 }
+
+#[test]
+fn a_restart_checkpoints_once_it_has_caught_up_with_its_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 20_000, 300, 8, false);
+    let (source, sink) = (
+        format!("file:{}", input.display()),
+        format!("file:{}", tmp.path().join("out").display()),
+    );
+    let state = tmp.path().join("state").display().to_string();
+    // A checkpoint interval no run reaches: only the catch-up rule checkpoints.
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--state",
+        &state,
+        "--trigger",
+        "1h",
+        "--max-records-per-epoch",
+        "1000",
+        "--checkpoint-interval",
+        "1h",
+    ];
+    let crash_at = |epoch: &str| {
+        let out = spate(&args)
+            .env("SPATE_CRASH_AFTER_COMMIT", epoch)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "the crash hook at {epoch} did not fire"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    crash_at("3");
+    let second = crash_at("6");
+    assert!(
+        second.contains("checkpoint=0") && second.contains("replay=3"),
+        "{second}"
+    );
+    // The second run replayed epochs 1-3 and checkpointed at 3: the third resumes from there.
+    let third = crash_at("8");
+    assert!(
+        third.contains("checkpoint=3") && third.contains("replay=3"),
+        "{third}"
+    );
+}

@@ -77,6 +77,8 @@ pub(crate) struct JobSupervisor {
     trigger: Trigger,
     checkpoint_interval: Duration,
     changelog: Option<Arc<Changelog>>,
+    /// The last epoch recorded before this start: the end of the replay a restart begins with.
+    replayed_until: Epoch,
     input_check: InputCheck,
     last_checkpoint: Instant,
     last_processing_time: i64,
@@ -120,6 +122,7 @@ impl JobSupervisor {
             trigger: config.trigger,
             checkpoint_interval: config.checkpoint_interval,
             changelog: config.changelog,
+            replayed_until: config.recorded.last().map_or(0, |r| r.epoch),
             input_check: InputCheck::new(config.max_dead_letter_ratio),
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
@@ -262,7 +265,11 @@ impl JobSupervisor {
             }
         };
         let ends_job = record.final_epoch || cut.stopping;
+        // The last epoch a restart replays checkpoints at once: a job killed more often than
+        // its checkpoint interval would otherwise replay from the same old checkpoint forever.
+        let caught_up = cut.epoch == self.replayed_until;
         let checkpoint = ends_job
+            || caught_up
             || self.changelog.is_some()
             || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
         if checkpoint {
