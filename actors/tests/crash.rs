@@ -342,3 +342,69 @@ fn a_restart_checkpoints_once_it_has_caught_up_with_its_replay() {
         "{third}"
     );
 }
+
+#[test]
+fn a_lost_or_truncated_state_database_is_refused_and_nothing_is_written_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 5_000, 100, 9, false);
+    let out = tmp.path().join("out");
+    let (source, sink) = (
+        format!("file:{}", input.display()),
+        format!("file:{}", out.display()),
+    );
+    let state = tmp.path().join("state");
+    let state_arg = state.display().to_string();
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--state",
+        &state_arg,
+    ];
+    run_ok(&args);
+    let results = all_outputs(&out);
+    let db = state.join("db");
+    let size = std::fs::metadata(&db).unwrap().len();
+    let damages: [(&str, &dyn Fn()); 3] = [
+        ("truncated to nothing", &|| {
+            std::fs::File::create(&db).map(drop).unwrap()
+        }),
+        ("deleted", &|| std::fs::remove_file(&db).unwrap()),
+        ("cut in half", &|| {
+            let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            file.set_len(size / 2).unwrap();
+        }),
+    ];
+    let backup = tmp.path().join("backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    for entry in std::fs::read_dir(&state).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), backup.join(entry.file_name())).unwrap();
+        }
+    }
+    for (what, damage) in damages {
+        std::fs::remove_dir_all(&state).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        for entry in std::fs::read_dir(&backup).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), state.join(entry.file_name())).unwrap();
+        }
+        damage();
+        let rerun = spate(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&rerun.stderr);
+        assert!(
+            !rerun.status.success(),
+            "{what}: the job started over: {err}"
+        );
+        assert_eq!(
+            all_outputs(&out),
+            results,
+            "{what}: output written twice or changed"
+        );
+    }
+}
