@@ -85,6 +85,10 @@ struct RunArgs {
     /// takes when input arrives faster than the trigger.
     #[arg(long, default_value_t = 0)]
     max_records_per_epoch: u64,
+    /// Read symbolic links found in a `file:DIR` source, and write through sink folders that
+    /// are symbolic links (both are refused by default: a link can point anywhere).
+    #[arg(long)]
+    follow_symlinks: bool,
     /// File sink: delete committed output in the sink directory that the state does not
     /// account for (another job's, or that of lost state) instead of refusing to start.
     #[arg(long)]
@@ -254,6 +258,7 @@ impl RunArgs {
             group: self.group,
             max_dead_letter_ratio: self.max_dead_letter_ratio,
             overwrite: self.overwrite,
+            follow_symlinks: self.follow_symlinks,
             ..defaults
         })
     }

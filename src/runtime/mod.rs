@@ -158,6 +158,8 @@ pub struct RunConfig {
     /// Delete committed output in the sink that the state does not account for, instead of
     /// refusing to start.
     pub overwrite: bool,
+    /// Read symbolic links in a source directory, and write through sink folders that are.
+    pub follow_symlinks: bool,
 }
 
 /// Key partitions when `--partitions` is not given. A constant, not the core count: records
@@ -195,6 +197,7 @@ impl Default for RunConfig {
             allowed_lateness: None,
             max_dead_letter_ratio: None,
             overwrite: false,
+            follow_symlinks: false,
         }
     }
 }
@@ -299,7 +302,7 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
             };
             Box::new(GeneratorReader::new(make(&options), &options))
         }
-        SourceSpec::File(path) => Box::new(FileReader::open(path)?),
+        SourceSpec::File(path) => Box::new(FileReader::open(path, config.follow_symlinks)?),
         SourceSpec::Stdin => Box::new(StdinReader::open()),
         SourceSpec::Kafka(topic) => {
             let ids: Vec<u32> =
@@ -704,6 +707,7 @@ where
     let m = ids.len() as u32;
     let reader = open_reader(plan, config, &info, store, &app_id, assignment)?;
     let sink = config.sink.open(SinkContext {
+        follow_symlinks: config.follow_symlinks,
         partitions: n,
         app_id: &app_id,
         kafka: &config.kafka,

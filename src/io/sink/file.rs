@@ -23,10 +23,19 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Creates the directory layout under `dir` when missing.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// Creates the directory layout under `dir` when missing. A folder of it that is a
+    /// symbolic link (output could land anywhere) is refused unless `follow_symlinks`.
+    pub fn open(dir: &Path, follow_symlinks: bool) -> Result<Self> {
         for stream in OutputStream::ALL {
             for folder in [Self::final_dir(dir, stream), Self::staging_dir(dir, stream)] {
+                let link = fs::symlink_metadata(&folder).is_ok_and(|m| m.file_type().is_symlink());
+                if link && !follow_symlinks && folder != dir {
+                    return Err(Error::config(
+                        "--sink",
+                        folder.display(),
+                        "that folder of the sink is a symbolic link; remove it, or pass --follow-symlinks to write through it",
+                    ));
+                }
                 fs::create_dir_all(&folder).map_err(|e| {
                     Error::io(
                         "cannot create sink directory (check --sink file:DIR)",
@@ -238,9 +247,22 @@ mod tests {
     }
 
     #[test]
+    fn a_sink_folder_that_is_a_link_is_refused_unless_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), tmp.path().join("dead-letter")).unwrap();
+        let err = FileSink::open(tmp.path(), false).err().unwrap().to_string();
+        assert!(
+            err.contains("dead-letter") && err.contains("--follow-symlinks"),
+            "{err}"
+        );
+        assert!(FileSink::open(tmp.path(), true).is_ok());
+    }
+
+    #[test]
     fn stage_commit_and_recover() {
         let tmp = tempfile::tempdir().unwrap();
-        let sink = FileSink::open(tmp.path()).unwrap();
+        let sink = FileSink::open(tmp.path(), false).unwrap();
         let a = sink
             .stage(1, OutputStream::Results, "p000", b"{\"x\":1}\n".to_vec())
             .unwrap();
@@ -270,7 +292,7 @@ mod tests {
         let partial = FileSink::staging_dir(tmp.path(), OutputStream::Late)
             .join("part-000000000005-p000.partial");
         fs::write(&partial, "half").unwrap();
-        let sink = FileSink::open(tmp.path()).unwrap();
+        let sink = FileSink::open(tmp.path(), false).unwrap();
         sink.recover(2, 3).unwrap();
         let late = tmp.path().join("late");
         assert_eq!(committed(&late), vec!["part-000000000002-p000.jsonl"]);

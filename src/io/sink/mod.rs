@@ -238,6 +238,8 @@ pub struct SinkContext<'a> {
     pub app_id: &'a str,
     /// Kafka client settings.
     pub kafka: &'a KafkaSettings,
+    /// File sink: write through folders that are symbolic links.
+    pub follow_symlinks: bool,
 }
 
 impl SinkSpec {
@@ -263,7 +265,9 @@ impl SinkSpec {
     pub fn open(&self, context: SinkContext<'_>) -> Result<std::sync::Arc<dyn EpochSink>> {
         Ok(match self {
             SinkSpec::Stdout => std::sync::Arc::new(StdoutSink),
-            SinkSpec::File(dir) => std::sync::Arc::new(FileSink::open(dir)?),
+            SinkSpec::File(dir) => {
+                std::sync::Arc::new(FileSink::open(dir, context.follow_symlinks)?)
+            }
             SinkSpec::Kafka(topic) => std::sync::Arc::new(KafkaSink::open(
                 topic,
                 context.kafka,

@@ -28,15 +28,30 @@ pub struct FileReader<R> {
     _record: PhantomData<fn() -> R>,
 }
 
+/// Whether `path` is a symbolic link (it is skipped, with a warning saying how to read it).
+fn is_symlink(path: &Path) -> bool {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if link {
+        tracing::warn!(
+            "skipping {}: a symbolic link (pass --follow-symlinks to read it)",
+            path.display()
+        );
+    }
+    link
+}
+
 impl<R: DeserializeOwned> FileReader<R> {
-    /// Opens `path`: a file, or a directory whose regular, non-hidden files are read in name order.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens `path`: a file, or a directory whose regular, non-hidden files are read in name
+    /// order. Symbolic links inside the directory are skipped (a link can point anywhere, such
+    /// as `/etc/passwd`) unless `follow_symlinks`.
+    pub fn open(path: &Path, follow_symlinks: bool) -> Result<Self> {
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io("cannot open source (check --source file:PATH)", path, e))?;
         let files = if meta.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| Error::io("cannot list source directory", path, e))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| follow_symlinks || !is_symlink(p))
                 .filter(|p| {
                     p.is_file()
                         && !p
@@ -213,6 +228,20 @@ mod tests {
     }
 
     #[test]
+    fn links_in_a_source_directory_are_read_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.jsonl"), "{\"a\":1}\n").unwrap();
+        std::fs::write(outside.path().join("secret"), "{\"a\":2}\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("2.jsonl"))
+            .unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
+        assert_eq!(read_all(&mut r, None).0, vec![1]);
+        let mut r = FileReader::<Rec>::open(dir.path(), true).unwrap();
+        assert_eq!(read_all(&mut r, None).0, vec![1, 2]);
+    }
+
+    #[test]
     fn reads_lines_dead_letters_and_resumes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -226,7 +255,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join(".hidden"), "ignored").unwrap();
-        let mut r = FileReader::<Rec>::open(dir.path()).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
         let (vals, dead) = read_all(&mut r, None);
         assert_eq!(vals, vec![1, 2, 3, 5]);
         assert_eq!(dead.len(), 2);
@@ -240,19 +269,19 @@ mod tests {
         assert_eq!(dead[1].offset, 8);
 
         // Resume from a recorded position and stop exactly at another.
-        let mut r = FileReader::<Rec>::open(dir.path()).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
         let stop = SourcePosition::at(1, 8);
         let (vals, _) = read_all(&mut r, Some(&stop));
         assert_eq!(vals, vec![1, 2, 3]);
         assert_eq!(r.position(), stop);
-        let mut again = FileReader::<Rec>::open(dir.path()).unwrap();
+        let mut again = FileReader::<Rec>::open(dir.path(), false).unwrap();
         again.seek(stop).unwrap();
         assert_eq!(read_all(&mut again, None).0, vec![5]);
     }
 
     #[test]
     fn missing_file_names_the_path_and_flag() {
-        let err = FileReader::<Rec>::open(Path::new("/no/such/file.jsonl"))
+        let err = FileReader::<Rec>::open(Path::new("/no/such/file.jsonl"), false)
             .err()
             .unwrap()
             .to_string();
