@@ -517,3 +517,68 @@ fn a_sink_directory_with_output_the_state_does_not_account_for_is_refused() {
     );
     assert_eq!(committed(&out), first);
 }
+
+#[test]
+fn a_terminal_shows_a_progress_line_and_a_file_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = format!("file:{}", tmp.path().join("out").display());
+    let args = [
+        "run",
+        "tx-windows",
+        "--events",
+        "60000",
+        "--rate",
+        "20000",
+        "--sink",
+        &sink,
+        "--metrics-addr",
+        "off",
+    ];
+    // Under a pseudo-terminal (util-linux `script`), which is what a person at a shell has.
+    let command = format!("{} {}", env!("CARGO_BIN_EXE_spate"), args.join(" "));
+    let tty = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` runs commands under a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{screen}");
+    assert!(
+        screen.contains("\r\x1b[2K")
+            && screen.contains("records (")
+            && screen.contains("watermark 20"),
+        "no progress line on a terminal:\n{screen}"
+    );
+    assert!(
+        screen.contains("spate: tx-windows: 60000 records"),
+        "{screen}"
+    );
+    // Into a pipe: the summary, no progress line; --quiet: neither.
+    let sink = format!("file:{}", tmp.path().join("out2").display());
+    let piped = spate(&["run", "tx-windows", "--events", "20000", "--sink", &sink])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !err.contains('\r') && err.contains("spate: tx-windows: 20000 records"),
+        "{err}"
+    );
+    let sink = format!("file:{}", tmp.path().join("out3").display());
+    let quiet = spate(&[
+        "run",
+        "tx-windows",
+        "--events",
+        "20000",
+        "--sink",
+        &sink,
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+}

@@ -6,6 +6,7 @@
 mod core;
 mod hooks;
 mod input_check;
+mod live_counts;
 mod messages;
 mod partition;
 mod source;
@@ -13,6 +14,7 @@ mod supervisor;
 
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 pub use input_check::FIRST_LINES;
+pub use live_counts::{CountsSnapshot, LiveCounts};
 
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, SourcePosition};
 use crate::io::group::GroupMember;
@@ -160,6 +162,8 @@ pub struct RunConfig {
     pub overwrite: bool,
     /// Read symbolic links in a source directory, and write through sink folders that are.
     pub follow_symlinks: bool,
+    /// Counts of what the job has committed so far, for a progress display.
+    pub progress: Arc<LiveCounts>,
 }
 
 /// Key partitions when `--partitions` is not given. A constant, not the core count: records
@@ -198,6 +202,7 @@ impl Default for RunConfig {
             max_dead_letter_ratio: None,
             overwrite: false,
             follow_symlinks: false,
+            progress: Arc::default(),
         }
     }
 }
@@ -743,6 +748,7 @@ where
         checkpoints: resume.checkpoints,
         changelog: changelog.clone(),
         max_dead_letter_ratio: config.max_dead_letter_ratio,
+        progress: config.progress.clone(),
     };
     let tracker = WatermarkTracker::new(
         m,

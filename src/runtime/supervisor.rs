@@ -16,6 +16,7 @@
 //! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
 use super::input_check::InputCheck;
+use super::live_counts::{CountsSnapshot, LiveCounts};
 use super::messages::{
     Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
     SourceFailed,
@@ -65,6 +66,8 @@ pub(crate) struct SupervisorConfig {
     pub(crate) changelog: Option<Arc<Changelog>>,
     /// `--max-dead-letter-ratio`.
     pub(crate) max_dead_letter_ratio: Option<f64>,
+    /// Where committed counts are published for a progress display.
+    pub(crate) progress: Arc<LiveCounts>,
 }
 
 /// Supervises one job.
@@ -80,6 +83,7 @@ pub(crate) struct JobSupervisor {
     /// The last epoch recorded before this start: the end of the replay a restart begins with.
     replayed_until: Epoch,
     input_check: InputCheck,
+    progress: Arc<LiveCounts>,
     last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
@@ -124,6 +128,7 @@ impl JobSupervisor {
             changelog: config.changelog,
             replayed_until: config.recorded.last().map_or(0, |r| r.epoch),
             input_check: InputCheck::new(config.max_dead_letter_ratio),
+            progress: config.progress,
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
@@ -416,6 +421,13 @@ impl JobSupervisor {
                 pending.record.final_epoch,
                 || sink.location(OutputStream::DeadLetter),
             )?;
+            self.progress.committed(CountsSnapshot {
+                records_in: pending.records,
+                outputs,
+                late,
+                dead_letters: pending.dead_letters,
+                watermark: pending.record.watermark,
+            });
             self.report.epochs += 1;
             self.report.records_in += pending.records;
             self.report.dead_letters += pending.dead_letters;

@@ -1,5 +1,6 @@
 //! The stdout sink: results as JSON lines on standard output, late records and dead letters on
-//! standard error, written when their epoch commits. A terminal cannot take output back, so
+//! standard error (each line labelled `late: ` or `dead letter: `), written when their epoch
+//! commits. A terminal cannot take output back, so
 //! after a crash a replayed epoch may print again: use the file sink for exactly-once output.
 
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
@@ -18,6 +19,16 @@ fn stdout_error(e: std::io::Error) -> Error {
     } else {
         Error::io("cannot write results to", "stdout", e)
     }
+}
+
+/// Writes each line of `lines` after `label`, so late records and dead letters read apart from
+/// log lines on stderr.
+fn labelled(out: &mut impl Write, label: &str, lines: &[u8]) -> std::io::Result<()> {
+    for line in lines.split_inclusive(|b| *b == b'\n') {
+        out.write_all(label.as_bytes())?;
+        out.write_all(line)?;
+    }
+    Ok(())
 }
 
 impl EpochSink for StdoutSink {
@@ -48,7 +59,8 @@ impl EpochSink for StdoutSink {
             };
             let written = match s.stream {
                 OutputStream::Results => out.write_all(&bytes),
-                OutputStream::Late | OutputStream::DeadLetter => err.write_all(&bytes),
+                OutputStream::Late => labelled(&mut err, "late: ", &bytes),
+                OutputStream::DeadLetter => labelled(&mut err, "dead letter: ", &bytes),
             };
             written.map_err(stdout_error)?;
         }

@@ -1,6 +1,8 @@
 //! The command line shared by every spate application: `spate list` and `spate run PIPELINE`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
+mod progress;
+
 use crate::io::kafka::{Guarantee, KafkaSettings};
 use crate::io::sink::SinkSpec;
 use crate::io::source::{GenOptions, SourceSpec};
@@ -119,9 +121,13 @@ struct RunArgs {
     /// Serve Prometheus metrics at this address (`GET /metrics`), or `off`.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_addr: String,
-    /// Print a summary (records, results, throughput, peak memory) to stderr at the end.
+    /// Print a machine-readable summary (records, results, throughput, peak memory) to stderr
+    /// at the end.
     #[arg(long)]
     report: bool,
+    /// No progress line on a terminal and no summary at the end.
+    #[arg(long)]
+    quiet: bool,
     /// Kafka: the application id, which names the consumer group and the job's own topics
     /// (`<app-id>-late`, `<app-id>-dead-letter`). Default: `spate-<pipeline>`.
     #[arg(long)]
@@ -362,9 +368,18 @@ pub fn main(registry: Registry) -> ExitCode {
                 );
                 return ExitCode::from(2);
             };
-            let result = args.config().and_then(|config| pipeline.run(&config));
+            let result = args.config().and_then(|config| {
+                let line = (!args.quiet && std::io::stderr().is_terminal())
+                    .then(|| progress::ProgressLine::start(config.progress.clone()));
+                let result = pipeline.run(&config);
+                drop(line);
+                result
+            });
             match result {
                 Ok(report) => {
+                    if !args.quiet {
+                        eprintln!("{}", progress::summary(pipeline.name(), &report));
+                    }
                     if args.report {
                         print_report(pipeline.name(), &report);
                     }
