@@ -408,3 +408,61 @@ fn a_lost_or_truncated_state_database_is_refused_and_nothing_is_written_twice() 
         );
     }
 }
+
+#[test]
+fn sigterm_during_a_replay_stops_at_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 20_000, 300, 10, false);
+    let (source, sink) = (
+        format!("file:{}", input.display()),
+        format!("file:{}", tmp.path().join("out").display()),
+    );
+    let state = tmp.path().join("state").display().to_string();
+    let args = [
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--state",
+        &state,
+        "--trigger",
+        "1h",
+        "--max-records-per-epoch",
+        "1000",
+        "--checkpoint-interval",
+        "1h",
+    ];
+    let crashed = spate(&args)
+        .env("SPATE_CRASH_AFTER_COMMIT", "12")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the crash hook did not fire");
+    // A slow partition makes the replay of 12 epochs take seconds; SIGTERM lands in it.
+    let mut child = spate(&args)
+        .env("SPATE_SLOW_PARTITION", "0:250")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "SIGTERM during a replay was ignored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("stopped while replaying epoch"), "{err}");
+    // And the job resumes and finishes exactly.
+    run_ok(&args);
+}
