@@ -582,3 +582,53 @@ fn a_terminal_shows_a_progress_line_and_a_file_does_not() {
         String::from_utf8_lossy(&quiet.stderr)
     );
 }
+
+#[test]
+fn a_line_of_hundreds_of_megabytes_stays_under_the_memory_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 2_000, 20, 11, false);
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&input)
+            .unwrap();
+        let block = vec![b'x'; 1 << 20];
+        file.write_all(b"{\"tx_id\":\"").unwrap();
+        for _ in 0..256 {
+            file.write_all(&block).unwrap(); // one 256 MB line
+        }
+        file.write_all(b"\"}\n").unwrap();
+    }
+    let source = format!("file:{}", input.display());
+    let out = tmp.path().join("out");
+    let sink = format!("file:{}", out.display());
+    let run = spate(&[
+        "run",
+        "tx-windows",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--report",
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    let peak: u64 = err
+        .split("peak_memory=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|mb| mb.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in: {err}"));
+    assert!(peak < 128, "reading a 256 MB line took {peak} MB");
+    let dead = committed(&out.join("dead-letter"));
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].contains("a line of 268435468 bytes"),
+        "{}",
+        &dead[0][..300]
+    );
+}

@@ -91,6 +91,10 @@ struct RunArgs {
     /// are symbolic links (both are refused by default: a link can point anywhere).
     #[arg(long)]
     follow_symlinks: bool,
+    /// File sources: a line longer than this many bytes goes to the dead-letter output
+    /// (its first KiB and its length) without being held in memory whole.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    max_record_bytes: usize,
     /// File sink: delete committed output in the sink directory that the state does not
     /// account for (another job's, or that of lost state) instead of refusing to start.
     #[arg(long)]
@@ -265,6 +269,7 @@ impl RunArgs {
             max_dead_letter_ratio: self.max_dead_letter_ratio,
             overwrite: self.overwrite,
             follow_symlinks: self.follow_symlinks,
+            max_record_bytes: self.max_record_bytes,
             ..defaults
         })
     }

@@ -21,7 +21,8 @@ use crate::io::group::GroupMember;
 use crate::io::kafka::KafkaSettings;
 use crate::io::sink::{EpochSink, EpochStats, SinkContext, SinkSpec, Staged};
 use crate::io::source::{
-    FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec, StdinReader,
+    FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec,
+    StdinReader,
 };
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
@@ -162,6 +163,9 @@ pub struct RunConfig {
     pub overwrite: bool,
     /// Read symbolic links in a source directory, and write through sink folders that are.
     pub follow_symlinks: bool,
+    /// File sources: longer lines are dead-lettered (truncated, with their length) without
+    /// being held in memory.
+    pub max_record_bytes: usize,
     /// Counts of what the job has committed so far, for a progress display.
     pub progress: Arc<LiveCounts>,
 }
@@ -202,6 +206,7 @@ impl Default for RunConfig {
             max_dead_letter_ratio: None,
             overwrite: false,
             follow_symlinks: false,
+            max_record_bytes: FileOptions::default().max_record_bytes,
             progress: Arc::default(),
         }
     }
@@ -307,7 +312,13 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
             };
             Box::new(GeneratorReader::new(make(&options), &options))
         }
-        SourceSpec::File(path) => Box::new(FileReader::open(path, config.follow_symlinks)?),
+        SourceSpec::File(path) => Box::new(FileReader::open(
+            path,
+            &FileOptions {
+                follow_symlinks: config.follow_symlinks,
+                max_record_bytes: config.max_record_bytes,
+            },
+        )?),
         SourceSpec::Stdin => Box::new(StdinReader::open()),
         SourceSpec::Kafka(topic) => {
             let ids: Vec<u32> =

@@ -12,6 +12,37 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 const BLOCK: usize = 1 << 20;
+/// A read call stops after about this many bytes, so a chunk of long lines stays small.
+const CHUNK_BYTES: usize = 16 << 20;
+/// How much of an over-long line its dead letter keeps.
+const OVERSIZED_HEAD: usize = 1 << 10;
+
+/// Reading options of a file source.
+#[derive(Debug, Clone, Copy)]
+pub struct FileOptions {
+    /// Read symbolic links found in a directory source.
+    pub follow_symlinks: bool,
+    /// Longer lines are dead-lettered (with their length and first KiB) without being held in
+    /// memory whole.
+    pub max_record_bytes: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            follow_symlinks: false,
+            max_record_bytes: 1 << 20,
+        }
+    }
+}
+
+/// A line longer than the limit, being skipped.
+#[derive(Debug)]
+struct Oversized {
+    offset: u64,
+    head: Vec<u8>,
+    len: u64,
+}
 
 /// Reads JSON lines from one file or a directory of files.
 pub struct FileReader<R> {
@@ -25,6 +56,9 @@ pub struct FileReader<R> {
     /// File offset of `buf[start]`.
     offset: u64,
     eof: bool,
+    max_record: usize,
+    /// The over-long line being skipped, if any.
+    oversized: Option<Oversized>,
     _record: PhantomData<fn() -> R>,
 }
 
@@ -44,7 +78,8 @@ impl<R: DeserializeOwned> FileReader<R> {
     /// Opens `path`: a file, or a directory whose regular, non-hidden files are read in name
     /// order. Symbolic links inside the directory are skipped (a link can point anywhere, such
     /// as `/etc/passwd`) unless `follow_symlinks`.
-    pub fn open(path: &Path, follow_symlinks: bool) -> Result<Self> {
+    pub fn open(path: &Path, options: &FileOptions) -> Result<Self> {
+        let follow_symlinks = options.follow_symlinks;
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io("cannot open source (check --source file:PATH)", path, e))?;
         let files = if meta.is_dir() {
@@ -75,6 +110,8 @@ impl<R: DeserializeOwned> FileReader<R> {
             end: 0,
             offset: 0,
             eof: false,
+            max_record: options.max_record_bytes.max(1),
+            oversized: None,
             _record: PhantomData,
         };
         reader.seek(SourcePosition::Start)?;
@@ -86,6 +123,7 @@ impl<R: DeserializeOwned> FileReader<R> {
         self.end = 0;
         self.eof = false;
         self.offset = offset;
+        self.oversized = None;
         self.file = None;
         if let Some(path) = self.files.get(self.segment) {
             let mut file =
@@ -116,6 +154,42 @@ impl<R: DeserializeOwned> FileReader<R> {
         }
         self.end += n;
         Ok(())
+    }
+
+    /// Takes the line from `start` to `end` (exclusive, the newline left alone): decoded, or
+    /// a dead letter when malformed or longer than `--max-record-bytes`.
+    fn take_line(&mut self, end: usize, out: &mut Vec<R>, dead: &mut Vec<DeadLetter>) {
+        let (s, offset) = (self.start, self.offset);
+        self.start = end;
+        self.offset += (end - s) as u64;
+        let oversized = match self.oversized.take() {
+            Some(mut o) => {
+                o.len += (end - s) as u64;
+                Some(o)
+            }
+            None if end - s > self.max_record => Some(Oversized {
+                offset,
+                head: self.buf[s..s + OVERSIZED_HEAD.min(end - s)].to_vec(),
+                len: (end - s) as u64,
+            }),
+            None => None,
+        };
+        match oversized {
+            Some(o) => dead.push(DeadLetter {
+                source: self.label.clone(),
+                file: Some(self.files[self.segment].display().to_string()),
+                partition: None,
+                offset: o.offset,
+                error: format!(
+                    "a line of {} bytes is longer than --max-record-bytes {} allows; its first {} bytes are kept here",
+                    o.len,
+                    self.max_record,
+                    o.head.len()
+                ),
+                raw: String::from_utf8_lossy(&o.head).into_owned(),
+            }),
+            None => self.handle_line(&self.buf[s..end], offset, out, dead),
+        }
     }
 
     fn handle_line(&self, line: &[u8], offset: u64, out: &mut Vec<R>, dead: &mut Vec<DeadLetter>) {
@@ -162,34 +236,48 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
         until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         let until = until.map(|u| u.parts());
-        let mut lines = 0;
+        let (mut lines, mut bytes) = (0, 0);
         loop {
             if self.segment >= self.files.len() {
                 return Ok(ReadStatus::End);
             }
-            if lines >= max || until.is_some_and(|u| (self.segment as u32, self.offset) >= u) {
+            // Never between the pieces of an over-long line: positions are line starts.
+            let full = lines >= max || bytes >= CHUNK_BYTES;
+            if self.oversized.is_none()
+                && (full || until.is_some_and(|u| (self.segment as u32, self.offset) >= u))
+            {
                 return Ok(ReadStatus::Data);
             }
             match memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 Some(i) => {
-                    let (s, offset) = (self.start, self.offset);
-                    self.start += i + 1;
-                    self.offset += i as u64 + 1;
-                    self.handle_line(&self.buf[s..s + i], offset, out, dead);
-                    lines += 1;
+                    self.take_line(self.start + i, out, dead);
+                    self.start += 1; // the newline
+                    self.offset += 1;
+                    (lines, bytes) = (lines + 1, bytes + i + 1);
                 }
                 None if self.eof => {
-                    if self.start < self.end {
+                    if self.start < self.end || self.oversized.is_some() {
                         // A last line without a trailing newline.
-                        let (s, e, offset) = (self.start, self.end, self.offset);
-                        self.offset += (e - s) as u64;
-                        self.start = e;
-                        self.handle_line(&self.buf[s..e], offset, out, dead);
+                        bytes += self.end - self.start;
+                        self.take_line(self.end, out, dead);
                         lines += 1;
                     } else {
                         self.segment += 1;
                         self.open_segment(0)?;
                     }
+                }
+                None if self.oversized.is_some() || self.end - self.start > self.max_record => {
+                    // A line too long to keep: remember its start and length, drop its bytes.
+                    let (s, e) = (self.start, self.end);
+                    let o = self.oversized.get_or_insert_with(|| Oversized {
+                        offset: self.offset,
+                        head: self.buf[s..e.min(s + OVERSIZED_HEAD)].to_vec(),
+                        len: 0,
+                    });
+                    o.len += (e - s) as u64;
+                    self.offset += (e - s) as u64;
+                    self.start = e;
+                    self.refill()?;
                 }
                 None => self.refill()?,
             }
@@ -228,6 +316,39 @@ mod tests {
     }
 
     #[test]
+    fn an_over_long_line_is_a_dead_letter_never_held_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(3 << 20));
+        let text = format!("{{\"a\":1}}\n{long}\n{{\"a\":2}}\n{long}");
+        std::fs::write(dir.path().join("f.jsonl"), &text).unwrap();
+        let options = FileOptions {
+            max_record_bytes: 1 << 20,
+            ..FileOptions::default()
+        };
+        let mut r = FileReader::<Rec>::open(dir.path(), &options).unwrap();
+        let (vals, dead) = read_all(&mut r, None);
+        assert_eq!(vals, vec![1, 2]);
+        assert_eq!(
+            dead.len(),
+            2,
+            "the long lines, the last one without a newline"
+        );
+        assert_eq!(dead[0].offset, 8);
+        assert_eq!(dead[1].offset as usize, 8 + long.len() + 1 + 8);
+        assert!(dead[0]
+            .error
+            .contains(&format!("a line of {} bytes", long.len())));
+        assert_eq!(dead[0].raw.len(), OVERSIZED_HEAD);
+        assert!(r.buf.len() <= 4 << 20, "buffer grew to {}", r.buf.len());
+        // A replay stops exactly after the long line.
+        let mut r = FileReader::<Rec>::open(dir.path(), &options).unwrap();
+        let stop = SourcePosition::at(0, 8 + long.len() as u64 + 1);
+        let (vals, dead) = read_all(&mut r, Some(&stop));
+        assert_eq!((vals, dead.len()), (vec![1], 1));
+        assert_eq!(r.position(), stop);
+    }
+
+    #[test]
     fn links_in_a_source_directory_are_read_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
@@ -235,9 +356,16 @@ mod tests {
         std::fs::write(outside.path().join("secret"), "{\"a\":2}\n").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("2.jsonl"))
             .unwrap();
-        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
         assert_eq!(read_all(&mut r, None).0, vec![1]);
-        let mut r = FileReader::<Rec>::open(dir.path(), true).unwrap();
+        let mut r = FileReader::<Rec>::open(
+            dir.path(),
+            &FileOptions {
+                follow_symlinks: true,
+                ..FileOptions::default()
+            },
+        )
+        .unwrap();
         assert_eq!(read_all(&mut r, None).0, vec![1, 2]);
     }
 
@@ -255,7 +383,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join(".hidden"), "ignored").unwrap();
-        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
         let (vals, dead) = read_all(&mut r, None);
         assert_eq!(vals, vec![1, 2, 3, 5]);
         assert_eq!(dead.len(), 2);
@@ -269,22 +397,23 @@ mod tests {
         assert_eq!(dead[1].offset, 8);
 
         // Resume from a recorded position and stop exactly at another.
-        let mut r = FileReader::<Rec>::open(dir.path(), false).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
         let stop = SourcePosition::at(1, 8);
         let (vals, _) = read_all(&mut r, Some(&stop));
         assert_eq!(vals, vec![1, 2, 3]);
         assert_eq!(r.position(), stop);
-        let mut again = FileReader::<Rec>::open(dir.path(), false).unwrap();
+        let mut again = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
         again.seek(stop).unwrap();
         assert_eq!(read_all(&mut again, None).0, vec![5]);
     }
 
     #[test]
     fn missing_file_names_the_path_and_flag() {
-        let err = FileReader::<Rec>::open(Path::new("/no/such/file.jsonl"), false)
-            .err()
-            .unwrap()
-            .to_string();
+        let err =
+            FileReader::<Rec>::open(Path::new("/no/such/file.jsonl"), &FileOptions::default())
+                .err()
+                .unwrap()
+                .to_string();
         assert!(
             err.contains("/no/such/file.jsonl") && err.contains("--source"),
             "{err}"

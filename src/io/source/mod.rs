@@ -7,7 +7,7 @@ mod generator;
 mod kafka;
 mod stdin;
 
-pub use file::FileReader;
+pub use file::{FileOptions, FileReader};
 pub use generator::{EventGenerator, GenOptions, GeneratorReader};
 pub use kafka::KafkaReader;
 pub use stdin::StdinReader;
