@@ -360,8 +360,8 @@ fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters
     let run = |name: &str, lines: &str, extra: &[&str]| {
         let input = tmp.path().join(format!("{name}.jsonl"));
         std::fs::write(&input, lines).unwrap();
-        let (source, out) = (format!("file:{}", input.display()), tmp.path().join(name));
-        let sink = format!("file:{}", out.display());
+        let (source, out) = (file_arg(&input), tmp.path().join(name));
+        let sink = file_arg(&out);
         let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
         args.extend(extra);
         let result = spate(&args).output().unwrap();
@@ -451,7 +451,7 @@ fn a_state_directory_knows_its_source_by_any_path_and_refuses_another_sink() {
         .output()
         .unwrap()
     };
-    let absolute = format!("file:{}", tmp.path().join("tx.jsonl").display());
+    let absolute = file_arg(&tmp.path().join("tx.jsonl"));
     assert!(run("file:tx.jsonl", "file:out").status.success());
     // The same file and directory, named another way: the job resumes (and has nothing to do).
     let again = run(&absolute, "file:./out/");
@@ -480,9 +480,9 @@ fn a_sink_directory_with_output_the_state_does_not_account_for_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 5_000, 50, 6, false);
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let out = tmp.path().join("out");
-    let sink = format!("file:{}", out.display());
+    let sink = file_arg(&out);
     let run = |extra: &[&str]| {
         let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
         args.extend(extra);
@@ -521,7 +521,7 @@ fn a_sink_directory_with_output_the_state_does_not_account_for_is_refused() {
 #[test]
 fn a_terminal_shows_a_progress_line_and_a_file_does_not() {
     let tmp = tempfile::tempdir().unwrap();
-    let sink = format!("file:{}", tmp.path().join("out").display());
+    let sink = file_arg(&tmp.path().join("out"));
     let args = [
         "run",
         "tx-windows",
@@ -555,7 +555,7 @@ fn a_terminal_shows_a_progress_line_and_a_file_does_not() {
         "{screen}"
     );
     // Into a pipe: the summary, no progress line; --quiet: neither.
-    let sink = format!("file:{}", tmp.path().join("out2").display());
+    let sink = file_arg(&tmp.path().join("out2"));
     let piped = spate(&["run", "tx-windows", "--events", "20000", "--sink", &sink])
         .output()
         .unwrap();
@@ -564,7 +564,7 @@ fn a_terminal_shows_a_progress_line_and_a_file_does_not() {
         !err.contains('\r') && err.contains("spate: tx-windows: 20000 records"),
         "{err}"
     );
-    let sink = format!("file:{}", tmp.path().join("out3").display());
+    let sink = file_arg(&tmp.path().join("out3"));
     let quiet = spate(&[
         "run",
         "tx-windows",
@@ -601,9 +601,9 @@ fn a_line_of_hundreds_of_megabytes_stays_under_the_memory_bound() {
         }
         file.write_all(b"\"}\n").unwrap();
     }
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let out = tmp.path().join("out");
-    let sink = format!("file:{}", out.display());
+    let sink = file_arg(&out);
     let run = spate(&[
         "run",
         "tx-windows",

@@ -67,7 +67,7 @@ fn assert_survives_kills(name: &str, job: &[&str], kills: u32) -> [Vec<String>; 
     let run = |out: &Path, state: Option<&Path>| -> Vec<String> {
         let mut args: Vec<String> = job.iter().map(|a| a.to_string()).collect();
         args.extend(EPOCHS.map(String::from));
-        args.extend(["--sink".into(), format!("file:{}", out.display())]);
+        args.extend(["--sink".into(), file_arg(&out)]);
         if let Some(state) = state {
             args.extend(["--state".into(), state.display().to_string()]);
         }
@@ -113,7 +113,7 @@ fn check_pipeline(pipeline: &str, events: u64, kills: u32) {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, events, 2_000, 7, true);
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let job = ["run", pipeline, "--source", &source, "--partitions", "4"];
     let expected = assert_survives_kills(pipeline, &job, kills);
     assert!(
@@ -175,16 +175,16 @@ fn sigterm_stops_gracefully_and_the_job_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 150_000, 2_000, 11, false);
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let reference = tmp.path().join("reference");
-    let sink = format!("file:{}", reference.display());
+    let sink = file_arg(&reference);
     let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
     args.extend(EPOCHS);
     run_ok(&args);
 
     let out = tmp.path().join("out");
     let (sink, state) = (
-        format!("file:{}", out.display()),
+        file_arg(&out),
         tmp.path().join("state").display().to_string(),
     );
     let mut args = vec!["run", "tx-windows", "--source", &source, "--sink", &sink];
@@ -223,10 +223,7 @@ fn restart_on_changed_input(change: impl Fn(&Path)) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 20_000, 300, 5, false);
-    let (source, sink) = (
-        format!("file:{}", input.display()),
-        format!("file:{}", tmp.path().join("out").display()),
-    );
+    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
     let state = tmp.path().join("state").display().to_string();
     let args = [
         "run",
@@ -295,10 +292,7 @@ fn a_restart_checkpoints_once_it_has_caught_up_with_its_replay() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 20_000, 300, 8, false);
-    let (source, sink) = (
-        format!("file:{}", input.display()),
-        format!("file:{}", tmp.path().join("out").display()),
-    );
+    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
     let state = tmp.path().join("state").display().to_string();
     // A checkpoint interval no run reaches: only the catch-up rule checkpoints.
     let args = [
@@ -349,10 +343,7 @@ fn a_lost_or_truncated_state_database_is_refused_and_nothing_is_written_twice() 
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 5_000, 100, 9, false);
     let out = tmp.path().join("out");
-    let (source, sink) = (
-        format!("file:{}", input.display()),
-        format!("file:{}", out.display()),
-    );
+    let (source, sink) = (file_arg(&input), file_arg(&out));
     let state = tmp.path().join("state");
     let state_arg = state.display().to_string();
     let args = [
@@ -414,10 +405,7 @@ fn sigterm_during_a_replay_stops_at_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, 20_000, 300, 10, false);
-    let (source, sink) = (
-        format!("file:{}", input.display()),
-        format!("file:{}", tmp.path().join("out").display()),
-    );
+    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
     let state = tmp.path().join("state").display().to_string();
     let args = [
         "run",

@@ -232,8 +232,8 @@ fn the_three_pipelines_equal_the_lateness_rule_applied_record_by_record() {
     ];
     for (pipeline, rows) in expected {
         let out = tmp.path().join(pipeline);
-        let source = format!("file:{}", input.display());
-        let sink = format!("file:{}", out.display());
+        let source = file_arg(&input);
+        let sink = file_arg(&out);
         run_ok(&["run", pipeline, "--source", &source, "--sink", &sink]);
         assert_same_lines(&committed_canonical(&out), &rows, pipeline);
         assert_eq!(committed_late(&out), late, "{pipeline}: late records");
@@ -265,7 +265,7 @@ fn committed_output_is_byte_identical_whatever_the_trigger_epoch_size_or_workers
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_feed(&input, 30_000);
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let settings: [&[&str]; 3] = [
         &[],
         &["--trigger", "continuous", "--workers", "1"],
@@ -285,7 +285,7 @@ fn committed_output_is_byte_identical_whatever_the_trigger_epoch_size_or_workers
         for (i, extra) in settings.iter().enumerate() {
             let out = tmp.path().join(format!("{pipeline}-{i}"));
             let state = tmp.path().join(format!("{pipeline}-{i}-state"));
-            let sink = format!("file:{}", out.display());
+            let sink = file_arg(&out);
             let state_arg = state.display().to_string();
             let mut args = vec!["run", pipeline, "--source", &source, "--sink", &sink];
             args.extend(["--state", &state_arg]);
@@ -326,7 +326,7 @@ fn allowed_lateness_updates_a_window_and_past_it_a_record_is_late() {
     // [0, 60); 30 s is 35 s behind it: inside the allowed lateness, it updates [0, 60). 200 s
     // moves the watermark to 190 s; 50 s is then 140 s behind: late.
     write_payments(&input, &[0, 75, 30, 200, 50]);
-    let source = format!("file:{}", input.display());
+    let source = file_arg(&input);
     let window = |start: i64, count: u64, emission: Option<(bool, u32)>| {
         let mut row = json!({"key": "u00033", "window_start": BASE + start * 1_000,
             "window_end": BASE + (start + 60) * 1_000, "count": count, "sum": count as f64});
@@ -338,7 +338,7 @@ fn allowed_lateness_updates_a_window_and_past_it_a_record_is_late() {
     };
     let run = |mode: &str| {
         let out = tmp.path().join(mode);
-        let sink = format!("file:{}", out.display());
+        let sink = file_arg(&out);
         run_ok(&[
             "run",
             "tx-windows",

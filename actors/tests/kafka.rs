@@ -40,13 +40,13 @@ fn setup(tmp: &Path, events: u64) -> (Tansu, String) {
     write_transactions_on_time(&input, events, 300, 21, true);
     let sent = broker.produce_lines("tx", &input, "user_id");
     assert!(sent as u64 > events * 99 / 100, "{sent} records sent");
-    (broker, format!("file:{}", input.display()))
+    (broker, file_arg(&input))
 }
 
 /// The pipeline's results and late records, run file→file.
 fn reference(tmp: &Path, pipeline: &str, source: &str) -> [Vec<String>; 3] {
     let out = tmp.join(format!("reference-{pipeline}"));
-    let sink = format!("file:{}", out.display());
+    let sink = file_arg(&out);
     let mut args = vec!["run", pipeline, "--source", source, "--sink", &sink];
     args.extend(["--partitions", "4"]);
     args.extend(EPOCHS);
@@ -549,7 +549,7 @@ fn unsent_input(
     broker.create_topic("tx", PARTITIONS);
     let input = tmp.join("tx.jsonl");
     write_transactions_on_time(&input, events, 300, seed, true);
-    let expected = reference(tmp, "tx-windows", &format!("file:{}", input.display()));
+    let expected = reference(tmp, "tx-windows", &file_arg(&input));
     (broker, input, expected)
 }
 

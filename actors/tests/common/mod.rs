@@ -43,6 +43,11 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(response)
 }
 
+/// `file:PATH`, as `--source` and `--sink` take a path.
+pub fn file_arg(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
 /// Runs `spate` to completion and asserts it succeeded.
 pub fn run_ok(args: &[&str]) -> Output {
     let out = spate(args).output().expect("spawn spate");
