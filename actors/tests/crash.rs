@@ -67,7 +67,7 @@ fn assert_survives_kills(name: &str, job: &[&str], kills: u32) -> [Vec<String>; 
     let run = |out: &Path, state: Option<&Path>| -> Vec<String> {
         let mut args: Vec<String> = job.iter().map(|a| a.to_string()).collect();
         args.extend(EPOCHS.map(String::from));
-        args.extend(["--sink".into(), file_arg(&out)]);
+        args.extend(["--sink".into(), file_arg(out)]);
         if let Some(state) = state {
             args.extend(["--state".into(), state.display().to_string()]);
         }
