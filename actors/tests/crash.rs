@@ -221,33 +221,10 @@ fn sigterm_stops_gracefully_and_the_job_resumes_exactly() {
 /// that `change` edited: the restart stops within seconds with an error naming the file.
 fn restart_on_changed_input(change: impl Fn(&Path)) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("tx.jsonl");
-    write_transactions(&input, 20_000, 300, 5, false);
-    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
-    let state = tmp.path().join("state").display().to_string();
-    let args = [
-        "run",
-        "tx-windows",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--state",
-        &state,
-        "--trigger",
-        "1h",
-        "--max-records-per-epoch",
-        "2000",
-        "--checkpoint-interval",
-        "1h",
-    ];
-    let crashed = spate(&args)
-        .env("SPATE_CRASH_AFTER_COMMIT", "3")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "the crash hook did not fire");
+    let (input, args) = epoch_job(tmp.path(), 5, "2000");
+    crash_after(&args, "3");
     change(&input);
-    let mut child = spate(&args)
+    let mut child = spate(&as_strs(&args))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -290,39 +267,8 @@ fn a_restart_on_an_edited_input_stops_with_an_error_instead_of_spinning() {
 #[test]
 fn a_restart_checkpoints_once_it_has_caught_up_with_its_replay() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("tx.jsonl");
-    write_transactions(&input, 20_000, 300, 8, false);
-    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
-    let state = tmp.path().join("state").display().to_string();
-    // A checkpoint interval no run reaches: only the catch-up rule checkpoints.
-    let args = [
-        "run",
-        "tx-windows",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--state",
-        &state,
-        "--trigger",
-        "1h",
-        "--max-records-per-epoch",
-        "1000",
-        "--checkpoint-interval",
-        "1h",
-    ];
-    let crash_at = |epoch: &str| {
-        let out = spate(&args)
-            .env("SPATE_CRASH_AFTER_COMMIT", epoch)
-            .env("RUST_LOG", "info")
-            .output()
-            .unwrap();
-        assert!(
-            !out.status.success(),
-            "the crash hook at {epoch} did not fire"
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let (_, args) = epoch_job(tmp.path(), 8, "1000");
+    let crash_at = |epoch| crash_after(&args, epoch);
     crash_at("3");
     let second = crash_at("6");
     assert!(
@@ -403,33 +349,10 @@ fn a_lost_or_truncated_state_database_is_refused_and_nothing_is_written_twice() 
 #[test]
 fn sigterm_during_a_replay_stops_at_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("tx.jsonl");
-    write_transactions(&input, 20_000, 300, 10, false);
-    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
-    let state = tmp.path().join("state").display().to_string();
-    let args = [
-        "run",
-        "tx-windows",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--state",
-        &state,
-        "--trigger",
-        "1h",
-        "--max-records-per-epoch",
-        "1000",
-        "--checkpoint-interval",
-        "1h",
-    ];
-    let crashed = spate(&args)
-        .env("SPATE_CRASH_AFTER_COMMIT", "12")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "the crash hook did not fire");
+    let (_, args) = epoch_job(tmp.path(), 10, "1000");
+    crash_after(&args, "12");
     // A slow partition makes the replay of 12 epochs take seconds; SIGTERM lands in it.
-    let mut child = spate(&args)
+    let mut child = spate(&as_strs(&args))
         .env("SPATE_SLOW_PARTITION", "0:250")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -451,6 +374,50 @@ fn sigterm_during_a_replay_stops_at_the_checkpoint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("stopped while replaying epoch"), "{err}");
-    // And the job resumes and finishes exactly.
-    run_ok(&args);
+    // And the job resumes and finishes.
+    run_ok(&as_strs(&args));
+}
+
+/// A `tx-windows` job over 20,000 generated transactions (`seed`) in `tmp`, cut into epochs of
+/// `per_epoch` records and never checkpointed on time (`--checkpoint-interval 1h`), so only the
+/// rule under test checkpoints. Returns the input file and the arguments.
+fn epoch_job(tmp: &Path, seed: u64, per_epoch: &str) -> (std::path::PathBuf, Vec<String>) {
+    let input = tmp.join("tx.jsonl");
+    write_transactions(&input, 20_000, 300, seed, false);
+    let args = [
+        "run".into(),
+        "tx-windows".into(),
+        "--source".into(),
+        file_arg(&input),
+        "--sink".into(),
+        file_arg(&tmp.join("out")),
+        "--state".into(),
+        tmp.join("state").display().to_string(),
+        "--trigger".into(),
+        "1h".into(),
+        "--max-records-per-epoch".into(),
+        per_epoch.into(),
+        "--checkpoint-interval".into(),
+        "1h".into(),
+    ];
+    (input, args.to_vec())
+}
+
+/// Runs `args` (with `RUST_LOG=info`) until the crash hook aborts it after epoch `epoch`'s
+/// commit; returns what it logged.
+fn crash_after(args: &[String], epoch: &str) -> String {
+    let out = spate(&as_strs(args))
+        .env("SPATE_CRASH_AFTER_COMMIT", epoch)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the crash hook at {epoch} did not fire"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
