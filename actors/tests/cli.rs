@@ -617,12 +617,7 @@ fn a_line_of_hundreds_of_megabytes_stays_under_the_memory_bound() {
     .unwrap();
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
-    let peak: u64 = err
-        .split("peak_memory=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|mb| mb.parse().ok())
-        .unwrap_or_else(|| panic!("no peak memory in: {err}"));
+    let peak = peak_mb(&err);
     assert!(peak < 128, "reading a 256 MB line took {peak} MB");
     let dead = committed(&out.join("dead-letter"));
     assert_eq!(dead.len(), 1);
@@ -631,4 +626,41 @@ fn a_line_of_hundreds_of_megabytes_stays_under_the_memory_bound() {
         "{}",
         &dead[0][..300]
     );
+
+    // The same through stdin (which counts the newline into the line's bytes).
+    let mut child = spate(&["run", "tx-windows", "--source", "stdin", "--report"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut file = std::fs::File::open(&input).unwrap();
+        std::io::copy(&mut file, &mut pipe).unwrap();
+    });
+    let run = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    let start = &err[..err.len().min(2_000)];
+    assert!(run.status.success(), "{start}");
+    assert!(
+        err.contains("dead letter: ") && err.contains("a line of 268435469 bytes"),
+        "{start}"
+    );
+    let peak = peak_mb(start);
+    assert!(
+        peak < 160,
+        "reading a 256 MB line from stdin took {peak} MB"
+    );
+}
+
+/// The peak memory in MB that a `--report` line on `stderr` states.
+fn peak_mb(stderr: &str) -> u64 {
+    stderr
+        .split("peak_memory=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|mb| mb.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in: {}", &stderr[..stderr.len().min(2_000)]))
 }

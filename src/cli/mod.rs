@@ -91,7 +91,7 @@ struct RunArgs {
     /// are symbolic links (both are refused by default: a link can point anywhere).
     #[arg(long)]
     follow_symlinks: bool,
-    /// File sources: a line longer than this many bytes goes to the dead-letter output
+    /// File sources and stdin: a line longer than this many bytes goes to the dead-letter output
     /// (its first KiB and its length) without being held in memory whole.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     max_record_bytes: usize,

@@ -319,7 +319,7 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
                 max_record_bytes: config.max_record_bytes,
             },
         )?),
-        SourceSpec::Stdin => Box::new(StdinReader::open()),
+        SourceSpec::Stdin => Box::new(StdinReader::open(config.max_record_bytes)),
         SourceSpec::Kafka(topic) => {
             let ids: Vec<u32> =
                 assignment.map_or_else(|| (0..info.partitions).collect(), |a| a.ids.clone());
