@@ -37,16 +37,6 @@ pub enum Id {
     Str(CompactString),
 }
 
-impl Id {
-    /// The id as text: the string, or the integer in decimal.
-    pub fn to_text(&self) -> CompactString {
-        match self {
-            Id::Int(n) => compact_str::format_compact!("{n}"),
-            Id::Str(s) => s.clone(),
-        }
-    }
-}
-
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

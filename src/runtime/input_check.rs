@@ -7,7 +7,7 @@ use crate::{Error, Result};
 
 /// How many lines the first check looks at before it judges the input (it judges at epoch
 /// ends, so it sees the first epochs that hold at least this many lines).
-pub const FIRST_LINES: u64 = 1_000;
+pub(crate) const FIRST_LINES: u64 = 1_000;
 
 /// Counts committed records and dead letters and judges them.
 #[derive(Debug, Default)]

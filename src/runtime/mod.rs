@@ -13,7 +13,6 @@ mod source;
 mod supervisor;
 
 pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
-pub use input_check::FIRST_LINES;
 pub use live_counts::{CountsSnapshot, LiveCounts};
 
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, SourcePosition};

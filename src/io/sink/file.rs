@@ -66,6 +66,23 @@ impl FileSink {
         format!("part-{epoch:012}-{writer}.jsonl")
     }
 
+    /// The files in `dir`, each with its epoch when it is an output file
+    /// (`part-<epoch>-<writer>.jsonl`).
+    fn part_files(dir: &Path) -> Result<Vec<(Option<Epoch>, PathBuf)>> {
+        let list_error = |e| Error::io("cannot list sink directory", dir, e);
+        let mut files = Vec::new();
+        for entry in fs::read_dir(dir).map_err(list_error)? {
+            let path = entry.map_err(list_error)?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let epoch = Self::parse_epoch(name).filter(|_| name.ends_with(".jsonl"));
+            files.push((epoch, path));
+        }
+        Ok(files)
+    }
+
     fn parse_epoch(name: &str) -> Option<Epoch> {
         name.strip_prefix("part-")?.get(..12)?.parse().ok()
     }
@@ -141,19 +158,10 @@ impl EpochSink for FileSink {
         let mut leftovers = self.leftovers.lock().expect("sink lock");
         for stream in OutputStream::ALL {
             let staging = Self::staging_dir(&self.dir, stream);
-            let entries = fs::read_dir(&staging)
-                .map_err(|e| Error::io("cannot list staging directory", &staging, e))?;
-            for entry in entries {
-                let path = entry
-                    .map_err(|e| Error::io("cannot list staging directory", &staging, e))?
-                    .path();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                let epoch = Self::parse_epoch(name).filter(|_| name.ends_with(".jsonl"));
+            for (epoch, path) in Self::part_files(&staging)? {
                 match epoch {
                     Some(epoch) if epoch <= recorded => {
+                        let name = path.file_name().expect("a listed file has a name");
                         let target = Self::final_dir(&self.dir, stream).join(name);
                         let payload = StagedPayload::File {
                             staged: path.clone(),
@@ -182,20 +190,9 @@ impl EpochSink for FileSink {
     fn claim_output(&self, recorded: Epoch, state: &str, overwrite: bool) -> Result<()> {
         let mut foreign = Vec::new();
         for stream in OutputStream::ALL {
-            let dir = Self::final_dir(&self.dir, stream);
-            let entries =
-                fs::read_dir(&dir).map_err(|e| Error::io("cannot list sink directory", &dir, e))?;
-            for entry in entries {
-                let path = entry
-                    .map_err(|e| Error::io("cannot list sink directory", &dir, e))?
-                    .path();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                match Self::parse_epoch(name).filter(|_| name.ends_with(".jsonl")) {
-                    Some(epoch) if epoch > recorded => foreign.push((epoch, path)),
-                    _ => {}
+            for (epoch, path) in Self::part_files(&Self::final_dir(&self.dir, stream))? {
+                if let Some(epoch) = epoch.filter(|e| *e > recorded) {
+                    foreign.push((epoch, path));
                 }
             }
         }

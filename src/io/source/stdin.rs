@@ -37,6 +37,15 @@ impl Piece {
     }
 }
 
+/// What [`StdinReader::next_piece`] found.
+enum Next {
+    Piece(Piece),
+    /// Nothing is waiting (without waiting for it).
+    NoneReady,
+    /// Nothing came: the read ends with this status (idle, or the end of stdin).
+    Stop(ReadStatus),
+}
+
 /// Reads JSON lines from standard input.
 pub struct StdinReader<R> {
     batches: Receiver<std::io::Result<Vec<Piece>>>,
@@ -129,27 +138,30 @@ impl<R: DeserializeOwned> StdinReader<R> {
         }
     }
 
-    /// The next piece: waiting up to 5 ms when `wait` (then `Err` says why there is none:
-    /// idle or the end), else only if one is ready.
-    fn next_piece(&mut self, wait: bool) -> Result<Result<Option<Piece>, ReadStatus>> {
+    /// The next piece, waiting up to 5 ms for one when `wait`, else taking one only if it is
+    /// ready.
+    fn next_piece(&mut self, wait: bool) -> Result<Next> {
         if let Some(piece) = self.pending.pop_front() {
-            return Ok(Ok(Some(piece)));
+            return Ok(Next::Piece(piece));
         }
         let batch = if wait {
             match self.batches.recv_timeout(Duration::from_millis(5)) {
                 Ok(batch) => batch,
-                Err(RecvTimeoutError::Timeout) => return Ok(Err(ReadStatus::Idle)),
-                Err(RecvTimeoutError::Disconnected) => return Ok(Err(ReadStatus::End)),
+                Err(RecvTimeoutError::Timeout) => return Ok(Next::Stop(ReadStatus::Idle)),
+                Err(RecvTimeoutError::Disconnected) => return Ok(Next::Stop(ReadStatus::End)),
             }
         } else {
             match self.batches.try_recv() {
                 Ok(batch) => batch,
-                Err(_) => return Ok(Ok(None)),
+                Err(_) => return Ok(Next::NoneReady),
             }
         };
         let batch = batch.map_err(|e| crate::Error::io("cannot read", "stdin", e))?;
         self.pending.extend(batch);
-        Ok(Ok(self.pending.pop_front()))
+        Ok(self
+            .pending
+            .pop_front()
+            .map_or(Next::NoneReady, Next::Piece))
     }
 }
 
@@ -178,9 +190,9 @@ impl<R: DeserializeOwned> SourceReader<R> for StdinReader<R> {
         let mut n = 0;
         while n < max {
             let piece = match self.next_piece(n == 0)? {
-                Ok(Some(piece)) => piece,
-                Ok(None) => break,
-                Err(status) => return Ok(status),
+                Next::Piece(piece) => piece,
+                Next::NoneReady => break,
+                Next::Stop(status) => return Ok(status),
             };
             let offset = self.offset;
             self.offset += piece.bytes();
