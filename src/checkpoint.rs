@@ -11,15 +11,24 @@ pub type Epoch = u64;
 /// A position in a source from which reading can resume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum SourcePosition {
-    /// Byte `offset` in file number `segment` of a file source (files in name order), the event
-    /// index of the generator (`segment` 0), or bytes read from stdin.
+    /// Before anything was read.
     #[default]
     Start,
-    /// See the variant docs above.
+    /// The event index of the generator (`segment` 0), or bytes read from stdin.
     At {
-        /// File index within a directory source; 0 otherwise.
+        /// Always 0 (kept for the shape these sources share).
         segment: u32,
         /// Byte offset or event index.
+        offset: u64,
+    },
+    /// Byte `offset` in file `name`, number `index` in name order of a file source's files: the
+    /// name lets a restart tell that files were added before it or removed.
+    File {
+        /// The file's index among the source's files, in name order (0 for a single file).
+        index: u32,
+        /// The file's name (empty before the first file of an empty directory).
+        name: String,
+        /// Bytes of the file read.
         offset: u64,
     },
     /// The next offset to read in each partition of a Kafka topic (index = partition).
@@ -27,11 +36,12 @@ pub enum SourcePosition {
 }
 
 impl SourcePosition {
-    /// The (segment, offset) pair of a file, generator or stdin position; `Start` and
+    /// The (file index, offset) pair of a file, generator or stdin position; `Start` and
     /// partitioned positions are (0, 0).
     pub fn parts(&self) -> (u32, u64) {
         match *self {
             SourcePosition::At { segment, offset } => (segment, offset),
+            SourcePosition::File { index, offset, .. } => (index, offset),
             SourcePosition::Start | SourcePosition::Offsets(_) => (0, 0),
         }
     }
@@ -93,7 +103,7 @@ pub struct PartitionCheckpoint {
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
 /// version is refused rather than misread.
-pub const STATE_FORMAT: u32 = 2;
+pub const STATE_FORMAT: u32 = 3;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -64,6 +64,15 @@ pub enum Error {
         /// What the replay found instead.
         found: String,
     },
+    /// A file source's files no longer match what the job read: a file it read was removed,
+    /// replaced or shortened, or a new file sorts before one it already read.
+    #[error("the source {input} changed under the job: {detail}; spate reads a directory's files once each in name order, following only the last one, so new files must sort after those already there and files already read must stay as they are; restore the input, or start over with a new --state directory and a new sink")]
+    SourceChanged {
+        /// The source (`file:PATH`).
+        input: String,
+        /// What changed.
+        detail: String,
+    },
     /// A stop was requested (SIGINT, SIGTERM) while recorded epochs were being replayed: the
     /// job stopped at its last checkpoint, with nothing new committed.
     #[error("stopped while replaying epoch {epoch}; the --state directory still holds its last checkpoint, and a restart replays from there")]

@@ -381,6 +381,96 @@ fn sigterm_during_a_replay_stops_at_the_checkpoint() {
 /// A `tx-windows` job over 20,000 generated transactions (`seed`) in `tmp`, cut into epochs of
 /// `per_epoch` records and never checkpointed on time (`--checkpoint-interval 1h`), so only the
 /// rule under test checkpoints. Returns the input file and the arguments.
+/// Appends `lines` to `path`, creating it if needed.
+fn append_lines(path: &Path, lines: &[String]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    file.write_all(lines.concat().as_bytes()).unwrap();
+}
+
+#[test]
+fn a_followed_directory_is_read_exactly_once_across_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = transaction_lines(50_000, 300, 12);
+    let part = |from: usize, to: usize| &lines[from * 1_000..to * 1_000];
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    append_lines(&input.join("a.jsonl"), part(0, 10));
+    let (out, state) = (tmp.path().join("out"), tmp.path().join("state"));
+    let job = |follow: bool, addr: &str| -> Vec<String> {
+        let mut args: Vec<String> = ["run", "tx-windows", "--trigger", "100ms"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--checkpoint-interval".into(), "200ms".into()]);
+        args.extend(["--source".into(), file_arg(&input)]);
+        args.extend(["--sink".into(), file_arg(&out)]);
+        args.extend(["--state".into(), state.display().to_string()]);
+        args.extend(["--metrics-addr".into(), addr.into()]);
+        if follow {
+            args.push("--follow".into());
+        }
+        args
+    };
+    let start = |addr: &str| {
+        spate(&as_strs(&job(true, addr)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let committed_at_least = |addr: &str, n: f64| {
+        wait_until(
+            &format!("{n} records are committed"),
+            Duration::from_secs(90),
+            || counter(addr, "spate_records_in_total").is_some_and(|c| c >= n),
+        )
+    };
+
+    // A following job reads the file, lines appended to it and a new file, then is killed.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut first = start(&addr);
+    committed_at_least(&addr, 10_000.0);
+    append_lines(&input.join("a.jsonl"), part(10, 20));
+    append_lines(&input.join("b.jsonl"), part(20, 30));
+    committed_at_least(&addr, 30_000.0);
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+
+    // While it is down, the last file grows and a new one appears: the restarted job reads
+    // them, and SIGTERM stops it.
+    append_lines(&input.join("b.jsonl"), part(30, 40));
+    append_lines(&input.join("c.jsonl"), part(40, 50));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let second = start(&addr);
+    committed_at_least(&addr, 20_000.0);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let stopped = second.wait_with_output().unwrap();
+    assert!(stopped.status.success(), "SIGTERM did not exit 0");
+
+    // A bounded run finishes what is open; all of it equals one bounded run over the input.
+    run_ok(&as_strs(&job(false, "off")));
+    let reference = tmp.path().join("reference");
+    run_ok(&[
+        "run",
+        "tx-windows",
+        "--source",
+        &file_arg(&input),
+        "--sink",
+        &file_arg(&reference),
+    ]);
+    let [got, want] = [&out, &reference].map(|dir| all_outputs(dir));
+    assert!(!want[0].is_empty());
+    for (what, i) in [("results", 0), ("late records", 1), ("dead letters", 2)] {
+        assert_same_lines(&got[i], &want[i], what);
+    }
+}
+
 fn epoch_job(tmp: &Path, seed: u64, per_epoch: &str) -> (std::path::PathBuf, Vec<String>) {
     let input = tmp.join("tx.jsonl");
     write_transactions(&input, 20_000, 300, seed, false);

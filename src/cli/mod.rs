@@ -87,6 +87,12 @@ struct RunArgs {
     /// takes when input arrives faster than the trigger.
     #[arg(long, default_value_t = 0)]
     max_records_per_epoch: u64,
+    /// File sources: do not end at the end of the input, but read lines appended to the (last)
+    /// file and, for `file:DIR`, new files as they appear, until stopped (SIGINT, SIGTERM). New
+    /// files must sort after those already there; hidden files (`.name`) are ignored, so write
+    /// a file as `.name` and rename it when it is complete.
+    #[arg(long)]
+    follow: bool,
     /// Read symbolic links found in a `file:DIR` source, and write through sink folders that
     /// are symbolic links (both are refused by default: a link can point anywhere).
     #[arg(long)]
@@ -222,9 +228,17 @@ impl RunArgs {
                 "use letters, digits, '.', '_' and '-' (it names Kafka topics)",
             ));
         }
+        let source = SourceSpec::parse(&self.source)?;
+        if self.follow && !matches!(source, SourceSpec::File(_)) {
+            return Err(Error::config(
+                "--follow",
+                &self.source,
+                "--follow applies to file:PATH sources; stdin and Kafka topics are read until stopped already (Kafka: unless --until-end)",
+            ));
+        }
         let defaults = RunConfig::default();
         Ok(RunConfig {
-            source: SourceSpec::parse(&self.source)?,
+            source,
             sink: SinkSpec::parse(&self.sink)?,
             state_dir: self.state.clone(),
             partitions: self.partitions.unwrap_or(defaults.partitions),
@@ -268,6 +282,7 @@ impl RunArgs {
             group: self.group,
             max_dead_letter_ratio: self.max_dead_letter_ratio,
             overwrite: self.overwrite,
+            follow: self.follow,
             follow_symlinks: self.follow_symlinks,
             max_record_bytes: self.max_record_bytes,
             ..defaults

@@ -160,6 +160,9 @@ pub struct RunConfig {
     /// Delete committed output in the sink that the state does not account for, instead of
     /// refusing to start.
     pub overwrite: bool,
+    /// File sources: keep reading lines appended to the last file and new files of a directory
+    /// instead of ending at the end of the input (`--follow`).
+    pub follow: bool,
     /// Read symbolic links in a source directory, and write through sink folders that are.
     pub follow_symlinks: bool,
     /// File sources: longer lines are dead-lettered (truncated, with their length) without
@@ -204,6 +207,7 @@ impl Default for RunConfig {
             allowed_lateness: None,
             max_dead_letter_ratio: None,
             overwrite: false,
+            follow: false,
             follow_symlinks: false,
             max_record_bytes: FileOptions::default().max_record_bytes,
             progress: Arc::default(),
@@ -314,6 +318,7 @@ fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
         SourceSpec::File(path) => Box::new(FileReader::open(
             path,
             &FileOptions {
+                follow: config.follow,
                 follow_symlinks: config.follow_symlinks,
                 max_record_bytes: config.max_record_bytes,
             },
@@ -375,6 +380,12 @@ fn resume_local(
             .map(|r| (r.epoch, r.end.clone()))
             .collect(),
     };
+    if recorded.last().is_some_and(|r| r.final_epoch) {
+        tracing::warn!(
+            "{} holds a job that read its input to the end, which closed every window: records added to the input since are late; pass --follow to keep a job open to new input",
+            store.describe()
+        );
+    }
     if oldest > 0 || last_recorded > oldest {
         tracing::info!(
             checkpoint = oldest,

@@ -43,6 +43,30 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(response)
 }
 
+/// The value of the counter `name` (summed over its label sets) served at `addr`, once the
+/// job serves metrics.
+pub fn counter(addr: &str, name: &str) -> Option<f64> {
+    let body = http_get(addr, "/metrics")?;
+    let values: Vec<f64> = body
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// Waits up to `limit` until `ready` holds, polling every 50 ms; panics naming `what` if not.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `file:PATH`, as `--source` and `--sink` take a path.
 pub fn file_arg(path: &Path) -> String {
     format!("file:{}", path.display())
@@ -76,6 +100,25 @@ pub fn write_transactions_on_time(path: &Path, n: u64, users: u64, seed: u64, ma
     });
 }
 
+/// `n` generated transactions over `users` users, one JSON line each (with its newline).
+pub fn transaction_lines(n: u64, users: u64, seed: u64) -> Vec<String> {
+    let generator = transaction_generator(users, seed);
+    (0..n)
+        .map(|i| generator.generate(i).to_json_line() + "\n")
+        .collect()
+}
+
+/// The generator of the test transactions: 1,000 a second of event time from 2026-01-01.
+fn transaction_generator(users: u64, seed: u64) -> TransactionGenerator {
+    TransactionGenerator::new(&GenOptions {
+        seed,
+        keys: users,
+        rate: Some(1_000.0),
+        base_ms: 1_767_225_600_000,
+        ..GenOptions::default()
+    })
+}
+
 fn write_transactions_where(
     path: &Path,
     n: u64,
@@ -83,13 +126,7 @@ fn write_transactions_where(
     malformed: bool,
     keep: impl Fn(&spate_actors::events::Transaction, u64) -> bool,
 ) {
-    let generator = TransactionGenerator::new(&GenOptions {
-        seed,
-        keys: users,
-        rate: Some(1_000.0),
-        base_ms: 1_767_225_600_000,
-        ..GenOptions::default()
-    });
+    let generator = transaction_generator(users, seed);
     let mut text = String::with_capacity(n as usize * 130);
     for i in 0..n {
         let tx = generator.generate(i);

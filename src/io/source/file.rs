@@ -1,25 +1,38 @@
 //! The file source: JSON lines from a file or from every file of a directory in name order,
-//! read in large blocks and split without copying; positions are (file index, byte offset).
+//! read in large blocks and split without copying; positions are (file index and name, byte
+//! offset). With `follow` it waits at the end for lines appended to the last file and for new
+//! files, like `tail -F` over a log directory.
 
 use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
 use crate::io::DeadLetter;
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const BLOCK: usize = 1 << 20;
 /// A read call stops after about this many bytes, so a chunk of long lines stays small.
 const CHUNK_BYTES: usize = 16 << 20;
 /// How much of an over-long line its dead letter keeps.
 const OVERSIZED_HEAD: usize = 1 << 10;
+/// How long a following reader with nothing new sleeps before it reports
+/// [`ReadStatus::Idle`].
+const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// How often a following reader lists its directory and checks its file was not replaced.
+const LIST_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Reading options of a file source.
 #[derive(Debug, Clone, Copy)]
 pub struct FileOptions {
+    /// Keep reading at the end: lines appended to the last file, and new files of a directory
+    /// (which must sort after those already there). Without it the input ends there.
+    pub follow: bool,
     /// Read symbolic links found in a directory source.
     pub follow_symlinks: bool,
     /// Longer lines are dead-lettered (with their length and first KiB) without being held in
@@ -30,6 +43,7 @@ pub struct FileOptions {
 impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
+            follow: false,
             follow_symlinks: false,
             max_record_bytes: 1 << 20,
         }
@@ -45,9 +59,19 @@ struct Oversized {
 }
 
 /// Reads JSON lines from one file or a directory of files.
+///
+/// Invariant: when there are files, `segment` is a valid index: at the end of the last file the
+/// reader stays there (so a following reader's position names the file it waits on).
 pub struct FileReader<R> {
     label: String,
+    /// The directory of a directory source.
+    dir: Option<PathBuf>,
     files: Vec<PathBuf>,
+    /// Symbolic links and other entries of the directory already reported as skipped.
+    skipped: BTreeSet<PathBuf>,
+    options: FileOptions,
+    /// When a following reader last listed its directory.
+    listed: Instant,
     segment: usize,
     file: Option<File>,
     buf: Vec<u8>,
@@ -56,22 +80,49 @@ pub struct FileReader<R> {
     /// File offset of `buf[start]`.
     offset: u64,
     eof: bool,
-    max_record: usize,
     /// The over-long line being skipped, if any.
     oversized: Option<Oversized>,
     _record: PhantomData<fn() -> R>,
 }
 
-/// Whether `path` is a symbolic link (it is skipped, with a warning saying how to read it).
-fn is_symlink(path: &Path) -> bool {
-    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if link {
-        tracing::warn!(
-            "skipping {}: a symbolic link (pass --follow-symlinks to read it)",
-            path.display()
-        );
+/// The regular, non-hidden files of `dir` in name order. Symbolic links are skipped unless
+/// `follow_symlinks`, with a warning the first time (`skipped` remembers them).
+fn list_dir(
+    dir: &Path,
+    follow_symlinks: bool,
+    skipped: &mut BTreeSet<PathBuf>,
+) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| Error::io("cannot list source directory", dir, e))?
+    {
+        let path = entry
+            .map_err(|e| Error::io("cannot list source directory", dir, e))?
+            .path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if link && !follow_symlinks {
+            if skipped.insert(path.clone()) {
+                tracing::warn!(
+                    "skipping {}: a symbolic link (pass --follow-symlinks to read it)",
+                    path.display()
+                );
+            }
+        } else if !hidden && path.is_file() {
+            files.push(path);
+        }
     }
-    link
+    files.sort();
+    Ok(files)
+}
+
+/// The name of `path` as positions record it.
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 impl<R: DeserializeOwned> FileReader<R> {
@@ -79,30 +130,25 @@ impl<R: DeserializeOwned> FileReader<R> {
     /// order. Symbolic links inside the directory are skipped (a link can point anywhere, such
     /// as `/etc/passwd`) unless `follow_symlinks`.
     pub fn open(path: &Path, options: &FileOptions) -> Result<Self> {
-        let follow_symlinks = options.follow_symlinks;
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io("cannot open source (check --source file:PATH)", path, e))?;
-        let files = if meta.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| Error::io("cannot list source directory", path, e))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| follow_symlinks || !is_symlink(p))
-                .filter(|p| {
-                    p.is_file()
-                        && !p
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with('.'))
-                })
-                .collect();
-            files.sort();
-            files
+        let mut skipped = BTreeSet::new();
+        let (dir, files) = if meta.is_dir() {
+            let files = list_dir(path, options.follow_symlinks, &mut skipped)?;
+            (Some(path.to_path_buf()), files)
         } else {
-            vec![path.to_path_buf()]
+            (None, vec![path.to_path_buf()])
         };
         let mut reader = FileReader {
             label: format!("file:{}", path.display()),
+            dir,
             files,
+            skipped,
+            options: FileOptions {
+                max_record_bytes: options.max_record_bytes.max(1),
+                ..*options
+            },
+            listed: Instant::now(),
             segment: 0,
             file: None,
             buf: vec![0; BLOCK],
@@ -110,12 +156,52 @@ impl<R: DeserializeOwned> FileReader<R> {
             end: 0,
             offset: 0,
             eof: false,
-            max_record: options.max_record_bytes.max(1),
             oversized: None,
             _record: PhantomData,
         };
         reader.seek(SourcePosition::Start)?;
         Ok(reader)
+    }
+
+    fn changed(&self, detail: String) -> Error {
+        Error::SourceChanged {
+            input: self.label.clone(),
+            detail,
+        }
+    }
+
+    /// Checks that a recorded position still names the same file, at least `offset` long.
+    fn check(&self, index: u32, name: &str, offset: u64) -> Result<()> {
+        if name.is_empty() {
+            return Ok(()); // nothing was read
+        }
+        let Some(path) = self
+            .files
+            .get(index as usize)
+            .filter(|p| name_of(p) == name)
+        else {
+            let now = match self.files.iter().position(|p| name_of(p) == name) {
+                Some(i) => format!(
+                    "it is file {} now: files were added before it or removed",
+                    i + 1
+                ),
+                None => "it is gone".to_string(),
+            };
+            return Err(self.changed(format!(
+                "the job had read {offset} bytes of {name}, file {} in name order, but {now}",
+                index + 1
+            )));
+        };
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io("cannot open source file", path, e))?
+            .len();
+        if len < offset {
+            return Err(self.changed(format!(
+                "the job had read {offset} bytes of {}, but it has {len} now",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 
     fn open_segment(&mut self, offset: u64) -> Result<()> {
@@ -149,11 +235,92 @@ impl<R: DeserializeOwned> FileReader<R> {
         let n = file
             .read(&mut self.buf[self.end..])
             .map_err(|e| Error::io("cannot read source file", &self.files[self.segment], e))?;
-        if n == 0 {
-            self.eof = true;
-        }
+        self.eof = n == 0;
         self.end += n;
         Ok(())
+    }
+
+    /// At the end of the last file, a following reader looks for more: bytes appended to the
+    /// file, or (at most every [`LIST_INTERVAL`]) new files in the directory. Returns whether
+    /// there is more to read. Fails when the file was shortened or replaced, or when a new file
+    /// sorts before the last one (it would never be read).
+    fn poll(&mut self) -> Result<bool> {
+        self.refill()?;
+        if !self.eof {
+            return Ok(true);
+        }
+        if self.listed.elapsed() < LIST_INTERVAL {
+            return Ok(false);
+        }
+        self.listed = Instant::now();
+        let path = &self.files[self.segment];
+        let open = self.file.as_ref().expect("open segment").metadata();
+        let now = std::fs::metadata(path);
+        let read = self.offset + (self.end - self.start) as u64;
+        match (open, now) {
+            (Ok(open), Ok(now)) if open.ino() == now.ino() && open.dev() == now.dev() => {
+                if now.len() < read {
+                    return Err(self.changed(format!(
+                        "{} was shortened to {} bytes after the job had read {read}",
+                        path.display(),
+                        now.len()
+                    )));
+                }
+            }
+            _ => {
+                return Err(self.changed(format!(
+                    "{} was replaced or removed while the job was reading it",
+                    path.display()
+                )))
+            }
+        }
+        let Some(dir) = &self.dir else {
+            return Ok(false);
+        };
+        let listed = list_dir(dir, self.options.follow_symlinks, &mut self.skipped)?;
+        let last = self.files.last().cloned();
+        let mut added = false;
+        for file in listed {
+            if last.as_ref().is_some_and(|last| file <= *last) {
+                if self.files.binary_search(&file).is_err() {
+                    return Err(self.changed(format!(
+                        "the new file {} sorts before {}, which was already being read",
+                        file.display(),
+                        self.files[self.segment].display()
+                    )));
+                }
+            } else {
+                self.files.push(file);
+                added = true;
+            }
+        }
+        Ok(added)
+    }
+
+    /// A following reader of an empty directory lists it (at most every [`LIST_INTERVAL`]) and
+    /// opens its first file once there is one.
+    fn poll_empty(&mut self) -> Result<bool> {
+        let Some(dir) = self
+            .dir
+            .as_ref()
+            .filter(|_| self.listed.elapsed() >= LIST_INTERVAL)
+        else {
+            return Ok(false);
+        };
+        self.listed = Instant::now();
+        self.files = list_dir(dir, self.options.follow_symlinks, &mut self.skipped)?;
+        if self.files.is_empty() {
+            return Ok(false);
+        }
+        self.segment = 0;
+        self.open_segment(0)?;
+        Ok(true)
+    }
+
+    /// Nothing new: waits a moment before saying so, so the caller does not spin.
+    fn idle(&self) -> ReadStatus {
+        std::thread::sleep(IDLE_WAIT);
+        ReadStatus::Idle
     }
 
     /// Takes the line from `start` to `end` (exclusive, the newline left alone): decoded, or
@@ -167,7 +334,7 @@ impl<R: DeserializeOwned> FileReader<R> {
                 o.len += (end - s) as u64;
                 Some(o)
             }
-            None if end - s > self.max_record => Some(Oversized {
+            None if end - s > self.options.max_record_bytes => Some(Oversized {
                 offset,
                 head: self.buf[s..s + OVERSIZED_HEAD.min(end - s)].to_vec(),
                 len: (end - s) as u64,
@@ -183,7 +350,7 @@ impl<R: DeserializeOwned> FileReader<R> {
                 error: format!(
                     "a line of {} bytes is longer than --max-record-bytes {} allows; its first {} bytes are kept here",
                     o.len,
-                    self.max_record,
+                    self.options.max_record_bytes,
                     o.head.len()
                 ),
                 raw: String::from_utf8_lossy(&o.head).into_owned(),
@@ -210,13 +377,28 @@ impl<R: DeserializeOwned> FileReader<R> {
 
 impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
+        if let SourcePosition::File {
+            index,
+            name,
+            offset,
+        } = &position
+        {
+            self.check(*index, name, *offset)?;
+        }
         let (segment, offset) = position.parts();
         self.segment = segment as usize;
         self.open_segment(offset)
     }
 
     fn position(&self) -> SourcePosition {
-        SourcePosition::at(self.segment as u32, self.offset)
+        SourcePosition::File {
+            index: self.segment as u32,
+            name: self
+                .files
+                .get(self.segment)
+                .map_or_else(String::new, |p| name_of(p)),
+            offset: self.offset,
+        }
     }
 
     fn describe(&self, position: &SourcePosition) -> String {
@@ -236,10 +418,16 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
         until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         let until = until.map(|u| u.parts());
+        // A replay reads only what was there when it was recorded: it never waits.
+        let following = self.options.follow && until.is_none();
         let (mut lines, mut bytes) = (0, 0);
         loop {
-            if self.segment >= self.files.len() {
-                return Ok(ReadStatus::End);
+            if self.segment >= self.files.len() && !(following && self.poll_empty()?) {
+                return Ok(if following {
+                    self.idle()
+                } else {
+                    ReadStatus::End
+                });
             }
             // Never between the pieces of an over-long line: positions are line starts.
             let full = lines >= max || bytes >= CHUNK_BYTES;
@@ -256,17 +444,31 @@ impl<R: DeserializeOwned> SourceReader<R> for FileReader<R> {
                     (lines, bytes) = (lines + 1, bytes + i + 1);
                 }
                 None if self.eof => {
-                    if self.start < self.end || self.oversized.is_some() {
-                        // A last line without a trailing newline.
+                    let last = self.segment + 1 == self.files.len();
+                    if last && following {
+                        // The last line may still be being written: wait for its newline.
+                        if !self.poll()? {
+                            return Ok(if lines > 0 {
+                                ReadStatus::Data
+                            } else {
+                                self.idle()
+                            });
+                        }
+                    } else if self.start < self.end || self.oversized.is_some() {
+                        // A line without a trailing newline ends its file.
                         bytes += self.end - self.start;
                         self.take_line(self.end, out, dead);
                         lines += 1;
+                    } else if last {
+                        return Ok(ReadStatus::End);
                     } else {
                         self.segment += 1;
                         self.open_segment(0)?;
                     }
                 }
-                None if self.oversized.is_some() || self.end - self.start > self.max_record => {
+                None if self.oversized.is_some()
+                    || self.end - self.start > self.options.max_record_bytes =>
+                {
                     // A line too long to keep: remember its start and length, drop its bytes.
                     let (s, e) = (self.start, self.end);
                     let o = self.oversized.get_or_insert_with(|| Oversized {
@@ -296,6 +498,14 @@ mod tests {
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Rec {
         a: u32,
+    }
+
+    fn at(index: u32, name: &str, offset: u64) -> SourcePosition {
+        SourcePosition::File {
+            index,
+            name: name.into(),
+            offset,
+        }
     }
 
     fn read_all(
@@ -342,7 +552,7 @@ mod tests {
         assert!(r.buf.len() <= 4 << 20, "buffer grew to {}", r.buf.len());
         // A replay stops exactly after the long line.
         let mut r = FileReader::<Rec>::open(dir.path(), &options).unwrap();
-        let stop = SourcePosition::at(0, 8 + long.len() as u64 + 1);
+        let stop = at(0, "f.jsonl", 8 + long.len() as u64 + 1);
         let (vals, dead) = read_all(&mut r, Some(&stop));
         assert_eq!((vals, dead.len()), (vec![1], 1));
         assert_eq!(r.position(), stop);
@@ -367,6 +577,110 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_all(&mut r, None).0, vec![1, 2]);
+    }
+
+    /// Reads what a following reader has until it goes idle, waiting up to 5 s for `want`
+    /// values (directory listings are rate-limited).
+    fn follow_read(r: &mut FileReader<Rec>, want: usize) -> Result<Vec<u32>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut out = Vec::new();
+        loop {
+            let status = r.read(&mut out, &mut Vec::new(), &mut Vec::new(), 100, None)?;
+            assert_ne!(status, ReadStatus::End, "a following reader never ends");
+            if status == ReadStatus::Idle && (out.len() >= want || Instant::now() > deadline) {
+                return Ok(out.into_iter().map(|r| r.a).collect());
+            }
+        }
+    }
+
+    fn append(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    const FOLLOW: FileOptions = FileOptions {
+        follow: true,
+        follow_symlinks: false,
+        max_record_bytes: 1 << 20,
+    };
+
+    #[test]
+    fn following_reads_appended_lines_and_new_files_waiting_for_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("1.jsonl");
+        append(&first, "{\"a\":1}\n{\"a\":2");
+        let mut r = FileReader::<Rec>::open(dir.path(), &FOLLOW).unwrap();
+        assert_eq!(
+            follow_read(&mut r, 1).unwrap(),
+            vec![1],
+            "a line being written waits"
+        );
+        append(&first, "}\n{\"a\":3}\n");
+        assert_eq!(follow_read(&mut r, 2).unwrap(), vec![2, 3]);
+        // A new file finishes the one before it; its own last line waits for its newline.
+        append(&first, "{\"a\":4}");
+        append(&dir.path().join("2.jsonl"), "{\"a\":5}\n{\"a\":6}");
+        assert_eq!(follow_read(&mut r, 2).unwrap(), vec![4, 5]);
+        append(&dir.path().join("2.jsonl"), "\n");
+        assert_eq!(follow_read(&mut r, 1).unwrap(), vec![6]);
+        assert_eq!(r.position(), at(1, "2.jsonl", 16));
+        // A replay does not wait: it reads what is there.
+        let mut again = FileReader::<Rec>::open(dir.path(), &FOLLOW).unwrap();
+        let (vals, _) = read_all(&mut again, Some(&at(1, "2.jsonl", 8)));
+        assert_eq!(vals, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn following_an_empty_directory_reads_its_first_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), &FOLLOW).unwrap();
+        assert_eq!(follow_read(&mut r, 0).unwrap(), Vec::<u32>::new());
+        append(&dir.path().join("a.jsonl"), "{\"a\":1}\n");
+        assert_eq!(follow_read(&mut r, 1).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn following_refuses_a_new_file_that_sorts_first_and_a_shortened_file() {
+        let dir = tempfile::tempdir().unwrap();
+        append(&dir.path().join("b.jsonl"), "{\"a\":1}\n");
+        let mut r = FileReader::<Rec>::open(dir.path(), &FOLLOW).unwrap();
+        assert_eq!(follow_read(&mut r, 1).unwrap(), vec![1]);
+        append(&dir.path().join("a.jsonl"), "{\"a\":2}\n");
+        let err = follow_read(&mut r, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("a.jsonl sorts before") && err.contains("b.jsonl"),
+            "{err}"
+        );
+
+        let file = dir.path().join("b.jsonl");
+        let mut r = FileReader::<Rec>::open(&file, &FOLLOW).unwrap();
+        assert_eq!(follow_read(&mut r, 1).unwrap(), vec![1]);
+        std::fs::File::create(&file).unwrap();
+        let err = follow_read(&mut r, 1).unwrap_err().to_string();
+        assert!(err.contains("was shortened to 0 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_position_in_a_file_that_moved_or_shrank_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        append(&dir.path().join("b.jsonl"), "{\"a\":1}\n{\"a\":2}\n");
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
+        r.seek(at(0, "b.jsonl", 8)).unwrap();
+        append(&dir.path().join("a.jsonl"), "{\"a\":0}\n");
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
+        let err = r.seek(at(0, "b.jsonl", 8)).unwrap_err().to_string();
+        assert!(err.contains("it is file 2 now"), "{err}");
+        let err = r.seek(at(1, "b.jsonl", 100)).unwrap_err().to_string();
+        assert!(err.contains("it has 16 now"), "{err}");
+        std::fs::remove_file(dir.path().join("b.jsonl")).unwrap();
+        let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
+        let err = r.seek(at(1, "b.jsonl", 8)).unwrap_err().to_string();
+        assert!(err.contains("it is gone"), "{err}");
     }
 
     #[test]
@@ -398,7 +712,7 @@ mod tests {
 
         // Resume from a recorded position and stop exactly at another.
         let mut r = FileReader::<Rec>::open(dir.path(), &FileOptions::default()).unwrap();
-        let stop = SourcePosition::at(1, 8);
+        let stop = at(1, "2.jsonl", 8);
         let (vals, _) = read_all(&mut r, Some(&stop));
         assert_eq!(vals, vec![1, 2, 3]);
         assert_eq!(r.position(), stop);
