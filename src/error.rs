@@ -35,9 +35,20 @@ pub enum Error {
         /// What to do about it, when the error says ("" otherwise).
         hint: &'static str,
     },
-    /// Stored state or checkpoint metadata could not be decoded.
-    #[error("corrupt state in {place}: {detail}; remove the --state directory to start over")]
-    Corrupt {
+    /// The state directory is damaged: a stored value fails its checksum or cannot be decoded,
+    /// a partition's state does not match its checkpoint, or sled cannot read its files.
+    #[error("the --state directory {path} is damaged ({place}: {detail}), so the job stops rather than resume from state it cannot trust; restore the directory from a copy, or start over with a new --state directory and a new sink (or --overwrite); a Kafka-source job whose directory is deleted restores its state from its changelog topic")]
+    DamagedState {
+        /// The state directory.
+        path: PathBuf,
+        /// Which tree or record.
+        place: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A changelog record could not be decoded or is incomplete.
+    #[error("the changelog record {place} is damaged: {detail}; the job cannot restore its state from it: start over with a new --app-id (a new changelog topic), a new --state directory and a new sink")]
+    DamagedChangelog {
         /// Which tree or record.
         place: String,
         /// What failed to decode.

@@ -347,6 +347,65 @@ fn a_lost_or_truncated_state_database_is_refused_and_nothing_is_written_twice() 
 }
 
 #[test]
+fn a_corrupted_state_database_stops_the_job_and_never_writes_wrong_output() {
+    let mut rng = Rng::from_clock("corrupted state");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, mut args) = epoch_job(tmp.path(), 14, "2000");
+    *args.last_mut().unwrap() = "1ms".into(); // a checkpoint every epoch
+    let reference = tmp.path().join("reference");
+    let mut bounded = as_strs(&args)[..4].to_vec();
+    let reference_arg = file_arg(&reference);
+    bounded.extend(["--sink", &reference_arg]);
+    run_ok(&bounded);
+    let want = all_outputs(&reference);
+    let (out, state) = (tmp.path().join("out"), tmp.path().join("state"));
+    for trial in 0..8 {
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_dir_all(&state);
+        crash_after(&args, "6");
+        // Random bytes or flipped bits somewhere in sled's file.
+        let db = state.join("db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        for _ in 0..1 + trial % 4 {
+            let at = rng.range(0, bytes.len() as u64) as usize;
+            let end = (at + rng.range(1, 64) as usize).min(bytes.len());
+            for b in &mut bytes[at..end] {
+                *b = if trial % 2 == 0 {
+                    rng.range(0, 256) as u8
+                } else {
+                    !*b
+                };
+            }
+        }
+        std::fs::write(&db, bytes).unwrap();
+        let rerun = spate(&as_strs(&args)).output().unwrap();
+        let err = String::from_utf8_lossy(&rerun.stderr);
+        let got = all_outputs(&out);
+        if rerun.status.success() {
+            // The damage hit nothing the job needed: the output must be exact.
+            assert_eq!(
+                got, want,
+                "trial {trial}: wrong output after a damaged state"
+            );
+        } else {
+            assert_eq!(rerun.status.code(), Some(1), "trial {trial}: {err}");
+            assert!(
+                err.contains(&state.display().to_string()),
+                "trial {trial}: the error does not name the state directory: {err}"
+            );
+            for (stream, lines) in got.iter().enumerate() {
+                for line in lines {
+                    assert!(
+                        want[stream].binary_search(line).is_ok(),
+                        "trial {trial}: a wrong line in the output: {line}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn sigterm_during_a_replay_stops_at_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, args) = epoch_job(tmp.path(), 10, "1000");

@@ -60,7 +60,7 @@ pub struct ChangelogCheckpoint {
     pub meta: PartitionCheckpoint,
     /// The next source offset of the partition: where its owner resumes reading.
     pub next_offset: u64,
-    /// The state entries the epoch changed (bincode key, bincode value; `None`: removed).
+    /// The state entries the epoch changed (bincode key, sealed bincode value; `None`: removed).
     pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// The epoch's outputs (JSON lines per stream), resent by the next owner unless visible.
     pub outputs: Vec<(OutputStream, Lines)>,
@@ -191,10 +191,13 @@ impl Log {
     fn apply(&mut self, key: &[u8], value: Option<&[u8]>, what: &str, offset: i64) -> Result<()> {
         if key == CHECKPOINT_KEY {
             if let Some(value) = value {
-                self.newest = Some(bincode::deserialize(value).map_err(|e| Error::Corrupt {
-                    place: format!("{what} offset {offset}"),
-                    detail: e.to_string(),
-                })?);
+                self.newest =
+                    Some(
+                        bincode::deserialize(value).map_err(|e| Error::DamagedChangelog {
+                            place: format!("{what} offset {offset}"),
+                            detail: e.to_string(),
+                        })?,
+                    );
             }
         } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
             match value {
@@ -224,7 +227,7 @@ impl Log {
                 let mut body = Vec::new();
                 for index in 0..count {
                     let piece = self.pieces.remove(&(epoch, index)).ok_or_else(|| {
-                        Error::Corrupt {
+                        Error::DamagedChangelog {
                             place: what.to_string(),
                             detail: format!(
                                 "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
@@ -233,7 +236,7 @@ impl Log {
                     })?;
                     body.extend_from_slice(&piece);
                 }
-                bincode::deserialize(&body).map_err(|e| Error::Corrupt {
+                bincode::deserialize(&body).map_err(|e| Error::DamagedChangelog {
                     place: format!("{what}, the checkpoint of epoch {epoch}"),
                     detail: e.to_string(),
                 })?
@@ -280,7 +283,7 @@ struct Found {
 pub struct Restored {
     /// The newest checkpoint record (its entries are already part of `state`).
     pub checkpoint: ChangelogCheckpoint,
-    /// Every state entry as of that checkpoint (bincode key, bincode value).
+    /// Every state entry as of that checkpoint (bincode key, sealed bincode value).
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
 }
 

@@ -5,6 +5,7 @@
 
 mod changelog;
 mod keyed;
+mod sealed;
 mod store;
 
 pub use changelog::{Changelog, ChangelogCheckpoint, CheckpointRecord, Restored, PIECE_BYTES};

@@ -3,15 +3,23 @@
 //!   end offsets of a bounded Kafka run.
 //! - tree `epochs`: big-endian epoch → [`EpochRecord`] (the epoch log, trimmed below the oldest
 //!   partition checkpoint).
-//! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`]; `0x01 ‖ bincode(bucket)` →
-//!   bincode(the bucket's keys and entries). A checkpoint is one `apply_batch`, which sled applies atomically, so a
-//!   partition's state and its metadata can never disagree.
+//! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`] and the [`Digest`] of the
+//!   state; `0x01 ‖ bincode(bucket)` → bincode(the bucket's keys and entries). A checkpoint is
+//!   one `apply_batch`, which sled applies atomically, so a partition's state and its metadata
+//!   can never disagree.
+//!
+//! Every value is [sealed](super::sealed) behind a checksum, and a partition's entries are
+//! checked against its digest when they are read back: a damaged directory is an error naming
+//! it ([`Error::DamagedState`]), never state that was not written.
 
+use super::sealed::{seal, unseal, verify, Digest, SEAL};
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 const META_KEY: &[u8] = &[0x00];
 const STATE_PREFIX: u8 = 0x01;
@@ -34,13 +42,6 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("bincode encodes in-memory values")
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], place: &str) -> Result<T> {
-    bincode::deserialize(bytes).map_err(|e| Error::Corrupt {
-        place: place.to_string(),
-        detail: e.to_string(),
-    })
-}
-
 impl StateStore {
     /// Opens (or creates) the store in `dir`; `None` gives a temporary store removed at exit.
     pub fn open(dir: Option<&Path>) -> Result<Self> {
@@ -54,9 +55,23 @@ impl StateStore {
             None => (config.temporary(true), PathBuf::from("(temporary)")),
         };
         let err = |source| Error::state(path.clone(), source);
-        let db = config.open().map_err(err)?;
-        let meta = db.open_tree("meta").map_err(err)?;
-        let epochs = db.open_tree("epochs").map_err(err)?;
+        // sled panics on some damage (`tried to serialize Uninitialized`) instead of failing.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = config.open()?;
+            let meta = db.open_tree("meta")?;
+            let epochs = db.open_tree("epochs")?;
+            Ok::<_, sled::Error>((db, meta, epochs))
+        }));
+        let (db, meta, epochs) = match opened {
+            Ok(opened) => opened.map_err(err)?,
+            Err(panic) => {
+                return Err(Error::DamagedState {
+                    path,
+                    place: "sled's files".into(),
+                    detail: format!("sled cannot read them: {}", panic_text(&panic)),
+                })
+            }
+        };
         Ok(StateStore {
             db,
             durable: dir.is_some(),
@@ -68,6 +83,15 @@ impl StateStore {
 
     fn err(&self, source: sled::Error) -> Error {
         Error::state(self.path.clone(), source)
+    }
+
+    /// Decodes a value sealed under `key` in `place`, or reports the directory damaged.
+    fn unseal<T: DeserializeOwned>(&self, place: &str, key: &[u8], sealed: &[u8]) -> Result<T> {
+        unseal(key, sealed).map_err(|detail| Error::DamagedState {
+            path: self.path.clone(),
+            place: place.to_string(),
+            detail,
+        })
     }
 
     /// The state directory (for messages).
@@ -88,50 +112,43 @@ impl StateStore {
     /// Checks that the store belongs to `info`'s job, recording `info` on first use. Returns the
     /// stored identity (whose generator base time wins over a new one).
     pub fn claim(&self, info: &JobInfo) -> Result<JobInfo> {
-        match self.meta.get("job").map_err(|e| self.err(e))? {
-            None => {
-                self.meta
-                    .insert("job", encode(info))
-                    .map_err(|e| self.err(e))?;
-                self.flush()?;
-                Ok(info.clone())
-            }
-            Some(bytes) => {
-                let stored: JobInfo = decode(&bytes, "meta/job")?;
-                let settings = |j: &JobInfo| {
-                    [
-                        format!("pipeline {}", j.pipeline),
-                        format!("--partitions {}", j.partitions),
-                        format!("--source {}", j.source),
-                        format!("--sink {}", j.sink),
-                        format!("state format {}", j.state_format),
-                    ]
-                };
-                let (was, now) = (settings(&stored), settings(info));
-                let differ: Vec<usize> = (0..was.len()).filter(|&i| was[i] != now[i]).collect();
-                if !differ.is_empty() {
-                    let list = |s: &[String; 5]| {
-                        differ
-                            .iter()
-                            .map(|&i| s[i].as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    return Err(Error::StateMismatch {
-                        path: self.path.clone(),
-                        stored: list(&was),
-                        requested: list(&now),
-                    });
-                }
-                Ok(stored)
-            }
+        let Some(stored) = self.meta_value::<JobInfo>("job")? else {
+            self.set_meta_value("job", info)?;
+            return Ok(info.clone());
+        };
+        let settings = |j: &JobInfo| {
+            [
+                format!("pipeline {}", j.pipeline),
+                format!("--partitions {}", j.partitions),
+                format!("--source {}", j.source),
+                format!("--sink {}", j.sink),
+                format!("state format {}", j.state_format),
+            ]
+        };
+        let (was, now) = (settings(&stored), settings(info));
+        let differ: Vec<usize> = (0..was.len()).filter(|&i| was[i] != now[i]).collect();
+        if differ.is_empty() {
+            return Ok(stored);
         }
+        let list = |s: &[String; 5]| {
+            differ
+                .iter()
+                .map(|&i| s[i].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(Error::StateMismatch {
+            path: self.path.clone(),
+            stored: list(&was),
+            requested: list(&now),
+        })
     }
 
     /// Makes an epoch's record durable (fsync) before any of its output is committed.
     pub fn record_epoch(&self, record: &EpochRecord) -> Result<()> {
+        let key = record.epoch.to_be_bytes();
         self.epochs
-            .insert(record.epoch.to_be_bytes(), encode(record))
+            .insert(key, seal(&key, record))
             .map_err(|e| self.err(e))?;
         self.flush()
     }
@@ -141,8 +158,8 @@ impl StateStore {
         self.epochs
             .range(first.to_be_bytes()..)
             .map(|kv| {
-                let (_, v) = kv.map_err(|e| self.err(e))?;
-                decode(&v, "epochs")
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                self.unseal("the epoch log", &k, &v)
             })
             .collect()
     }
@@ -167,19 +184,14 @@ impl StateStore {
     /// Notes the last committed epoch (informational: sinks decide what is visible).
     pub fn set_committed(&self, epoch: Epoch) -> Result<()> {
         self.meta
-            .insert("committed", &epoch.to_be_bytes())
+            .insert("committed", seal(b"committed", &epoch))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// The last committed epoch noted by [`set_committed`](Self::set_committed) (0 before any).
     pub fn committed(&self) -> Result<Epoch> {
-        Ok(self
-            .meta
-            .get("committed")
-            .map_err(|e| self.err(e))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+        Ok(self.meta_value("committed")?.unwrap_or(0))
     }
 
     /// A value the job keeps about itself under `key` in the `meta` tree (e.g. the end offsets
@@ -188,14 +200,14 @@ impl StateStore {
         self.meta
             .get(key)
             .map_err(|e| self.err(e))?
-            .map(|bytes| decode(&bytes, &format!("meta/{key}")))
+            .map(|sealed| self.unseal(&format!("meta/{key}"), key.as_bytes(), &sealed))
             .transpose()
     }
 
     /// Stores `value` under `key` in the `meta` tree, durably.
     pub fn set_meta_value<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         self.meta
-            .insert(key, encode(value))
+            .insert(key, seal(key.as_bytes(), value))
             .map_err(|e| self.err(e))?;
         self.flush()
     }
@@ -210,6 +222,7 @@ impl StateStore {
             tree,
             store: self.clone(),
             partition,
+            sums: Arc::default(),
         })
     }
 
@@ -222,39 +235,117 @@ impl StateStore {
     }
 }
 
+/// The text of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// A partition's checkpoint metadata as stored: with the digest of its state entries.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMeta {
+    checkpoint: PartitionCheckpoint,
+    digest: Digest,
+}
+
+/// The seals (checksums) of a partition's entries, by key, and their digest: what a
+/// checkpoint needs to update the digest without reading the old values back.
+#[derive(Default)]
+struct Sums {
+    seals: HashMap<Vec<u8>, Vec<u8>>,
+    digest: Digest,
+}
+
 /// One key partition's tree.
 #[derive(Clone)]
 pub struct PartitionStore {
     tree: sled::Tree,
     store: StateStore,
     partition: u32,
+    /// Filled by [`entries`](Self::entries) (a partition reads its state before it writes
+    /// checkpoints), or on the first checkpoint.
+    sums: Arc<Mutex<Option<Sums>>>,
 }
 
 impl PartitionStore {
+    fn stored_meta(&self) -> Result<Option<StoredMeta>> {
+        let place = format!("partition {} checkpoint", self.partition);
+        self.tree
+            .get(META_KEY)
+            .map_err(|e| self.store.err(e))?
+            .map(|sealed| self.store.unseal(&place, META_KEY, &sealed))
+            .transpose()
+    }
+
     /// The partition's last checkpoint metadata (the default, epoch 0, when it has none).
     pub fn checkpoint(&self) -> Result<PartitionCheckpoint> {
-        match self.tree.get(META_KEY).map_err(|e| self.store.err(e))? {
-            Some(bytes) => decode(&bytes, &format!("p{}/checkpoint", self.partition)),
-            None => Ok(PartitionCheckpoint::default()),
+        Ok(self
+            .stored_meta()?
+            .map(|m| m.checkpoint)
+            .unwrap_or_default())
+    }
+
+    /// Every stored `(key, value)` pair, with the value's stored size in bytes, checked against
+    /// the checkpoint's digest.
+    pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V, u64)>> {
+        let mut entries = Vec::new();
+        let sums = self.scan(|key, payload, size| {
+            let decoded = bincode::deserialize(key)
+                .and_then(|k| Ok((k, bincode::deserialize(payload)?)))
+                .map_err(|e| format!("a stored entry: {e}"))?;
+            entries.push((decoded.0, decoded.1, size));
+            Ok(())
+        })?;
+        *self.sums.lock().expect("sums lock") = Some(sums);
+        Ok(entries)
+    }
+
+    /// Reads every state entry, checks its seal, hands it to `each` (key, payload, stored size)
+    /// and checks the whole against the checkpoint's digest.
+    fn scan(
+        &self,
+        mut each: impl FnMut(&[u8], &[u8], u64) -> std::result::Result<(), String>,
+    ) -> Result<Sums> {
+        let place = format!("partition {} state", self.partition);
+        let mut sums = Sums::default();
+        for kv in self.tree.scan_prefix([STATE_PREFIX]) {
+            let (k, v) = kv.map_err(|e| self.store.err(e))?;
+            let key = &k[1..];
+            // The value's seal covers its key too.
+            verify(key, &v)
+                .and_then(|payload| each(key, payload, v.len() as u64))
+                .map_err(|detail| self.damaged(&place, detail))?;
+            sums.digest.add(&v);
+            sums.seals.insert(key.to_vec(), v[..SEAL].to_vec());
+        }
+        let expected = self.stored_meta()?.map(|m| m.digest).unwrap_or_default();
+        if sums.digest != expected {
+            let (found, wanted) = (sums.digest.entries(), expected.entries());
+            let versions = if found == wanted {
+                " but other versions of them"
+            } else {
+                ""
+            };
+            return Err(self.damaged(
+                &place,
+                format!(
+                    "its {found} entries do not match its checkpoint, which has {wanted}{versions}"
+                ),
+            ));
+        }
+        Ok(sums)
+    }
+
+    fn damaged(&self, place: &str, detail: String) -> Error {
+        Error::DamagedState {
+            path: self.store.path.clone(),
+            place: place.to_string(),
+            detail,
         }
     }
-
-    /// Every stored `(key, value)` pair, with the value's stored size in bytes.
-    pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V, u64)>> {
-        let place = format!("p{}/state", self.partition);
-        self.tree
-            .scan_prefix([STATE_PREFIX])
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.store.err(e))?;
-                Ok((
-                    decode(&k[1..], &place)?,
-                    decode(&v, &place)?,
-                    v.len() as u64,
-                ))
-            })
-            .collect()
-    }
-
     /// Writes changed values (`Some`), removals (`None`) and the checkpoint metadata in one
     /// atomic batch and fsyncs. Returns each written key with its value's stored size (0 for a
     /// removal).
@@ -280,7 +371,7 @@ impl PartitionStore {
         let mut bytes = 0;
         for (key, value) in changes {
             let key_bytes = encode(&key);
-            let value = value.map(|v| encode(&v));
+            let value = value.map(|v| seal(&key_bytes, &v));
             let size = value.as_ref().map_or(0, |v| v.len() as u64);
             bytes += size;
             sizes.push((key, size));
@@ -294,57 +385,102 @@ impl PartitionStore {
         (prepared, sizes)
     }
 
-    /// Writes a prepared checkpoint in one atomic batch and fsyncs.
+    /// Writes a prepared checkpoint in one atomic batch, with the digest of the state it
+    /// leaves, and fsyncs.
     pub fn apply_checkpoint(&self, prepared: PreparedCheckpoint) -> Result<()> {
+        let mut sums = self.sums.lock().expect("sums lock");
+        if sums.is_none() {
+            *sums = Some(self.scan(|_, _, _| Ok(()))?);
+        }
+        let sums = sums.as_mut().expect("sums loaded");
+        let mut digest = sums.digest;
+        let mut seals = Vec::with_capacity(prepared.entries.len());
         let mut batch = sled::Batch::default();
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in prepared.entries {
+            if let Some(old) = sums.seals.get(&key) {
+                digest.remove(old);
+            }
             key_buf.clear();
             key_buf.push(STATE_PREFIX);
             key_buf.extend_from_slice(&key);
             match value {
-                Some(value) => batch.insert(key_buf.as_slice(), value),
-                None => batch.remove(key_buf.as_slice()),
+                Some(value) => {
+                    digest.add(&value);
+                    seals.push((key, Some(value[..SEAL].to_vec())));
+                    batch.insert(key_buf.as_slice(), value);
+                }
+                None => {
+                    seals.push((key, None));
+                    batch.remove(key_buf.as_slice());
+                }
             }
         }
-        batch.insert(META_KEY, encode(&prepared.meta));
+        self.write_meta(batch, prepared.meta, digest)?;
+        for (key, seal) in seals {
+            match seal {
+                Some(seal) => sums.seals.insert(key, seal),
+                None => sums.seals.remove(&key),
+            };
+        }
+        sums.digest = digest;
+        Ok(())
+    }
+
+    /// Adds the checkpoint metadata with `digest` to `batch`, applies it and fsyncs.
+    fn write_meta(
+        &self,
+        mut batch: sled::Batch,
+        checkpoint: PartitionCheckpoint,
+        digest: Digest,
+    ) -> Result<()> {
+        batch.insert(META_KEY, seal(META_KEY, &StoredMeta { checkpoint, digest }));
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.store.err(e))?;
         self.store.flush()
     }
 
-    /// Replaces the partition's whole state with `entries` (encoded keys and values, as in a
-    /// [`PreparedCheckpoint`]) and `meta`, in one atomic batch: how a partition takes over a
-    /// checkpoint restored from elsewhere (the changelog).
+    /// Replaces the partition's whole state with `entries` (encoded keys and sealed values, as
+    /// in a [`PreparedCheckpoint`]) and `meta`, in one atomic batch: how a partition takes over
+    /// a checkpoint restored from elsewhere (the changelog). A value whose seal does not match
+    /// is refused.
     pub fn replace(
         &self,
         entries: Vec<(Vec<u8>, Vec<u8>)>,
         meta: &PartitionCheckpoint,
     ) -> Result<()> {
+        let mut sums = self.sums.lock().expect("sums lock");
+        *sums = None;
         let mut batch = sled::Batch::default();
         for key in self.tree.scan_prefix([STATE_PREFIX]).keys() {
             batch.remove(key.map_err(|e| self.store.err(e))?);
         }
+        let mut next = Sums::default();
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in entries {
+            verify(&key, &value).map_err(|detail| Error::DamagedChangelog {
+                place: format!("of partition {}, epoch {}", self.partition, meta.epoch),
+                detail,
+            })?;
+            next.digest.add(&value);
             key_buf.clear();
             key_buf.push(STATE_PREFIX);
             key_buf.extend_from_slice(&key);
+            next.seals.insert(key, value[..SEAL].to_vec());
             batch.insert(key_buf.as_slice(), value);
         }
-        batch.insert(META_KEY, encode(meta));
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.store.err(e))?;
-        self.store.flush()
+        self.write_meta(batch, meta.clone(), next.digest)?;
+        *sums = Some(next);
+        Ok(())
     }
 }
 
 /// A checkpoint encoded and waiting to be written (see [`PartitionStore::prepare_checkpoint`]).
 #[derive(Debug, Clone)]
 pub struct PreparedCheckpoint {
-    /// Changed keys and their new values (`None`: removed), bincode-encoded.
+    /// Changed keys (bincode) and their new values (`None`: removed), bincode-encoded and
+    /// sealed behind a checksum.
     pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Its metadata.
     pub meta: PartitionCheckpoint,
@@ -431,8 +567,53 @@ mod tests {
         assert_eq!(p.checkpoint().unwrap().epoch, 3);
         assert_eq!(
             p.entries::<u64, String>().unwrap(),
-            vec![(7, "seven".to_string(), 13)]
+            vec![(7, "seven".to_string(), 13 + SEAL as u64)]
         );
         assert_eq!(store.partition(0).unwrap().checkpoint().unwrap().epoch, 0);
+    }
+
+    #[test]
+    fn damaged_values_and_stale_entries_are_refused_naming_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let p = store.partition(0).unwrap();
+        let meta = |epoch| PartitionCheckpoint {
+            epoch,
+            ..Default::default()
+        };
+        p.write_checkpoint([(1u64, Some(10u64)), (2, Some(20))], &meta(1))
+            .unwrap();
+        let key = [&[STATE_PREFIX][..], &encode(&1u64)].concat();
+        let old = p.tree.get(&key).unwrap().unwrap();
+        p.write_checkpoint([(1u64, Some(11u64))], &meta(2)).unwrap();
+        assert_eq!(p.entries::<u64, u64>().unwrap().len(), 2);
+        let entries = |p: &PartitionStore| p.entries::<u64, u64>().unwrap_err().to_string();
+
+        // An older version of a bucket under the newer checkpoint: each value is sound.
+        p.tree.insert(&key, old.clone()).unwrap();
+        let err = entries(&p);
+        assert!(
+            err.contains(&dir.path().display().to_string())
+                && err.contains("2 entries do not match its checkpoint")
+                && err.contains("other versions"),
+            "{err}"
+        );
+        // A changed byte.
+        let mut flipped = old.to_vec();
+        flipped[6] ^= 1;
+        p.tree.insert(&key, flipped).unwrap();
+        assert!(entries(&p).contains("fails its checksum"));
+        // A lost entry.
+        p.tree.remove(&key).unwrap();
+        assert!(entries(&p).contains("its 1 entries do not match its checkpoint, which has 2"));
+        // Damaged metadata.
+        let mut meta_bytes = p.tree.get(META_KEY).unwrap().unwrap().to_vec();
+        meta_bytes[5] ^= 1;
+        p.tree.insert(META_KEY, meta_bytes).unwrap();
+        let err = p.checkpoint().unwrap_err().to_string();
+        assert!(
+            err.contains("partition 0 checkpoint") && err.contains("damaged"),
+            "{err}"
+        );
     }
 }
