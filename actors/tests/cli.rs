@@ -418,13 +418,21 @@ fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
         "{health}"
     );
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    // Counters are exported from the start, before any late record or dead letter.
+    // Counters are exported from the start, before any late record or dead letter, with the
+    // pipeline label and nothing of an OpenTelemetry bridge.
     for counter in [
-        "spate_records_late_total",
-        "spate_records_dead_lettered_total",
+        "spate_records_in_total{pipeline=\"tx-windows\"}",
+        "spate_records_out_total{pipeline=\"tx-windows\"}",
+        "spate_records_late_total{pipeline=\"tx-windows\"}",
+        "spate_records_dead_lettered_total{pipeline=\"tx-windows\"}",
+        "spate_state_expired_total{pipeline=\"tx-windows\"}",
     ] {
         assert!(body.contains(counter), "{counter} missing:\n{body}");
     }
+    assert!(
+        !body.contains("otel_scope") && !body.contains("target_info"),
+        "{body}"
+    );
     // Generous for a shared machine; the old endpoint took 20 s here.
     assert!(
         took < Duration::from_secs(2),

@@ -365,9 +365,8 @@ pub fn main(registry: Registry) -> ExitCode {
         // Colours only for a person at a terminal, never into a log file or a pipe.
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,opentelemetry_sdk=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     match cli.command {

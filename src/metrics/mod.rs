@@ -1,4 +1,4 @@
-//! Job metrics through OpenTelemetry, exported for Prometheus: records in, out, late and
+//! Job metrics for Prometheus (the `prometheus` crate's registry): records in, out, late and
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
 //! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
 //! consumer-group rebalances, changelog restores with their durations, and source partitions
@@ -9,11 +9,12 @@
 mod server;
 
 use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};
-use crate::{Error, Result};
-use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::Resource;
+use crate::Result;
+use prometheus::core::Collector;
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry,
+};
 use server::Server;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,160 +26,160 @@ pub struct Metrics {
 }
 
 struct Instruments {
-    _provider: SdkMeterProvider,
-    pipeline: KeyValue,
-    records_in: Counter<u64>,
-    records_out: Counter<u64>,
-    late: Counter<u64>,
-    dead_letters: Counter<u64>,
-    restarts: Counter<u64>,
-    epoch_seconds: Histogram<f64>,
-    checkpoint_seconds: Histogram<f64>,
-    checkpoint_bytes: Histogram<u64>,
-    watermark: Gauge<i64>,
-    watermark_lag: Gauge<f64>,
-    state_keys: Gauge<u64>,
-    state_bytes: Gauge<u64>,
-    consumer_lag: Gauge<u64>,
-    rebalances: Counter<u64>,
-    restores: Counter<u64>,
-    restore_seconds: Histogram<f64>,
-    source_pauses: Counter<u64>,
-    state_expired: Counter<u64>,
+    records_in: IntCounter,
+    records_out: IntCounter,
+    late: IntCounter,
+    dead_letters: IntCounter,
+    restarts: IntCounterVec,
+    epoch_seconds: Histogram,
+    checkpoint_seconds: Histogram,
+    checkpoint_bytes: Histogram,
+    /// Label-less vectors, so the watermark is exported only once there is one (a 0 would
+    /// read as 1970, and a lag of 0 as caught up).
+    watermark: IntGaugeVec,
+    watermark_lag: GaugeVec,
+    state_keys: IntGaugeVec,
+    state_bytes: IntGaugeVec,
+    consumer_lag: IntGaugeVec,
+    rebalances: IntCounterVec,
+    restores: IntCounterVec,
+    restore_seconds: HistogramVec,
+    source_pauses: IntCounterVec,
+    state_expired: IntCounter,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
 
-impl Metrics {
-    /// Instruments for `pipeline`, served at `addr` when given.
-    pub fn new(pipeline: &str, addr: Option<SocketAddr>) -> Result<Self> {
-        let resource = Resource::builder().with_service_name("spate").build();
-        let mut builder = SdkMeterProvider::builder().with_resource(resource);
-        let mut server = None;
-        if let Some(addr) = addr {
-            let registry = prometheus::Registry::new();
-            let exporter = opentelemetry_prometheus::exporter()
-                .with_registry(registry.clone())
-                .build()
-                .map_err(|e| {
-                    Error::Runtime(format!("cannot set up the Prometheus exporter: {e}"))
-                })?;
-            builder = builder.with_reader(exporter);
-            server = Some(Server::start(addr, registry)?);
-        }
-        let provider = builder.build();
-        let meter = provider.meter("spate");
-        let seconds = vec![
-            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ];
-        let metrics = Metrics {
-            inner: Arc::new(Instruments {
-                pipeline: KeyValue::new("pipeline", pipeline.to_string()),
-                records_in: meter
-                    .u64_counter("spate.records.in")
-                    .with_description("Records read from the source")
-                    .build(),
-                records_out: meter
-                    .u64_counter("spate.records.out")
-                    .with_description("Results committed to the sink")
-                    .build(),
-                late: meter
-                    .u64_counter("spate.records.late")
-                    .with_description("Records behind the watermark, sent to the late output")
-                    .build(),
-                dead_letters: meter
-                    .u64_counter("spate.records.dead_lettered")
-                    .with_description("Malformed records sent to the dead-letter output")
-                    .build(),
-                restarts: meter
-                    .u64_counter("spate.partition.restarts")
-                    .with_description("Key-partition actors restarted from their checkpoint")
-                    .build(),
-                epoch_seconds: meter
-                    .f64_histogram("spate.epoch.duration")
-                    .with_unit("s")
-                    .with_boundaries(seconds.clone())
-                    .with_description("Time from an epoch's cut to its commit")
-                    .build(),
-                checkpoint_seconds: meter
-                    .f64_histogram("spate.checkpoint.duration")
-                    .with_unit("s")
-                    .with_boundaries(seconds)
-                    .with_description("Time to write one partition's checkpoint to sled")
-                    .build(),
-                checkpoint_bytes: meter
-                    .u64_histogram("spate.checkpoint.size")
-                    .with_unit("By")
-                    .with_boundaries(vec![1e3, 1e4, 1e5, 1e6, 1e7, 1e8])
-                    .with_description("Bytes of changed state one partition checkpoint wrote")
-                    .build(),
-                watermark: meter
-                    .i64_gauge("spate.watermark")
-                    .with_unit("ms")
-                    .with_description("The job's event-time watermark, epoch milliseconds")
-                    .build(),
-                watermark_lag: meter
-                    .f64_gauge("spate.watermark.lag")
-                    .with_unit("s")
-                    .with_description("Wall-clock time minus the watermark")
-                    .build(),
-                state_keys: meter
-                    .u64_gauge("spate.state.keys")
-                    .with_description("Keys holding state, per key partition")
-                    .build(),
-                state_bytes: meter
-                    .u64_gauge("spate.state.size")
-                    .with_unit("By")
-                    .with_description("Bytes of state stored in sled as of the last checkpoint, per key partition")
-                    .build(),
-                consumer_lag: meter
-                    .u64_gauge("spate.consumer.lag")
-                    .with_description("Kafka source: records in the topic partition not yet read, at the last epoch cut")
-                    .build(),
-                rebalances: meter
-                    .u64_counter("spate.rebalances")
-                    .with_description("Consumer-group rebalances that assigned partitions to this instance (kind=assigned) or took them away (kind=revoked)")
-                    .build(),
-                restores: meter
-                    .u64_counter("spate.restores")
-                    .with_description("Partitions whose state was rebuilt from the changelog (source=changelog) or found current in the local state directory (source=local)")
-                    .build(),
-                restore_seconds: meter
-                    .f64_histogram("spate.restore.duration")
-                    .with_unit("s")
-                    .with_boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0])
-                    .with_description("Time to restore one partition's state at a job or rebalance start")
-                    .build(),
-                source_pauses: meter
-                    .u64_counter("spate.source.pauses")
-                    .with_description("Times a Kafka source stopped reading a partition because its key partition had as many batches queued as it may (resumed once it handles one)")
-                    .build(),
-                state_expired: meter
-                    .u64_counter("spate.state.expired")
-                    .with_description("Keys whose state the state TTL dropped, not touched for the TTL")
-                    .build(),
-                _server: server,
-                _provider: provider,
-            }),
-        };
-        metrics.start_counters_at_zero();
-        Ok(metrics)
+/// Registers instruments in one registry, whose every series carries the pipeline label.
+struct Builder(Registry);
+
+impl Builder {
+    fn add<M: Collector + Clone + 'static>(&self, metric: prometheus::Result<M>) -> M {
+        let metric = metric.expect("instrument options are valid");
+        self.0
+            .register(Box::new(metric.clone()))
+            .expect("instrument names are unique");
+        metric
     }
 
-    /// Adds 0 to every job-wide counter, so each is exported from the start (a dashboard's
-    /// rate over a counter that appears only with its first event shows nothing until then).
-    fn start_counters_at_zero(&self) {
-        let i = &self.inner;
-        let attrs = std::slice::from_ref(&i.pipeline);
-        for counter in [
-            &i.records_in,
-            &i.records_out,
-            &i.late,
-            &i.dead_letters,
-            &i.state_expired,
-        ] {
-            counter.add(0, attrs);
-        }
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help))
+    }
+
+    fn counters(&self, name: &str, help: &str, label: &str) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), &[label]))
+    }
+
+    fn gauges(&self, name: &str, help: &str) -> IntGaugeVec {
+        self.add(IntGaugeVec::new(Opts::new(name, help), &["partition"]))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        ))
+    }
+}
+
+/// Bucket bounds of the duration histograms, in seconds.
+const SECONDS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    /// Instruments for `pipeline`, served at `addr` when given. Every counter is exported from
+    /// the start, at 0 (a dashboard's rate over a counter that appears only with its first event
+    /// shows nothing until then).
+    pub fn new(pipeline: &str, addr: Option<SocketAddr>) -> Result<Self> {
+        let labels = [("pipeline".to_string(), pipeline.to_string())].into();
+        let registry = Registry::new_custom(None, Some(labels)).expect("a valid pipeline label");
+        let b = Builder(registry.clone());
+        let instruments = Instruments {
+            records_in: b.counter("spate_records_in_total", "Records read from the source"),
+            records_out: b.counter("spate_records_out_total", "Results committed to the sink"),
+            late: b.counter(
+                "spate_records_late_total",
+                "Records behind the watermark, sent to the late output",
+            ),
+            dead_letters: b.counter(
+                "spate_records_dead_lettered_total",
+                "Malformed records sent to the dead-letter output",
+            ),
+            restarts: b.counters(
+                "spate_partition_restarts_total",
+                "Key-partition actors restarted from their checkpoint",
+                "partition",
+            ),
+            epoch_seconds: b.histogram(
+                "spate_epoch_duration_seconds",
+                "Time from an epoch's cut to its commit",
+                &SECONDS,
+            ),
+            checkpoint_seconds: b.histogram(
+                "spate_checkpoint_duration_seconds",
+                "Time to write one partition's checkpoint to sled",
+                &SECONDS,
+            ),
+            checkpoint_bytes: b.histogram(
+                "spate_checkpoint_size_bytes",
+                "Bytes of changed state one partition checkpoint wrote",
+                &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
+            ),
+            watermark: b.add(IntGaugeVec::new(
+                Opts::new(
+                    "spate_watermark_milliseconds",
+                    "The job's event-time watermark, epoch milliseconds",
+                ),
+                &[],
+            )),
+            watermark_lag: b.add(GaugeVec::new(
+                Opts::new(
+                    "spate_watermark_lag_seconds",
+                    "Wall-clock time minus the watermark",
+                ),
+                &[],
+            )),
+            state_keys: b.gauges("spate_state_keys", "Keys holding state, per key partition"),
+            state_bytes: b.gauges(
+                "spate_state_size_bytes",
+                "Bytes of state stored in sled as of the last checkpoint, per key partition",
+            ),
+            consumer_lag: b.gauges(
+                "spate_consumer_lag",
+                "Kafka source: records in the topic partition not yet read, at the last epoch cut",
+            ),
+            rebalances: b.counters(
+                "spate_rebalances_total",
+                "Consumer-group rebalances that assigned partitions to this instance (kind=assigned) or took them away (kind=revoked)",
+                "kind",
+            ),
+            restores: b.counters(
+                "spate_restores_total",
+                "Partitions whose state was rebuilt from the changelog (source=changelog) or found current in the local state directory (source=local)",
+                "source",
+            ),
+            restore_seconds: b.add(HistogramVec::new(
+                HistogramOpts::new(
+                    "spate_restore_duration_seconds",
+                    "Time to restore one partition's state at a job or rebalance start",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0]),
+                &["source"],
+            )),
+            source_pauses: b.counters(
+                "spate_source_pauses_total",
+                "Times a Kafka source stopped reading a partition because its key partition had as many batches queued as it may (resumed once it handles one)",
+                "partition",
+            ),
+            state_expired: b.counter(
+                "spate_state_expired_total",
+                "Keys whose state the state TTL dropped, not touched for the TTL",
+            ),
+            _server: addr.map(|addr| Server::start(addr, registry)).transpose()?,
+        };
+        Ok(Metrics {
+            inner: Arc::new(instruments),
+        })
     }
 
     /// Records a committed epoch.
@@ -192,92 +193,74 @@ impl Metrics {
         watermark: Millis,
     ) {
         let i = &self.inner;
-        let attrs = std::slice::from_ref(&i.pipeline);
-        i.records_in.add(records, attrs);
-        i.records_out.add(outputs, attrs);
-        i.late.add(late, attrs);
-        i.dead_letters.add(dead_letters, attrs);
-        i.epoch_seconds.record(epoch_ms / 1e3, attrs);
+        i.records_in.inc_by(records);
+        i.records_out.inc_by(outputs);
+        i.late.inc_by(late);
+        i.dead_letters.inc_by(dead_letters);
+        i.epoch_seconds.observe(epoch_ms / 1e3);
         if watermark != BEFORE_TIME && watermark != END_OF_TIME {
-            i.watermark.record(watermark, attrs);
+            i.watermark.with_label_values(&[] as &[&str]).set(watermark);
             i.watermark_lag
-                .record((now_ms() - watermark) as f64 / 1e3, attrs);
+                .with_label_values(&[] as &[&str])
+                .set((now_ms() - watermark) as f64 / 1e3);
         }
     }
 
     /// Records one partition checkpoint.
     pub fn checkpoint(&self, millis: f64, bytes: u64) {
-        let i = &self.inner;
-        let attrs = std::slice::from_ref(&i.pipeline);
-        i.checkpoint_seconds.record(millis / 1e3, attrs);
-        i.checkpoint_bytes.record(bytes, attrs);
+        self.inner.checkpoint_seconds.observe(millis / 1e3);
+        self.inner.checkpoint_bytes.observe(bytes as f64);
     }
 
     /// Records a partition's number of keys and its stored state size.
     pub fn state(&self, partition: u32, keys: u64, bytes: u64) {
-        let i = &self.inner;
-        let attrs = [
-            i.pipeline.clone(),
-            KeyValue::new("partition", i64::from(partition)),
-        ];
-        i.state_keys.record(keys, &attrs);
-        i.state_bytes.record(bytes, &attrs);
+        let p = [&partition.to_string()[..]];
+        self.inner.state_keys.with_label_values(&p).set(keys as i64);
+        self.inner
+            .state_bytes
+            .with_label_values(&p)
+            .set(bytes as i64);
     }
 
     /// Records each Kafka source partition's lag (records not yet read), index = partition.
     pub fn consumer_lag(&self, lag: &[(u32, u64)]) {
-        let i = &self.inner;
         for &(p, records) in lag {
-            i.consumer_lag.record(
-                records,
-                &[i.pipeline.clone(), KeyValue::new("partition", p as i64)],
-            );
+            self.inner
+                .consumer_lag
+                .with_label_values(&[&p.to_string()[..]])
+                .set(records as i64);
         }
     }
 
     /// Counts a rebalance of `kind` (`assigned` or `revoked`).
     pub fn rebalance(&self, kind: &'static str) {
-        let i = &self.inner;
-        i.rebalances
-            .add(1, &[i.pipeline.clone(), KeyValue::new("kind", kind)]);
+        self.inner.rebalances.with_label_values(&[kind]).inc();
     }
 
     /// Records one partition's restore: from the changelog or the local copy, and how long.
     pub fn restore(&self, from_changelog: bool, seconds: f64) {
-        let i = &self.inner;
-        let source = KeyValue::new("source", if from_changelog { "changelog" } else { "local" });
-        let attrs = [i.pipeline.clone(), source];
-        i.restores.add(1, &attrs);
-        i.restore_seconds.record(seconds, &attrs);
+        let source = [if from_changelog { "changelog" } else { "local" }];
+        self.inner.restores.with_label_values(&source).inc();
+        self.inner
+            .restore_seconds
+            .with_label_values(&source)
+            .observe(seconds);
     }
 
     /// Counts a pause of source partition `partition` (see `runtime::source`).
     pub fn source_paused(&self, partition: u32) {
-        let i = &self.inner;
-        i.source_pauses.add(
-            1,
-            &[
-                i.pipeline.clone(),
-                KeyValue::new("partition", i64::from(partition)),
-            ],
-        );
+        let p = partition.to_string();
+        self.inner.source_pauses.with_label_values(&[&p[..]]).inc();
     }
 
     /// Counts keys whose state expired under the state TTL in a committed epoch.
     pub fn state_expired(&self, keys: u64) {
-        let i = &self.inner;
-        i.state_expired.add(keys, std::slice::from_ref(&i.pipeline));
+        self.inner.state_expired.inc_by(keys);
     }
 
     /// Counts a partition restart.
     pub fn restart(&self, partition: u32) {
-        let i = &self.inner;
-        i.restarts.add(
-            1,
-            &[
-                i.pipeline.clone(),
-                KeyValue::new("partition", i64::from(partition)),
-            ],
-        );
+        let p = partition.to_string();
+        self.inner.restarts.with_label_values(&[&p[..]]).inc();
     }
 }
