@@ -84,6 +84,19 @@ pub enum Error {
         /// What changed.
         detail: String,
     },
+    /// A Kafka broker acknowledged nothing for `--broker-timeout` while records waited: it is
+    /// down, unreachable or stuck.
+    #[error("Kafka at {brokers} acknowledged none of {what} for {} (--broker-timeout), with {in_flight} records waiting: the broker is down, unreachable or stuck; the job stops at its last checkpoint, and a restart resends what was not acknowledged, exactly once", humantime::format_duration(*waited))]
+    BrokerGone {
+        /// The bootstrap servers.
+        brokers: String,
+        /// What was being sent.
+        what: String,
+        /// How long nothing was acknowledged.
+        waited: std::time::Duration,
+        /// Records queued or unacknowledged.
+        in_flight: u64,
+    },
     /// A stop was requested (SIGINT, SIGTERM) while recorded epochs were being replayed: the
     /// job stopped at its last checkpoint, with nothing new committed.
     #[error("stopped while replaying epoch {epoch}; the --state directory still holds its last checkpoint, and a restart replays from there")]

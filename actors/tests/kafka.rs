@@ -303,6 +303,27 @@ fn the_job_rides_out_a_broker_restart() {
     assert_same_lines(&got, &expected[0], "results across a broker restart");
 }
 
+#[test]
+fn a_broker_gone_longer_than_the_broker_timeout_stops_the_job_saying_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut broker, _) = setup(tmp.path(), 30_000);
+    let mut args = live_job(&broker, "tx-windows", "gone", &tmp.path().join("state"));
+    args.extend(["--broker-timeout", "2s", "--trigger", "100ms"].map(String::from));
+    let mut child = spawn_logged(&as_strs(&args), &tmp.path().join("job.log"));
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.stop();
+    let stopped = Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("acknowledged none of") && log.contains("(--broker-timeout)"),
+        "{log}"
+    );
+    // librdkafka's own 5-minute deadline is not what ended it.
+    assert!(stopped.elapsed() < Duration::from_secs(100), "{log}");
+}
+
 fn spawn_logged(args: &[&str], log: &Path) -> std::process::Child {
     let log = std::fs::File::create(log).unwrap();
     spate(args)

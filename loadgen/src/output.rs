@@ -3,14 +3,12 @@
 //! so a key stays in one partition), or nowhere (`null`, to measure the generator itself).
 
 use anyhow::{anyhow, bail, Context, Result};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use spate::io::kafka::{
-    ensure_topics, send_waiting, Deliveries, KafkaSettings, KafkaTopic, TopicSpec,
-};
+use rdkafka::producer::BaseRecord;
+use spate::io::kafka::{ensure_topics, KafkaSettings, KafkaTopic, TopicSpec};
+use spate::io::producer::Producer;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// A destination for JSON lines.
 pub enum Output {
@@ -51,7 +49,7 @@ impl Default for KafkaOptions {
 
 /// An idempotent Kafka producer writing to one topic.
 pub struct KafkaOutput {
-    producer: BaseProducer<Deliveries>,
+    producer: Producer,
     topic: String,
     sent: u64,
 }
@@ -77,25 +75,19 @@ impl KafkaOutput {
             options.linger_ms.to_string(),
             options.batch_bytes.to_string(),
         );
-        let producer = settings
-            .client_config(
-                &topic.brokers,
-                &[
-                    // Idempotence: a retried batch is never written twice into the input.
-                    ("enable.idempotence", "true"),
-                    ("acks", "all"),
-                    // Java clients' partitioner: a key lands where their producers put it.
-                    ("partitioner", "murmur2_random"),
-                    ("compression.type", &options.compression),
-                    ("linger.ms", &linger),
-                    ("batch.size", &batch),
-                    ("queue.buffering.max.messages", "1000000"),
-                ],
-            )
-            .create_with_context(Deliveries::default())
-            .map_err(|e| {
-                anyhow!("cannot create a Kafka producer for {topic} (--to, --kafka-opt): {e}")
-            })?;
+        let defaults = [
+            ("acks", "all"),
+            // Java clients' partitioner: a key lands where their producers put it.
+            ("partitioner", "murmur2_random"),
+            ("compression.type", &options.compression),
+            ("linger.ms", &linger),
+            ("batch.size", &batch),
+            // A generator outruns any broker: a deep queue keeps the broker busy.
+            ("queue.buffering.max.messages", "1000000"),
+        ];
+        let producer = Producer::open(&settings, &topic.brokers, &defaults).map_err(|e| {
+            anyhow!("cannot create a Kafka producer for {topic} (--to, --kafka-opt): {e}")
+        })?;
         Ok(KafkaOutput {
             producer,
             topic: topic.topic.clone(),
@@ -109,29 +101,20 @@ impl KafkaOutput {
         if let Some(key) = key {
             record = record.key(key);
         }
-        send_waiting(&self.producer, record)
-            .map_err(|e| anyhow!("cannot produce to Kafka topic {} (--to): {e}", self.topic))?;
+        self.producer.send(
+            record,
+            &format!("records to Kafka topic {} (--to)", self.topic),
+        )?;
         self.sent += 1;
         if self.sent.is_multiple_of(1024) {
-            self.producer.poll(Duration::ZERO);
+            self.producer.poll();
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.producer.flush(Duration::from_secs(120)).map_err(|e| {
-            anyhow!(
-                "Kafka did not acknowledge every record of topic {} (--to): {e}",
-                self.topic
-            )
-        })?;
-        if let Some(error) = self.producer.context().first_error() {
-            bail!(
-                "Kafka rejected {} records of topic {} (--to): {error}",
-                self.producer.context().failed(),
-                self.topic
-            );
-        }
+        self.producer
+            .flush(&format!("the records of topic {} (--to)", self.topic))?;
         Ok(())
     }
 }

@@ -6,11 +6,10 @@
 use anyhow::{anyhow, bail, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::BaseRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use spate::io::kafka::{
-    ensure_topics, partition_count, send_waiting, Deliveries, KafkaSettings, KafkaTopic, TopicSpec,
-};
+use spate::io::kafka::{ensure_topics, partition_count, KafkaSettings, KafkaTopic, TopicSpec};
+use spate::io::producer::{Producer, OUTPUT_SETTINGS};
 use std::time::{Duration, Instant};
 
 /// What a copy did.
@@ -48,18 +47,7 @@ pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
         ends.push(high);
     }
     consumer.assign(&list)?;
-    let producer: BaseProducer<Deliveries> = settings
-        .client_config(
-            &to.brokers,
-            &[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "5"),
-                ("compression.type", "lz4"),
-                ("queue.buffering.max.messages", "1000000"),
-            ],
-        )
-        .create_with_context(Deliveries::default())?;
+    let producer = Producer::open(&settings, &to.brokers, &OUTPUT_SETTINGS)?;
     let started = Instant::now();
     let mut copied = 0u64;
     while copied < remaining {
@@ -80,19 +68,13 @@ pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        send_waiting(&producer, record).map_err(|e| anyhow!("cannot produce to {to}: {e}"))?;
+        producer.send(record, &format!("records to {to}"))?;
         copied += 1;
         if copied.is_multiple_of(1024) {
-            producer.poll(Duration::ZERO);
+            producer.poll();
         }
     }
-    producer.flush(Duration::from_secs(120))?;
-    if let Some(error) = producer.context().first_error() {
-        bail!(
-            "{} records were not accepted by {to}: {error}",
-            producer.context().failed()
-        );
-    }
+    producer.flush(&format!("the copy to {to}"))?;
     Ok(PipeReport {
         records: copied,
         elapsed: started.elapsed(),

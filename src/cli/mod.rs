@@ -153,6 +153,10 @@ struct RunArgs {
     /// `at-least-once` (no tail scan at start).
     #[arg(long, default_value = "exactly-once")]
     guarantee: String,
+    /// Kafka sink and changelog: how long the broker may acknowledge nothing of what the job
+    /// sends before the job stops (a slow broker that makes progress is waited for).
+    #[arg(long, default_value = "5m")]
+    broker_timeout: String,
     /// Kafka source: read up to the end offsets seen when the job first started, emit every
     /// window, commit and exit 0; a restart after a crash stops at the same offsets.
     #[arg(long)]
@@ -277,6 +281,7 @@ impl RunArgs {
                 app_id: self.app_id.clone(),
                 options: kafka_options,
                 guarantee: Guarantee::parse(&self.guarantee)?,
+                broker_timeout: duration("--broker-timeout", &self.broker_timeout)?,
             },
             until_end: self.until_end,
             group: self.group,

@@ -9,7 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::ProducerContext;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,7 +81,7 @@ impl Guarantee {
 }
 
 /// Settings every Kafka client of a job shares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
     /// The application id: the consumer group, and the prefix of the job's own topics
     /// (`<app-id>-late`, `<app-id>-dead-letter`). `None` means `spate-<pipeline>`.
@@ -90,6 +90,25 @@ pub struct KafkaSettings {
     pub options: Vec<(String, String)>,
     /// The Kafka sink's guarantee.
     pub guarantee: Guarantee,
+    /// How long a broker may acknowledge nothing of what the job sends (output, changelog)
+    /// before the job stops (`--broker-timeout`); a slow broker that makes progress is waited
+    /// for however long it takes.
+    pub broker_timeout: Duration,
+}
+
+/// [`KafkaSettings::broker_timeout`] by default: five minutes, like Kafka Streams'
+/// `task.timeout.ms`.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            app_id: None,
+            options: Vec::new(),
+            guarantee: Guarantee::default(),
+            broker_timeout: BROKER_TIMEOUT,
+        }
+    }
 }
 
 impl KafkaSettings {
@@ -165,72 +184,6 @@ impl ProducerContext for Deliveries {
                     Some(format!("{e} (topic {})", message.topic()));
             }
         }
-    }
-}
-
-/// Queues `record` on `producer`, serving delivery reports while the local queue is full, so a
-/// fast writer waits for the broker instead of failing.
-pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> std::result::Result<(), KafkaError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                // rdkafka's `poll` runs to its deadline even after serving an event (a busy
-                // wait under 1 ms): serve what is there, then sleep.
-                producer.poll(Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
-/// Waits until every record `producer` sent so far is acknowledged or failed for good, with
-/// a log line every 5 s of waiting (librdkafka retries while the broker is away); fails when any
-/// delivery failed. `what` names the output in messages.
-///
-/// rdkafka's own `flush` serves delivery reports in 100 ms polls that always run to their end,
-/// so every flush took at least 100 ms; this one serves the reports that are there, sleeps 1 ms
-/// when that is all, and returns once the last report is served (which is also what makes
-/// `first_error` complete).
-pub fn flush_checked(producer: &BaseProducer<Deliveries>, what: &str) -> Result<()> {
-    let started = std::time::Instant::now();
-    let mut next_warning = 5;
-    // `in_flight_count` counts records not yet acknowledged and delivery reports not yet served.
-    while producer.in_flight_count() > 0 {
-        // A zero-timeout flush sends what lingers in the producer's batches right away.
-        match producer.flush(Duration::ZERO) {
-            Ok(()) | Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
-            Err(e) => return Err(Error::Runtime(format!("cannot flush {what} to Kafka: {e}"))),
-        }
-        loop {
-            let served = producer.context().reports();
-            producer.poll(Duration::ZERO);
-            if producer.context().reports() == served {
-                break;
-            }
-        }
-        if producer.in_flight_count() > 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let waited = started.elapsed().as_secs();
-        if waited >= next_warning {
-            next_warning = waited + 5;
-            tracing::warn!(
-                in_flight = producer.in_flight_count(),
-                "Kafka has not acknowledged {what} after {waited} s; still retrying"
-            );
-        }
-    }
-    match producer.context().first_error() {
-        Some(error) => Err(Error::Runtime(format!(
-            "Kafka did not accept {what}: {error}; the job stops and a restart resends it exactly once"
-        ))),
-        None => Ok(()),
     }
 }
 

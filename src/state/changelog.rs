@@ -30,16 +30,14 @@
 //! owner's timing (its watermark and processing time).
 
 use crate::checkpoint::PartitionCheckpoint;
-use crate::io::kafka::{
-    client_error, ensure_topics, flush_checked, read_range, send_waiting, Deliveries,
-    KafkaSettings, TopicSpec,
-};
+use crate::io::kafka::{client_error, ensure_topics, read_range, KafkaSettings, TopicSpec};
+use crate::io::producer::Producer;
 use crate::io::sink::{Lines, OutputStream};
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::producer::BaseRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -289,7 +287,7 @@ pub struct Restored {
 
 /// A job's changelog topic.
 pub struct Changelog {
-    producer: BaseProducer<Deliveries>,
+    producer: Producer,
     consumer: ClientConfig,
     topic: String,
     brokers: String,
@@ -340,18 +338,12 @@ impl Changelog {
                 counts[0]
             )));
         }
-        let producer = settings
-            .client_config(
-                brokers,
-                &[
-                    ("enable.idempotence", "true"),
-                    ("acks", "all"),
-                    ("linger.ms", "2"),
-                    ("compression.type", "lz4"),
-                ],
-            )
-            .create_with_context(Deliveries::default())
-            .map_err(|e| client_error(brokers, e))?;
+        let defaults = [
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("compression.type", "lz4"),
+        ];
+        let producer = Producer::open(settings, brokers, &defaults)?;
         Ok(Changelog {
             producer,
             consumer,
@@ -372,12 +364,10 @@ impl Changelog {
         if let Some(value) = value {
             record = record.payload(value);
         }
-        send_waiting(&self.producer, record).map_err(|e| {
-            Error::Runtime(format!(
-                "cannot write to the changelog topic {}: {e}",
-                self.topic
-            ))
-        })
+        self.producer.send(
+            record,
+            &format!("records to the changelog topic {}", self.topic),
+        )
     }
 
     /// Sends `checkpoint` for `partition`: the checkpoint record (after its pieces, when it is
@@ -410,10 +400,8 @@ impl Changelog {
     /// Waits until the changelog has acknowledged everything sent so far, the checkpoints of
     /// `epoch` included; fails when the broker rejected any of it.
     pub fn flush(&self, epoch: u64) -> Result<()> {
-        flush_checked(
-            &self.producer,
-            &format!("the changelog checkpoints of epoch {epoch}"),
-        )
+        self.producer
+            .flush(&format!("the changelog checkpoints of epoch {epoch}"))
     }
 
     /// Sends the entry copies of `entries` (acknowledged with a later flush).
@@ -513,10 +501,9 @@ impl Changelog {
         for (epoch, index) in stale {
             self.send(partition, &piece_key(epoch, index), None)?;
         }
-        flush_checked(
-            &self.producer,
-            &format!("the restored changelog entries of partition {partition}"),
-        )?;
+        self.producer.flush(&format!(
+            "the restored changelog entries of partition {partition}"
+        ))?;
         checkpoint.entries.clear();
         let mut state: Vec<_> = state.into_iter().collect();
         state.sort_unstable();

@@ -117,7 +117,8 @@ impl Tansu {
         );
     }
 
-    fn stop(&mut self) {
+    /// Stops the broker (its storage stays).
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

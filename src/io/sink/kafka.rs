@@ -11,15 +11,15 @@
 use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::io::kafka::{
-    ensure_topics, flush_checked, read_range, send_waiting, Deliveries, Guarantee, KafkaSettings,
-    KafkaTopic, TopicSpec,
+    ensure_topics, read_range, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
 };
+use crate::io::producer::{Producer, OUTPUT_SETTINGS};
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::producer::BaseRecord;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -106,8 +106,7 @@ type Present = HashMap<(OutputStream, String, Epoch), HashSet<u64>>;
 
 /// Sends each committed epoch's output to Kafka topics.
 pub struct KafkaSink {
-    /// Delivery reports are served by `send_waiting` while the queue is full and by `flush`.
-    producer: BaseProducer<Deliveries>,
+    producer: Producer,
     config: ClientConfig,
     app_id: String,
     /// Results, late records, dead letters (in [`OutputStream::ALL`] order).
@@ -158,20 +157,7 @@ impl KafkaSink {
             name: names[i].clone(),
             partitions: counts[i].max(1),
         });
-        let producer_config = settings.client_config(
-            &topic.brokers,
-            &[
-                // Idempotence keeps each partition's records in send order through retries,
-                // which the tail scan relies on.
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "5"),
-                ("compression.type", "lz4"),
-            ],
-        );
-        let producer = producer_config
-            .create_with_context(Deliveries::default())
-            .map_err(|e| crate::io::kafka::client_error(&topic.brokers, e))?;
+        let producer = Producer::open(settings, &topic.brokers, &OUTPUT_SETTINGS)?;
         Ok(KafkaSink {
             producer,
             config,
@@ -193,13 +179,13 @@ impl KafkaSink {
 
     fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
         let topic = record.topic.to_string();
-        send_waiting(&self.producer, record)
-            .map_err(|e| Error::Runtime(format!("cannot send to Kafka topic {topic}: {e}")))
+        self.producer
+            .send(record, &format!("records to Kafka topic {topic}"))
     }
 
     /// Waits until everything sent for `epoch` is acknowledged.
     fn flush(&self, epoch: Epoch) -> Result<()> {
-        flush_checked(&self.producer, &format!("the output of epoch {epoch}"))
+        self.producer.flush(&format!("the output of epoch {epoch}"))
     }
 
     /// A consumer for reading the output topics' tails.
