@@ -184,14 +184,10 @@ impl JobSupervisor {
         }
     }
 
+    /// Ends the job with `error`, which [`run`](super::run) returns: the caller reports it
+    /// (the command line prints it once), so it is only traced here.
     fn fail(&mut self, error: Error) {
-        match error {
-            Error::OutputClosed { what } => {
-                tracing::info!("{what} was closed by its reader: stopping")
-            }
-            Error::StoppedInReplay { .. } => tracing::info!("{error}"),
-            _ => tracing::error!("job failed: {error}"),
-        }
+        tracing::debug!("job failed: {error}");
         self.finish(Err(error));
     }
 
