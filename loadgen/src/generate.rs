@@ -147,7 +147,7 @@ pub fn generate(
         };
         let event_ms = knobs.event_time(pace.base_ms + (due * 1000.0) as Millis, &mut rng);
         line.clear();
-        scenario.write(index, key, event_ms, &mut rng, &mut line);
+        let key = scenario.write(index, key, event_ms, &mut rng, &mut line);
         if rng.chance(knobs.malformed) {
             corrupt(&mut line, scenario.key_field(), &mut rng);
             malformed += 1;

@@ -202,6 +202,26 @@ impl Tansu {
         producer.flush(Duration::from_secs(60)).unwrap();
     }
 
+    /// How many records `topic` holds over all its partitions; 0 while it does not exist.
+    pub fn record_count(&self, topic: &str) -> i64 {
+        let consumer: BaseConsumer = self.config().create().unwrap();
+        let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) else {
+            return 0;
+        };
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        (0..partitions as i32)
+            .filter_map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .ok()
+            })
+            .map(|(low, high)| high - low)
+            .sum()
+    }
+
     /// The end offset of each partition of `topic`.
     pub fn end_offsets(&self, topic: &str, partitions: i32) -> Vec<i64> {
         let consumer: BaseConsumer = self.config().create().unwrap();

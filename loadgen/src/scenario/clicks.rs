@@ -37,7 +37,7 @@ impl Scenario for Clicks {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let purchase = rng.chance(0.03);
         let product = rng.below(2_000);
         let page = if purchase || rng.chance(0.5) {
@@ -57,5 +57,6 @@ impl Scenario for Clicks {
             event_ms,
         };
         write_serde(&click, out);
+        key
     }
 }

@@ -46,24 +46,45 @@ impl Scenario for Logins {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let block = index / ATTACK_BLOCK;
         let mut attack = EventRng::new(0xA77AC, block);
-        let attempt = if attack.below(ATTACK_ONE_IN) == 0 {
-            LoginAttempt {
-                account_id: self.ids.id(ids::ACCOUNT, attack.next_u64() % 1_000_003),
-                ip: address(attack.next_u64()),
-                success: false,
-                event_ms,
-            }
+        // An attack block hammers one account of its own, whatever key was drawn.
+        let (key, ip, success) = if attack.below(ATTACK_ONE_IN) == 0 {
+            (
+                attack.next_u64() % 1_000_003,
+                address(attack.next_u64()),
+                false,
+            )
         } else {
-            LoginAttempt {
-                account_id: self.ids.id(ids::ACCOUNT, key),
-                ip: address(rng.next_u64()),
-                success: !rng.chance(0.03),
-                event_ms,
-            }
+            (key, address(rng.next_u64()), !rng.chance(0.03))
+        };
+        let attempt = LoginAttempt {
+            account_id: self.key_id(key),
+            ip,
+            success,
+            event_ms,
         };
         write_serde(&attempt, out);
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attempt_is_keyed_by_its_own_account_attacks_included() {
+        let mut logins = Logins::default();
+        let mut attacks = 0;
+        for index in 0..ATTACK_BLOCK * ATTACK_ONE_IN * 3 {
+            let (mut rng, mut out) = (EventRng::new(1, index), Vec::new());
+            let key = logins.write(index, index % 100, 0, &mut rng, &mut out);
+            let attempt: LoginAttempt = serde_json::from_slice(&out).unwrap();
+            assert_eq!(attempt.account_id, logins.key_id(key), "record {index}");
+            attacks += u32::from(key != index % 100);
+        }
+        assert!(attacks > 0, "no attack block in the sample");
     }
 }

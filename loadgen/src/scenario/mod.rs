@@ -34,7 +34,10 @@ pub trait Scenario: Send {
     fn key_id(&self, key: u64) -> Id {
         Id::Int(key as i64)
     }
-    /// Appends record `index` as one JSON object, without a newline.
+    /// Appends record `index` as one JSON object, without a newline, and returns the key
+    /// number of the record written: `key`, unless the scenario picked another for it (a
+    /// Kafka record is keyed by [`key_id`](Self::key_id) of what this returns, so a key stays
+    /// in one partition).
     fn write(
         &mut self,
         index: u64,
@@ -42,7 +45,7 @@ pub trait Scenario: Send {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    );
+    ) -> u64;
 }
 
 /// The scenarios, by name.

@@ -46,7 +46,7 @@ impl Scenario for Nexmark {
         event_ms: Millis,
         _rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let mut event = self
             .events
             .next()
@@ -61,5 +61,6 @@ impl Scenario for Nexmark {
             Event::Bid(b) => b.date_time = at,
         }
         write_serde(&event, out);
+        0 // Nexmark picks its own ids: its records are not keyed
     }
 }

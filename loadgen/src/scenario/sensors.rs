@@ -45,7 +45,7 @@ impl Scenario for Sensors {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let device = trait_of(key, 1);
         let base_temp = 20.0 + (device % 200) as f64 / 10.0;
         let phase = (device >> 8) as f64 % std::f64::consts::TAU;
@@ -66,5 +66,6 @@ impl Scenario for Sensors {
             event_ms,
         };
         write_serde(&reading, out);
+        key
     }
 }

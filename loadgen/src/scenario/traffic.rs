@@ -36,7 +36,7 @@ impl Scenario for Traffic {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let segment = trait_of(key, 2);
         let free_flow = 40.0 + (segment % 9) as f64 * 10.0;
         let hour = event_ms.rem_euclid(86_400_000) as f64 / 3_600_000.0;
@@ -57,5 +57,6 @@ impl Scenario for Traffic {
             event_ms,
         };
         write_serde(&ping, out);
+        key
     }
 }

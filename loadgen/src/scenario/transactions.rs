@@ -44,7 +44,7 @@ impl Scenario for Transactions {
         event_ms: Millis,
         rng: &mut EventRng,
         out: &mut Vec<u8>,
-    ) {
+    ) -> u64 {
         let bits = rng.next_u64();
         Transaction {
             tx_id: self.ids.id(ids::TRANSACTION, index + 1),
@@ -54,5 +54,6 @@ impl Scenario for Transactions {
             event_ms,
         }
         .write_json(out, &mut self.times);
+        key
     }
 }
