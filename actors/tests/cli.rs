@@ -200,9 +200,7 @@ fn metered_job(rate: &str) -> (std::process::Child, String) {
 
 /// Stops a job with SIGTERM and waits for it.
 fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    sigterm(&child);
     child.wait().unwrap()
 }
 

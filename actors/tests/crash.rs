@@ -196,11 +196,7 @@ fn sigterm_stops_gracefully_and_the_job_resumes_exactly() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(400));
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    assert!(sigterm(&child));
     let stopped = child.wait_with_output().unwrap();
     assert!(
         stopped.status.success(),
@@ -418,9 +414,7 @@ fn sigterm_during_a_replay_stops_at_the_checkpoint() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1_500));
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    sigterm(&child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() {
         assert!(
@@ -506,9 +500,7 @@ fn a_followed_directory_is_read_exactly_once_across_a_kill() {
     let addr = format!("127.0.0.1:{}", free_port());
     let second = start(&addr);
     committed_at_least(&addr, 20_000.0);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
+    sigterm(&second);
     let stopped = second.wait_with_output().unwrap();
     assert!(stopped.status.success(), "SIGTERM did not exit 0");
 

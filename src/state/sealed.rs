@@ -28,11 +28,16 @@ pub(crate) fn seal<T: Serialize + ?Sized>(key: &[u8], value: &T) -> Vec<u8> {
     out
 }
 
-/// The checksum a sealed value carries.
-fn checksum(sealed: &[u8]) -> u32 {
+/// The seal (checksum bytes) in front of a sealed value, which [`Digest`] counts.
+pub(crate) fn seal_of(sealed: &[u8]) -> [u8; SEAL] {
     let mut bytes = [0; SEAL];
     bytes.copy_from_slice(&sealed[..SEAL]);
-    u32::from_le_bytes(bytes)
+    bytes
+}
+
+/// The checksum a sealed value carries.
+fn checksum(sealed: &[u8]) -> u32 {
+    u32::from_le_bytes(seal_of(sealed))
 }
 
 /// The payload of a value sealed under `key`, or why it cannot be trusted.

@@ -12,7 +12,7 @@
 //! checked against its digest when they are read back: a damaged directory is an error naming
 //! it ([`Error::DamagedState`]), never state that was not written.
 
-use super::sealed::{seal, unseal, verify, Digest, SEAL};
+use super::sealed::{seal, seal_of, unseal, verify, Digest, SEAL};
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -255,7 +255,7 @@ struct StoredMeta {
 /// checkpoint needs to update the digest without reading the old values back.
 #[derive(Default)]
 struct Sums {
-    seals: HashMap<Vec<u8>, Vec<u8>>,
+    seals: HashMap<Vec<u8>, [u8; SEAL]>,
     digest: Digest,
 }
 
@@ -319,7 +319,7 @@ impl PartitionStore {
                 .and_then(|payload| each(key, payload, v.len() as u64))
                 .map_err(|detail| self.damaged(&place, detail))?;
             sums.digest.add(&v);
-            sums.seals.insert(key.to_vec(), v[..SEAL].to_vec());
+            sums.seals.insert(key.to_vec(), seal_of(&v));
         }
         let expected = self.stored_meta()?.map(|m| m.digest).unwrap_or_default();
         if sums.digest != expected {
@@ -407,7 +407,7 @@ impl PartitionStore {
             match value {
                 Some(value) => {
                     digest.add(&value);
-                    seals.push((key, Some(value[..SEAL].to_vec())));
+                    seals.push((key, Some(seal_of(&value))));
                     batch.insert(key_buf.as_slice(), value);
                 }
                 None => {
@@ -467,7 +467,7 @@ impl PartitionStore {
             key_buf.clear();
             key_buf.push(STATE_PREFIX);
             key_buf.extend_from_slice(&key);
-            next.seals.insert(key, value[..SEAL].to_vec());
+            next.seals.insert(key, seal_of(&value));
             batch.insert(key_buf.as_slice(), value);
         }
         self.write_meta(batch, meta.clone(), next.digest)?;

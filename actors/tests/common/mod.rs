@@ -67,6 +67,15 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut(
     }
 }
 
+/// Sends SIGTERM to `child` (a graceful stop: finish the epoch, checkpoint, exit 0); false
+/// when it could not be delivered (the process had already exited).
+pub fn sigterm(child: &std::process::Child) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// `file:PATH`, as `--source` and `--sink` take a path.
 pub fn file_arg(path: &Path) -> String {
     format!("file:{}", path.display())
