@@ -17,9 +17,9 @@ use tansu::Tansu;
 const PARTITIONS: i32 = 4;
 
 /// Epochs cut by record count (see crash.rs), with frequent checkpoints. No partition ever
-/// counts as idle: a broker outage or a slow restart must not let the watermark run ahead of a
-/// partition that still has records waiting (those would turn late, and results would depend
-/// on timing rather than on input).
+/// counts as idle, in the file reference runs either (a file cannot say records are waiting);
+/// a Kafka partition with records waiting never does anyway, see
+/// `a_partition_read_slowly_holds_the_watermark_whatever_the_idle_timeout`.
 const EPOCHS: [&str; 8] = [
     "--trigger",
     "1h",
@@ -147,6 +147,42 @@ fn kafka_to_kafka_equals_file_to_file() {
         assert!((0..PARTITIONS).contains(&partition));
         assert!(d.header("spate.offset").unwrap().parse::<u64>().is_ok());
     }
+}
+
+/// A partition the job reads slowly (its key partition takes 300 ms a batch, so the source
+/// pauses it) while the others run to their ends is behind, not idle, even with an idle timeout
+/// of zero: its records wait in the broker, so none of them turns late and the results equal
+/// the file run's.
+#[test]
+fn a_partition_read_slowly_holds_the_watermark_whatever_the_idle_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, file) = setup(tmp.path(), 12_000);
+    let expected = reference(tmp.path(), "tx-windows", &file);
+    let state = tmp.path().join("state");
+    let mut args = live_job(&broker, "tx-windows", "behind", &state);
+    args.extend(["--until-end", "--trigger", "100ms", "--idle-timeout", "0s"].map(String::from));
+    let log = tmp.path().join("job.log");
+    let status = spate(&as_strs(&args))
+        .env("SPATE_SLOW_PARTITION", "0:300")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        plain(&std::fs::read_to_string(&log).unwrap())
+    );
+    assert_eq!(
+        sorted_payloads(&broker, "behind-late"),
+        expected[1],
+        "late records"
+    );
+    assert_same_lines(
+        &sorted_payloads(&broker, "behind-out"),
+        &expected[0],
+        "results with a slow partition and --idle-timeout 0s",
+    );
 }
 
 #[test]

@@ -70,8 +70,9 @@ struct RunArgs {
     #[arg(long, default_value = "100ms")]
     trigger: String,
     /// A partition without input this long (wall-clock time) is moved to the job's watermark,
-    /// so a quiet partition still closes its windows. The only setting through which timing
-    /// can change results.
+    /// so a quiet partition still closes its windows; a Kafka partition with records still
+    /// waiting in the broker is never idle. The only setting through which timing can change
+    /// results.
     #[arg(long, default_value = "5s")]
     idle_timeout: String,
     /// Windowed pipelines: `append` writes each window once, when no record can change it any

@@ -227,6 +227,9 @@ pub struct EpochCut {
     /// Records not yet read in each source partition (Kafka), when the source knows, as
     /// (source partition, records).
     pub lag: Option<Vec<(u32, u64)>>,
+    /// Per key partition, whether the source still has records waiting for it (see
+    /// [`SourceReader::waiting`](crate::io::source::SourceReader::waiting)).
+    pub waiting: Option<Vec<bool>>,
 }
 
 /// The supervisor's answer to [`EpochCut`].

@@ -306,6 +306,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 end_of_input: !replaying && status == ReadStatus::End,
                 stopping: !replaying && self.stopping(),
                 lag: self.reader.lag(),
+                waiting: self.reader.waiting(),
             }))
             .unwrap_or(CutReply::Abort);
             loop {

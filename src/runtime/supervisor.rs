@@ -207,7 +207,12 @@ impl JobSupervisor {
                 Progress::Ready {
                     max_event_time,
                     records,
-                } => self.tracker.observe(p as u32, max_event_time, records > 0),
+                } => {
+                    let waiting = cut.waiting.as_ref().and_then(|w| w.get(p).copied());
+                    let waiting = waiting.unwrap_or(false);
+                    self.tracker
+                        .observe(p as u32, max_event_time, records > 0, waiting)
+                }
                 Progress::Done => {}
                 Progress::Behind {
                     checkpoint,

@@ -1,5 +1,7 @@
 //! The job's watermark: the minimum over key partitions of their maximum event time, minus the
-//! allowed delay. A partition that has had no input for the idle timeout does not hold it back.
+//! allowed delay. A partition that has had nothing to read for the idle timeout does not hold it
+//! back; one whose source still has records waiting (Kafka lag) is never idle, however slowly
+//! the broker serves them, so a slow fetch cannot make records late.
 //!
 //! Each partition decides lateness and fires its windows on its own watermark, which follows
 //! its own records (see [`crate::time::rules`]); the job's watermark never holds a partition
@@ -23,6 +25,14 @@ pub struct WatermarkTracker {
 struct PartitionProgress {
     max_event_time: Millis,
     last_active: Instant,
+    /// The source has records for this partition it has not read yet.
+    waiting: bool,
+}
+
+impl PartitionProgress {
+    fn idle(&self, now: Instant, timeout: Duration) -> bool {
+        !self.waiting && now.duration_since(self.last_active) >= timeout
+    }
 }
 
 impl WatermarkTracker {
@@ -36,6 +46,7 @@ impl WatermarkTracker {
                 PartitionProgress {
                     max_event_time: BEFORE_TIME,
                     last_active: now,
+                    waiting: false,
                 };
                 partitions as usize
             ],
@@ -43,10 +54,19 @@ impl WatermarkTracker {
         }
     }
 
-    /// Records a partition's progress at an epoch end.
-    pub fn observe(&mut self, partition: u32, max_event_time: Millis, had_records: bool) {
+    /// Records a partition's progress at an epoch end: whether it had records in the epoch, and
+    /// whether its source still has records waiting for it (such a partition is behind, never
+    /// idle).
+    pub fn observe(
+        &mut self,
+        partition: u32,
+        max_event_time: Millis,
+        had_records: bool,
+        waiting: bool,
+    ) {
         let p = &mut self.partitions[partition as usize];
         p.max_event_time = p.max_event_time.max(max_event_time);
+        p.waiting = waiting;
         if had_records {
             p.last_active = Instant::now();
         }
@@ -60,7 +80,7 @@ impl WatermarkTracker {
         let active = self
             .partitions
             .iter()
-            .filter(|p| now.duration_since(p.last_active) < self.idle_timeout)
+            .filter(|p| !p.idle(now, self.idle_timeout))
             .map(|p| p.max_event_time)
             .min();
         let basis = active.or_else(|| self.partitions.iter().map(|p| p.max_event_time).max());
@@ -89,21 +109,35 @@ mod tests {
     #[test]
     fn min_over_partitions_minus_delay() {
         let mut w = WatermarkTracker::new(2, 10, Duration::from_secs(60), BEFORE_TIME);
-        w.observe(0, 100, true);
+        w.observe(0, 100, true, false);
         assert_eq!(w.advance(), BEFORE_TIME, "partition 1 has seen nothing yet");
-        w.observe(1, 50, true);
+        w.observe(1, 50, true, false);
         assert_eq!(w.advance(), 40);
-        w.observe(1, 30, true);
+        w.observe(1, 30, true, false);
         assert_eq!(w.advance(), 40, "never goes backwards");
-        w.observe(1, 200, true);
+        w.observe(1, 200, true, false);
         assert_eq!(w.advance(), 90);
     }
 
     #[test]
     fn idle_partition_does_not_hold_back() {
         let mut w = WatermarkTracker::new(2, 10, Duration::ZERO, BEFORE_TIME);
-        w.observe(0, 100, true);
+        w.observe(0, 100, true, false);
         // With a zero idle timeout every partition is idle at once: the most advanced decides.
         assert_eq!(w.advance(), 90);
+    }
+
+    #[test]
+    fn a_partition_with_records_waiting_is_never_idle() {
+        let mut w = WatermarkTracker::new(2, 10, Duration::ZERO, BEFORE_TIME);
+        w.observe(0, 100, true, false);
+        w.observe(1, 50, false, true);
+        assert_eq!(
+            w.advance(),
+            40,
+            "partition 1 is slow, not idle: it holds the watermark"
+        );
+        w.observe(1, 50, false, false);
+        assert_eq!(w.advance(), 90, "once read to its end it is idle");
     }
 }

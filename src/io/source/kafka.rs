@@ -171,6 +171,27 @@ impl<R: DeserializeOwned> KafkaReader<R> {
         until.map_or(end, |u| end.min(u.offset_of(p)))
     }
 
+    /// Partition `p`'s high-water mark as of the last fetch response, without a broker request;
+    /// `None` before the first one.
+    fn high_watermark(&self, p: usize) -> Option<u64> {
+        let topic = std::ffi::CString::new(self.topic.topic.as_str()).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer is valid while `self.consumer` lives, the topic is a
+        // NUL-terminated string, and both outputs are valid i64s. librdkafka answers from the
+        // high-water marks of the last fetch responses, without a broker request.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                self.ids[p] as i32,
+                &mut low,
+                &mut high,
+            )
+        };
+        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            .then_some(high as u64)
+    }
+
     fn warn(&mut self, message: String) {
         // Broker trouble repeats on every poll: say it at most every ten seconds.
         if self
@@ -313,28 +334,22 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
     }
 
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
-        let topic = std::ffi::CString::new(self.topic.topic.as_str()).ok()?;
         (0..self.next.len())
             .map(|p| {
-                let id = self.ids[p];
-                let (mut low, mut high) = (-1i64, -1i64);
-                // SAFETY: the client pointer is valid while `self.consumer` lives, the topic is a
-                // NUL-terminated string, and both outputs are valid i64s. librdkafka answers from
-                // the high-water marks of the last fetch responses, without a broker request.
-                let err = unsafe {
-                    rdkafka::bindings::rd_kafka_get_watermark_offsets(
-                        self.consumer.client().native_ptr(),
-                        topic.as_ptr(),
-                        id as i32,
-                        &mut low,
-                        &mut high,
-                    )
-                };
-                (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-                    && high >= 0)
-                    .then(|| (id, (high as u64).saturating_sub(self.next[p])))
+                let high = self.high_watermark(p)?;
+                Some((self.ids[p], high.saturating_sub(self.next[p])))
             })
             .collect()
+    }
+
+    fn waiting(&self) -> Option<Vec<bool>> {
+        let waiting = (0..self.next.len()).map(|p| match &self.end {
+            Some(end) => self.next[p] < end[p],
+            None => self
+                .high_watermark(p)
+                .is_none_or(|high| self.next[p] < high),
+        });
+        Some(waiting.collect())
     }
 
     /// Skips the paused partitions' queues. Their records stay in librdkafka's queue, which

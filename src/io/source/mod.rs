@@ -58,6 +58,14 @@ pub trait SourceReader<R>: Send {
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
         None
     }
+    /// Per route (of [`partitions`](Self::partitions)): whether records may be waiting that
+    /// this reader has not read yet (Kafka: below the partition's end offset or high-water
+    /// mark, or nothing heard from the broker yet). Such a partition is slow, never idle, so
+    /// the speed of a fetch cannot change which records are late. `None`: the source cannot
+    /// tell, and idleness is by wall-clock time alone.
+    fn waiting(&self) -> Option<Vec<bool>> {
+        None
+    }
     /// Which routes (of [`partitions`](Self::partitions)) not to read from until further
     /// notice, because their key partition has as many batches queued as it may: a
     /// partitioned source leaves their records in its consumer (whose prefetch is bounded), so
