@@ -24,7 +24,14 @@ pub struct PipeReport {
 /// Copies `from` into `to` (created like spate's sink topics when missing).
 pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
     let settings = KafkaSettings::default();
-    let client = settings.client_config(&from.brokers, &[("group.id", "spate-loadgen-pipe")]);
+    // Read as spate's Kafka source reads (src/io/source/kafka.rs): the same bound on prefetch.
+    let client = settings.client_config(
+        &from.brokers,
+        &[
+            ("group.id", "spate-loadgen-pipe"),
+            ("queued.max.messages.kbytes", "16384"),
+        ],
+    );
     let partitions = partition_count(&client, from)?
         .ok_or_else(|| anyhow!("topic {from} does not exist (--from)"))?;
     ensure_topics(

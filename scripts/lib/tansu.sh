@@ -1,4 +1,5 @@
-# Sourced by scripts/test and scripts/kafka-broker: sets SPATE_TANSU to a tansu 0.6.0 binary,
+# Sourced by scripts/test, scripts/kafka-broker and bench/kafka.sh. ensure_tansu sets SPATE_TANSU
+# to a tansu 0.6.0 binary on its sqlite engine (the broker of most Kafka tests),
 # building it once into target/tools when none answers (20-30 min on 2 cores; cached there like
 # the rest of the build). Expects the working directory to be the repository root.
 ensure_tansu() {
@@ -15,4 +16,21 @@ ensure_tansu() {
         SPATE_TANSU="$tools/bin/tansu"
     fi
     export SPATE_TANSU
+}
+
+# Sets SPATE_TANSU_PG to tansu 0.6.0 built with its postgres storage engine (the broker of the
+# 300,000-record tests, scripts/kafka-broker and bench/kafka.sh), building it once into
+# target/tools/tansu-pg when missing (20-30 min on 2 cores). It needs PostgreSQL 16 or later:
+# scripts/lib/postgres.sh.
+ensure_tansu_pg() {
+    local tools="$PWD/target/tools/tansu-pg"
+    if [ -n "${SPATE_TANSU_PG:-}" ]; then
+        return
+    elif ! "$tools/bin/tansu" --version >/dev/null 2>&1; then
+        echo "building tansu 0.6.0 with its postgres engine into target/tools/tansu-pg (once; 20-30 min on 2 cores)" >&2
+        CARGO_TARGET_DIR="$PWD/target/tools/build" cargo install tansu --version 0.6.0 --locked \
+            --features postgres --root "$tools" >&2
+    fi
+    SPATE_TANSU_PG="$tools/bin/tansu"
+    export SPATE_TANSU_PG
 }
