@@ -1,50 +1,50 @@
 #!/usr/bin/env bash
-# The Kafka benchmark quoted in the README, on loopback against tansu 0.6 (sqlite storage in a
-# temporary directory; a fresh broker for every measurement, because tansu's sqlite engine slows
-# down as its database grows, its memory engine loses records, and its fetches stalled here on
-# input written in 1 MiB batches, so the input is written in 64 KiB batches):
+# The Kafka benchmark quoted in the README, on loopback against the tests' scale broker,
+# scripts/kafka-broker (tansu 0.6 on its PostgreSQL engine, a fresh broker and database for
+# every measurement):
 #  1. throughput: EVENTS transactions (10,000 users) in a 4-partition topic; per run, the broker
 #     ceiling (`spate-loadgen pipe`: every record consumed and produced to a new topic, with the
-#     same librdkafka and producer settings as spate's sink; Debian's kcat, on librdkafka 2.0,
-#     cannot talk to tansu 0.6: its ApiVersions exchange fails) and spate
+#     same librdkafka consumer and producer settings as spate's source and sink; Debian's kcat,
+#     on librdkafka 2.0, cannot talk to tansu 0.6: its ApiVersions exchange fails) and spate
 #     (tx-windows Kafka→Kafka, exactly-once, --until-end), alternating; prints medians and their
 #     ratio. Wall time for both, from process start to exit.
 #  2. latency: `spate-loadgen bench --to … --from …` produces RATE transactions/s for 90 s
 #     while tx-windows runs Kafka→Kafka as a separate process, and times each result as it
 #     arrives in the output topic: latency = arrival − (window end + the 10 s watermark delay),
 #     with event time = creation time.
-# Needs tansu (scripts/test installs it into target/tools) and python3.
-# Usage: bench/kafka.sh [RUNS] [EVENTS] [RATE]   (defaults 3, 100000, 1000; RUNS=0: latency only)
+# Needs python3 (for a free port); scripts/kafka-broker installs the broker when missing.
+# Usage: bench/kafka.sh [RUNS] [EVENTS] [RATE]   (defaults 3, 1000000, 1000; RUNS=0: latency only;
+# one run of 1,000,000 takes about 7 minutes here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
-events=${2:-100000}
+events=${2:-1000000}
 rate=${3:-1000}
-tansu=${SPATE_TANSU:-target/tools/bin/tansu}
-[ -x "$tansu" ] || tansu=$(command -v tansu) || { echo "bench/kafka.sh needs tansu: run scripts/test once" >&2; exit 1; }
-tansu=$(realpath "$tansu")
+. scripts/lib/tansu.sh
+. scripts/lib/postgres.sh
+ensure_tansu_pg
+ensure_pg_template
 cargo build --release -q
 spate=$PWD/target/release/spate
 loadgen=$PWD/target/release/spate-loadgen
 work=$(mktemp -d)
+chmod a+rx "$work"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 broker=127.0.0.1:$port
-tansu_pid=
-stop_broker() { [ -n "$tansu_pid" ] && kill "$tansu_pid" 2>/dev/null && wait "$tansu_pid" 2>/dev/null; tansu_pid=; rm -rf "$work/broker"; }
+broker_pid=
+stop_broker() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null; broker_pid=; rm -rf "$work/broker"; }
 trap 'stop_broker; rm -rf "$work"' EXIT
 fresh_broker() { # a new, empty broker on $broker
     stop_broker
-    mkdir -p "$work/broker"
-    (cd "$work/broker" && exec "$tansu" broker --listener-url "tcp://$broker" \
-        --advertised-listener-url "tcp://$broker" --storage-engine sqlite://tansu.db >tansu.log 2>&1) &
-    tansu_pid=$!
-    for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
-    echo "tansu did not start" >&2; exit 1
+    scripts/kafka-broker "$port" "$work/broker" >"$work/broker.log" 2>&1 &
+    broker_pid=$!
+    for _ in $(seq 300); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
+    echo "the broker did not start:" >&2; cat "$work/broker.log" >&2; exit 1
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
-input() { "$loadgen" transactions --events "$events" --users 10000 --seed 7 --partitions 4 --batch-bytes 65536 \
+input() { "$loadgen" transactions --events "$events" --users 10000 --seed 7 --partitions 4 \
     --to "kafka://$broker/tx" 2>&1 | tail -1; }
 
 ceiling=() spate_rates=() spate_internal=()

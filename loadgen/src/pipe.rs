@@ -43,43 +43,69 @@ pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
             compacted: false,
         }],
     )?;
-    let consumer: BaseConsumer = client.create()?;
+    let consumer: std::sync::Arc<BaseConsumer> = std::sync::Arc::new(client.create()?);
     let mut list = TopicPartitionList::new();
-    let mut remaining = 0u64;
     let mut ends = Vec::new();
     for p in 0..partitions as i32 {
         let (low, high) = consumer.fetch_watermarks(&from.topic, p, Duration::from_secs(30))?;
         list.add_partition_offset(&from.topic, p, Offset::Offset(low))?;
-        remaining += (high - low).max(0) as u64;
-        ends.push(high);
+        ends.push((low, high));
     }
     consumer.assign(&list)?;
+    // One queue per partition, taken in turns, as spate's Kafka source reads.
+    let queues = (0..partitions as i32)
+        .map(|p| {
+            consumer
+                .split_partition_queue(&from.topic, p)
+                .ok_or_else(|| anyhow!("cannot open a queue for partition {p} of {from}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut next: Vec<i64> = ends.iter().map(|&(low, _)| low).collect();
+    let remaining: u64 = ends
+        .iter()
+        .map(|&(low, high)| (high - low).max(0) as u64)
+        .sum();
     let producer = Producer::open(&settings, &to.brokers, &OUTPUT_SETTINGS)?;
     let started = Instant::now();
     let mut copied = 0u64;
+    let mut last_record = Instant::now();
     while copied < remaining {
-        let message = match consumer.poll(Duration::from_secs(30)) {
-            None => bail!(
-                "no record from {from} for 30 s with {} still to copy",
-                remaining - copied
-            ),
-            Some(m) => m?,
-        };
-        if message.offset() >= ends[message.partition() as usize] {
+        let mut turn = 0;
+        for (p, queue) in queues.iter().enumerate() {
+            while next[p] < ends[p].1 {
+                let Some(message) = queue.poll(Duration::ZERO) else {
+                    break;
+                };
+                let message = message?;
+                next[p] = message.offset() + 1;
+                let mut record = BaseRecord::<[u8], [u8]>::to(&to.topic).partition(p as i32);
+                if let Some(payload) = message.payload() {
+                    record = record.payload(payload);
+                }
+                if let Some(key) = message.key() {
+                    record = record.key(key);
+                }
+                producer.send(record, &format!("records to {to}"))?;
+                copied += 1;
+                turn += 1;
+                if copied.is_multiple_of(1024) {
+                    producer.poll();
+                }
+            }
+        }
+        if turn > 0 {
+            last_record = Instant::now();
             continue;
         }
-        let mut record = BaseRecord::<[u8], [u8]>::to(&to.topic).partition(message.partition());
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
+        if last_record.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "no record from {from} for 30 s with {} still to copy",
+                remaining - copied
+            );
         }
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        producer.send(record, &format!("records to {to}"))?;
-        copied += 1;
-        if copied.is_multiple_of(1024) {
-            producer.poll();
-        }
+        // Nothing waiting: serve the client's events and the producer's reports a moment.
+        consumer.poll(Duration::from_millis(10));
+        producer.poll();
     }
     producer.flush(&format!("the copy to {to}"))?;
     Ok(PipeReport {

@@ -76,3 +76,36 @@ fn kafka_output_keys_each_record_by_its_pipeline_key() {
         "Kafka payloads differ from the file output"
     );
 }
+
+/// `pipe` copies 100,000 records partition N to partition N with their keys, in order, on the
+/// scale broker (tansu on PostgreSQL, where reading all partitions from one queue stalled
+/// after 30,000–110,000 records).
+#[test]
+fn pipe_copies_a_topic_record_for_record() {
+    let broker = tansu::Tansu::start_postgres();
+    let kafka = KafkaOptions {
+        partitions: 4,
+        ..KafkaOptions::default()
+    };
+    write(&broker.url("tx"), &kafka, 100_000);
+    let topic = |url: &str| {
+        spate::io::kafka::KafkaTopic::parse("--from", url)
+            .unwrap()
+            .unwrap()
+    };
+    let (from, to) = (topic(&broker.url("tx")), topic(&broker.url("copy")));
+    let report = spate_loadgen::pipe::pipe(&from, &to).unwrap();
+    assert_eq!(report.records, 100_000);
+    let strip = |records: Vec<tansu::KafkaRecord>| -> Vec<(i32, Option<String>, String)> {
+        records
+            .into_iter()
+            .map(|r| (r.partition, r.key, r.payload))
+            .collect()
+    };
+    let original = strip(broker.read_topic("tx"));
+    assert_eq!(original.len(), 100_000);
+    assert!(
+        strip(broker.read_topic("copy")) == original,
+        "the copy differs"
+    );
+}
