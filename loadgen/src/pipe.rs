@@ -10,6 +10,7 @@ use rdkafka::producer::BaseRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use spate::io::kafka::{ensure_topics, partition_count, KafkaSettings, KafkaTopic, TopicSpec};
 use spate::io::producer::{Producer, OUTPUT_SETTINGS};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a copy did.
@@ -43,23 +44,8 @@ pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
             compacted: false,
         }],
     )?;
-    let consumer: std::sync::Arc<BaseConsumer> = std::sync::Arc::new(client.create()?);
-    let mut list = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..partitions as i32 {
-        let (low, high) = consumer.fetch_watermarks(&from.topic, p, Duration::from_secs(30))?;
-        list.add_partition_offset(&from.topic, p, Offset::Offset(low))?;
-        ends.push((low, high));
-    }
-    consumer.assign(&list)?;
-    // One queue per partition, taken in turns, as spate's Kafka source reads.
-    let queues = (0..partitions as i32)
-        .map(|p| {
-            consumer
-                .split_partition_queue(&from.topic, p)
-                .ok_or_else(|| anyhow!("cannot open a queue for partition {p} of {from}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let consumer: Arc<BaseConsumer> = Arc::new(client.create()?);
+    let (queues, ends) = assign_all(&consumer, from, partitions as i32)?;
     let mut next: Vec<i64> = ends.iter().map(|&(low, _)| low).collect();
     let remaining: u64 = ends
         .iter()
@@ -112,4 +98,36 @@ pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
         records: copied,
         elapsed: started.elapsed(),
     })
+}
+
+/// A partition's (low, high) water marks at the start of the copy.
+type WaterMarks = (i64, i64);
+
+type PartitionQueue =
+    rdkafka::consumer::base_consumer::PartitionQueue<rdkafka::consumer::DefaultConsumerContext>;
+
+/// Assigns every partition of `from` at its low-water mark and gives each its own queue (taken
+/// in turns, as spate's Kafka source reads); returns the queues and each partition's
+/// (low, high) water marks.
+fn assign_all(
+    consumer: &Arc<BaseConsumer>,
+    from: &KafkaTopic,
+    partitions: i32,
+) -> Result<(Vec<PartitionQueue>, Vec<WaterMarks>)> {
+    let mut list = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(&from.topic, p, Duration::from_secs(30))?;
+        list.add_partition_offset(&from.topic, p, Offset::Offset(low))?;
+        ends.push((low, high));
+    }
+    consumer.assign(&list)?;
+    let queues = (0..partitions)
+        .map(|p| {
+            consumer
+                .split_partition_queue(&from.topic, p)
+                .ok_or_else(|| anyhow!("cannot open a queue for partition {p} of {from}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((queues, ends))
 }
