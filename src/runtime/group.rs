@@ -1,0 +1,132 @@
+//! A Kafka-source job as a member of its consumer group: one job per assignment, leaving once
+//! the group has read every partition to its end (`--until-end`).
+
+use super::signals::wait_for_stop_signal;
+use super::{kafka_end_offsets, key_partitions, run_job, JobReport, RunConfig};
+use crate::io::group::GroupMember;
+use crate::metrics::Metrics;
+use crate::operator::KeyedOperator;
+use crate::pipeline::Plan;
+use crate::state::{Changelog, StateStore};
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Kafka topic partitions a job owns as a member of its consumer group.
+pub(super) struct Assignment {
+    /// The topic partitions, ascending.
+    pub(super) ids: Vec<u32>,
+    pub(super) member: Arc<GroupMember>,
+    /// Raised when a rebalance takes the partitions away.
+    pub(super) revoked: Arc<AtomicBool>,
+}
+
+/// Runs a Kafka-source job as a member of its consumer group: each assignment runs as one job
+/// on the assigned partitions, stopped at an epoch boundary when a rebalance revokes them. With
+/// `--until-end` the instance leaves once the group has committed every partition's end
+/// offset and every partition's last checkpoint is final, whichever member processed it.
+pub(super) fn run_in_group<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    topic: &crate::io::kafka::KafkaTopic,
+    store: &StateStore,
+    metrics: &Metrics,
+) -> Result<JobReport>
+where
+    R: DeserializeOwned + Send + 'static,
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    let started = std::time::Instant::now();
+    let app_id = config.kafka.app_id(&plan.name);
+    let n = key_partitions(config, &app_id)?;
+    let end = kafka_end_offsets(config, store, topic, n)?;
+    let member = Arc::new(GroupMember::join(topic, &config.kafka, &app_id)?);
+    // With --until-end: where each partition ends, and the changelog that tells whether its
+    // last checkpoint is final.
+    let bounded = match end {
+        Some(end) => Some((
+            end,
+            Changelog::open(&config.kafka, &topic.brokers, &app_id, &plan.name, n)?,
+        )),
+        None => None,
+    };
+    if config.handle_signals {
+        let stop = config.stop.clone();
+        std::thread::Builder::new()
+            .name("spate-signals".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a signal runtime starts");
+                runtime.block_on(wait_for_stop_signal());
+                tracing::info!("stop requested: finishing the current epoch");
+                stop.store(true, Ordering::Release);
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))?;
+    }
+    let job_config = RunConfig {
+        handle_signals: false,
+        ..config.clone()
+    };
+    tracing::info!(group = %app_id, "joined the consumer group; waiting for partitions");
+    let mut total = JobReport::default();
+    while !config.stop.load(Ordering::Acquire) {
+        let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
+            if let Some((end, changelog)) = &bounded {
+                if member.all_committed(end)? && all_final(changelog, end)? {
+                    tracing::info!(
+                        "the group has read every partition to its end and emitted every window: leaving"
+                    );
+                    break;
+                }
+            }
+            continue;
+        };
+        metrics.rebalance("assigned");
+        if ids.is_empty() {
+            tracing::info!("no partitions assigned to this instance: waiting");
+            continue;
+        }
+        tracing::info!(partitions = ?ids, "partitions assigned: starting");
+        let assignment = Assignment {
+            ids,
+            member: member.clone(),
+            revoked: member.handover().begin(),
+        };
+        let result = run_job(plan, &job_config, store, metrics, Some(&assignment));
+        member.handover().end();
+        let report = result?;
+        if assignment.revoked.load(Ordering::Acquire) {
+            metrics.rebalance("revoked");
+        }
+        total.absorb(&report);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// Whether every partition's newest checkpoint in `changelog` is final (taken at the end of a
+/// bounded run, with the watermark at +∞, so every window was emitted) and lies at or after
+/// `end`. A committed group offset alone does not say that: a member that stops (or dies)
+/// after reading to the end but before its final epoch leaves windows open.
+fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
+    for (p, &end) in end.iter().enumerate() {
+        if end == 0 {
+            continue; // an empty partition has nothing to emit
+        }
+        let fin = changelog
+            .newest_checkpoint(p as u32)?
+            .is_some_and(|(meta, next_offset)| {
+                meta.watermark == crate::time::END_OF_TIME && next_offset >= end
+            });
+        if !fin {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,207 @@
+//! Where a job resumes: from its state directory alone, or from its Kafka changelog.
+
+use super::source::ReadPlan;
+use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
+use crate::io::sink::{EpochSink, EpochStats, Staged};
+use crate::metrics::Metrics;
+use crate::state::{Changelog, StateStore};
+use crate::time::{Millis, BEFORE_TIME};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+
+/// Where a job resumes: what its source, supervisor and partitions start from.
+pub(super) struct Resume {
+    pub(super) read_plan: ReadPlan,
+    pub(super) start_watermark: Millis,
+    /// The epoch log since the oldest partition checkpoint.
+    pub(super) recorded: Vec<EpochRecord>,
+    /// Each partition's checkpoint epoch.
+    pub(super) checkpoints: Vec<Epoch>,
+    /// The epoch the job starts after (see [`PartitionSetup::base_epoch`]).
+    pub(super) base_epoch: Epoch,
+}
+
+/// Resumes from the state directory alone: each partition resumes after its own checkpoint;
+/// the source resumes after the oldest one and replays the recorded epochs since, which
+/// partitions ahead of it skip.
+pub(super) fn resume_local(
+    store: &StateStore,
+    n: u32,
+    sink: &dyn EpochSink,
+    overwrite: bool,
+) -> Result<Resume> {
+    let checkpoints: Vec<_> = (0..n)
+        .map(|p| store.partition(p)?.checkpoint())
+        .collect::<Result<_>>()?;
+    let oldest = checkpoints.iter().map(|c| c.epoch).min().unwrap_or(0);
+    let recorded = store.epochs_from(oldest)?;
+    let last_recorded = recorded.last().map_or(oldest, |r| r.epoch);
+    sink.claim_output(last_recorded, &store.describe(), overwrite)?;
+    sink.recover(oldest, last_recorded)?;
+    let oldest_record = recorded.iter().find(|r| r.epoch == oldest);
+    let read_plan = ReadPlan {
+        from: oldest_record.map_or(SourcePosition::Start, |r| r.end.clone()),
+        next_epoch: oldest + 1,
+        replay: recorded
+            .iter()
+            .filter(|r| r.epoch > oldest)
+            .map(|r| (r.epoch, r.end.clone()))
+            .collect(),
+    };
+    if recorded.last().is_some_and(|r| r.final_epoch) {
+        tracing::warn!(
+            "{} holds a job that read its input to the end, which closed every window: records added to the input since are late; pass --follow to keep a job open to new input",
+            store.describe()
+        );
+    }
+    if oldest > 0 || last_recorded > oldest {
+        tracing::info!(
+            checkpoint = oldest,
+            replay = last_recorded - oldest,
+            "resuming from the state directory"
+        );
+    }
+    Ok(Resume {
+        read_plan,
+        start_watermark: oldest_record.map_or(BEFORE_TIME, |r| r.watermark),
+        recorded,
+        checkpoints: checkpoints.iter().map(|c| c.epoch).collect(),
+        base_epoch: 0,
+    })
+}
+
+/// Resumes a Kafka-source job from its changelog, whoever wrote it: each partition takes the
+/// changelog's newest checkpoint (the local copy when it is that one, otherwise rebuilt from
+/// the changelog), the outputs of that checkpoint's epoch are committed again (the sink skips
+/// what is already visible), and the job goes on from the checkpoints' offsets with epochs
+/// numbered after every epoch any owner used. Nothing is replayed: an epoch's output is
+/// committed only after its checkpoint is in the changelog.
+pub(super) fn resume_from_changelog(
+    changelog: &Changelog,
+    store: &StateStore,
+    ids: &[u32],
+    sink: &dyn EpochSink,
+    metrics: &Metrics,
+) -> Result<Resume> {
+    let committed = store.committed()?;
+    sink.recover(committed, committed)?;
+    // Reading the changelog is the slow part (a consumer and a round trip per partition):
+    // read every partition's at once.
+    let started = std::time::Instant::now();
+    let found: Vec<Result<_>> = std::thread::scope(|scope| {
+        let readers: Vec<_> = ids
+            .iter()
+            .map(|&p| scope.spawn(move || changelog.restore(p)))
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(Error::Runtime("a changelog reader panicked".into())))
+            })
+            .collect()
+    });
+    let read_seconds = started.elapsed().as_secs_f64();
+    let mut restored = Vec::with_capacity(ids.len());
+    for (&p, found) in ids.iter().zip(found) {
+        let started = std::time::Instant::now();
+        let partition = store.partition(p)?;
+        let local = partition.checkpoint()?;
+        match found? {
+            Some(found) => {
+                let stale = local != found.checkpoint.meta;
+                if stale {
+                    tracing::info!(
+                        partition = p,
+                        epoch = found.checkpoint.meta.epoch,
+                        entries = found.state.len(),
+                        "restored the partition's state from the changelog"
+                    );
+                    partition.replace(found.state, &found.checkpoint.meta)?;
+                }
+                metrics.restore(stale, read_seconds + started.elapsed().as_secs_f64());
+                restored.push(Some(found.checkpoint));
+            }
+            None if local.epoch > 0 => {
+                return Err(Error::Runtime(format!(
+                    "the state directory {} holds a checkpoint of partition {p} (epoch {}) that the changelog topic {} does not: the topic was deleted or belongs to another job; restore the topic, or start over with a new --state directory and --app-id",
+                    store.path().display(),
+                    local.epoch,
+                    changelog.topic()
+                )))
+            }
+            None => restored.push(None),
+        }
+    }
+    let base_epoch = restored
+        .iter()
+        .flatten()
+        .map(|c| c.meta.epoch)
+        .chain(store.epochs_from(0)?.last().map(|r| r.epoch))
+        .chain([committed])
+        .max()
+        .unwrap_or(0);
+
+    // Commit the newest checkpoints' outputs again: their owner may have stopped before they
+    // were all visible.
+    let mut resent = Vec::new();
+    let mut pending: BTreeMap<Epoch, Vec<Staged>> = BTreeMap::new();
+    for (p, checkpoint) in restored.iter_mut().enumerate() {
+        let Some(checkpoint) = checkpoint else {
+            continue;
+        };
+        let writer = crate::io::sink::writer_name(p as u32);
+        let epoch = checkpoint.meta.epoch;
+        for (stream, lines) in std::mem::take(&mut checkpoint.outputs) {
+            if let Some(staged) = sink.stage_keyed(epoch, stream, &writer, lines)? {
+                pending.entry(epoch).or_default().push(staged);
+            }
+        }
+        if pending.contains_key(&epoch) {
+            resent.push((writer, epoch));
+        }
+    }
+    sink.recover_resent(&resent)?;
+    for (epoch, staged) in pending {
+        sink.commit(epoch, staged, &EpochStats::default())?;
+    }
+
+    let offsets = restored
+        .iter()
+        .map(|c| c.as_ref().map_or(0, |c| c.next_offset))
+        .collect();
+    let start_watermark = restored
+        .iter()
+        .map(|c| c.as_ref().map_or(BEFORE_TIME, |c| c.meta.watermark))
+        .min()
+        .unwrap_or(BEFORE_TIME);
+    let start = EpochRecord {
+        epoch: base_epoch,
+        end: SourcePosition::Offsets(offsets),
+        watermark: start_watermark,
+        processing_time: restored
+            .iter()
+            .flatten()
+            .map(|c| c.meta.processing_time)
+            .max()
+            .unwrap_or(0),
+        final_epoch: false,
+    };
+    // The epoch log starts over at the restored position: in-process restarts rewind to it.
+    store.forget_all_epochs()?;
+    store.record_epoch(&start)?;
+    if base_epoch > 0 {
+        tracing::info!(epoch = base_epoch, "resuming from the changelog");
+    }
+    Ok(Resume {
+        read_plan: ReadPlan {
+            from: start.end.clone(),
+            next_epoch: base_epoch + 1,
+            replay: Default::default(),
+        },
+        start_watermark,
+        recorded: vec![start],
+        checkpoints: vec![base_epoch; ids.len()],
+        base_epoch,
+    })
+}
