@@ -6,9 +6,9 @@
 //! ```text
 //! source ── Batch(e, first, records) ─────────────▶ partition   (any number, in input order)
 //! source ── EpochCut(e, end offsets, sent) ───────▶ supervisor
-//! supervisor ── EndEpoch(e, sent) ────────────────▶ partition   ─▶ Progress::Ready / Behind / Done
+//! supervisor ── InputEnded(e, sent) ────────────────▶ partition   ─▶ Progress::Ready / Behind / Done
 //! supervisor: records e (input range, watermark, processing time), fsynced
-//! supervisor ── Advance(e, watermark, checkpoint?) ▶ partition   fires what the epoch end reaches,
+//! supervisor ── SealEpoch(e, watermark, checkpoint?) ▶ partition   fires what the epoch end reaches,
 //!                                                                stages outputs, prepares checkpoint
 //! partition ── PartitionEvent::Staged(e) ─────────▶ supervisor  (every partition: commit e)
 //! supervisor ── Committed(e) ─────────────────────▶ partition   writes checkpoints up to e
@@ -18,9 +18,9 @@
 //!
 //! - **Replayable.** An epoch's record is durable before any partition finishes it, and a
 //!   partition's results depend only on its records in order (its own watermark moves record
-//!   by record; `Advance` carries only what the epoch end adds: idleness, the end of input,
+//!   by record; `SealEpoch` carries only what the epoch end adds: idleness, the end of input,
 //!   processing time). So a replay of epoch `e` from the same offsets produces the same bytes.
-//! - **Counted.** `Batch::first` and `EndEpoch::sent` count records per partition per epoch: a
+//! - **Counted.** `Batch::first` and `InputEnded::sent` count records per partition per epoch: a
 //!   partition processes each record of an epoch once, skips what a replay sends again, and
 //!   answers `Behind` when it restarted and lost records, which makes the supervisor rewind the
 //!   source to the partition's checkpoint.
@@ -56,9 +56,10 @@ impl<K: Send + 'static, E: Send + 'static> Message for Batch<K, E> {
     type Result = ();
 }
 
-/// Asks a partition for its progress at the end of an epoch's input.
+/// The source has sent a partition all of an epoch's input; the partition answers with its
+/// [`Progress`] in the epoch (step 2 of the epoch protocol, see the runtime's module doc).
 #[derive(Debug, Clone, Copy)]
-pub struct EndEpoch {
+pub struct InputEnded {
     /// The epoch.
     pub epoch: Epoch,
     /// How many records the source routed to this partition in the epoch.
@@ -67,7 +68,7 @@ pub struct EndEpoch {
     pub dead_sent: u64,
 }
 
-/// A partition's answer to [`EndEpoch`].
+/// A partition's answer to [`InputEnded`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// The partition processed all of the epoch's records.
@@ -89,13 +90,14 @@ pub enum Progress {
     },
 }
 
-impl Message for EndEpoch {
+impl Message for InputEnded {
     type Result = Progress;
 }
 
-/// Ends an epoch at a partition: fire timers, stage outputs, maybe checkpoint.
+/// Seals an epoch at a partition, once the supervisor has every partition's progress: advance
+/// the watermark, fire timers, stage outputs, maybe checkpoint.
 #[derive(Debug, Clone, Copy)]
-pub struct Advance {
+pub struct SealEpoch {
     /// The epoch.
     pub epoch: Epoch,
     /// The epoch's watermark.
@@ -110,7 +112,7 @@ pub struct Advance {
     pub next_offset: u64,
 }
 
-impl Message for Advance {
+impl Message for SealEpoch {
     type Result = ();
 }
 

@@ -3,10 +3,51 @@
 //! source runs on its own thread. [`run`] wires them up, restores state, and returns when the
 //! input ends, the job is stopped, or it fails.
 //!
+//! # The epoch protocol
+//!
+//! The input is cut into epochs (micro-batches); an epoch is the unit of exactly-once. For
+//! epoch `e`, in this order:
+//!
+//! 1. **Batches.** The source thread reads chunks and sends each key partition one `Batch` per
+//!    chunk (never one message per record). At the trigger (or `--max-records-per-epoch`) it
+//!    cuts the epoch: `EpochCut` to the supervisor, with where the input ends, how many
+//!    records each partition was sent, and which partitions still have input waiting.
+//! 2. **Input ended.** The supervisor sends every partition `InputEnded { e, sent }` (the
+//!    batches were delivered before the cut). A partition answers at once: `Progress::Ready`
+//!    (its max event time, its record count) when it has processed all `sent` records,
+//!    `Progress::Done` when it finished `e` before (a replay for another partition), or
+//!    `Progress::Behind` when it has seen fewer (it restarted from an older checkpoint and
+//!    needs the source to replay from there).
+//! 3. **Record.** With every partition's progress, the supervisor computes the watermark
+//!    (`time::WatermarkTracker`), decides whether `e` checkpoints, and writes the epoch's
+//!    record (input range, watermark, processing time) durably to the state store **before**
+//!    any partition acts on it.
+//! 4. **Seal.** `SealEpoch { e, watermark, checkpoint, .. }` to every partition: advance the
+//!    watermark, fire timers, close windows and sessions, stage the epoch's outputs with the
+//!    sink, prepare a checkpoint when asked; report `PartitionEvent::Staged` (`EpochDone`).
+//! 5. **Commit.** Once every partition has staged `e` and every earlier epoch is committed, the
+//!    supervisor commits `e`'s output at the sink (visible at once, exactly once) and tells
+//!    the partitions `Committed { e }`, after which they may write the checkpoints they
+//!    prepared; the source then commits its offsets upstream (Kafka: to the consumer group).
+//!
+//! # Guarantees
+//!
+//! - *A replay reproduces.* Every decision that shapes output (input range, watermark,
+//!   processing time) is recorded at step 3 before it is used, so replaying `e` after a crash
+//!   produces the same output byte for byte; sinks skip what a replay makes visible twice.
+//! - *A checkpoint never passes committed output.* A partition writes the checkpoint for `e`
+//!   only after `Committed { e }`, so a restart regenerates output that was staged but not
+//!   yet visible. With a changelog (Kafka sources) the checkpoint also goes to the changelog
+//!   and is acknowledged before `e` commits.
+//! - *Restarts are local.* A partition that panics restores its own checkpoint; the source
+//!   replays the recorded epochs since, and partitions that are ahead skip them.
+//!
+//! # Where things live
+//!
 //! Here: job assembly ([`run`], `run_job`). Beside it: what a job is asked and reports
 //! (`config`), where it resumes (`resume`), a consumer-group member's loop (`group`), stop
 //! signals (`signals`), and the actors: `source` (the source thread), `partition` (key-partition
-//! actors over `core`), `supervisor` (epochs, watermark, checkpoints), with their `messages`.
+//! actors over `core`), `supervisor` (steps 2, 3 and 5), with their `messages`.
 
 mod config;
 mod core;
@@ -316,8 +357,8 @@ where
                     });
                 batch_links.push(addr.clone().recipient());
                 links.push(PartitionLink {
-                    end_epoch: addr.clone().recipient(),
-                    advance: addr.clone().recipient(),
+                    input_ended: addr.clone().recipient(),
+                    seal: addr.clone().recipient(),
                     committed: addr.recipient(),
                 });
             }

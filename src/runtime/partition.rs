@@ -6,7 +6,9 @@
 //! job supervisor has the source replay what the partition lost.
 
 use super::core::PartitionCore;
-use super::messages::{Advance, Batch, Committed, EndEpoch, EpochDone, PartitionEvent, Progress};
+use super::messages::{
+    Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
+};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, Lines, OutputStream};
@@ -252,7 +254,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Stages the epoch's outputs and reports them; then, when asked, checkpoints. With a
     /// changelog the checkpoint and the outputs are sent to it first; the supervisor commits
     /// the epoch once the changelog acknowledged them, when another instance could take over.
-    fn finish_epoch(&mut self, msg: Advance) -> Result<()> {
+    fn finish_epoch(&mut self, msg: SealEpoch) -> Result<()> {
         let (streams, outputs, late) = self.serialize_outputs()?;
         if msg.checkpoint {
             let meta = self.core.checkpoint_meta(msg.epoch);
@@ -424,12 +426,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, 
     }
 }
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<EndEpoch>
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InputEnded>
     for PartitionActor<Op, Out>
 {
-    type Result = actix::MessageResult<EndEpoch>;
+    type Result = actix::MessageResult<InputEnded>;
 
-    fn handle(&mut self, msg: EndEpoch, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: InputEnded, _ctx: &mut Context<Self>) -> Self::Result {
         actix::MessageResult(if msg.epoch < self.next_epoch {
             Progress::Done
         } else if msg.epoch > self.next_epoch
@@ -449,12 +451,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<EndEpoch>
     }
 }
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Advance>
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
     for PartitionActor<Op, Out>
 {
     type Result = ();
 
-    fn handle(&mut self, msg: Advance, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: SealEpoch, ctx: &mut Context<Self>) {
         if msg.epoch != self.next_epoch {
             if msg.epoch < self.next_epoch {
                 self.supervisor

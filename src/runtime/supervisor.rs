@@ -1,5 +1,5 @@
 //! The job supervisor: owns the trigger, turns the source's epoch cuts into recorded epochs
-//! (progress → watermark → durable epoch record → `Advance` to every partition), commits each
+//! (progress → watermark → durable epoch record → `SealEpoch` to every partition), commits each
 //! epoch's staged output in order once every partition has finished it, trims the epoch log
 //! behind the oldest checkpoint, and answers partition restarts by rewinding the source.
 //!
@@ -18,7 +18,7 @@
 use super::input_check::InputCheck;
 use super::live_counts::{CountsSnapshot, LiveCounts};
 use super::messages::{
-    Advance, Committed, CutReply, EndEpoch, EpochCut, EpochDone, PartitionEvent, Progress,
+    Committed, CutReply, EpochCut, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
     SourceFailed,
 };
 use super::{hooks, JobReport, Trigger};
@@ -38,8 +38,8 @@ use tokio::sync::oneshot;
 
 /// The supervisor's handles on one partition actor.
 pub(crate) struct PartitionLink {
-    pub(crate) end_epoch: Recipient<EndEpoch>,
-    pub(crate) advance: Recipient<Advance>,
+    pub(crate) input_ended: Recipient<InputEnded>,
+    pub(crate) seal: Recipient<SealEpoch>,
     pub(crate) committed: Recipient<Committed>,
 }
 
@@ -282,7 +282,7 @@ impl JobSupervisor {
             self.last_checkpoint = Instant::now();
         }
         for (p, link) in self.partitions.iter().enumerate() {
-            link.advance.do_send(Advance {
+            link.seal.do_send(SealEpoch {
                 epoch: cut.epoch,
                 watermark: record.watermark,
                 processing_time: record.processing_time,
@@ -481,7 +481,7 @@ impl Handler<EpochCut> for JobSupervisor {
             .iter()
             .zip(cut.sent.iter().zip(&cut.dead_sent))
             .map(|(link, (&sent, &dead_sent))| {
-                link.end_epoch.send(EndEpoch {
+                link.input_ended.send(InputEnded {
                     epoch: cut.epoch,
                     sent,
                     dead_sent,
