@@ -386,30 +386,6 @@ fn a_broker_gone_longer_than_the_broker_timeout_stops_the_job_saying_so() {
     assert!(stopped.elapsed() < Duration::from_secs(100), "{log}");
 }
 
-fn spawn_logged(args: &[&str], log: &Path) -> std::process::Child {
-    let log = std::fs::File::create(log).unwrap();
-    spate(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the job did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The response to `GET /metrics` at `addr`, once it is up.
 fn scrape(addr: &str) -> Option<String> {
     http_get(addr, "/metrics")

@@ -9,7 +9,7 @@ mod tansu;
 
 use common::*;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use tansu::Tansu;
 
@@ -62,12 +62,7 @@ fn job(broker: &Tansu, app: &str, state: &Path, extra: &[&str]) -> Vec<String> {
 
 fn start(args: &[String], log: &Path) -> Child {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    spate(&args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+    spawn_logged(&args, log)
 }
 
 /// Lets `child` run for `ms` milliseconds, then SIGKILLs it; true when it was still running.
@@ -84,24 +79,12 @@ fn kill_after(child: &mut Child, ms: u64) -> bool {
 
 fn finish(args: &[String], log: &Path) {
     let mut child = start(args, log);
-    let status = wait_for_exit(&mut child, Duration::from_secs(600));
+    let status = wait_for(&mut child, Duration::from_secs(600));
     assert!(
         status.success(),
         "{}",
         std::fs::read_to_string(log).unwrap()
     );
-}
-
-fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the job did not finish within {limit:?}");
 }
 
 fn assert_output(broker: &Tansu, app: &str, expected: &[String]) {
@@ -163,7 +146,7 @@ fn two_group_members_one_killed_still_give_every_result_once() {
         std::fs::read_to_string(&b_log).unwrap()
     );
     // A takes b's partitions over and leaves once every partition is read to its end.
-    let status = wait_for_exit(&mut a, Duration::from_secs(600));
+    let status = wait_for(&mut a, Duration::from_secs(600));
     assert!(
         status.success(),
         "{}",

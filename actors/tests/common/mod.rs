@@ -231,3 +231,32 @@ pub fn assert_same_lines(got: &[String], expected: &[String], what: &str) {
         only(expected, got)
     );
 }
+
+/// Starts `spate ARGS` with `RUST_LOG=info`, its stderr in `log`.
+pub fn spawn_logged(args: &[&str], log: &Path) -> std::process::Child {
+    let log = std::fs::File::create(log).unwrap();
+    spate(args)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to exit; kills it and fails the test after `limit`.
+pub fn wait_for(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the job did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
