@@ -95,15 +95,15 @@ pub struct PartitionCheckpoint {
     pub epoch: Epoch,
     /// The watermark after that epoch.
     pub watermark: Millis,
-    /// The partition's maximum event time seen so far.
-    pub max_event_time: Millis,
+    /// The partition's maximum event time seen so far, per input.
+    pub max_event_times: Vec<Millis>,
     /// The processing time of that epoch.
     pub processing_time: Millis,
 }
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
 /// version is refused rather than misread.
-pub const STATE_FORMAT: u32 = 3;
+pub const STATE_FORMAT: u32 = 4;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

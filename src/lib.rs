@@ -37,6 +37,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod error;
 pub mod io;
+pub mod join;
 pub mod key;
 pub mod metrics;
 pub mod operator;

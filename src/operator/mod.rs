@@ -54,6 +54,10 @@
 //!
 //! [`PartitionCore`]: crate::runtime::PartitionCore
 
+mod ordered;
+
+pub use ordered::{InOrder, Ordered, OrderedOperator};
+
 use crate::state::{Entry, TimerIndex};
 use crate::time::{Millis, OutputMode, TimeRules};
 use serde::de::DeserializeOwned;
@@ -122,7 +126,10 @@ pub(crate) struct Clock {
 /// What an operator callback can see and do for the current key.
 pub struct KeyedContext<'a, K, S, O> {
     pub(crate) key: &'a K,
-    pub(crate) entry: &'a mut Entry<S>,
+    pub(crate) state: &'a mut S,
+    /// The key's pending timers (kept in its state entry).
+    pub(crate) key_timers: &'a mut Vec<(TimeDomain, Millis)>,
+    /// The partition's timer index.
     pub(crate) timers: &'a mut TimerIndex<K>,
     pub(crate) out: &'a mut Vec<O>,
     pub(crate) clock: Clock,
@@ -142,7 +149,8 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
     ) -> Self {
         KeyedContext {
             key,
-            entry,
+            state: &mut entry.state,
+            key_timers: &mut entry.timers,
             timers,
             out,
             clock,
@@ -161,7 +169,7 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
     /// The current key's state.
     pub fn state(&mut self) -> &mut S {
         self.cleared = false;
-        &mut self.entry.state
+        self.state
     }
 
     /// The event time of the record being processed, or the time of the timer that fired.
@@ -198,8 +206,8 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
 
     /// Registers a timer for this key; registering the same time twice has no extra effect.
     pub fn register_timer(&mut self, domain: TimeDomain, time: Millis) {
-        if !self.entry.timers.contains(&(domain, time)) {
-            self.entry.timers.push((domain, time));
+        if !self.key_timers.contains(&(domain, time)) {
+            self.key_timers.push((domain, time));
             self.timers.insert(domain, time, self.key.clone());
         }
     }
@@ -216,18 +224,42 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
 
     /// Deletes a pending timer of this key.
     pub fn delete_timer(&mut self, domain: TimeDomain, time: Millis) {
-        if let Some(i) = self.entry.timers.iter().position(|t| *t == (domain, time)) {
-            self.entry.timers.swap_remove(i);
+        if let Some(i) = self.key_timers.iter().position(|t| *t == (domain, time)) {
+            self.key_timers.swap_remove(i);
             self.timers.remove(domain, time, self.key);
         }
     }
 
     /// Forgets this key: its state and its timers. The next checkpoint deletes it from sled.
     pub fn clear_state(&mut self) {
-        for (domain, time) in std::mem::take(&mut self.entry.timers) {
+        for (domain, time) in std::mem::take(self.key_timers) {
             self.timers.remove(domain, time, self.key);
         }
-        self.entry.state = S::default();
+        *self.state = S::default();
         self.cleared = true;
+    }
+
+    /// Whether the last callback cleared the key (`clear_state` without state written since).
+    pub(crate) fn was_cleared(&self) -> bool {
+        self.cleared
+    }
+
+    /// A context for the same key, time and timers over a part of this key's state (what an
+    /// operator wrapping another hands the inner one). The view's `time` is `time`.
+    pub(crate) fn view<S2>(
+        &mut self,
+        time: Millis,
+        part: impl FnOnce(&mut S) -> &mut S2,
+    ) -> KeyedContext<'_, K, S2, O> {
+        KeyedContext {
+            key: self.key,
+            state: part(self.state),
+            key_timers: self.key_timers,
+            timers: self.timers,
+            out: self.out,
+            clock: Clock { time, ..self.clock },
+            rules: self.rules,
+            cleared: false,
+        }
     }
 }

@@ -19,6 +19,8 @@ pub type TransformFn<R, E> = Arc<dyn Fn(R) -> Option<E> + Send + Sync>;
 pub type KeyFn<E, K> = Arc<dyn Fn(&E) -> K + Send + Sync>;
 /// Extracts a record's event time.
 pub type TimeFn<E> = Arc<dyn Fn(&E) -> Millis + Send + Sync>;
+/// Tells which of a pipeline's inputs a record came from (an index in declaration order).
+pub type InputFn<E> = Arc<dyn Fn(&E) -> usize + Send + Sync>;
 /// Maps an operator output to a result, or drops it.
 pub type OutputFn<O, Out> = Arc<dyn Fn(O) -> Option<Out> + Send + Sync>;
 /// Builds the pipeline's built-in generator for the `gen` source.

@@ -7,10 +7,16 @@
 //! it made, and event-time timers fire the moment the watermark reaches them. So what the core
 //! emits, and in which order, depends only on its records in their order, never on where the
 //! epochs that brought them were cut.
+//!
+//! A pipeline with several inputs (a join) keeps one watermark per input, moved by that input's
+//! records alone, and decides a record's lateness on its own input's watermark; timers fire on
+//! the smallest of them. So a slow input holds the operator back but never makes the other
+//! input's records late, and which records are late does not depend on how the inputs'
+//! records interleave.
 
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::operator::{Clock, KeyedContext, KeyedOperator, TimeDomain, Timer};
-use crate::pipeline::{KeyFn, TimeFn};
+use crate::pipeline::{InputFn, KeyFn, TimeFn};
 use crate::state::{Bucket, KeyedState};
 use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME};
 use std::sync::Arc;
@@ -44,19 +50,46 @@ pub struct CoreCounts {
     pub expired: u64,
 }
 
+/// One input's event-time progress in a partition.
+#[derive(Debug, Clone, Copy)]
+struct InputClock {
+    /// How far its watermark trails its newest event time.
+    delay: Millis,
+    /// Its newest event time.
+    max_event_time: Millis,
+    /// Its watermark: its records' newest time minus the delay, or what an epoch end raised it to.
+    watermark: Millis,
+    /// Records of it received since the core was made (late ones included).
+    received: u64,
+}
+
+impl InputClock {
+    fn new(delay: Millis) -> Self {
+        InputClock {
+            delay,
+            max_event_time: BEFORE_TIME,
+            watermark: BEFORE_TIME,
+            received: 0,
+        }
+    }
+}
+
 /// One key partition's operator, state and buffered outputs.
 pub struct PartitionCore<Op: KeyedOperator> {
     operator: Arc<Op>,
     key: KeyFn<Op::Event, Op::Key>,
     event_time: TimeFn<Op::Event>,
+    /// Which input a record came from (pipelines with several inputs).
+    input_of: Option<InputFn<Op::Event>>,
     rules: TimeRules,
     state: KeyedState<Op::Key, Op::State>,
     outputs: Vec<Op::Output>,
     /// The key each output was emitted for, in step with `outputs`.
     output_keys: Vec<Op::Key>,
     late: Vec<(Millis, Op::Event)>,
+    /// Each input's clock; the partition's watermark is the smallest of theirs.
+    inputs: Vec<InputClock>,
     watermark: Millis,
-    max_event_time: Millis,
     processing_time: Millis,
     counts: CoreCounts,
 }
@@ -73,16 +106,25 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             operator,
             key,
             event_time,
+            input_of: None,
+            inputs: vec![InputClock::new(rules.watermark_delay)],
             rules,
             state: KeyedState::default(),
             outputs: Vec::new(),
             output_keys: Vec::new(),
             late: Vec::new(),
             watermark: BEFORE_TIME,
-            max_event_time: BEFORE_TIME,
             processing_time: 0,
             counts: CoreCounts::default(),
         }
+    }
+
+    /// A core whose records come from several inputs: `input_of` tells a record's input (an
+    /// index into `delays`, each input's watermark delay).
+    pub fn with_inputs(mut self, input_of: InputFn<Op::Event>, delays: &[Millis]) -> Self {
+        self.input_of = Some(input_of);
+        self.inputs = delays.iter().map(|&d| InputClock::new(d)).collect();
+        self
     }
 
     /// Runs the operator on each record, in order; late records go to the late buffer
@@ -102,23 +144,33 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         let mut stats = BatchStats::default();
         for (key, event) in events {
             let time = (self.event_time)(&event);
-            if self.rules.is_late(time, self.watermark) {
+            let input = self.input_of.as_ref().map_or(0, |f| f(&event));
+            let clock = &mut self.inputs[input];
+            clock.received += 1;
+            if self.rules.is_late(time, clock.watermark) {
                 self.late.push((time, event));
                 stats.late += 1;
                 continue;
             }
             stats.processed += 1;
             self.on_event(&key, &event, time);
-            if time > self.max_event_time {
-                self.max_event_time = time;
-                let watermark = time.saturating_sub(self.rules.watermark_delay);
-                if watermark > self.watermark {
-                    self.watermark = watermark;
-                    self.on_event_time();
-                }
+            let clock = &mut self.inputs[input];
+            if time > clock.max_event_time {
+                clock.max_event_time = time;
+                clock.watermark = clock.watermark.max(time.saturating_sub(clock.delay));
+                self.move_watermark();
             }
         }
         stats
+    }
+
+    /// Moves the partition's watermark to the smallest input watermark, firing what it reaches.
+    fn move_watermark(&mut self) {
+        let watermark = self.inputs.iter().map(|c| c.watermark).min();
+        if let Some(watermark) = watermark.filter(|&w| w > self.watermark) {
+            self.watermark = watermark;
+            self.on_event_time();
+        }
     }
 
     /// Runs the operator on one record that is not late.
@@ -169,9 +221,10 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// or at the end of the input), and fires every timer they reached, in time order.
     pub fn advance(&mut self, watermark: Millis, processing_time: Millis) {
         self.processing_time = self.processing_time.max(processing_time);
-        if watermark > self.watermark {
-            self.watermark = watermark;
+        for clock in &mut self.inputs {
+            clock.watermark = clock.watermark.max(watermark);
         }
+        self.watermark = self.watermark.max(watermark);
         self.on_event_time();
         self.fire(TimeDomain::ProcessingTime, self.processing_time);
         self.expire(TtlClock::ProcessingTime, self.processing_time);
@@ -234,7 +287,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         PartitionCheckpoint {
             epoch,
             watermark: self.watermark,
-            max_event_time: self.max_event_time,
+            max_event_times: self.max_event_times(),
             processing_time: self.processing_time,
         }
     }
@@ -246,16 +299,17 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.outputs.clear();
         self.output_keys.clear();
         self.late.clear();
-        self.watermark = if meta.epoch == 0 {
-            BEFORE_TIME
-        } else {
-            meta.watermark
-        };
-        self.max_event_time = if meta.epoch == 0 {
-            BEFORE_TIME
-        } else {
-            meta.max_event_time
-        };
+        let fresh = meta.epoch == 0;
+        self.watermark = if fresh { BEFORE_TIME } else { meta.watermark };
+        for (i, clock) in self.inputs.iter_mut().enumerate() {
+            *clock = InputClock::new(clock.delay);
+            if let Some(&max) = meta.max_event_times.get(i).filter(|_| !fresh) {
+                // An input's watermark is its records' (newest − delay) unless an epoch end
+                // raised it, and then the partition's watermark is at least that high.
+                clock.max_event_time = max;
+                clock.watermark = max.saturating_sub(clock.delay).max(self.watermark);
+            }
+        }
         self.processing_time = meta.processing_time;
     }
 
@@ -264,9 +318,23 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.watermark
     }
 
-    /// The largest event time processed.
+    /// The largest event time processed, over all inputs.
     pub fn max_event_time(&self) -> Millis {
-        self.max_event_time
+        self.inputs
+            .iter()
+            .map(|c| c.max_event_time)
+            .max()
+            .unwrap_or(BEFORE_TIME)
+    }
+
+    /// The largest event time processed of each input.
+    pub fn max_event_times(&self) -> Vec<Millis> {
+        self.inputs.iter().map(|c| c.max_event_time).collect()
+    }
+
+    /// Records received of each input since the core was made or restored (late ones too).
+    pub fn received(&self) -> Vec<u64> {
+        self.inputs.iter().map(|c| c.received).collect()
     }
 
     /// Counts since the core was made.

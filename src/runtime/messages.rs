@@ -69,14 +69,14 @@ pub struct InputEnded {
 }
 
 /// A partition's answer to [`InputEnded`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// The partition processed all of the epoch's records.
     Ready {
-        /// Its largest event time so far.
-        max_event_time: Millis,
-        /// Records it received in the epoch.
-        records: u64,
+        /// Its largest event time so far, per input.
+        max_event_times: Vec<Millis>,
+        /// Per input, whether it received records in the epoch.
+        active: Vec<bool>,
     },
     /// The partition finished this epoch before (it is being replayed for another partition).
     Done,

@@ -66,6 +66,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     next_epoch: Epoch,
     /// Records of `next_epoch` processed so far (the source's per-partition index).
     seen: u64,
+    /// Records of each input the core had received when the epoch began.
+    received_before: Vec<u64>,
     /// Stored size of each state bucket, for the state-bytes metric.
     bucket_bytes: Vec<u64>,
     /// Set when operator code panicked; the restart restores the checkpoint.
@@ -129,6 +131,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             prepared: VecDeque::new(),
             next_epoch: 1,
             seen: 0,
+            received_before: Vec::new(),
             bucket_bytes: vec![0; crate::state::BUCKETS],
             failure: None,
             restarts: 0,
@@ -167,6 +170,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.next_epoch = epoch + 1;
         self.checkpoint = PartitionCheckpoint { epoch, ..meta };
         self.seen = 0;
+        self.received_before = self.core.received();
         self.dead_lines.clear();
         self.dead_seen = 0;
         self.expired_seen = self.core.counts().expired;
@@ -443,9 +447,14 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InputEnded>
                 attempt: self.restarts,
             }
         } else {
+            let received = self.core.received();
             Progress::Ready {
-                max_event_time: self.core.max_event_time(),
-                records: self.seen,
+                max_event_times: self.core.max_event_times(),
+                active: received
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| n > self.received_before.get(i).copied().unwrap_or(0))
+                    .collect(),
             }
         })
     }
@@ -486,6 +495,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
         }
         self.next_epoch += 1;
         self.seen = 0;
+        self.received_before = self.core.received();
         self.dead_seen = 0;
     }
 }

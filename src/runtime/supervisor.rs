@@ -205,13 +205,19 @@ impl JobSupervisor {
         for (p, answer) in answers.into_iter().enumerate() {
             match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
                 Progress::Ready {
-                    max_event_time,
-                    records,
+                    max_event_times,
+                    active,
                 } => {
-                    let waiting = cut.waiting.as_ref().and_then(|w| w.get(p).copied());
-                    let waiting = waiting.unwrap_or(false);
-                    self.tracker
-                        .observe(p as u32, max_event_time, records > 0, waiting)
+                    let n = self.partitions.len();
+                    for (input, (max, active)) in
+                        max_event_times.into_iter().zip(active).enumerate()
+                    {
+                        // One watermark channel per input and partition, input-major.
+                        let channel = input * n + p;
+                        let waiting = cut.waiting.as_ref().and_then(|w| w.get(channel).copied());
+                        self.tracker
+                            .observe(channel as u32, max, active, waiting.unwrap_or(false))
+                    }
                 }
                 Progress::Done => {}
                 Progress::Behind {

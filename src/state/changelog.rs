@@ -519,7 +519,7 @@ mod tests {
         PartitionCheckpoint {
             epoch,
             watermark: 5,
-            max_event_time: 9,
+            max_event_times: vec![9],
             processing_time: 11,
         }
     }

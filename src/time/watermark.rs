@@ -1,5 +1,6 @@
-//! The job's watermark: the minimum over key partitions of their maximum event time, minus the
-//! allowed delay. A partition that has had nothing to read for the idle timeout does not hold it
+//! The job's watermark: the minimum over key partitions (and, for a pipeline with several
+//! inputs, over each input of each partition: a *channel*) of their maximum event time, minus
+//! the input's delay. A partition that has had nothing to read for the idle timeout does not hold it
 //! back; one whose source still has records waiting (Kafka lag) is never idle, however slowly
 //! the broker serves them, so a slow fetch cannot make records late.
 //!
@@ -15,7 +16,6 @@ use std::time::{Duration, Instant};
 /// Tracks per-partition event-time progress and computes the watermark at each epoch end.
 #[derive(Debug)]
 pub struct WatermarkTracker {
-    delay: Millis,
     idle_timeout: Duration,
     partitions: Vec<PartitionProgress>,
     current: Millis,
@@ -23,6 +23,8 @@ pub struct WatermarkTracker {
 
 #[derive(Debug, Clone)]
 struct PartitionProgress {
+    /// How far this channel's watermark trails its newest event time.
+    delay: Millis,
     max_event_time: Millis,
     last_active: Instant,
     /// The source has records for this partition it has not read yet.
@@ -33,23 +35,31 @@ impl PartitionProgress {
     fn idle(&self, now: Instant, timeout: Duration) -> bool {
         !self.waiting && now.duration_since(self.last_active) >= timeout
     }
+
+    /// Its newest event time minus its delay, once it has seen a record.
+    fn watermark(&self) -> Option<Millis> {
+        (self.max_event_time != BEFORE_TIME).then(|| self.max_event_time.saturating_sub(self.delay))
+    }
 }
 
 impl WatermarkTracker {
     /// A tracker for `partitions` partitions starting from watermark `start`.
     pub fn new(partitions: u32, delay: Millis, idle_timeout: Duration, start: Millis) -> Self {
+        Self::with_channels(&vec![delay; partitions as usize], idle_timeout, start)
+    }
+
+    /// A tracker over channels with these delays (one per input and partition, input-major).
+    pub fn with_channels(delays: &[Millis], idle_timeout: Duration, start: Millis) -> Self {
         let now = Instant::now();
-        WatermarkTracker {
+        let channel = |&delay| PartitionProgress {
             delay,
+            max_event_time: BEFORE_TIME,
+            last_active: now,
+            waiting: false,
+        };
+        WatermarkTracker {
             idle_timeout,
-            partitions: vec![
-                PartitionProgress {
-                    max_event_time: BEFORE_TIME,
-                    last_active: now,
-                    waiting: false,
-                };
-                partitions as usize
-            ],
+            partitions: delays.iter().map(channel).collect(),
             current: start,
         }
     }
@@ -77,15 +87,21 @@ impl WatermarkTracker {
     /// quiet stream still closes its windows.
     pub fn advance(&mut self) -> Millis {
         let now = Instant::now();
-        let active = self
+        let mut active = self
             .partitions
             .iter()
-            .filter(|p| !p.idle(now, self.idle_timeout))
-            .map(|p| p.max_event_time)
-            .min();
-        let basis = active.or_else(|| self.partitions.iter().map(|p| p.max_event_time).max());
-        if let Some(t) = basis.filter(|&t| t != BEFORE_TIME) {
-            self.current = self.current.max(t.saturating_sub(self.delay));
+            .filter(|p| !p.idle(now, self.idle_timeout));
+        let basis = match active.clone().next() {
+            // A channel that has seen nothing holds the watermark where it is.
+            Some(_) => active.try_fold(Millis::MAX, |min, p| p.watermark().map(|w| min.min(w))),
+            None => self
+                .partitions
+                .iter()
+                .filter_map(PartitionProgress::watermark)
+                .max(),
+        };
+        if let Some(t) = basis {
+            self.current = self.current.max(t);
         }
         self.current
     }
