@@ -33,6 +33,8 @@ pub enum SourcePosition {
     },
     /// The next offset to read in each partition of a Kafka topic (index = partition).
     Offsets(Vec<u64>),
+    /// Each input's position, in the pipeline's input order (pipelines with several inputs).
+    Inputs(Vec<SourcePosition>),
 }
 
 impl SourcePosition {
@@ -42,7 +44,41 @@ impl SourcePosition {
         match *self {
             SourcePosition::At { segment, offset } => (segment, offset),
             SourcePosition::File { index, offset, .. } => (index, offset),
-            SourcePosition::Start | SourcePosition::Offsets(_) => (0, 0),
+            SourcePosition::Start | SourcePosition::Offsets(_) | SourcePosition::Inputs(_) => {
+                (0, 0)
+            }
+        }
+    }
+
+    /// Each input's part of this position: itself for a single input.
+    pub fn inputs(&self) -> Vec<SourcePosition> {
+        match self {
+            SourcePosition::Inputs(parts) => parts.clone(),
+            other => vec![other.clone()],
+        }
+    }
+
+    /// The next offset of partition `p` in each input (see [`offset_of`](Self::offset_of)).
+    pub fn offsets_of(&self, p: usize) -> Vec<u64> {
+        self.inputs()
+            .iter()
+            .map(|input| input.offset_of(p))
+            .collect()
+    }
+
+    /// The position of `inputs` inputs whose partitions are at `offsets[p][input]`.
+    pub fn from_partition_offsets(inputs: usize, offsets: &[Vec<u64>]) -> Self {
+        let input = |i: usize| {
+            SourcePosition::Offsets(
+                offsets
+                    .iter()
+                    .map(|o| o.get(i).copied().unwrap_or(0))
+                    .collect(),
+            )
+        };
+        match inputs {
+            1 => input(0),
+            n => SourcePosition::Inputs((0..n).map(input).collect()),
         }
     }
 
@@ -58,6 +94,13 @@ impl SourcePosition {
     /// positions this means some partition is further on.
     pub fn is_after(&self, other: &SourcePosition) -> bool {
         match (self, other) {
+            (SourcePosition::Inputs(parts), _) => {
+                let others = other.inputs();
+                parts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, part)| part.is_after(others.get(i).unwrap_or(&SourcePosition::Start)))
+            }
             (SourcePosition::Offsets(a), _) => a
                 .iter()
                 .enumerate()

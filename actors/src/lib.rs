@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
     registry
         .register(pipelines::tx_windows::pipeline())
         .register(pipelines::fraud::pipeline())
-        .register(pipelines::sessions::pipeline());
+        .register(pipelines::sessions::pipeline())
+        .register(pipelines::tx_enriched::pipeline());
     registry
 }

@@ -16,20 +16,8 @@ use tansu::Tansu;
 
 const PARTITIONS: i32 = 4;
 
-/// Epochs cut by record count (see crash.rs), with frequent checkpoints. No partition ever
-/// counts as idle, in the file reference runs either (a file cannot say records are waiting);
-/// a Kafka partition with records waiting never does anyway, see
-/// `a_partition_read_slowly_holds_the_watermark_whatever_the_idle_timeout`.
-const EPOCHS: [&str; 8] = [
-    "--trigger",
-    "1h",
-    "--max-records-per-epoch",
-    "1500",
-    "--checkpoint-interval",
-    "100ms",
-    "--idle-timeout",
-    "1h",
-];
+/// See [`KAFKA_EPOCHS`].
+const EPOCHS: [&str; 8] = KAFKA_EPOCHS;
 
 /// The broker with topic `tx` holding `events` transactions keyed by user (malformed lines
 /// included), and the same input as a file.
@@ -200,23 +188,7 @@ fn kafka_output_is_exact_after_random_kills() {
     run_ok(&as_strs(&timing));
     let span = started.elapsed().as_millis() as u64;
 
-    let mut hits = 0;
-    for _ in 0..5 {
-        let mut child = spate(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_millis(rng.range(span / 5, span * 7 / 10));
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            hits += 1;
-        }
-        child.wait().unwrap();
-    }
+    let hits = kill_randomly(&args, 5, (span / 5, span * 7 / 10), &mut rng);
     run_ok(&args);
     assert!(
         hits > 0,
@@ -799,7 +771,7 @@ fn write_checkpoint(
     };
     let record = spate::state::CheckpointRecord {
         meta: &meta,
-        next_offset: epoch * 10,
+        next_offsets: &[epoch * 10],
         entries,
         outputs: &[],
     };
@@ -841,7 +813,7 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
     );
     // Read back from the end, past the copies a restore rewrote after it: epoch 2's record.
     let (meta, next_offset) = changelog.newest_checkpoint(0).unwrap().unwrap();
-    assert_eq!((meta.epoch, next_offset), (2, 20));
+    assert_eq!((meta.epoch, next_offset), (2, vec![20]));
 }
 
 /// A checkpoint larger than Kafka takes in one record (1 MB by default) goes to the changelog

@@ -53,6 +53,12 @@ enum Scenario {
         after_help = "Example:\n  spate-loadgen logins --events 500000 --to file:logins.jsonl"
     )]
     Logins(GenArgs),
+    /// The user table {user_id, segment, country, updated_ms} that tx-enriched joins with: a row per
+    /// user, then a fraction of users changing segment or country at random later times.
+    #[command(
+        after_help = "Example:\n  spate-loadgen users --users 10000 --updates 0.2 --span 10m --to file:users.jsonl"
+    )]
+    Users(UsersArgs),
     /// Nexmark Person, Auction and Bid events (the nexmark crate's shapes and hot keys).
     #[command(
         after_help = "Example:\n  spate-loadgen nexmark --events 10000000 --to file:nexmark/"
@@ -187,6 +193,102 @@ fn run_bench(args: &BenchArgs) -> Result<()> {
 }
 
 #[derive(Args, Debug)]
+struct UsersArgs {
+    /// Users (as many as the transactions' --keys).
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Fraction of users whose row changes once, at a random time within --span.
+    #[arg(long, default_value_t = 0.1)]
+    updates: f64,
+    /// Time of the first rows: RFC 3339 (default 2026-01-01T00:00:00Z, as transactions).
+    #[arg(long)]
+    start: Option<String>,
+    /// Updates fall within this much time after --start.
+    #[arg(long, default_value = "10m")]
+    span: String,
+    /// Ids as JSON strings shaped like `u00042` (`string`) or as integers (`int`).
+    #[arg(long, default_value = "string", value_name = "string|int")]
+    id_format: String,
+    /// Seed: the same seed gives the same table.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+fn run_users(args: &UsersArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.updates) {
+        bail!(
+            "invalid --updates {}: use a fraction from 0 to 1",
+            args.updates
+        );
+    }
+    let options = spate_loadgen::users::UsersOptions {
+        users: args.users,
+        updates: args.updates,
+        start_ms: match args.start.as_deref() {
+            Some(text) => parse_rfc3339(text).map_err(|e| anyhow!("invalid --start: {e}"))?,
+            None => DEFAULT_START_MS,
+        },
+        span_ms: millis("--span", &args.span)?,
+        seed: args.seed,
+        ids: IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?,
+    };
+    let mut out = args.out.open("users")?;
+    let rows = spate_loadgen::users::write_users(&options, &mut out)?;
+    eprintln!("spate-loadgen: wrote {rows} users rows");
+    Ok(())
+}
+
+/// Event time of the first record when `--start` is not given: 2026-01-01T00:00:00Z.
+const DEFAULT_START_MS: Millis = 1_767_225_600_000;
+
+/// Where generated records go, and how a Kafka topic is written.
+#[derive(Args, Debug)]
+struct OutputArgs {
+    /// Where to write: file:PATH (a path ending in / is a directory), stdout,
+    /// kafka://HOST:PORT/TOPIC (records keyed by the pipeline key) or null.
+    #[arg(long, default_value = "stdout")]
+    to: String,
+    /// Kafka: partitions of the topic when it has to be created.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Kafka: compression (none, lz4, zstd, snappy, gzip).
+    #[arg(long, default_value = "lz4")]
+    compression: String,
+    /// Kafka: how long the producer waits to fill a batch, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    linger_ms: u64,
+    /// Kafka: largest batch in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    batch_bytes: u64,
+    /// Kafka: a librdkafka producer property as KEY=VALUE (repeatable).
+    #[arg(long = "kafka-opt", value_name = "KEY=VALUE")]
+    kafka_opts: Vec<String>,
+}
+
+impl OutputArgs {
+    /// Opens the output; `scenario` names the file inside a directory.
+    fn open(&self, scenario: &str) -> Result<Output> {
+        if self.partitions == 0 {
+            bail!("invalid --partitions 0: use at least 1");
+        }
+        let kafka = KafkaOptions {
+            partitions: self.partitions,
+            compression: self.compression.clone(),
+            linger_ms: self.linger_ms,
+            batch_bytes: self.batch_bytes,
+            options: self
+                .kafka_opts
+                .iter()
+                .map(|o| KafkaSettings::parse_option(o).map_err(|e| anyhow!(e)))
+                .collect::<Result<_>>()?,
+        };
+        Output::open_with(&self.to, scenario, &kafka)
+    }
+}
+
+#[derive(Args, Debug)]
 struct GenArgs {
     /// Stop after this many records (default 1,000,000 when neither --events nor --duration is
     /// given and no --rate; with --rate, run until interrupted).
@@ -238,25 +340,8 @@ struct GenArgs {
     /// Seed: the same seed gives byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Where to write: file:PATH (a path ending in / is a directory), stdout,
-    /// kafka://HOST:PORT/TOPIC (records keyed by the pipeline key) or null.
-    #[arg(long, default_value = "stdout")]
-    to: String,
-    /// Kafka: partitions of the topic when it has to be created.
-    #[arg(long, default_value_t = 4)]
-    partitions: u32,
-    /// Kafka: compression (none, lz4, zstd, snappy, gzip).
-    #[arg(long, default_value = "lz4")]
-    compression: String,
-    /// Kafka: how long the producer waits to fill a batch, in milliseconds.
-    #[arg(long, default_value_t = 10)]
-    linger_ms: u64,
-    /// Kafka: largest batch in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
-    batch_bytes: u64,
-    /// Kafka: a librdkafka producer property as KEY=VALUE (repeatable).
-    #[arg(long = "kafka-opt", value_name = "KEY=VALUE")]
-    kafka_opts: Vec<String>,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 fn kafka_topic(flag: &str, text: &str) -> Result<KafkaTopic> {
@@ -305,7 +390,7 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         Some("now") => now_ms(),
         Some(text) => parse_rfc3339(text).map_err(|e| anyhow!("invalid --start: {e}"))?,
         None if args.rate.is_some() => now_ms(),
-        None => 1_767_225_600_000,
+        None => DEFAULT_START_MS,
     };
     let duration = args
         .duration
@@ -320,21 +405,7 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
     };
     let ids = IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?;
     let mut scenario = scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios");
-    if args.partitions == 0 {
-        bail!("invalid --partitions 0: use at least 1");
-    }
-    let kafka = KafkaOptions {
-        partitions: args.partitions,
-        compression: args.compression.clone(),
-        linger_ms: args.linger_ms,
-        batch_bytes: args.batch_bytes,
-        options: args
-            .kafka_opts
-            .iter()
-            .map(|o| KafkaSettings::parse_option(o).map_err(|e| anyhow!(e)))
-            .collect::<Result<_>>()?,
-    };
-    let mut out = Output::open_with(&args.to, name, &kafka)?;
+    let mut out = args.out.open(name)?;
     let pace = Pace {
         shape,
         paced: args.rate.is_some(),
@@ -387,6 +458,7 @@ fn run_cli() -> Result<()> {
         Scenario::Logins(a) => ("logins", a),
         Scenario::Nexmark(a) => ("nexmark", a),
         Scenario::Bench(b) => return run_bench(&b),
+        Scenario::Users(a) => return run_users(&a),
         Scenario::Latency { from, delay, after } => {
             let after = match after {
                 Some(text) => parse_rfc3339(&text).map_err(|e| anyhow!("invalid --after: {e}"))?,

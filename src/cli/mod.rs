@@ -45,9 +45,11 @@ struct RunArgs {
     /// Input: `gen` (the pipeline's built-in generator), `file:PATH` (JSON lines; a directory
     /// means its files in name order), `stdin` (JSON lines; cannot be replayed, so recovery
     /// after a crash is not exactly-once) or `kafka://HOST:PORT/TOPIC` (every partition of the
-    /// topic, each one key partition; records keyed by the pipeline key).
-    #[arg(long, default_value = "gen")]
-    source: String,
+    /// topic, each one key partition; records keyed by the pipeline key). A pipeline with
+    /// several inputs (a join) takes one `--source NAME=URI` per input; `spate list` names
+    /// them. Default: gen.
+    #[arg(long, value_name = "[NAME=]URI")]
+    source: Vec<String>,
     /// Output: `stdout` (JSON lines; late records and dead letters on stderr) or `file:DIR`
     /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`) or
     /// `kafka://HOST:PORT/TOPIC` (exactly once; late records and dead letters go to
@@ -171,6 +173,26 @@ struct RunArgs {
 }
 
 impl RunArgs {
+    /// The unnamed `--source` (default `gen`) and the named ones.
+    fn sources(&self) -> Result<(SourceSpec, Vec<(String, SourceSpec)>), Error> {
+        let mut unnamed = None;
+        let mut named = Vec::new();
+        for text in &self.source {
+            match SourceSpec::parse_named(text)? {
+                (Some(name), spec) => named.push((name, spec)),
+                (None, _) if unnamed.is_some() => {
+                    return Err(Error::config(
+                        "--source",
+                        text,
+                        "a second unnamed source: a pipeline with several inputs takes one --source NAME=URI per input",
+                    ))
+                }
+                (None, spec) => unnamed = Some(spec),
+            }
+        }
+        Ok((unnamed.unwrap_or(SourceSpec::Generator), named))
+    }
+
     fn config(&self) -> Result<RunConfig, Error> {
         let duration = |flag: &str, text: &str| {
             parse_duration(text).map_err(|hint| Error::config(flag, text, hint))
@@ -233,17 +255,21 @@ impl RunArgs {
                 "use letters, digits, '.', '_' and '-' (it names Kafka topics)",
             ));
         }
-        let source = SourceSpec::parse(&self.source)?;
-        if self.follow && !matches!(source, SourceSpec::File(_)) {
+        let (source, named_sources) = self.sources()?;
+        let any_file = std::iter::once(&source)
+            .chain(named_sources.iter().map(|(_, s)| s))
+            .any(|s| matches!(s, SourceSpec::File(_)));
+        if self.follow && !any_file {
             return Err(Error::config(
                 "--follow",
-                &self.source,
+                self.source.join(" "),
                 "--follow applies to file:PATH sources; stdin and Kafka topics are read until stopped already (Kafka: unless --until-end)",
             ));
         }
         let defaults = RunConfig::default();
         Ok(RunConfig {
             source,
+            named_sources,
             sink: SinkSpec::parse(&self.sink)?,
             state_dir: self.state.clone(),
             partitions: self.partitions.unwrap_or(defaults.partitions),
@@ -379,7 +405,16 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::List => {
             let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
             for p in registry.iter() {
-                println!("{:width$}  {}", p.name(), p.description());
+                let inputs = p.inputs();
+                match inputs.as_slice() {
+                    [_] => println!("{:width$}  {}", p.name(), p.description()),
+                    _ => println!(
+                        "{:width$}  {} (inputs: {})",
+                        p.name(),
+                        p.description(),
+                        inputs.join(", ")
+                    ),
+                }
             }
             ExitCode::SUCCESS
         }

@@ -6,6 +6,9 @@ use serde::Serialize;
 /// One malformed input record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
+    /// The pipeline input it was read for (pipelines with several inputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     /// The source as given on the command line, e.g. `file:tx.jsonl`.
     pub source: String,
     /// The file the record came from (for directory and file sources).

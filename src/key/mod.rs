@@ -91,8 +91,62 @@ pub fn partition_of<K: Key>(key: &K, partitions: u32) -> u32 {
     ((u128::from(key.partition_hash()) * u128::from(partitions)) >> 64) as u32
 }
 
+/// The Kafka topic partition a producer keying records by `key` writes it to: the Java
+/// clients' default partitioner (murmur2 of the record key, as [`Key::write_record_key`] writes
+/// it), which `spate-loadgen` and librdkafka's `murmur2_random` use too. Records of an input
+/// that is not a topic are routed this way when the job's other input is one, so both inputs'
+/// records of a key meet in one key partition.
+pub fn kafka_partition_of<K: Key>(key: &K, partitions: u32) -> u32 {
+    let mut bytes = Vec::with_capacity(16);
+    key.write_record_key(&mut bytes);
+    (murmur2(&bytes) & 0x7fff_ffff) % partitions.max(1)
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        for (i, &b) in rest.iter().enumerate().rev() {
+            h ^= u32::from(b) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn murmur2_matches_the_java_clients() {
+        // Kafka's UtilsTest.testMurmur2.
+        let cases: [(&[u8], i32); 6] = [
+            (b"21", -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
+            (b"abc", 479470107),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(super::murmur2(bytes) as i32, want, "{bytes:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

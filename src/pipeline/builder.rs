@@ -1,7 +1,7 @@
 //! The typed pipeline builder. Each step returns a new builder type, so a pipeline that
 //! compiles has an event time, a key and an operator, and its result type is known.
 
-use super::{GeneratorFn, KeyFn, OutputFn, Plan, TimeFn, TransformFn};
+use super::{GeneratorFn, InputDecl, KeyFn, OutputFn, Plan, TimeFn, TransformFn};
 use crate::io::source::{EventGenerator, GenOptions};
 use crate::operator::KeyedOperator;
 use crate::time::{duration_ms, Millis, StateTtl, TimeRules};
@@ -17,20 +17,24 @@ use std::time::Duration;
 /// The start of a pipeline: records of type `R` as decoded from the source, transformed into
 /// events of type `E` by `map` and `filter` steps.
 pub struct Pipeline<R, E = R> {
-    name: String,
-    description: String,
-    transform: TransformFn<R, E>,
+    pub(super) name: String,
+    pub(super) description: String,
+    /// The name of its input (`--source NAME=URI`).
+    pub(super) input: String,
+    pub(super) transform: TransformFn<R, E>,
     event_time: Option<TimeFn<E>>,
-    watermark_delay: Millis,
+    pub(super) watermark_delay: Millis,
     generator: Option<GeneratorFn<R>>,
 }
 
 impl<R: DeserializeOwned + Send + 'static> Pipeline<R, R> {
-    /// A pipeline named `name` (what `spate run NAME` runs) reading records of type `R`.
+    /// A pipeline named `name` (what `spate run NAME` runs) reading records of type `R` from
+    /// its input, named `input` until [`input`](Self::input) names it.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         Pipeline {
             name: name.into(),
             description: description.into(),
+            input: "input".into(),
             transform: Arc::new(Some),
             event_time: None,
             watermark_delay: 0,
@@ -40,6 +44,15 @@ impl<R: DeserializeOwned + Send + 'static> Pipeline<R, R> {
 }
 
 impl<R: Send + 'static, E: Send + 'static> Pipeline<R, E> {
+    /// Names the pipeline's input: `--source NAME=URI` gives its source (a pipeline with one
+    /// input also takes `--source URI`).
+    pub fn input(self, name: impl Into<String>) -> Self {
+        Pipeline {
+            input: name.into(),
+            ..self
+        }
+    }
+
     /// Keeps only the events for which `keep` is true.
     pub fn filter(self, keep: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
         let prev = self.transform;
@@ -66,6 +79,7 @@ impl<R: Send + 'static, E: Send + 'static> Pipeline<R, E> {
         Pipeline {
             name: self.name,
             description: self.description,
+            input: self.input,
             transform: Arc::new(move |r| prev(r).and_then(&f)),
             event_time: None,
             watermark_delay: self.watermark_delay,
@@ -128,10 +142,10 @@ impl<R: Send + 'static, E: Send + 'static> Pipeline<R, E> {
 
 /// A keyed pipeline: choose windows or a custom keyed operator.
 pub struct KeyedPipeline<R, E, K> {
-    base: Pipeline<R, E>,
-    event_time: TimeFn<E>,
-    key: KeyFn<E, K>,
-    ttl: Option<StateTtl>,
+    pub(super) base: Pipeline<R, E>,
+    pub(super) event_time: TimeFn<E>,
+    pub(super) key: KeyFn<E, K>,
+    pub(super) ttl: Option<StateTtl>,
 }
 
 impl<R, E, K> KeyedPipeline<R, E, K>
@@ -184,6 +198,12 @@ where
                 key: self.key,
                 operator: Arc::new(operator),
                 output: Arc::new(Some),
+                inputs: vec![InputDecl {
+                    name: self.base.input,
+                    watermark_delay: self.base.watermark_delay,
+                }],
+                input_of: None,
+                open_inputs: None,
                 generator: self.base.generator,
             },
         }
@@ -312,6 +332,9 @@ impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> 
                 operator: self.plan.operator,
                 output,
                 generator: self.plan.generator,
+                inputs: self.plan.inputs,
+                input_of: self.plan.input_of,
+                open_inputs: self.plan.open_inputs,
             },
         }
     }

@@ -3,13 +3,16 @@
 //! [`Registry`] of jobs the command line runs by name.
 
 mod builder;
+mod join;
 mod registry;
 
 pub use builder::{Job, KeyedPipeline, Pipeline, SessionPipeline, WindowedPipeline};
+pub use join::JoinJob;
 pub use registry::{Registry, Runnable};
 
-use crate::io::source::{EventGenerator, GenOptions};
+use crate::io::source::{EventGenerator, GenOptions, SourceReader, SourceSpec};
 use crate::operator::KeyedOperator;
+use crate::runtime::OpenContext;
 use crate::time::{Millis, TimeRules};
 use std::sync::Arc;
 
@@ -23,8 +26,21 @@ pub type TimeFn<E> = Arc<dyn Fn(&E) -> Millis + Send + Sync>;
 pub type InputFn<E> = Arc<dyn Fn(&E) -> usize + Send + Sync>;
 /// Maps an operator output to a result, or drops it.
 pub type OutputFn<O, Out> = Arc<dyn Fn(O) -> Option<Out> + Send + Sync>;
+/// Opens the reader of a pipeline with several inputs, given each input's source in order.
+pub type OpenInputsFn<R> = Arc<
+    dyn Fn(&[SourceSpec], &OpenContext) -> crate::Result<Box<dyn SourceReader<R>>> + Send + Sync,
+>;
 /// Builds the pipeline's built-in generator for the `gen` source.
 pub type GeneratorFn<R> = Arc<dyn Fn(&GenOptions) -> Box<dyn EventGenerator<R>> + Send + Sync>;
+
+/// One input of a pipeline, as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputDecl {
+    /// Its name, as `--source NAME=URI` gives its source.
+    pub name: String,
+    /// How far its watermark trails its newest event time.
+    pub watermark_delay: Millis,
+}
 
 /// Everything the runtime needs to run one pipeline, fully typed: `R` is what the source
 /// decodes, `Op` the keyed operator, `Out` the result type.
@@ -49,6 +65,12 @@ pub struct Plan<R, Op: KeyedOperator, Out> {
     pub output: OutputFn<Op::Output, Out>,
     /// The built-in generator, when the pipeline has one.
     pub generator: Option<GeneratorFn<R>>,
+    /// The pipeline's inputs, in order: one, or two for a join.
+    pub inputs: Vec<InputDecl>,
+    /// Which input an event came from (pipelines with several inputs).
+    pub input_of: Option<InputFn<Op::Event>>,
+    /// Opens the reader over all inputs (pipelines with several inputs).
+    pub open_inputs: Option<OpenInputsFn<R>>,
 }
 
 impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
@@ -64,6 +86,9 @@ impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
             operator: self.operator.clone(),
             output: self.output.clone(),
             generator: self.generator.clone(),
+            inputs: self.inputs.clone(),
+            input_of: self.input_of.clone(),
+            open_inputs: self.open_inputs.clone(),
         }
     }
 }

@@ -15,6 +15,8 @@ pub trait Runnable: Send + Sync {
     fn name(&self) -> &str;
     /// One line on what it computes.
     fn description(&self) -> &str;
+    /// Its inputs' names, in order (`--source NAME=URI` gives each its source).
+    fn inputs(&self) -> Vec<String>;
     /// Whether `--source gen` works for it.
     fn has_generator(&self) -> bool;
     /// How far its watermark trails the newest event time, in milliseconds.
@@ -35,6 +37,10 @@ where
 
     fn description(&self) -> &str {
         &self.plan.description
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.plan.inputs.iter().map(|i| i.name.clone()).collect()
     }
 
     fn has_generator(&self) -> bool {

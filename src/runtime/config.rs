@@ -84,8 +84,10 @@ impl Trigger {
 /// How to run a job.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Where records come from.
+    /// Where records come from (`--source URI`): the source of a pipeline with one input.
     pub source: SourceSpec,
+    /// Sources given by input name (`--source NAME=URI`), in the order given.
+    pub named_sources: Vec<(String, SourceSpec)>,
     /// Where results go.
     pub sink: SinkSpec,
     /// The sled state directory; `None` keeps state in a temporary store (no recovery).
@@ -157,6 +159,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
             source: SourceSpec::Generator,
+            named_sources: Vec::new(),
             sink: SinkSpec::Stdout,
             state_dir: None,
             partitions: DEFAULT_PARTITIONS,

@@ -1,8 +1,9 @@
 //! A Kafka-source job as a member of its consumer group: one job per assignment, leaving once
 //! the group has read every partition to its end (`--until-end`).
 
+use super::open::{kafka_end_offsets, key_partitions};
 use super::signals::wait_for_stop_signal;
-use super::{kafka_end_offsets, key_partitions, run_job, JobReport, RunConfig};
+use super::{run_job, JobReport, RunConfig};
 use crate::io::group::GroupMember;
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
@@ -42,7 +43,8 @@ where
 {
     let started = std::time::Instant::now();
     let app_id = config.kafka.app_id(&plan.name);
-    let n = key_partitions(config, &app_id)?;
+    let sources = [config.source.clone()];
+    let n = key_partitions(config, &plan.inputs, &sources, &app_id)?;
     let end = kafka_end_offsets(config, store, topic, n)?;
     let member = Arc::new(GroupMember::join(topic, &config.kafka, &app_id)?);
     // With --until-end: where each partition ends, and the changelog that tells whether its
@@ -121,8 +123,9 @@ fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
         }
         let fin = changelog
             .newest_checkpoint(p as u32)?
-            .is_some_and(|(meta, next_offset)| {
-                meta.watermark == crate::time::END_OF_TIME && next_offset >= end
+            .is_some_and(|(meta, next_offsets)| {
+                meta.watermark == crate::time::END_OF_TIME
+                    && next_offsets.first().is_some_and(|&next| next >= end)
             });
         if !fin {
             return Ok(false);

@@ -96,7 +96,7 @@ impl Message for InputEnded {
 
 /// Seals an epoch at a partition, once the supervisor has every partition's progress: advance
 /// the watermark, fire timers, stage outputs, maybe checkpoint.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SealEpoch {
     /// The epoch.
     pub epoch: Epoch,
@@ -108,8 +108,9 @@ pub struct SealEpoch {
     pub checkpoint: bool,
     /// The epoch was committed before (a replay for another partition): stage nothing.
     pub suppress_output: bool,
-    /// The partition's next source offset after this epoch (partitioned sources; 0 otherwise).
-    pub next_offset: u64,
+    /// The partition's next source offset in each input after this epoch (partitioned
+    /// sources; 0 otherwise).
+    pub next_offsets: Vec<u64>,
 }
 
 impl Message for SealEpoch {

@@ -56,6 +56,7 @@ mod hooks;
 mod input_check;
 mod live_counts;
 mod messages;
+mod open;
 mod partition;
 mod resume;
 mod signals;
@@ -66,13 +67,11 @@ pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 pub(crate) use config::Trigger;
 pub use config::{cores, JobReport, RunConfig, TriggerSpec};
 pub use live_counts::{CountsSnapshot, LiveCounts};
+pub use open::{open_source, OpenContext};
 
 use crate::checkpoint::JobInfo;
 use crate::io::sink::SinkContext;
-use crate::io::source::{
-    FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec,
-    StdinReader,
-};
+use crate::io::source::SourceSpec;
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
@@ -86,103 +85,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use group::{run_in_group, Assignment};
+use open::{input_sources, key_partitions, sources_identity};
 use partition::{PartitionActor, PartitionSetup};
 use resume::{resume_from_changelog, resume_local};
 use signals::wait_for_stop_signal;
 use source::SourceDriver;
 use supervisor::{JobSupervisor, PartitionLink, SupervisorConfig};
-
-/// The number of key partitions: a Kafka topic's partition count, else `--partitions`.
-fn key_partitions(config: &RunConfig, app_id: &str) -> Result<u32> {
-    let SourceSpec::Kafka(topic) = &config.source else {
-        if config.partitions == 0 {
-            return Err(Error::config("--partitions", 0, "use at least 1"));
-        }
-        return Ok(config.partitions);
-    };
-    let client = config
-        .kafka
-        .client_config(&topic.brokers, &[("group.id", app_id)]);
-    crate::io::kafka::partition_count(&client, topic)?.ok_or_else(|| {
-        Error::config(
-            "--source",
-            topic,
-            "the topic does not exist; create it (or produce to it) first",
-        )
-    })
-}
-
-/// Where a bounded Kafka run stops: the end offsets recorded at the job's first start, so a
-/// restart after a crash stops at the same place.
-fn kafka_end_offsets(
-    config: &RunConfig,
-    store: &StateStore,
-    topic: &crate::io::kafka::KafkaTopic,
-    partitions: u32,
-) -> Result<Option<Vec<u64>>> {
-    if !config.until_end {
-        return Ok(None);
-    }
-    if let Some(end) = store.meta_value::<Vec<u64>>("until-end")? {
-        return Ok(Some(end));
-    }
-    let end = crate::io::kafka::end_offsets(&config.kafka, topic, partitions)?;
-    store.set_meta_value("until-end", &end)?;
-    tracing::info!(?end, "reading up to these end offsets (--until-end)");
-    Ok(Some(end))
-}
-
-fn open_reader<R: DeserializeOwned + Send + 'static, Op: KeyedOperator, Out>(
-    plan: &Plan<R, Op, Out>,
-    config: &RunConfig,
-    info: &JobInfo,
-    store: &StateStore,
-    app_id: &str,
-    assignment: Option<&Assignment>,
-) -> Result<Box<dyn SourceReader<R>>> {
-    Ok(match &config.source {
-        SourceSpec::Generator => {
-            let make = plan.generator.as_ref().ok_or_else(|| {
-                Error::config(
-                    "--source",
-                    "gen",
-                    format!(
-                        "pipeline `{}` has no built-in generator; use --source file:PATH or stdin",
-                        plan.name
-                    ),
-                )
-            })?;
-            let options = GenOptions {
-                base_ms: info.generator_base_ms,
-                ..config.generator.clone()
-            };
-            Box::new(GeneratorReader::new(make(&options), &options))
-        }
-        SourceSpec::File(path) => Box::new(FileReader::open(
-            path,
-            &FileOptions {
-                follow: config.follow,
-                follow_symlinks: config.follow_symlinks,
-                max_record_bytes: config.max_record_bytes,
-            },
-        )?),
-        SourceSpec::Stdin => Box::new(StdinReader::open(config.max_record_bytes)),
-        SourceSpec::Kafka(topic) => {
-            let ids: Vec<u32> =
-                assignment.map_or_else(|| (0..info.partitions).collect(), |a| a.ids.clone());
-            let end = kafka_end_offsets(config, store, topic, info.partitions)?
-                .map(|end| ids.iter().map(|&p| end[p as usize]).collect());
-            Box::new(KafkaReader::open(
-                topic,
-                &config.kafka,
-                app_id,
-                ids,
-                end,
-                assignment.map(|a| a.member.clone()),
-            )?)
-        }
-    })
-}
 
 /// Runs `plan` with `config` until the input ends (bounded sources), a stop is requested, or
 /// the job fails. Resumes from the state directory's last checkpoint when there is one (or, for
@@ -195,9 +103,24 @@ where
     Out: Serialize + Send + 'static,
 {
     let plan = with_run_rules(plan, config)?;
+    let sources = input_sources(&plan.name, &plan.inputs, config)?;
+    // From here on `source` is the first input's source, however it was named.
+    let config = &RunConfig {
+        source: sources[0].clone(),
+        ..config.clone()
+    };
     let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
     let store = StateStore::open(config.state_dir.as_deref())?;
     match &config.source {
+        SourceSpec::Kafka(_) if config.group && sources.len() > 1 => Err(Error::config(
+            "--group",
+            "",
+            format!(
+                "pipeline `{}` reads {} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)",
+                plan.name,
+                sources.len()
+            ),
+        )),
         SourceSpec::Kafka(topic) if config.group => {
             run_in_group(&plan, config, topic, &store, &metrics)
         }
@@ -249,11 +172,12 @@ where
     Out: Serialize + Send + 'static,
 {
     let app_id = config.kafka.app_id(&plan.name);
-    let n = key_partitions(config, &app_id)?;
+    let sources = input_sources(&plan.name, &plan.inputs, config)?;
+    let n = key_partitions(config, &plan.inputs, &sources, &app_id)?;
     let info = store.claim(&JobInfo {
         pipeline: plan.name.clone(),
         partitions: n,
-        source: config.source.identity()?,
+        source: sources_identity(&plan.inputs, &sources)?,
         sink: config.sink.identity()?,
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
@@ -261,7 +185,18 @@ where
     // The key partitions this job runs (ascending): all, or its group assignment.
     let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
     let m = ids.len() as u32;
-    let reader = open_reader(plan, config, &info, store, &app_id, assignment)?;
+    let open = OpenContext {
+        config,
+        info: &info,
+        store,
+        app_id: &app_id,
+        assignment,
+        pipeline: &plan.name,
+    };
+    let reader = match &plan.open_inputs {
+        Some(open_inputs) => open_inputs(&sources, &open)?,
+        None => open_source(&sources[0], &open, plan.generator.as_ref())?,
+    };
     let sink = config.sink.open(SinkContext {
         follow_symlinks: config.follow_symlinks,
         partitions: n,
@@ -269,8 +204,12 @@ where
         kafka: &config.kafka,
     })?;
 
+    // Kafka inputs keep state in a changelog, so it can follow its partition to another
+    // process; a job that also reads a file keeps it in --state only (the file's position is
+    // the job's, not a partition's).
+    let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
     let changelog = match &config.source {
-        SourceSpec::Kafka(topic) => Some(Arc::new(Changelog::open(
+        SourceSpec::Kafka(topic) if all_kafka => Some(Arc::new(Changelog::open(
             &config.kafka,
             &topic.brokers,
             &app_id,
@@ -280,7 +219,9 @@ where
         _ => None,
     };
     let resume = match &changelog {
-        Some(changelog) => resume_from_changelog(changelog, store, &ids, &*sink, metrics)?,
+        Some(changelog) => {
+            resume_from_changelog(changelog, store, &ids, &*sink, metrics, sources.len())?
+        }
         None => resume_local(store, n, &*sink, config.overwrite)?,
     };
 
@@ -301,12 +242,12 @@ where
         max_dead_letter_ratio: config.max_dead_letter_ratio,
         progress: config.progress.clone(),
     };
-    let tracker = WatermarkTracker::new(
-        m,
-        plan.rules.watermark_delay,
-        config.idle_timeout,
-        resume.start_watermark,
-    );
+    // One watermark channel per input and partition, input-major.
+    let delays: Vec<_> = (plan.inputs.iter())
+        .flat_map(|input| std::iter::repeat_n(input.watermark_delay, m as usize))
+        .collect();
+    let tracker =
+        WatermarkTracker::with_channels(&delays, config.idle_timeout, resume.start_watermark);
     let (read_plan, base_epoch) = (resume.read_plan, resume.base_epoch);
 
     let partition_stores = ids
@@ -324,12 +265,16 @@ where
             let me = ctx.address().recipient();
             let mut links = Vec::with_capacity(m as usize);
             for (index, &p) in ids.iter().enumerate() {
-                let core = PartitionCore::new(
+                let mut core = PartitionCore::new(
                     plan.operator.clone(),
                     plan.key.clone(),
                     plan.event_time.clone(),
                     plan.rules,
                 );
+                if let Some(input_of) = &plan.input_of {
+                    let delays: Vec<_> = plan.inputs.iter().map(|i| i.watermark_delay).collect();
+                    core = core.with_inputs(input_of.clone(), &delays);
+                }
                 let (output, sink, metrics, me) = (
                     plan.output.clone(),
                     sink.clone(),

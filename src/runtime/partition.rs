@@ -276,7 +276,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                     self.partition,
                     &CheckpointRecord {
                         meta: &meta,
-                        next_offset: msg.next_offset,
+                        next_offsets: &msg.next_offsets,
                         entries: &prepared.entries,
                         outputs: &streams,
                     },

@@ -82,6 +82,7 @@ pub(super) fn resume_from_changelog(
     ids: &[u32],
     sink: &dyn EpochSink,
     metrics: &Metrics,
+    inputs: usize,
 ) -> Result<Resume> {
     let committed = store.committed()?;
     sink.recover(committed, committed)?;
@@ -166,9 +167,9 @@ pub(super) fn resume_from_changelog(
         sink.commit(epoch, staged, &EpochStats::default())?;
     }
 
-    let offsets = restored
+    let offsets: Vec<Vec<u64>> = restored
         .iter()
-        .map(|c| c.as_ref().map_or(0, |c| c.next_offset))
+        .map(|c| c.as_ref().map_or_else(Vec::new, |c| c.next_offsets.clone()))
         .collect();
     let start_watermark = restored
         .iter()
@@ -177,7 +178,7 @@ pub(super) fn resume_from_changelog(
         .unwrap_or(BEFORE_TIME);
     let start = EpochRecord {
         epoch: base_epoch,
-        end: SourcePosition::Offsets(offsets),
+        end: SourcePosition::from_partition_offsets(inputs, &offsets),
         watermark: start_watermark,
         processing_time: restored
             .iter()

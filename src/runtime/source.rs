@@ -13,9 +13,10 @@ use super::messages::{Batch, CutReply, EpochCut, SourceFailed};
 use super::Trigger;
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::{EpochSink, OutputStream};
+use crate::io::source::ROUTE_BY_KEY;
 use crate::io::source::{ReadStatus, SourceReader};
 use crate::io::DeadLetter;
-use crate::key::partition_of;
+use crate::key::{kafka_partition_of, partition_of};
 use crate::metrics::Metrics;
 use crate::pipeline::{KeyFn, TransformFn};
 use crate::{Error, Key, Result};
@@ -203,6 +204,12 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 for (record, p) in raw.drain(..).zip(routes.drain(..)) {
                     if let Some(event) = (self.transform)(record) {
                         let key = (self.key)(&event);
+                        let p = match p {
+                            // A record of an input that is not a topic goes where a Kafka
+                            // producer would have put its key.
+                            ROUTE_BY_KEY => kafka_partition_of(&key, n as u32),
+                            p => p,
+                        };
                         routed[p as usize % n].push((key, event));
                     }
                 }

@@ -294,7 +294,7 @@ impl JobSupervisor {
                 processing_time: record.processing_time,
                 checkpoint,
                 suppress_output: cut.epoch <= self.committed,
-                next_offset: record.end.offset_of(p),
+                next_offsets: record.end.offsets_of(p),
             });
         }
         if cut.epoch > self.committed {

@@ -56,8 +56,8 @@ pub const PIECE_BYTES: usize = 512 * 1024;
 pub struct ChangelogCheckpoint {
     /// The checkpoint's metadata (epoch, watermark, ...).
     pub meta: PartitionCheckpoint,
-    /// The next source offset of the partition: where its owner resumes reading.
-    pub next_offset: u64,
+    /// The next source offset of the partition in each input: where its owner resumes reading.
+    pub next_offsets: Vec<u64>,
     /// The state entries the epoch changed (bincode key, sealed bincode value; `None`: removed).
     pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// The epoch's outputs (JSON lines per stream), resent by the next owner unless visible.
@@ -70,8 +70,8 @@ pub struct ChangelogCheckpoint {
 pub struct CheckpointRecord<'a> {
     /// See [`ChangelogCheckpoint::meta`].
     pub meta: &'a PartitionCheckpoint,
-    /// See [`ChangelogCheckpoint::next_offset`].
-    pub next_offset: u64,
+    /// See [`ChangelogCheckpoint::next_offsets`].
+    pub next_offsets: &'a [u64],
     /// See [`ChangelogCheckpoint::entries`].
     pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
     /// See [`ChangelogCheckpoint::outputs`].
@@ -82,7 +82,7 @@ pub struct CheckpointRecord<'a> {
 #[derive(Serialize)]
 struct RecordOut<'a> {
     meta: &'a PartitionCheckpoint,
-    next_offset: u64,
+    next_offsets: &'a [u64],
     body: BodyOut<'a>,
 }
 
@@ -103,7 +103,7 @@ enum BodyOut<'a> {
 #[derive(Deserialize)]
 struct RecordIn {
     meta: PartitionCheckpoint,
-    next_offset: u64,
+    next_offsets: Vec<u64>,
     body: Body,
 }
 
@@ -142,7 +142,7 @@ fn parse_piece_key(key: &[u8]) -> Option<(u64, u32)> {
 fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let whole = RecordOut {
         meta: record.meta,
-        next_offset: record.next_offset,
+        next_offsets: record.next_offsets,
         body: BodyOut::Inline {
             entries: record.entries,
             outputs: record.outputs,
@@ -163,7 +163,7 @@ fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect();
     let head = RecordOut {
         meta: record.meta,
-        next_offset: record.next_offset,
+        next_offsets: record.next_offsets,
         body: BodyOut::Pieces {
             count: out.len() as u32,
         },
@@ -254,7 +254,7 @@ impl Log {
         stale.sort_unstable();
         let checkpoint = ChangelogCheckpoint {
             meta: record.meta,
-            next_offset: record.next_offset,
+            next_offsets: record.next_offsets,
             entries,
             outputs,
         };
@@ -437,7 +437,10 @@ impl Changelog {
     /// reading back from the partition's end (after a record come at most its entry copies and
     /// tombstones for older pieces, so this reads little); `None` when the partition holds no
     /// checkpoint.
-    pub fn newest_checkpoint(&self, partition: u32) -> Result<Option<(PartitionCheckpoint, u64)>> {
+    pub fn newest_checkpoint(
+        &self,
+        partition: u32,
+    ) -> Result<Option<(PartitionCheckpoint, Vec<u64>)>> {
         let (consumer, (low, mut stop), what) = self.reader(partition)?;
         let mut step = 1024;
         while stop > low {
@@ -457,7 +460,7 @@ impl Changelog {
                 },
             )?;
             if let Some(record) = log.newest {
-                return Ok(Some((record.meta, record.next_offset)));
+                return Ok(Some((record.meta, record.next_offsets)));
             }
             stop = from;
             step *= 2;
@@ -544,7 +547,7 @@ mod tests {
     fn checkpoint(epoch: u64, entries: usize, entry_bytes: usize) -> ChangelogCheckpoint {
         ChangelogCheckpoint {
             meta: meta(epoch),
-            next_offset: epoch * 10,
+            next_offsets: vec![epoch * 10],
             entries: (0..entries)
                 .map(|i| {
                     (
@@ -560,7 +563,7 @@ mod tests {
     fn borrowed(c: &ChangelogCheckpoint) -> CheckpointRecord<'_> {
         CheckpointRecord {
             meta: &c.meta,
-            next_offset: c.next_offset,
+            next_offsets: &c.next_offsets,
             entries: &c.entries,
             outputs: &c.outputs,
         }

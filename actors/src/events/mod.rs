@@ -6,6 +6,7 @@ pub mod login;
 pub mod money;
 pub mod sensor;
 pub mod transaction;
+pub mod user;
 pub mod vehicle;
 
 pub use click::Click;
@@ -13,4 +14,5 @@ pub use ids::IdFormat;
 pub use login::LoginAttempt;
 pub use sensor::SensorReading;
 pub use transaction::{Transaction, TransactionGenerator};
+pub use user::UserRow;
 pub use vehicle::VehiclePing;

@@ -2,6 +2,7 @@
 
 pub mod fraud;
 pub mod sessions;
+pub mod tx_enriched;
 pub mod tx_windows;
 
 use crate::events::{Transaction, TransactionGenerator};
@@ -15,6 +16,7 @@ use std::time::Duration;
 /// disorder, the transaction generator for `--source gen`, keyed by user.
 pub fn by_user(name: &str, description: &str) -> KeyedPipeline<Transaction, Transaction, Id> {
     Pipeline::<Transaction>::new(name, description)
+        .input("transactions")
         .event_time(|t| t.event_ms)
         .watermark_delay(Duration::from_secs(10))
         .generator(TransactionGenerator::new)

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use spate::io::source::{EventGenerator, GenOptions};
-use spate_actors::events::TransactionGenerator;
+use spate_actors::events::user::{COUNTRIES, SEGMENTS};
+use spate_actors::events::{TransactionGenerator, UserRow};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -260,3 +261,122 @@ pub fn wait_for(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The user rows of a test's users table, in file order: a row per user at the start of the
+/// transactions' time, then `updates` rows of random users at random times within `span_ms`,
+/// written up to 5 s out of order (within the pipelines' 10 s watermark delay, so none is late).
+pub fn user_rows(users: u64, updates: u64, span_ms: i64, seed: u64) -> Vec<UserRow> {
+    let base = 1_767_225_600_000;
+    let mut rng = Rng(seed | 1);
+    let row = |user: u64, rng: &mut Rng, at: i64| UserRow {
+        user_id: spate_actors::events::IdFormat::String.id(spate_actors::events::ids::USER, user),
+        segment: SEGMENTS[rng.range(0, SEGMENTS.len() as u64) as usize].to_string(),
+        country: COUNTRIES[rng.range(0, COUNTRIES.len() as u64) as usize].to_string(),
+        updated_ms: at,
+    };
+    let mut rows: Vec<UserRow> = (0..users).map(|u| row(u, &mut rng, base)).collect();
+    let mut later: Vec<(i64, UserRow)> = (0..updates)
+        .map(|_| {
+            let at = base + rng.range(1, span_ms as u64) as i64;
+            let shown = at + rng.range(0, 5_000) as i64; // its place in the file
+            (shown, row(rng.range(0, users), &mut rng, at))
+        })
+        .collect();
+    later.sort_by_key(|(shown, _)| *shown);
+    rows.extend(later.into_iter().map(|(_, r)| r));
+    rows
+}
+
+/// Writes rows as JSON lines.
+pub fn write_users(path: &Path, rows: &[UserRow]) {
+    let text: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// What `tx-enriched` must give each well-formed transaction of the file `tx`: (tx id, segment,
+/// country) of the user row valid at its time (the newest row at or before it, the later in
+/// the file on a tie), sorted. Computed naively, row by row.
+pub fn naive_enrichment(tx: &Path, rows: &[UserRow]) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(tx).unwrap();
+    let mut out: Vec<_> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<spate_actors::events::Transaction>(l).ok())
+        .map(|t| {
+            let valid = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.user_id == t.user_id && r.updated_ms <= t.event_ms)
+                .max_by_key(|(i, r)| (r.updated_ms, *i));
+            let (segment, country) = valid
+                .map_or(("unknown".into(), "unknown".into()), |(_, r)| {
+                    (r.segment.clone(), r.country.clone())
+                });
+            (t.tx_id.to_string(), segment, country)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (tx id, segment, country) of each `tx-enriched` result line, sorted.
+pub fn enrichment_of(lines: &[String]) -> Vec<(String, String, String)> {
+    let field = |v: &serde_json::Value, f: &str| match &v[f] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                field(&v, "tx_id"),
+                field(&v, "segment"),
+                field(&v, "country"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `spate ARGS` `kills` times, each killed with SIGKILL after a random delay in `window`
+/// (ms) unless it finished first; returns how many kills hit a running job.
+pub fn kill_randomly(args: &[&str], kills: u32, window: (u64, u64), rng: &mut Rng) -> u32 {
+    let mut hits = 0;
+    for _ in 0..kills {
+        let mut child = spate(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_millis(rng.range(window.0, window.1.max(window.0 + 1)));
+        while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            hits += 1;
+        }
+        child.wait().unwrap();
+    }
+    hits
+}
+
+/// Epochs cut by record count (see crash.rs), with frequent checkpoints. No partition ever
+/// counts as idle, in the file reference runs either (a file cannot say records are waiting);
+/// a Kafka partition with records waiting never does anyway, see
+/// `a_partition_read_slowly_holds_the_watermark_whatever_the_idle_timeout`.
+pub const KAFKA_EPOCHS: [&str; 8] = [
+    "--trigger",
+    "1h",
+    "--max-records-per-epoch",
+    "1500",
+    "--checkpoint-interval",
+    "100ms",
+    "--idle-timeout",
+    "1h",
+];

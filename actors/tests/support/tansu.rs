@@ -303,9 +303,14 @@ impl Tansu {
         let text = std::fs::read_to_string(path).unwrap();
         let mut n = 0;
         for line in text.lines() {
+            // Keyed as spate and the Java clients' string serializer key records: a string
+            // as its bytes, anything else as JSON.
             let key = serde_json::from_str::<serde_json::Value>(line)
                 .ok()
-                .and_then(|v| v.get(key_field).map(|k| k.to_string()))
+                .and_then(|v| match v.get(key_field)? {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                })
                 .unwrap_or_default();
             let mut record = BaseRecord::to(topic).payload(line).key(&key);
             loop {

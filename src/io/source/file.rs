@@ -343,6 +343,7 @@ impl<R: DeserializeOwned> FileReader<R> {
         };
         match oversized {
             Some(o) => dead.push(DeadLetter {
+                input: None,
                 source: self.label.clone(),
                 file: Some(self.files[self.segment].display().to_string()),
                 partition: None,
@@ -364,6 +365,7 @@ impl<R: DeserializeOwned> FileReader<R> {
         match decode_json_line(line) {
             Ok(record) => out.push(record),
             Err(error) => dead.push(DeadLetter {
+                input: None,
                 source: self.label.clone(),
                 file: Some(self.files[self.segment].display().to_string()),
                 partition: None,

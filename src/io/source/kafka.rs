@@ -227,6 +227,7 @@ fn decode<R: DeserializeOwned>(
             routes.push(p as u32);
         }
         Err(error) => dead.push(DeadLetter {
+            input: None,
             source: source.to_string(),
             file: None,
             partition: Some(id),

@@ -4,11 +4,13 @@
 
 mod file;
 mod generator;
+mod inputs;
 mod kafka;
 mod stdin;
 
 pub use file::{FileOptions, FileReader};
 pub use generator::{EventGenerator, GenOptions, GeneratorReader};
+pub use inputs::{NamedReader, TwoInputs, ROUTE_BY_KEY};
 pub use kafka::KafkaReader;
 pub use stdin::StdinReader;
 
@@ -58,8 +60,12 @@ pub trait SourceReader<R>: Send {
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
         None
     }
-    /// Per route (of [`partitions`](Self::partitions)): whether records may be waiting that
-    /// this reader has not read yet (Kafka: below the partition's end offset or high-water
+    /// How many pipeline inputs the reader reads (a join's reader reads two).
+    fn inputs(&self) -> usize {
+        1
+    }
+    /// Per route (of [`partitions`](Self::partitions)), and per input for a reader of several
+    /// (input-major): whether records may be waiting that this reader has not read yet (Kafka: below the partition's end offset or high-water
     /// mark, or nothing heard from the broker yet). Such a partition is slow, never idle, so
     /// the speed of a fetch cannot change which records are late. `None`: the source cannot
     /// tell, and idleness is by wall-clock time alone.
@@ -119,6 +125,21 @@ impl SourceSpec {
         }
     }
 
+    /// Parses `--source`'s value: `NAME=URI` gives the source of the pipeline's input `NAME`,
+    /// a plain `URI` the source of its only input.
+    pub fn parse_named(text: &str) -> Result<(Option<String>, Self)> {
+        let named = text.split_once('=').filter(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+        match named {
+            Some((name, uri)) => Ok((Some(name.to_string()), Self::parse(uri)?)),
+            None => Ok((None, Self::parse(text)?)),
+        }
+    }
+
     /// What identifies this input across restarts (kept in the state directory): a file or
     /// directory by its canonical path (so `tx.jsonl`, `./tx.jsonl` and its absolute path are
     /// one source), a Kafka topic without its brokers (which may change), else the spec itself.
@@ -174,6 +195,14 @@ mod tests {
         assert_eq!(
             SourceSpec::parse("file:tx.jsonl").unwrap(),
             SourceSpec::File("tx.jsonl".into())
+        );
+        assert_eq!(
+            SourceSpec::parse_named("users=file:u=1.jsonl").unwrap(),
+            (Some("users".into()), SourceSpec::File("u=1.jsonl".into()))
+        );
+        assert_eq!(
+            SourceSpec::parse_named("file:a=b.jsonl").unwrap(),
+            (None, SourceSpec::File("a=b.jsonl".into()))
         );
         let err = SourceSpec::parse("kafkaa://x").unwrap_err().to_string();
         assert!(

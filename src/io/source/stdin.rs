@@ -232,6 +232,7 @@ impl<R: DeserializeOwned> SourceReader<R> for StdinReader<R> {
 impl<R> StdinReader<R> {
     fn dead_letter(&self, offset: u64, error: String, raw: &[u8]) -> DeadLetter {
         DeadLetter {
+            input: None,
             source: "stdin".into(),
             file: None,
             partition: None,
