@@ -47,16 +47,18 @@ pub mod state;
 pub mod time;
 pub mod window;
 
+pub use cli::{Registry, Runnable};
 pub use error::{Error, Result};
 pub use key::Key;
-pub use pipeline::{Pipeline, Registry};
+pub use pipeline::Pipeline;
 
 /// The names a pipeline module usually needs, in one import.
 pub mod prelude {
+    pub use crate::cli::{Registry, Runnable};
     pub use crate::io::source::EventGenerator;
     pub use crate::key::{Id, Key};
     pub use crate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
-    pub use crate::pipeline::{Pipeline, Registry};
+    pub use crate::pipeline::Pipeline;
     pub use crate::time::Millis;
     pub use crate::window::{
         Aggregator, Avg, Count, Max, Min, SessionWindows, Sum, WindowResult, Windows,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use spate::io::sink::SinkSpec;
 use spate::io::source::SourceSpec;
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
-use spate::pipeline::Runnable;
+use spate::Runnable;
 use spate::prelude::*;
 use spate::runtime::{JobReport, RunConfig, TriggerSpec};
 use spate::window::PaneWindowOperator;

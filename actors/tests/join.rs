@@ -99,3 +99,25 @@ fn a_join_needs_a_named_source_for_each_input() {
     let err = run(&["run", "tx-windows", "--source", &named, "--sink", "stdout"]);
     assert!(err.contains("no input `users`"), "{err}");
 }
+
+#[test]
+fn describe_and_list_name_a_joins_inputs() {
+    let out = run_ok(&["describe", "tx-enriched"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "1. transactions: Transaction records, watermark 10s",
+        "2. users: UserRow records, watermark 10s",
+        "keyed by Id: temporal table join",
+        "output (--sink URI): EnrichedTx records",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from:\n{text}");
+    }
+    let out = run_ok(&["describe", "tx-windows"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1m tumbling windows"), "{text}");
+    let list = run_ok(&["list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("(inputs: transactions, users)"));
+    let unknown = spate(&["describe", "nope"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("available: tx-windows"));
+}

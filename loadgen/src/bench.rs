@@ -422,10 +422,7 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport> {
 
 /// Runs the pipeline in process, fed by its generator, its results caught by a
 /// [`LatencyProbe`].
-fn bench_in_process(
-    config: &BenchConfig,
-    pipeline: &dyn spate::pipeline::Runnable,
-) -> Result<BenchReport> {
+fn bench_in_process(config: &BenchConfig, pipeline: &dyn spate::Runnable) -> Result<BenchReport> {
     if !pipeline.has_generator() {
         bail!(
             "pipeline `{}` has no built-in generator, so bench cannot feed it",

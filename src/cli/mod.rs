@@ -2,11 +2,13 @@
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
 mod progress;
+mod registry;
+
+pub use registry::{Registry, Runnable};
 
 use crate::io::kafka::{Guarantee, KafkaSettings};
 use crate::io::sink::SinkSpec;
 use crate::io::source::{GenOptions, SourceSpec};
-use crate::pipeline::Registry;
 use crate::runtime::{cores, JobReport, RunConfig, TriggerSpec};
 use crate::time::{parse_duration, OutputMode};
 use crate::Error;
@@ -30,6 +32,11 @@ struct Cli {
 enum Command {
     /// List the pipelines, one line each.
     List,
+    /// Print a pipeline's inputs, keyed stage and outputs.
+    Describe {
+        /// The pipeline (see `spate list`).
+        pipeline: String,
+    },
     /// Run a pipeline until its input ends or SIGINT/SIGTERM (which finishes the current
     /// epoch, checkpoints and exits 0).
     Run(Box<RunArgs>),
@@ -418,15 +425,17 @@ pub fn main(registry: Registry) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Describe { pipeline } => match find(&registry, &pipeline) {
+            Ok(pipeline) => {
+                print!("{}", pipeline.describe());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Command::Run(args) => {
-            let Some(pipeline) = registry.get(&args.pipeline) else {
-                let names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
-                eprintln!(
-                    "error: no pipeline named `{}`; available: {} (see `spate list`)",
-                    args.pipeline,
-                    names.join(", ")
-                );
-                return ExitCode::from(2);
+            let pipeline = match find(&registry, &args.pipeline) {
+                Ok(pipeline) => pipeline,
+                Err(code) => return code,
             };
             let result = args.config().and_then(|config| {
                 let line = (!args.quiet && std::io::stderr().is_terminal())
@@ -457,4 +466,16 @@ pub fn main(registry: Registry) -> ExitCode {
             }
         }
     }
+}
+
+/// The pipeline called `name`, or the exit code after saying which exist.
+fn find(registry: &Registry, name: &str) -> Result<std::sync::Arc<dyn Runnable>, ExitCode> {
+    registry.get(name).ok_or_else(|| {
+        let names: Vec<&str> = registry.iter().map(|p| p.name()).collect();
+        eprintln!(
+            "error: no pipeline named `{name}`; available: {} (see `spate list`)",
+            names.join(", ")
+        );
+        ExitCode::from(2)
+    })
 }

@@ -118,6 +118,18 @@ where
         }
     }
 
+    fn describe(&self) -> String {
+        let kind = match self.kind {
+            JoinKind::Inner => "inner",
+            JoinKind::LeftOuter => "left outer",
+        };
+        format!(
+            "{kind} interval join: input 2 records from {} before to {} after each input 1 record",
+            crate::time::format_millis(-self.lower),
+            crate::time::format_millis(self.upper)
+        )
+    }
+
     fn on_timer(&self, timer: Timer, ctx: &mut KeyedContext<'_, K, Self::State, O>) {
         let state = ctx.state();
         let (lower, upper, now) = (self.lower, self.upper, timer.time);

@@ -107,6 +107,11 @@ where
         ctx.register_event_timer(time.saturating_add(1));
     }
 
+    fn describe(&self) -> String {
+        "temporal table join: each record of input 1 with the row of input 2 valid at its time"
+            .into()
+    }
+
     fn on_timer(&self, timer: Timer, ctx: &mut KeyedContext<'_, K, Self::State, O>) {
         let watermark = ctx.watermark();
         let state = ctx.state();

@@ -85,6 +85,13 @@ where
         ctx.register_event_timer(start + self.size);
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "window join: pairs of both inputs in the same {} tumbling window",
+            crate::time::format_millis(self.size)
+        )
+    }
+
     fn on_timer(&self, timer: Timer, ctx: &mut KeyedContext<'_, K, Self::State, O>) {
         let start = timer.time - self.size;
         let Some((mut lefts, mut rights)) = ctx.state().windows.remove(&start) else {

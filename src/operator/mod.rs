@@ -110,6 +110,11 @@ pub trait KeyedOperator: Send + Sync + 'static {
         timer: Timer,
         ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
     );
+
+    /// What the operator does, in a few words (`spate describe`); its type name by default.
+    fn describe(&self) -> String {
+        crate::pipeline::short_type_name(std::any::type_name::<Self>())
+    }
 }
 
 /// The times a callback runs at.

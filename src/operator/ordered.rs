@@ -116,6 +116,13 @@ impl<Op: OrderedOperator> KeyedOperator for InOrder<Op> {
         ctx.register_event_timer(time.saturating_add(1));
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "{} over each key's records in event-time order",
+            crate::pipeline::short_type_name(std::any::type_name::<Op>())
+        )
+    }
+
     fn on_timer(&self, timer: Timer, ctx: &mut KeyedContext<'_, Op::Key, Self::State, Op::Output>) {
         if timer.domain != TimeDomain::EventTime {
             return;

@@ -201,6 +201,7 @@ where
                 inputs: vec![InputDecl {
                     name: self.base.input,
                     watermark_delay: self.base.watermark_delay,
+                    record_type: std::any::type_name::<R>(),
                 }],
                 input_of: None,
                 open_inputs: None,

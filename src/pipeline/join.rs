@@ -2,10 +2,9 @@
 //! giving a job whose two inputs each take their own `--source NAME=URI`.
 
 use super::{InputDecl, Job, KeyedPipeline, Plan};
-use crate::io::source::{NamedReader, TwoInputs};
+use crate::io::source::{open_source, NamedReader, TwoInputs};
 use crate::join::{Either, IntervalJoin, JoinKind, TemporalJoin, WindowJoin};
 use crate::operator::KeyedOperator;
-use crate::runtime::open_source;
 use crate::time::{Millis, TimeRules};
 use crate::{Error, Key};
 use serde::de::DeserializeOwned;
@@ -86,13 +85,22 @@ where
         E2: Send + 'static,
         Op: KeyedOperator<Key = K, Event = Either<E, E2>>,
     {
-        let declare = |name: &str, delay: Millis| InputDecl {
+        let declare = |name: &str, delay: Millis, record_type| InputDecl {
             name: name.to_string(),
             watermark_delay: delay,
+            record_type,
         };
         let inputs = vec![
-            declare(&self.base.input, self.base.watermark_delay),
-            declare(&other.base.input, other.base.watermark_delay),
+            declare(
+                &self.base.input,
+                self.base.watermark_delay,
+                std::any::type_name::<R>(),
+            ),
+            declare(
+                &other.base.input,
+                other.base.watermark_delay,
+                std::any::type_name::<R2>(),
+            ),
         ];
         let (t1, t2) = (self.base.transform, other.base.transform);
         let (time1, time2) = (self.event_time, other.event_time);

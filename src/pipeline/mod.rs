@@ -1,18 +1,18 @@
-//! Pipelines written in Rust: a typed builder (`filter`, `map`, `event_time`, `key_by`,
-//! `window`, `session_window`, `aggregate`, `process`) that yields a [`Job`], and the
-//! [`Registry`] of jobs the command line runs by name.
+//! Pipelines written in Rust: a typed builder (`input`, `filter`, `map`, `event_time`,
+//! `key_by`, `window`, `session_window`, `aggregate`, `process`, and the joins `join_table`,
+//! `interval_join`, `window_join`) that yields a [`Job`]: a [`Plan`] the runtime runs. The
+//! command line's [`Registry`](crate::cli::Registry) names the jobs an application ships.
 
 mod builder;
+mod describe;
 mod join;
-mod registry;
 
 pub use builder::{Job, KeyedPipeline, Pipeline, SessionPipeline, WindowedPipeline};
+pub use describe::short_type_name;
 pub use join::JoinJob;
-pub use registry::{Registry, Runnable};
 
-use crate::io::source::{EventGenerator, GenOptions, SourceReader, SourceSpec};
+use crate::io::source::{EventGenerator, GenOptions, OpenContext, SourceReader, SourceSpec};
 use crate::operator::KeyedOperator;
-use crate::runtime::OpenContext;
 use crate::time::{Millis, TimeRules};
 use std::sync::Arc;
 
@@ -40,6 +40,8 @@ pub struct InputDecl {
     pub name: String,
     /// How far its watermark trails its newest event time.
     pub watermark_delay: Millis,
+    /// The Rust type its records decode into.
+    pub record_type: &'static str,
 }
 
 /// Everything the runtime needs to run one pipeline, fully typed: `R` is what the source

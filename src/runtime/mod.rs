@@ -67,11 +67,10 @@ pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
 pub(crate) use config::Trigger;
 pub use config::{cores, JobReport, RunConfig, TriggerSpec};
 pub use live_counts::{CountsSnapshot, LiveCounts};
-pub use open::{open_source, OpenContext};
 
 use crate::checkpoint::JobInfo;
 use crate::io::sink::SinkContext;
-use crate::io::source::SourceSpec;
+use crate::io::source::{open_source, SourceSpec};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
@@ -85,7 +84,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use group::{run_in_group, Assignment};
-use open::{input_sources, key_partitions, sources_identity};
+use open::{input_sources, key_partitions, sources_identity, with_open_context};
 use partition::{PartitionActor, PartitionSetup};
 use resume::{resume_from_changelog, resume_local};
 use signals::wait_for_stop_signal;
@@ -185,18 +184,13 @@ where
     // The key partitions this job runs (ascending): all, or its group assignment.
     let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
     let m = ids.len() as u32;
-    let open = OpenContext {
-        config,
-        info: &info,
-        store,
-        app_id: &app_id,
-        assignment,
-        pipeline: &plan.name,
-    };
-    let reader = match &plan.open_inputs {
-        Some(open_inputs) => open_inputs(&sources, &open)?,
-        None => open_source(&sources[0], &open, plan.generator.as_ref())?,
-    };
+    let job = (&info, store, plan.name.as_str());
+    let reader = with_open_context(config, job, (&app_id, assignment), |open| {
+        match &plan.open_inputs {
+            Some(open_inputs) => open_inputs(&sources, open),
+            None => open_source(&sources[0], open, plan.generator.as_ref()),
+        }
+    })?;
     let sink = config.sink.open(SinkContext {
         follow_symlinks: config.follow_symlinks,
         partitions: n,

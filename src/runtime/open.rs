@@ -1,30 +1,16 @@
-//! Opening a job's input: which source feeds which of the pipeline's inputs (`--source URI`,
+//! A job's input: which source feeds which of the pipeline's inputs (`--source URI`,
 //! `--source NAME=URI`), how many key partitions the job has (a Kafka topic's partitions; the
-//! inputs of a join must agree), and the readers themselves.
+//! inputs of a join must agree), where a bounded Kafka run ends, and what opening the readers
+//! needs to know ([`OpenContext`]).
 
 use super::group::Assignment;
 use super::RunConfig;
 use crate::checkpoint::JobInfo;
 use crate::io::kafka::KafkaTopic;
-use crate::io::source::{
-    FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec,
-    StdinReader,
-};
-use crate::pipeline::{GeneratorFn, InputDecl};
+use crate::io::source::{FileOptions, GenOptions, OpenContext, SourceSpec};
+use crate::pipeline::InputDecl;
 use crate::state::StateStore;
 use crate::{Error, Result};
-use serde::de::DeserializeOwned;
-
-/// What opening a source needs to know about the job.
-pub struct OpenContext<'a> {
-    pub(super) config: &'a RunConfig,
-    pub(super) info: &'a JobInfo,
-    pub(super) store: &'a StateStore,
-    pub(super) app_id: &'a str,
-    pub(super) assignment: Option<&'a Assignment>,
-    /// The pipeline's name, for errors.
-    pub(super) pipeline: &'a str,
-}
 
 /// Each of the pipeline's inputs' source, in input order. A pipeline with one input takes
 /// `--source URI` or `--source NAME=URI`; one with several needs a named source for each.
@@ -154,54 +140,29 @@ pub(crate) fn kafka_end_offsets(
     Ok(Some(end))
 }
 
-/// Opens a reader of `spec` decoding records of type `R`; `generator` is what `gen` runs.
-pub fn open_source<R: DeserializeOwned + Send + 'static>(
-    spec: &SourceSpec,
-    ctx: &OpenContext,
-    generator: Option<&GeneratorFn<R>>,
-) -> Result<Box<dyn SourceReader<R>>> {
-    let config = ctx.config;
-    Ok(match spec {
-        SourceSpec::Generator => {
-            let make = generator.ok_or_else(|| {
-                Error::config(
-                    "--source",
-                    "gen",
-                    format!(
-                        "pipeline `{}` has no built-in generator for this input; use --source file:PATH or stdin",
-                        ctx.pipeline
-                    ),
-                )
-            })?;
-            let options = GenOptions {
-                base_ms: ctx.info.generator_base_ms,
-                ..config.generator.clone()
-            };
-            Box::new(GeneratorReader::new(make(&options), &options))
-        }
-        SourceSpec::File(path) => Box::new(FileReader::open(
-            path,
-            &FileOptions {
-                follow: config.follow,
-                follow_symlinks: config.follow_symlinks,
-                max_record_bytes: config.max_record_bytes,
-            },
-        )?),
-        SourceSpec::Stdin => Box::new(StdinReader::open(config.max_record_bytes)),
-        SourceSpec::Kafka(topic) => {
-            let ids: Vec<u32> = ctx
-                .assignment
-                .map_or_else(|| (0..ctx.info.partitions).collect(), |a| a.ids.clone());
-            let end = kafka_end_offsets(config, ctx.store, topic, ctx.info.partitions)?
-                .map(|end| ids.iter().map(|&p| end[p as usize]).collect());
-            Box::new(KafkaReader::open(
-                topic,
-                &config.kafka,
-                ctx.app_id,
-                ids,
-                end,
-                ctx.assignment.map(|a| a.member.clone()),
-            )?)
-        }
+/// Opens the job's readers with `open`, given what they need to know about the job.
+pub(crate) fn with_open_context<T>(
+    config: &RunConfig,
+    (info, store, pipeline): (&JobInfo, &StateStore, &str),
+    (app_id, assignment): (&str, Option<&Assignment>),
+    open: impl FnOnce(&OpenContext) -> Result<T>,
+) -> Result<T> {
+    let end_offsets = |topic: &KafkaTopic| kafka_end_offsets(config, store, topic, info.partitions);
+    open(&OpenContext {
+        pipeline,
+        files: FileOptions {
+            follow: config.follow,
+            follow_symlinks: config.follow_symlinks,
+            max_record_bytes: config.max_record_bytes,
+        },
+        generator: GenOptions {
+            base_ms: info.generator_base_ms,
+            ..config.generator.clone()
+        },
+        kafka: &config.kafka,
+        app_id,
+        partitions: assignment.map_or_else(|| (0..info.partitions).collect(), |a| a.ids.clone()),
+        group: assignment.map(|a| a.member.clone()),
+        end_offsets: &end_offsets,
     })
 }

@@ -51,6 +51,11 @@ pub fn duration_ms(d: Duration) -> Millis {
     d.as_millis().min(Millis::MAX as u128) as Millis
 }
 
+/// A duration in milliseconds as a person reads it (`1m`, `10s`, `1h 30m`).
+pub fn format_millis(ms: Millis) -> String {
+    humantime::format_duration(Duration::from_millis(ms.max(0) as u64)).to_string()
+}
+
 /// Parses an RFC 3339 timestamp such as `2026-01-01T00:00:00.123Z` or
 /// `2026-01-01T01:00:00+01:00` into epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {

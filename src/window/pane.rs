@@ -11,7 +11,7 @@
 
 use super::{end_after, schedule_fire, Aggregator, Emission, NextFire, WindowResult, Windows};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
-use crate::time::{Millis, OutputMode};
+use crate::time::{format_millis, Millis, OutputMode};
 use crate::Key;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -152,6 +152,22 @@ where
     type Event = E;
     type State = PaneState<A::Acc>;
     type Output = WindowResult<K, A::Out>;
+
+    fn describe(&self) -> String {
+        let (size, slide) = (self.windows.size(), self.windows.slide());
+        let aggregate = crate::pipeline::short_type_name(std::any::type_name::<A>());
+        match size == slide {
+            true => format!(
+                "{} tumbling windows, aggregate {aggregate}",
+                format_millis(size)
+            ),
+            false => format!(
+                "{} windows sliding every {}, aggregate {aggregate}",
+                format_millis(size),
+                format_millis(slide)
+            ),
+        }
+    }
 
     fn on_event(&self, event: &E, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
         let slide = self.windows.slide();

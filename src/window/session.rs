@@ -118,6 +118,14 @@ where
     type State = SessionState<A::Acc>;
     type Output = WindowResult<K, A::Out>;
 
+    fn describe(&self) -> String {
+        format!(
+            "session windows closed by {} without a record, aggregate {}",
+            crate::time::format_millis(self.gap),
+            crate::pipeline::short_type_name(std::any::type_name::<A>())
+        )
+    }
+
     fn on_event(&self, event: &E, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
         let (t, gap) = (ctx.time(), self.gap);
         let sessions = &mut ctx.state().sessions;

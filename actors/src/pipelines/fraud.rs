@@ -37,7 +37,7 @@ pub struct FraudAlert {
 }
 
 /// The pipeline.
-pub fn pipeline() -> impl spate::pipeline::Runnable {
+pub fn pipeline() -> impl spate::Runnable {
     by_user(
         "fraud",
         "alerts for users with more than 10 transactions or over $50,000 in a 5-minute window sliding every minute",

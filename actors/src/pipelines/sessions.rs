@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const GAP: Duration = Duration::from_secs(30 * 60);
 
 /// The pipeline.
-pub fn pipeline() -> impl spate::pipeline::Runnable {
+pub fn pipeline() -> impl spate::Runnable {
     by_user(
         "sessions",
         "count and sum of each user's sessions (a new session after 30 minutes of inactivity)",

@@ -77,7 +77,7 @@ pub fn users() -> spate::pipeline::KeyedPipeline<UserRow, UserRow, Id> {
 }
 
 /// The pipeline.
-pub fn pipeline() -> impl spate::pipeline::Runnable {
+pub fn pipeline() -> impl spate::Runnable {
     Pipeline::<Transaction>::new(
         "tx-enriched",
         "each transaction with its user's segment and country as of its time (temporal join)",

@@ -6,7 +6,7 @@ use spate::prelude::*;
 use std::time::Duration;
 
 /// The pipeline.
-pub fn pipeline() -> impl spate::pipeline::Runnable {
+pub fn pipeline() -> impl spate::Runnable {
     by_user(
         "tx-windows",
         "count and sum of each user's transactions per 1-minute tumbling window",

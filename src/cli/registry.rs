@@ -1,8 +1,9 @@
 //! The registry: the pipelines an application ships, looked up by name by `spate run` and
-//! listed by `spate list`.
+//! listed by `spate list`. It lives beside the command line that runs them, so
+//! [`crate::pipeline`] only describes jobs.
 
-use super::Job;
 use crate::operator::KeyedOperator;
+use crate::pipeline::Job;
 use crate::runtime::{JobReport, RunConfig};
 use crate::Result;
 use serde::de::DeserializeOwned;
@@ -21,6 +22,8 @@ pub trait Runnable: Send + Sync {
     fn has_generator(&self) -> bool;
     /// How far its watermark trails the newest event time, in milliseconds.
     fn watermark_delay(&self) -> crate::time::Millis;
+    /// Its topology in words (`spate describe`).
+    fn describe(&self) -> String;
     /// Runs the pipeline until its input ends or it is asked to stop.
     fn run(&self, config: &RunConfig) -> Result<JobReport>;
 }
@@ -49,6 +52,10 @@ where
 
     fn watermark_delay(&self) -> crate::time::Millis {
         self.plan.rules.watermark_delay
+    }
+
+    fn describe(&self) -> String {
+        self.plan.describe()
     }
 
     fn run(&self, config: &RunConfig) -> Result<JobReport> {

@@ -1,0 +1,92 @@
+//! `spate describe`: a job's topology in words, like Kafka Streams' `Topology#describe`: its
+//! inputs (name, record type, watermark delay), its keyed stage (key, operator, lateness, state
+//! TTL) and its outputs.
+
+use super::Plan;
+use crate::operator::KeyedOperator;
+use crate::time::{format_millis, TtlClock};
+use std::fmt::Write;
+
+/// A type's name without module paths: `Option<spate::key::id::Id>` becomes `Option<Id>`.
+pub fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or(""));
+        path.clear();
+    };
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
+
+impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
+    /// The job's topology, one item per line.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{}: {}\n", self.name, self.description);
+        let _ = writeln!(text, "inputs (--source NAME=URI):");
+        for (i, input) in self.inputs.iter().enumerate() {
+            let _ = writeln!(
+                text,
+                "  {}. {}: {} records, watermark {} behind its newest event time",
+                i + 1,
+                input.name,
+                short_type_name(input.record_type),
+                format_millis(input.watermark_delay)
+            );
+        }
+        let _ = writeln!(
+            text,
+            "stage 1: keyed by {}: {}",
+            short_type_name(std::any::type_name::<Op::Key>()),
+            self.operator.describe()
+        );
+        let _ = writeln!(
+            text,
+            "  records later than {} behind the watermark go to the late output",
+            format_millis(self.rules.allowed_lateness)
+        );
+        if let Some(ttl) = self.rules.ttl {
+            let clock = match ttl.clock {
+                TtlClock::EventTime => "event",
+                TtlClock::ProcessingTime => "processing",
+            };
+            let _ = writeln!(
+                text,
+                "  a key's state expires after {} of {clock} time without a record",
+                format_millis(ttl.ttl)
+            );
+        }
+        let _ = writeln!(
+            text,
+            "output (--sink URI): {} records as JSON lines{}; late records and dead letters beside them",
+            short_type_name(std::any::type_name::<Out>()),
+            if self.supports_update { ", append or update mode" } else { "" }
+        );
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn type_names_lose_their_paths() {
+        assert_eq!(
+            short_type_name("core::option::Option<spate::key::id::Id>"),
+            "Option<Id>"
+        );
+        assert_eq!(
+            short_type_name("spate::join::Either<a::B, (u64, i64)>"),
+            "Either<B, (u64, i64)>"
+        );
+    }
+}
