@@ -761,7 +761,7 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
 /// offset `epoch * 10`, no outputs) and waits until it is acknowledged, with the copies of its
 /// entries; returns the pieces its record took.
 fn write_checkpoint(
-    changelog: &spate::state::Changelog,
+    changelog: &spate::io::kafka::Changelog,
     epoch: u64,
     entries: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> u32 {
@@ -769,7 +769,7 @@ fn write_checkpoint(
         epoch,
         ..Default::default()
     };
-    let record = spate::state::CheckpointRecord {
+    let record = spate::io::kafka::CheckpointRecord {
         meta: &meta,
         next_offsets: &[epoch * 10],
         entries,
@@ -782,8 +782,8 @@ fn write_checkpoint(
 
 #[test]
 fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
+    use spate::io::kafka::Changelog;
     use spate::io::kafka::KafkaSettings;
-    use spate::state::Changelog;
 
     let broker = Tansu::start();
     let changelog = Changelog::open(
@@ -822,7 +822,7 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
 #[test]
 fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
     use spate::io::kafka::KafkaSettings;
-    use spate::state::{Changelog, PIECE_BYTES};
+    use spate::io::kafka::{Changelog, PIECE_BYTES};
 
     let broker = Tansu::start();
     let changelog =

@@ -4,8 +4,8 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::producer::BaseRecord;
+use spate::io::kafka::producer::Producer;
 use spate::io::kafka::{ensure_topics, KafkaSettings, KafkaTopic, TopicSpec};
-use spate::io::producer::Producer;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

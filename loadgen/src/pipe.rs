@@ -8,8 +8,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::BaseRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use spate::io::kafka::producer::{Producer, OUTPUT_SETTINGS};
 use spate::io::kafka::{ensure_topics, partition_count, KafkaSettings, KafkaTopic, TopicSpec};
-use spate::io::producer::{Producer, OUTPUT_SETTINGS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ pub struct PipeReport {
 /// Copies `from` into `to` (created like spate's sink topics when missing).
 pub fn pipe(from: &KafkaTopic, to: &KafkaTopic) -> Result<PipeReport> {
     let settings = KafkaSettings::default();
-    // Read as spate's Kafka source reads (src/io/source/kafka.rs): the same bound on prefetch.
+    // Read as spate's Kafka source reads (src/io/kafka/source.rs): the same bound on prefetch.
     let client = settings.client_config(
         &from.brokers,
         &[

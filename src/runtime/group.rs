@@ -4,11 +4,12 @@
 use super::open::{kafka_end_offsets, key_partitions};
 use super::signals::wait_for_stop_signal;
 use super::{run_job, JobReport, RunConfig};
-use crate::io::group::GroupMember;
+use crate::io::kafka::group::GroupMember;
+use crate::io::kafka::Changelog;
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
-use crate::state::{Changelog, StateStore};
+use crate::state::StateStore;
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

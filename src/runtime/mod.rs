@@ -47,13 +47,16 @@
 //! Here: job assembly ([`run`], `run_job`). Beside it: what a job is asked and reports
 //! (`config`), where it resumes (`resume`), a consumer-group member's loop (`group`), stop
 //! signals (`signals`), and the actors: `source` (the source thread), `partition` (key-partition
-//! actors over `core`), `supervisor` (steps 2, 3 and 5), with their `messages`.
+//! actors over `core`, their protocol steps in one place: `lifecycle`), `supervisor` (steps 2,
+//! 3 and 5; its epoch `ledger` decides what commits when), with their `messages`.
 
 mod config;
 mod core;
 mod group;
 mod hooks;
 mod input_check;
+mod ledger;
+mod lifecycle;
 mod live_counts;
 mod messages;
 mod open;
@@ -69,12 +72,13 @@ pub use config::{cores, JobReport, RunConfig, TriggerSpec};
 pub use live_counts::{CountsSnapshot, LiveCounts};
 
 use crate::checkpoint::JobInfo;
+use crate::io::kafka::Changelog;
 use crate::io::sink::SinkContext;
 use crate::io::source::{open_source, SourceSpec};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::Plan;
-use crate::state::{Changelog, StateStore};
+use crate::state::StateStore;
 use crate::time::{OutputMode, WatermarkTracker};
 use crate::{Error, Result};
 use actix::{Actor, Arbiter, AsyncContext};

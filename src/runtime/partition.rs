@@ -6,16 +6,18 @@
 //! job supervisor has the source replay what the partition lost.
 
 use super::core::PartitionCore;
+use super::lifecycle::{EpochLifecycle, Panicked};
 use super::messages::{
     Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
 };
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::io::kafka::{Changelog, CheckpointRecord};
 use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::OutputFn;
-use crate::state::{Changelog, CheckpointRecord, PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
 use crate::Key;
 use crate::{Error, Result};
@@ -145,37 +147,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             dead_seen: 0,
             expired_seen: 0,
         };
-        if let Err(e) = actor.restore() {
+        if let Err(e) = actor.on_restore() {
             actor.fatal(e);
         }
         actor
-    }
-
-    /// Loads the last checkpoint into memory; the partition then expects the epoch after it.
-    fn restore(&mut self) -> Result<()> {
-        let meta = self.store.checkpoint()?;
-        self.bucket_bytes.iter_mut().for_each(|b| *b = 0);
-        let buckets = self
-            .store
-            .entries()?
-            .into_iter()
-            .map(|(b, bucket, size)| {
-                self.bucket_bytes[b as usize] = size;
-                (b, bucket)
-            })
-            .collect();
-        self.core.restore(&meta, buckets);
-        self.prepared.clear();
-        let epoch = meta.epoch.max(self.base_epoch);
-        self.next_epoch = epoch + 1;
-        self.checkpoint = PartitionCheckpoint { epoch, ..meta };
-        self.seen = 0;
-        self.received_before = self.core.received();
-        self.dead_lines.clear();
-        self.dead_seen = 0;
-        self.expired_seen = self.core.counts().expired;
-        self.report_state();
-        Ok(())
     }
 
     fn report_state(&self) {
@@ -369,7 +344,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Supervised for Partitio
         self.restarts += 1;
         self.consecutive_failures += 1;
         self.metrics.restart(self.partition);
-        if let Err(e) = self.restore() {
+        if let Err(e) = self.on_restore() {
             return self.fatal(e);
         }
         tracing::warn!(
@@ -394,17 +369,17 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Supervised for Partitio
     }
 }
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, Op::Event>>
+/// The partition's protocol steps (see [`EpochLifecycle`]); the handlers below delegate here.
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
     for PartitionActor<Op, Out>
 {
-    type Result = ();
+    type Key = Op::Key;
+    type Event = Op::Event;
 
-    fn handle(&mut self, batch: Batch<Op::Key, Op::Event>, ctx: &mut Context<Self>) {
+    fn on_batch(&mut self, batch: Batch<Op::Key, Op::Event>) -> Result<(), Panicked> {
         super::hooks::slow_partition(self.partition);
-        // Another epoch (finished before, or ahead after a restart) or a gap (records lost by a
-        // restart): the source's replay brings them in order.
         if batch.epoch != self.next_epoch {
-            return;
+            return Ok(());
         }
         if batch.dead_first <= self.dead_seen {
             let skip = (self.dead_seen - batch.dead_first) as usize;
@@ -413,67 +388,46 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, 
                 self.dead_seen += 1;
             }
         }
-        if batch.first > self.seen {
-            return;
-        }
-        let skip = (self.seen - batch.first) as usize;
-        if skip >= batch.events.len() {
-            return;
-        }
+        let skip = self.seen.checked_sub(batch.first).map(|s| s as usize);
+        let Some(skip) = skip.filter(|&s| s < batch.events.len()) else {
+            return Ok(());
+        };
         self.seen = batch.first + batch.events.len() as u64;
         let core = &mut self.core;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        catch_unwind(AssertUnwindSafe(|| {
             core.process_keyed(batch.events.into_iter().skip(skip))
-        })) {
-            self.fail(ctx, panic);
-        }
+        }))
+        .map(|_| ())
+        .map_err(Panicked)
     }
-}
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InputEnded>
-    for PartitionActor<Op, Out>
-{
-    type Result = actix::MessageResult<InputEnded>;
-
-    fn handle(&mut self, msg: InputEnded, _ctx: &mut Context<Self>) -> Self::Result {
-        actix::MessageResult(if msg.epoch < self.next_epoch {
-            Progress::Done
-        } else if msg.epoch > self.next_epoch
-            || self.seen < msg.sent
-            || self.dead_seen < msg.dead_sent
-        {
-            Progress::Behind {
+    fn on_input_ended(&self, msg: &InputEnded) -> Progress {
+        if msg.epoch < self.next_epoch {
+            return Progress::Done;
+        }
+        if msg.epoch > self.next_epoch || self.seen < msg.sent || self.dead_seen < msg.dead_sent {
+            return Progress::Behind {
                 checkpoint: self.checkpoint.epoch,
                 attempt: self.restarts,
-            }
-        } else {
-            let received = self.core.received();
-            Progress::Ready {
-                max_event_times: self.core.max_event_times(),
-                active: received
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &n)| n > self.received_before.get(i).copied().unwrap_or(0))
-                    .collect(),
-            }
-        })
+            };
+        }
+        let before = |i: usize| self.received_before.get(i).copied().unwrap_or(0);
+        Progress::Ready {
+            max_event_times: self.core.max_event_times(),
+            active: (self.core.received().iter().enumerate())
+                .map(|(i, &n)| n > before(i))
+                .collect(),
+        }
     }
-}
 
-impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
-    for PartitionActor<Op, Out>
-{
-    type Result = ();
-
-    fn handle(&mut self, msg: SealEpoch, ctx: &mut Context<Self>) {
+    fn on_seal(&mut self, msg: SealEpoch) -> Result<(), Panicked> {
         if msg.epoch != self.next_epoch {
             if msg.epoch < self.next_epoch {
+                let skipped = EpochDone::skipped(self.index, msg.epoch);
                 self.supervisor
-                    .do_send(PartitionEvent::Staged(Box::new(EpochDone::skipped(
-                        self.index, msg.epoch,
-                    ))));
+                    .do_send(PartitionEvent::Staged(Box::new(skipped)));
             }
-            return; // ahead of a restarted partition: the replay brings it again
+            return Ok(()); // ahead of a restarted partition: the replay brings it again
         }
         let core = &mut self.core;
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
@@ -485,10 +439,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
                 checkpoint: self.checkpoint.epoch,
                 attempt: self.restarts + 1,
             });
-            return self.fail(ctx, panic);
+            return Err(Panicked(panic));
         }
         if let Err(e) = self.finish_epoch(msg) {
-            return self.fatal(e);
+            self.fatal(e);
+            return Ok(());
         }
         if self.next_epoch >= self.failed_epoch {
             self.consecutive_failures = 0;
@@ -497,6 +452,74 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
         self.seen = 0;
         self.received_before = self.core.received();
         self.dead_seen = 0;
+        Ok(())
+    }
+
+    fn on_commit(&mut self, epoch: Epoch) -> Epoch {
+        if let Err(e) = self.write_committed_checkpoints(epoch) {
+            self.fatal(e);
+        }
+        self.checkpoint.epoch
+    }
+
+    fn on_restore(&mut self) -> Result<()> {
+        let meta = self.store.checkpoint()?;
+        self.bucket_bytes.iter_mut().for_each(|b| *b = 0);
+        let buckets = self
+            .store
+            .entries()?
+            .into_iter()
+            .map(|(b, bucket, size)| {
+                self.bucket_bytes[b as usize] = size;
+                (b, bucket)
+            })
+            .collect();
+        self.core.restore(&meta, buckets);
+        self.prepared.clear();
+        let epoch = meta.epoch.max(self.base_epoch);
+        self.next_epoch = epoch + 1;
+        self.checkpoint = PartitionCheckpoint { epoch, ..meta };
+        self.seen = 0;
+        self.received_before = self.core.received();
+        self.dead_lines.clear();
+        self.dead_seen = 0;
+        self.expired_seen = self.core.counts().expired;
+        self.report_state();
+        Ok(())
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, Op::Event>>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, batch: Batch<Op::Key, Op::Event>, ctx: &mut Context<Self>) {
+        if let Err(Panicked(panic)) = self.on_batch(batch) {
+            self.fail(ctx, panic);
+        }
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InputEnded>
+    for PartitionActor<Op, Out>
+{
+    type Result = actix::MessageResult<InputEnded>;
+
+    fn handle(&mut self, msg: InputEnded, _ctx: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.on_input_ended(&msg))
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<SealEpoch>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: SealEpoch, ctx: &mut Context<Self>) {
+        if let Err(Panicked(panic)) = self.on_seal(msg) {
+            self.fail(ctx, panic);
+        }
     }
 }
 
@@ -506,10 +529,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Committed>
     type Result = actix::MessageResult<Committed>;
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.write_committed_checkpoints(msg.epoch) {
-            self.fatal(e);
-        }
-        actix::MessageResult(self.checkpoint.epoch)
+        actix::MessageResult(self.on_commit(msg.epoch))
     }
 }
 

@@ -2,9 +2,10 @@
 
 use super::source::ReadPlan;
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
+use crate::io::kafka::Changelog;
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
-use crate::state::{Changelog, StateStore};
+use crate::state::StateStore;
 use crate::time::{Millis, BEFORE_TIME};
 use crate::{Error, Result};
 use std::collections::BTreeMap;

@@ -16,6 +16,7 @@
 //! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
 use super::input_check::InputCheck;
+use super::ledger::{EpochLedger, ReadyEpoch};
 use super::live_counts::{CountsSnapshot, LiveCounts};
 use super::messages::{
     Committed, CutReply, EpochCut, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
@@ -23,9 +24,10 @@ use super::messages::{
 };
 use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::sink::{EpochSink, EpochStats, OutputStream, Staged};
+use crate::io::kafka::Changelog;
+use crate::io::sink::{EpochSink, OutputStream};
 use crate::metrics::Metrics;
-use crate::state::{Changelog, StateStore};
+use crate::state::StateStore;
 use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
 use crate::{Error, Result};
 use actix::prelude::*;
@@ -41,18 +43,6 @@ pub(crate) struct PartitionLink {
     pub(crate) input_ended: Recipient<InputEnded>,
     pub(crate) seal: Recipient<SealEpoch>,
     pub(crate) committed: Recipient<Committed>,
-}
-
-/// An epoch that is recorded but not yet committed.
-struct PendingEpoch {
-    record: EpochRecord,
-    done: Vec<Option<EpochDone>>,
-    source_staged: Option<Staged>,
-    records: u64,
-    dead_letters: u64,
-    first_dead_error: Option<String>,
-    cut_at: Instant,
-    ends_job: bool,
 }
 
 /// Settings the supervisor needs from the run configuration.
@@ -88,8 +78,7 @@ pub(crate) struct JobSupervisor {
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
     recorded: BTreeMap<Epoch, EpochRecord>,
-    committed: Epoch,
-    pending: BTreeMap<Epoch, PendingEpoch>,
+    ledger: EpochLedger,
     /// Each partition's last checkpoint epoch.
     checkpoints: Vec<Epoch>,
     /// Restart attempts already answered with a rewind, per partition.
@@ -132,8 +121,7 @@ impl JobSupervisor {
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
-            committed,
-            pending: BTreeMap::new(),
+            ledger: EpochLedger::new(n, committed),
             checkpoints: config.checkpoints,
             handled_attempt: vec![0; n],
             rewind_to: None,
@@ -198,7 +186,7 @@ impl JobSupervisor {
     /// The second half of an epoch cut, once every partition reported its progress.
     fn on_progress(
         &mut self,
-        cut: EpochCut,
+        mut cut: EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
     ) -> Result<CutReply> {
         let mut behind: Option<Epoch> = None;
@@ -266,7 +254,7 @@ impl JobSupervisor {
                 self.last_processing_time = self.last_processing_time.max(now_ms());
                 let record = EpochRecord {
                     epoch: cut.epoch,
-                    end: cut.end,
+                    end: cut.end.clone(),
                     watermark,
                     processing_time: self.last_processing_time,
                     final_epoch: cut.end_of_input,
@@ -293,32 +281,11 @@ impl JobSupervisor {
                 watermark: record.watermark,
                 processing_time: record.processing_time,
                 checkpoint,
-                suppress_output: cut.epoch <= self.committed,
+                suppress_output: cut.epoch <= self.ledger.committed(),
                 next_offsets: record.end.offsets_of(p),
             });
         }
-        if cut.epoch > self.committed {
-            let n = self.partitions.len();
-            let pending = self
-                .pending
-                .entry(cut.epoch)
-                .or_insert_with(|| PendingEpoch {
-                    record: record.clone(),
-                    done: (0..n).map(|_| None).collect(),
-                    source_staged: None,
-                    records: 0,
-                    dead_letters: 0,
-                    first_dead_error: None,
-                    cut_at: Instant::now(),
-                    ends_job,
-                });
-            // A replayed cut re-read the same input: its counts replace the first attempt's.
-            pending.source_staged = cut.staged;
-            pending.records = cut.records;
-            pending.dead_letters = cut.dead_letters;
-            pending.first_dead_error = cut.first_dead_error;
-            pending.ends_job |= ends_job;
-        }
+        self.ledger.cut(&record, &mut cut, ends_job);
         if ends_job {
             self.source_draining = true;
         }
@@ -326,15 +293,7 @@ impl JobSupervisor {
     }
 
     fn on_done(&mut self, done: EpochDone, ctx: &mut Context<Self>) {
-        let Some(pending) = self.pending.get_mut(&done.epoch) else {
-            return; // committed already
-        };
-        let slot = &mut pending.done[done.partition as usize];
-        // A "skipped" answer (the partition finished the epoch before a replay, or before a
-        // restart of the job) never replaces the real answer it follows.
-        if slot.is_none() || !done.skipped {
-            *slot = Some(done);
-        }
+        self.ledger.done(done);
         match self.commit_ready() {
             Ok(Some(last)) => self.finish_after_checkpoints(last, ctx),
             Ok(None) => {}
@@ -377,27 +336,18 @@ impl JobSupervisor {
     /// partitions write the checkpoints they prepared for them. Returns the epoch that ends
     /// the job once it is committed.
     fn commit_ready(&mut self) -> Result<Option<Epoch>> {
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.get().done.iter().any(Option::is_none) {
-                break;
-            }
-            let (epoch, pending) = entry.remove_entry();
-            let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
-            let (mut outputs, mut late, mut expired) = (0, 0, 0);
-            for done in pending.done.into_iter().flatten() {
-                outputs += done.outputs;
-                late += done.late;
-                expired += done.expired;
-                staged.extend(done.staged);
-            }
-            let stats = EpochStats {
-                records_in: pending.records,
-                outputs,
-                late,
-                dead_letters: pending.dead_letters,
-                watermark: pending.record.watermark,
-                final_epoch: pending.record.final_epoch,
-            };
+        while let Some(ready) = self.ledger.pop_ready() {
+            let ReadyEpoch {
+                epoch,
+                staged,
+                stats,
+                expired,
+                first_dead_error,
+                cut_at,
+                ends_job,
+            } = ready;
+            let (records, dead_letters) = (stats.records_in, stats.dead_letters);
+            let (outputs, late, watermark) = (stats.outputs, stats.late, stats.watermark);
             let flush_started = Instant::now();
             if let Some(changelog) = &self.changelog {
                 changelog.flush(epoch)?;
@@ -407,15 +357,14 @@ impl JobSupervisor {
             self.sink.commit(epoch, staged, &stats)?;
             tracing::debug!(
                 epoch,
-                records = pending.records,
+                records,
                 outputs,
-                since_cut_ms = pending.cut_at.elapsed().as_millis() as u64,
+                since_cut_ms = cut_at.elapsed().as_millis() as u64,
                 changelog_flush_ms = (commit_started - flush_started).as_millis() as u64,
                 commit_ms = commit_started.elapsed().as_millis() as u64,
                 "epoch committed"
             );
             hooks::crash_point(hooks::Crash::AfterCommit, epoch);
-            self.committed = epoch;
             self.trigger
                 .committed
                 .store(epoch, std::sync::atomic::Ordering::Release);
@@ -423,34 +372,34 @@ impl JobSupervisor {
             // Judged once the epoch's dead letters are visible, so the error can point at them.
             let sink = &self.sink;
             self.input_check.committed(
-                (pending.records, pending.dead_letters),
-                pending.first_dead_error.as_deref(),
-                pending.record.final_epoch,
+                (records, dead_letters),
+                first_dead_error.as_deref(),
+                stats.final_epoch,
                 || sink.location(OutputStream::DeadLetter),
             )?;
             self.progress.committed(CountsSnapshot {
-                records_in: pending.records,
+                records_in: records,
                 outputs,
                 late,
-                dead_letters: pending.dead_letters,
-                watermark: pending.record.watermark,
+                dead_letters,
+                watermark,
             });
             self.report.epochs += 1;
-            self.report.records_in += pending.records;
-            self.report.dead_letters += pending.dead_letters;
+            self.report.records_in += records;
+            self.report.dead_letters += dead_letters;
             self.report.outputs += outputs;
             self.report.late += late;
             self.metrics.epoch_committed(
-                pending.records,
+                records,
                 outputs,
                 late,
-                pending.dead_letters,
-                pending.cut_at.elapsed().as_secs_f64() * 1e3,
-                pending.record.watermark,
+                dead_letters,
+                cut_at.elapsed().as_secs_f64() * 1e3,
+                watermark,
             );
             self.metrics.state_expired(expired);
-            if pending.ends_job {
-                self.report.end_of_input = pending.record.final_epoch;
+            if ends_job {
+                self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
             }
             for link in &self.partitions {
@@ -465,9 +414,10 @@ impl Actor for JobSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.trigger
-            .committed
-            .store(self.committed, std::sync::atomic::Ordering::Release);
+        self.trigger.committed.store(
+            self.ledger.committed(),
+            std::sync::atomic::Ordering::Release,
+        );
         let due = self.trigger.due.clone();
         ctx.run_interval(self.trigger.interval, move |_, _| {
             due.store(true, std::sync::atomic::Ordering::Release);
@@ -528,9 +478,7 @@ impl Handler<PartitionEvent> for JobSupervisor {
                 checkpoint,
                 attempt,
             } => {
-                if let Some(pending) = self.pending.get_mut(&epoch) {
-                    pending.done[partition as usize] = None;
-                }
+                self.ledger.forget_answer(partition, epoch);
                 let p = partition as usize;
                 if attempt > self.handled_attempt[p] {
                     self.handled_attempt[p] = attempt;

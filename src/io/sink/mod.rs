@@ -3,11 +3,10 @@
 //! replayed epoch never makes the same output visible twice.
 
 mod file;
-mod kafka;
 mod stdout;
 
+pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
 pub use file::FileSink;
-pub use kafka::{headers as kafka_headers, KafkaSink, RecordId};
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;

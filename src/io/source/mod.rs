@@ -5,14 +5,13 @@
 mod file;
 mod generator;
 mod inputs;
-mod kafka;
 mod open;
 mod stdin;
 
+pub use crate::io::kafka::KafkaReader;
 pub use file::{FileOptions, FileReader};
 pub use generator::{EventGenerator, GenOptions, GeneratorReader};
 pub use inputs::{NamedReader, TwoInputs, ROUTE_BY_KEY};
-pub use kafka::KafkaReader;
 pub use open::{open_source, OpenContext};
 pub use stdin::StdinReader;
 

@@ -5,7 +5,7 @@ use super::{
     FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec,
     StdinReader,
 };
-use crate::io::group::GroupMember;
+use crate::io::kafka::group::GroupMember;
 use crate::io::kafka::{KafkaSettings, KafkaTopic};
 use crate::pipeline::GeneratorFn;
 use crate::{Error, Result};

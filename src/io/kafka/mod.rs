@@ -1,6 +1,19 @@
-//! Kafka plumbing shared by the Kafka source and sink: topic addresses (`kafka://BROKERS/TOPIC`),
-//! client settings (application id, librdkafka properties, delivery guarantee), and the
-//! metadata and admin calls that find a topic's partitions or create the topics a job needs.
+//! Everything Kafka, in one place: the [source] and [sink], the consumer
+//! [group] membership, the [changelog] that carries state between instances, the [producer]
+//! they share, and here the plumbing under all of them: topic addresses
+//! (`kafka://BROKERS/TOPIC`), client settings (application id, librdkafka properties, delivery
+//! guarantee), and the metadata and admin calls that find a topic's partitions or create the
+//! topics a job needs.
+
+pub mod changelog;
+pub mod group;
+pub mod producer;
+pub mod sink;
+pub mod source;
+
+pub use changelog::{Changelog, ChangelogCheckpoint, CheckpointRecord, Restored, PIECE_BYTES};
+pub use sink::{KafkaSink, RecordId};
+pub use source::KafkaReader;
 
 use crate::{Error, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

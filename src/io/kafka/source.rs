@@ -4,10 +4,10 @@
 //! replays exactly; each partition has its own queue, so a replay stops every partition at its
 //! recorded offset without reading past it.
 
-use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
-use crate::io::group::GroupMember;
+use crate::io::kafka::group::GroupMember;
 use crate::io::kafka::{KafkaSettings, KafkaTopic};
+use crate::io::source::{decode_json_line, trim_line, ReadStatus, SourceReader};
 use crate::io::DeadLetter;
 use crate::{Error, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};

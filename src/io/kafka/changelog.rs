@@ -30,8 +30,8 @@
 //! owner's timing (its watermark and processing time).
 
 use crate::checkpoint::PartitionCheckpoint;
+use crate::io::kafka::producer::Producer;
 use crate::io::kafka::{client_error, ensure_topics, read_range, KafkaSettings, TopicSpec};
-use crate::io::producer::Producer;
 use crate::io::sink::{Lines, OutputStream};
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;

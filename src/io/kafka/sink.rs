@@ -8,12 +8,12 @@
 //! the same number, where a key's records land with Kafka's default partitioner too when
 //! results are keyed like the input.
 
-use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
+use crate::io::kafka::producer::{Producer, OUTPUT_SETTINGS};
 use crate::io::kafka::{
     ensure_topics, read_range, Guarantee, KafkaSettings, KafkaTopic, TopicSpec,
 };
-use crate::io::producer::{Producer, OUTPUT_SETTINGS};
+use crate::io::sink::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
 use crate::{Error, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -30,7 +30,7 @@ pub mod headers {
     /// writer (`pNNN` for key partition NNN, `src` for the source), the epoch it belongs to and
     /// its sequence number among that writer's records of the epoch. One header rather than
     /// four: brokers store each header of each record (tansu as a database row), and the four
-    /// made the sink's records twice as large. See [`RecordId`](super::RecordId).
+    /// made the sink's records twice as large. See [`RecordId`](crate::io::sink::RecordId).
     pub const ID: &str = "spate.id";
     /// Dead letters: the source the record came from.
     pub const SOURCE: &str = "spate.source";

@@ -15,7 +15,7 @@
 //!           └── no report for --broker-timeout ──► Error::BrokerGone
 //! ```
 
-use super::kafka::{client_error, Deliveries, KafkaSettings};
+use super::{client_error, Deliveries, KafkaSettings};
 use crate::{Error, Result};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
