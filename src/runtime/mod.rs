@@ -81,7 +81,7 @@ use crate::pipeline::Plan;
 use crate::state::StateStore;
 use crate::time::{OutputMode, WatermarkTracker};
 use crate::{Error, Result};
-use actix::{Actor, Arbiter, AsyncContext};
+use actix::{Actor, Arbiter, AsyncContext, Recipient};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -161,18 +161,30 @@ fn with_run_rules<R, Op: KeyedOperator, Out>(
     Ok(plan)
 }
 
-/// Runs one job: on every key partition, or on a consumer group assignment.
-fn run_job<R, Op, Out>(
+/// What a job has opened and restored before its actors start.
+struct JobParts<R> {
+    /// The key partitions this job runs (ascending): all, or its group assignment.
+    ids: Vec<u32>,
+    reader: Box<dyn crate::io::source::SourceReader<R>>,
+    sink: Arc<dyn crate::io::sink::EpochSink>,
+    changelog: Option<Arc<Changelog>>,
+    resume: resume::Resume,
+    /// Each key partition's state tree, in `ids` order.
+    stores: Vec<crate::state::PartitionStore>,
+}
+
+/// Claims the state directory, opens the job's readers, sink and changelog, and finds where it
+/// resumes.
+fn prepare_job<R, Op, Out>(
     plan: &Plan<R, Op, Out>,
     config: &RunConfig,
     store: &StateStore,
     metrics: &Metrics,
     assignment: Option<&Assignment>,
-) -> Result<JobReport>
+) -> Result<JobParts<R>>
 where
     R: DeserializeOwned + Send + 'static,
     Op: KeyedOperator,
-    Out: Serialize + Send + 'static,
 {
     let app_id = config.kafka.app_id(&plan.name);
     let sources = input_sources(&plan.name, &plan.inputs, config)?;
@@ -185,9 +197,7 @@ where
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
     })?;
-    // The key partitions this job runs (ascending): all, or its group assignment.
     let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
-    let m = ids.len() as u32;
     let job = (&info, store, plan.name.as_str());
     let reader = with_open_context(config, job, (&app_id, assignment), |open| {
         match &plan.open_inputs {
@@ -201,7 +211,6 @@ where
         app_id: &app_id,
         kafka: &config.kafka,
     })?;
-
     // Kafka inputs keep state in a changelog, so it can follow its partition to another
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
@@ -222,93 +231,125 @@ where
         }
         None => resume_local(store, n, &*sink, config.overwrite)?,
     };
+    let stores = ids
+        .iter()
+        .map(|&p| store.partition(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(JobParts {
+        ids,
+        reader,
+        sink,
+        changelog,
+        resume,
+        stores,
+    })
+}
 
-    let metrics = metrics.clone();
+/// A key partition's processing core for `plan`, with one clock per input.
+fn new_core<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>) -> PartitionCore<Op> {
+    let core = PartitionCore::new(
+        plan.operator.clone(),
+        plan.key.clone(),
+        plan.event_time.clone(),
+        plan.rules,
+    );
+    match &plan.input_of {
+        Some(input_of) => {
+            let delays: Vec<_> = plan.inputs.iter().map(|i| i.watermark_delay).collect();
+            core.with_inputs(input_of.clone(), &delays)
+        }
+        None => core,
+    }
+}
+
+/// The links to a job's partition actors: the source's, and the supervisor's.
+type Links<K, E> = (Vec<Recipient<messages::Batch<K, E>>>, Vec<PartitionLink>);
+
+/// Starts a partition actor for each of `parts.ids`, spread over `workers`, reporting to
+/// `supervisor`.
+fn start_partitions<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    parts: &JobParts<R>,
+    workers: &[actix::ArbiterHandle],
+    (supervisor, metrics): (Recipient<messages::PartitionEvent>, &Metrics),
+) -> Links<Op::Key, Op::Event>
+where
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    let (mut batches, mut links) = (Vec::new(), Vec::new());
+    for (index, &p) in parts.ids.iter().enumerate() {
+        let core = new_core(plan);
+        let output = plan.output.clone();
+        let (store, sink) = (parts.stores[index].clone(), parts.sink.clone());
+        let (supervisor, metrics) = (supervisor.clone(), metrics.clone());
+        let setup = PartitionSetup {
+            index: index as u32,
+            changelog: parts.changelog.clone(),
+            base_epoch: parts.resume.base_epoch,
+        };
+        let addr =
+            actix::Supervisor::start_in_arbiter(&workers[index % workers.len()], move |_| {
+                PartitionActor::new(p, core, output, store, sink, supervisor, metrics, setup)
+            });
+        batches.push(addr.clone().recipient());
+        links.push(PartitionLink {
+            input_ended: addr.clone().recipient(),
+            seal: addr.clone().recipient(),
+            committed: addr.recipient(),
+        });
+    }
+    (batches, links)
+}
+
+/// Runs one job: on every key partition, or on a consumer group assignment.
+fn run_job<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    store: &StateStore,
+    metrics: &Metrics,
+    assignment: Option<&Assignment>,
+) -> Result<JobReport>
+where
+    R: DeserializeOwned + Send + 'static,
+    Op: KeyedOperator,
+    Out: Serialize + Send + 'static,
+{
+    let mut parts = prepare_job(plan, config, store, metrics, assignment)?;
+    let m = parts.ids.len();
     let trigger = Trigger::new(config.trigger);
-    let workers = config.workers.max(1).min(m as usize);
-    let stop = config.stop.clone();
-    let revoked = assignment.map(|a| a.revoked.clone());
-    let handle_signals = config.handle_signals;
-    let chunk = config.chunk_size.max(1);
-    let max_epoch_records = config.max_records_per_epoch.filter(|m| *m > 0);
     let supervisor_config = SupervisorConfig {
         trigger: trigger.clone(),
         checkpoint_interval: config.checkpoint_interval,
-        recorded: resume.recorded,
-        checkpoints: resume.checkpoints,
-        changelog: changelog.clone(),
+        recorded: std::mem::take(&mut parts.resume.recorded),
+        checkpoints: std::mem::take(&mut parts.resume.checkpoints),
+        changelog: parts.changelog.clone(),
         max_dead_letter_ratio: config.max_dead_letter_ratio,
         progress: config.progress.clone(),
     };
     // One watermark channel per input and partition, input-major.
     let delays: Vec<_> = (plan.inputs.iter())
-        .flat_map(|input| std::iter::repeat_n(input.watermark_delay, m as usize))
+        .flat_map(|input| std::iter::repeat_n(input.watermark_delay, m))
         .collect();
     let tracker =
-        WatermarkTracker::with_channels(&delays, config.idle_timeout, resume.start_watermark);
-    let (read_plan, base_epoch) = (resume.read_plan, resume.base_epoch);
-
-    let partition_stores = ids
-        .iter()
-        .map(|&p| store.partition(p))
-        .collect::<Result<Vec<_>>>()?;
+        WatermarkTracker::with_channels(&delays, config.idle_timeout, parts.resume.start_watermark);
     let system = actix::System::new();
-    let arbiters: Vec<Arbiter> = (0..workers).map(|_| Arbiter::new()).collect();
-    let handles: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
+    let arbiters: Vec<Arbiter> = (0..config.workers.max(1).min(m))
+        .map(|_| Arbiter::new())
+        .collect();
+    let workers: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
     let result = system.block_on(async move {
         let (result_tx, result_rx) = tokio::sync::oneshot::channel();
         let (control_tx, control_rx) = std::sync::mpsc::channel();
-        let mut batch_links = Vec::with_capacity(m as usize);
+        let mut batch_links = Vec::new();
         let supervisor = JobSupervisor::create(|ctx| {
             let me = ctx.address().recipient();
-            let mut links = Vec::with_capacity(m as usize);
-            for (index, &p) in ids.iter().enumerate() {
-                let mut core = PartitionCore::new(
-                    plan.operator.clone(),
-                    plan.key.clone(),
-                    plan.event_time.clone(),
-                    plan.rules,
-                );
-                if let Some(input_of) = &plan.input_of {
-                    let delays: Vec<_> = plan.inputs.iter().map(|i| i.watermark_delay).collect();
-                    core = core.with_inputs(input_of.clone(), &delays);
-                }
-                let (output, sink, metrics, me) = (
-                    plan.output.clone(),
-                    sink.clone(),
-                    metrics.clone(),
-                    me.clone(),
-                );
-                let partition_store = partition_stores[index].clone();
-                let setup = PartitionSetup {
-                    index: index as u32,
-                    changelog: changelog.clone(),
-                    base_epoch,
-                };
-                let addr =
-                    actix::Supervisor::start_in_arbiter(&handles[index % workers], move |_| {
-                        PartitionActor::new(
-                            p,
-                            core,
-                            output,
-                            partition_store,
-                            sink,
-                            me,
-                            metrics,
-                            setup,
-                        )
-                    });
-                batch_links.push(addr.clone().recipient());
-                links.push(PartitionLink {
-                    input_ended: addr.clone().recipient(),
-                    seal: addr.clone().recipient(),
-                    committed: addr.recipient(),
-                });
-            }
+            let (batches, links) = start_partitions(plan, &parts, &workers, (me, metrics));
+            batch_links = batches;
             JobSupervisor::new(
                 links,
                 store.clone(),
-                sink.clone(),
+                parts.sink.clone(),
                 metrics.clone(),
                 tracker,
                 supervisor_config,
@@ -316,48 +357,22 @@ where
                 result_tx,
             )
         });
-
         let driver = SourceDriver {
-            reader,
+            reader: parts.reader,
             transform: plan.transform.clone(),
             key: plan.key.clone(),
             partitions: batch_links,
-            supervisor: supervisor.clone(),
+            supervisor,
             control: control_rx,
-            sink: sink.clone(),
+            sink: parts.sink,
             trigger,
-            stop: stop.clone(),
-            revoked,
-            chunk,
-            max_epoch_records,
+            stop: config.stop.clone(),
+            revoked: assignment.map(|a| a.revoked.clone()),
+            chunk: config.chunk_size.max(1),
+            max_epoch_records: config.max_records_per_epoch.filter(|m| *m > 0),
             metrics: metrics.clone(),
         };
-        let (source_done_tx, source_done_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("spate-source".into())
-            .spawn(move || {
-                driver.run(read_plan);
-                let _ = source_done_tx.send(());
-            })
-            .map_err(|e| Error::Runtime(format!("cannot start the source thread: {e}")))?;
-
-        if handle_signals {
-            let stop = stop.clone();
-            actix::spawn(async move {
-                wait_for_stop_signal().await;
-                tracing::info!("stop requested: finishing the current epoch");
-                stop.store(true, Ordering::Release);
-            });
-        }
-
-        let result = result_rx.await.unwrap_or_else(|_| {
-            Err(Error::Runtime(
-                "the job supervisor stopped unexpectedly".into(),
-            ))
-        });
-        // The source may be waiting for the supervisor: keep the system running until it is out.
-        let _ = source_done_rx.await;
-        result
+        run_actors(driver, parts.resume.read_plan, config, result_rx).await
     });
     for arbiter in &arbiters {
         arbiter.stop();
@@ -365,5 +380,44 @@ where
     for arbiter in arbiters {
         let _ = arbiter.join();
     }
+    result
+}
+
+/// Starts the source thread (and, when asked, the stop-signal handler), then waits for the
+/// supervisor's result and for the source thread to be out.
+async fn run_actors<R, E, K>(
+    driver: SourceDriver<R, E, K>,
+    read_plan: source::ReadPlan,
+    config: &RunConfig,
+    result: tokio::sync::oneshot::Receiver<Result<JobReport>>,
+) -> Result<JobReport>
+where
+    R: Send + 'static,
+    E: Send + 'static,
+    K: crate::Key,
+{
+    let (source_done_tx, source_done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("spate-source".into())
+        .spawn(move || {
+            driver.run(read_plan);
+            let _ = source_done_tx.send(());
+        })
+        .map_err(|e| Error::Runtime(format!("cannot start the source thread: {e}")))?;
+    if config.handle_signals {
+        let stop = config.stop.clone();
+        actix::spawn(async move {
+            wait_for_stop_signal().await;
+            tracing::info!("stop requested: finishing the current epoch");
+            stop.store(true, Ordering::Release);
+        });
+    }
+    let result = result.await.unwrap_or_else(|_| {
+        Err(Error::Runtime(
+            "the job supervisor stopped unexpectedly".into(),
+        ))
+    });
+    // The source may be waiting for the supervisor: keep the system running until it is out.
+    let _ = source_done_rx.await;
     result
 }

@@ -65,6 +65,74 @@ pub(crate) struct ReadPlan {
     pub(crate) replay: VecDeque<(Epoch, SourcePosition)>,
 }
 
+/// What the read loop does after an epoch's cut.
+enum Flow {
+    /// Read on.
+    Read,
+    /// The job is done or failed: stop reading.
+    Stop,
+}
+
+/// The epoch being read: records and dead letters routed to each partition but not yet sent,
+/// how many each was sent, and the epoch's counts.
+struct EpochInput<K, E> {
+    routed: Vec<Vec<(K, E)>>,
+    dead_routed: Vec<Vec<DeadLetter>>,
+    /// Dead letters of an input that is not partitioned, staged by the source itself.
+    dead_lines: Vec<u8>,
+    sent: Vec<u64>,
+    dead_sent: Vec<u64>,
+    /// Records read (before filtering).
+    records: u64,
+    dead_letters: u64,
+    first_dead_error: Option<String>,
+}
+
+impl<K, E> EpochInput<K, E> {
+    fn new(n: usize) -> Self {
+        EpochInput {
+            routed: (0..n).map(|_| Vec::new()).collect(),
+            dead_routed: (0..n).map(|_| Vec::new()).collect(),
+            dead_lines: Vec::new(),
+            sent: vec![0; n],
+            dead_sent: vec![0; n],
+            records: 0,
+            dead_letters: 0,
+            first_dead_error: None,
+        }
+    }
+
+    /// Counts dead letters and routes each: with its source partition's outputs (and so its
+    /// checkpoint) when the input is partitioned (`route_of`: route of each source
+    /// partition), else to the source's own dead-letter lines.
+    fn route_dead(&mut self, dead: Vec<DeadLetter>, route_of: Option<&[usize]>) {
+        let n = self.routed.len();
+        for d in dead {
+            self.dead_letters += 1;
+            if self.first_dead_error.is_none() {
+                self.first_dead_error = Some(d.error.clone());
+            }
+            match (d.partition, route_of) {
+                (Some(id), Some(route_of)) => self.dead_routed[route_of[id as usize] % n].push(d),
+                _ => d.write_json_line(&mut self.dead_lines),
+            }
+        }
+    }
+}
+
+/// The route of each source partition of an already partitioned input (dead letters name
+/// their source partition).
+fn route_of(ids: Option<&[u32]>) -> Vec<usize> {
+    let mut route_of = Vec::new();
+    for (route, &id) in ids.into_iter().flatten().enumerate() {
+        if route_of.len() <= id as usize {
+            route_of.resize(id as usize + 1, 0);
+        }
+        route_of[id as usize] = route;
+    }
+    route_of
+}
+
 impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
     /// Runs until the job finishes; reports a failure to the supervisor.
     pub(crate) fn run(mut self, plan: ReadPlan) {
@@ -147,29 +215,14 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         self.seek(&plan)?;
         let n = self.partitions.len();
         let mut epoch = plan.next_epoch;
-        let mut sent = vec![0u64; n];
-        let mut dead_sent = vec![0u64; n];
-        let mut routed: Vec<Vec<(K, E)>> = (0..n).map(|_| Vec::new()).collect();
-        let mut dead_routed: Vec<Vec<DeadLetter>> = (0..n).map(|_| Vec::new()).collect();
+        let mut input = EpochInput::new(n);
         let mut raw = Vec::with_capacity(self.chunk);
-        let mut dead = Vec::new();
-        let mut dead_lines = Vec::new();
-        let (mut records, mut dead_letters) = (0u64, 0u64);
-        let mut first_dead_error = None;
+        let mut routes = Vec::new();
         let mut queued: Vec<VecDeque<Pending<K, E>>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut paused = vec![false; n];
-        let mut routes = Vec::new();
         // The source partition of each route, when the input is already partitioned.
         let ids = self.reader.partitions();
-        let partitioned = ids.is_some();
-        // Route of each source partition (dead letters name their source partition).
-        let mut route_of = Vec::new();
-        for (route, &id) in ids.iter().flatten().enumerate() {
-            if route_of.len() <= id as usize {
-                route_of.resize(id as usize + 1, 0);
-            }
-            route_of[id as usize] = route;
-        }
+        let route_of = route_of(ids.as_deref());
         // Ends of cut epochs not yet known to be committed.
         let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
         loop {
@@ -180,7 +233,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             }
             // A capped epoch reads no more than its remaining room, so it ends exactly at the cap.
             let room = match (&until, self.max_epoch_records) {
-                (None, Some(max)) => max.saturating_sub(records).max(1) as usize,
+                (None, Some(max)) => max.saturating_sub(input.records).max(1) as usize,
                 _ => usize::MAX,
             };
             let room_made = match &ids {
@@ -190,6 +243,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             if room_made.is_err() {
                 return Ok(()); // the job is shutting down
             }
+            let mut dead = Vec::new();
             let status = self.reader.read(
                 &mut raw,
                 &mut routes,
@@ -197,157 +251,205 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 self.chunk.min(room),
                 until.as_ref(),
             )?;
-            let read = raw.len();
-            records += read as u64;
-            if partitioned {
-                // Input already split by key (a Kafka topic): its partition is the key partition.
-                for (record, p) in raw.drain(..).zip(routes.drain(..)) {
-                    if let Some(event) = (self.transform)(record) {
-                        let key = (self.key)(&event);
-                        let p = match p {
-                            // A record of an input that is not a topic goes where a Kafka
-                            // producer would have put its key.
-                            ROUTE_BY_KEY => kafka_partition_of(&key, n as u32),
-                            p => p,
-                        };
-                        routed[p as usize % n].push((key, event));
-                    }
-                }
-            } else {
-                for record in raw.drain(..) {
-                    if let Some(event) = (self.transform)(record) {
-                        let key = (self.key)(&event);
-                        let p = partition_of(&key, n as u32) as usize;
-                        routed[p].push((key, event));
-                    }
-                }
+            input.records += raw.len() as u64;
+            self.route(&mut raw, &mut routes, ids.is_some(), &mut input);
+            input.route_dead(dead, ids.is_some().then_some(route_of.as_slice()));
+            if !self.send_batches(&mut input, &mut queued, epoch) {
+                return Ok(()); // the job is shutting down
             }
-            for d in dead.drain(..) {
-                dead_letters += 1;
-                if first_dead_error.is_none() {
-                    first_dead_error = Some(d.error.clone());
-                }
-                match d.partition.filter(|_| partitioned) {
-                    // A partitioned source's dead letters travel with their partition's outputs
-                    // (and so with its checkpoint).
-                    Some(id) => dead_routed[route_of[id as usize] % n].push(d),
-                    None => d.write_json_line(&mut dead_lines),
-                }
-            }
-            for (p, (events, dead)) in routed.iter_mut().zip(&mut dead_routed).enumerate() {
-                if events.is_empty() && dead.is_empty() {
-                    continue;
-                }
-                // A partition with a full queue (a source that cannot pause it read for it
-                // anyway) gets its next batch once it handled its oldest.
-                if queued[p].len() >= QUEUED_BATCHES {
-                    let oldest = queued[p].pop_front().expect("a full queue has a front");
-                    if block_on(oldest).is_err() {
-                        return Ok(()); // the job is shutting down
-                    }
-                }
-                let events = std::mem::replace(events, Vec::with_capacity(read / n + 16));
-                let dead = std::mem::take(dead);
-                let (first, dead_first) = (sent[p], dead_sent[p]);
-                sent[p] += events.len() as u64;
-                dead_sent[p] += dead.len() as u64;
-                queued[p].push_back(Box::pin(self.partitions[p].send(Batch {
-                    epoch,
-                    first,
-                    events,
-                    dead_first,
-                    dead,
-                })));
-            }
-            let replaying = until.is_some();
             let position = self.reader.position();
-            let cut = match &until {
-                // A replay that ends early or reads past its recorded end would never reach it.
-                Some(end)
-                    if position != *end
-                        && (status == ReadStatus::End || position.is_after(end)) =>
-                {
-                    let found = match status {
-                        ReadStatus::End => "the input ends before it".to_string(),
-                        _ => format!("it went on to {}", self.reader.describe(&position)),
-                    };
-                    return Err(Error::InputChanged {
-                        epoch,
-                        recorded: self.reader.describe(end),
-                        found,
-                    });
-                }
-                Some(end) => position == *end,
-                None => {
-                    status == ReadStatus::End
-                        || self.stopping()
-                        || self.max_epoch_records.is_some_and(|max| records >= max)
-                        || self.trigger.take_due()
-                        || (self.trigger.continuous
-                            && records > 0
-                            && self.trigger.previous_committed(epoch))
-                }
-            };
-            if !cut {
+            if !self.is_cut(epoch, until.as_ref(), status, &position, input.records)? {
                 continue;
             }
             // A partition reports its progress only once it handled every batch of the epoch.
             if Self::wait(&mut queued).is_err() {
                 return Ok(());
             }
-            let staged = self.sink.stage(
+            let replaying = until.is_some();
+            let ended = !replaying && status == ReadStatus::End;
+            let cut = self.epoch_cut(epoch, &position, &mut input, (ended, !replaying))?;
+            let reply = block_on(self.supervisor.send(cut)).unwrap_or(CutReply::Abort);
+            match self.follow(reply, (&mut plan, &mut epoch), &position, &mut cut_ends)? {
+                Flow::Read => {}
+                Flow::Stop => return Ok(()),
+            }
+        }
+    }
+
+    /// Decodes `raw` into events and routes each to its key partition: its source partition's
+    /// (an already partitioned input) or its key's.
+    fn route(
+        &self,
+        raw: &mut Vec<R>,
+        routes: &mut Vec<u32>,
+        partitioned: bool,
+        input: &mut EpochInput<K, E>,
+    ) {
+        let n = input.routed.len();
+        if !partitioned {
+            routes.clear();
+        }
+        let mut routes = routes.drain(..);
+        for record in raw.drain(..) {
+            let route = routes.next();
+            let Some(event) = (self.transform)(record) else {
+                continue;
+            };
+            let key = (self.key)(&event);
+            let p = match route {
+                // A record of an input that is not a topic goes where a Kafka producer would
+                // have put its key.
+                Some(ROUTE_BY_KEY) => kafka_partition_of(&key, n as u32) as usize,
+                Some(p) => p as usize,
+                None => partition_of(&key, n as u32) as usize,
+            };
+            input.routed[p % n].push((key, event));
+        }
+    }
+
+    /// Sends each partition its routed records and dead letters as one batch. A partition with
+    /// a full queue (a source that cannot pause it read for it anyway) gets its next batch once
+    /// it handled its oldest. False when the job is shutting down.
+    fn send_batches(
+        &self,
+        input: &mut EpochInput<K, E>,
+        queued: &mut [VecDeque<Pending<K, E>>],
+        epoch: Epoch,
+    ) -> bool {
+        for (p, queue) in queued.iter_mut().enumerate() {
+            if input.routed[p].is_empty() && input.dead_routed[p].is_empty() {
+                continue;
+            }
+            if queue.len() >= QUEUED_BATCHES {
+                let oldest = queue.pop_front().expect("a full queue has a front");
+                if block_on(oldest).is_err() {
+                    return false;
+                }
+            }
+            let capacity = input.routed[p].len() + 16;
+            let events = std::mem::replace(&mut input.routed[p], Vec::with_capacity(capacity));
+            let dead = std::mem::take(&mut input.dead_routed[p]);
+            let (first, dead_first) = (input.sent[p], input.dead_sent[p]);
+            input.sent[p] += events.len() as u64;
+            input.dead_sent[p] += dead.len() as u64;
+            queue.push_back(Box::pin(self.partitions[p].send(Batch {
                 epoch,
-                OutputStream::DeadLetter,
-                "src",
-                std::mem::take(&mut dead_lines),
-            )?;
-            let mut reply = block_on(self.supervisor.send(EpochCut {
+                first,
+                events,
+                dead_first,
+                dead,
+            })));
+        }
+        true
+    }
+
+    /// Whether the epoch ends at `position`: exactly where it ended before while replaying (an
+    /// error when the input no longer gets there), else at the end of the input, a stop, the
+    /// epoch's record cap or the trigger.
+    fn is_cut(
+        &self,
+        epoch: Epoch,
+        until: Option<&SourcePosition>,
+        status: ReadStatus,
+        position: &SourcePosition,
+        records: u64,
+    ) -> Result<bool> {
+        let Some(end) = until else {
+            return Ok(status == ReadStatus::End
+                || self.stopping()
+                || self.max_epoch_records.is_some_and(|max| records >= max)
+                || self.trigger.take_due()
+                || (self.trigger.continuous
+                    && records > 0
+                    && self.trigger.previous_committed(epoch)));
+        };
+        // A replay that ends early or reads past its recorded end would never reach it.
+        if position != end && (status == ReadStatus::End || position.is_after(end)) {
+            let found = match status {
+                ReadStatus::End => "the input ends before it".to_string(),
+                _ => format!("it went on to {}", self.reader.describe(position)),
+            };
+            return Err(Error::InputChanged {
                 epoch,
-                end: position.clone(),
-                sent: std::mem::replace(&mut sent, vec![0; n]),
-                dead_sent: std::mem::replace(&mut dead_sent, vec![0; n]),
-                records: std::mem::take(&mut records),
-                dead_letters: std::mem::take(&mut dead_letters),
-                first_dead_error: first_dead_error.take(),
-                staged,
-                end_of_input: !replaying && status == ReadStatus::End,
-                stopping: !replaying && self.stopping(),
-                lag: self.reader.lag(),
-                waiting: self.reader.waiting(),
-            }))
-            .unwrap_or(CutReply::Abort);
-            loop {
-                match reply {
-                    CutReply::Abort => return Ok(()),
-                    CutReply::Go { finished } => {
-                        if plan.replay.front().is_some_and(|(e, _)| *e == epoch) {
-                            plan.replay.pop_front();
-                        }
-                        cut_ends.push_back((epoch, position.clone()));
-                        self.tell_committed(&mut cut_ends);
-                        epoch += 1;
-                        if !finished {
-                            break;
-                        }
-                        // The last epoch is cut: wait until it commits, or until a partition
-                        // that failed while finishing it needs a replay.
-                        reply = self.control.recv().unwrap_or(CutReply::Abort);
-                        if let CutReply::Go { .. } = reply {
-                            self.reader.committed(&position);
-                            return Ok(());
-                        }
+                recorded: self.reader.describe(end),
+                found,
+            });
+        }
+        Ok(position == end)
+    }
+
+    /// The cut of `epoch` at `position`, taking the epoch's counts out of `input`;
+    /// `(ended, live)`: the input is exhausted, the epoch is read for the first time.
+    fn epoch_cut(
+        &self,
+        epoch: Epoch,
+        position: &SourcePosition,
+        input: &mut EpochInput<K, E>,
+        (ended, live): (bool, bool),
+    ) -> Result<EpochCut> {
+        let n = input.routed.len();
+        let staged = self.sink.stage(
+            epoch,
+            OutputStream::DeadLetter,
+            "src",
+            std::mem::take(&mut input.dead_lines),
+        )?;
+        Ok(EpochCut {
+            epoch,
+            end: position.clone(),
+            sent: std::mem::replace(&mut input.sent, vec![0; n]),
+            dead_sent: std::mem::replace(&mut input.dead_sent, vec![0; n]),
+            records: std::mem::take(&mut input.records),
+            dead_letters: std::mem::take(&mut input.dead_letters),
+            first_dead_error: input.first_dead_error.take(),
+            staged,
+            end_of_input: ended,
+            stopping: live && self.stopping(),
+            lag: self.reader.lag(),
+            waiting: self.reader.waiting(),
+        })
+    }
+
+    /// Acts on the supervisor's answer to the cut of `epoch` at `position`: read the next
+    /// epoch, wait for the last one's commit, or seek back for a replay.
+    fn follow(
+        &mut self,
+        mut reply: CutReply,
+        (plan, epoch): (&mut ReadPlan, &mut Epoch),
+        position: &SourcePosition,
+        cut_ends: &mut VecDeque<(Epoch, SourcePosition)>,
+    ) -> Result<Flow> {
+        loop {
+            match reply {
+                CutReply::Abort => return Ok(Flow::Stop),
+                CutReply::Go { finished } => {
+                    if plan.replay.front().is_some_and(|(e, _)| *e == *epoch) {
+                        plan.replay.pop_front();
                     }
-                    CutReply::Rewind {
-                        from,
-                        next_epoch,
-                        replay,
-                    } => {
-                        cut_ends.retain(|(e, _)| *e < next_epoch);
-                        plan = Self::rewind_plan(from, next_epoch, replay, position);
-                        epoch = plan.next_epoch;
-                        self.seek(&plan)?;
-                        break;
+                    cut_ends.push_back((*epoch, position.clone()));
+                    self.tell_committed(cut_ends);
+                    *epoch += 1;
+                    if !finished {
+                        return Ok(Flow::Read);
                     }
+                    // The last epoch is cut: wait until it commits, or until a partition
+                    // that failed while finishing it needs a replay.
+                    reply = self.control.recv().unwrap_or(CutReply::Abort);
+                    if let CutReply::Go { .. } = reply {
+                        self.reader.committed(position);
+                        return Ok(Flow::Stop);
+                    }
+                }
+                CutReply::Rewind {
+                    from,
+                    next_epoch,
+                    replay,
+                } => {
+                    cut_ends.retain(|(e, _)| *e < next_epoch);
+                    *plan = Self::rewind_plan(from, next_epoch, replay, position.clone());
+                    *epoch = plan.next_epoch;
+                    self.seek(plan)?;
+                    return Ok(Flow::Read);
                 }
             }
         }
