@@ -670,3 +670,24 @@ fn peak_mb(stderr: &str) -> u64 {
         .and_then(|mb| mb.parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in: {}", &stderr[..stderr.len().min(2_000)]))
 }
+
+#[test]
+fn a_sink_is_given_by_its_outputs_name_or_refused_naming_the_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 3_000, 50, 3, false);
+    let source = file_arg(&input);
+    let named = format!("results={}", file_arg(&tmp.path().join("out")));
+    run_ok(&["run", "tx-windows", "--source", &source, "--sink", &named]);
+    assert!(!committed(&tmp.path().join("out")).is_empty());
+    let wrong = format!("alerts={}", file_arg(&tmp.path().join("x")));
+    let out = spate(&["run", "tx-windows", "--source", &source, "--sink", &wrong])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no output `alerts`") && err.contains("outputs are: results"),
+        "{err}"
+    );
+}

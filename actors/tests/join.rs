@@ -108,7 +108,8 @@ fn describe_and_list_name_a_joins_inputs() {
         "1. transactions: Transaction records, watermark 10s",
         "2. users: UserRow records, watermark 10s",
         "keyed by Id: temporal table join",
-        "output (--sink URI): EnrichedTx records",
+        "outputs (--sink NAME=URI): EnrichedTx records",
+        "1. results, with the late records and dead letters",
     ] {
         assert!(text.contains(part), "`{part}` missing from:\n{text}");
     }

@@ -60,9 +60,11 @@ struct RunArgs {
     /// Output: `stdout` (JSON lines; late records and dead letters on stderr) or `file:DIR`
     /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`) or
     /// `kafka://HOST:PORT/TOPIC` (exactly once; late records and dead letters go to
-    /// `<app-id>-late` and `<app-id>-dead-letter`).
-    #[arg(long, default_value = "stdout")]
-    sink: String,
+    /// `<app-id>-late` and `<app-id>-dead-letter`). A pipeline with several outputs takes one
+    /// `--sink NAME=URI` per output (`spate describe` names them); the first also gets the late
+    /// records and dead letters. Default: stdout.
+    #[arg(long, value_name = "[NAME=]URI")]
+    sink: Vec<String>,
     /// State directory (sled). A restarted job resumes from its last checkpoint. Without it,
     /// state is temporary and a restart begins again.
     #[arg(long, value_name = "DIR")]
@@ -182,21 +184,7 @@ struct RunArgs {
 impl RunArgs {
     /// The unnamed `--source` (default `gen`) and the named ones.
     fn sources(&self) -> Result<(SourceSpec, Vec<(String, SourceSpec)>), Error> {
-        let mut unnamed = None;
-        let mut named = Vec::new();
-        for text in &self.source {
-            match SourceSpec::parse_named(text)? {
-                (Some(name), spec) => named.push((name, spec)),
-                (None, _) if unnamed.is_some() => {
-                    return Err(Error::config(
-                        "--source",
-                        text,
-                        "a second unnamed source: a pipeline with several inputs takes one --source NAME=URI per input",
-                    ))
-                }
-                (None, spec) => unnamed = Some(spec),
-            }
-        }
+        let (unnamed, named) = named(&self.source, "--source", SourceSpec::parse_named)?;
         Ok((unnamed.unwrap_or(SourceSpec::Generator), named))
     }
 
@@ -263,6 +251,7 @@ impl RunArgs {
             ));
         }
         let (source, named_sources) = self.sources()?;
+        let (unnamed_sink, named_sinks) = named(&self.sink, "--sink", SinkSpec::parse_named)?;
         let any_file = std::iter::once(&source)
             .chain(named_sources.iter().map(|(_, s)| s))
             .any(|s| matches!(s, SourceSpec::File(_)));
@@ -277,7 +266,8 @@ impl RunArgs {
         Ok(RunConfig {
             source,
             named_sources,
-            sink: SinkSpec::parse(&self.sink)?,
+            sink: unnamed_sink.unwrap_or(SinkSpec::Stdout),
+            named_sinks,
             state_dir: self.state.clone(),
             partitions: self.partitions.unwrap_or(defaults.partitions),
             workers: self.workers.unwrap_or_else(cores),
@@ -478,4 +468,30 @@ fn find(registry: &Registry, name: &str) -> Result<std::sync::Arc<dyn Runnable>,
         );
         ExitCode::from(2)
     })
+}
+
+/// The unnamed value of a repeatable `flag` (at most one) and its `NAME=URI` ones, parsed.
+type Named<S> = (Option<S>, Vec<(String, S)>);
+
+/// Splits the values of a repeatable `NAME=URI` flag into the unnamed one and the named ones.
+fn named<S>(
+    texts: &[String],
+    flag: &str,
+    parse: impl Fn(&str) -> crate::Result<(Option<String>, S)>,
+) -> Result<Named<S>, Error> {
+    let (mut unnamed, mut named) = (None, Vec::new());
+    for text in texts {
+        match parse(text)? {
+            (Some(name), spec) => named.push((name, spec)),
+            (None, _) if unnamed.is_some() => {
+                return Err(Error::config(
+                    flag,
+                    text,
+                    format!("a second unnamed {flag}: name each one, {flag} NAME=URI"),
+                ))
+            }
+            (None, spec) => unnamed = Some(spec),
+        }
+    }
+    Ok((unnamed, named))
 }

@@ -9,3 +9,18 @@ pub mod sink;
 pub mod source;
 
 pub use dead_letter::DeadLetter;
+
+/// Splits `NAME=URI` (a name of letters, digits, `_` and `-`) into its name and URI; anything
+/// else is a plain URI.
+pub(crate) fn split_name(text: &str) -> (Option<&str>, &str) {
+    let named = text.split_once('=').filter(|(name, _)| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    match named {
+        Some((name, uri)) => (Some(name), uri),
+        None => (None, text),
+    }
+}

@@ -205,6 +205,8 @@ where
                 }],
                 input_of: None,
                 open_inputs: None,
+                outputs: vec![DEFAULT_OUTPUT.into()],
+                route: None,
                 generator: self.base.generator,
             },
         }
@@ -308,6 +310,9 @@ where
     }
 }
 
+/// The name of a pipeline's output until [`Job::output`] names it.
+pub const DEFAULT_OUTPUT: &str = "results";
+
 /// A complete pipeline, ready to register and run. `Out` is its result type.
 pub struct Job<R, Op: KeyedOperator, Out> {
     pub(crate) plan: Plan<R, Op, Out>,
@@ -315,10 +320,18 @@ pub struct Job<R, Op: KeyedOperator, Out> {
 
 impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> {
     /// Maps each result, dropping those for which `f` returns `None` (e.g. alert thresholds).
+    ///
+    /// # Panics
+    /// After [`split`](Self::split): split the final results (a pipeline definition error).
     pub fn map<Out2>(
         self,
         f: impl Fn(Out) -> Option<Out2> + Send + Sync + 'static,
     ) -> Job<R, Op, Out2> {
+        assert!(
+            self.plan.route.is_none(),
+            "pipeline `{}`: call .split(..) after the last .map(..)",
+            self.plan.name
+        );
         let prev = self.plan.output;
         let output: OutputFn<Op::Output, Out2> = Arc::new(move |o| prev(o).and_then(&f));
         Job {
@@ -336,8 +349,37 @@ impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> 
                 inputs: self.plan.inputs,
                 input_of: self.plan.input_of,
                 open_inputs: self.plan.open_inputs,
+                outputs: self.plan.outputs,
+                route: None,
             },
         }
+    }
+
+    /// Names the pipeline's (first) output: `--sink NAME=URI` gives its sink (a pipeline with
+    /// one output also takes `--sink URI`). Unnamed, it is `results`.
+    pub fn output(mut self, name: impl Into<String>) -> Self {
+        self.plan.outputs[0] = name.into();
+        self
+    }
+
+    /// Sends the results for which `matches` holds to a further output `name` (`--sink
+    /// NAME=URI`) instead, like Kafka Streams' `split`; a result goes to the first split that
+    /// takes it. Late records and dead letters stay with the first output.
+    pub fn split(
+        mut self,
+        name: impl Into<String>,
+        matches: impl Fn(&Out) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let index = self.plan.outputs.len();
+        self.plan.outputs.push(name.into());
+        let earlier = self.plan.route.take();
+        self.plan.route = Some(Arc::new(move |out: &Out| {
+            match earlier.as_ref().map_or(0, |route| route(out)) {
+                0 if matches(out) => index,
+                taken => taken,
+            }
+        }));
+        self
     }
 
     /// The plan the runtime executes.

@@ -66,10 +66,20 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
         }
         let _ = writeln!(
             text,
-            "output (--sink URI): {} records as JSON lines{}; late records and dead letters beside them",
+            "outputs (--sink NAME=URI): {} records as JSON lines{}",
             short_type_name(std::any::type_name::<Out>()),
-            if self.supports_update { ", append or update mode" } else { "" }
+            if self.supports_update {
+                ", append or update mode"
+            } else {
+                ""
+            }
         );
+        for (i, name) in self.outputs.iter().enumerate() {
+            let _ = match i {
+                0 => writeln!(text, "  1. {name}, with the late records and dead letters"),
+                _ => writeln!(text, "  {}. {name}: the results split off to it", i + 1),
+            };
+        }
         text
     }
 }

@@ -127,6 +127,8 @@ where
                 generator: None,
                 inputs,
                 input_of: Some(Arc::new(Either::side)),
+                outputs: vec![super::builder::DEFAULT_OUTPUT.into()],
+                route: None,
                 open_inputs: Some(Arc::new(move |specs, ctx| {
                     let [left, right] = specs else {
                         return Err(Error::Runtime(format!(

@@ -7,7 +7,9 @@ mod builder;
 mod describe;
 mod join;
 
-pub use builder::{Job, KeyedPipeline, Pipeline, SessionPipeline, WindowedPipeline};
+pub use builder::{
+    Job, KeyedPipeline, Pipeline, SessionPipeline, WindowedPipeline, DEFAULT_OUTPUT,
+};
 pub use describe::short_type_name;
 pub use join::JoinJob;
 
@@ -30,6 +32,8 @@ pub type OutputFn<O, Out> = Arc<dyn Fn(O) -> Option<Out> + Send + Sync>;
 pub type OpenInputsFn<R> = Arc<
     dyn Fn(&[SourceSpec], &OpenContext) -> crate::Result<Box<dyn SourceReader<R>>> + Send + Sync,
 >;
+/// Picks the output a result goes to (an index into the plan's outputs).
+pub type RouteFn<Out> = Arc<dyn Fn(&Out) -> usize + Send + Sync>;
 /// Builds the pipeline's built-in generator for the `gen` source.
 pub type GeneratorFn<R> = Arc<dyn Fn(&GenOptions) -> Box<dyn EventGenerator<R>> + Send + Sync>;
 
@@ -73,6 +77,11 @@ pub struct Plan<R, Op: KeyedOperator, Out> {
     pub input_of: Option<InputFn<Op::Event>>,
     /// Opens the reader over all inputs (pipelines with several inputs).
     pub open_inputs: Option<OpenInputsFn<R>>,
+    /// The names of the pipeline's outputs (`--sink NAME=URI`), the first taking late
+    /// records and dead letters too.
+    pub outputs: Vec<String>,
+    /// Which output a result goes to, when there are several.
+    pub route: Option<RouteFn<Out>>,
 }
 
 impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
@@ -91,6 +100,8 @@ impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
             inputs: self.inputs.clone(),
             input_of: self.input_of.clone(),
             open_inputs: self.open_inputs.clone(),
+            outputs: self.outputs.clone(),
+            route: self.route.clone(),
         }
     }
 }

@@ -88,8 +88,10 @@ pub struct RunConfig {
     pub source: SourceSpec,
     /// Sources given by input name (`--source NAME=URI`), in the order given.
     pub named_sources: Vec<(String, SourceSpec)>,
-    /// Where results go.
+    /// Where results go (`--sink URI`): the sink of a pipeline with one output.
     pub sink: SinkSpec,
+    /// Sinks given by output name (`--sink NAME=URI`), in the order given.
+    pub named_sinks: Vec<(String, SinkSpec)>,
     /// The sled state directory; `None` keeps state in a temporary store (no recovery).
     pub state_dir: Option<PathBuf>,
     /// Number of key partitions.
@@ -160,6 +162,7 @@ impl Default for RunConfig {
         RunConfig {
             source: SourceSpec::Generator,
             named_sources: Vec::new(),
+            named_sinks: Vec::new(),
             sink: SinkSpec::Stdout,
             state_dir: None,
             partitions: DEFAULT_PARTITIONS,

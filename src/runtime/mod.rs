@@ -88,7 +88,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use group::{run_in_group, Assignment};
-use open::{input_sources, key_partitions, sources_identity, with_open_context};
+use open::{input_sources, joined_identity, key_partitions, output_sinks, with_open_context};
 use partition::{PartitionActor, PartitionSetup};
 use resume::{resume_from_changelog, resume_local};
 use signals::wait_for_stop_signal;
@@ -107,9 +107,11 @@ where
 {
     let plan = with_run_rules(plan, config)?;
     let sources = input_sources(&plan.name, &plan.inputs, config)?;
-    // From here on `source` is the first input's source, however it was named.
+    let sinks = output_sinks(&plan.name, &plan.outputs, config)?;
+    // From here on `source` and `sink` are the first input's and output's, however named.
     let config = &RunConfig {
         source: sources[0].clone(),
+        sink: sinks[0].clone(),
         ..config.clone()
     };
     let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
@@ -188,12 +190,20 @@ where
 {
     let app_id = config.kafka.app_id(&plan.name);
     let sources = input_sources(&plan.name, &plan.inputs, config)?;
+    let sinks = output_sinks(&plan.name, &plan.outputs, config)?;
     let n = key_partitions(config, &plan.inputs, &sources, &app_id)?;
+    let identities = |specs: Vec<Result<String>>| specs.into_iter().collect::<Result<Vec<_>>>();
     let info = store.claim(&JobInfo {
         pipeline: plan.name.clone(),
         partitions: n,
-        source: sources_identity(&plan.inputs, &sources)?,
-        sink: config.sink.identity()?,
+        source: joined_identity(
+            plan.inputs.iter().map(|i| i.name.as_str()),
+            identities(sources.iter().map(SourceSpec::identity).collect())?,
+        ),
+        sink: joined_identity(
+            plan.outputs.iter().map(String::as_str),
+            identities(sinks.iter().map(|s| s.identity()).collect())?,
+        ),
         generator_base_ms: config.generator.base_ms,
         state_format: crate::checkpoint::STATE_FORMAT,
     })?;
@@ -205,12 +215,19 @@ where
             None => open_source(&sources[0], open, plan.generator.as_ref()),
         }
     })?;
-    let sink = config.sink.open(SinkContext {
+    let context = || SinkContext {
         follow_symlinks: config.follow_symlinks,
         partitions: n,
         app_id: &app_id,
         kafka: &config.kafka,
-    })?;
+    };
+    let mut opened = (sinks.iter())
+        .map(|spec| spec.open(context()))
+        .collect::<Result<Vec<_>>>()?;
+    let sink: Arc<dyn crate::io::sink::EpochSink> = match opened.len() {
+        1 => opened.remove(0),
+        _ => Arc::new(crate::io::sink::Outputs::new(opened)),
+    };
     // Kafka inputs keep state in a changelog, so it can follow its partition to another
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
@@ -280,7 +297,7 @@ where
     let (mut batches, mut links) = (Vec::new(), Vec::new());
     for (index, &p) in parts.ids.iter().enumerate() {
         let core = new_core(plan);
-        let output = plan.output.clone();
+        let output = (plan.output.clone(), plan.route.clone());
         let (store, sink) = (parts.stores[index].clone(), parts.sink.clone());
         let (supervisor, metrics) = (supervisor.clone(), metrics.clone());
         let setup = PartitionSetup {

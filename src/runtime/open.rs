@@ -7,6 +7,7 @@ use super::group::Assignment;
 use super::RunConfig;
 use crate::checkpoint::JobInfo;
 use crate::io::kafka::KafkaTopic;
+use crate::io::sink::SinkSpec;
 use crate::io::source::{FileOptions, GenOptions, OpenContext, SourceSpec};
 use crate::pipeline::InputDecl;
 use crate::state::StateStore;
@@ -20,36 +21,56 @@ pub(crate) fn input_sources(
     config: &RunConfig,
 ) -> Result<Vec<SourceSpec>> {
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let given = (&config.named_sources[..], &config.source);
+    by_name(pipeline, ("--source", "input"), &names, given)
+}
+
+/// Each of the pipeline's outputs' sink, in output order: `--sink URI` or `--sink NAME=URI`
+/// for one output, a named sink for each of several.
+pub(crate) fn output_sinks(
+    pipeline: &str,
+    outputs: &[String],
+    config: &RunConfig,
+) -> Result<Vec<SinkSpec>> {
+    let names: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let given = (&config.named_sinks[..], &config.sink);
+    by_name(pipeline, ("--sink", "output"), &names, given)
+}
+
+/// What `flag` gives each of `names`: the `named` value of its name, or the `unnamed` one when
+/// there is only one name; an unknown or missing name is refused naming the pipeline's.
+fn by_name<S: Clone>(
+    pipeline: &str,
+    (flag, what): (&str, &str),
+    names: &[&str],
+    (named, unnamed): (&[(String, S)], &S),
+) -> Result<Vec<S>> {
     let listed = names.join(", ");
-    for (name, _) in &config.named_sources {
-        if !names.contains(&name.as_str()) {
-            return Err(Error::config(
-                "--source",
-                format!("{name}=…"),
-                format!("pipeline `{pipeline}` has no input `{name}`; its inputs are: {listed}"),
-            ));
-        }
+    if let Some((name, _)) = named.iter().find(|(n, _)| !names.contains(&n.as_str())) {
+        return Err(Error::config(
+            flag,
+            format!("{name}=…"),
+            format!("pipeline `{pipeline}` has no {what} `{name}`; its {what}s are: {listed}"),
+        ));
     }
-    let named = |name: &str| {
-        config
-            .named_sources
+    let find = |name: &str| {
+        named
             .iter()
             .rev()
             .find(|(n, _)| n == name)
-            .map(|(_, spec)| spec.clone())
+            .map(|(_, s)| s.clone())
     };
-    if let [only] = names.as_slice() {
-        return Ok(vec![named(only).unwrap_or_else(|| config.source.clone())]);
+    if let [only] = names {
+        return Ok(vec![find(only).unwrap_or_else(|| unnamed.clone())]);
     }
-    names
-        .iter()
+    (names.iter())
         .map(|name| {
-            named(name).ok_or_else(|| {
+            find(name).ok_or_else(|| {
                 Error::config(
-                    "--source",
+                    flag,
                     name,
                     format!(
-                        "pipeline `{pipeline}` reads the inputs {listed}: give each its source with --source NAME=URI (missing: {name})"
+                        "pipeline `{pipeline}` has the {what}s {listed}: give each its own {flag} NAME=URI (missing: {name})"
                     ),
                 )
             })
@@ -57,18 +78,20 @@ pub(crate) fn input_sources(
         .collect()
 }
 
-/// The identity of the job's input kept in its state directory: the source's, or each named
-/// input's for several.
-pub(crate) fn sources_identity(inputs: &[InputDecl], sources: &[SourceSpec]) -> Result<String> {
-    if let [only] = sources {
-        return only.identity();
+/// The identity of a job's input or output kept in its state directory: the one's, or each
+/// named one's for several (`NAME=IDENTITY;…`).
+pub(crate) fn joined_identity<'a>(
+    names: impl Iterator<Item = &'a str>,
+    identities: Vec<String>,
+) -> String {
+    match identities.as_slice() {
+        [only] => only.clone(),
+        _ => names
+            .zip(identities)
+            .map(|(name, id)| format!("{name}={id}"))
+            .collect::<Vec<_>>()
+            .join(";"),
     }
-    let parts = inputs
-        .iter()
-        .zip(sources)
-        .map(|(input, spec)| Ok(format!("{}={}", input.name, spec.identity()?)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(parts.join(";"))
 }
 
 /// The number of key partitions: the Kafka inputs' partition count (which must agree), else

@@ -16,7 +16,7 @@ use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
-use crate::pipeline::OutputFn;
+use crate::pipeline::{OutputFn, RouteFn};
 use crate::state::{PartitionStore, PreparedCheckpoint};
 use crate::time::Millis;
 use crate::Key;
@@ -56,6 +56,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// Boxed: actix needs the actor to be `Unpin`, the operator's state types need not be.
     core: Box<PartitionCore<Op>>,
     output: OutputFn<Op::Output, Out>,
+    /// Which of the pipeline's outputs a result goes to (several outputs).
+    route: Option<RouteFn<Out>>,
     store: PartitionStore,
     sink: Arc<dyn EpochSink>,
     supervisor: Recipient<PartitionEvent>,
@@ -112,7 +114,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     pub(crate) fn new(
         partition: u32,
         core: PartitionCore<Op>,
-        output: OutputFn<Op::Output, Out>,
+        (output, route): (OutputFn<Op::Output, Out>, Option<RouteFn<Out>>),
         store: PartitionStore,
         sink: Arc<dyn EpochSink>,
         supervisor: Recipient<PartitionEvent>,
@@ -125,6 +127,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             writer: crate::io::sink::writer_name(partition),
             core: Box::new(core),
             output,
+            route,
             store,
             sink,
             supervisor,
@@ -180,20 +183,31 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// stream. Returns them with the number of results and late records.
     fn serialize_outputs(&mut self) -> Result<(Vec<StreamLines>, u64, u64)> {
         let mut streams = Vec::new();
-        let mut results = Lines::default();
+        let mut results: Vec<Lines> = Vec::new();
         let mut outputs = 0u64;
         for (key, o) in self.core.take_keyed_outputs() {
             if let Some(out) = (self.output)(o) {
-                serde_json::to_writer(&mut results.bytes, &out).map_err(|e| {
+                let i = self.route.as_ref().map_or(0, |route| route(&out));
+                if results.len() <= i {
+                    results.resize_with(i + 1, Lines::default);
+                }
+                let lines = &mut results[i];
+                serde_json::to_writer(&mut lines.bytes, &out).map_err(|e| {
                     Error::Runtime(format!("cannot serialize a result to JSON: {e}"))
                 })?;
-                results.bytes.push(b'\n');
-                results.push_key(|k| key.write_record_key(k));
+                lines.bytes.push(b'\n');
+                lines.push_key(|k| key.write_record_key(k));
                 outputs += 1;
             }
         }
-        if !results.bytes.is_empty() {
-            streams.push((OutputStream::Results, results));
+        for (i, lines) in results.into_iter().enumerate() {
+            let stream = match i {
+                0 => OutputStream::Results,
+                i => OutputStream::Named(i as u8),
+            };
+            if !lines.bytes.is_empty() {
+                streams.push((stream, lines));
+            }
         }
         let late = self.core.take_late();
         let late_count = late.len() as u64;

@@ -123,7 +123,7 @@ impl std::fmt::Debug for KafkaSink {
 
 fn stream_index(stream: OutputStream) -> usize {
     match stream {
-        OutputStream::Results => 0,
+        OutputStream::Results | OutputStream::Named(_) => 0,
         OutputStream::Late => 1,
         OutputStream::DeadLetter => 2,
     }

@@ -53,7 +53,7 @@ impl FileSink {
 
     fn final_dir(dir: &Path, stream: OutputStream) -> PathBuf {
         match stream {
-            OutputStream::Results => dir.to_path_buf(),
+            OutputStream::Results | OutputStream::Named(_) => dir.to_path_buf(),
             other => dir.join(other.dir_name()),
         }
     }

@@ -3,10 +3,12 @@
 //! replayed epoch never makes the same output visible twice.
 
 mod file;
+mod outputs;
 mod stdout;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
 pub use file::FileSink;
+pub use outputs::Outputs;
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;
@@ -25,6 +27,10 @@ pub enum OutputStream {
     Late,
     /// Input that could not be decoded.
     DeadLetter,
+    /// The results of a pipeline's named output `i ≥ 1` (output 0's are `Results`): the
+    /// [`Outputs`] sink hands them to output `i`'s own sink as its results, so no other sink
+    /// sees this stream (those that did would write it as results).
+    Named(u8),
 }
 
 impl OutputStream {
@@ -38,7 +44,7 @@ impl OutputStream {
     /// The folder name used for this stream (results live at the top of the sink directory).
     pub fn dir_name(self) -> &'static str {
         match self {
-            OutputStream::Results => "results",
+            OutputStream::Results | OutputStream::Named(_) => "results",
             OutputStream::Late => "late",
             OutputStream::DeadLetter => "dead-letter",
         }
@@ -258,6 +264,13 @@ impl SinkSpec {
                 )),
             },
         }
+    }
+
+    /// Parses `--sink`'s value: `NAME=URI` gives the sink of the pipeline's output `NAME`, a
+    /// plain `URI` the sink of its first output.
+    pub fn parse_named(text: &str) -> Result<(Option<String>, Self)> {
+        let (name, uri) = crate::io::split_name(text);
+        Ok((name.map(String::from), Self::parse(uri)?))
     }
 
     /// Opens the sink.

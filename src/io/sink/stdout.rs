@@ -34,7 +34,7 @@ fn labelled(out: &mut impl Write, label: &str, lines: &[u8]) -> std::io::Result<
 impl EpochSink for StdoutSink {
     fn location(&self, stream: OutputStream) -> String {
         match stream {
-            OutputStream::Results => "stdout".into(),
+            OutputStream::Results | OutputStream::Named(_) => "stdout".into(),
             other => format!("stderr (as {} lines)", other.dir_name()),
         }
     }
@@ -58,7 +58,7 @@ impl EpochSink for StdoutSink {
                 continue;
             };
             let written = match s.stream {
-                OutputStream::Results => out.write_all(&bytes),
+                OutputStream::Results | OutputStream::Named(_) => out.write_all(&bytes),
                 OutputStream::Late => labelled(&mut err, "late: ", &bytes),
                 OutputStream::DeadLetter => labelled(&mut err, "dead letter: ", &bytes),
             };

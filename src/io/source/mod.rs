@@ -129,16 +129,8 @@ impl SourceSpec {
     /// Parses `--source`'s value: `NAME=URI` gives the source of the pipeline's input `NAME`,
     /// a plain `URI` the source of its only input.
     pub fn parse_named(text: &str) -> Result<(Option<String>, Self)> {
-        let named = text.split_once('=').filter(|(name, _)| {
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        });
-        match named {
-            Some((name, uri)) => Ok((Some(name.to_string()), Self::parse(uri)?)),
-            None => Ok((None, Self::parse(text)?)),
-        }
+        let (name, uri) = crate::io::split_name(text);
+        Ok((name.map(String::from), Self::parse(uri)?))
     }
 
     /// What identifies this input across restarts (kept in the state directory): a file or
