@@ -189,6 +189,35 @@ impl JobSupervisor {
         mut cut: EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
     ) -> Result<CutReply> {
+        if let Some(epoch) = self.observe(&cut, answers)? {
+            tracing::info!(
+                from_epoch = epoch,
+                "replaying the source for restarted partitions"
+            );
+            return Ok(self.rewind(epoch));
+        }
+        if let Some(lag) = &cut.lag {
+            self.metrics.consumer_lag(lag);
+        }
+        let record = self.record(&cut)?;
+        let ends_job = record.final_epoch || cut.stopping;
+        self.seal(&record, ends_job);
+        self.ledger.cut(&record, &mut cut, ends_job);
+        if ends_job {
+            self.source_draining = true;
+        }
+        Ok(CutReply::Go { finished: ends_job })
+    }
+
+    /// Step 2's answers: feeds each partition's progress to the watermark tracker (one channel
+    /// per input and partition, input-major) and returns the epoch to replay from when a
+    /// restarted partition is behind (or a rewind was requested).
+    fn observe(
+        &mut self,
+        cut: &EpochCut,
+        answers: Vec<Result<Progress, MailboxError>>,
+    ) -> Result<Option<Epoch>> {
+        let n = self.partitions.len();
         let mut behind: Option<Epoch> = None;
         for (p, answer) in answers.into_iter().enumerate() {
             match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
@@ -196,11 +225,9 @@ impl JobSupervisor {
                     max_event_times,
                     active,
                 } => {
-                    let n = self.partitions.len();
                     for (input, (max, active)) in
                         max_event_times.into_iter().zip(active).enumerate()
                     {
-                        // One watermark channel per input and partition, input-major.
                         let channel = input * n + p;
                         let waiting = cut.waiting.as_ref().and_then(|w| w.get(channel).copied());
                         self.tracker
@@ -217,57 +244,52 @@ impl JobSupervisor {
                 }
             }
         }
-        let rewind = match (behind, self.rewind_to.take()) {
+        Ok(match (behind, self.rewind_to.take()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
-        if let Some(epoch) = rewind {
-            tracing::info!(
-                from_epoch = epoch,
-                "replaying the source for restarted partitions"
-            );
-            return Ok(self.rewind(epoch));
-        }
+        })
+    }
 
-        if let Some(lag) = &cut.lag {
-            self.metrics.consumer_lag(lag);
-        }
-        let record = match self.recorded.get(&cut.epoch) {
-            Some(record) => {
-                if record.end != cut.end {
-                    return Err(Error::InputChanged {
-                        epoch: cut.epoch,
-                        recorded: format!("{:?}", record.end),
-                        found: format!("it ended at {:?}", cut.end),
-                    });
-                }
-                self.tracker.set(record.watermark);
-                record.clone()
-            }
-            None => {
-                let watermark = if cut.end_of_input {
-                    END_OF_TIME
-                } else {
-                    self.tracker.advance()
-                };
-                self.tracker.set(watermark);
-                self.last_processing_time = self.last_processing_time.max(now_ms());
-                let record = EpochRecord {
+    /// Step 3: the epoch's record, written durably before any partition acts on it; a replayed
+    /// epoch keeps the record it had, and must end where it ended.
+    fn record(&mut self, cut: &EpochCut) -> Result<EpochRecord> {
+        if let Some(record) = self.recorded.get(&cut.epoch) {
+            if record.end != cut.end {
+                return Err(Error::InputChanged {
                     epoch: cut.epoch,
-                    end: cut.end.clone(),
-                    watermark,
-                    processing_time: self.last_processing_time,
-                    final_epoch: cut.end_of_input,
-                };
-                self.store.record_epoch(&record)?;
-                self.recorded.insert(cut.epoch, record.clone());
-                record
+                    recorded: format!("{:?}", record.end),
+                    found: format!("it ended at {:?}", cut.end),
+                });
             }
+            self.tracker.set(record.watermark);
+            return Ok(record.clone());
+        }
+        let watermark = if cut.end_of_input {
+            END_OF_TIME
+        } else {
+            self.tracker.advance()
         };
-        let ends_job = record.final_epoch || cut.stopping;
+        self.tracker.set(watermark);
+        self.last_processing_time = self.last_processing_time.max(now_ms());
+        let record = EpochRecord {
+            epoch: cut.epoch,
+            end: cut.end.clone(),
+            watermark,
+            processing_time: self.last_processing_time,
+            final_epoch: cut.end_of_input,
+        };
+        self.store.record_epoch(&record)?;
+        self.recorded.insert(cut.epoch, record.clone());
+        Ok(record)
+    }
+
+    /// Step 4: seals the recorded epoch at every partition, asking for a checkpoint at the
+    /// end of the job, at the end of a restart's replay, with a changelog, or once the
+    /// checkpoint interval has passed.
+    fn seal(&mut self, record: &EpochRecord, ends_job: bool) {
         // The last epoch a restart replays checkpoints at once: a job killed more often than
         // its checkpoint interval would otherwise replay from the same old checkpoint forever.
-        let caught_up = cut.epoch == self.replayed_until;
+        let caught_up = record.epoch == self.replayed_until;
         let checkpoint = ends_job
             || caught_up
             || self.changelog.is_some()
@@ -277,19 +299,14 @@ impl JobSupervisor {
         }
         for (p, link) in self.partitions.iter().enumerate() {
             link.seal.do_send(SealEpoch {
-                epoch: cut.epoch,
+                epoch: record.epoch,
                 watermark: record.watermark,
                 processing_time: record.processing_time,
                 checkpoint,
-                suppress_output: cut.epoch <= self.ledger.committed(),
+                suppress_output: record.epoch <= self.ledger.committed(),
                 next_offsets: record.end.offsets_of(p),
             });
         }
-        self.ledger.cut(&record, &mut cut, ends_job);
-        if ends_job {
-            self.source_draining = true;
-        }
-        Ok(CutReply::Go { finished: ends_job })
     }
 
     fn on_done(&mut self, done: EpochDone, ctx: &mut Context<Self>) {
