@@ -2,7 +2,7 @@
 
 use super::source::ReadPlan;
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::kafka::Changelog;
+use crate::io::kafka::{Changelog, ChangelogCheckpoint};
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
@@ -87,6 +87,45 @@ pub(super) fn resume_from_changelog(
 ) -> Result<Resume> {
     let committed = store.committed()?;
     sink.recover(committed, committed)?;
+    let mut restored = restore_partitions(changelog, store, ids, metrics)?;
+    let base_epoch = restored
+        .iter()
+        .flatten()
+        .map(|c| c.meta.epoch)
+        .chain(store.epochs_from(0)?.last().map(|r| r.epoch))
+        .chain([committed])
+        .max()
+        .unwrap_or(0);
+    resend_outputs(sink, &mut restored)?;
+    let start = start_record(&restored, base_epoch, inputs);
+    // The epoch log starts over at the restored position: in-process restarts rewind to it.
+    store.forget_all_epochs()?;
+    store.record_epoch(&start)?;
+    if base_epoch > 0 {
+        tracing::info!(epoch = base_epoch, "resuming from the changelog");
+    }
+    Ok(Resume {
+        read_plan: ReadPlan {
+            from: start.end.clone(),
+            next_epoch: base_epoch + 1,
+            replay: Default::default(),
+        },
+        start_watermark: start.watermark,
+        recorded: vec![start],
+        checkpoints: vec![base_epoch; ids.len()],
+        base_epoch,
+    })
+}
+
+/// Each partition's newest changelog checkpoint (`None`: the changelog has none), its state
+/// laid into the partition's tree unless the local copy is that checkpoint already. A local
+/// checkpoint the changelog does not hold is refused.
+fn restore_partitions(
+    changelog: &Changelog,
+    store: &StateStore,
+    ids: &[u32],
+    metrics: &Metrics,
+) -> Result<Vec<Option<ChangelogCheckpoint>>> {
     // Reading the changelog is the slow part (a consumer and a round trip per partition):
     // read every partition's at once.
     let started = std::time::Instant::now();
@@ -135,17 +174,15 @@ pub(super) fn resume_from_changelog(
             None => restored.push(None),
         }
     }
-    let base_epoch = restored
-        .iter()
-        .flatten()
-        .map(|c| c.meta.epoch)
-        .chain(store.epochs_from(0)?.last().map(|r| r.epoch))
-        .chain([committed])
-        .max()
-        .unwrap_or(0);
+    Ok(restored)
+}
 
-    // Commit the newest checkpoints' outputs again: their owner may have stopped before they
-    // were all visible.
+/// Commits the newest checkpoints' outputs again: their owner may have stopped before they
+/// were all visible (the sink skips what is).
+fn resend_outputs(
+    sink: &dyn EpochSink,
+    restored: &mut [Option<ChangelogCheckpoint>],
+) -> Result<()> {
     let mut resent = Vec::new();
     let mut pending: BTreeMap<Epoch, Vec<Staged>> = BTreeMap::new();
     for (p, checkpoint) in restored.iter_mut().enumerate() {
@@ -167,20 +204,29 @@ pub(super) fn resume_from_changelog(
     for (epoch, staged) in pending {
         sink.commit(epoch, staged, &EpochStats::default())?;
     }
+    Ok(())
+}
 
+/// The record the job starts after: epoch `base_epoch`, ending at every partition's restored
+/// offsets (of each of `inputs` inputs), at the smallest restored watermark.
+fn start_record(
+    restored: &[Option<ChangelogCheckpoint>],
+    base_epoch: Epoch,
+    inputs: usize,
+) -> EpochRecord {
     let offsets: Vec<Vec<u64>> = restored
         .iter()
         .map(|c| c.as_ref().map_or_else(Vec::new, |c| c.next_offsets.clone()))
         .collect();
-    let start_watermark = restored
+    let watermark = restored
         .iter()
         .map(|c| c.as_ref().map_or(BEFORE_TIME, |c| c.meta.watermark))
         .min()
         .unwrap_or(BEFORE_TIME);
-    let start = EpochRecord {
+    EpochRecord {
         epoch: base_epoch,
         end: SourcePosition::from_partition_offsets(inputs, &offsets),
-        watermark: start_watermark,
+        watermark,
         processing_time: restored
             .iter()
             .flatten()
@@ -188,22 +234,5 @@ pub(super) fn resume_from_changelog(
             .max()
             .unwrap_or(0),
         final_epoch: false,
-    };
-    // The epoch log starts over at the restored position: in-process restarts rewind to it.
-    store.forget_all_epochs()?;
-    store.record_epoch(&start)?;
-    if base_epoch > 0 {
-        tracing::info!(epoch = base_epoch, "resuming from the changelog");
     }
-    Ok(Resume {
-        read_plan: ReadPlan {
-            from: start.end.clone(),
-            next_epoch: base_epoch + 1,
-            replay: Default::default(),
-        },
-        start_watermark,
-        recorded: vec![start],
-        checkpoints: vec![base_epoch; ids.len()],
-        base_epoch,
-    })
 }
