@@ -55,7 +55,6 @@ pub struct IntervalState<L, R> {
     lefts: Vec<(Held<L>, bool)>,
     /// Right records still joinable.
     rights: Vec<Held<R>>,
-    next_seq: u64,
 }
 
 impl<L, R> Default for IntervalState<L, R> {
@@ -63,7 +62,6 @@ impl<L, R> Default for IntervalState<L, R> {
         IntervalState {
             lefts: Vec::new(),
             rights: Vec::new(),
-            next_seq: 0,
         }
     }
 }
@@ -84,8 +82,6 @@ where
     fn on_event(&self, record: &Either<L, R>, ctx: &mut KeyedContext<'_, K, Self::State, O>) {
         let time = ctx.time();
         let state = ctx.state();
-        let seq = state.next_seq;
-        state.next_seq += 1;
         let mut out = Vec::new();
         let expires = match record {
             Either::Left(a) => {
@@ -95,20 +91,20 @@ where
                         .rights
                         .iter()
                         .filter(within)
-                        .map(|b| (self.join)(a, Some(&b.2))),
+                        .map(|b| (self.join)(a, Some(&b.1))),
                 );
-                state.lefts.push(((time, seq, a.clone()), !out.is_empty()));
+                state.lefts.push(((time, a.clone()), !out.is_empty()));
                 // No right record on time can pair with it once the watermark is past this.
                 time + self.upper + 1
             }
             Either::Right(b) => {
-                for ((ta, _, a), matched) in &mut state.lefts {
+                for ((ta, a), matched) in &mut state.lefts {
                     if (*ta + self.lower..=*ta + self.upper).contains(&time) {
                         out.push((self.join)(a, Some(b)));
                         *matched = true;
                     }
                 }
-                state.rights.push((time, seq, b.clone()));
+                state.rights.push((time, b.clone()));
                 time - self.lower + 1
             }
         };
@@ -143,8 +139,8 @@ where
         state.lefts.retain(|(a, _)| a.0 + upper >= now);
         let empty = state.lefts.is_empty() && state.rights.is_empty();
         if self.kind == JoinKind::LeftOuter {
-            expired.sort_unstable_by_key(|(a, _)| (a.0, a.1));
-            for ((_, _, a), _) in expired.into_iter().filter(|(_, matched)| !matched) {
+            expired.sort_by_key(|(a, _)| a.0);
+            for ((_, a), _) in expired.into_iter().filter(|(_, matched)| !matched) {
                 ctx.emit((self.join)(&a, None));
             }
         }

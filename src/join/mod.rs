@@ -91,6 +91,6 @@ impl<L, R> Either<L, R> {
     }
 }
 
-/// A record waiting in a join's state: its event time, its arrival number (orders ties in
-/// input order), the record.
-type Held<E> = (crate::time::Millis, u64, E);
+/// A record kept in a join's state with its event time. Vectors of them are in arrival order,
+/// so a stable sort by time orders ties as they came.
+type Held<E> = (crate::time::Millis, E);

@@ -1,8 +1,8 @@
 //! The temporal table join: each left record with the table row of its key valid at the
 //! record's event time.
 
-use super::{Either, Held};
-use crate::operator::{KeyedContext, KeyedOperator, Timer};
+use super::Either;
+use crate::operator::{KeyedContext, KeyedOperator, Timer, Waiting};
 use crate::time::Millis;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -41,16 +41,14 @@ pub struct TemporalState<L, T> {
     /// Table rows by the time they become valid, ascending.
     versions: Vec<(Millis, T)>,
     /// Left records waiting for the watermark.
-    pending: Vec<Held<L>>,
-    next_seq: u64,
+    waiting: Waiting<L>,
 }
 
 impl<L, T> Default for TemporalState<L, T> {
     fn default() -> Self {
         TemporalState {
             versions: Vec::new(),
-            pending: Vec::new(),
-            next_seq: 0,
+            waiting: Waiting::default(),
         }
     }
 }
@@ -97,10 +95,7 @@ where
         let time = ctx.time();
         let state = ctx.state();
         match record {
-            Either::Left(l) => {
-                state.pending.push((time, state.next_seq, l.clone()));
-                state.next_seq += 1;
-            }
+            Either::Left(l) => state.waiting.push(time, l.clone()),
             Either::Right(row) => state.upsert(time, row.clone()),
         }
         // Left records are released, and old rows trimmed, once the watermark passes `time`.
@@ -115,25 +110,14 @@ where
     fn on_timer(&self, timer: Timer, ctx: &mut KeyedContext<'_, K, Self::State, O>) {
         let watermark = ctx.watermark();
         let state = ctx.state();
-        state
-            .pending
-            .sort_unstable_by_key(|&(time, seq, _)| (time, seq));
-        let due = state
-            .pending
-            .partition_point(|&(time, ..)| time < timer.time);
-        let released: Vec<Held<L>> = state.pending.drain(..due).collect();
-        let released: Vec<O> = released
-            .iter()
-            .map(|(time, _, l)| (self.join)(l, state.valid_at(*time)))
+        let released: Vec<O> = (state.waiting.release_before(timer.time).iter())
+            .map(|(time, l)| (self.join)(l, state.valid_at(*time)))
             .collect();
         let horizon = state
-            .pending
-            .first()
-            .map_or(watermark, |p| p.0.min(watermark));
+            .waiting
+            .earliest()
+            .map_or(watermark, |t| t.min(watermark));
         state.trim(horizon);
-        if state.pending.is_empty() {
-            state.next_seq = 0;
-        }
         for output in released {
             ctx.emit(output);
         }

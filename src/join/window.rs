@@ -46,14 +46,12 @@ type Sides<L, R> = (Vec<Held<L>>, Vec<Held<R>>);
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WindowJoinState<L, R> {
     windows: BTreeMap<Millis, Sides<L, R>>,
-    next_seq: u64,
 }
 
 impl<L, R> Default for WindowJoinState<L, R> {
     fn default() -> Self {
         WindowJoinState {
             windows: BTreeMap::new(),
-            next_seq: 0,
         }
     }
 }
@@ -75,12 +73,10 @@ where
         let time = ctx.time();
         let start = time.div_euclid(self.size) * self.size;
         let state = ctx.state();
-        let seq = state.next_seq;
-        state.next_seq += 1;
         let (lefts, rights) = state.windows.entry(start).or_default();
         match record {
-            Either::Left(l) => lefts.push((time, seq, l.clone())),
-            Either::Right(r) => rights.push((time, seq, r.clone())),
+            Either::Left(l) => lefts.push((time, l.clone())),
+            Either::Right(r) => rights.push((time, r.clone())),
         }
         ctx.register_event_timer(start + self.size);
     }
@@ -97,10 +93,11 @@ where
         let Some((mut lefts, mut rights)) = ctx.state().windows.remove(&start) else {
             return;
         };
-        lefts.sort_unstable_by_key(|&(t, seq, _)| (t, seq));
-        rights.sort_unstable_by_key(|&(t, seq, _)| (t, seq));
-        for (_, _, l) in &lefts {
-            for (_, _, r) in &rights {
+        // Stable: ties stay in arrival order.
+        lefts.sort_by_key(|r| r.0);
+        rights.sort_by_key(|r| r.0);
+        for (_, l) in &lefts {
+            for (_, r) in &rights {
                 ctx.emit((self.join)(start, l, r));
             }
         }

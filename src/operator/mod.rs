@@ -55,8 +55,10 @@
 //! [`PartitionCore`]: crate::runtime::PartitionCore
 
 mod ordered;
+mod waiting;
 
 pub use ordered::{InOrder, Ordered, OrderedOperator};
+pub use waiting::Waiting;
 
 use crate::state::{Entry, TimerIndex};
 use crate::time::{Millis, OutputMode, TimeRules};

@@ -43,7 +43,7 @@
 //! assert_eq!(core.take_outputs(), vec![40]);
 //! ```
 
-use super::{KeyedContext, KeyedOperator, TimeDomain, Timer};
+use super::{KeyedContext, KeyedOperator, TimeDomain, Timer, Waiting};
 use crate::time::Millis;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -81,18 +81,15 @@ pub struct InOrder<Op>(pub Op);
 pub struct Ordered<S, E> {
     /// The operator's state.
     pub inner: S,
-    /// Records not yet released: (event time, arrival number, record).
-    pending: Vec<(Millis, u64, E)>,
-    /// The arrival number of the key's next record (orders ties).
-    next_seq: u64,
+    /// Records not yet released.
+    waiting: Waiting<E>,
 }
 
 impl<S: Default, E> Default for Ordered<S, E> {
     fn default() -> Self {
         Ordered {
             inner: S::default(),
-            pending: Vec::new(),
-            next_seq: 0,
+            waiting: Waiting::default(),
         }
     }
 }
@@ -109,9 +106,7 @@ impl<Op: OrderedOperator> KeyedOperator for InOrder<Op> {
         ctx: &mut KeyedContext<'_, Op::Key, Self::State, Op::Output>,
     ) {
         let time = ctx.time();
-        let state = ctx.state();
-        state.pending.push((time, state.next_seq, event.clone()));
-        state.next_seq += 1;
+        ctx.state().waiting.push(time, event.clone());
         // Released once the watermark passes `time`: then nothing at `time` is still on time.
         ctx.register_event_timer(time.saturating_add(1));
     }
@@ -127,16 +122,9 @@ impl<Op: OrderedOperator> KeyedOperator for InOrder<Op> {
         if timer.domain != TimeDomain::EventTime {
             return;
         }
-        let state = ctx.state();
-        state
-            .pending
-            .sort_unstable_by_key(|&(time, seq, _)| (time, seq));
-        let due = state
-            .pending
-            .partition_point(|&(time, ..)| time < timer.time);
-        let released: Vec<_> = state.pending.drain(..due).collect();
+        let released = ctx.state().waiting.release_before(timer.time);
         let mut cleared = false;
-        for (time, _, event) in &released {
+        for (time, event) in &released {
             let mut inner = ctx.view(*time, |s| &mut s.inner);
             self.0.on_record(event, &mut inner);
             cleared = inner.was_cleared();
@@ -145,7 +133,7 @@ impl<Op: OrderedOperator> KeyedOperator for InOrder<Op> {
             return;
         }
         // The operator forgot the key: records still waiting keep it (and get their timers back).
-        let waiting: Vec<Millis> = ctx.state().pending.iter().map(|p| p.0).collect();
+        let waiting: Vec<Millis> = ctx.state().waiting.times().collect();
         if waiting.is_empty() {
             ctx.clear_state();
         }

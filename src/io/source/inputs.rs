@@ -25,14 +25,52 @@ pub struct NamedReader<R> {
 
 /// Reads two inputs in turns: each read takes up to half the chunk from each.
 pub struct TwoInputs<A, B> {
-    left: NamedReader<A>,
-    right: NamedReader<B>,
+    left: Side<A>,
+    right: Side<B>,
     /// The partitions both inputs share, when one or both are partitioned (Kafka).
     partitions: Option<Vec<u32>>,
     ended: [bool; 2],
-    scratch_a: Vec<A>,
-    scratch_b: Vec<B>,
+}
+
+/// One input with the buffers its reads go through.
+struct Side<R> {
+    input: NamedReader<R>,
+    records: Vec<R>,
     routes: Vec<u32>,
+}
+
+impl<R> Side<R> {
+    fn new(input: NamedReader<R>) -> Self {
+        Side {
+            input,
+            records: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Reads up to `max` records into `out`, tagged by `tag`, and their routes into `routes`
+    /// (`ROUTE_BY_KEY` for an input that is not partitioned); dead letters name the input.
+    fn read_into<T>(
+        &mut self,
+        (out, routes, dead): (&mut Vec<T>, &mut Vec<u32>, &mut Vec<DeadLetter>),
+        max: usize,
+        until: Option<&SourcePosition>,
+        tag: impl Fn(R) -> T,
+    ) -> Result<ReadStatus> {
+        let dead_before = dead.len();
+        let reader = &mut self.input.reader;
+        let status = reader.read(&mut self.records, &mut self.routes, dead, max, until)?;
+        for letter in &mut dead[dead_before..] {
+            letter.input = Some(self.input.name.clone());
+        }
+        if self.routes.is_empty() {
+            routes.extend(std::iter::repeat_n(ROUTE_BY_KEY, self.records.len()));
+        } else {
+            routes.append(&mut self.routes);
+        }
+        out.extend(self.records.drain(..).map(tag));
+        Ok(status)
+    }
 }
 
 impl<A, B> TwoInputs<A, B> {
@@ -56,13 +94,10 @@ impl<A, B> TwoInputs<A, B> {
             (a, b) => a.or(b),
         };
         Ok(TwoInputs {
-            left,
-            right,
+            left: Side::new(left),
+            right: Side::new(right),
             partitions,
             ended: [false; 2],
-            scratch_a: Vec::new(),
-            scratch_b: Vec::new(),
-            routes: Vec::new(),
         })
     }
 
@@ -77,46 +112,18 @@ impl<A, B> TwoInputs<A, B> {
     }
 }
 
-/// Reads up to `max` records of one input into `out`, tagged by `tag`, with their routes
-/// (`ROUTE_BY_KEY` for an input that is not partitioned); dead letters name the input.
-#[allow(clippy::too_many_arguments)]
-fn read_one<R, T>(
-    input: &mut NamedReader<R>,
-    scratch: &mut Vec<R>,
-    routes: &mut Vec<u32>,
-    out: &mut Vec<T>,
-    all_routes: &mut Vec<u32>,
-    dead: &mut Vec<DeadLetter>,
-    max: usize,
-    until: Option<&SourcePosition>,
-    tag: impl Fn(R) -> T,
-) -> Result<ReadStatus> {
-    let dead_before = dead.len();
-    let status = input.reader.read(scratch, routes, dead, max, until)?;
-    for letter in &mut dead[dead_before..] {
-        letter.input = Some(input.name.clone());
-    }
-    if routes.is_empty() {
-        all_routes.extend(std::iter::repeat_n(ROUTE_BY_KEY, scratch.len()));
-    } else {
-        all_routes.append(routes);
-    }
-    out.extend(scratch.drain(..).map(tag));
-    Ok(status)
-}
-
 impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
         let [a, b] = Self::parts(&position);
         self.ended = [false; 2];
-        self.left.reader.seek(a)?;
-        self.right.reader.seek(b)
+        self.left.input.reader.seek(a)?;
+        self.right.input.reader.seek(b)
     }
 
     fn position(&self) -> SourcePosition {
         SourcePosition::Inputs(vec![
-            self.left.reader.position(),
-            self.right.reader.position(),
+            self.left.input.reader.position(),
+            self.right.input.reader.position(),
         ])
     }
 
@@ -132,29 +139,10 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
             .map(Self::parts)
             .map_or([None, None], |[a, b]| [Some(a), Some(b)]);
         let half = max.div_ceil(2).max(1);
-        let a = read_one(
-            &mut self.left,
-            &mut self.scratch_a,
-            &mut self.routes,
-            out,
-            routes,
-            dead,
-            half,
-            until_a.as_ref(),
-            Either::Left,
-        )?;
+        let a = (self.left).read_into((out, routes, dead), half, until_a.as_ref(), Either::Left)?;
         let room = max.saturating_sub(out.len()).max(1);
-        let b = read_one(
-            &mut self.right,
-            &mut self.scratch_b,
-            &mut self.routes,
-            out,
-            routes,
-            dead,
-            room,
-            until_b.as_ref(),
-            Either::Right,
-        )?;
+        let b =
+            (self.right).read_into((out, routes, dead), room, until_b.as_ref(), Either::Right)?;
         self.ended = [a == ReadStatus::End, b == ReadStatus::End];
         Ok(match (a, b) {
             (ReadStatus::End, ReadStatus::End) => ReadStatus::End,
@@ -172,8 +160,8 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     }
 
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
-        let mut lag = self.left.reader.lag().unwrap_or_default();
-        for (p, records) in self.right.reader.lag().unwrap_or_default() {
+        let mut lag = self.left.input.reader.lag().unwrap_or_default();
+        for (p, records) in self.right.input.reader.lag().unwrap_or_default() {
             match lag.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, sum)) => *sum += records,
                 None => lag.push((p, records)),
@@ -185,7 +173,10 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     /// Per input and route (input-major): an input read to its end waits for nothing.
     fn waiting(&self) -> Option<Vec<bool>> {
         let routes = self.partitions.as_ref().map_or(0, Vec::len);
-        let (a, b) = (self.left.reader.waiting(), self.right.reader.waiting());
+        let (a, b) = (
+            self.left.input.reader.waiting(),
+            self.right.input.reader.waiting(),
+        );
         if routes == 0 || (a.is_none() && b.is_none()) {
             return None;
         }
@@ -199,28 +190,28 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     }
 
     fn pause(&mut self, paused: &[bool]) {
-        self.left.reader.pause(paused);
-        self.right.reader.pause(paused);
+        self.left.input.reader.pause(paused);
+        self.right.input.reader.pause(paused);
     }
 
     fn committed(&mut self, position: &SourcePosition) {
         let [a, b] = Self::parts(position);
-        self.left.reader.committed(&a);
-        self.right.reader.committed(&b);
+        self.left.input.reader.committed(&a);
+        self.right.input.reader.committed(&b);
     }
 
     fn describe(&self, position: &SourcePosition) -> String {
         let [a, b] = Self::parts(position);
         format!(
             "{}: {}, {}: {}",
-            self.left.name,
-            self.left.reader.describe(&a),
-            self.right.name,
-            self.right.reader.describe(&b)
+            self.left.input.name,
+            self.left.input.reader.describe(&a),
+            self.right.input.name,
+            self.right.input.reader.describe(&b)
         )
     }
 
     fn replayable(&self) -> bool {
-        self.left.reader.replayable() && self.right.reader.replayable()
+        self.left.input.reader.replayable() && self.right.input.reader.replayable()
     }
 }
