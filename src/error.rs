@@ -5,6 +5,14 @@ use std::path::PathBuf;
 /// Errors raised by the engine. Messages are written for the person running the job.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A flag the job cannot honour (it takes no value, so there is none to blame).
+    #[error("{flag} cannot be used here: {reason}")]
+    Refused {
+        /// The flag, e.g. `--group`.
+        flag: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A command-line or configuration value is wrong.
     #[error("invalid {what} `{value}`: {hint}")]
     Config {

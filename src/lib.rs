@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod operator;
 pub mod pipeline;
 pub mod runtime;
+pub mod stage;
 pub mod state;
 pub mod time;
 pub mod window;

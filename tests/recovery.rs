@@ -3,6 +3,9 @@
 //! the output stays exact; a record that always panics stops the job with a clear error;
 //! malformed input lands in the dead-letter output with its offset.
 
+mod common;
+
+use common::{lines, take};
 use serde::{Deserialize, Serialize};
 use spate::io::sink::SinkSpec;
 use spate::io::source::SourceSpec;
@@ -35,12 +38,6 @@ static TIMER_ARMED_AFTER: std::sync::atomic::AtomicI64 =
     std::sync::atomic::AtomicI64::new(i64::MAX);
 /// Serializes the tests of this file: they share the panic switches.
 static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn take(counter: &AtomicU32) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-}
 
 type Ctx<'a> =
     KeyedContext<'a, u32, <Inner as KeyedOperator>::State, <Inner as KeyedOperator>::Output>;
@@ -108,24 +105,6 @@ fn config(input: &Path, out: &Path, state: Option<PathBuf>) -> RunConfig {
         chunk_size: 500,
         ..RunConfig::default()
     }
-}
-
-/// All committed lines under `dir` (not recursing), sorted.
-fn lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            lines.extend(
-                std::fs::read_to_string(path)
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
-    lines.sort();
-    lines
 }
 
 fn reference(input: &Path, tmp: &Path) -> (Vec<String>, JobReport) {

@@ -15,6 +15,7 @@ pub fn registry() -> Registry {
         .register(pipelines::tx_windows::pipeline())
         .register(pipelines::fraud::pipeline())
         .register(pipelines::sessions::pipeline())
-        .register(pipelines::tx_enriched::pipeline());
+        .register(pipelines::tx_enriched::pipeline())
+        .register(pipelines::enrich::pipeline());
     registry
 }

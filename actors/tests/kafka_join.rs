@@ -1,7 +1,8 @@
 //! A join over Kafka against a real broker (tansu): `tx-enriched` over two co-partitioned
 //! topics equals a naive as-of lookup, also after SIGKILLs at random moments (state and both
 //! inputs' offsets follow each partition through the changelog); a topic joins with a file
-//! table; topics of different partition counts are refused, naming both.
+//! table; topics of different partition counts are refused, naming both. `enrich` (the join
+//! re-keyed into a second stage of windows) is exact Kafka to Kafka after SIGKILLs too.
 
 mod common;
 #[path = "support/tansu.rs"]
@@ -27,9 +28,14 @@ fn inputs(tmp: &Path, events: u64) -> Inputs {
 
 /// `spate run tx-enriched` reading `users` from `users` (a URL) up to the topics' ends.
 fn job(broker: &Tansu, app: &str, users: &str, state: &Path) -> Vec<String> {
+    job_of("tx-enriched", broker, app, users, state)
+}
+
+/// `spate run PIPELINE` over the `tx` topic and `users`, up to the topics' ends.
+fn job_of(pipeline: &str, broker: &Tansu, app: &str, users: &str, state: &Path) -> Vec<String> {
     let mut args: Vec<String> = [
         "run",
-        "tx-enriched",
+        pipeline,
         "--source",
         &format!("transactions={}", broker.url("tx")),
         "--source",
@@ -46,6 +52,18 @@ fn job(broker: &Tansu, app: &str, users: &str, state: &Path) -> Vec<String> {
     .to_vec();
     args.extend(KAFKA_EPOCHS.map(String::from));
     args
+}
+
+/// A broker (the postgres engine: tansu's sqlite one serves a topic that kills filled with
+/// unconfirmed sends too slowly to read back, see scripts/lib/tansu.sh) with 4-partition topics
+/// `tx` and `users` holding the files' lines, keyed by user.
+fn broker_with(tx: &Path, users: &Path) -> Tansu {
+    let broker = Tansu::start_postgres();
+    broker.create_topic("tx", 4);
+    broker.create_topic("users", 4);
+    broker.produce_lines("tx", tx, "user_id");
+    broker.produce_lines("users", users, "user_id");
+    broker
 }
 
 fn as_strs(args: &[String]) -> Vec<&str> {
@@ -65,13 +83,7 @@ fn results(broker: &Tansu, app: &str) -> Vec<(String, String, String)> {
 fn a_join_of_two_topics_is_exact_after_random_kills() {
     let tmp = tempfile::tempdir().unwrap();
     let (tx, users, expected) = inputs(tmp.path(), 20_000);
-    // The postgres engine: tansu's sqlite one serves a topic that kills filled with unconfirmed
-    // sends too slowly to read back (see scripts/lib/tansu.sh).
-    let broker = Tansu::start_postgres();
-    broker.create_topic("tx", 4);
-    broker.create_topic("users", 4);
-    broker.produce_lines("tx", &tx, "user_id");
-    broker.produce_lines("users", &users, "user_id");
+    let broker = broker_with(&tx, &users);
     let users = broker.url("users");
 
     let started = Instant::now();
@@ -129,6 +141,56 @@ fn a_topic_joins_a_file_table_and_mismatched_topics_are_refused() {
         err.contains("not co-partitioned")
             && err.contains("(4 partitions)")
             && err.contains("(2 partitions)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rekeyed_pipeline_is_exact_kafka_to_kafka_after_random_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, users) = (tmp.path().join("tx.jsonl"), tmp.path().join("users.jsonl"));
+    write_transactions_on_time(&tx, 15_000, 300, 13, true);
+    let rows = user_rows(300, 400, 15_000, 13);
+    // Transactions before their user's first row count under "unknown".
+    write_users(&users, &rows);
+    let broker = broker_with(&tx, &users);
+    let users = broker.url("users");
+    let windows = |app: &str| -> Vec<String> {
+        let lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
+            .map(|r| r.payload)
+            .collect();
+        segment_windows_of(&lines)
+    };
+    let state = |name: &str| tmp.path().join(name);
+
+    let started = Instant::now();
+    run_ok(&as_strs(&job_of(
+        "enrich",
+        &broker,
+        "clean",
+        &users,
+        &state("clean"),
+    )));
+    let span = started.elapsed().as_millis() as u64;
+    let expected = naive_segment_windows(&tx, &rows);
+    assert_same_lines(&windows("clean"), &expected, "uninterrupted");
+
+    let args = job_of("enrich", &broker, "kills", &users, &state("kills"));
+    let mut rng = Rng::from_clock("kafka-enrich-kills");
+    let hits = kill_randomly(&as_strs(&args), 4, (span / 5, span * 7 / 10), &mut rng);
+    run_ok(&as_strs(&args));
+    assert!(
+        hits > 0,
+        "no kill hit a running job: the test proved nothing"
+    );
+    assert_same_lines(&windows("kills"), &expected, &format!("after {hits} kills"));
+
+    let mut group = job_of("enrich", &broker, "group", &users, &state("group"));
+    group.push("--group".into());
+    let out = spate(&as_strs(&group)).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("repartition topic"),
         "{err}"
     );
 }

@@ -53,8 +53,8 @@ enum Scenario {
         after_help = "Example:\n  spate-loadgen logins --events 500000 --to file:logins.jsonl"
     )]
     Logins(GenArgs),
-    /// The user table {user_id, segment, country, updated_ms} that tx-enriched joins with: a row per
-    /// user, then a fraction of users changing segment or country at random later times.
+    /// The user table {user_id, segment, country, updated_ms} that tx-enriched and enrich join with: a row
+    /// per user, then a fraction of users changing segment or country at random later times.
     #[command(
         after_help = "Example:\n  spate-loadgen users --users 10000 --updates 0.2 --span 10m --to file:users.jsonl"
     )]

@@ -1,9 +1,10 @@
 //! The typed pipeline builder. Each step returns a new builder type, so a pipeline that
 //! compiles has an event time, a key and an operator, and its result type is known.
 
-use super::{GeneratorFn, InputDecl, KeyFn, OutputFn, Plan, TimeFn, TransformFn};
+use super::{Emit, GeneratorFn, InputDecl, KeyFn, OutputFn, Plan, TimeFn, TransformFn};
 use crate::io::source::{EventGenerator, GenOptions};
 use crate::operator::KeyedOperator;
+use crate::stage::MappedStage;
 use crate::time::{duration_ms, Millis, StateTtl, TimeRules};
 use crate::window::{
     Aggregator, PaneWindowOperator, SessionWindowOperator, SessionWindows, Windows,
@@ -11,8 +12,25 @@ use crate::window::{
 use crate::Key;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A keyed builder, of a first stage ([`KeyedPipeline`]) or a later one
+/// ([`RekeyedPipeline`](super::RekeyedPipeline)): what it becomes once its operator is chosen.
+pub trait KeyedStream<E, K>: Sized {
+    /// The job it becomes with operator `Op`.
+    type Job<Op: KeyedOperator<Key = K, Event = E>>;
+
+    /// The job running `operator`, taking records up to `allowed_lateness` behind the
+    /// watermark; `supports_update`: the operator honours `--output-mode update`.
+    fn process_with<Op: KeyedOperator<Key = K, Event = E>>(
+        self,
+        operator: Op,
+        allowed_lateness: Millis,
+        supports_update: bool,
+    ) -> Self::Job<Op>;
+}
 
 /// The start of a pipeline: records of type `R` as decoded from the source, transformed into
 /// events of type `E` by `map` and `filter` steps.
@@ -171,8 +189,25 @@ where
         self.process_with(operator, 0, false)
     }
 
-    /// Runs `operator`, taking records up to `allowed_lateness` behind the watermark;
-    /// `supports_update`: the operator honours `--output-mode update`.
+    /// Tumbling or sliding windows; follow with `aggregate`.
+    pub fn window(self, windows: Windows) -> WindowedPipeline<Self, E, K> {
+        WindowedPipeline::new(self, windows)
+    }
+
+    /// Session windows; follow with `aggregate`.
+    pub fn session_window(self, sessions: SessionWindows) -> SessionPipeline<Self, E, K> {
+        SessionPipeline::new(self, sessions)
+    }
+}
+
+impl<R, E, K> KeyedStream<E, K> for KeyedPipeline<R, E, K>
+where
+    R: Send + 'static,
+    E: Serialize + Send + 'static,
+    K: Key,
+{
+    type Job<Op: KeyedOperator<Key = K, Event = E>> = Job<R, Op, Op::Output>;
+
     fn process_with<Op>(
         self,
         operator: Op,
@@ -197,7 +232,7 @@ where
                 supports_update,
                 key: self.key,
                 operator: Arc::new(operator),
-                output: Arc::new(Some),
+                output: Emit::Results(Arc::new(|o, emit| emit(o))),
                 inputs: vec![InputDecl {
                     name: self.base.input,
                     watermark_delay: self.base.watermark_delay,
@@ -211,42 +246,31 @@ where
             },
         }
     }
-
-    /// Tumbling or sliding windows; follow with `aggregate`.
-    pub fn window(self, windows: Windows) -> WindowedPipeline<R, E, K> {
-        WindowedPipeline {
-            keyed: self,
-            windows,
-            allowed_lateness: 0,
-        }
-    }
-
-    /// Session windows; follow with `aggregate`.
-    pub fn session_window(self, sessions: SessionWindows) -> SessionPipeline<R, E, K> {
-        SessionPipeline {
-            keyed: self,
-            sessions,
-            allowed_lateness: 0,
-        }
-    }
 }
 
-/// A windowed job before `map`: its results are the operator's window results.
-pub type WindowJob<R, Op> = Job<R, Op, <Op as KeyedOperator>::Output>;
-
-/// A keyed pipeline with tumbling or sliding windows.
-pub struct WindowedPipeline<R, E, K> {
-    keyed: KeyedPipeline<R, E, K>,
+/// A keyed pipeline (`P`, of a first or later stage) with tumbling or sliding windows.
+pub struct WindowedPipeline<P, E, K> {
+    keyed: P,
     windows: Windows,
     allowed_lateness: Millis,
+    types: PhantomData<fn(E) -> K>,
 }
 
-impl<R, E, K> WindowedPipeline<R, E, K>
+impl<P, E, K> WindowedPipeline<P, E, K>
 where
-    R: Send + 'static,
+    P: KeyedStream<E, K>,
     E: Serialize + Send + 'static,
     K: Key,
 {
+    pub(super) fn new(keyed: P, windows: Windows) -> Self {
+        WindowedPipeline {
+            keyed,
+            windows,
+            allowed_lateness: 0,
+            types: PhantomData,
+        }
+    }
+
     /// Keeps each window's state for `lateness` of watermark time after it fired (Flink's
     /// `allowedLateness`): records that late still count. In append mode a window is written
     /// once that time has passed; in update mode it is written when the watermark passes its
@@ -260,10 +284,7 @@ where
 
     /// Aggregates every window with `aggregator`; results are emitted once per window (append
     /// mode) or as they change (update mode).
-    pub fn aggregate<A: Aggregator<E>>(
-        self,
-        aggregator: A,
-    ) -> WindowJob<R, PaneWindowOperator<E, K, A>>
+    pub fn aggregate<A: Aggregator<E>>(self, aggregator: A) -> P::Job<PaneWindowOperator<E, K, A>>
     where
         A::Out: Send + 'static,
     {
@@ -273,19 +294,29 @@ where
     }
 }
 
-/// A keyed pipeline with session windows.
-pub struct SessionPipeline<R, E, K> {
-    keyed: KeyedPipeline<R, E, K>,
+/// A keyed pipeline (`P`, of a first or later stage) with session windows.
+pub struct SessionPipeline<P, E, K> {
+    keyed: P,
     sessions: SessionWindows,
     allowed_lateness: Millis,
+    types: PhantomData<fn(E) -> K>,
 }
 
-impl<R, E, K> SessionPipeline<R, E, K>
+impl<P, E, K> SessionPipeline<P, E, K>
 where
-    R: Send + 'static,
+    P: KeyedStream<E, K>,
     E: Serialize + Send + 'static,
     K: Key,
 {
+    pub(super) fn new(keyed: P, sessions: SessionWindows) -> Self {
+        SessionPipeline {
+            keyed,
+            sessions,
+            allowed_lateness: 0,
+            types: PhantomData,
+        }
+    }
+
     /// Keeps each session's state for `lateness` of watermark time after it closed: see
     /// [`WindowedPipeline::allowed_lateness`].
     pub fn allowed_lateness(self, lateness: Duration) -> Self {
@@ -300,7 +331,7 @@ where
     pub fn aggregate<A: Aggregator<E>>(
         self,
         aggregator: A,
-    ) -> WindowJob<R, SessionWindowOperator<E, K, A>>
+    ) -> P::Job<SessionWindowOperator<E, K, A>>
     where
         A::Out: Send + 'static,
     {
@@ -323,35 +354,45 @@ impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> 
     ///
     /// # Panics
     /// After [`split`](Self::split): split the final results (a pipeline definition error).
-    pub fn map<Out2>(
+    pub fn map<Out2: 'static>(
         self,
         f: impl Fn(Out) -> Option<Out2> + Send + Sync + 'static,
     ) -> Job<R, Op, Out2> {
+        self.then(Arc::new(move |out, emit| {
+            if let Some(out) = f(out) {
+                emit(out)
+            }
+        }))
+    }
+
+    /// Turns each result into any number of results (Flink's and Kafka Streams' `flatMap`).
+    ///
+    /// # Panics
+    /// After [`split`](Self::split): split the final results (a pipeline definition error).
+    pub fn flat_map<Out2: 'static, I: IntoIterator<Item = Out2>>(
+        self,
+        f: impl Fn(Out) -> I + Send + Sync + 'static,
+    ) -> Job<R, Op, Out2> {
+        self.then(Arc::new(move |out, emit| {
+            f(out).into_iter().for_each(&mut *emit)
+        }))
+    }
+
+    /// Applies `map` to every result, in whichever stage makes them.
+    fn then<Out2: 'static>(self, map: OutputFn<Out, Out2>) -> Job<R, Op, Out2> {
         assert!(
             self.plan.route.is_none(),
             "pipeline `{}`: call .split(..) after the last .map(..)",
             self.plan.name
         );
-        let prev = self.plan.output;
-        let output: OutputFn<Op::Output, Out2> = Arc::new(move |o| prev(o).and_then(&f));
+        let output = match self.plan.output.clone() {
+            Emit::Results(prev) => Emit::Results(Arc::new(move |o, emit: &mut dyn FnMut(Out2)| {
+                prev(o, &mut |out| map(out, emit))
+            }) as OutputFn<_, _>),
+            Emit::Stage(inner) => Emit::Stage(Arc::new(MappedStage { inner, map })),
+        };
         Job {
-            plan: Plan {
-                name: self.plan.name,
-                description: self.plan.description,
-                transform: self.plan.transform,
-                event_time: self.plan.event_time,
-                rules: self.plan.rules,
-                supports_update: self.plan.supports_update,
-                key: self.plan.key,
-                operator: self.plan.operator,
-                output,
-                generator: self.plan.generator,
-                inputs: self.plan.inputs,
-                input_of: self.plan.input_of,
-                open_inputs: self.plan.open_inputs,
-                outputs: self.plan.outputs,
-                route: None,
-            },
+            plan: self.plan.with_output(output),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::Plan;
 use crate::operator::KeyedOperator;
-use crate::time::{format_millis, TtlClock};
+use crate::time::format_millis;
 use std::fmt::Write;
 
 /// A type's name without module paths: `Option<spate::key::id::Id>` becomes `Option<Id>`.
@@ -42,27 +42,19 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
                 format_millis(input.watermark_delay)
             );
         }
-        let _ = writeln!(
-            text,
-            "stage 1: keyed by {}: {}",
-            short_type_name(std::any::type_name::<Op::Key>()),
-            self.operator.describe()
+        crate::stage::describe_keyed(
+            &mut text,
+            1,
+            std::any::type_name::<Op::Key>(),
+            &self.operator.describe(),
+            &self.rules,
         );
-        let _ = writeln!(
-            text,
-            "  records later than {} behind the watermark go to the late output",
-            format_millis(self.rules.allowed_lateness)
-        );
-        if let Some(ttl) = self.rules.ttl {
-            let clock = match ttl.clock {
-                TtlClock::EventTime => "event",
-                TtlClock::ProcessingTime => "processing",
-            };
+        if let Some(stage) = self.later_stage() {
             let _ = writeln!(
                 text,
-                "  a key's state expires after {} of {clock} time without a record",
-                format_millis(ttl.ttl)
+                "  its results are re-keyed: they move to the key partitions of stage 2 at each epoch end"
             );
+            stage.describe(2, &mut text);
         }
         let _ = writeln!(
             text,

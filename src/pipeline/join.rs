@@ -1,7 +1,7 @@
 //! Joins in the builder: a keyed pipeline joined with a second input keyed the same way,
 //! giving a job whose two inputs each take their own `--source NAME=URI`.
 
-use super::{InputDecl, Job, KeyedPipeline, Plan};
+use super::{Emit, InputDecl, Job, KeyedPipeline, Plan};
 use crate::io::source::{open_source, NamedReader, TwoInputs};
 use crate::join::{Either, IntervalJoin, JoinKind, TemporalJoin, WindowJoin};
 use crate::operator::KeyedOperator;
@@ -123,7 +123,7 @@ where
                 supports_update: false,
                 key: Arc::new(move |e| e.map_either(|a| key1(a), |b| key2(b))),
                 operator: Arc::new(operator),
-                output: Arc::new(Some),
+                output: Emit::Results(Arc::new(|o, emit| emit(o))),
                 generator: None,
                 inputs,
                 input_of: Some(Arc::new(Either::side)),

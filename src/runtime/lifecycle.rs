@@ -8,10 +8,14 @@
 //! Batch ──────▶ on_batch          step 1: run the operator on the epoch's records, in order
 //! InputEnded ─▶ on_input_ended    step 2: Ready / Done / Behind
 //! SealEpoch ──▶ on_seal           step 4: fire what the epoch end reaches, stage, prepare
+//!                                 (chained: send the results to the later stage instead)
+//! Exchange ───▶ on_exchange       step 4, chained: an upstream batch; once all are in, the
+//!                                 later stage finishes the epoch, stages, prepares
 //! Committed ──▶ on_commit         step 5: write the prepared checkpoints
 //! (restart) ──▶ on_restore        load the last checkpoint; the source replays the rest
 //! ```
 
+use super::exchange::Exchange;
 use super::messages::{Batch, InputEnded, Progress, SealEpoch};
 use crate::checkpoint::Epoch;
 use crate::Result;
@@ -38,6 +42,11 @@ pub(crate) trait EpochLifecycle {
     /// reach, stages the outputs and reports them, and prepares a checkpoint when asked. An
     /// epoch sealed before is reported as skipped.
     fn on_seal(&mut self, msg: SealEpoch) -> Result<(), Panicked>;
+
+    /// Step 4 of a chained pipeline's later stage: an upstream partition's batch of an epoch.
+    /// Once every upstream batch of the next unfinished epoch is in and its seal came, the
+    /// later stage processes them in upstream order, then stages and reports the epoch.
+    fn on_exchange(&mut self, msg: Exchange) -> Result<(), Panicked>;
 
     /// Step 5: every epoch up to `epoch` is committed: writes their prepared checkpoints and
     /// returns the partition's durable checkpoint epoch.

@@ -51,7 +51,7 @@
 //! 3 and 5; its epoch `ledger` decides what commits when), with their `messages`.
 
 mod config;
-mod core;
+mod exchange;
 mod group;
 mod hooks;
 mod input_check;
@@ -66,7 +66,7 @@ mod signals;
 mod source;
 mod supervisor;
 
-pub use self::core::{BatchStats, Change, PartitionCore, StoredBucket};
+pub use crate::stage::{BatchStats, Change, PartitionCore, StoredBucket};
 pub(crate) use config::Trigger;
 pub use config::{cores, JobReport, RunConfig, TriggerSpec};
 pub use live_counts::{CountsSnapshot, LiveCounts};
@@ -77,7 +77,7 @@ use crate::io::sink::SinkContext;
 use crate::io::source::{open_source, SourceSpec};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
-use crate::pipeline::Plan;
+use crate::pipeline::{Emit, Plan};
 use crate::state::StateStore;
 use crate::time::{OutputMode, WatermarkTracker};
 use crate::{Error, Result};
@@ -117,20 +117,28 @@ where
     let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
     let store = StateStore::open(config.state_dir.as_deref())?;
     match &config.source {
-        SourceSpec::Kafka(_) if config.group && sources.len() > 1 => Err(Error::config(
-            "--group",
-            "",
-            format!(
-                "pipeline `{}` reads {} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)",
-                plan.name,
-                sources.len()
-            ),
-        )),
         SourceSpec::Kafka(topic) if config.group => {
+            refuse_group(&plan, sources.len())?;
             run_in_group(&plan, config, topic, &store, &metrics)
         }
         _ => run_job(&plan, config, &store, &metrics, None),
     }
+}
+
+/// Refuses `--group` for a pipeline that consumer groups cannot run yet.
+fn refuse_group<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>, inputs: usize) -> Result<()> {
+    let name = &plan.name;
+    let reason = if plan.later_stage().is_some() {
+        format!("pipeline `{name}` re-keys its records into a second stage, which needs a repartition topic to run across processes; spate does not create one yet, so run it without --group (one process runs both stages on every partition)")
+    } else if inputs > 1 {
+        format!("pipeline `{name}` reads {inputs} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)")
+    } else {
+        return Ok(());
+    };
+    Err(Error::Refused {
+        flag: "--group".into(),
+        reason,
+    })
 }
 
 /// `plan` with the output mode and allowed lateness of `config`, where it sets them.
@@ -148,17 +156,26 @@ fn with_run_rules<R, Op: KeyedOperator, Out>(
             ),
         )
     };
+    let mut rules = match plan.later_stage() {
+        Some(stage) => stage.rules(),
+        None => plan.rules,
+    };
     if let Some(mode) = config.output_mode {
         if mode == OutputMode::Update && !plan.supports_update {
             return Err(refuse("--output-mode", "update".into()));
         }
-        plan.rules.output_mode = mode;
+        rules.output_mode = mode;
     }
     if let Some(lateness) = config.allowed_lateness {
         if lateness > 0 && !plan.supports_update {
             return Err(refuse("--allowed-lateness", format!("{lateness}ms")));
         }
-        plan.rules.allowed_lateness = lateness;
+        rules.allowed_lateness = lateness;
+    }
+    // The flags set the stage whose outputs are the results.
+    match plan.later_stage() {
+        Some(stage) => plan.output = Emit::Stage(Arc::from(stage.with_rules(rules))),
+        None => plan.rules = rules,
     }
     Ok(plan)
 }
@@ -232,8 +249,9 @@ where
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
     let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
+    let chained = plan.later_stage().is_some();
     let changelog = match &config.source {
-        SourceSpec::Kafka(topic) if all_kafka => Some(Arc::new(Changelog::open(
+        SourceSpec::Kafka(topic) if all_kafka && !chained => Some(Arc::new(Changelog::open(
             &config.kafka,
             &topic.brokers,
             &app_id,
@@ -294,7 +312,7 @@ where
     Op: KeyedOperator,
     Out: Serialize + Send + 'static,
 {
-    let (mut batches, mut links) = (Vec::new(), Vec::new());
+    let (mut batches, mut links, mut peers) = (Vec::new(), Vec::new(), Vec::new());
     for (index, &p) in parts.ids.iter().enumerate() {
         let core = new_core(plan);
         let output = (plan.output.clone(), plan.route.clone());
@@ -304,17 +322,25 @@ where
             index: index as u32,
             changelog: parts.changelog.clone(),
             base_epoch: parts.resume.base_epoch,
+            trees: parts.stores.clone(),
         };
         let addr =
             actix::Supervisor::start_in_arbiter(&workers[index % workers.len()], move |_| {
                 PartitionActor::new(p, core, output, store, sink, supervisor, metrics, setup)
             });
         batches.push(addr.clone().recipient());
+        peers.push(addr.clone());
         links.push(PartitionLink {
             input_ended: addr.clone().recipient(),
             seal: addr.clone().recipient(),
             committed: addr.recipient(),
         });
+    }
+    if plan.later_stage().is_some() {
+        let exchange: Vec<_> = peers.iter().map(|a| a.clone().recipient()).collect();
+        for addr in &peers {
+            addr.do_send(exchange::Peers(exchange.clone()));
+        }
     }
     (batches, links)
 }

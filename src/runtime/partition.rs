@@ -1,11 +1,14 @@
 //! The key-partition actor: owns every key that hashes to its partition, runs the operator on
 //! each batch, and at each epoch end fires timers, stages and reports its outputs, then (when
 //! asked) prepares a checkpoint of its changed state buckets, which it writes once the epoch
-//! is committed. A panic in operator code stops the actor;
+//! is committed. In a chained pipeline it also runs its share of the later stage: at each
+//! epoch end it sends the first stage's results to the later stage's partitions instead, and
+//! stages the epoch once the later stage has every partition's batch (see [`crate::stage`]).
+//! A panic in operator code stops the actor;
 //! actix's supervisor restarts it and `restarting` restores the last checkpoint, after which the
 //! job supervisor has the source replay what the partition lost.
 
-use super::core::PartitionCore;
+use super::exchange::{Chain, Exchange, Peers, ReadyEpoch, SealedEpoch, StreamLines};
 use super::lifecycle::{EpochLifecycle, Panicked};
 use super::messages::{
     Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
@@ -16,9 +19,11 @@ use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
-use crate::pipeline::{OutputFn, RouteFn};
+use crate::pipeline::{Emit, OutputFn, RouteFn};
+use crate::stage::write_late_lines;
+use crate::stage::Exchanged;
+use crate::stage::PartitionCore;
 use crate::state::{PartitionStore, PreparedCheckpoint};
-use crate::time::Millis;
 use crate::Key;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
@@ -32,18 +37,53 @@ use std::time::Instant;
 /// panics would otherwise restart the partition forever).
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
-/// A late record as written to the late output. It holds nothing that depends on how the run
-/// was cut into epochs (epoch number, exact watermark), so two runs over the same input write
-/// the same late records.
-#[derive(Serialize)]
-struct LateRecord<'a, E> {
-    partition: u32,
-    event_time: Millis,
-    record: &'a E,
+/// A checkpoint prepared at an epoch end: the first stage's, and the later stage's in a
+/// chained pipeline (written together, in one batch).
+struct Prepared {
+    first: PreparedCheckpoint,
+    later: Option<PreparedCheckpoint>,
 }
 
-/// One output stream's JSON lines of an epoch.
-type StreamLines = (OutputStream, Lines);
+/// An epoch's results as JSON lines, one [`Lines`] per output.
+#[derive(Default)]
+struct ResultLines {
+    by_output: Vec<Lines>,
+    count: u64,
+}
+
+impl ResultLines {
+    /// Adds `out` to the output `route` picks, keyed by what `write_key` writes.
+    fn push<Out: Serialize>(
+        &mut self,
+        route: Option<&RouteFn<Out>>,
+        write_key: &dyn Fn(&mut Vec<u8>),
+        out: &Out,
+    ) -> Result<()> {
+        let i = route.map_or(0, |route| route(out));
+        if self.by_output.len() <= i {
+            self.by_output.resize_with(i + 1, Lines::default);
+        }
+        let lines = &mut self.by_output[i];
+        serde_json::to_writer(&mut lines.bytes, out)
+            .map_err(|e| Error::Runtime(format!("cannot serialize a result to JSON: {e}")))?;
+        lines.bytes.push(b'\n');
+        lines.push_key(write_key);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The non-empty outputs as streams.
+    fn into_streams(self) -> Vec<StreamLines> {
+        let stream = |i: usize| match i {
+            0 => OutputStream::Results,
+            i => OutputStream::Named(i as u8),
+        };
+        (self.by_output.into_iter().enumerate())
+            .filter(|(_, lines)| !lines.bytes.is_empty())
+            .map(|(i, lines)| (stream(i), lines))
+            .collect()
+    }
+}
 
 /// One key partition.
 pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
@@ -55,7 +95,10 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     writer: String,
     /// Boxed: actix needs the actor to be `Unpin`, the operator's state types need not be.
     core: Box<PartitionCore<Op>>,
-    output: OutputFn<Op::Output, Out>,
+    /// Operator output → results (a single-stage pipeline).
+    output: Option<OutputFn<Op::Output, Out>>,
+    /// The later stage's share in this partition (a chained pipeline).
+    chain: Option<Box<Chain<Op::Output, Out>>>,
     /// Which of the pipeline's outputs a result goes to (several outputs).
     route: Option<RouteFn<Out>>,
     store: PartitionStore,
@@ -65,7 +108,7 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// The last durable checkpoint.
     checkpoint: PartitionCheckpoint,
     /// Checkpoints prepared at the end of epochs not yet committed, oldest first.
-    prepared: VecDeque<PreparedCheckpoint>,
+    prepared: VecDeque<Prepared>,
     /// The epoch whose records are arriving.
     next_epoch: Epoch,
     /// Records of `next_epoch` processed so far (the source's per-partition index).
@@ -107,6 +150,9 @@ pub(crate) struct PartitionSetup {
     /// The epoch the job starts after: a checkpoint older than it (restored from the
     /// changelog, written by another run) counts as this epoch's.
     pub(crate) base_epoch: Epoch,
+    /// Every partition's state tree, by index (a chained pipeline's partitions write each
+    /// other's inbox).
+    pub(crate) trees: Vec<PartitionStore>,
 }
 
 impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
@@ -114,19 +160,29 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     pub(crate) fn new(
         partition: u32,
         core: PartitionCore<Op>,
-        (output, route): (OutputFn<Op::Output, Out>, Option<RouteFn<Out>>),
+        (output, route): (Emit<Op::Output, Out>, Option<RouteFn<Out>>),
         store: PartitionStore,
         sink: Arc<dyn EpochSink>,
         supervisor: Recipient<PartitionEvent>,
         metrics: Metrics,
         setup: PartitionSetup,
     ) -> Self {
+        let partitions = setup.trees.len() as u32;
+        let (output, chain) = match output {
+            Emit::Results(output) => (Some(output), None),
+            Emit::Stage(stage) => {
+                let runner = stage.start(setup.index, partitions);
+                let chain = Chain::new(runner, setup.index, setup.trees);
+                (None, Some(Box::new(chain)))
+            }
+        };
         let mut actor = PartitionActor {
             partition,
             index: setup.index,
             writer: crate::io::sink::writer_name(partition),
             core: Box::new(core),
             output,
+            chain,
             route,
             store,
             sink,
@@ -157,9 +213,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 
     fn report_state(&self) {
+        let later_keys = self.chain.as_ref().map_or(0, |c| c.runner.key_count());
         self.metrics.state(
             self.partition,
-            self.core.key_count() as u64,
+            (self.core.key_count() + later_keys) as u64,
             self.bucket_bytes.iter().sum(),
         );
     }
@@ -179,60 +236,29 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         ctx.stop();
     }
 
-    /// Serializes the epoch's results, late records and dead letters as JSON lines, per
-    /// stream. Returns them with the number of results and late records.
-    fn serialize_outputs(&mut self) -> Result<(Vec<StreamLines>, u64, u64)> {
-        let mut streams = Vec::new();
-        let mut results: Vec<Lines> = Vec::new();
-        let mut outputs = 0u64;
+    /// The first stage's results of the epoch (a single-stage pipeline), as JSON lines.
+    fn first_results(&mut self) -> Result<ResultLines> {
+        let mut results = ResultLines::default();
+        let (Some(output), route) = (&self.output, self.route.as_ref()) else {
+            return Ok(results);
+        };
+        let mut failed = None;
         for (key, o) in self.core.take_keyed_outputs() {
-            if let Some(out) = (self.output)(o) {
-                let i = self.route.as_ref().map_or(0, |route| route(&out));
-                if results.len() <= i {
-                    results.resize_with(i + 1, Lines::default);
+            output(o, &mut |out| {
+                if let Err(e) = results.push(route, &|k| key.write_record_key(k), &out) {
+                    failed.get_or_insert(e);
                 }
-                let lines = &mut results[i];
-                serde_json::to_writer(&mut lines.bytes, &out).map_err(|e| {
-                    Error::Runtime(format!("cannot serialize a result to JSON: {e}"))
-                })?;
-                lines.bytes.push(b'\n');
-                lines.push_key(|k| key.write_record_key(k));
-                outputs += 1;
-            }
+            });
         }
-        for (i, lines) in results.into_iter().enumerate() {
-            let stream = match i {
-                0 => OutputStream::Results,
-                i => OutputStream::Named(i as u8),
-            };
-            if !lines.bytes.is_empty() {
-                streams.push((stream, lines));
-            }
-        }
-        let late = self.core.take_late();
-        let late_count = late.len() as u64;
-        if !late.is_empty() {
-            let mut buf = Vec::new();
-            for (event_time, record) in &late {
-                let line = LateRecord {
-                    partition: self.partition,
-                    event_time: *event_time,
-                    record,
-                };
-                serde_json::to_writer(&mut buf, &line).map_err(|e| {
-                    Error::Runtime(format!("cannot serialize a late record to JSON: {e}"))
-                })?;
-                buf.push(b'\n');
-            }
-            streams.push((OutputStream::Late, Lines::unkeyed(buf)));
-        }
-        if !self.dead_lines.is_empty() {
-            streams.push((
-                OutputStream::DeadLetter,
-                Lines::unkeyed(std::mem::take(&mut self.dead_lines)),
-            ));
-        }
-        Ok((streams, outputs, late_count))
+        failed.map_or(Ok(results), Err)
+    }
+
+    /// The first stage's late records of the epoch as JSON lines, how many, and its dead
+    /// letters.
+    fn first_late_and_dead(&mut self) -> Result<(Vec<u8>, u64, Vec<u8>)> {
+        let mut late_lines = Vec::new();
+        let late = write_late_lines(self.partition, &self.core.take_late(), &mut late_lines)?;
+        Ok((late_lines, late, std::mem::take(&mut self.dead_lines)))
     }
 
     /// Stages serialized outputs of `epoch` with the sink.
@@ -244,39 +270,65 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         Ok(staged)
     }
 
+    /// Prepares the first stage's checkpoint of `msg`'s epoch; with a changelog, sends it there
+    /// with the epoch's `streams` first.
+    fn prepare_first(
+        &mut self,
+        msg: &SealEpoch,
+        streams: &[StreamLines],
+    ) -> Result<PreparedCheckpoint> {
+        let meta = self.core.checkpoint_meta(msg.epoch);
+        let (prepared, sizes) =
+            PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+        for (bucket, size) in sizes {
+            self.bucket_bytes[bucket as usize] = size;
+        }
+        if let Some(changelog) = self
+            .changelog
+            .as_ref()
+            .filter(|_| msg.epoch > self.changelog_epoch)
+        {
+            let pieces = changelog.send_checkpoint(
+                self.partition,
+                &CheckpointRecord {
+                    meta: &meta,
+                    next_offsets: &msg.next_offsets,
+                    entries: &prepared.entries,
+                    outputs: streams,
+                },
+            )?;
+            if pieces > 0 {
+                self.changelog_pieces.push_back((msg.epoch, pieces));
+            }
+            self.changelog_epoch = msg.epoch;
+        }
+        Ok(prepared)
+    }
+
     /// Stages the epoch's outputs and reports them; then, when asked, checkpoints. With a
     /// changelog the checkpoint and the outputs are sent to it first; the supervisor commits
     /// the epoch once the changelog acknowledged them, when another instance could take over.
     fn finish_epoch(&mut self, msg: SealEpoch) -> Result<()> {
-        let (streams, outputs, late) = self.serialize_outputs()?;
+        let results = self.first_results()?;
+        let outputs = results.count;
+        let mut streams = results.into_streams();
+        let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
+        streams.extend(late_and_dead(late_lines, dead_lines));
         if msg.checkpoint {
-            let meta = self.core.checkpoint_meta(msg.epoch);
-            let (prepared, sizes) =
-                PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
-            for (bucket, size) in sizes {
-                self.bucket_bytes[bucket as usize] = size;
-            }
-            if let Some(changelog) = self
-                .changelog
-                .as_ref()
-                .filter(|_| msg.epoch > self.changelog_epoch)
-            {
-                let pieces = changelog.send_checkpoint(
-                    self.partition,
-                    &CheckpointRecord {
-                        meta: &meta,
-                        next_offsets: &msg.next_offsets,
-                        entries: &prepared.entries,
-                        outputs: &streams,
-                    },
-                )?;
-                if pieces > 0 {
-                    self.changelog_pieces.push_back((msg.epoch, pieces));
-                }
-                self.changelog_epoch = msg.epoch;
-            }
-            self.prepared.push_back(prepared);
+            let first = self.prepare_first(&msg, &streams)?;
+            self.prepared.push_back(Prepared { first, later: None });
         }
+        self.report_staged(&msg, streams, (outputs, late))
+    }
+
+    /// Stages `streams` for `msg`'s epoch and reports them (`outputs` results and `late` late
+    /// records) to the supervisor.
+    fn report_staged(
+        &mut self,
+        msg: &SealEpoch,
+        streams: Vec<StreamLines>,
+        (outputs, late): (u64, u64),
+    ) -> Result<()> {
         let mut staged = self.stage(msg.epoch, streams)?;
         if msg.suppress_output {
             staged.clear();
@@ -297,6 +349,88 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         Ok(())
     }
 
+    /// Seals the first stage's share of `msg`'s epoch in a chained pipeline: its results go
+    /// to the later stage (`batches`, routed), its late records and dead letters and its
+    /// checkpoint wait for the later stage to finish the epoch.
+    fn seal_into_chain(&mut self, msg: SealEpoch, batches: Vec<Exchanged>) -> Result<()> {
+        let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
+        let checkpoint = match msg.checkpoint {
+            true => Some(self.prepare_first(&msg, &[])?),
+            false => None,
+        };
+        let sealed = SealedEpoch {
+            seal: msg,
+            late_lines,
+            late,
+            dead_lines,
+            checkpoint,
+        };
+        self.chain
+            .as_mut()
+            .expect("a chained partition")
+            .send(batches, sealed)
+    }
+
+    /// Runs the later stage over every epoch it has all batches of, in order, staging and
+    /// reporting each.
+    fn finish_later(&mut self) -> Result<(), Panicked> {
+        while let Some(ReadyEpoch { batches, sealed }) =
+            self.chain.as_mut().and_then(|c| c.take_ready())
+        {
+            let runner = &mut self.chain.as_mut().expect("a chained partition").runner;
+            let seal = &sealed.seal;
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                for (from, batch) in batches.into_iter().enumerate() {
+                    runner.process(from, batch);
+                }
+                runner.advance(seal.watermark, seal.processing_time);
+            }));
+            if let Err(panic) = ran {
+                self.supervisor.do_send(PartitionEvent::Failed {
+                    partition: self.index,
+                    epoch: seal.epoch,
+                    checkpoint: self.checkpoint.epoch,
+                    attempt: self.restarts + 1,
+                });
+                return Err(Panicked(panic));
+            }
+            if let Err(e) = self.stage_later(sealed) {
+                self.fatal(e);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stages the later stage's results of `sealed`'s epoch with the first stage's late
+    /// records and dead letters, reports them, and keeps both stages' checkpoint when asked.
+    fn stage_later(&mut self, mut sealed: SealedEpoch) -> Result<()> {
+        let chain = self.chain.as_mut().expect("a chained partition");
+        let mut results = ResultLines::default();
+        let mut failed = None;
+        let route = self.route.as_ref();
+        chain.runner.take_results(&mut |key, out| {
+            if let Err(e) = results.push(route, key, &out) {
+                failed.get_or_insert(e);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let late = sealed.late
+            + chain
+                .runner
+                .take_late(self.partition, &mut sealed.late_lines)?;
+        if let Some(first) = sealed.checkpoint {
+            let later = Some(chain.runner.prepare_checkpoint(sealed.seal.epoch));
+            self.prepared.push_back(Prepared { first, later });
+        }
+        let outputs = results.count;
+        let mut streams = results.into_streams();
+        streams.extend(late_and_dead(sealed.late_lines, sealed.dead_lines));
+        self.report_staged(&sealed.seal, streams, (outputs, late))
+    }
+
     /// Writes the prepared checkpoints of committed epochs, oldest first, and drops the
     /// changelog pieces of records older than the newest one written for a committed epoch
     /// (the changelog acknowledged it before the commit).
@@ -315,12 +449,19 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         while self
             .prepared
             .front()
-            .is_some_and(|c| c.meta.epoch <= committed)
+            .is_some_and(|c| c.first.meta.epoch <= committed)
         {
-            let prepared = self.prepared.pop_front().expect("checked above");
+            let Prepared { first, later } = self.prepared.pop_front().expect("checked above");
             let started = Instant::now();
-            let (meta, bytes) = (prepared.meta.clone(), prepared.bytes);
-            self.store.apply_checkpoint(prepared)?;
+            let meta = first.meta.clone();
+            let bytes = first.bytes + later.as_ref().map_or(0, |l| l.bytes);
+            match (later, &self.chain) {
+                (Some(later), Some(chain)) => PartitionStore::apply_checkpoints(
+                    vec![(&self.store, first), (&chain.store, later)],
+                    Some(meta.epoch),
+                )?,
+                _ => self.store.apply_checkpoint(first)?,
+            }
             self.supervisor.do_send(PartitionEvent::Checkpointed {
                 partition: self.index,
                 epoch: meta.epoch,
@@ -331,6 +472,18 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         }
         Ok(())
     }
+}
+
+/// The late records' and dead letters' streams, when there are any.
+fn late_and_dead(late_lines: Vec<u8>, dead_lines: Vec<u8>) -> Vec<StreamLines> {
+    let mut streams = Vec::new();
+    if !late_lines.is_empty() {
+        streams.push((OutputStream::Late, Lines::unkeyed(late_lines)));
+    }
+    if !dead_lines.is_empty() {
+        streams.push((OutputStream::DeadLetter, Lines::unkeyed(dead_lines)));
+    }
+    streams
 }
 
 /// The text of a panic payload.
@@ -436,26 +589,40 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
 
     fn on_seal(&mut self, msg: SealEpoch) -> Result<(), Panicked> {
         if msg.epoch != self.next_epoch {
-            if msg.epoch < self.next_epoch {
+            // A chained partition whose later stage has not finished the epoch reports it
+            // when it does.
+            let finished = self.chain.as_ref().is_none_or(|c| c.finished(msg.epoch));
+            if msg.epoch < self.next_epoch && finished {
                 let skipped = EpochDone::skipped(self.index, msg.epoch);
                 self.supervisor
                     .do_send(PartitionEvent::Staged(Box::new(skipped)));
             }
             return Ok(()); // ahead of a restarted partition: the replay brings it again
         }
-        let core = &mut self.core;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
-            core.advance(msg.watermark, msg.processing_time)
-        })) {
-            self.supervisor.do_send(PartitionEvent::Failed {
-                partition: self.index,
-                epoch: msg.epoch,
-                checkpoint: self.checkpoint.epoch,
-                attempt: self.restarts + 1,
-            });
-            return Err(Panicked(panic));
-        }
-        if let Err(e) = self.finish_epoch(msg) {
+        let (core, chain) = (&mut self.core, &mut self.chain);
+        let sealed = catch_unwind(AssertUnwindSafe(|| {
+            core.advance(msg.watermark, msg.processing_time);
+            let chain = chain.as_mut()?;
+            let results = core.take_outputs_under().collect();
+            Some(chain.route(results, core.watermark()))
+        }));
+        let batches = match sealed {
+            Ok(batches) => batches,
+            Err(panic) => {
+                self.supervisor.do_send(PartitionEvent::Failed {
+                    partition: self.index,
+                    epoch: msg.epoch,
+                    checkpoint: self.checkpoint.epoch,
+                    attempt: self.restarts + 1,
+                });
+                return Err(Panicked(panic));
+            }
+        };
+        let finished = match batches {
+            Some(batches) => self.seal_into_chain(msg, batches),
+            None => self.finish_epoch(msg),
+        };
+        if let Err(e) = finished {
             self.fatal(e);
             return Ok(());
         }
@@ -466,7 +633,15 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.seen = 0;
         self.received_before = self.core.received();
         self.dead_seen = 0;
-        Ok(())
+        self.finish_later()
+    }
+
+    fn on_exchange(&mut self, msg: Exchange) -> Result<(), Panicked> {
+        let Some(chain) = self.chain.as_mut() else {
+            return Ok(());
+        };
+        chain.receive(msg.epoch, msg.from, msg.batch);
+        self.finish_later()
     }
 
     fn on_commit(&mut self, epoch: Epoch) -> Epoch {
@@ -490,6 +665,20 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             .collect();
         self.core.restore(&meta, buckets);
         self.prepared.clear();
+        if let Some(chain) = self.chain.as_mut() {
+            let later = chain.runner.restore(&chain.store)?;
+            if later != meta.epoch {
+                return Err(Error::DamagedState {
+                    path: self.store.path().to_path_buf(),
+                    place: format!("partition {} checkpoint", self.partition),
+                    detail: format!(
+                        "its first stage is at epoch {} and its second at epoch {later}; they are written together",
+                        meta.epoch
+                    ),
+                });
+            }
+            chain.restore(meta.epoch)?;
+        }
         let epoch = meta.epoch.max(self.base_epoch);
         self.next_epoch = epoch + 1;
         self.checkpoint = PartitionCheckpoint { epoch, ..meta };
@@ -544,6 +733,30 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Committed>
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) -> Self::Result {
         actix::MessageResult(self.on_commit(msg.epoch))
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Exchange>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: Exchange, ctx: &mut Context<Self>) {
+        if let Err(Panicked(panic)) = self.on_exchange(msg) {
+            self.fail(ctx, panic);
+        }
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Peers>
+    for PartitionActor<Op, Out>
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: Peers, _ctx: &mut Context<Self>) {
+        if let Some(chain) = self.chain.as_mut() {
+            chain.set_peers(msg.0);
+        }
     }
 }
 

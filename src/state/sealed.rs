@@ -28,6 +28,14 @@ pub(crate) fn seal<T: Serialize + ?Sized>(key: &[u8], value: &T) -> Vec<u8> {
     out
 }
 
+/// `payload` (already encoded) behind the CRC-32 of `key` and it.
+pub(crate) fn seal_raw(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SEAL + payload.len());
+    out.extend_from_slice(&crc(key, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// The seal (checksum bytes) in front of a sealed value, which [`Digest`] counts.
 pub(crate) fn seal_of(sealed: &[u8]) -> [u8; SEAL] {
     let mut bytes = [0; SEAL];

@@ -6,13 +6,17 @@
 //! - tree `p<N>` per partition: `0x00` → [`PartitionCheckpoint`] and the [`Digest`] of the
 //!   state; `0x01 ‖ bincode(bucket)` → bincode(the bucket's keys and entries). A checkpoint is
 //!   one `apply_batch`, which sled applies atomically, so a partition's state and its metadata
-//!   can never disagree.
+//!   can never disagree. A later keyed stage of a chained pipeline keeps its own checkpoint
+//!   metadata and state in the same tree, under `0x02 ‖ stage` and `0x03 ‖ stage ‖ bucket`
+//!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's; its
+//!   inbox, the exchange batches other partitions sent it, lives under
+//!   `0x04 ‖ epoch ‖ sender` (big-endian) until its checkpoint passes their epoch.
 //!
 //! Every value is [sealed](super::sealed) behind a checksum, and a partition's entries are
 //! checked against its digest when they are read back: a damaged directory is an error naming
 //! it ([`Error::DamagedState`]), never state that was not written.
 
-use super::sealed::{seal, seal_of, unseal, verify, Digest, SEAL};
+use super::sealed::{seal, seal_of, seal_raw, unseal, verify, Digest, SEAL};
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -23,6 +27,17 @@ use std::sync::{Arc, Mutex};
 
 const META_KEY: &[u8] = &[0x00];
 const STATE_PREFIX: u8 = 0x01;
+const STAGE_META_PREFIX: u8 = 0x02;
+const STAGE_STATE_PREFIX: u8 = 0x03;
+const INBOX_PREFIX: u8 = 0x04;
+
+/// The key of an inbox entry: the exchange batch `from` sent for `epoch`.
+fn inbox_key(epoch: Epoch, from: u32) -> [u8; 13] {
+    let mut key = [INBOX_PREFIX; 13];
+    key[1..9].copy_from_slice(&epoch.to_be_bytes());
+    key[9..].copy_from_slice(&from.to_be_bytes());
+    key
+}
 
 /// The job's sled database.
 #[derive(Clone)]
@@ -222,6 +237,7 @@ impl StateStore {
             tree,
             store: self.clone(),
             partition,
+            stage: 0,
             sums: Arc::default(),
         })
     }
@@ -259,25 +275,99 @@ struct Sums {
     digest: Digest,
 }
 
-/// One key partition's tree.
+/// How a partition view's sums change when a checkpoint batch is applied.
+struct SumsUpdate {
+    seals: Vec<(Vec<u8>, Option<[u8; SEAL]>)>,
+    digest: Digest,
+}
+
+/// One key partition's tree, as seen by one keyed stage of its pipeline (the first unless
+/// [`stage`](Self::stage) chose another).
 #[derive(Clone)]
 pub struct PartitionStore {
     tree: sled::Tree,
     store: StateStore,
     partition: u32,
+    /// The keyed stage whose checkpoint this view reads and writes: 0 for the first.
+    stage: u8,
     /// Filled by [`entries`](Self::entries) (a partition reads its state before it writes
     /// checkpoints), or on the first checkpoint.
     sums: Arc<Mutex<Option<Sums>>>,
 }
 
 impl PartitionStore {
+    /// The same partition's view for keyed stage `stage` of a chained pipeline (0: the first).
+    pub fn stage(&self, stage: u8) -> PartitionStore {
+        PartitionStore {
+            stage,
+            sums: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The key of this stage's checkpoint metadata.
+    fn meta_key(&self) -> Vec<u8> {
+        match self.stage {
+            0 => META_KEY.to_vec(),
+            s => vec![STAGE_META_PREFIX, s],
+        }
+    }
+
+    /// The prefix of this stage's state entries.
+    fn state_prefix(&self) -> Vec<u8> {
+        match self.stage {
+            0 => vec![STATE_PREFIX],
+            s => vec![STAGE_STATE_PREFIX, s],
+        }
+    }
+
+    /// Where this view's values live, for messages.
+    fn place(&self, what: &str) -> String {
+        match self.stage {
+            0 => format!("partition {} {what}", self.partition),
+            s => format!("partition {} stage {} {what}", self.partition, s + 1),
+        }
+    }
+
     fn stored_meta(&self) -> Result<Option<StoredMeta>> {
-        let place = format!("partition {} checkpoint", self.partition);
+        let place = self.place("checkpoint");
+        let key = self.meta_key();
         self.tree
-            .get(META_KEY)
+            .get(&key)
             .map_err(|e| self.store.err(e))?
-            .map(|sealed| self.store.unseal(&place, META_KEY, &sealed))
+            .map(|sealed| self.store.unseal(&place, &key, &sealed))
             .transpose()
+    }
+
+    /// The state directory (for messages).
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Puts the exchange batch `from` sent this partition for `epoch` in its inbox (made
+    /// durable by the next fsync, at the latest the sender's checkpoint of `epoch`).
+    pub fn put_inbox(&self, epoch: Epoch, from: u32, payload: &[u8]) -> Result<()> {
+        let key = inbox_key(epoch, from);
+        self.tree
+            .insert(key, seal_raw(&key, payload))
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    /// The inbox's exchange batches of epochs after `epoch`: (epoch, sender, payload), in
+    /// epoch and sender order.
+    pub fn inbox_after(&self, epoch: Epoch) -> Result<Vec<(Epoch, u32, Vec<u8>)>> {
+        let place = self.place("inbox");
+        let from = inbox_key(epoch.saturating_add(1), 0);
+        let mut batches = Vec::new();
+        for kv in self.tree.range(from..=inbox_key(Epoch::MAX, u32::MAX)) {
+            let (k, v) = kv.map_err(|e| self.store.err(e))?;
+            let payload = verify(&k, &v).map_err(|detail| self.damaged(&place, detail))?;
+            let epoch = Epoch::from_be_bytes(k[1..9].try_into().expect("inbox key"));
+            let sender = u32::from_be_bytes(k[9..13].try_into().expect("inbox key"));
+            batches.push((epoch, sender, payload.to_vec()));
+        }
+        Ok(batches)
     }
 
     /// The partition's last checkpoint metadata (the default, epoch 0, when it has none).
@@ -309,11 +399,12 @@ impl PartitionStore {
         &self,
         mut each: impl FnMut(&[u8], &[u8], u64) -> std::result::Result<(), String>,
     ) -> Result<Sums> {
-        let place = format!("partition {} state", self.partition);
+        let place = self.place("state");
+        let prefix = self.state_prefix();
         let mut sums = Sums::default();
-        for kv in self.tree.scan_prefix([STATE_PREFIX]) {
+        for kv in self.tree.scan_prefix(&prefix) {
             let (k, v) = kv.map_err(|e| self.store.err(e))?;
-            let key = &k[1..];
+            let key = &k[prefix.len()..];
             // The value's seal covers its key too.
             verify(key, &v)
                 .and_then(|payload| each(key, payload, v.len() as u64))
@@ -388,21 +479,63 @@ impl PartitionStore {
     /// Writes a prepared checkpoint in one atomic batch, with the digest of the state it
     /// leaves, and fsyncs.
     pub fn apply_checkpoint(&self, prepared: PreparedCheckpoint) -> Result<()> {
+        Self::apply_checkpoints(vec![(self, prepared)], None)
+    }
+
+    /// Writes the prepared checkpoints of several stages of one partition (views of the same
+    /// tree) in one atomic batch and fsyncs; with `inbox_upto`, the batch also empties the
+    /// inbox of that epoch and before, which the checkpoint has consumed.
+    pub fn apply_checkpoints(
+        parts: Vec<(&PartitionStore, PreparedCheckpoint)>,
+        inbox_upto: Option<Epoch>,
+    ) -> Result<()> {
+        let Some(&(first, _)) = parts.first() else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        if let Some(upto) = inbox_upto {
+            let range = inbox_key(0, 0)..=inbox_key(upto, u32::MAX);
+            for key in first.tree.range(range).keys() {
+                batch.remove(key.map_err(|e| first.store.err(e))?);
+            }
+        }
+        let mut updates = Vec::with_capacity(parts.len());
+        for (view, prepared) in parts {
+            updates.push((view, view.add_to_batch(prepared, &mut batch)?));
+        }
+        first
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| first.store.err(e))?;
+        first.store.flush()?;
+        for (view, update) in updates {
+            view.apply_sums(update);
+        }
+        Ok(())
+    }
+
+    /// Adds a prepared checkpoint's entries and metadata to `batch`; returns how the sums
+    /// change once the batch is applied.
+    fn add_to_batch(
+        &self,
+        prepared: PreparedCheckpoint,
+        batch: &mut sled::Batch,
+    ) -> Result<SumsUpdate> {
         let mut sums = self.sums.lock().expect("sums lock");
         if sums.is_none() {
             *sums = Some(self.scan(|_, _, _| Ok(()))?);
         }
-        let sums = sums.as_mut().expect("sums loaded");
+        let sums = sums.as_ref().expect("sums loaded");
         let mut digest = sums.digest;
         let mut seals = Vec::with_capacity(prepared.entries.len());
-        let mut batch = sled::Batch::default();
+        let prefix = self.state_prefix();
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in prepared.entries {
             if let Some(old) = sums.seals.get(&key) {
                 digest.remove(old);
             }
             key_buf.clear();
-            key_buf.push(STATE_PREFIX);
+            key_buf.extend_from_slice(&prefix);
             key_buf.extend_from_slice(&key);
             match value {
                 Some(value) => {
@@ -416,29 +549,28 @@ impl PartitionStore {
                 }
             }
         }
-        self.write_meta(batch, prepared.meta, digest)?;
-        for (key, seal) in seals {
+        self.add_meta(batch, prepared.meta, digest);
+        Ok(SumsUpdate { seals, digest })
+    }
+
+    /// Takes the seals and digest of a written checkpoint.
+    fn apply_sums(&self, update: SumsUpdate) {
+        let mut sums = self.sums.lock().expect("sums lock");
+        let sums = sums.as_mut().expect("sums loaded before the checkpoint");
+        for (key, seal) in update.seals {
             match seal {
                 Some(seal) => sums.seals.insert(key, seal),
                 None => sums.seals.remove(&key),
             };
         }
-        sums.digest = digest;
-        Ok(())
+        sums.digest = update.digest;
     }
 
-    /// Adds the checkpoint metadata with `digest` to `batch`, applies it and fsyncs.
-    fn write_meta(
-        &self,
-        mut batch: sled::Batch,
-        checkpoint: PartitionCheckpoint,
-        digest: Digest,
-    ) -> Result<()> {
-        batch.insert(META_KEY, seal(META_KEY, &StoredMeta { checkpoint, digest }));
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.store.err(e))?;
-        self.store.flush()
+    /// Adds the checkpoint metadata with `digest` to `batch`.
+    fn add_meta(&self, batch: &mut sled::Batch, checkpoint: PartitionCheckpoint, digest: Digest) {
+        let key = self.meta_key();
+        let meta = seal(&key, &StoredMeta { checkpoint, digest });
+        batch.insert(key, meta);
     }
 
     /// Replaces the partition's whole state with `entries` (encoded keys and sealed values, as
@@ -453,7 +585,8 @@ impl PartitionStore {
         let mut sums = self.sums.lock().expect("sums lock");
         *sums = None;
         let mut batch = sled::Batch::default();
-        for key in self.tree.scan_prefix([STATE_PREFIX]).keys() {
+        let prefix = self.state_prefix();
+        for key in self.tree.scan_prefix(&prefix).keys() {
             batch.remove(key.map_err(|e| self.store.err(e))?);
         }
         let mut next = Sums::default();
@@ -465,12 +598,16 @@ impl PartitionStore {
             })?;
             next.digest.add(&value);
             key_buf.clear();
-            key_buf.push(STATE_PREFIX);
+            key_buf.extend_from_slice(&prefix);
             key_buf.extend_from_slice(&key);
             next.seals.insert(key, seal_of(&value));
             batch.insert(key_buf.as_slice(), value);
         }
-        self.write_meta(batch, meta.clone(), next.digest)?;
+        self.add_meta(&mut batch, meta.clone(), next.digest);
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.store.err(e))?;
+        self.store.flush()?;
         *sums = Some(next);
         Ok(())
     }
@@ -570,6 +707,51 @@ mod tests {
             vec![(7, "seven".to_string(), 13 + SEAL as u64)]
         );
         assert_eq!(store.partition(0).unwrap().checkpoint().unwrap().epoch, 0);
+    }
+
+    #[test]
+    fn two_stages_checkpoint_together_and_the_inbox_is_trimmed_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = |epoch| PartitionCheckpoint {
+            epoch,
+            ..Default::default()
+        };
+        {
+            let store = StateStore::open(Some(dir.path())).unwrap();
+            let first = store.partition(0).unwrap();
+            let later = first.stage(1);
+            for (epoch, from) in [(2, 1), (3, 2), (3, 1), (4, 1)] {
+                let payload = format!("{epoch}/{from}");
+                first.put_inbox(epoch, from, payload.as_bytes()).unwrap();
+            }
+            let (a, _) = PartitionStore::prepare_checkpoint([(1u32, Some(10u64))], &checkpoint(3));
+            let (b, _) = PartitionStore::prepare_checkpoint([(1u32, Some(20u64))], &checkpoint(3));
+            PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(3)).unwrap();
+        }
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let first = store.partition(0).unwrap();
+        let later = first.stage(1);
+        assert_eq!(first.checkpoint().unwrap().epoch, 3);
+        assert_eq!(later.checkpoint().unwrap().epoch, 3);
+        let values = |p: &PartitionStore| -> Vec<(u32, u64)> {
+            p.entries()
+                .unwrap()
+                .into_iter()
+                .map(|(k, v, _)| (k, v))
+                .collect()
+        };
+        assert_eq!(values(&first), [(1, 10)], "each stage has its own entries");
+        assert_eq!(values(&later), [(1, 20)]);
+        let inbox = first.inbox_after(0).unwrap();
+        assert_eq!(
+            inbox,
+            [(4, 1, b"4/1".to_vec())],
+            "epochs up to 3 are consumed"
+        );
+        first.put_inbox(5, 0, b"5/0").unwrap();
+        first.put_inbox(5, 3, b"5/3").unwrap();
+        let senders: Vec<u32> = first.inbox_after(4).unwrap().iter().map(|b| b.1).collect();
+        assert_eq!(senders, [0, 3], "after epoch 4, in sender order");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use session::SessionWindowOperator;
 
 use crate::operator::KeyedContext;
 use crate::time::{duration_ms, Millis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Tumbling or sliding (hopping) windows `[start, end)` aligned to the Unix epoch.
@@ -80,7 +80,7 @@ impl SessionWindows {
 }
 
 /// One window's result for one key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowResult<K, V> {
     /// The key.
     pub key: K,
@@ -97,7 +97,7 @@ pub struct WindowResult<K, V> {
 
 /// Which emission of a window a result is (update mode). Written into a result as
 /// `"update":false,"emission":1` for the first, `"update":true,"emission":2` for the next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emission {
     /// True from the second emission on: the result replaces an earlier one.
     pub update: bool,

@@ -1,5 +1,6 @@
 //! The built-in pipelines, one module each.
 
+pub mod enrich;
 pub mod fraud;
 pub mod sessions;
 pub mod tx_enriched;

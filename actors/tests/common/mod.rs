@@ -380,3 +380,56 @@ pub const KAFKA_EPOCHS: [&str; 8] = [
     "--idle-timeout",
     "1h",
 ];
+
+/// What `enrich` must write for the transactions file `tx` and the users table `rows`: per
+/// (segment, country) and 1-minute window, `segment,country,window_start,count,sum_cents`,
+/// sorted; each well-formed transaction under the user row valid at its time (as in
+/// [`naive_enrichment`]). Computed naively.
+pub fn naive_segment_windows(tx: &Path, rows: &[UserRow]) -> Vec<String> {
+    let text = std::fs::read_to_string(tx).unwrap();
+    let mut windows: std::collections::BTreeMap<(String, String, i64), (u64, i64)> =
+        Default::default();
+    for t in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<spate_actors::events::Transaction>(l).ok())
+    {
+        let valid = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.user_id == t.user_id && r.updated_ms <= t.event_ms)
+            .max_by_key(|(i, r)| (r.updated_ms, *i));
+        let (segment, country) = valid.map_or(("unknown".into(), "unknown".into()), |(_, r)| {
+            (r.segment.clone(), r.country.clone())
+        });
+        let start = t.event_ms - t.event_ms.rem_euclid(60_000);
+        let w = windows.entry((segment, country, start)).or_default();
+        w.0 += 1;
+        w.1 += t.amount_cents;
+    }
+    windows
+        .into_iter()
+        .map(|((s, c, start), (n, sum))| format!("{s},{c},{start},{n},{sum}"))
+        .collect()
+}
+
+/// `enrich` result lines as [`naive_segment_windows`] writes them, sorted; checks each
+/// window's end.
+pub fn segment_windows_of(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let start = v["window_start"].as_i64().unwrap();
+            assert_eq!(v["window_end"].as_i64().unwrap(), start + 60_000, "{l}");
+            let sum = (v["sum"].as_f64().unwrap() * 100.0).round() as i64;
+            format!(
+                "{},{},{start},{},{sum}",
+                v["segment"].as_str().unwrap(),
+                v["country"].as_str().unwrap(),
+                v["count"].as_u64().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}

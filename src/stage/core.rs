@@ -53,8 +53,9 @@ pub struct CoreCounts {
 /// One input's event-time progress in a partition.
 #[derive(Debug, Clone, Copy)]
 struct InputClock {
-    /// How far its watermark trails its newest event time.
-    delay: Millis,
+    /// How far its watermark trails its newest event time; `None` for an upstream channel,
+    /// whose watermark the upstream partition sets.
+    delay: Option<Millis>,
     /// Its newest event time.
     max_event_time: Millis,
     /// Its watermark: its records' newest time minus the delay, or what an epoch end raised it to.
@@ -64,7 +65,7 @@ struct InputClock {
 }
 
 impl InputClock {
-    fn new(delay: Millis) -> Self {
+    fn new(delay: Option<Millis>) -> Self {
         InputClock {
             delay,
             max_event_time: BEFORE_TIME,
@@ -87,9 +88,15 @@ pub struct PartitionCore<Op: KeyedOperator> {
     /// The key each output was emitted for, in step with `outputs`.
     output_keys: Vec<Op::Key>,
     late: Vec<(Millis, Op::Event)>,
+    /// The watermark each output was emitted under (the partition's before the record or
+    /// watermark step that emitted it), in step with `outputs`: what a later stage decides
+    /// lateness by.
+    output_watermarks: Vec<Millis>,
     /// Each input's clock; the partition's watermark is the smallest of theirs.
     inputs: Vec<InputClock>,
     watermark: Millis,
+    /// The watermark outputs emitted now are emitted under.
+    emitting_under: Millis,
     processing_time: Millis,
     counts: CoreCounts,
 }
@@ -107,13 +114,15 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             key,
             event_time,
             input_of: None,
-            inputs: vec![InputClock::new(rules.watermark_delay)],
+            inputs: vec![InputClock::new(Some(rules.watermark_delay))],
             rules,
             state: KeyedState::default(),
             outputs: Vec::new(),
             output_keys: Vec::new(),
             late: Vec::new(),
+            output_watermarks: Vec::new(),
             watermark: BEFORE_TIME,
+            emitting_under: BEFORE_TIME,
             processing_time: 0,
             counts: CoreCounts::default(),
         }
@@ -123,8 +132,49 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// index into `delays`, each input's watermark delay).
     pub fn with_inputs(mut self, input_of: InputFn<Op::Event>, delays: &[Millis]) -> Self {
         self.input_of = Some(input_of);
-        self.inputs = delays.iter().map(|&d| InputClock::new(d)).collect();
+        self.inputs = delays.iter().map(|&d| InputClock::new(Some(d))).collect();
         self
+    }
+
+    /// A core of a later stage, fed by `upstream` partitions through
+    /// [`process_channel`](Self::process_channel): one watermark per upstream partition.
+    pub fn with_channels(mut self, upstream: usize) -> Self {
+        self.inputs = vec![InputClock::new(None); upstream];
+        self
+    }
+
+    /// Runs the operator on records from upstream partition `from`, in the order it emitted
+    /// them, each with the watermark it was emitted under: a record is late only behind that
+    /// watermark. Then raises the channel's watermark to `watermark`, the upstream partition's
+    /// after the batch, firing what the smallest channel watermark reaches.
+    pub fn process_channel(
+        &mut self,
+        from: usize,
+        records: impl IntoIterator<Item = (Op::Key, Op::Event, Millis)>,
+        watermark: Millis,
+    ) -> BatchStats {
+        let mut stats = BatchStats::default();
+        for (key, event, under) in records {
+            let time = (self.event_time)(&event);
+            let clock = &mut self.inputs[from];
+            clock.received += 1;
+            clock.watermark = clock.watermark.max(under);
+            let channel_watermark = clock.watermark;
+            self.move_watermark();
+            let clock = &mut self.inputs[from];
+            if self.rules.is_late(time, channel_watermark) {
+                self.late.push((time, event));
+                stats.late += 1;
+                continue;
+            }
+            clock.max_event_time = clock.max_event_time.max(time);
+            stats.processed += 1;
+            self.on_event(&key, &event, time);
+        }
+        let clock = &mut self.inputs[from];
+        clock.watermark = clock.watermark.max(watermark);
+        self.move_watermark();
+        stats
     }
 
     /// Runs the operator on each record, in order; late records go to the late buffer
@@ -157,7 +207,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             let clock = &mut self.inputs[input];
             if time > clock.max_event_time {
                 clock.max_event_time = time;
-                clock.watermark = clock.watermark.max(time.saturating_sub(clock.delay));
+                let delay = clock.delay.unwrap_or(0);
+                clock.watermark = clock.watermark.max(time.saturating_sub(delay));
                 self.move_watermark();
             }
         }
@@ -168,6 +219,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     fn move_watermark(&mut self) {
         let watermark = self.inputs.iter().map(|c| c.watermark).min();
         if let Some(watermark) = watermark.filter(|&w| w > self.watermark) {
+            self.emitting_under = self.watermark;
             self.watermark = watermark;
             self.on_event_time();
         }
@@ -190,10 +242,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             watermark: self.watermark,
             processing_time: self.processing_time,
         };
+        self.emitting_under = self.watermark;
         let mut ctx = KeyedContext::new(key, entry, timers, &mut self.outputs, clock, &self.rules);
         self.operator.on_event(event, &mut ctx);
         let cleared = ctx.cleared;
-        Self::key_outputs(&self.outputs, &mut self.output_keys, key);
+        self.key_outputs(key);
         if cleared {
             self.state.remove_if_idle(key);
         }
@@ -224,6 +277,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         for clock in &mut self.inputs {
             clock.watermark = clock.watermark.max(watermark);
         }
+        self.emitting_under = self.watermark;
         self.watermark = self.watermark.max(watermark);
         self.on_event_time();
         self.fire(TimeDomain::ProcessingTime, self.processing_time);
@@ -231,7 +285,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     fn fire(&mut self, domain: TimeDomain, upto: Millis) {
-        let operator = &*self.operator;
+        let operator = self.operator.clone();
         while let Some((time, key)) = self.state.pop_due(domain, upto) {
             let Some((entry, timers)) = self.state.touch_existing(&key) else {
                 continue;
@@ -246,27 +300,42 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 KeyedContext::new(&key, entry, timers, &mut self.outputs, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
             let cleared = ctx.cleared;
-            Self::key_outputs(&self.outputs, &mut self.output_keys, &key);
+            self.key_outputs(&key);
             if cleared {
                 self.state.remove_if_idle(&key);
             }
         }
     }
 
-    /// Records `key` for the outputs one callback emitted (those `keys` does not cover yet).
-    fn key_outputs(outputs: &[Op::Output], keys: &mut Vec<Op::Key>, key: &Op::Key) {
-        let emitted = outputs.len() - keys.len();
-        keys.extend(std::iter::repeat_n(key, emitted).cloned());
+    /// Records `key` and the watermark they were emitted under for the outputs one callback
+    /// emitted (those not covered yet).
+    fn key_outputs(&mut self, key: &Op::Key) {
+        let emitted = self.outputs.len() - self.output_keys.len();
+        self.output_keys
+            .extend(std::iter::repeat_n(key, emitted).cloned());
+        self.output_watermarks
+            .extend(std::iter::repeat_n(self.emitting_under, emitted));
     }
 
     /// Takes the outputs emitted since the last call.
     pub fn take_outputs(&mut self) -> Vec<Op::Output> {
         self.output_keys.clear();
+        self.output_watermarks.clear();
         std::mem::take(&mut self.outputs)
+    }
+
+    /// Takes the outputs emitted since the last call, each with the watermark it was emitted
+    /// under (what a later stage decides its lateness by).
+    pub fn take_outputs_under(&mut self) -> impl Iterator<Item = (Op::Output, Millis)> {
+        self.output_keys.clear();
+        std::mem::take(&mut self.outputs)
+            .into_iter()
+            .zip(std::mem::take(&mut self.output_watermarks))
     }
 
     /// Takes the outputs emitted since the last call, each with the key it was emitted for.
     pub fn take_keyed_outputs(&mut self) -> impl Iterator<Item = (Op::Key, Op::Output)> {
+        self.output_watermarks.clear();
         std::mem::take(&mut self.output_keys)
             .into_iter()
             .zip(std::mem::take(&mut self.outputs))
@@ -298,6 +367,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             .restore(entries, self.rules.ttl.map(|ttl| ttl.ttl));
         self.outputs.clear();
         self.output_keys.clear();
+        self.output_watermarks.clear();
         self.late.clear();
         let fresh = meta.epoch == 0;
         self.watermark = if fresh { BEFORE_TIME } else { meta.watermark };
@@ -307,7 +377,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 // An input's watermark is its records' (newest − delay) unless an epoch end
                 // raised it, and then the partition's watermark is at least that high.
                 clock.max_event_time = max;
-                clock.watermark = max.saturating_sub(clock.delay).max(self.watermark);
+                clock.watermark = match clock.delay {
+                    Some(delay) => max.saturating_sub(delay).max(self.watermark),
+                    // An upstream channel's watermark is at least the partition's.
+                    None => self.watermark,
+                };
             }
         }
         self.processing_time = meta.processing_time;

@@ -1,0 +1,200 @@
+//! A key partition's side of the exchange between a pipeline's first keyed stage and its later
+//! one (the protocol is described in [`crate::stage`]): the batches it sends at each epoch end,
+//! the batches it waits for, and its inbox in the state store.
+
+use super::messages::SealEpoch;
+use crate::checkpoint::Epoch;
+use crate::io::sink::{Lines, OutputStream};
+use crate::stage::{Exchanged, StageRunner};
+use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::time::Millis;
+use crate::{Error, Result};
+use actix::{Message, Recipient};
+use std::collections::BTreeMap;
+
+/// One output stream's JSON lines of an epoch.
+pub(crate) type StreamLines = (OutputStream, Lines);
+
+/// Upstream partition `from`'s exchange batch for `epoch` (for the receiver's later stage).
+pub(crate) struct Exchange {
+    /// The epoch the batch belongs to.
+    pub(crate) epoch: Epoch,
+    /// The sending partition's index.
+    pub(crate) from: u32,
+    /// The records, typed by the receiving stage.
+    pub(crate) batch: Exchanged,
+}
+
+impl Message for Exchange {
+    type Result = ();
+}
+
+/// The exchange links of every partition of the job, by index: sent to each partition once,
+/// before its first epoch.
+pub(crate) struct Peers(pub(crate) Vec<Recipient<Exchange>>);
+
+impl Message for Peers {
+    type Result = ();
+}
+
+/// An epoch the first stage has sealed, waiting for the later stage to finish it.
+pub(crate) struct SealedEpoch {
+    /// The seal, whose watermark, processing time and flags the later stage's end uses.
+    pub(crate) seal: SealEpoch,
+    /// The first stage's late records, as JSON lines.
+    pub(crate) late_lines: Vec<u8>,
+    /// How many late records the first stage had.
+    pub(crate) late: u64,
+    /// The first stage's dead letters, as JSON lines.
+    pub(crate) dead_lines: Vec<u8>,
+    /// The first stage's checkpoint, when the epoch checkpoints.
+    pub(crate) checkpoint: Option<PreparedCheckpoint>,
+}
+
+/// An epoch ready for the later stage: every upstream batch, in upstream order, and its seal.
+pub(crate) struct ReadyEpoch {
+    pub(crate) batches: Vec<Exchanged>,
+    pub(crate) sealed: SealedEpoch,
+}
+
+/// A partition's later stage and its exchange bookkeeping.
+pub(crate) struct Chain<In, Out> {
+    /// The later stage's state and processing in this partition.
+    pub(crate) runner: Box<dyn StageRunner<In, Out>>,
+    /// The later stage's view of this partition's tree.
+    pub(crate) store: PartitionStore,
+    /// Every partition's tree (by index), whose inbox this partition writes.
+    inboxes: Vec<PartitionStore>,
+    /// Every partition's exchange link (by index), once known.
+    peers: Vec<Recipient<Exchange>>,
+    /// This partition's index.
+    index: u32,
+    /// The epoch the later stage finishes next.
+    pub(crate) next: Epoch,
+    /// Batches received for epochs from `next` on, one slot per upstream partition.
+    received: BTreeMap<Epoch, Vec<Option<Exchanged>>>,
+    /// Epochs the first stage sealed that the later stage has not finished.
+    sealed: BTreeMap<Epoch, SealedEpoch>,
+}
+
+impl<In, Out> Chain<In, Out> {
+    /// The chain of partition `index` of those whose trees are `inboxes`.
+    pub(crate) fn new(
+        runner: Box<dyn StageRunner<In, Out>>,
+        index: u32,
+        inboxes: Vec<PartitionStore>,
+    ) -> Self {
+        Chain {
+            runner,
+            store: inboxes[index as usize].stage(1),
+            inboxes,
+            peers: Vec::new(),
+            index,
+            next: 1,
+            received: BTreeMap::new(),
+            sealed: BTreeMap::new(),
+        }
+    }
+
+    /// Learns the other partitions' links.
+    pub(crate) fn set_peers(&mut self, peers: Vec<Recipient<Exchange>>) {
+        self.peers = peers;
+    }
+
+    /// Routes the first stage's results of an epoch, each with the watermark it was emitted
+    /// under, and the partition's watermark after the epoch, into one batch per partition
+    /// (runs pipeline code: may panic).
+    pub(crate) fn route(
+        &mut self,
+        results: Vec<(In, Millis)>,
+        watermark: Millis,
+    ) -> Vec<Exchanged> {
+        self.runner.route(results, watermark)
+    }
+
+    /// Sends the routed `batches` of `sealed`'s epoch to the later stage's partitions: to each
+    /// inbox (but its own: its replay regenerates them) and then as a message.
+    pub(crate) fn send(&mut self, batches: Vec<Exchanged>, sealed: SealedEpoch) -> Result<()> {
+        let epoch = sealed.seal.epoch;
+        for (to, batch) in batches.into_iter().enumerate() {
+            if to == self.index as usize {
+                self.receive(epoch, self.index, batch);
+                continue;
+            }
+            let bytes = self.runner.encode(&batch);
+            self.inboxes[to].put_inbox(epoch, self.index, &bytes)?;
+            let peer = self.peers.get(to).ok_or_else(|| {
+                Error::Runtime(format!("partition {to} is not linked for the exchange"))
+            })?;
+            peer.do_send(Exchange {
+                epoch,
+                from: self.index,
+                batch,
+            });
+        }
+        self.sealed.insert(epoch, sealed);
+        Ok(())
+    }
+
+    /// Keeps `from`'s batch of `epoch`, unless the stage finished the epoch or has it already
+    /// (a replay sends the same batch again).
+    pub(crate) fn receive(&mut self, epoch: Epoch, from: u32, batch: Exchanged) {
+        if epoch < self.next {
+            return;
+        }
+        let n = self.inboxes.len();
+        let slots = self
+            .received
+            .entry(epoch)
+            .or_insert_with(|| (0..n).map(|_| None).collect());
+        let slot = &mut slots[from as usize];
+        if slot.is_none() {
+            *slot = Some(batch);
+        }
+    }
+
+    /// Whether the later stage finished `epoch`.
+    pub(crate) fn finished(&self, epoch: Epoch) -> bool {
+        epoch < self.next
+    }
+
+    /// The next epoch, when it is sealed and every upstream batch of it arrived.
+    pub(crate) fn take_ready(&mut self) -> Option<ReadyEpoch> {
+        let epoch = self.next;
+        let complete = self
+            .received
+            .get(&epoch)
+            .is_some_and(|slots| slots.iter().all(Option::is_some));
+        if !complete || !self.sealed.contains_key(&epoch) {
+            return None;
+        }
+        let slots = self.received.remove(&epoch).expect("checked above");
+        let sealed = self.sealed.remove(&epoch).expect("checked above");
+        self.next += 1;
+        Some(ReadyEpoch {
+            batches: slots.into_iter().flatten().collect(),
+            sealed,
+        })
+    }
+
+    /// After a restore to `epoch`: forgets what was pending and takes the inbox's batches of
+    /// later epochs.
+    pub(crate) fn restore(&mut self, epoch: Epoch) -> Result<()> {
+        self.next = epoch + 1;
+        self.received.clear();
+        self.sealed.clear();
+        let own = self.inboxes[self.index as usize].clone();
+        for (epoch, from, bytes) in own.inbox_after(epoch)? {
+            let batch = self
+                .runner
+                .decode(&bytes)
+                .map_err(|detail| Error::DamagedState {
+                    path: own.path().to_path_buf(),
+                    place: format!("partition {} inbox, epoch {epoch}", self.index),
+                    detail,
+                })?;
+            self.receive(epoch, from, batch);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! A later stage whose results are mapped once more (`Job::map`, `flat_map` after a chained
+//! stage): the stage itself, with the map applied to what it emits.
+
+use super::{EachResult, Exchanged, LaterStage, StageRunner};
+use crate::checkpoint::Epoch;
+use crate::pipeline::OutputFn;
+use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::time::{Millis, TimeRules};
+use crate::Result;
+use std::sync::Arc;
+
+/// `inner`, with `map` applied to each of its results.
+pub struct MappedStage<In, Mid, Out> {
+    /// The stage.
+    pub inner: Arc<dyn LaterStage<In, Mid>>,
+    /// What each of its results becomes (none, one or several).
+    pub map: OutputFn<Mid, Out>,
+}
+
+impl<In: 'static, Mid: 'static, Out: 'static> LaterStage<In, Out> for MappedStage<In, Mid, Out> {
+    fn start(&self, partition: u32, partitions: u32) -> Box<dyn StageRunner<In, Out>> {
+        Box::new(MappedRunner {
+            inner: self.inner.start(partition, partitions),
+            map: self.map.clone(),
+        })
+    }
+
+    fn describe(&self, number: usize, text: &mut String) {
+        self.inner.describe(number, text);
+    }
+
+    fn rules(&self) -> TimeRules {
+        self.inner.rules()
+    }
+
+    fn with_rules(&self, rules: TimeRules) -> Box<dyn LaterStage<In, Out>> {
+        Box::new(MappedStage {
+            inner: Arc::from(self.inner.with_rules(rules)),
+            map: self.map.clone(),
+        })
+    }
+}
+
+/// A [`MappedStage`] in one key partition.
+struct MappedRunner<In, Mid, Out> {
+    inner: Box<dyn StageRunner<In, Mid>>,
+    map: OutputFn<Mid, Out>,
+}
+
+impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
+    fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged> {
+        self.inner.route(results, watermark)
+    }
+
+    fn encode(&self, batch: &Exchanged) -> Vec<u8> {
+        self.inner.encode(batch)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> std::result::Result<Exchanged, String> {
+        self.inner.decode(bytes)
+    }
+
+    fn process(&mut self, from: usize, batch: Exchanged) {
+        self.inner.process(from, batch);
+    }
+
+    fn advance(&mut self, watermark: Millis, processing_time: Millis) {
+        self.inner.advance(watermark, processing_time);
+    }
+
+    fn take_results(&mut self, each: &mut EachResult<'_, Out>) {
+        let map = &self.map;
+        self.inner
+            .take_results(&mut |key, mid| map(mid, &mut |out| each(key, out)));
+    }
+
+    fn take_late(&mut self, partition: u32, out: &mut Vec<u8>) -> Result<u64> {
+        self.inner.take_late(partition, out)
+    }
+
+    fn prepare_checkpoint(&mut self, epoch: Epoch) -> PreparedCheckpoint {
+        self.inner.prepare_checkpoint(epoch)
+    }
+
+    fn restore(&mut self, store: &PartitionStore) -> Result<Epoch> {
+        self.inner.restore(store)
+    }
+
+    fn key_count(&self) -> usize {
+        self.inner.key_count()
+    }
+}

@@ -1,0 +1,146 @@
+//! Keyed stages: the processing core of one key partition ([`PartitionCore`]), and the later
+//! stages of a chained pipeline, which re-key the results of the stage before.
+//!
+//! # Chaining and the exchange
+//!
+//! A pipeline's first keyed stage gets its records from the source. A later stage gets the
+//! results of the stage before, re-keyed: at the end of each epoch every partition of the
+//! earlier stage routes its results to the partitions of the later one (one exchange batch per
+//! partition pair and epoch, never one message per record), and each partition of the later
+//! stage processes the epoch once it has the batch of every upstream partition, in upstream
+//! partition order. So the epoch stays the unit of exactly-once: it commits when every stage
+//! has finished it, and a replayed epoch produces the same batches at every stage.
+//!
+//! ```text
+//!   stage 1 (keyed by user)           stage 2 (keyed by segment, country)
+//!   partition 0 ──┬─ epoch e, 0→0 ──▶ partition 0   waits for 0→0 and 1→0, then processes
+//!                 └─ epoch e, 0→1 ─┐                 them in that order
+//!   partition 1 ──┬─ epoch e, 1→0 ─┼▶
+//!                 └─ epoch e, 1→1 ─┴▶ partition 1
+//! ```
+//!
+//! # Time across the exchange
+//!
+//! Each record crosses with the watermark its upstream partition had when it emitted it (before
+//! the record or watermark step that emitted it), and each batch with the upstream partition's
+//! watermark after the epoch. The later stage keeps one watermark per upstream partition
+//! ([`PartitionCore::with_channels`]): a record is late only behind the watermark it was
+//! emitted under, and timers fire on the smallest channel watermark. A window result emitted
+//! when the watermark passed its end, with the window's last instant as its time, is therefore
+//! never late downstream; and which records a later window counts depends only on what each
+//! upstream partition emitted, never on how the exchange interleaved the partitions or where
+//! the epochs were cut.
+//!
+//! # Recovery
+//!
+//! Every exchange batch is also written to the receiver's inbox in the state store
+//! ([`PartitionStore::put_inbox`](crate::state::PartitionStore::put_inbox)), durable by the
+//! time the sender's checkpoint of its epoch is, and removed by the receiver's own checkpoint
+//! of that epoch (in the same atomic write). A partition restored from an older checkpoint
+//! than its peers therefore finds the batches they will not send again in its inbox; the
+//! batches a replay sends twice are dropped by epoch.
+
+mod core;
+mod keyed;
+mod late;
+mod mapped;
+
+pub use self::core::{BatchStats, Change, CoreCounts, PartitionCore, StoredBucket};
+pub use keyed::KeyedStage;
+pub use late::write_late_lines;
+pub use mapped::MappedStage;
+
+use crate::checkpoint::Epoch;
+use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::time::{format_millis, Millis, TimeRules, TtlClock};
+use crate::Result;
+use std::any::Any;
+use std::fmt::Write;
+
+/// One exchange batch, typed by the stage that reads it (see [`StageRunner::route`]).
+pub type Exchanged = Box<dyn Any + Send>;
+
+/// Takes a stage's results, each with a writer of its record key.
+pub type EachResult<'a, Out> = dyn FnMut(&dyn Fn(&mut Vec<u8>), Out) + 'a;
+
+/// A later keyed stage of a pipeline, as the pipeline declares it: `In` is what the stage
+/// before emits, `Out` the results this stage's chain ends in.
+pub trait LaterStage<In, Out>: Send + Sync {
+    /// The stage's part in one key partition (`partition` of `partitions`).
+    fn start(&self, partition: u32, partitions: u32) -> Box<dyn StageRunner<In, Out>>;
+
+    /// Appends the stage to a `spate describe` text as stage `number`.
+    fn describe(&self, number: usize, text: &mut String);
+
+    /// The stage's time rules, which a run's `--allowed-lateness` and `--output-mode` set.
+    fn rules(&self) -> TimeRules;
+
+    /// The same stage with other time rules.
+    fn with_rules(&self, rules: TimeRules) -> Box<dyn LaterStage<In, Out>>;
+}
+
+/// A later stage's state and processing in one key partition, driven by the partition actor
+/// (see the module doc for the order of calls).
+pub trait StageRunner<In, Out>: Send {
+    /// Turns one epoch's results of the stage before (each with the watermark it was emitted
+    /// under) into one exchange batch per partition of this stage; `watermark` is the upstream
+    /// partition's after the epoch.
+    fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged>;
+
+    /// An exchange batch as its inbox stores it.
+    fn encode(&self, batch: &Exchanged) -> Vec<u8>;
+
+    /// An exchange batch read back from the inbox.
+    fn decode(&self, bytes: &[u8]) -> std::result::Result<Exchanged, String>;
+
+    /// Runs the operator on upstream partition `from`'s batch (operator code: may panic).
+    fn process(&mut self, from: usize, batch: Exchanged);
+
+    /// Ends the epoch (see [`PartitionCore::advance`]; may panic).
+    fn advance(&mut self, watermark: Millis, processing_time: Millis);
+
+    /// Hands each result emitted since the last call to `each`, with a writer of its record
+    /// key.
+    fn take_results(&mut self, each: &mut EachResult<'_, Out>);
+
+    /// Appends the late records since the last call to `out` as JSON lines; returns how many.
+    fn take_late(&mut self, partition: u32, out: &mut Vec<u8>) -> Result<u64>;
+
+    /// Encodes the state changed since the last checkpoint, as of `epoch`.
+    fn prepare_checkpoint(&mut self, epoch: Epoch) -> PreparedCheckpoint;
+
+    /// Replaces the stage's state with its checkpoint in `store` (its stage view); returns
+    /// the checkpoint's epoch.
+    fn restore(&mut self, store: &PartitionStore) -> Result<Epoch>;
+
+    /// Keys holding state.
+    fn key_count(&self) -> usize;
+}
+
+/// Appends keyed stage `number` (key type, operator, lateness, TTL) to a `spate describe` text.
+pub fn describe_keyed(
+    text: &mut String,
+    number: usize,
+    key: &str,
+    operator: &str,
+    rules: &TimeRules,
+) {
+    let key = crate::pipeline::short_type_name(key);
+    let _ = writeln!(text, "stage {number}: keyed by {key}: {operator}");
+    let _ = writeln!(
+        text,
+        "  records later than {} behind the watermark go to the late output",
+        format_millis(rules.allowed_lateness)
+    );
+    if let Some(ttl) = rules.ttl {
+        let clock = match ttl.clock {
+            TtlClock::EventTime => "event",
+            TtlClock::ProcessingTime => "processing",
+        };
+        let _ = writeln!(
+            text,
+            "  a key's state expires after {} of {clock} time without a record",
+            format_millis(ttl.ttl)
+        );
+    }
+}
