@@ -1,6 +1,7 @@
 //! Gaussian naive Bayes (`linfa-bayes`), updated incrementally once per epoch: per class, the
 //! running mean and variance of each feature.
 
+use crate::versioned::Versioned;
 use crate::{matrix, row, Example, ModelError, OnlineModel};
 use linfa::traits::FitWith;
 use linfa::{DatasetBase, ParamGuard};
@@ -12,8 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OnlineGaussianNb {
     dims: usize,
-    model: Option<GaussianNb<f64, bool>>,
-    version: u64,
+    model: Versioned<GaussianNb<f64, bool>>,
 }
 
 impl OnlineGaussianNb {
@@ -21,8 +21,7 @@ impl OnlineGaussianNb {
     pub fn new(dims: usize) -> Self {
         OnlineGaussianNb {
             dims,
-            model: None,
-            version: 0,
+            model: Versioned::default(),
         }
     }
 
@@ -39,7 +38,7 @@ impl OnlineModel for OnlineGaussianNb {
 
     /// The probability that the label is `true` (0 or 1 while only one class was seen).
     fn score(&self, features: &[f64]) -> Option<f64> {
-        let model = self.model.as_ref()?;
+        let model = self.model.get()?;
         let (probabilities, classes) = model.predict_proba(row(features).view());
         let p = classes
             .iter()
@@ -54,19 +53,14 @@ impl OnlineModel for OnlineGaussianNb {
             return Ok(());
         }
         let y: Array1<bool> = examples.iter().map(|e| e.label).collect();
-        let model = Self::params()
-            .fit_with(self.model.take(), &DatasetBase::new(x, y))
-            .map_err(|e| ModelError::Fit {
-                model: "Gaussian naive Bayes",
-                reason: e.to_string(),
-            })?;
-        self.model = Some(model);
-        self.version += 1;
-        Ok(())
+        let data = DatasetBase::new(x, y);
+        self.model.update("Gaussian naive Bayes", |model| {
+            Self::params().fit_with(model, &data)
+        })
     }
 
     fn version(&self) -> u64 {
-        self.version
+        self.model.version()
     }
 }
 

@@ -2,6 +2,7 @@
 //! examples. A constant feature is appended to every vector so the model has an intercept
 //! (linfa's FTRL has none).
 
+use crate::versioned::Versioned;
 use crate::{matrix, row, Example, ModelError, OnlineModel};
 use linfa::traits::{FitWith, Predict};
 use linfa::DatasetBase;
@@ -21,8 +22,7 @@ pub struct FtrlClassifier {
     l1_ratio: f64,
     l2_ratio: f64,
     seed: u64,
-    model: Option<Ftrl<f64>>,
-    version: u64,
+    model: Versioned<Ftrl<f64>>,
 }
 
 impl FtrlClassifier {
@@ -36,8 +36,7 @@ impl FtrlClassifier {
             l1_ratio: 0.5,
             l2_ratio: 0.5,
             seed,
-            model: None,
-            version: 0,
+            model: Versioned::default(),
         }
     }
 
@@ -64,7 +63,7 @@ impl OnlineModel for FtrlClassifier {
 
     /// The probability that the label is `true`.
     fn score(&self, features: &[f64]) -> Option<f64> {
-        let model = self.model.as_ref()?;
+        let model = self.model.get()?;
         let probabilities = model.predict(&row(&Self::with_intercept(features)));
         Some(f64::from(*probabilities[0]))
     }
@@ -80,20 +79,13 @@ impl OnlineModel for FtrlClassifier {
             .collect();
         let x = matrix(&with_intercept, self.dims + 1)?;
         let y: Array1<bool> = examples.iter().map(|e| e.label).collect();
-        let model = self
-            .params()
-            .fit_with(self.model.take(), &DatasetBase::new(x, y))
-            .map_err(|e| ModelError::Fit {
-                model: "FTRL",
-                reason: e.to_string(),
-            })?;
-        self.model = Some(model);
-        self.version += 1;
-        Ok(())
+        let (params, data) = (self.params(), DatasetBase::new(x, y));
+        self.model
+            .update("FTRL", |model| params.fit_with(model, &data))
     }
 
     fn version(&self) -> u64 {
-        self.version
+        self.model.version()
     }
 }
 
@@ -137,7 +129,7 @@ mod tests {
             theirs = Some(params.fit_with(theirs, &DatasetBase::new(x, y)).unwrap());
         }
         let theirs = theirs.unwrap();
-        assert_eq!(ours.model.as_ref().unwrap().z(), theirs.z());
+        assert_eq!(ours.model.get().unwrap().z(), theirs.z());
         assert!(ours.score(&[0.95, 0.9]).unwrap() > 0.7);
         assert!(ours.score(&[0.05, 0.1]).unwrap() < 0.3);
     }

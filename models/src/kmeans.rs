@@ -3,6 +3,7 @@
 //! centroids learned so far is multiplied by `0.5^(1/half_life)`, so after `half_life` epochs
 //! old points count half as much as new ones and the centroids follow a drifting stream.
 
+use crate::versioned::Versioned;
 use crate::{matrix, Example, ModelError, OnlineModel};
 use linfa::traits::FitWith;
 use linfa::{DatasetBase, ParamGuard};
@@ -21,10 +22,9 @@ pub struct StreamingKMeans {
     /// Epochs after which what was learned counts half; `None`: never forget.
     half_life: Option<f64>,
     seed: u64,
-    model: Option<KMeans<f64, L2Dist>>,
+    model: Versioned<KMeans<f64, L2Dist>>,
     /// Points seen before there were `k` of them to place the first centroids.
     waiting: Vec<Vec<f64>>,
-    version: u64,
 }
 
 impl StreamingKMeans {
@@ -36,15 +36,14 @@ impl StreamingKMeans {
             dims,
             half_life,
             seed,
-            model: None,
+            model: Versioned::default(),
             waiting: Vec::new(),
-            version: 0,
         }
     }
 
     /// The centroids, one per row, once there are any.
     pub fn centroids(&self) -> Option<&Array2<f64>> {
-        self.model.as_ref().map(|m| m.centroids())
+        self.model.get().map(|m| m.centroids())
     }
 
     /// The linfa parameters of every update (the rng only places the first centroids).
@@ -56,11 +55,8 @@ impl StreamingKMeans {
     }
 
     /// The model with the weight of what it learned multiplied by `factor`.
-    fn decayed(model: KMeans<f64, L2Dist>, factor: f64) -> Result<KMeans<f64, L2Dist>, ModelError> {
-        let fail = |e: serde_json::Error| ModelError::Fit {
-            model: "k-means",
-            reason: format!("cannot decay the cluster weights: {e}"),
-        };
+    fn decayed(model: KMeans<f64, L2Dist>, factor: f64) -> Result<KMeans<f64, L2Dist>, String> {
+        let fail = |e: serde_json::Error| format!("cannot decay the cluster weights: {e}");
         let mut value = serde_json::to_value(&model).map_err(fail)?;
         if let Some(counts) = value["cluster_count"]["data"].as_array_mut() {
             for c in counts {
@@ -95,11 +91,8 @@ impl OnlineModel for StreamingKMeans {
         if examples.is_empty() {
             return Ok(());
         }
-        let (model, points) = match self.model.take() {
-            Some(model) => {
-                let factor = self.half_life.map_or(1.0, |h| 0.5f64.powf(1.0 / h));
-                (Some(Self::decayed(model, factor)?), points)
-            }
+        let points = match self.model.get() {
+            Some(_) => points,
             None => {
                 self.waiting
                     .extend(examples.iter().map(|e| e.features.clone()));
@@ -108,25 +101,22 @@ impl OnlineModel for StreamingKMeans {
                 }
                 let first: Vec<Example<()>> =
                     self.waiting.drain(..).map(Example::unlabelled).collect();
-                (None, matrix(&first, self.dims)?)
+                matrix(&first, self.dims)?
             }
         };
-        let updated = match self.params().fit_with(model, &DatasetBase::from(points)) {
-            Ok(model) | Err(IncrKMeansError::NotConverged(model)) => model,
-            Err(e) => {
-                return Err(ModelError::Fit {
-                    model: "k-means",
-                    reason: e.to_string(),
-                })
+        let factor = self.half_life.map_or(1.0, |h| 0.5f64.powf(1.0 / h));
+        let (params, data) = (self.params(), DatasetBase::from(points));
+        self.model.update("k-means", |model| {
+            let model = model.map(|m| Self::decayed(m, factor)).transpose()?;
+            match params.fit_with(model, &data) {
+                Ok(model) | Err(IncrKMeansError::NotConverged(model)) => Ok(model),
+                Err(e) => Err(e.to_string()),
             }
-        };
-        self.model = Some(updated);
-        self.version += 1;
-        Ok(())
+        })
     }
 
     fn version(&self) -> u64 {
-        self.version
+        self.model.version()
     }
 }
 

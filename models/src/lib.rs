@@ -38,6 +38,7 @@ mod error;
 mod ftrl;
 mod kmeans;
 mod scaler;
+mod versioned;
 
 pub use bayes::OnlineGaussianNb;
 pub use error::ModelError;
