@@ -16,6 +16,7 @@ pub fn registry() -> Registry {
         .register(pipelines::fraud::pipeline())
         .register(pipelines::sessions::pipeline())
         .register(pipelines::tx_enriched::pipeline())
-        .register(pipelines::enrich::pipeline());
+        .register(pipelines::enrich::pipeline())
+        .register(pipelines::iot_anomaly::pipeline());
     registry
 }

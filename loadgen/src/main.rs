@@ -2,7 +2,7 @@
 //! and shape or as fast as possible, with realistic skew, disorder, lateness, malformed records
 //! and bursts. The same seed gives byte-identical output.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use spate::io::kafka::{KafkaSettings, KafkaTopic};
 use spate::time::{now_ms, parse_duration, parse_rfc3339, Millis};
@@ -340,6 +340,10 @@ struct GenArgs {
     /// Seed: the same seed gives byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// sensors: also write each planted anomaly to this file as
+    /// `{"device_id","event_ms","kind"}` (what a detector is scored against).
+    #[arg(long, value_name = "FILE")]
+    truth: Option<std::path::PathBuf>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -404,7 +408,21 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         duration,
     };
     let ids = IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?;
-    let mut scenario = scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios");
+    let mut scenario = match (&args.truth, name) {
+        (None, _) => scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios"),
+        (Some(path), "sensors") => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create the --truth file {}", path.display()))?;
+            Box::new(scenario::Sensors {
+                base_ms,
+                ids,
+                truth: Some(Box::new(std::io::BufWriter::new(file))),
+            })
+        }
+        (Some(_), _) => {
+            bail!("--truth is for sensors (it lists the planted anomalies); leave it out")
+        }
+    };
     let mut out = args.out.open(name)?;
     let pace = Pace {
         shape,
@@ -412,6 +430,7 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         base_ms,
     };
     let report = generate(scenario.as_mut(), &knobs, &pace, limits, &mut out)?;
+    scenario.finish().context("cannot write the --truth file")?;
     let mut summary = format!(
         "spate-loadgen: wrote {} {name} records ({} malformed) in {:.2} s: {:.0}/s",
         report.events,

@@ -2,12 +2,9 @@
 
 use std::process::Command;
 
-fn loadgen(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spate-loadgen"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+
+use common::loadgen;
 
 #[test]
 fn same_seed_same_bytes_and_valid_transactions() {

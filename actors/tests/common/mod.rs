@@ -433,3 +433,44 @@ pub fn segment_windows_of(lines: &[String]) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Readings of `devices` devices, 1 ms apart, 10% displaced up to 3 s (within the watermark
+/// delay); returns the planted anomalies as (device, event time).
+pub fn write_readings(
+    path: &Path,
+    n: u64,
+    devices: u64,
+    seed: u64,
+) -> std::collections::BTreeSet<(String, i64)> {
+    let mut rng = Rng(seed | 1);
+    let mut planted = std::collections::BTreeSet::new();
+    let mut text = String::new();
+    for i in 0..n {
+        let d = rng.range(0, devices);
+        let mut t = 1_767_225_600_000 + i as i64;
+        if rng.range(0, 10) == 0 {
+            t -= rng.range(0, 3_000) as i64;
+        }
+        let noise = |rng: &mut Rng, scale: f64| (rng.range(0, 2001) as f64 / 1000.0 - 1.0) * scale;
+        let drift = 2.0 * ((i as f64 / n as f64) * 6.0 + d as f64).sin();
+        let mut temperature = 20.0 + (d % 20) as f64 + drift + noise(&mut rng, 0.5);
+        let mut vibration = 1.0 + (d % 4) as f64 + noise(&mut rng, 0.3);
+        let mut pressure = 100.0 + (d % 7) as f64 + noise(&mut rng, 0.8);
+        if rng.range(0, 1_000) == 0 {
+            match rng.range(0, 3) {
+                0 => {
+                    temperature += 18.0;
+                    vibration *= 5.0;
+                }
+                1 => pressure *= 0.4,
+                _ => vibration *= 5.0,
+            }
+            planted.insert((format!("d{d:05}"), t));
+        }
+        text += &format!(
+            "{{\"device_id\":\"d{d:05}\",\"temperature\":{temperature:.2},\"vibration\":{vibration:.2},\"pressure\":{pressure:.2},\"event_ms\":{t}}}\n"
+        );
+    }
+    std::fs::write(path, text).unwrap();
+    planted
+}

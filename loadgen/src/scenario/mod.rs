@@ -46,6 +46,11 @@ pub trait Scenario: Send {
         rng: &mut EventRng,
         out: &mut Vec<u8>,
     ) -> u64;
+
+    /// Flushes what the scenario writes besides its records (the sensors' truth file).
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The scenarios, by name.
@@ -64,7 +69,11 @@ pub fn by_name(name: &str, base_ms: Millis, ids: IdFormat) -> Option<Box<dyn Sce
     Some(match name {
         "transactions" => Box::new(Transactions::new(ids)),
         "clicks" => Box::new(Clicks { ids }),
-        "sensors" => Box::new(Sensors { base_ms, ids }),
+        "sensors" => Box::new(Sensors {
+            base_ms,
+            ids,
+            truth: None,
+        }),
         "traffic" => Box::new(Traffic { ids }),
         "logins" => Box::new(Logins { ids }),
         "nexmark" => Box::new(Nexmark::new(base_ms)),

@@ -1,0 +1,159 @@
+//! `iot-anomaly`: readings far from what is normal for their device. Per device the pipeline
+//! keeps a rolling mean of each field (temperature, vibration, pressure) and an online model of
+//! how readings deviate from it: the deviations' running mean and variance
+//! ([`OnlineScaler`]) and a streaming k-means over the scaled deviations
+//! ([`StreamingKMeans`], half-life 50 micro-batches). A reading's score is the distance of its
+//! scaled deviation to the nearest centroid; above [`THRESHOLD`] it is an anomaly and is
+//! emitted: `{"device_id","event_ms","score","temperature","vibration","pressure"}`.
+//!
+//! The model is keyed state (one per device): it learns once per micro-batch of
+//! [`BATCH`] normal readings of its device (anomalies are not learned, so a burst of them does
+//! not become normal), is checkpointed like any state, and scores every reading with the
+//! version learned from the micro-batches before it. What a device's readings score therefore
+//! depends only on that device's readings in order: the same input gives the same output on
+//! any number of workers and after any restart. A device's first readings train its model and
+//! are not scored (about [`BATCH`] + 1 of them).
+
+use crate::events::SensorReading;
+use serde::{Deserialize, Serialize};
+use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::prelude::*;
+use spate_models::{Example, OnlineModel, OnlineScaler, StreamingKMeans};
+use std::time::Duration;
+
+/// A reading scoring above this is an anomaly (distance in standard deviations of the
+/// device's usual deviation from its rolling mean).
+pub const THRESHOLD: f64 = 6.0;
+/// Normal readings per model update.
+pub const BATCH: usize = 16;
+/// Weight of a new reading in the rolling mean.
+const SMOOTHING: f64 = 0.1;
+/// Fields per reading.
+const DIMS: usize = 3;
+
+/// An anomalous reading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    /// The device, as the input wrote it.
+    pub device_id: Id,
+    /// The reading's event time.
+    pub event_ms: Millis,
+    /// How far from normal it is.
+    pub score: f64,
+    /// The reading.
+    pub temperature: f64,
+    /// The reading.
+    pub vibration: f64,
+    /// The reading.
+    pub pressure: f64,
+}
+
+/// One device's model of normal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceModel {
+    /// Rolling mean of each field, once a reading was seen.
+    mean: Option<[f64; DIMS]>,
+    /// How the device's readings deviate from the rolling mean.
+    scaler: OnlineScaler,
+    /// Clusters of scaled deviations.
+    clusters: StreamingKMeans,
+    /// Deviations of the normal readings since the last update.
+    batch: Vec<Vec<f64>>,
+}
+
+impl Default for DeviceModel {
+    fn default() -> Self {
+        DeviceModel {
+            mean: None,
+            scaler: OnlineScaler::new(DIMS),
+            clusters: StreamingKMeans::new(2, DIMS, Some(50.0), 7),
+            batch: Vec::new(),
+        }
+    }
+}
+
+impl DeviceModel {
+    /// The reading's score (`None` while the model is untrained), learning from it when it
+    /// is normal.
+    fn observe(&mut self, fields: [f64; DIMS]) -> Option<f64> {
+        let Some(mean) = self.mean.as_mut() else {
+            self.mean = Some(fields);
+            return None;
+        };
+        let deviation: Vec<f64> = fields.iter().zip(mean.iter()).map(|(x, m)| x - m).collect();
+        let score = self.clusters.score(&self.scaler.transform(&deviation));
+        if score.is_some_and(|s| s > THRESHOLD) {
+            return score;
+        }
+        for (m, x) in mean.iter_mut().zip(fields) {
+            *m += SMOOTHING * (x - *m);
+        }
+        self.batch.push(deviation);
+        if self.batch.len() >= BATCH {
+            self.learn();
+        }
+        score
+    }
+
+    /// One micro-batch: the scaler learns the deviations, then the clusters learn them scaled.
+    fn learn(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.scaler
+            .learn(&batch)
+            .expect("deviations have DIMS fields");
+        let scaled: Vec<Example<()>> = batch
+            .iter()
+            .map(|d| Example::unlabelled(self.scaler.transform(d)))
+            .collect();
+        self.clusters
+            .learn(&scaled)
+            .expect("scaled deviations have DIMS fields");
+    }
+}
+
+/// Scores every reading against its device's model.
+pub struct AnomalyDetector;
+
+type Ctx<'a> = KeyedContext<'a, Id, DeviceModel, Anomaly>;
+
+impl KeyedOperator for AnomalyDetector {
+    type Key = Id;
+    type Event = SensorReading;
+    type State = DeviceModel;
+    type Output = Anomaly;
+
+    fn on_event(&self, r: &SensorReading, ctx: &mut Ctx<'_>) {
+        let score = ctx
+            .state()
+            .observe([r.temperature, r.vibration, r.pressure]);
+        if let Some(score) = score.filter(|s| *s > THRESHOLD) {
+            ctx.emit(Anomaly {
+                device_id: r.device_id.clone(),
+                event_ms: r.event_ms,
+                score: (score * 1000.0).round() / 1000.0,
+                temperature: r.temperature,
+                vibration: r.vibration,
+                pressure: r.pressure,
+            });
+        }
+    }
+
+    fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
+
+    fn describe(&self) -> String {
+        format!("per-device online model (rolling mean, learned scaling, streaming k-means), anomalies scoring over {THRESHOLD}")
+    }
+}
+
+/// The pipeline.
+pub fn pipeline() -> impl spate::Runnable {
+    Pipeline::<SensorReading>::new(
+        "iot-anomaly",
+        "readings far from their device's learned normal (online k-means per device)",
+    )
+    .input("sensors")
+    .event_time(|r| r.event_ms)
+    .watermark_delay(Duration::from_secs(10))
+    .key_by(|r| r.device_id.clone())
+    .process(AnomalyDetector)
+}
