@@ -91,3 +91,42 @@ fn iot_anomaly_finds_planted_anomalies_the_same_on_any_number_of_workers() {
         found.len()
     );
 }
+
+#[test]
+fn parameters_tune_the_detector_and_unknown_ones_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("sensors.jsonl");
+    write_readings(&input, 20_000, 10, 8);
+    let source = format!("sensors={}", file_arg(&input));
+    let count = |params: &[&str]| {
+        let out = tmp.path().join(format!("out-{}", params.join("-")));
+        let sink = file_arg(&out);
+        let mut args = vec!["run", "iot-anomaly", "--source", &source, "--sink", &sink];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        run_ok(&args);
+        all_outputs(&out)[0].len()
+    };
+    let default = count(&[]);
+    assert!(default > 5, "{default}");
+    assert_eq!(count(&["threshold=1e9"]), 0, "nothing is that far");
+    assert!(
+        count(&["threshold=2", "batch=8"]) > default,
+        "a low threshold finds more"
+    );
+
+    let describe =
+        String::from_utf8_lossy(&run_ok(&["describe", "iot-anomaly"]).stdout).into_owned();
+    assert!(describe.contains("threshold (default 6)"), "{describe}");
+    for (param, says) in [
+        ("k=3", "takes threshold, batch"),
+        ("threshold=abc", "threshold=abc"),
+    ] {
+        let out = spate(&["run", "iot-anomaly", "--source", &source, "--param", param])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says));
+    }
+}

@@ -1,10 +1,12 @@
 //! The command line shared by every spate application: `spate list` and `spate run PIPELINE`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
+mod params;
 mod progress;
 mod registry;
 
-pub use registry::{Registry, Runnable};
+pub use params::{ParamDecl, Params};
+pub use registry::{BuildFn, Registry, Runnable};
 
 use crate::io::kafka::{Guarantee, KafkaSettings};
 use crate::io::sink::SinkSpec;
@@ -49,6 +51,10 @@ enum Command {
 struct RunArgs {
     /// The pipeline to run (see `spate list`).
     pipeline: String,
+    /// A pipeline parameter, `NAME=VALUE` (repeatable; `spate describe PIPELINE` lists them
+    /// with their defaults).
+    #[arg(long, value_name = "NAME=VALUE")]
+    param: Vec<String>,
     /// Input: `gen` (the pipeline's built-in generator), `file:PATH` (JSON lines; a directory
     /// means its files in name order), `stdin` (JSON lines; cannot be replayed, so recovery
     /// after a crash is not exactly-once) or `kafka://HOST:PORT/TOPIC` (every partition of the
@@ -416,16 +422,24 @@ pub fn main(registry: Registry) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Describe { pipeline } => match find(&registry, &pipeline) {
-            Ok(pipeline) => {
-                print!("{}", pipeline.describe());
+            Ok(found) => {
+                print!("{}", found.describe());
+                print!("{}", describe_params(registry.params(&pipeline)));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
         },
         Command::Run(args) => {
-            let pipeline = match find(&registry, &args.pipeline) {
-                Ok(pipeline) => pipeline,
-                Err(code) => return code,
+            if let Err(code) = find(&registry, &args.pipeline) {
+                return code;
+            }
+            let pipeline = match registry.build(&args.pipeline, &args.param) {
+                Some(Ok(pipeline)) => pipeline,
+                Some(Err(e)) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+                None => unreachable!("found above"),
             };
             let result = args.config().and_then(|config| {
                 let line = (!args.quiet && std::io::stderr().is_terminal())
@@ -456,6 +470,18 @@ pub fn main(registry: Registry) -> ExitCode {
             }
         }
     }
+}
+
+/// The `spate describe` lines of a pipeline's parameters (none when it takes none).
+fn describe_params(params: &[ParamDecl]) -> String {
+    let mut text = String::new();
+    if !params.is_empty() {
+        text += "parameters (--param NAME=VALUE):\n";
+    }
+    for p in params {
+        text += &format!("  {} (default {}): {}\n", p.name, p.default, p.help);
+    }
+    text
 }
 
 /// The pipeline called `name`, or the exit code after saying which exist.

@@ -2,6 +2,7 @@
 //! listed by `spate list`. It lives beside the command line that runs them, so
 //! [`crate::pipeline`] only describes jobs.
 
+use super::params::{ParamDecl, Params};
 use crate::operator::KeyedOperator;
 use crate::pipeline::Job;
 use crate::runtime::{JobReport, RunConfig};
@@ -63,10 +64,21 @@ where
     }
 }
 
+/// Builds a pipeline from its parameters.
+pub type BuildFn = Arc<dyn Fn(&Params) -> Result<Arc<dyn Runnable>> + Send + Sync>;
+
+/// A registered pipeline: as built with its defaults, and how to build it with others.
+#[derive(Clone)]
+struct Entry {
+    pipeline: Arc<dyn Runnable>,
+    params: Vec<ParamDecl>,
+    build: Option<BuildFn>,
+}
+
 /// The pipelines an application offers, by name.
 #[derive(Default, Clone)]
 pub struct Registry {
-    pipelines: Vec<Arc<dyn Runnable>>,
+    pipelines: Vec<Entry>,
 }
 
 impl Registry {
@@ -80,22 +92,73 @@ impl Registry {
     /// # Panics
     /// When a pipeline with the same name is already registered.
     pub fn register(&mut self, pipeline: impl Runnable + 'static) -> &mut Self {
+        self.add(Entry {
+            pipeline: Arc::new(pipeline),
+            params: Vec::new(),
+            build: None,
+        })
+    }
+
+    /// Adds a pipeline that takes `params` (`--param NAME=VALUE`), built by `build`.
+    ///
+    /// # Panics
+    /// When a pipeline with the same name is already registered, or `build` refuses the
+    /// defaults.
+    pub fn register_with_params<P: Runnable + 'static>(
+        &mut self,
+        params: Vec<ParamDecl>,
+        build: impl Fn(&Params) -> Result<P> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let build: BuildFn = Arc::new(move |p| Ok(Arc::new(build(p)?) as Arc<dyn Runnable>));
+        let defaults = Params::defaults("", &params);
+        let pipeline = build(&defaults).expect("a pipeline builds with its parameters' defaults");
+        self.add(Entry {
+            pipeline,
+            params,
+            build: Some(build),
+        })
+    }
+
+    fn add(&mut self, entry: Entry) -> &mut Self {
+        let name = entry.pipeline.name().to_string();
         assert!(
-            self.get(pipeline.name()).is_none(),
-            "pipeline `{}` registered twice",
-            pipeline.name()
+            self.get(&name).is_none(),
+            "pipeline `{name}` registered twice"
         );
-        self.pipelines.push(Arc::new(pipeline));
+        self.pipelines.push(entry);
         self
     }
 
-    /// The pipeline called `name`.
+    /// The pipeline called `name`, with its parameters' defaults.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Runnable>> {
-        self.pipelines.iter().find(|p| p.name() == name).cloned()
+        self.entry(name).map(|e| e.pipeline.clone())
     }
 
-    /// All pipelines, in registration order.
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.pipelines.iter().find(|e| e.pipeline.name() == name)
+    }
+
+    /// The parameters pipeline `name` takes.
+    pub fn params(&self, name: &str) -> &[ParamDecl] {
+        self.entry(name).map_or(&[], |e| &e.params)
+    }
+
+    /// The pipeline called `name` built with `--param` texts `NAME=VALUE` (`None`: no such
+    /// pipeline).
+    pub fn build(&self, name: &str, texts: &[String]) -> Option<Result<Arc<dyn Runnable>>> {
+        let entry = self.entry(name)?;
+        let params = match Params::parse(name, &entry.params, texts) {
+            Ok(params) => params,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match &entry.build {
+            Some(build) => build(&params),
+            None => Ok(entry.pipeline.clone()),
+        })
+    }
+
+    /// All pipelines (with their defaults), in registration order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Runnable>> {
-        self.pipelines.iter()
+        self.pipelines.iter().map(|e| &e.pipeline)
     }
 }

@@ -3,28 +3,30 @@
 //! how readings deviate from it: the deviations' running mean and variance
 //! ([`OnlineScaler`]) and a streaming k-means over the scaled deviations
 //! ([`StreamingKMeans`], half-life 50 micro-batches). A reading's score is the distance of its
-//! scaled deviation to the nearest centroid; above [`THRESHOLD`] it is an anomaly and is
-//! emitted: `{"device_id","event_ms","score","temperature","vibration","pressure"}`.
+//! scaled deviation to the nearest centroid; above the threshold (`--param threshold`, default
+//! [`THRESHOLD`]) it is an anomaly and is emitted:
+//! `{"device_id","event_ms","score","temperature","vibration","pressure"}`.
 //!
-//! The model is keyed state (one per device): it learns once per micro-batch of
-//! [`BATCH`] normal readings of its device (anomalies are not learned, so a burst of them does
-//! not become normal), is checkpointed like any state, and scores every reading with the
-//! version learned from the micro-batches before it. What a device's readings score therefore
-//! depends only on that device's readings in order: the same input gives the same output on
-//! any number of workers and after any restart. A device's first readings train its model and
-//! are not scored (about [`BATCH`] + 1 of them).
+//! The model is keyed state (one per device): it learns once per micro-batch of normal
+//! readings of its device (`--param batch`, default [`BATCH`]; anomalies are not learned, so a
+//! burst of them does not become normal), is checkpointed like any state, and scores every
+//! reading with the version learned from the micro-batches before it. What a device's readings
+//! score therefore depends only on that device's readings in order: the same input gives the
+//! same output on any number of workers and after any restart. A device's first readings
+//! train its model and are not scored (one more than a batch).
 
 use crate::events::SensorReading;
 use serde::{Deserialize, Serialize};
+use spate::cli::{ParamDecl, Params};
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
 use spate::prelude::*;
 use spate_models::{Example, OnlineModel, OnlineScaler, StreamingKMeans};
 use std::time::Duration;
 
-/// A reading scoring above this is an anomaly (distance in standard deviations of the
-/// device's usual deviation from its rolling mean).
+/// A reading scoring above this is an anomaly, by default (distance in standard deviations of
+/// the device's usual deviation from its rolling mean).
 pub const THRESHOLD: f64 = 6.0;
-/// Normal readings per model update.
+/// Normal readings per model update, by default.
 pub const BATCH: usize = 16;
 /// Weight of a new reading in the rolling mean.
 const SMOOTHING: f64 = 0.1;
@@ -74,22 +76,22 @@ impl Default for DeviceModel {
 
 impl DeviceModel {
     /// The reading's score (`None` while the model is untrained), learning from it when it
-    /// is normal.
-    fn observe(&mut self, fields: [f64; DIMS]) -> Option<f64> {
+    /// is normal (scores `threshold` or less).
+    fn observe(&mut self, fields: [f64; DIMS], tuning: &Tuning) -> Option<f64> {
         let Some(mean) = self.mean.as_mut() else {
             self.mean = Some(fields);
             return None;
         };
         let deviation: Vec<f64> = fields.iter().zip(mean.iter()).map(|(x, m)| x - m).collect();
         let score = self.clusters.score(&self.scaler.transform(&deviation));
-        if score.is_some_and(|s| s > THRESHOLD) {
+        if score.is_some_and(|s| s > tuning.threshold) {
             return score;
         }
         for (m, x) in mean.iter_mut().zip(fields) {
             *m += SMOOTHING * (x - *m);
         }
         self.batch.push(deviation);
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= tuning.batch {
             self.learn();
         }
         score
@@ -111,8 +113,26 @@ impl DeviceModel {
     }
 }
 
+/// What `--param` sets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Scores above it are anomalies.
+    pub threshold: f64,
+    /// Normal readings per model update.
+    pub batch: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            threshold: THRESHOLD,
+            batch: BATCH,
+        }
+    }
+}
+
 /// Scores every reading against its device's model.
-pub struct AnomalyDetector;
+pub struct AnomalyDetector(pub Tuning);
 
 type Ctx<'a> = KeyedContext<'a, Id, DeviceModel, Anomaly>;
 
@@ -123,10 +143,9 @@ impl KeyedOperator for AnomalyDetector {
     type Output = Anomaly;
 
     fn on_event(&self, r: &SensorReading, ctx: &mut Ctx<'_>) {
-        let score = ctx
-            .state()
-            .observe([r.temperature, r.vibration, r.pressure]);
-        if let Some(score) = score.filter(|s| *s > THRESHOLD) {
+        let fields = [r.temperature, r.vibration, r.pressure];
+        let score = ctx.state().observe(fields, &self.0);
+        if let Some(score) = score.filter(|s| *s > self.0.threshold) {
             ctx.emit(Anomaly {
                 device_id: r.device_id.clone(),
                 event_ms: r.event_ms,
@@ -141,13 +160,36 @@ impl KeyedOperator for AnomalyDetector {
     fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
 
     fn describe(&self) -> String {
-        format!("per-device online model (rolling mean, learned scaling, streaming k-means), anomalies scoring over {THRESHOLD}")
+        format!(
+            "per-device online model (rolling mean, learned scaling, streaming k-means updated every {} normal readings), anomalies scoring over {}",
+            self.0.batch, self.0.threshold
+        )
     }
 }
 
-/// The pipeline.
-pub fn pipeline() -> impl spate::Runnable {
-    Pipeline::<SensorReading>::new(
+/// The parameters `--param` sets.
+pub fn params() -> Vec<ParamDecl> {
+    vec![
+        ParamDecl::new(
+            "threshold",
+            &THRESHOLD.to_string(),
+            "a reading scoring above this is an anomaly (standard deviations from its device's normal)",
+        ),
+        ParamDecl::new(
+            "batch",
+            &BATCH.to_string(),
+            "normal readings of a device per update of its model",
+        ),
+    ]
+}
+
+/// The pipeline with `params`.
+pub fn pipeline(params: &Params) -> spate::Result<impl spate::Runnable> {
+    let tuning = Tuning {
+        threshold: params.get("threshold")?,
+        batch: params.get::<usize>("batch")?.max(2),
+    };
+    Ok(Pipeline::<SensorReading>::new(
         "iot-anomaly",
         "readings far from their device's learned normal (online k-means per device)",
     )
@@ -155,5 +197,5 @@ pub fn pipeline() -> impl spate::Runnable {
     .event_time(|r| r.event_ms)
     .watermark_delay(Duration::from_secs(10))
     .key_by(|r| r.device_id.clone())
-    .process(AnomalyDetector)
+    .process(AnomalyDetector(tuning)))
 }
