@@ -3,6 +3,7 @@
 //! centroids learned so far is multiplied by `0.5^(1/half_life)`, so after `half_life` epochs
 //! old points count half as much as new ones and the centroids follow a drifting stream.
 
+use crate::inline::inline;
 use crate::versioned::Versioned;
 use crate::{matrix, Example, ModelError, OnlineModel};
 use linfa::traits::FitWith;
@@ -108,10 +109,10 @@ impl OnlineModel for StreamingKMeans {
         let (params, data) = (self.params(), DatasetBase::from(points));
         self.model.update("k-means", |model| {
             let model = model.map(|m| Self::decayed(m, factor)).transpose()?;
-            match params.fit_with(model, &data) {
+            inline(|| match params.fit_with(model, &data) {
                 Ok(model) | Err(IncrKMeansError::NotConverged(model)) => Ok(model),
                 Err(e) => Err(e.to_string()),
-            }
+            })
         })
     }
 

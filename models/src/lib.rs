@@ -36,6 +36,7 @@
 mod bayes;
 mod error;
 mod ftrl;
+mod inline;
 mod kmeans;
 mod scaler;
 mod versioned;

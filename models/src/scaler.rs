@@ -70,19 +70,18 @@ impl OnlineScaler {
     /// `row` as standard scores: each feature minus its mean, over its standard deviation (a
     /// feature that never varied is only centred).
     pub fn transform(&self, row: &[f64]) -> Vec<f64> {
-        let variance = self.variance();
-        row.iter()
-            .zip(&self.mean)
-            .zip(variance)
-            .map(|((x, mean), var)| {
-                let sd = var.sqrt();
-                if sd > 0.0 {
-                    (x - mean) / sd
-                } else {
-                    x - mean
-                }
-            })
-            .collect()
+        let mut out = vec![0.0; row.len()];
+        self.scale(row, &mut out);
+        out
+    }
+
+    /// [`transform`](Self::transform) into `out` (as long as `row`), without allocating.
+    pub fn scale(&self, row: &[f64], out: &mut [f64]) {
+        let n = self.count.max(1) as f64;
+        for (((o, x), mean), m2) in out.iter_mut().zip(row).zip(&self.mean).zip(&self.m2) {
+            let sd = (m2 / n).sqrt();
+            *o = if sd > 0.0 { (x - mean) / sd } else { x - mean };
+        }
     }
 }
 

@@ -82,15 +82,17 @@ impl DeviceModel {
             self.mean = Some(fields);
             return None;
         };
-        let deviation: Vec<f64> = fields.iter().zip(mean.iter()).map(|(x, m)| x - m).collect();
-        let score = self.clusters.score(&self.scaler.transform(&deviation));
+        let deviation: [f64; DIMS] = std::array::from_fn(|i| fields[i] - mean[i]);
+        let mut scaled = [0.0; DIMS];
+        self.scaler.scale(&deviation, &mut scaled);
+        let score = self.clusters.score(&scaled);
         if score.is_some_and(|s| s > tuning.threshold) {
             return score;
         }
         for (m, x) in mean.iter_mut().zip(fields) {
             *m += SMOOTHING * (x - *m);
         }
-        self.batch.push(deviation);
+        self.batch.push(deviation.to_vec());
         if self.batch.len() >= tuning.batch {
             self.learn();
         }
