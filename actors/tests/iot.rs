@@ -130,3 +130,74 @@ fn parameters_tune_the_detector_and_unknown_ones_are_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(says));
     }
 }
+
+#[test]
+fn model_metrics_are_served_and_reported() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("sensors.jsonl");
+    write_readings(&input, 20_000, 10, 4);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spate(&[
+        "run",
+        "iot-anomaly",
+        "--source",
+        "stdin",
+        "--sink",
+        "stdout",
+        "--trigger",
+        "50ms",
+        "--metrics-addr",
+        &addr,
+        "--report",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let readings = std::fs::read(&input).unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&readings).unwrap();
+        stdin // kept open until the metrics were read
+    });
+    wait_until(
+        "the model metrics",
+        std::time::Duration::from_secs(60),
+        || {
+            let ended = child.try_wait().unwrap();
+            assert!(ended.is_none(), "the job ended early: {ended:?}");
+            counter(&addr, "spate_operator_total").is_some()
+                && http_get(&addr, "/metrics").is_some_and(|b| b.contains("name=\"alert_rate\""))
+        },
+    );
+    let body = http_get(&addr, "/metrics").unwrap();
+    for name in ["model_updates", "model_examples", "scored", "alerts"] {
+        assert!(
+            body.contains(&format!("spate_operator_total{{name=\"{name}\"")),
+            "{name}:\n{body}"
+        );
+    }
+    drop(writer.join().unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("spate report operator:"))
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        let field = line
+            .split(' ')
+            .find(|f| f.starts_with(&format!("{name}=")))
+            .unwrap();
+        field.split('=').nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(value("examples_per_update"), 16.0, "{line}");
+    assert!((value("alert_rate") - value("alerts") / value("scored")).abs() < 1e-9);
+    assert!(
+        value("scored") > 19_000.0 && value("mean_score") > 0.5,
+        "{line}"
+    );
+}

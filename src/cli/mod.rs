@@ -389,6 +389,11 @@ fn print_report(pipeline: &str, report: &JobReport) {
         secs,
         report.records_in as f64 / secs,
     );
+    let values = report.operator_values();
+    if !values.is_empty() {
+        let text: Vec<String> = values.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        eprintln!("spate report operator: {}", text.join(" "));
+    }
 }
 
 /// Parses the command line, runs it against `registry`, and returns the process exit code.

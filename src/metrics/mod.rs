@@ -2,7 +2,8 @@
 //! dead-lettered; epoch and checkpoint durations; checkpoint size; watermark and watermark lag;
 //! state keys and stored bytes per partition; partition restarts; Kafka consumer lag,
 //! consumer-group rebalances, changelog restores with their durations, and source partitions
-//! paused for backpressure, and state expired by a TTL. Served as text on `GET /metrics` at
+//! paused for backpressure, state expired by a TTL, and what the pipeline's operators count
+//! (`spate_operator_total{name}`) with the ratios they declare (`spate_operator_ratio{name}`). Served as text on `GET /metrics` at
 //! `--metrics-addr` (with `GET /health`) by an HTTP server of its own (`server.rs`).
 //! Instruments are updated once per epoch or checkpoint, never per record.
 
@@ -46,6 +47,8 @@ struct Instruments {
     restore_seconds: HistogramVec,
     source_pauses: IntCounterVec,
     state_expired: IntCounter,
+    operator_counts: prometheus::CounterVec,
+    operator_ratios: GaugeVec,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -175,6 +178,20 @@ impl Metrics {
                 "spate_state_expired_total",
                 "Keys whose state the state TTL dropped, not touched for the TTL",
             ),
+            operator_counts: b.add(prometheus::CounterVec::new(
+                Opts::new(
+                    "spate_operator_total",
+                    "What the pipeline's operators count (see spate describe), by name",
+                ),
+                &["name"],
+            )),
+            operator_ratios: b.add(GaugeVec::new(
+                Opts::new(
+                    "spate_operator_ratio",
+                    "Ratios of the operators' counters over the run, by name",
+                ),
+                &["name"],
+            )),
             _server: addr.map(|addr| Server::start(addr, registry)).transpose()?,
         };
         Ok(Metrics {
@@ -256,6 +273,31 @@ impl Metrics {
     /// Counts keys whose state expired under the state TTL in a committed epoch.
     pub fn state_expired(&self, keys: u64) {
         self.inner.state_expired.inc_by(keys);
+    }
+
+    /// Adds what the operators counted in a committed epoch (`counts`), and sets the ratios
+    /// among `decls` to their value over the run so far (`totals`).
+    pub fn operator(
+        &self,
+        counts: &crate::operator::Counters,
+        totals: &crate::operator::Counters,
+        decls: &[crate::operator::MetricDecl],
+    ) {
+        for (name, by) in counts.iter() {
+            let counter = self.inner.operator_counts.with_label_values(&[name]);
+            counter.inc_by(by.max(0.0));
+        }
+        for (name, value) in totals.values(decls) {
+            let ratio = decls.iter().any(
+                |d| matches!(d, crate::operator::MetricDecl::Ratio { name: n, .. } if *n == name),
+            );
+            if ratio {
+                self.inner
+                    .operator_ratios
+                    .with_label_values(&[name])
+                    .set(value);
+            }
+        }
     }
 
     /// Counts a partition restart.

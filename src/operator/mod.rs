@@ -54,9 +54,11 @@
 //!
 //! [`PartitionCore`]: crate::runtime::PartitionCore
 
+mod counters;
 mod ordered;
 mod waiting;
 
+pub use counters::{Counters, MetricDecl};
 pub use ordered::{InOrder, Ordered, OrderedOperator};
 pub use waiting::Waiting;
 
@@ -117,6 +119,12 @@ pub trait KeyedOperator: Send + Sync + 'static {
     fn describe(&self) -> String {
         crate::pipeline::short_type_name(std::any::type_name::<Self>())
     }
+
+    /// The operator's own metrics (counters it adds to with
+    /// [`KeyedContext::count`], and ratios of them); none by default.
+    fn metrics(&self) -> Vec<MetricDecl> {
+        Vec::new()
+    }
 }
 
 /// The times a callback runs at.
@@ -139,6 +147,7 @@ pub struct KeyedContext<'a, K, S, O> {
     /// The partition's timer index.
     pub(crate) timers: &'a mut TimerIndex<K>,
     pub(crate) out: &'a mut Vec<O>,
+    pub(crate) counters: &'a mut Counters,
     pub(crate) clock: Clock,
     pub(crate) rules: &'a TimeRules,
     pub(crate) cleared: bool,
@@ -150,7 +159,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
         key: &'a K,
         entry: &'a mut Entry<S>,
         timers: &'a mut TimerIndex<K>,
-        out: &'a mut Vec<O>,
+        (out, counters): (&'a mut Vec<O>, &'a mut Counters),
         clock: Clock,
         rules: &'a TimeRules,
     ) -> Self {
@@ -160,6 +169,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
             key_timers: &mut entry.timers,
             timers,
             out,
+            counters,
             clock,
             rules,
             cleared: false,
@@ -209,6 +219,12 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
     /// Emits an output.
     pub fn emit(&mut self, output: O) {
         self.out.push(output);
+    }
+
+    /// Adds `by` to the operator's counter `name` (declare it in
+    /// [`KeyedOperator::metrics`] to have it exported).
+    pub fn count(&mut self, name: &'static str, by: f64) {
+        self.counters.add(name, by);
     }
 
     /// Registers a timer for this key; registering the same time twice has no extra effect.
@@ -264,6 +280,7 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
             key_timers: self.key_timers,
             timers: self.timers,
             out: self.out,
+            counters: self.counters,
             clock: Clock { time, ..self.clock },
             rules: self.rules,
             cleared: false,

@@ -3,7 +3,7 @@
 //! TTL) and its outputs.
 
 use super::Plan;
-use crate::operator::KeyedOperator;
+use crate::operator::{KeyedOperator, MetricDecl};
 use crate::time::format_millis;
 use std::fmt::Write;
 
@@ -70,6 +70,24 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
             let _ = match i {
                 0 => writeln!(text, "  1. {name}, with the late records and dead letters"),
                 _ => writeln!(text, "  {}. {name}: the results split off to it", i + 1),
+            };
+        }
+        let metrics = self.operator_metrics();
+        if !metrics.is_empty() {
+            let _ = writeln!(
+                text,
+                "metrics (spate_operator_total{{name}}, spate_operator_ratio{{name}}, --report):"
+            );
+        }
+        for m in metrics {
+            let _ = match m {
+                MetricDecl::Counter { name, help } => writeln!(text, "  {name}: {help}"),
+                MetricDecl::Ratio {
+                    name,
+                    help,
+                    numerator,
+                    denominator,
+                } => writeln!(text, "  {name} = {numerator} / {denominator}: {help}"),
             };
         }
         text

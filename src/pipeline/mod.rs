@@ -152,6 +152,15 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
         }
     }
 
+    /// The metrics every stage's operator declares.
+    pub fn operator_metrics(&self) -> Vec<crate::operator::MetricDecl> {
+        let mut decls = self.operator.metrics();
+        if let Some(stage) = self.later_stage() {
+            decls.extend(stage.metrics());
+        }
+        decls
+    }
+
     /// The later stage, when the pipeline re-keys its first stage's results.
     pub fn later_stage(&self) -> Option<&Arc<dyn LaterStage<Op::Output, Out>>> {
         match &self.output {

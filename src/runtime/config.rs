@@ -210,6 +210,10 @@ pub struct JobReport {
     pub elapsed: Duration,
     /// The job ended because its input did (a bounded source, or `--until-end`).
     pub end_of_input: bool,
+    /// What the operators counted in committed epochs.
+    pub counters: crate::operator::Counters,
+    /// The operators' declared metrics (their counters and ratios).
+    pub metrics: Vec<crate::operator::MetricDecl>,
 }
 
 impl JobReport {
@@ -222,5 +226,14 @@ impl JobReport {
         self.dead_letters += other.dead_letters;
         self.restarts += other.restarts;
         self.end_of_input = other.end_of_input;
+        self.counters.merge(&other.counters);
+        if self.metrics.is_empty() {
+            self.metrics = other.metrics.clone();
+        }
+    }
+
+    /// The value of every metric the operators declared, over the committed epochs.
+    pub fn operator_values(&self) -> Vec<(&'static str, f64)> {
+        self.counters.values(&self.metrics)
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct ReadyEpoch {
     pub(crate) stats: EpochStats,
     /// State keys expired in it.
     pub(crate) expired: u64,
+    /// What the operators counted in it.
+    pub(crate) counters: crate::operator::Counters,
     /// Why its first dead letter was rejected.
     pub(crate) first_dead_error: Option<String>,
     /// When it was cut.
@@ -125,10 +127,12 @@ impl EpochLedger {
         self.committed = epoch;
         let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
         let (mut outputs, mut late, mut expired) = (0, 0, 0);
+        let mut counters = crate::operator::Counters::default();
         for done in pending.done.into_iter().flatten() {
             outputs += done.outputs;
             late += done.late;
             expired += done.expired;
+            counters.merge(&done.counters);
             staged.extend(done.staged);
         }
         Some(ReadyEpoch {
@@ -143,6 +147,7 @@ impl EpochLedger {
                 final_epoch: pending.record.final_epoch,
             },
             expired,
+            counters,
             first_dead_error: pending.first_dead_error,
             cut_at: pending.cut_at,
             ends_job: pending.ends_job,
@@ -191,6 +196,7 @@ mod tests {
             outputs,
             late: 1,
             expired: 0,
+            counters: Default::default(),
         }
     }
 

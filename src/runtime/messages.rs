@@ -202,6 +202,8 @@ pub struct EpochDone {
     pub late: u64,
     /// Keys whose state expired under the state TTL.
     pub expired: u64,
+    /// What the operators counted.
+    pub counters: crate::operator::Counters,
 }
 
 /// The source's request to end an epoch.

@@ -369,6 +369,7 @@ where
         changelog: parts.changelog.clone(),
         max_dead_letter_ratio: config.max_dead_letter_ratio,
         progress: config.progress.clone(),
+        operator_metrics: plan.operator_metrics(),
     };
     // One watermark channel per input and partition, input-major.
     let delays: Vec<_> = (plan.inputs.iter())

@@ -335,6 +335,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         }
         let expired = self.core.counts().expired - self.expired_seen;
         self.expired_seen += expired;
+        let mut counters = self.core.take_counters();
+        if let Some(chain) = self.chain.as_mut() {
+            counters.merge(&chain.runner.take_counters());
+        }
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {
                 partition: self.index,
@@ -344,6 +348,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 outputs,
                 late,
                 expired,
+                counters,
             })));
         self.report_state();
         Ok(())
@@ -770,6 +775,7 @@ impl EpochDone {
             outputs: 0,
             late: 0,
             expired: 0,
+            counters: Default::default(),
         }
     }
 }

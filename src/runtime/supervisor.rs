@@ -58,6 +58,8 @@ pub(crate) struct SupervisorConfig {
     pub(crate) max_dead_letter_ratio: Option<f64>,
     /// Where committed counts are published for a progress display.
     pub(crate) progress: Arc<LiveCounts>,
+    /// The metrics the pipeline's operators declare.
+    pub(crate) operator_metrics: Vec<crate::operator::MetricDecl>,
 }
 
 /// Supervises one job.
@@ -128,7 +130,10 @@ impl JobSupervisor {
             source_draining: false,
             control,
             result: Some(result),
-            report: JobReport::default(),
+            report: JobReport {
+                metrics: config.operator_metrics,
+                ..JobReport::default()
+            },
             started: Instant::now(),
         }
     }
@@ -359,6 +364,7 @@ impl JobSupervisor {
                 staged,
                 stats,
                 expired,
+                counters,
                 first_dead_error,
                 cut_at,
                 ends_job,
@@ -406,6 +412,10 @@ impl JobSupervisor {
             self.report.dead_letters += dead_letters;
             self.report.outputs += outputs;
             self.report.late += late;
+            self.report.counters.merge(&counters);
+            let report = &self.report;
+            self.metrics
+                .operator(&counters, &report.counters, &report.metrics);
             self.metrics.epoch_committed(
                 records,
                 outputs,

@@ -15,7 +15,7 @@
 //! records interleave.
 
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
-use crate::operator::{Clock, KeyedContext, KeyedOperator, TimeDomain, Timer};
+use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
 use crate::state::{Bucket, KeyedState};
 use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME};
@@ -97,6 +97,8 @@ pub struct PartitionCore<Op: KeyedOperator> {
     watermark: Millis,
     /// The watermark outputs emitted now are emitted under.
     emitting_under: Millis,
+    /// What the operator counted since the last epoch end.
+    counters: Counters,
     processing_time: Millis,
     counts: CoreCounts,
 }
@@ -123,6 +125,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             output_watermarks: Vec::new(),
             watermark: BEFORE_TIME,
             emitting_under: BEFORE_TIME,
+            counters: Counters::default(),
             processing_time: 0,
             counts: CoreCounts::default(),
         }
@@ -243,7 +246,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             processing_time: self.processing_time,
         };
         self.emitting_under = self.watermark;
-        let mut ctx = KeyedContext::new(key, entry, timers, &mut self.outputs, clock, &self.rules);
+        let out = (&mut self.outputs, &mut self.counters);
+        let mut ctx = KeyedContext::new(key, entry, timers, out, clock, &self.rules);
         self.operator.on_event(event, &mut ctx);
         let cleared = ctx.cleared;
         self.key_outputs(key);
@@ -296,8 +300,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 watermark: self.watermark,
                 processing_time: self.processing_time,
             };
-            let mut ctx =
-                KeyedContext::new(&key, entry, timers, &mut self.outputs, clock, &self.rules);
+            let out = (&mut self.outputs, &mut self.counters);
+            let mut ctx = KeyedContext::new(&key, entry, timers, out, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
             let cleared = ctx.cleared;
             self.key_outputs(&key);
@@ -341,6 +345,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             .zip(std::mem::take(&mut self.outputs))
     }
 
+    /// Takes what the operator counted since the last call.
+    pub fn take_counters(&mut self) -> Counters {
+        std::mem::take(&mut self.counters)
+    }
+
     /// Takes the late records (with their event time) since the last call.
     pub fn take_late(&mut self) -> Vec<(Millis, Op::Event)> {
         std::mem::take(&mut self.late)
@@ -369,6 +378,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.output_keys.clear();
         self.output_watermarks.clear();
         self.late.clear();
+        self.counters = Counters::default();
         let fresh = meta.epoch == 0;
         self.watermark = if fresh { BEFORE_TIME } else { meta.watermark };
         for (i, clock) in self.inputs.iter_mut().enumerate() {

@@ -95,6 +95,10 @@ where
             ..self.clone()
         })
     }
+
+    fn metrics(&self) -> Vec<crate::operator::MetricDecl> {
+        self.operator.metrics()
+    }
 }
 
 /// A [`KeyedStage`] in one key partition.
@@ -187,5 +191,9 @@ where
 
     fn key_count(&self) -> usize {
         self.core.key_count()
+    }
+
+    fn take_counters(&mut self) -> crate::operator::Counters {
+        self.core.take_counters()
     }
 }

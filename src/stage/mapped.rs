@@ -39,6 +39,10 @@ impl<In: 'static, Mid: 'static, Out: 'static> LaterStage<In, Out> for MappedStag
             map: self.map.clone(),
         })
     }
+
+    fn metrics(&self) -> Vec<crate::operator::MetricDecl> {
+        self.inner.metrics()
+    }
 }
 
 /// A [`MappedStage`] in one key partition.
@@ -88,5 +92,9 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
 
     fn key_count(&self) -> usize {
         self.inner.key_count()
+    }
+
+    fn take_counters(&mut self) -> crate::operator::Counters {
+        self.inner.take_counters()
     }
 }

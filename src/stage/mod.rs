@@ -77,6 +77,9 @@ pub trait LaterStage<In, Out>: Send + Sync {
 
     /// The same stage with other time rules.
     fn with_rules(&self, rules: TimeRules) -> Box<dyn LaterStage<In, Out>>;
+
+    /// The stage's operator's own metrics.
+    fn metrics(&self) -> Vec<crate::operator::MetricDecl>;
 }
 
 /// A later stage's state and processing in one key partition, driven by the partition actor
@@ -115,6 +118,9 @@ pub trait StageRunner<In, Out>: Send {
 
     /// Keys holding state.
     fn key_count(&self) -> usize;
+
+    /// What the stage's operator counted since the last call.
+    fn take_counters(&mut self) -> crate::operator::Counters;
 }
 
 /// Appends keyed stage `number` (key type, operator, lateness, TTL) to a `spate describe` text.

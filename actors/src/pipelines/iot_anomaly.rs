@@ -18,7 +18,7 @@
 use crate::events::SensorReading;
 use serde::{Deserialize, Serialize};
 use spate::cli::{ParamDecl, Params};
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::operator::{KeyedContext, KeyedOperator, MetricDecl, Timer};
 use spate::prelude::*;
 use spate_models::{Example, OnlineModel, OnlineScaler, StreamingKMeans};
 use std::time::Duration;
@@ -76,31 +76,33 @@ impl Default for DeviceModel {
 
 impl DeviceModel {
     /// The reading's score (`None` while the model is untrained), learning from it when it
-    /// is normal (scores `threshold` or less).
-    fn observe(&mut self, fields: [f64; DIMS], tuning: &Tuning) -> Option<f64> {
+    /// is normal (scores `threshold` or less); and how many examples an update it completed
+    /// learned (0: none).
+    fn observe(&mut self, fields: [f64; DIMS], tuning: &Tuning) -> (Option<f64>, usize) {
         let Some(mean) = self.mean.as_mut() else {
             self.mean = Some(fields);
-            return None;
+            return (None, 0);
         };
         let deviation: [f64; DIMS] = std::array::from_fn(|i| fields[i] - mean[i]);
         let mut scaled = [0.0; DIMS];
         self.scaler.scale(&deviation, &mut scaled);
         let score = self.clusters.score(&scaled);
         if score.is_some_and(|s| s > tuning.threshold) {
-            return score;
+            return (score, 0);
         }
         for (m, x) in mean.iter_mut().zip(fields) {
             *m += SMOOTHING * (x - *m);
         }
         self.batch.push(deviation.to_vec());
-        if self.batch.len() >= tuning.batch {
-            self.learn();
+        if self.batch.len() < tuning.batch {
+            return (score, 0);
         }
-        score
+        (score, self.learn())
     }
 
     /// One micro-batch: the scaler learns the deviations, then the clusters learn them scaled.
-    fn learn(&mut self) {
+    /// Returns how many.
+    fn learn(&mut self) -> usize {
         let batch = std::mem::take(&mut self.batch);
         self.scaler
             .learn(&batch)
@@ -112,6 +114,7 @@ impl DeviceModel {
         self.clusters
             .learn(&scaled)
             .expect("scaled deviations have DIMS fields");
+        scaled.len()
     }
 }
 
@@ -146,8 +149,17 @@ impl KeyedOperator for AnomalyDetector {
 
     fn on_event(&self, r: &SensorReading, ctx: &mut Ctx<'_>) {
         let fields = [r.temperature, r.vibration, r.pressure];
-        let score = ctx.state().observe(fields, &self.0);
+        let (score, learned) = ctx.state().observe(fields, &self.0);
+        if learned > 0 {
+            ctx.count("model_updates", 1.0);
+            ctx.count("model_examples", learned as f64);
+        }
+        if let Some(score) = score {
+            ctx.count("scored", 1.0);
+            ctx.count("score_sum", score);
+        }
         if let Some(score) = score.filter(|s| *s > self.0.threshold) {
+            ctx.count("alerts", 1.0);
             ctx.emit(Anomaly {
                 device_id: r.device_id.clone(),
                 event_ms: r.event_ms,
@@ -160,6 +172,44 @@ impl KeyedOperator for AnomalyDetector {
     }
 
     fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
+
+    fn metrics(&self) -> Vec<MetricDecl> {
+        let counter = |name, help| MetricDecl::Counter { name, help };
+        let ratio = |name, help, numerator, denominator| MetricDecl::Ratio {
+            name,
+            help,
+            numerator,
+            denominator,
+        };
+        vec![
+            counter(
+                "model_updates",
+                "updates of a device's model (one per micro-batch)",
+            ),
+            counter("model_examples", "normal readings the models learned"),
+            counter("scored", "readings scored by a trained model"),
+            counter("alerts", "readings scoring above the threshold"),
+            counter("score_sum", "the scores' sum"),
+            ratio(
+                "examples_per_update",
+                "readings per model update",
+                "model_examples",
+                "model_updates",
+            ),
+            ratio(
+                "alert_rate",
+                "share of scored readings that are anomalies",
+                "alerts",
+                "scored",
+            ),
+            ratio(
+                "mean_score",
+                "mean score of the scored readings",
+                "score_sum",
+                "scored",
+            ),
+        ]
+    }
 
     fn describe(&self) -> String {
         format!(
