@@ -1,0 +1,77 @@
+//! A pipeline with online models over Kafka against a real broker (tansu): `iot-anomaly` from a
+//! topic of sensor readings to a topic equals the same job from the file, also after SIGKILLs
+//! at random moments (each device's model travels with its partition's state through the
+//! changelog).
+
+mod common;
+#[path = "support/tansu.rs"]
+mod tansu;
+
+use common::*;
+use std::time::Instant;
+use tansu::Tansu;
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn iot_anomaly_over_kafka_equals_the_file_run_after_random_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("sensors.jsonl");
+    write_readings(&input, 30_000, 40, 12);
+    let from_file = tmp.path().join("file-out");
+    let (source, sink) = (
+        format!("sensors={}", file_arg(&input)),
+        file_arg(&from_file),
+    );
+    run_ok(&["run", "iot-anomaly", "--source", &source, "--sink", &sink]);
+    let mut expected = all_outputs(&from_file)[0].clone();
+    expected.sort();
+    assert!(expected.len() > 10, "too few anomalies: {}", expected.len());
+
+    let broker = Tansu::start_postgres();
+    broker.create_topic("sensors", 4);
+    broker.produce_lines("sensors", &input, "device_id");
+    let job = |app: &str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "run",
+            "iot-anomaly",
+            "--source",
+            &format!("sensors={}", broker.url("sensors")),
+            "--sink",
+            &broker.url(&format!("{app}-out")),
+            "--app-id",
+            app,
+            "--state",
+            &tmp.path().join(app).display().to_string(),
+            "--until-end",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(KAFKA_EPOCHS.map(String::from));
+        args
+    };
+    let results = |app: &str| -> Vec<String> {
+        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
+            .map(|r| r.payload)
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let started = Instant::now();
+    run_ok(&strs(&job("clean")));
+    let span = started.elapsed().as_millis() as u64;
+    assert_same_lines(&results("clean"), &expected, "Kafka against the file");
+
+    let args = job("kills");
+    let mut rng = Rng::from_clock("kafka-iot-kills");
+    let hits = kill_randomly(&strs(&args), 4, (span / 5, span * 7 / 10), &mut rng);
+    run_ok(&strs(&args));
+    assert!(
+        hits > 0,
+        "no kill hit a running job: the test proved nothing"
+    );
+    assert_same_lines(&results("kills"), &expected, &format!("after {hits} kills"));
+}
