@@ -201,3 +201,101 @@ fn model_metrics_are_served_and_reported() {
         "{line}"
     );
 }
+
+/// The model a run leaves is what `spate model export` writes, and a new job started from it
+/// with `--model` continues exactly where the first left off: on the second half of the input
+/// it alerts exactly as one job over the whole input does there.
+#[test]
+fn an_exported_model_continues_the_run_that_trained_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole.jsonl");
+    write_readings(&whole, 60_000, 12, 21);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = (
+        tmp.path().join("first.jsonl"),
+        tmp.path().join("second.jsonl"),
+    );
+    let half = lines.len() / 2;
+    std::fs::write(&first, lines[..half].join("\n") + "\n").unwrap();
+    std::fs::write(&second, lines[half..].join("\n") + "\n").unwrap();
+    let run = |input: &Path, name: &str, model: Option<&Path>| -> Vec<String> {
+        let (out, state) = (
+            tmp.path().join(name),
+            tmp.path().join(format!("{name}-state")),
+        );
+        let (source, sink) = (format!("sensors={}", file_arg(input)), file_arg(&out));
+        let state = state.display().to_string();
+        let mut args = vec![
+            "run",
+            "iot-anomaly",
+            "--source",
+            &source,
+            "--sink",
+            &sink,
+            "--state",
+            &state,
+        ];
+        let model = model.map(|m| m.display().to_string());
+        if let Some(model) = &model {
+            args.extend(["--model", model]);
+        }
+        run_ok(&args);
+        all_outputs(&out)[0].clone()
+    };
+    run(&first, "trainer", None);
+    let state = tmp.path().join("trainer-state").display().to_string();
+    let export = run_ok(&[
+        "model",
+        "export",
+        "--state",
+        &state,
+        "--pipeline",
+        "iot-anomaly",
+    ]);
+    let model = tmp.path().join("model.jsonl");
+    std::fs::write(&model, &export.stdout).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&export.stdout).lines().count(),
+        12,
+        "one line per device"
+    );
+
+    let continued = run(&second, "continued", Some(&model));
+    // A device's readings in the second half come in the same order in both runs, after the
+    // same first half: its model, and so its alerts, are the same.
+    let reading_of = |l: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        (v["device_id"].to_string(), v["event_ms"].as_i64().unwrap())
+    };
+    let second_half: std::collections::HashSet<_> =
+        lines[half..].iter().map(|l| reading_of(l)).collect();
+    let late_enough = |l: &&String| second_half.contains(&reading_of(l));
+    let whole_run = run(&whole, "whole", None);
+    let expected: Vec<String> = whole_run.iter().filter(late_enough).cloned().collect();
+    let got: Vec<String> = continued.iter().filter(late_enough).cloned().collect();
+    assert!(
+        expected.len() > 3,
+        "too few alerts to compare: {} of {}",
+        expected.len(),
+        whole_run.len()
+    );
+    assert_same_lines(&got, &expected, "started from the exported model");
+
+    let again = spate(&[
+        "run",
+        "iot-anomaly",
+        "--source",
+        &format!("sensors={}", file_arg(&first)),
+        "--sink",
+        &file_arg(&tmp.path().join("trainer")),
+        "--state",
+        &state,
+        "--model",
+        &model.display().to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds checkpoints"));
+}

@@ -15,7 +15,7 @@ use crate::runtime::{cores, JobReport, RunConfig, TriggerSpec};
 use crate::time::{parse_duration, OutputMode};
 use crate::Error;
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -42,6 +42,24 @@ enum Command {
     /// Run a pipeline until its input ends or SIGINT/SIGTERM (which finishes the current
     /// epoch, checkpoints and exits 0).
     Run(Box<RunArgs>),
+    /// Models kept as keyed state (per-key models): export them.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `spate model …`.
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Write every key's state of a stopped job as JSON lines `{"key","state"}` to stdout (what
+    /// `spate run P --model FILE` starts from).
+    Export {
+        /// The job's state directory.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The pipeline the directory must belong to (default: the one it does).
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +93,11 @@ struct RunArgs {
     /// state is temporary and a restart begins again.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// Start a new job from this keyed state (JSON lines `{"key","state"}`, as `spate model
+    /// export` writes them): per-key models trained offline or exported from another run. The
+    /// --state directory must hold no checkpoints yet.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
     /// Number of key partitions (default: 8, on every machine: results depend on it). Fixed
     /// for the life of a state directory. A Kafka source has one per topic partition instead.
     #[arg(long)]
@@ -275,6 +298,7 @@ impl RunArgs {
             sink: unnamed_sink.unwrap_or(SinkSpec::Stdout),
             named_sinks,
             state_dir: self.state.clone(),
+            model: self.model.clone(),
             partitions: self.partitions.unwrap_or(defaults.partitions),
             workers: self.workers.unwrap_or_else(cores),
             trigger: TriggerSpec::parse(&self.trigger)?,
@@ -434,6 +458,18 @@ pub fn main(registry: Registry) -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Model(ModelCommand::Export { state, pipeline }) => {
+            match export_model(&registry, &state, pipeline.as_deref()) {
+                Ok(keys) => {
+                    eprintln!("spate: exported the state of {keys} keys");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run(args) => {
             if let Err(code) = find(&registry, &args.pipeline) {
                 return code;
@@ -475,6 +511,49 @@ pub fn main(registry: Registry) -> ExitCode {
             }
         }
     }
+}
+
+/// Writes every key's state of the job in `state` to stdout; `pipeline`, when given, must be
+/// the job's.
+fn export_model(registry: &Registry, state: &Path, pipeline: Option<&str>) -> crate::Result<u64> {
+    if !state.join("db").exists() && !state.join("conf").exists() {
+        return Err(Error::config(
+            "--state",
+            state.display(),
+            "no job's state is there: give the --state directory of a job that ran",
+        ));
+    }
+    let store = crate::state::StateStore::open(Some(state))?;
+    let info: crate::checkpoint::JobInfo = store.meta_value("job")?.ok_or_else(|| {
+        Error::config(
+            "--state",
+            state.display(),
+            "no job has claimed this directory",
+        )
+    })?;
+    if let Some(asked) = pipeline.filter(|p| *p != info.pipeline) {
+        return Err(Error::config(
+            "--pipeline",
+            asked,
+            format!("{} holds pipeline `{}`", store.describe(), info.pipeline),
+        ));
+    }
+    let runnable = registry.get(&info.pipeline).ok_or_else(|| {
+        Error::config(
+            "--state",
+            state.display(),
+            format!(
+                "its pipeline `{}` is not one of this binary's",
+                info.pipeline
+            ),
+        )
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let keys = runnable.export_state(&store, info.partitions, &mut out)?;
+    std::io::Write::flush(&mut out)
+        .map_err(|e| Error::io("cannot write the state to", "standard output", e))?;
+    Ok(keys)
 }
 
 /// The `spate describe` lines of a pipeline's parameters (none when it takes none).

@@ -27,6 +27,15 @@ pub trait Runnable: Send + Sync {
     fn describe(&self) -> String;
     /// Runs the pipeline until its input ends or it is asked to stop.
     fn run(&self, config: &RunConfig) -> Result<JobReport>;
+
+    /// Writes the state of every key of a stopped job's `store` (`partitions` partitions) as
+    /// JSON lines `{"key","state"}`; returns how many keys.
+    fn export_state(
+        &self,
+        store: &crate::state::StateStore,
+        partitions: u32,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64>;
 }
 
 impl<R, Op, Out> Runnable for Job<R, Op, Out>
@@ -61,6 +70,15 @@ where
 
     fn run(&self, config: &RunConfig) -> Result<JobReport> {
         crate::runtime::run(self.plan.clone(), config)
+    }
+
+    fn export_state(
+        &self,
+        store: &crate::state::StateStore,
+        partitions: u32,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64> {
+        crate::runtime::export_keyed::<Op>(store, partitions, out)
     }
 }
 

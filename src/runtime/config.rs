@@ -94,6 +94,8 @@ pub struct RunConfig {
     pub named_sinks: Vec<(String, SinkSpec)>,
     /// The sled state directory; `None` keeps state in a temporary store (no recovery).
     pub state_dir: Option<PathBuf>,
+    /// Keyed state to start a new job from (`--model FILE`, JSON lines `{"key","state"}`).
+    pub model: Option<PathBuf>,
     /// Number of key partitions.
     pub partitions: u32,
     /// Number of worker threads (actix arbiters) hosting the partitions.
@@ -165,6 +167,7 @@ impl Default for RunConfig {
             named_sinks: Vec::new(),
             sink: SinkSpec::Stdout,
             state_dir: None,
+            model: None,
             partitions: DEFAULT_PARTITIONS,
             workers: cores(),
             trigger: TriggerSpec::Interval(Duration::from_millis(100)),

@@ -62,6 +62,7 @@ mod messages;
 mod open;
 mod partition;
 mod resume;
+mod seed;
 mod signals;
 mod source;
 mod supervisor;
@@ -70,6 +71,7 @@ pub use crate::stage::{BatchStats, Change, PartitionCore, StoredBucket};
 pub(crate) use config::Trigger;
 pub use config::{cores, JobReport, RunConfig, TriggerSpec};
 pub use live_counts::{CountsSnapshot, LiveCounts};
+pub use seed::export_keyed;
 
 use crate::checkpoint::JobInfo;
 use crate::io::kafka::Changelog;
@@ -260,6 +262,10 @@ where
         )?)),
         _ => None,
     };
+    if let Some(model) = &config.model {
+        let seeded = seed::seed_keyed(model, || new_core(plan), (store, n, &sources[0]))?;
+        tracing::info!(keys = seeded, file = %model.display(), "started from the --model file's state");
+    }
     let resume = match &changelog {
         Some(changelog) => {
             resume_from_changelog(changelog, store, &ids, &*sink, metrics, sources.len())?

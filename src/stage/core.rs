@@ -436,6 +436,12 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.timer_count()
     }
 
+    /// Sets `key`'s state (a job started from exported or offline-trained state); the next
+    /// checkpoint writes it.
+    pub fn seed(&mut self, key: &Op::Key, state: Op::State) {
+        self.state.touch(key).0.state = state;
+    }
+
     /// One key's state.
     pub fn state_of(&self, key: &Op::Key) -> Option<&Op::State> {
         self.state.get(key)
