@@ -360,6 +360,30 @@ fn millis(flag: &str, text: &str) -> Result<Millis> {
         .map_err(|e| anyhow!("invalid {flag}: {e}"))
 }
 
+/// Scenario `name`, writing the planted anomalies to `truth` (sensors only).
+fn open_scenario(
+    name: &str,
+    truth: Option<&std::path::Path>,
+    base_ms: Millis,
+    ids: IdFormat,
+) -> Result<Box<dyn scenario::Scenario>> {
+    Ok(match (truth, name) {
+        (None, _) => scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios"),
+        (Some(path), "sensors") => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create the --truth file {}", path.display()))?;
+            Box::new(scenario::Sensors {
+                base_ms,
+                ids,
+                truth: Some(Box::new(std::io::BufWriter::new(file))),
+            })
+        }
+        (Some(_), _) => {
+            bail!("--truth is for sensors (it lists the planted anomalies); leave it out")
+        }
+    })
+}
+
 fn run(name: &str, args: &GenArgs) -> Result<()> {
     let knobs = Knobs {
         seed: args.seed,
@@ -408,21 +432,7 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         duration,
     };
     let ids = IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?;
-    let mut scenario = match (&args.truth, name) {
-        (None, _) => scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios"),
-        (Some(path), "sensors") => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create the --truth file {}", path.display()))?;
-            Box::new(scenario::Sensors {
-                base_ms,
-                ids,
-                truth: Some(Box::new(std::io::BufWriter::new(file))),
-            })
-        }
-        (Some(_), _) => {
-            bail!("--truth is for sensors (it lists the planted anomalies); leave it out")
-        }
-    };
+    let mut scenario = open_scenario(name, args.truth.as_deref(), base_ms, ids)?;
     let mut out = args.out.open(name)?;
     let pace = Pace {
         shape,

@@ -217,13 +217,11 @@ impl RunArgs {
         Ok((unnamed.unwrap_or(SourceSpec::Generator), named))
     }
 
-    fn config(&self) -> Result<RunConfig, Error> {
-        let duration = |flag: &str, text: &str| {
-            parse_duration(text).map_err(|hint| Error::config(flag, text, hint))
-        };
-        let metrics_addr = match self.metrics_addr.as_str() {
-            "off" | "none" => None,
-            addr => Some(resolve(addr).map_err(|why| {
+    /// The address of the metrics endpoint (`None`: off).
+    fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, Error> {
+        match self.metrics_addr.as_str() {
+            "off" | "none" => Ok(None),
+            addr => resolve(addr).map(Some).map_err(|why| {
                 Error::config(
                     "--metrics-addr",
                     addr,
@@ -231,8 +229,13 @@ impl RunArgs {
                         "{why}; use HOST:PORT such as 127.0.0.1:9464 or localhost:9464, or off"
                     ),
                 )
-            })?),
-        };
+            }),
+        }
+    }
+
+    /// Refuses numbers out of their range: `--rate`, `--max-dead-letter-ratio`, `--workers`,
+    /// `--keys`.
+    fn check_numbers(&self) -> Result<(), Error> {
         if let Some(rate) = self.rate.filter(|r| r.is_nan() || *r <= 0.0) {
             return Err(Error::config(
                 "--rate",
@@ -260,6 +263,11 @@ impl RunArgs {
         if self.keys == 0 {
             return Err(Error::config("--keys", 0, "use at least 1"));
         }
+        Ok(())
+    }
+
+    /// The librdkafka options of `--config` and `--kafka-opt`, after checking `--app-id`.
+    fn kafka_options(&self) -> Result<Vec<(String, String)>, Error> {
         let mut kafka_options = match &self.config {
             Some(path) => kafka_table(path)?,
             None => Vec::new(),
@@ -279,6 +287,17 @@ impl RunArgs {
                 "use letters, digits, '.', '_' and '-' (it names Kafka topics)",
             ));
         }
+        Ok(kafka_options)
+    }
+
+    /// The run's configuration from the flags, each checked (an error names the flag).
+    fn config(&self) -> Result<RunConfig, Error> {
+        let duration = |flag: &str, text: &str| {
+            parse_duration(text).map_err(|hint| Error::config(flag, text, hint))
+        };
+        self.check_numbers()?;
+        let metrics_addr = self.metrics_addr()?;
+        let kafka_options = self.kafka_options()?;
         let (source, named_sources) = self.sources()?;
         let (unnamed_sink, named_sinks) = named(&self.sink, "--sink", SinkSpec::parse_named)?;
         let any_file = std::iter::once(&source)
@@ -434,22 +453,7 @@ pub fn main(registry: Registry) -> ExitCode {
         )
         .init();
     match cli.command {
-        Command::List => {
-            let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
-            for p in registry.iter() {
-                let inputs = p.inputs();
-                match inputs.as_slice() {
-                    [_] => println!("{:width$}  {}", p.name(), p.description()),
-                    _ => println!(
-                        "{:width$}  {} (inputs: {})",
-                        p.name(),
-                        p.description(),
-                        inputs.join(", ")
-                    ),
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        Command::List => list(&registry),
         Command::Describe { pipeline } => match find(&registry, &pipeline) {
             Ok(found) => {
                 print!("{}", found.describe());
@@ -470,45 +474,67 @@ pub fn main(registry: Registry) -> ExitCode {
                 }
             }
         }
-        Command::Run(args) => {
-            if let Err(code) = find(&registry, &args.pipeline) {
-                return code;
+        Command::Run(args) => run(&registry, &args),
+    }
+}
+
+/// `spate list`: a line per pipeline.
+fn list(registry: &Registry) -> ExitCode {
+    let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
+    for p in registry.iter() {
+        let inputs = p.inputs();
+        match inputs.as_slice() {
+            [_] => println!("{:width$}  {}", p.name(), p.description()),
+            _ => println!(
+                "{:width$}  {} (inputs: {})",
+                p.name(),
+                p.description(),
+                inputs.join(", ")
+            ),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `spate run`: builds the pipeline with its parameters, runs it, and says how it went.
+fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    if let Err(code) = find(registry, &args.pipeline) {
+        return code;
+    }
+    let pipeline = match registry.build(&args.pipeline, &args.param) {
+        Some(Ok(pipeline)) => pipeline,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        None => unreachable!("found above"),
+    };
+    let result = args.config().and_then(|config| {
+        let line = (!args.quiet && std::io::stderr().is_terminal())
+            .then(|| progress::ProgressLine::start(config.progress.clone()));
+        let result = pipeline.run(&config);
+        drop(line);
+        result
+    });
+    match result {
+        Ok(report) => {
+            if !args.quiet {
+                eprintln!("{}", progress::summary(pipeline.name(), &report));
             }
-            let pipeline = match registry.build(&args.pipeline, &args.param) {
-                Some(Ok(pipeline)) => pipeline,
-                Some(Err(e)) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-                None => unreachable!("found above"),
-            };
-            let result = args.config().and_then(|config| {
-                let line = (!args.quiet && std::io::stderr().is_terminal())
-                    .then(|| progress::ProgressLine::start(config.progress.clone()));
-                let result = pipeline.run(&config);
-                drop(line);
-                result
-            });
-            match result {
-                Ok(report) => {
-                    if !args.quiet {
-                        eprintln!("{}", progress::summary(pipeline.name(), &report));
-                    }
-                    if args.report {
-                        print_report(pipeline.name(), &report);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(Error::OutputClosed { .. }) => ExitCode::SUCCESS,
-                Err(e @ Error::StoppedInReplay { .. }) => {
-                    eprintln!("spate: {e}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+            if args.report {
+                print_report(pipeline.name(), &report);
             }
+            ExitCode::SUCCESS
+        }
+        Err(Error::OutputClosed { .. }) => ExitCode::SUCCESS,
+        Err(e @ Error::StoppedInReplay { .. }) => {
+            eprintln!("spate: {e}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

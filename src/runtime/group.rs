@@ -58,19 +58,7 @@ where
         None => None,
     };
     if config.handle_signals {
-        let stop = config.stop.clone();
-        std::thread::Builder::new()
-            .name("spate-signals".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a signal runtime starts");
-                runtime.block_on(wait_for_stop_signal());
-                tracing::info!("stop requested: finishing the current epoch");
-                stop.store(true, Ordering::Release);
-            })
-            .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))?;
+        watch_stop_signals(config.stop.clone())?;
     }
     let job_config = RunConfig {
         handle_signals: false,
@@ -111,6 +99,24 @@ where
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// Raises `stop` on SIGINT or SIGTERM, from a thread of its own (a group member runs one job
+/// after another, so the signals outlive each job).
+fn watch_stop_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("spate-signals".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a signal runtime starts");
+            runtime.block_on(wait_for_stop_signal());
+            tracing::info!("stop requested: finishing the current epoch");
+            stop.store(true, Ordering::Release);
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))
 }
 
 /// Whether every partition's newest checkpoint in `changelog` is final (taken at the end of a

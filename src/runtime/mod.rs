@@ -211,21 +211,7 @@ where
     let sources = input_sources(&plan.name, &plan.inputs, config)?;
     let sinks = output_sinks(&plan.name, &plan.outputs, config)?;
     let n = key_partitions(config, &plan.inputs, &sources, &app_id)?;
-    let identities = |specs: Vec<Result<String>>| specs.into_iter().collect::<Result<Vec<_>>>();
-    let info = store.claim(&JobInfo {
-        pipeline: plan.name.clone(),
-        partitions: n,
-        source: joined_identity(
-            plan.inputs.iter().map(|i| i.name.as_str()),
-            identities(sources.iter().map(SourceSpec::identity).collect())?,
-        ),
-        sink: joined_identity(
-            plan.outputs.iter().map(String::as_str),
-            identities(sinks.iter().map(|s| s.identity()).collect())?,
-        ),
-        generator_base_ms: config.generator.base_ms,
-        state_format: crate::checkpoint::STATE_FORMAT,
-    })?;
+    let info = claim(plan, config, store, (&sources, &sinks, n))?;
     let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
     let job = (&info, store, plan.name.as_str());
     let reader = with_open_context(config, job, (&app_id, assignment), |open| {
@@ -234,19 +220,7 @@ where
             None => open_source(&sources[0], open, plan.generator.as_ref()),
         }
     })?;
-    let context = || SinkContext {
-        follow_symlinks: config.follow_symlinks,
-        partitions: n,
-        app_id: &app_id,
-        kafka: &config.kafka,
-    };
-    let mut opened = (sinks.iter())
-        .map(|spec| spec.open(context()))
-        .collect::<Result<Vec<_>>>()?;
-    let sink: Arc<dyn crate::io::sink::EpochSink> = match opened.len() {
-        1 => opened.remove(0),
-        _ => Arc::new(crate::io::sink::Outputs::new(opened)),
-    };
+    let sink = open_sinks(&sinks, config, &app_id, n)?;
     // Kafka inputs keep state in a changelog, so it can follow its partition to another
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
@@ -283,6 +257,53 @@ where
         changelog,
         resume,
         stores,
+    })
+}
+
+/// Claims `store` for this job: its pipeline, partitions, sources and sinks (a directory of
+/// another job, or of this one with other settings, is refused).
+fn claim<R, Op: KeyedOperator, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    store: &StateStore,
+    (sources, sinks, n): (&[SourceSpec], &[crate::io::sink::SinkSpec], u32),
+) -> Result<JobInfo> {
+    let identities = |specs: Vec<Result<String>>| specs.into_iter().collect::<Result<Vec<_>>>();
+    store.claim(&JobInfo {
+        pipeline: plan.name.clone(),
+        partitions: n,
+        source: joined_identity(
+            plan.inputs.iter().map(|i| i.name.as_str()),
+            identities(sources.iter().map(SourceSpec::identity).collect())?,
+        ),
+        sink: joined_identity(
+            plan.outputs.iter().map(String::as_str),
+            identities(sinks.iter().map(|s| s.identity()).collect())?,
+        ),
+        generator_base_ms: config.generator.base_ms,
+        state_format: crate::checkpoint::STATE_FORMAT,
+    })
+}
+
+/// Opens the job's sinks, one per output (together when there are several).
+fn open_sinks(
+    sinks: &[crate::io::sink::SinkSpec],
+    config: &RunConfig,
+    app_id: &str,
+    n: u32,
+) -> Result<Arc<dyn crate::io::sink::EpochSink>> {
+    let context = || SinkContext {
+        follow_symlinks: config.follow_symlinks,
+        partitions: n,
+        app_id,
+        kafka: &config.kafka,
+    };
+    let mut opened = (sinks.iter())
+        .map(|spec| spec.open(context()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(match opened.len() {
+        1 => opened.remove(0),
+        _ => Arc::new(crate::io::sink::Outputs::new(opened)),
     })
 }
 
