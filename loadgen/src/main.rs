@@ -43,6 +43,13 @@ enum Scenario {
         after_help = "Example:\n  spate-loadgen sensors --events 1000000 --keys 500 --to file:sensors.jsonl"
     )]
     Sensors(GenArgs),
+    /// The outcome of each payment `transactions` writes with the same arguments,
+    /// {tx_id, fraud, event_ms}, in the order outcomes become known (fraud 5 min–2 h after the
+    /// payment, legitimate 30 min–6 h): the delayed labels of fraud scoring.
+    #[command(
+        after_help = "Example:\n  spate-loadgen transactions --events 100000 --fraud 0.002 --seed 7 --to file:tx.jsonl\n  spate-loadgen labels --events 100000 --fraud 0.002 --seed 7 --to file:labels.jsonl"
+    )]
+    Labels(GenArgs),
     /// Vehicle GPS pings {segment_id, vehicle_id, lat, lon, speed_kmh, event_ms} with rush hours.
     #[command(
         after_help = "Example:\n  spate-loadgen traffic --rate 20000 --shape sine:0.5:60s --duration 5m --to stdout"
@@ -340,6 +347,11 @@ struct GenArgs {
     /// Seed: the same seed gives byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// transactions and labels: the share of payments that start a fraud burst (2–5 payments of
+    /// one user at merchants m5000–m5049, $800–$5,000 each); `labels` with the same arguments
+    /// writes every payment's outcome.
+    #[arg(long, default_value_t = 0.0)]
+    fraud: f64,
     /// sensors: also write each planted anomaly to this file as
     /// `{"device_id","event_ms","kind"}` (what a detector is scored against).
     #[arg(long, value_name = "FILE")]
@@ -360,14 +372,19 @@ fn millis(flag: &str, text: &str) -> Result<Millis> {
         .map_err(|e| anyhow!("invalid {flag}: {e}"))
 }
 
-/// Scenario `name`, writing the planted anomalies to `truth` (sensors only).
+/// Scenario `name` as `args` shape it: sensors writing their planted anomalies to `--truth`,
+/// transactions with `--fraud`.
 fn open_scenario(
     name: &str,
-    truth: Option<&std::path::Path>,
+    args: &GenArgs,
     base_ms: Millis,
     ids: IdFormat,
 ) -> Result<Box<dyn scenario::Scenario>> {
-    Ok(match (truth, name) {
+    if args.fraud > 0.0 && name != "transactions" {
+        bail!("--fraud is for transactions and labels; leave it out");
+    }
+    Ok(match (args.truth.as_deref(), name) {
+        (None, "transactions") => Box::new(scenario::Transactions::new(ids).with_fraud(args.fraud)),
         (None, _) => scenario::by_name(name, base_ms, ids).expect("subcommands name scenarios"),
         (Some(path), "sensors") => {
             let file = std::fs::File::create(path)
@@ -384,7 +401,16 @@ fn open_scenario(
     })
 }
 
-fn run(name: &str, args: &GenArgs) -> Result<()> {
+/// What a generator run is asked: its knobs, pacing, limits and id format.
+struct RunPlan {
+    knobs: Knobs,
+    pace: Pace,
+    limits: Limits,
+    ids: IdFormat,
+}
+
+/// The run `args` ask for, checked.
+fn run_plan(args: &GenArgs) -> Result<RunPlan> {
     let knobs = Knobs {
         seed: args.seed,
         keys: args.keys,
@@ -413,7 +439,9 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         }
         None => args.event_rate,
     };
-    let shape = RateShape::parse(&args.shape, rate).map_err(|e| anyhow!(e))?;
+    if !(0.0..=1.0).contains(&args.fraud) {
+        bail!("invalid --fraud {}: use a share from 0 to 1", args.fraud);
+    }
     let base_ms = match args.start.as_deref() {
         Some("now") => now_ms(),
         Some(text) => parse_rfc3339(text).map_err(|e| anyhow!("invalid --start: {e}"))?,
@@ -425,21 +453,34 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         .as_deref()
         .map(|d| parse_duration(d).map_err(|e| anyhow!("invalid --duration: {e}")))
         .transpose()?;
-    let limits = Limits {
-        events: args
-            .events
-            .or((duration.is_none() && args.rate.is_none()).then_some(1_000_000)),
-        duration,
-    };
-    let ids = IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?;
-    let mut scenario = open_scenario(name, args.truth.as_deref(), base_ms, ids)?;
+    Ok(RunPlan {
+        knobs,
+        pace: Pace {
+            shape: RateShape::parse(&args.shape, rate).map_err(|e| anyhow!(e))?,
+            paced: args.rate.is_some(),
+            base_ms,
+        },
+        limits: Limits {
+            events: args
+                .events
+                .or((duration.is_none() && args.rate.is_none()).then_some(1_000_000)),
+            duration,
+        },
+        ids: IdFormat::parse(&args.id_format).map_err(|e| anyhow!("invalid --id-format: {e}"))?,
+    })
+}
+
+fn run(name: &str, args: &GenArgs) -> Result<()> {
+    let plan = run_plan(args)?;
+    let mut scenario = open_scenario(name, args, plan.pace.base_ms, plan.ids)?;
     let mut out = args.out.open(name)?;
-    let pace = Pace {
-        shape,
-        paced: args.rate.is_some(),
-        base_ms,
-    };
-    let report = generate(scenario.as_mut(), &knobs, &pace, limits, &mut out)?;
+    let report = generate(
+        scenario.as_mut(),
+        &plan.knobs,
+        &plan.pace,
+        plan.limits,
+        &mut out,
+    )?;
     scenario.finish().context("cannot write the --truth file")?;
     let mut summary = format!(
         "spate-loadgen: wrote {} {name} records ({} malformed) in {:.2} s: {:.0}/s",
@@ -459,6 +500,43 @@ fn run(name: &str, args: &GenArgs) -> Result<()> {
         };
     }
     eprintln!("{summary}");
+    Ok(())
+}
+
+/// `spate-loadgen labels`: generates the transactions `args` describe (as `transactions` with
+/// the same arguments writes them), and writes each one's outcome instead, in the order the
+/// outcomes become known.
+fn run_labels(args: &GenArgs) -> Result<()> {
+    let plan = run_plan(args)?;
+    let mut transactions = scenario::Transactions::new(plan.ids)
+        .with_fraud(args.fraud)
+        .collecting_labels();
+    let mut discard = Output::Null;
+    generate(
+        &mut transactions,
+        &plan.knobs,
+        &plan.pace,
+        plan.limits,
+        &mut discard,
+    )?;
+    let mut labels = transactions.take_labels();
+    labels.sort_by_key(|l| l.event_ms); // stable: payments in order on a tie
+    let mut out = args.out.open("labels")?;
+    let (mut line, mut key) = (Vec::with_capacity(96), Vec::with_capacity(16));
+    for label in &labels {
+        line.clear();
+        key.clear();
+        serde_json::to_writer(&mut line, label)?;
+        line.push(b'\n');
+        spate::Key::write_record_key(&label.tx_id, &mut key);
+        out.write(Some(&key), &line)?;
+    }
+    out.flush()?;
+    let frauds = labels.iter().filter(|l| l.fraud).count();
+    eprintln!(
+        "spate-loadgen: wrote {} labels ({frauds} fraud)",
+        labels.len()
+    );
     Ok(())
 }
 
@@ -483,6 +561,7 @@ fn run_cli() -> Result<()> {
         Scenario::Transactions(a) => ("transactions", a),
         Scenario::Clicks(a) => ("clicks", a),
         Scenario::Sensors(a) => ("sensors", a),
+        Scenario::Labels(a) => return run_labels(&a),
         Scenario::Traffic(a) => ("traffic", a),
         Scenario::Logins(a) => ("logins", a),
         Scenario::Nexmark(a) => ("nexmark", a),
