@@ -32,9 +32,11 @@ pub enum MetricDecl {
 pub struct Counters(Vec<(&'static str, f64)>);
 
 impl Counters {
-    /// Adds `by` to counter `name`.
+    /// Adds `by` to counter `name` (called per record: a name is usually the same literal each
+    /// time, so its address is compared before its text).
     pub fn add(&mut self, name: &'static str, by: f64) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
+        let same = |n: &&'static str| std::ptr::eq(*n, name) || *n == name;
+        match self.0.iter_mut().find(|(n, _)| same(n)) {
             Some((_, total)) => *total += by,
             None => self.0.push((name, by)),
         }
