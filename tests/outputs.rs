@@ -3,11 +3,13 @@
 //! pipeline, also when the job is stopped midway and resumed; sinks that do not match the
 //! pipeline's outputs are refused naming them.
 
+mod common;
+
+use common::{file_job, lines};
 use serde::{Deserialize, Serialize};
 use spate::io::sink::SinkSpec;
-use spate::io::source::SourceSpec;
 use spate::prelude::*;
-use spate::runtime::{RunConfig, TriggerSpec};
+use spate::runtime::RunConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,37 +56,11 @@ fn write_input(path: &Path) {
 
 fn config(input: &Path, sinks: &[(&str, &Path)], state: Option<PathBuf>) -> RunConfig {
     RunConfig {
-        source: SourceSpec::File(input.to_path_buf()),
-        sink: SinkSpec::File(sinks[0].1.to_path_buf()),
         named_sinks: (sinks.iter())
             .map(|(name, dir)| (name.to_string(), SinkSpec::File(dir.to_path_buf())))
             .collect(),
-        state_dir: state,
-        partitions: 4,
-        workers: 2,
-        trigger: TriggerSpec::Interval(Duration::from_millis(2)),
-        checkpoint_interval: Duration::ZERO,
-        chunk_size: 500,
-        ..RunConfig::default()
+        ..file_job(input, sinks[0].1, state)
     }
-}
-
-/// All committed lines directly under `dir`, sorted.
-fn lines(dir: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-                .flat_map(|p| {
-                    let text = std::fs::read_to_string(p).unwrap();
-                    text.lines().map(String::from).collect::<Vec<_>>()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    lines.sort();
-    lines
 }
 
 fn count_of(line: &str) -> u64 {

@@ -5,16 +5,14 @@
 
 mod common;
 
-use common::{lines, take};
+use common::{file_job, lines, take};
 use serde::{Deserialize, Serialize};
-use spate::io::sink::SinkSpec;
-use spate::io::source::SourceSpec;
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
 use spate::prelude::*;
 use spate::runtime::{JobReport, RunConfig, TriggerSpec};
 use spate::window::PaneWindowOperator;
 use spate::Runnable;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -93,23 +91,9 @@ fn write_input(path: &Path, malformed: bool) {
     std::fs::write(path, text).unwrap();
 }
 
-fn config(input: &Path, out: &Path, state: Option<PathBuf>) -> RunConfig {
-    RunConfig {
-        source: SourceSpec::File(input.to_path_buf()),
-        sink: SinkSpec::File(out.to_path_buf()),
-        state_dir: state,
-        partitions: 4,
-        workers: 2,
-        trigger: TriggerSpec::Interval(Duration::from_millis(2)),
-        checkpoint_interval: Duration::ZERO,
-        chunk_size: 500,
-        ..RunConfig::default()
-    }
-}
-
 fn reference(input: &Path, tmp: &Path) -> (Vec<String>, JobReport) {
     let out = tmp.join("reference");
-    let report = pipeline().run(&config(input, &out, None)).unwrap();
+    let report = pipeline().run(&file_job(input, &out, None)).unwrap();
     (lines(&out), report)
 }
 
@@ -130,7 +114,7 @@ fn a_partition_that_panics_once_restarts_from_its_snapshot() {
     EVENT_PANICS.store(1, Ordering::SeqCst);
     let out = tmp.path().join("event-panic");
     let report = pipeline()
-        .run(&config(&input, &out, Some(tmp.path().join("st1"))))
+        .run(&file_job(&input, &out, Some(tmp.path().join("st1"))))
         .unwrap();
     assert_eq!(
         EVENT_PANICS.load(Ordering::SeqCst),
@@ -146,7 +130,7 @@ fn a_partition_that_panics_once_restarts_from_its_snapshot() {
     TIMER_PANICS.store(1, Ordering::SeqCst);
     let out = tmp.path().join("timer-panic");
     let report = pipeline()
-        .run(&config(&input, &out, Some(tmp.path().join("st2"))))
+        .run(&file_job(&input, &out, Some(tmp.path().join("st2"))))
         .unwrap();
     assert_eq!(TIMER_PANICS.load(Ordering::SeqCst), 0, "no timer panicked");
     assert_eq!(report.restarts, 1);
@@ -162,7 +146,7 @@ fn a_record_that_always_panics_stops_the_job_with_a_clear_error() {
     EVENT_PANICS.store(u32::MAX, Ordering::SeqCst);
     let out = tmp.path().join("out");
     let err = pipeline()
-        .run(&config(&input, &out, Some(tmp.path().join("st"))))
+        .run(&file_job(&input, &out, Some(tmp.path().join("st"))))
         .unwrap_err()
         .to_string();
     EVENT_PANICS.store(0, Ordering::SeqCst);
@@ -181,7 +165,7 @@ fn malformed_input_goes_to_the_dead_letter_output_with_its_offset() {
     write_input(&input, true);
     let out = tmp.path().join("out");
     let report = pipeline()
-        .run(&config(&input, &out, Some(tmp.path().join("st"))))
+        .run(&file_job(&input, &out, Some(tmp.path().join("st"))))
         .unwrap();
     assert_eq!(lines(&out), expected, "malformed lines changed the results");
     assert_eq!(report.dead_letters, 8);
@@ -216,7 +200,7 @@ fn max_records_per_epoch_caps_every_epoch_without_changing_results() {
         max_records_per_epoch: Some(1_000),
         // Chunks larger than the cap: the epoch must still end exactly at 1,000 records.
         chunk_size: 4_096,
-        ..config(&input, &out, Some(tmp.path().join("st")))
+        ..file_job(&input, &out, Some(tmp.path().join("st")))
     };
     let report = pipeline().run(&capped).unwrap();
     assert_eq!(report.records_in, 20_000);

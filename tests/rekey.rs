@@ -5,14 +5,12 @@
 
 mod common;
 
-use common::{lines, take};
+use common::{file_job, lines, take};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-use spate::io::sink::SinkSpec;
-use spate::io::source::SourceSpec;
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
 use spate::prelude::*;
-use spate::runtime::{RunConfig, TriggerSpec};
+use spate::runtime::RunConfig;
 use spate::window::PaneWindowOperator;
 use spate::Runnable;
 use std::collections::BTreeMap;
@@ -135,17 +133,12 @@ fn write(path: &Path, events: &[Ev]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A file-to-file job on `partitions` partitions, in chunks of 300 records.
 fn config(input: &Path, out: &Path, state: Option<PathBuf>, partitions: u32) -> RunConfig {
     RunConfig {
-        source: SourceSpec::File(input.to_path_buf()),
-        sink: SinkSpec::File(out.to_path_buf()),
-        state_dir: state,
         partitions,
-        workers: 2,
-        trigger: TriggerSpec::Interval(Duration::from_millis(2)),
-        checkpoint_interval: Duration::ZERO,
         chunk_size: 300,
-        ..RunConfig::default()
+        ..file_job(input, out, state)
     }
 }
 
