@@ -40,15 +40,13 @@ impl ParamDecl {
 /// The parameters of one run: every declared one, set or defaulted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    pipeline: String,
     values: BTreeMap<String, String>,
 }
 
 impl Params {
     /// Every declared parameter at its default.
-    pub fn defaults(pipeline: &str, decls: &[ParamDecl]) -> Self {
+    pub fn defaults(decls: &[ParamDecl]) -> Self {
         Params {
-            pipeline: pipeline.into(),
             values: (decls.iter())
                 .map(|d| (d.name.clone(), d.default.clone()))
                 .collect(),
@@ -58,7 +56,7 @@ impl Params {
     /// The defaults with `NAME=VALUE` texts applied; a name the pipeline does not declare, or
     /// a text without `=`, is an error naming the parameters there are.
     pub fn parse(pipeline: &str, decls: &[ParamDecl], texts: &[String]) -> Result<Self> {
-        let mut params = Self::defaults(pipeline, decls);
+        let mut params = Self::defaults(decls);
         let known = || match decls.len() {
             0 => format!("pipeline `{pipeline}` takes no parameters; leave --param out"),
             _ => format!(
@@ -92,8 +90,7 @@ impl Params {
     {
         let value = self.values.get(name).unwrap_or_else(|| {
             panic!(
-                "pipeline `{}` reads the undeclared parameter `{name}`",
-                self.pipeline
+                "a pipeline reads the parameter `{name}` it did not declare (register_with_params)"
             )
         });
         value.parse().map_err(|e: T::Err| {

@@ -128,7 +128,7 @@ impl Registry {
         build: impl Fn(&Params) -> Result<P> + Send + Sync + 'static,
     ) -> &mut Self {
         let build: BuildFn = Arc::new(move |p| Ok(Arc::new(build(p)?) as Arc<dyn Runnable>));
-        let defaults = Params::defaults("", &params);
+        let defaults = Params::defaults(&params);
         let pipeline = build(&defaults).expect("a pipeline builds with its parameters' defaults");
         self.add(Entry {
             pipeline,
