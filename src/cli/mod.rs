@@ -542,14 +542,7 @@ fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
 /// Writes every key's state of the job in `state` to stdout; `pipeline`, when given, must be
 /// the job's.
 fn export_model(registry: &Registry, state: &Path, pipeline: Option<&str>) -> crate::Result<u64> {
-    if !state.join("db").exists() && !state.join("conf").exists() {
-        return Err(Error::config(
-            "--state",
-            state.display(),
-            "no job's state is there: give the --state directory of a job that ran",
-        ));
-    }
-    let store = crate::state::StateStore::open(Some(state))?;
+    let store = crate::state::StateStore::open_existing(state)?;
     let info: crate::checkpoint::JobInfo = store.meta_value("job")?.ok_or_else(|| {
         Error::config(
             "--state",

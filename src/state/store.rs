@@ -96,6 +96,19 @@ impl StateStore {
         })
     }
 
+    /// Opens the store a job left in `dir`, refusing a directory that holds none (instead of
+    /// creating one, as [`open`](Self::open) does).
+    pub fn open_existing(dir: &Path) -> Result<Self> {
+        if !dir.join("conf").exists() || !dir.join("db").exists() {
+            return Err(Error::config(
+                "--state",
+                dir.display(),
+                "no job's state is there: give the --state directory of a job that ran",
+            ));
+        }
+        Self::open(Some(dir))
+    }
+
     fn err(&self, source: sled::Error) -> Error {
         Error::state(self.path.clone(), source)
     }
