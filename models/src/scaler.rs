@@ -41,8 +41,9 @@ impl OnlineScaler {
     }
 
     /// Learns one epoch's rows, in order.
-    pub fn learn(&mut self, rows: &[Vec<f64>]) -> Result<(), ModelError> {
+    pub fn learn<R: AsRef<[f64]>>(&mut self, rows: &[R]) -> Result<(), ModelError> {
         let dims = self.mean.len();
+        let rows: Vec<&[f64]> = rows.iter().map(AsRef::as_ref).collect();
         if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != dims) {
             return Err(ModelError::Dimensions {
                 example: i,

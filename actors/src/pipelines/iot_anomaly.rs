@@ -60,7 +60,7 @@ pub struct DeviceModel {
     /// Clusters of scaled deviations.
     clusters: StreamingKMeans,
     /// Deviations of the normal readings since the last update.
-    batch: Vec<Vec<f64>>,
+    batch: Vec<[f64; DIMS]>,
 }
 
 impl Default for DeviceModel {
@@ -93,7 +93,7 @@ impl DeviceModel {
         for (m, x) in mean.iter_mut().zip(fields) {
             *m += SMOOTHING * (x - *m);
         }
-        self.batch.push(deviation.to_vec());
+        self.batch.push(deviation);
         if self.batch.len() < tuning.batch {
             return (score, 0);
         }
