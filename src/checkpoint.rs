@@ -129,6 +129,12 @@ pub struct EpochRecord {
     pub processing_time: Millis,
     /// True when this epoch ended the input (bounded source exhausted).
     pub final_epoch: bool,
+    /// True when the input was exhausted in this epoch but the job goes on for one more,
+    /// empty, epoch (a pipeline with a shared model learns all of it at this one's commit).
+    pub closes_input: bool,
+    /// How far the pipeline's shared model had learned when the epoch was sealed (the
+    /// default for a pipeline without one).
+    pub model: crate::learning::ModelMark,
 }
 
 /// A partition's checkpoint metadata, written atomically with its changed state.
@@ -146,7 +152,7 @@ pub struct PartitionCheckpoint {
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
 /// version is refused rather than misread.
-pub const STATE_FORMAT: u32 = 4;
+pub const STATE_FORMAT: u32 = 5;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

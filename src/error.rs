@@ -166,6 +166,14 @@ pub enum Error {
         /// The output, e.g. "stdout".
         what: &'static str,
     },
+    /// The pipeline's shared model could not be decoded, updated or read from a file.
+    #[error("the pipeline's model ({model}): {reason}")]
+    Model {
+        /// The model's type.
+        model: &'static str,
+        /// What failed.
+        reason: String,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

@@ -39,6 +39,7 @@ pub mod error;
 pub mod io;
 pub mod join;
 pub mod key;
+pub mod learning;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;

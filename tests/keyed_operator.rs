@@ -60,6 +60,7 @@ impl KeyedOperator for Guard {
                 ctx.emit((user, "expired", t.time));
                 ctx.clear_state();
             }
+            TimeDomain::Model => unreachable!("the guard registers no model timers"),
         }
     }
 }

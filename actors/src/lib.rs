@@ -20,6 +20,10 @@ pub fn registry() -> Registry {
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,
+        )
+        .register_with_params(
+            pipelines::fraud_score::params(),
+            pipelines::fraud_score::pipeline,
         );
     registry
 }

@@ -1,4 +1,4 @@
-//! A pipeline with online models over Kafka against a real broker (tansu): `iot-anomaly` from a
+//! Pipelines with online models over Kafka against a real broker (tansu): `iot-anomaly` from a
 //! topic of sensor readings to a topic equals the same job from the file, also after SIGKILLs
 //! at random moments (each device's model travels with its partition's state through the
 //! changelog).
@@ -68,6 +68,76 @@ fn iot_anomaly_over_kafka_equals_the_file_run_after_random_kills() {
     let args = job("kills");
     let mut rng = Rng::from_clock("kafka-iot-kills");
     let hits = kill_randomly(&strs(&args), 4, (span / 5, span * 7 / 10), &mut rng);
+    run_ok(&strs(&args));
+    assert!(
+        hits > 0,
+        "no kill hit a running job: the test proved nothing"
+    );
+    assert_same_lines(&results("kills"), &expected, &format!("after {hits} kills"));
+}
+
+/// `fraud-score` from topics of payments (keyed by user) and outcomes (keyed by payment) to a
+/// topic equals the same job from the files, also after SIGKILLs: the shared model and the
+/// exchange between its stages are kept in `--state`.
+#[test]
+fn fraud_score_over_kafka_equals_the_file_run_after_random_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, labels) = (tmp.path().join("tx.jsonl"), tmp.path().join("labels.jsonl"));
+    write_payments((&tx, &labels), 20_000, 400, 21);
+    let from_file = tmp.path().join("file-out");
+    let sources = fraud_sources(&tx, &labels);
+    let sink = file_arg(&from_file);
+    let partitions = ["--partitions", "4"];
+    let mut args = vec!["run", "fraud-score", "--source", &sources[0]];
+    args.extend(["--source", &sources[1], "--sink", &sink]);
+    args.extend(partitions);
+    run_ok(&args);
+    let mut expected = all_outputs(&from_file)[0].clone();
+    expected.sort();
+    assert_eq!(expected.len(), 20_000);
+
+    let broker = Tansu::start_postgres();
+    for (topic, file, key) in [("tx", &tx, "user_id"), ("labels", &labels, "tx_id")] {
+        broker.create_topic(topic, 4);
+        broker.produce_lines(topic, file, key);
+    }
+    let job = |app: &str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "run",
+            "fraud-score",
+            "--source",
+            &format!("transactions={}", broker.url("tx")),
+            "--source",
+            &format!("labels={}", broker.url("labels")),
+            "--sink",
+            &broker.url(&format!("{app}-out")),
+            "--app-id",
+            app,
+            "--state",
+            &tmp.path().join(app).display().to_string(),
+            "--until-end",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(KAFKA_EPOCHS.map(String::from));
+        args
+    };
+    let results = |app: &str| -> Vec<String> {
+        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
+            .map(|r| r.payload)
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let started = Instant::now();
+    run_ok(&strs(&job("clean")));
+    let span = started.elapsed().as_millis() as u64;
+    assert_same_lines(&results("clean"), &expected, "Kafka against the file");
+
+    let args = job("kills");
+    let mut rng = Rng::from_clock("kafka-fraud-kills");
+    let hits = kill_randomly(&strs(&args), 3, (span / 5, span * 7 / 10), &mut rng);
     run_ok(&strs(&args));
     assert!(
         hits > 0,

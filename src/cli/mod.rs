@@ -437,6 +437,16 @@ fn print_report(pipeline: &str, report: &JobReport) {
         let text: Vec<String> = values.iter().map(|(n, v)| format!("{n}={v}")).collect();
         eprintln!("spate report operator: {}", text.join(" "));
     }
+    if let Some(m) = &report.model {
+        eprintln!(
+            "spate report model: version={} updates={} examples={} examples_per_update={:.1} dropped={}",
+            m.version,
+            m.updates,
+            m.examples,
+            m.examples as f64 / m.updates.max(1) as f64,
+            m.dropped
+        );
+    }
 }
 
 /// Parses the command line, runs it against `registry`, and returns the process exit code.

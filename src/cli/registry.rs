@@ -78,7 +78,10 @@ where
         partitions: u32,
         out: &mut dyn std::io::Write,
     ) -> Result<u64> {
-        crate::runtime::export_keyed::<Op>(store, partitions, out)
+        match &self.plan.model {
+            Some(spec) => crate::learning::export_model(spec, store, out).map(|_| 1),
+            None => crate::runtime::export_keyed::<Op>(store, partitions, out),
+        }
     }
 }
 

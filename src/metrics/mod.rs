@@ -49,8 +49,41 @@ struct Instruments {
     state_expired: IntCounter,
     operator_counts: prometheus::CounterVec,
     operator_ratios: GaugeVec,
+    operator_window: GaugeVec,
+    model: ModelInstruments,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
+}
+
+/// The shared model's instruments (pipelines with one; zero otherwise).
+struct ModelInstruments {
+    version: prometheus::IntGauge,
+    updates: IntCounter,
+    examples: IntCounter,
+    dropped: IntCounter,
+}
+
+impl ModelInstruments {
+    fn new(b: &Builder) -> Self {
+        ModelInstruments {
+            version: b.add(prometheus::IntGauge::new(
+                "spate_model_version",
+                "The shared model's newest version: how many non-empty micro-batches it learned",
+            )),
+            updates: b.counter(
+                "spate_model_updates_total",
+                "Micro-batches the shared model learned (one update each)",
+            ),
+            examples: b.counter(
+                "spate_model_examples_total",
+                "Examples the shared model learned",
+            ),
+            dropped: b.counter(
+                "spate_model_examples_dropped_total",
+                "Examples dropped because their micro-batch was learned already",
+            ),
+        }
+    }
 }
 
 /// Registers instruments in one registry, whose every series carries the pipeline label.
@@ -192,6 +225,14 @@ impl Metrics {
                 ),
                 &["name"],
             )),
+            operator_window: b.add(GaugeVec::new(
+                Opts::new(
+                    "spate_operator_window",
+                    "Ratios and AUCs of the operators' counters over the epochs committed in the last 5 minutes, by name",
+                ),
+                &["name"],
+            )),
+            model: ModelInstruments::new(&b),
             _server: addr.map(|addr| Server::start(addr, registry)).transpose()?,
         };
         Ok(Metrics {
@@ -275,29 +316,45 @@ impl Metrics {
         self.inner.state_expired.inc_by(keys);
     }
 
-    /// Adds what the operators counted in a committed epoch (`counts`), and sets the ratios
-    /// among `decls` to their value over the run so far (`totals`).
+    /// Adds what the operators counted in a committed epoch (`counts`), and sets the values
+    /// computed from counters (ratios, AUCs) among `decls` to their value over the run so far
+    /// (`totals`) and over the sliding window (`window`).
     pub fn operator(
         &self,
         counts: &crate::operator::Counters,
-        totals: &crate::operator::Counters,
+        (totals, window): (&crate::operator::Counters, &crate::operator::Counters),
         decls: &[crate::operator::MetricDecl],
     ) {
+        use crate::operator::MetricDecl;
         for (name, by) in counts.iter() {
             let counter = self.inner.operator_counts.with_label_values(&[name]);
             counter.inc_by(by.max(0.0));
         }
-        for (name, value) in totals.values(decls) {
-            let ratio = decls.iter().any(
-                |d| matches!(d, crate::operator::MetricDecl::Ratio { name: n, .. } if *n == name),
-            );
-            if ratio {
-                self.inner
-                    .operator_ratios
-                    .with_label_values(&[name])
-                    .set(value);
+        let computed = |name: &str| {
+            decls.iter().any(|d| match d {
+                MetricDecl::Ratio { name: n, .. } | MetricDecl::Auc { name: n, .. } => *n == name,
+                MetricDecl::Counter { .. } => false,
+            })
+        };
+        for (gauge, counts) in [
+            (&self.inner.operator_ratios, totals),
+            (&self.inner.operator_window, window),
+        ] {
+            for (name, value) in counts.values(decls) {
+                if computed(name) {
+                    gauge.with_label_values(&[name]).set(value);
+                }
             }
         }
+    }
+
+    /// Sets what the shared model learned over the run so far.
+    pub fn model_learned(&self, report: &crate::learning::ModelReport) {
+        let m = &self.inner.model;
+        m.version.set(report.version as i64);
+        m.updates.inc_by(report.updates - m.updates.get());
+        m.examples.inc_by(report.examples - m.examples.get());
+        m.dropped.inc_by(report.dropped - m.dropped.get());
     }
 
     /// Counts a partition restart.

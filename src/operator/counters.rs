@@ -1,8 +1,17 @@
 //! An operator's own metrics: counters it adds to as it processes records (`ctx.count`), and
-//! ratios of two of them it declares ([`KeyedOperator::metrics`](super::KeyedOperator::metrics)),
-//! such as an alert rate or a mean score. Each partition sums its counts between epoch ends;
-//! the job adds up those of committed epochs and exports them on the metrics endpoint
-//! (`spate_operator_total{name}`, `spate_operator_ratio{name}`) and in `--report`.
+//! what it computes from them ([`KeyedOperator::metrics`](super::KeyedOperator::metrics)):
+//! ratios of two, such as an alert rate or a mean score, and the area under the ROC curve of
+//! scores counted into buckets. Each partition sums its counts between epoch ends; the job
+//! adds up those of committed epochs and exports them on the metrics endpoint
+//! (`spate_operator_total{name}`; `spate_operator_ratio{name}` over the run and
+//! `spate_operator_window{name}` over the epochs committed in the last [`WINDOW`]) and in
+//! `--report` (over the run).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The span of the sliding window `spate_operator_window{name}` is computed over.
+pub const WINDOW: Duration = Duration::from_secs(300);
 
 /// A metric an operator declares.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +34,25 @@ pub enum MetricDecl {
         /// The counter below it.
         denominator: &'static str,
     },
+    /// The area under the ROC curve of scores in `[0, 1]` whose outcome is known, from their
+    /// histogram: `positives[i]` and `negatives[i]` count the scores of positive and negative
+    /// outcomes in bucket `i` of as many equal buckets (see [`score_bucket`]); scores in the
+    /// same bucket count as ties.
+    Auc {
+        /// Its name.
+        name: &'static str,
+        /// What it measures.
+        help: &'static str,
+        /// The counters of positive outcomes' scores, by bucket.
+        positives: &'static [&'static str],
+        /// The counters of negative outcomes' scores, by bucket.
+        negatives: &'static [&'static str],
+    },
+}
+
+/// The bucket of `score` (in `[0, 1]`) among `buckets` equal ones.
+pub fn score_bucket(score: f64, buckets: usize) -> usize {
+    ((score.clamp(0.0, 1.0) * buckets as f64) as usize).min(buckets - 1)
 }
 
 /// Counts by name (an operator has a handful, so a list beats a map).
@@ -80,8 +108,56 @@ impl Counters {
                     let below = self.get(denominator);
                     (below != 0.0).then(|| (name, self.get(numerator) / below))
                 }
+                MetricDecl::Auc {
+                    name,
+                    positives,
+                    negatives,
+                    ..
+                } => self.auc(positives, negatives).map(|auc| (name, auc)),
             })
             .collect()
+    }
+
+    /// The AUC of the scores counted in `positives` and `negatives` (see
+    /// [`MetricDecl::Auc`]); `None` without both kinds.
+    fn auc(&self, positives: &[&str], negatives: &[&str]) -> Option<f64> {
+        let (mut below, mut wins, mut p_total) = (0.0, 0.0, 0.0);
+        for (p, n) in positives.iter().zip(negatives) {
+            let (p, n) = (self.get(p), self.get(n));
+            wins += p * (below + n / 2.0);
+            below += n;
+            p_total += p;
+        }
+        (p_total > 0.0 && below > 0.0).then(|| wins / (p_total * below))
+    }
+}
+
+/// The counts of the epochs committed within the last [`WINDOW`], summed.
+#[derive(Debug, Default)]
+pub struct CounterWindow {
+    epochs: VecDeque<(Instant, Counters)>,
+}
+
+impl CounterWindow {
+    /// Adds an epoch's counts, committed `now`, and drops those older than the window.
+    pub fn push(&mut self, now: Instant, counts: &Counters) {
+        self.epochs.push_back((now, counts.clone()));
+        while self
+            .epochs
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > WINDOW)
+        {
+            self.epochs.pop_front();
+        }
+    }
+
+    /// The window's counts.
+    pub fn totals(&self) -> Counters {
+        let mut totals = Counters::default();
+        for (_, counts) in &self.epochs {
+            totals.merge(counts);
+        }
+        totals
     }
 }
 
@@ -112,5 +188,24 @@ mod tests {
         b.add("alerts", 1.0);
         a.merge(&b);
         assert_eq!(a.values(&decls), [("alerts", 2.0), ("alert_rate", 0.05)]);
+    }
+
+    #[test]
+    fn the_auc_of_bucketed_scores_counts_ties_half() {
+        let decls = [MetricDecl::Auc {
+            name: "auc",
+            help: "",
+            positives: &["p0", "p1", "p2"],
+            negatives: &["n0", "n1", "n2"],
+        }];
+        let mut c = Counters::default();
+        assert_eq!(c.values(&decls), [], "no AUC without outcomes");
+        // Negatives at 0.1, 0.1, 0.5; positives at 0.5 and 0.9.
+        for (name, by) in [("n0", 2.0), ("n1", 1.0), ("p1", 1.0), ("p2", 1.0)] {
+            c.add(name, by);
+        }
+        assert_eq!([0.1, 0.5, 0.9].map(|s| score_bucket(s, 3)), [0, 1, 2]);
+        // Pairs won: 0.5 beats two and ties one (2.5), 0.9 beats three: 5.5 of 6.
+        assert_eq!(c.values(&decls), [("auc", 5.5 / 6.0)]);
     }
 }

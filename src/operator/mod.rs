@@ -58,10 +58,11 @@ mod counters;
 mod ordered;
 mod waiting;
 
-pub use counters::{Counters, MetricDecl};
+pub use counters::{score_bucket, CounterWindow, Counters, MetricDecl, WINDOW};
 pub use ordered::{InOrder, Ordered, OrderedOperator};
 pub use waiting::Waiting;
 
+use crate::learning::{ModelRef, PartitionModel};
 use crate::state::{Entry, TimerIndex};
 use crate::time::{Millis, OutputMode, TimeRules};
 use serde::de::DeserializeOwned;
@@ -74,6 +75,9 @@ pub enum TimeDomain {
     EventTime,
     /// Fires at the first epoch end whose processing time reaches the timer's time.
     ProcessingTime,
+    /// Fires at the first epoch end at which the pipeline's shared model for the timer's time
+    /// is known (see [`crate::learning`]).
+    Model,
 }
 
 /// A timer that fired.
@@ -148,6 +152,8 @@ pub struct KeyedContext<'a, K, S, O> {
     pub(crate) timers: &'a mut TimerIndex<K>,
     pub(crate) out: &'a mut Vec<O>,
     pub(crate) counters: &'a mut Counters,
+    /// The pipeline's shared model, as the partition has it.
+    pub(crate) model: &'a mut PartitionModel,
     pub(crate) clock: Clock,
     pub(crate) rules: &'a TimeRules,
     pub(crate) cleared: bool,
@@ -159,7 +165,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
         key: &'a K,
         entry: &'a mut Entry<S>,
         timers: &'a mut TimerIndex<K>,
-        (out, counters): (&'a mut Vec<O>, &'a mut Counters),
+        (out, counters, model): (&'a mut Vec<O>, &'a mut Counters, &'a mut PartitionModel),
         clock: Clock,
         rules: &'a TimeRules,
     ) -> Self {
@@ -170,6 +176,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
             timers,
             out,
             counters,
+            model,
             clock,
             rules,
             cleared: false,
@@ -227,6 +234,33 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
         self.counters.add(name, by);
     }
 
+    /// The pipeline's shared model for the callback's time (see [`crate::learning`]): the
+    /// version that learned every micro-batch before the one [`time`](Self::time) falls in.
+    /// `None` while that version is not known yet (register a
+    /// [`TimeDomain::Model`] timer at the time to be called when it is), or when the pipeline
+    /// shares no model of type `M`.
+    pub fn model<M: 'static>(&self) -> Option<ModelRef<'_, M>> {
+        let version = self.model.history.as_ref()?.for_time(self.clock.time)?;
+        Some(ModelRef {
+            version: version.version,
+            model: version.value.downcast_ref::<M>()?,
+        })
+    }
+
+    /// Teaches the pipeline's shared model `example`, which became known at `time` (e.g. when
+    /// the outcome it pairs with a record's features arrived): it is learned with the
+    /// micro-batch `time` falls in. An example whose micro-batch was learned already (its
+    /// time is behind the job's watermark) is dropped and counted.
+    pub fn learn<E: Serialize>(&mut self, time: Millis, example: &E) {
+        let bytes = bincode::serialize(example).expect("bincode encodes in-memory values");
+        self.model.learned.push((time, bytes));
+    }
+
+    /// Registers a timer that fires when the shared model for `time` is known.
+    pub fn register_model_timer(&mut self, time: Millis) {
+        self.register_timer(TimeDomain::Model, time);
+    }
+
     /// Registers a timer for this key; registering the same time twice has no extra effect.
     pub fn register_timer(&mut self, domain: TimeDomain, time: Millis) {
         if !self.key_timers.contains(&(domain, time)) {
@@ -281,6 +315,7 @@ impl<K: Ord + Clone, S: Default, O> KeyedContext<'_, K, S, O> {
             timers: self.timers,
             out: self.out,
             counters: self.counters,
+            model: self.model,
             clock: Clock { time, ..self.clock },
             rules: self.rules,
             cleared: false,

@@ -242,6 +242,7 @@ where
                 open_inputs: None,
                 outputs: vec![DEFAULT_OUTPUT.into()],
                 route: None,
+                model: None,
                 generator: self.base.generator,
             },
         }
@@ -420,6 +421,21 @@ impl<R: Send + 'static, Op: KeyedOperator, Out: Send + 'static> Job<R, Op, Out> 
                 taken => taken,
             }
         }));
+        self
+    }
+
+    /// Gives the pipeline a model all its partitions share, starting as `initial` and learning
+    /// micro-batches of `batch` event time: its operators score with
+    /// [`KeyedContext::model`](crate::operator::KeyedContext::model) and teach it with
+    /// [`KeyedContext::learn`](crate::operator::KeyedContext::learn) (see
+    /// [`crate::learning`]).
+    pub fn shared_model<M: crate::learning::SharedModel>(
+        mut self,
+        initial: &M,
+        batch: std::time::Duration,
+    ) -> Self {
+        let batch = batch.as_millis() as Millis;
+        self.plan.model = Some(Arc::new(crate::learning::ModelSpec::of(initial, batch)));
         self
     }
 

@@ -56,6 +56,14 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
             );
             stage.describe(2, &mut text);
         }
+        if let Some(model) = &self.model {
+            let _ = writeln!(
+                text,
+                "shared model: {}, learned once per {} micro-batch of event time (spate model export, --model FILE)",
+                short_type_name(model.type_name),
+                crate::time::format_millis(model.batch)
+            );
+        }
         let _ = writeln!(
             text,
             "outputs (--sink NAME=URI): {} records as JSON lines{}",
@@ -76,7 +84,7 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
         if !metrics.is_empty() {
             let _ = writeln!(
                 text,
-                "metrics (spate_operator_total{{name}}, spate_operator_ratio{{name}}, --report):"
+                "metrics (spate_operator_total{{name}}, spate_operator_ratio{{name}} and spate_operator_window{{name}} over the last 5 minutes, --report):"
             );
         }
         for m in metrics {
@@ -88,6 +96,7 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
                     numerator,
                     denominator,
                 } => writeln!(text, "  {name} = {numerator} / {denominator}: {help}"),
+                MetricDecl::Auc { name, help, .. } => writeln!(text, "  {name}: {help}"),
             };
         }
         text

@@ -1,5 +1,6 @@
-//! Joins in the builder: a keyed pipeline joined with a second input keyed the same way,
-//! giving a job whose two inputs each take their own `--source NAME=URI`.
+//! Joins in the builder: a keyed pipeline joined (or connected, [`KeyedPipeline::connect`])
+//! with a second input keyed the same way, giving a job whose two inputs each take their own
+//! `--source NAME=URI`.
 
 use super::{Emit, InputDecl, Job, KeyedPipeline, Plan};
 use crate::io::source::{open_source, NamedReader, TwoInputs};
@@ -35,7 +36,7 @@ where
         O: Send + 'static,
         F: Fn(&E, Option<&T>) -> O + Send + Sync + 'static,
     {
-        self.join_with(table, TemporalJoin::new(join))
+        self.connect(table, TemporalJoin::new(join))
     }
 
     /// Pairs each record `a` with the records `b` of `other` whose time lies in
@@ -54,7 +55,7 @@ where
         O: Send + 'static,
         F: Fn(&E, Option<&E2>) -> O + Send + Sync + 'static,
     {
-        self.join_with(other, IntervalJoin::new(before, after, kind, join))
+        self.connect(other, IntervalJoin::new(before, after, kind, join))
     }
 
     /// Pairs the records of both inputs that fall in the same tumbling window of `size`: see
@@ -71,11 +72,14 @@ where
         O: Send + 'static,
         F: Fn(Millis, &E, &E2) -> O + Send + Sync + 'static,
     {
-        self.join_with(other, WindowJoin::new(size, join))
+        self.connect(other, WindowJoin::new(size, join))
     }
 
-    /// The job running `operator` over this input (left) and `other` (right).
-    fn join_with<R2, E2, Op>(
+    /// Runs `operator` over this input's records (left) and `other`'s (right), each keyed its
+    /// own way, like Flink's `connect` with a `KeyedCoProcessFunction`: a record of either
+    /// input reaches the operator with the state of its key, and each input keeps its own
+    /// watermark. The joins are such operators.
+    pub fn connect<R2, E2, Op>(
         self,
         other: KeyedPipeline<R2, E2, K>,
         operator: Op,
@@ -129,6 +133,7 @@ where
                 input_of: Some(Arc::new(Either::side)),
                 outputs: vec![super::builder::DEFAULT_OUTPUT.into()],
                 route: None,
+                model: None,
                 open_inputs: Some(Arc::new(move |specs, ctx| {
                     let [left, right] = specs else {
                         return Err(Error::Runtime(format!(

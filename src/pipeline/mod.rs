@@ -106,6 +106,8 @@ pub struct Plan<R, Op: KeyedOperator, Out> {
     pub outputs: Vec<String>,
     /// Which output a result goes to, when there are several.
     pub route: Option<RouteFn<Out>>,
+    /// The model the pipeline's partitions share, if it has one.
+    pub model: Option<Arc<crate::learning::ModelSpec>>,
 }
 
 impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
@@ -126,6 +128,7 @@ impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
             open_inputs: self.open_inputs.clone(),
             outputs: self.outputs.clone(),
             route: self.route.clone(),
+            model: self.model.clone(),
         }
     }
 }
@@ -149,6 +152,7 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
             open_inputs: self.open_inputs,
             outputs: self.outputs,
             route: None,
+            model: self.model,
         }
     }
 

@@ -217,6 +217,8 @@ pub struct JobReport {
     pub counters: crate::operator::Counters,
     /// The operators' declared metrics (their counters and ratios).
     pub metrics: Vec<crate::operator::MetricDecl>,
+    /// What the pipeline's shared model learned, if it has one.
+    pub model: Option<crate::learning::ModelReport>,
 }
 
 impl JobReport {
@@ -230,6 +232,9 @@ impl JobReport {
         self.restarts += other.restarts;
         self.end_of_input = other.end_of_input;
         self.counters.merge(&other.counters);
+        if let Some(model) = &other.model {
+            self.model.get_or_insert_default().absorb(model);
+        }
         if self.metrics.is_empty() {
             self.metrics = other.metrics.clone();
         }

@@ -40,6 +40,10 @@ pub(crate) struct ReadyEpoch {
     pub(crate) expired: u64,
     /// What the operators counted in it.
     pub(crate) counters: crate::operator::Counters,
+    /// The examples the operators taught the shared model in it, by partition.
+    pub(crate) learned: Vec<crate::learning::Learned>,
+    /// It exhausted the input, and the job goes on for one more epoch.
+    pub(crate) closes_input: bool,
     /// Why its first dead letter was rejected.
     pub(crate) first_dead_error: Option<String>,
     /// When it was cut.
@@ -128,7 +132,9 @@ impl EpochLedger {
         let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
         let (mut outputs, mut late, mut expired) = (0, 0, 0);
         let mut counters = crate::operator::Counters::default();
+        let mut learned = Vec::new();
         for done in pending.done.into_iter().flatten() {
+            learned.extend(done.learned);
             outputs += done.outputs;
             late += done.late;
             expired += done.expired;
@@ -148,6 +154,8 @@ impl EpochLedger {
             },
             expired,
             counters,
+            learned,
+            closes_input: pending.record.closes_input,
             first_dead_error: pending.first_dead_error,
             cut_at: pending.cut_at,
             ends_job: pending.ends_job,
@@ -167,6 +175,8 @@ mod tests {
             watermark: epoch as i64 * 10,
             processing_time: 0,
             final_epoch: false,
+            closes_input: false,
+            model: Default::default(),
         }
     }
 
@@ -181,6 +191,7 @@ mod tests {
             first_dead_error: None,
             staged: None,
             end_of_input: false,
+            closes_input: false,
             stopping: false,
             lag: None,
             waiting: None,
@@ -197,6 +208,7 @@ mod tests {
             late: 1,
             expired: 0,
             counters: Default::default(),
+            learned: vec![],
         }
     }
 

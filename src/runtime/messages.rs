@@ -31,8 +31,10 @@
 use crate::checkpoint::{Epoch, SourcePosition};
 use crate::io::sink::Staged;
 use crate::io::DeadLetter;
+use crate::learning::{Learned, ModelHistory};
 use crate::time::Millis;
 use actix::Message;
+use std::sync::Arc;
 
 /// Records of one epoch for one partition: the `first`-th to `first + events.len()`-th record
 /// routed to this partition in this epoch. The index lets a partition skip what it already
@@ -96,7 +98,7 @@ impl Message for InputEnded {
 
 /// Seals an epoch at a partition, once the supervisor has every partition's progress: advance
 /// the watermark, fire timers, stage outputs, maybe checkpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SealEpoch {
     /// The epoch.
     pub epoch: Epoch,
@@ -111,6 +113,8 @@ pub struct SealEpoch {
     /// The partition's next source offset in each input after this epoch (partitioned
     /// sources; 0 otherwise).
     pub next_offsets: Vec<u64>,
+    /// The shared model's versions the epoch is sealed with (pipelines with one).
+    pub model: Option<Arc<ModelHistory>>,
 }
 
 impl Message for SealEpoch {
@@ -204,6 +208,8 @@ pub struct EpochDone {
     pub expired: u64,
     /// What the operators counted.
     pub counters: crate::operator::Counters,
+    /// The examples the operators taught the shared model.
+    pub learned: Vec<Learned>,
 }
 
 /// The source's request to end an epoch.
@@ -227,6 +233,9 @@ pub struct EpochCut {
     pub staged: Option<Staged>,
     /// The input is exhausted.
     pub end_of_input: bool,
+    /// The input is exhausted, and the job ends with the next (empty) epoch, cut once this
+    /// one committed.
+    pub closes_input: bool,
     /// A stop was requested: checkpoint and finish after this epoch.
     pub stopping: bool,
     /// Records not yet read in each source partition (Kafka), when the source knows, as

@@ -77,6 +77,7 @@ use crate::checkpoint::JobInfo;
 use crate::io::kafka::Changelog;
 use crate::io::sink::SinkContext;
 use crate::io::source::{open_source, SourceSpec};
+use crate::learning::ModelLedger;
 use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::{Emit, Plan};
@@ -130,7 +131,9 @@ where
 /// Refuses `--group` for a pipeline that consumer groups cannot run yet.
 fn refuse_group<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>, inputs: usize) -> Result<()> {
     let name = &plan.name;
-    let reason = if plan.later_stage().is_some() {
+    let reason = if plan.model.is_some() {
+        format!("pipeline `{name}` shares one model among all its partitions, which consumer groups cannot yet learn together; run it without --group (one process runs every partition)")
+    } else if plan.later_stage().is_some() {
         format!("pipeline `{name}` re-keys its records into a second stage, which needs a repartition topic to run across processes; spate does not create one yet, so run it without --group (one process runs both stages on every partition)")
     } else if inputs > 1 {
         format!("pipeline `{name}` reads {inputs} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)")
@@ -192,6 +195,8 @@ struct JobParts<R> {
     resume: resume::Resume,
     /// Each key partition's state tree, in `ids` order.
     stores: Vec<crate::state::PartitionStore>,
+    /// The pipeline's shared model, if it has one.
+    model: Option<ModelLedger>,
 }
 
 /// Claims the state directory, opens the job's readers, sink and changelog, and finds where it
@@ -225,21 +230,25 @@ where
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
     let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
-    let chained = plan.later_stage().is_some();
-    let changelog = match &config.source {
-        SourceSpec::Kafka(topic) if all_kafka && !chained => Some(Arc::new(Changelog::open(
-            &config.kafka,
-            &topic.brokers,
-            &app_id,
-            &plan.name,
-            n,
-        )?)),
-        _ => None,
+    // A chained pipeline's exchange and a shared model are kept in --state only, for now.
+    let local_only = plan.later_stage().is_some() || plan.model.is_some();
+    let changelog =
+        match &config.source {
+            SourceSpec::Kafka(topic) if all_kafka && !local_only => Some(Arc::new(
+                Changelog::open(&config.kafka, &topic.brokers, &app_id, &plan.name, n)?,
+            )),
+            _ => None,
+        };
+    let model = match &plan.model {
+        Some(spec) => Some(open_model(spec, plan, config, store)?),
+        None => {
+            if let Some(model) = &config.model {
+                let seeded = seed::seed_keyed(model, || new_core(plan), (store, n, &sources[0]))?;
+                tracing::info!(keys = seeded, file = %model.display(), "started from the --model file's state");
+            }
+            None
+        }
     };
-    if let Some(model) = &config.model {
-        let seeded = seed::seed_keyed(model, || new_core(plan), (store, n, &sources[0]))?;
-        tracing::info!(keys = seeded, file = %model.display(), "started from the --model file's state");
-    }
     let resume = match &changelog {
         Some(changelog) => {
             resume_from_changelog(changelog, store, &ids, &*sink, metrics, sources.len())?
@@ -257,7 +266,27 @@ where
         changelog,
         resume,
         stores,
+        model,
     })
+}
+
+/// The shared model's ledger: what `store` holds, or the `--model` file's model, or the
+/// pipeline's initial one.
+fn open_model<R, Op: KeyedOperator, Out>(
+    spec: &Arc<crate::learning::ModelSpec>,
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    store: &StateStore,
+) -> Result<ModelLedger> {
+    let initial = (config.model.as_deref())
+        .map(|file| crate::learning::read_model_file(spec, file, store))
+        .transpose()?;
+    let lateness = match plan.later_stage() {
+        Some(stage) => stage.rules().allowed_lateness,
+        None => 0,
+    }
+    .max(plan.rules.allowed_lateness);
+    ModelLedger::open(spec.clone(), store.clone(), lateness, initial)
 }
 
 /// Claims `store` for this job: its pipeline, partitions, sources and sinks (a directory of
@@ -397,6 +426,7 @@ where
         max_dead_letter_ratio: config.max_dead_letter_ratio,
         progress: config.progress.clone(),
         operator_metrics: plan.operator_metrics(),
+        model: parts.model.take(),
     };
     // One watermark channel per input and partition, input-major.
     let delays: Vec<_> = (plan.inputs.iter())
@@ -442,6 +472,7 @@ where
             chunk: config.chunk_size.max(1),
             max_epoch_records: config.max_records_per_epoch.filter(|m| *m > 0),
             metrics: metrics.clone(),
+            closes_before_end: plan.model.is_some(),
         };
         run_actors(driver, parts.resume.read_plan, config, result_rx).await
     });

@@ -336,8 +336,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let expired = self.core.counts().expired - self.expired_seen;
         self.expired_seen += expired;
         let mut counters = self.core.take_counters();
+        let mut learned = self.core.take_learned();
         if let Some(chain) = self.chain.as_mut() {
             counters.merge(&chain.runner.take_counters());
+            learned.extend(chain.runner.take_learned());
         }
         self.supervisor
             .do_send(PartitionEvent::Staged(Box::new(EpochDone {
@@ -349,6 +351,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 late,
                 expired,
                 counters,
+                learned,
             })));
         self.report_state();
         Ok(())
@@ -388,7 +391,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 for (from, batch) in batches.into_iter().enumerate() {
                     runner.process(from, batch);
                 }
-                runner.advance(seal.watermark, seal.processing_time);
+                runner.advance(seal.watermark, seal.processing_time, seal.model.as_ref());
             }));
             if let Err(panic) = ran {
                 self.supervisor.do_send(PartitionEvent::Failed {
@@ -605,6 +608,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             return Ok(()); // ahead of a restarted partition: the replay brings it again
         }
         let (core, chain) = (&mut self.core, &mut self.chain);
+        if let Some(model) = &msg.model {
+            core.install_model(model.clone());
+        }
         let sealed = catch_unwind(AssertUnwindSafe(|| {
             core.advance(msg.watermark, msg.processing_time);
             let chain = chain.as_mut()?;
@@ -776,6 +782,7 @@ impl EpochDone {
             late: 0,
             expired: 0,
             counters: Default::default(),
+            learned: Vec::new(),
         }
     }
 }

@@ -234,5 +234,7 @@ fn start_record(
             .max()
             .unwrap_or(0),
         final_epoch: false,
+        closes_input: false,
+        model: Default::default(),
     }
 }

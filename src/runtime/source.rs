@@ -56,6 +56,11 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     /// Largest number of records in one live epoch (`None`: no limit).
     pub(crate) max_epoch_records: Option<u64>,
     pub(crate) metrics: Metrics,
+    /// At the end of a bounded input, first cut an epoch that closes it, then, once that
+    /// epoch committed, an empty one that ends the job (and moves the watermark to the end
+    /// of time). A shared model learns all its micro-batches at the first one's commit; the
+    /// second scores what waited for them.
+    pub(crate) closes_before_end: bool,
 }
 
 /// Where reading starts, and the recorded epoch ends to replay first.
@@ -63,6 +68,15 @@ pub(crate) struct ReadPlan {
     pub(crate) from: SourcePosition,
     pub(crate) next_epoch: Epoch,
     pub(crate) replay: VecDeque<(Epoch, SourcePosition)>,
+}
+
+/// How an epoch's cut treats the end of the input.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    /// The input is exhausted and the job ends with this epoch.
+    ended: bool,
+    /// The input is exhausted and this epoch closes it (the job goes on).
+    closes: bool,
 }
 
 /// What the read loop does after an epoch's cut.
@@ -225,6 +239,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let route_of = route_of(ids.as_deref());
         // Ends of cut epochs not yet known to be committed.
         let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
+        // The epoch that closed the input (see `closes_before_end`).
+        let mut closed_in: Option<Epoch> = None;
         loop {
             let until = plan.replay.front().map(|(_, end)| end.clone());
             if until.is_some() && self.stopping() {
@@ -267,7 +283,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             }
             let replaying = until.is_some();
             let ended = !replaying && status == ReadStatus::End;
-            let cut = self.epoch_cut(epoch, &position, &mut input, (ended, !replaying))?;
+            let ends = self.end_of_input(ended, epoch, &mut closed_in);
+            let cut = self.epoch_cut(epoch, &position, &mut input, ends, !replaying)?;
             let reply = block_on(self.supervisor.send(cut)).unwrap_or(CutReply::Abort);
             match self.follow(reply, (&mut plan, &mut epoch), &position, &mut cut_ends)? {
                 Flow::Read => {}
@@ -378,14 +395,44 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         Ok(position == end)
     }
 
-    /// The cut of `epoch` at `position`, taking the epoch's counts out of `input`;
-    /// `(ended, live)`: the input is exhausted, the epoch is read for the first time.
+    /// Whether the cut of `epoch` ends the input and whether it closes it, given that the
+    /// input is exhausted (`ended`): see `closes_before_end`. Waits for the closing epoch's
+    /// commit before the one that ends the job.
+    fn end_of_input(&self, ended: bool, epoch: Epoch, closed_in: &mut Option<Epoch>) -> Ends {
+        if !ended || !self.closes_before_end {
+            return Ends {
+                ended,
+                closes: false,
+            };
+        }
+        let Some(closing) = *closed_in else {
+            *closed_in = Some(epoch);
+            return Ends {
+                ended: false,
+                closes: true,
+            };
+        };
+        while self.trigger.committed.load(Ordering::Acquire) < closing
+            && self.supervisor.connected()
+            && !self.stopping()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ends {
+            ended: true,
+            closes: false,
+        }
+    }
+
+    /// The cut of `epoch` at `position`, taking the epoch's counts out of `input`; `live`:
+    /// the epoch is read for the first time.
     fn epoch_cut(
         &self,
         epoch: Epoch,
         position: &SourcePosition,
         input: &mut EpochInput<K, E>,
-        (ended, live): (bool, bool),
+        Ends { ended, closes }: Ends,
+        live: bool,
     ) -> Result<EpochCut> {
         let n = input.routed.len();
         let staged = self.sink.stage(
@@ -404,6 +451,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             first_dead_error: input.first_dead_error.take(),
             staged,
             end_of_input: ended,
+            closes_input: closes,
             stopping: live && self.stopping(),
             lag: self.reader.lag(),
             waiting: self.reader.waiting(),

@@ -26,7 +26,9 @@ use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::kafka::Changelog;
 use crate::io::sink::{EpochSink, OutputStream};
+use crate::learning::ModelLedger;
 use crate::metrics::Metrics;
+use crate::operator::CounterWindow;
 use crate::state::StateStore;
 use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
 use crate::{Error, Result};
@@ -58,6 +60,8 @@ pub(crate) struct SupervisorConfig {
     pub(crate) max_dead_letter_ratio: Option<f64>,
     /// Where committed counts are published for a progress display.
     pub(crate) progress: Arc<LiveCounts>,
+    /// The pipeline's shared model, if it has one.
+    pub(crate) model: Option<ModelLedger>,
     /// The metrics the pipeline's operators declare.
     pub(crate) operator_metrics: Vec<crate::operator::MetricDecl>,
 }
@@ -76,6 +80,10 @@ pub(crate) struct JobSupervisor {
     replayed_until: Epoch,
     input_check: InputCheck,
     progress: Arc<LiveCounts>,
+    /// The pipeline's shared model, if it has one.
+    model: Option<ModelLedger>,
+    /// The operators' counts of the epochs committed lately.
+    window: CounterWindow,
     last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
@@ -120,6 +128,8 @@ impl JobSupervisor {
             replayed_until: config.recorded.last().map_or(0, |r| r.epoch),
             input_check: InputCheck::new(config.max_dead_letter_ratio),
             progress: config.progress,
+            model: config.model,
+            window: CounterWindow::default(),
             last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
@@ -282,6 +292,12 @@ impl JobSupervisor {
             watermark,
             processing_time: self.last_processing_time,
             final_epoch: cut.end_of_input,
+            closes_input: cut.closes_input,
+            model: self
+                .model
+                .as_ref()
+                .map(ModelLedger::mark)
+                .unwrap_or_default(),
         };
         self.store.record_epoch(&record)?;
         self.recorded.insert(cut.epoch, record.clone());
@@ -302,6 +318,11 @@ impl JobSupervisor {
         if checkpoint {
             self.last_checkpoint = Instant::now();
         }
+        let previous = record
+            .epoch
+            .checked_sub(1)
+            .and_then(|e| self.recorded.get(&e));
+        let model = (self.model.as_ref()).map(|m| m.history(record, previous));
         for (p, link) in self.partitions.iter().enumerate() {
             link.seal.do_send(SealEpoch {
                 epoch: record.epoch,
@@ -310,6 +331,7 @@ impl JobSupervisor {
                 checkpoint,
                 suppress_output: record.epoch <= self.ledger.committed(),
                 next_offsets: record.end.offsets_of(p),
+                model: model.clone(),
             });
         }
     }
@@ -365,6 +387,8 @@ impl JobSupervisor {
                 stats,
                 expired,
                 counters,
+                learned,
+                closes_input,
                 first_dead_error,
                 cut_at,
                 ends_job,
@@ -391,6 +415,16 @@ impl JobSupervisor {
             self.trigger
                 .committed
                 .store(epoch, std::sync::atomic::Ordering::Release);
+            if let Some(model) = &mut self.model {
+                let closes = match closes_input {
+                    true => END_OF_TIME,
+                    false => watermark,
+                };
+                let learning = model.commit(epoch, learned, closes)?;
+                let report = self.report.model.get_or_insert_default();
+                report.learned(model.mark().version, &learning);
+                self.metrics.model_learned(report);
+            }
             self.store.set_committed(epoch)?;
             // Judged once the epoch's dead letters are visible, so the error can point at them.
             let sink = &self.sink;
@@ -413,9 +447,11 @@ impl JobSupervisor {
             self.report.outputs += outputs;
             self.report.late += late;
             self.report.counters.merge(&counters);
+            self.window.push(Instant::now(), &counters);
+            let window = self.window.totals();
             let report = &self.report;
             self.metrics
-                .operator(&counters, &report.counters, &report.metrics);
+                .operator(&counters, (&report.counters, &window), &report.metrics);
             self.metrics.epoch_committed(
                 records,
                 outputs,

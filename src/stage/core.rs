@@ -15,10 +15,11 @@
 //! records interleave.
 
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::learning::{Learned, ModelHistory, PartitionModel};
 use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
 use crate::state::{Bucket, KeyedState};
-use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME};
+use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME, END_OF_TIME};
 use std::sync::Arc;
 
 /// A state bucket changed since the last checkpoint, with its keys' entries (`None`: it
@@ -99,6 +100,8 @@ pub struct PartitionCore<Op: KeyedOperator> {
     emitting_under: Millis,
     /// What the operator counted since the last epoch end.
     counters: Counters,
+    /// The pipeline's shared model, and what the operator taught it since the last report.
+    model: PartitionModel,
     processing_time: Millis,
     counts: CoreCounts,
 }
@@ -126,6 +129,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             watermark: BEFORE_TIME,
             emitting_under: BEFORE_TIME,
             counters: Counters::default(),
+            model: PartitionModel::default(),
             processing_time: 0,
             counts: CoreCounts::default(),
         }
@@ -246,7 +250,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             processing_time: self.processing_time,
         };
         self.emitting_under = self.watermark;
-        let out = (&mut self.outputs, &mut self.counters);
+        let out = (&mut self.outputs, &mut self.counters, &mut self.model);
         let mut ctx = KeyedContext::new(key, entry, timers, out, clock, &self.rules);
         self.operator.on_event(event, &mut ctx);
         let cleared = ctx.cleared;
@@ -257,10 +261,14 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// The watermark moved: fires the event-time timers it reached, then expires state an
-    /// event-time TTL no longer keeps.
+    /// event-time TTL no longer keeps. At the end of the input, expiry waits for the epoch's
+    /// end ([`advance`](Self::advance)), so that state waiting for the shared model's last
+    /// versions is scored first.
     fn on_event_time(&mut self) {
         self.fire(TimeDomain::EventTime, self.watermark);
-        self.expire(TtlClock::EventTime, self.watermark);
+        if self.watermark < END_OF_TIME {
+            self.expire(TtlClock::EventTime, self.watermark);
+        }
     }
 
     /// Drops the state of keys untouched for the TTL on `clock` as of `now`.
@@ -283,9 +291,28 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         }
         self.emitting_under = self.watermark;
         self.watermark = self.watermark.max(watermark);
-        self.on_event_time();
+        self.fire(TimeDomain::EventTime, self.watermark);
+        if let Some(history) = &self.model.history {
+            // A timer at `t` waits for the model of `t`'s micro-batch, known once the batches
+            // before it are learned: `batch_start(t) <= closed_until`. Before expiry, so that
+            // the end of the input scores what waited before it forgets anything.
+            let known = history.closed_until().saturating_add(history.batch - 1);
+            self.fire(TimeDomain::Model, known);
+        }
+        self.expire(TtlClock::EventTime, self.watermark);
         self.fire(TimeDomain::ProcessingTime, self.processing_time);
         self.expire(TtlClock::ProcessingTime, self.processing_time);
+    }
+
+    /// Hands the operator the shared model's versions of an epoch's seal (before
+    /// [`advance`](Self::advance), which fires the model timers they answer).
+    pub fn install_model(&mut self, history: Arc<ModelHistory>) {
+        self.model.history = Some(history);
+    }
+
+    /// Takes the examples the operator learned since the last call.
+    pub fn take_learned(&mut self) -> Vec<Learned> {
+        std::mem::take(&mut self.model.learned)
     }
 
     fn fire(&mut self, domain: TimeDomain, upto: Millis) {
@@ -300,7 +327,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 watermark: self.watermark,
                 processing_time: self.processing_time,
             };
-            let out = (&mut self.outputs, &mut self.counters);
+            let out = (&mut self.outputs, &mut self.counters, &mut self.model);
             let mut ctx = KeyedContext::new(&key, entry, timers, out, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
             let cleared = ctx.cleared;
@@ -379,6 +406,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.output_watermarks.clear();
         self.late.clear();
         self.counters = Counters::default();
+        self.model = PartitionModel::default();
         let fresh = meta.epoch == 0;
         self.watermark = if fresh { BEFORE_TIME } else { meta.watermark };
         for (i, clock) in self.inputs.iter_mut().enumerate() {

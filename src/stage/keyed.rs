@@ -4,6 +4,7 @@
 use super::{write_late_lines, EachResult, Exchanged, LaterStage, PartitionCore, StageRunner};
 use crate::checkpoint::Epoch;
 use crate::key::partition_of;
+use crate::learning::{Learned, ModelHistory};
 use crate::operator::KeyedOperator;
 use crate::pipeline::{KeyFn, OutputFn, TimeFn};
 use crate::state::{PartitionStore, PreparedCheckpoint};
@@ -159,7 +160,15 @@ where
         self.core.process_channel(from, records, watermark);
     }
 
-    fn advance(&mut self, watermark: Millis, processing_time: Millis) {
+    fn advance(
+        &mut self,
+        watermark: Millis,
+        processing_time: Millis,
+        model: Option<&Arc<ModelHistory>>,
+    ) {
+        if let Some(model) = model {
+            self.core.install_model(model.clone());
+        }
         self.core.advance(watermark, processing_time);
     }
 
@@ -195,5 +204,9 @@ where
 
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.core.take_counters()
+    }
+
+    fn take_learned(&mut self) -> Vec<Learned> {
+        self.core.take_learned()
     }
 }

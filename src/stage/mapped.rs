@@ -68,8 +68,13 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
         self.inner.process(from, batch);
     }
 
-    fn advance(&mut self, watermark: Millis, processing_time: Millis) {
-        self.inner.advance(watermark, processing_time);
+    fn advance(
+        &mut self,
+        watermark: Millis,
+        processing_time: Millis,
+        model: Option<&std::sync::Arc<crate::learning::ModelHistory>>,
+    ) {
+        self.inner.advance(watermark, processing_time, model);
     }
 
     fn take_results(&mut self, each: &mut EachResult<'_, Out>) {
@@ -96,5 +101,9 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
 
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.inner.take_counters()
+    }
+
+    fn take_learned(&mut self) -> Vec<crate::learning::Learned> {
+        self.inner.take_learned()
     }
 }

@@ -51,11 +51,13 @@ pub use late::write_late_lines;
 pub use mapped::MappedStage;
 
 use crate::checkpoint::Epoch;
+use crate::learning::{Learned, ModelHistory};
 use crate::state::{PartitionStore, PreparedCheckpoint};
 use crate::time::{format_millis, Millis, TimeRules, TtlClock};
 use crate::Result;
 use std::any::Any;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// One exchange batch, typed by the stage that reads it (see [`StageRunner::route`]).
 pub type Exchanged = Box<dyn Any + Send>;
@@ -99,8 +101,14 @@ pub trait StageRunner<In, Out>: Send {
     /// Runs the operator on upstream partition `from`'s batch (operator code: may panic).
     fn process(&mut self, from: usize, batch: Exchanged);
 
-    /// Ends the epoch (see [`PartitionCore::advance`]; may panic).
-    fn advance(&mut self, watermark: Millis, processing_time: Millis);
+    /// Ends the epoch with the shared model's versions of its seal, if the pipeline has one
+    /// (see [`PartitionCore::install_model`] and [`PartitionCore::advance`]; may panic).
+    fn advance(
+        &mut self,
+        watermark: Millis,
+        processing_time: Millis,
+        model: Option<&Arc<ModelHistory>>,
+    );
 
     /// Hands each result emitted since the last call to `each`, with a writer of its record
     /// key.
@@ -121,6 +129,9 @@ pub trait StageRunner<In, Out>: Send {
 
     /// What the stage's operator counted since the last call.
     fn take_counters(&mut self) -> crate::operator::Counters;
+
+    /// The examples the stage's operator taught the shared model since the last call.
+    fn take_learned(&mut self) -> Vec<Learned>;
 }
 
 /// Appends keyed stage `number` (key type, operator, lateness, TTL) to a `spate describe` text.

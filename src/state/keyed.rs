@@ -40,6 +40,7 @@ pub struct Entry<S> {
 pub struct TimerIndex<K> {
     event: BTreeSet<(Millis, K)>,
     processing: BTreeSet<(Millis, K)>,
+    model: BTreeSet<(Millis, K)>,
 }
 
 impl<K: Ord + Clone> TimerIndex<K> {
@@ -47,6 +48,7 @@ impl<K: Ord + Clone> TimerIndex<K> {
         match domain {
             TimeDomain::EventTime => &mut self.event,
             TimeDomain::ProcessingTime => &mut self.processing,
+            TimeDomain::Model => &mut self.model,
         }
     }
 
@@ -72,7 +74,7 @@ impl<K: Ord + Clone> TimerIndex<K> {
 
     /// Number of pending timers.
     pub fn len(&self) -> usize {
-        self.event.len() + self.processing.len()
+        self.event.len() + self.processing.len() + self.model.len()
     }
 
     /// True when no timer is pending.
@@ -105,6 +107,7 @@ impl<K: Key, S: Default> Default for KeyedState<K, S> {
             timers: TimerIndex {
                 event: BTreeSet::new(),
                 processing: BTreeSet::new(),
+                model: BTreeSet::new(),
             },
             expiry: BTreeSet::new(),
         }

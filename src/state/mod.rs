@@ -5,8 +5,10 @@
 //! state to its next owner lives with the rest of Kafka, in [`crate::io::kafka::changelog`].
 
 mod keyed;
+mod model;
 mod sealed;
 mod store;
 
 pub use keyed::{bucket_of, Bucket, Entry, KeyedState, TimerIndex, BUCKETS};
+pub use model::StoredModel;
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

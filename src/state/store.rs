@@ -11,6 +11,7 @@
 //!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's; its
 //!   inbox, the exchange batches other partitions sent it, lives under
 //!   `0x04 ‖ epoch ‖ sender` (big-endian) until its checkpoint passes their epoch.
+//! - tree `model`: a pipeline's shared model (see `model`).
 //!
 //! Every value is [sealed](super::sealed) behind a checksum, and a partition's entries are
 //! checked against its digest when they are read back: a damaged directory is an error naming
@@ -42,7 +43,7 @@ fn inbox_key(epoch: Epoch, from: u32) -> [u8; 13] {
 /// The job's sled database.
 #[derive(Clone)]
 pub struct StateStore {
-    db: sled::Db,
+    pub(super) db: sled::Db,
     path: PathBuf,
     /// Whether the store outlives the process (a `--state` directory). A temporary store is
     /// deleted when the job ends, so its flushes are skipped: nothing is gained by waiting for
@@ -109,12 +110,17 @@ impl StateStore {
         Self::open(Some(dir))
     }
 
-    fn err(&self, source: sled::Error) -> Error {
+    pub(super) fn err(&self, source: sled::Error) -> Error {
         Error::state(self.path.clone(), source)
     }
 
     /// Decodes a value sealed under `key` in `place`, or reports the directory damaged.
-    fn unseal<T: DeserializeOwned>(&self, place: &str, key: &[u8], sealed: &[u8]) -> Result<T> {
+    pub(super) fn unseal<T: DeserializeOwned>(
+        &self,
+        place: &str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<T> {
         unseal(key, sealed).map_err(|detail| Error::DamagedState {
             path: self.path.clone(),
             place: place.to_string(),
@@ -665,6 +671,8 @@ mod tests {
                         watermark: 0,
                         processing_time: 0,
                         final_epoch: false,
+                        closes_input: false,
+                        model: Default::default(),
                     })
                     .unwrap();
             }

@@ -2,6 +2,7 @@
 
 pub mod enrich;
 pub mod fraud;
+pub mod fraud_score;
 pub mod iot_anomaly;
 pub mod sessions;
 pub mod tx_enriched;

@@ -474,3 +474,81 @@ pub fn write_readings(
     std::fs::write(path, text).unwrap();
     planted
 }
+
+/// `fraud-score`'s `--source` values for the payments file `tx` and the outcomes file `labels`.
+pub fn fraud_sources(tx: &Path, labels: &Path) -> [String; 2] {
+    [
+        format!("transactions={}", file_arg(tx)),
+        format!("labels={}", file_arg(labels)),
+    ]
+}
+
+/// Payments of `users` users, 10 a second of event time from 2026-01-01, 10% displaced up to
+/// 3 s (within the watermark delay), and their outcomes: 1% of payments start a fraud burst of
+/// 2–4 payments of the same user at one of 50 fraud-only merchants, $900–$4,000 each (a
+/// legitimate payment is $1–$500 at one of 3,000 merchants, one in 500 up to $20,000); an
+/// outcome is known 5 min–2 h after a fraud, 30 min–6 h after a legitimate payment. Writes the
+/// payments to `tx`, the outcomes in time order to `labels`; returns each payment's time and
+/// whether it was fraud, by id.
+pub fn write_payments(
+    (tx, labels): (&Path, &Path),
+    n: u64,
+    users: u64,
+    seed: u64,
+) -> std::collections::HashMap<String, (i64, bool)> {
+    let mut rng = Rng(seed | 1);
+    let mut compromised: std::collections::HashMap<u64, u64> = Default::default();
+    let (mut text, mut outcomes, mut truth) = (String::new(), Vec::new(), Default::default());
+    let truth_map: &mut std::collections::HashMap<String, (i64, bool)> = &mut truth;
+    for i in 0..n {
+        let user = rng.range(0, users);
+        let mut t = 1_767_225_600_000 + i as i64 * 100;
+        if rng.range(0, 10) == 0 {
+            t -= rng.range(0, 3_000) as i64;
+        }
+        let fraud = match compromised.get_mut(&user) {
+            Some(left) => {
+                *left -= 1;
+                if *left == 0 {
+                    compromised.remove(&user);
+                }
+                true
+            }
+            None if rng.range(0, 100) == 0 => {
+                compromised.insert(user, rng.range(1, 4));
+                true
+            }
+            None => false,
+        };
+        let (cents, merchant) = match fraud {
+            true => (rng.range(90_000, 400_000), format!("f{}", rng.range(0, 50))),
+            false if rng.range(0, 500) == 0 => (
+                rng.range(100, 2_000_000),
+                format!("m{}", rng.range(0, 3_000)),
+            ),
+            false => (rng.range(100, 50_000), format!("m{}", rng.range(0, 3_000))),
+        };
+        let id = format!("t{i:07}");
+        text += &format!(
+            "{{\"tx_id\":\"{id}\",\"user_id\":\"u{user:04}\",\"amount\":{}.{:02},\"merchant_id\":\"{merchant}\",\"event_ms\":{t}}}\n",
+            cents / 100,
+            cents % 100
+        );
+        let delay = match fraud {
+            true => rng.range(5 * 60_000, 120 * 60_000),
+            false => rng.range(30 * 60_000, 360 * 60_000),
+        };
+        outcomes.push((t + delay as i64, id.clone(), fraud));
+        truth_map.insert(id, (t, fraud));
+    }
+    outcomes.sort();
+    let labels_text: String = outcomes
+        .iter()
+        .map(|(at, id, fraud)| {
+            format!("{{\"tx_id\":\"{id}\",\"fraud\":{fraud},\"event_ms\":{at}}}\n")
+        })
+        .collect();
+    std::fs::write(tx, text).unwrap();
+    std::fs::write(labels, labels_text).unwrap();
+    truth
+}
