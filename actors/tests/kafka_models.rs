@@ -1,18 +1,70 @@
-//! Pipelines with online models over Kafka against a real broker (tansu): `iot-anomaly` from a
-//! topic of sensor readings to a topic equals the same job from the file, also after SIGKILLs
-//! at random moments (each device's model travels with its partition's state through the
-//! changelog).
+//! Pipelines with online models over Kafka against a real broker (tansu), each from topics to a
+//! topic equal to the same job from files, also after SIGKILLs at random moments:
+//! `iot-anomaly` (each device's model travels with its partition's state through the
+//! changelog) and `fraud-score` (its shared model and the exchange between its stages are kept
+//! in `--state`).
 
 mod common;
 #[path = "support/tansu.rs"]
 mod tansu;
 
 use common::*;
+use std::path::Path;
 use std::time::Instant;
 use tansu::Tansu;
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+/// Runs `pipeline` over the topics `sources` (`NAME=TOPIC`) to a topic until their end, once
+/// cleanly and once with SIGKILLs, each in its own state directory under `tmp`, and checks
+/// both wrote `expected` (sorted lines).
+fn assert_kafka_run_equals(
+    broker: &Tansu,
+    tmp: &Path,
+    (pipeline, sources): (&str, &[(&str, &str)]),
+    expected: &[String],
+) {
+    let job = |app: &str| -> Vec<String> {
+        let mut args: Vec<String> = vec!["run".into(), pipeline.into()];
+        for (name, topic) in sources {
+            args.extend(["--source".into(), format!("{name}={}", broker.url(topic))]);
+        }
+        args.extend([
+            "--sink".into(),
+            broker.url(&format!("{app}-out")),
+            "--app-id".into(),
+            app.into(),
+            "--state".into(),
+            tmp.join(app).display().to_string(),
+            "--until-end".into(),
+        ]);
+        args.extend(KAFKA_EPOCHS.map(String::from));
+        args
+    };
+    let results = |app: &str| -> Vec<String> {
+        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
+            .map(|r| r.payload)
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let started = Instant::now();
+    run_ok(&strs(&job("clean")));
+    let span = started.elapsed().as_millis() as u64;
+    assert_same_lines(&results("clean"), expected, "Kafka against the file");
+
+    let args = job("kills");
+    let mut rng = Rng::from_clock(&format!("kafka-{pipeline}-kills"));
+    let hits = kill_randomly(&strs(&args), 3, (span / 5, span * 7 / 10), &mut rng);
+    run_ok(&strs(&args));
+    assert!(
+        hits > 0,
+        "no kill hit a running job: the test proved nothing"
+    );
+    assert_same_lines(&results("kills"), expected, &format!("after {hits} kills"));
 }
 
 #[test]
@@ -33,52 +85,10 @@ fn iot_anomaly_over_kafka_equals_the_file_run_after_random_kills() {
     let broker = Tansu::start_postgres();
     broker.create_topic("sensors", 4);
     broker.produce_lines("sensors", &input, "device_id");
-    let job = |app: &str| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "run",
-            "iot-anomaly",
-            "--source",
-            &format!("sensors={}", broker.url("sensors")),
-            "--sink",
-            &broker.url(&format!("{app}-out")),
-            "--app-id",
-            app,
-            "--state",
-            &tmp.path().join(app).display().to_string(),
-            "--until-end",
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(KAFKA_EPOCHS.map(String::from));
-        args
-    };
-    let results = |app: &str| -> Vec<String> {
-        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
-            .map(|r| r.payload)
-            .collect();
-        lines.sort();
-        lines
-    };
-
-    let started = Instant::now();
-    run_ok(&strs(&job("clean")));
-    let span = started.elapsed().as_millis() as u64;
-    assert_same_lines(&results("clean"), &expected, "Kafka against the file");
-
-    let args = job("kills");
-    let mut rng = Rng::from_clock("kafka-iot-kills");
-    let hits = kill_randomly(&strs(&args), 4, (span / 5, span * 7 / 10), &mut rng);
-    run_ok(&strs(&args));
-    assert!(
-        hits > 0,
-        "no kill hit a running job: the test proved nothing"
-    );
-    assert_same_lines(&results("kills"), &expected, &format!("after {hits} kills"));
+    let job = ("iot-anomaly", [("sensors", "sensors")].as_slice());
+    assert_kafka_run_equals(&broker, tmp.path(), job, &expected);
 }
 
-/// `fraud-score` from topics of payments (keyed by user) and outcomes (keyed by payment) to a
-/// topic equals the same job from the files, also after SIGKILLs: the shared model and the
-/// exchange between its stages are kept in `--state`.
 #[test]
 fn fraud_score_over_kafka_equals_the_file_run_after_random_kills() {
     let tmp = tempfile::tempdir().unwrap();
@@ -87,10 +97,15 @@ fn fraud_score_over_kafka_equals_the_file_run_after_random_kills() {
     let from_file = tmp.path().join("file-out");
     let sources = fraud_sources(&tx, &labels);
     let sink = file_arg(&from_file);
-    let partitions = ["--partitions", "4"];
     let mut args = vec!["run", "fraud-score", "--source", &sources[0]];
-    args.extend(["--source", &sources[1], "--sink", &sink]);
-    args.extend(partitions);
+    args.extend([
+        "--source",
+        &sources[1],
+        "--sink",
+        &sink,
+        "--partitions",
+        "4",
+    ]);
     run_ok(&args);
     let mut expected = all_outputs(&from_file)[0].clone();
     expected.sort();
@@ -101,47 +116,9 @@ fn fraud_score_over_kafka_equals_the_file_run_after_random_kills() {
         broker.create_topic(topic, 4);
         broker.produce_lines(topic, file, key);
     }
-    let job = |app: &str| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "run",
-            "fraud-score",
-            "--source",
-            &format!("transactions={}", broker.url("tx")),
-            "--source",
-            &format!("labels={}", broker.url("labels")),
-            "--sink",
-            &broker.url(&format!("{app}-out")),
-            "--app-id",
-            app,
-            "--state",
-            &tmp.path().join(app).display().to_string(),
-            "--until-end",
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(KAFKA_EPOCHS.map(String::from));
-        args
-    };
-    let results = |app: &str| -> Vec<String> {
-        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
-            .map(|r| r.payload)
-            .collect();
-        lines.sort();
-        lines
-    };
-
-    let started = Instant::now();
-    run_ok(&strs(&job("clean")));
-    let span = started.elapsed().as_millis() as u64;
-    assert_same_lines(&results("clean"), &expected, "Kafka against the file");
-
-    let args = job("kills");
-    let mut rng = Rng::from_clock("kafka-fraud-kills");
-    let hits = kill_randomly(&strs(&args), 3, (span / 5, span * 7 / 10), &mut rng);
-    run_ok(&strs(&args));
-    assert!(
-        hits > 0,
-        "no kill hit a running job: the test proved nothing"
+    let job = (
+        "fraud-score",
+        [("transactions", "tx"), ("labels", "labels")].as_slice(),
     );
-    assert_same_lines(&results("kills"), &expected, &format!("after {hits} kills"));
+    assert_kafka_run_equals(&broker, tmp.path(), job, &expected);
 }
