@@ -63,6 +63,7 @@ pub mod prelude {
     pub use crate::pipeline::Pipeline;
     pub use crate::time::Millis;
     pub use crate::window::{
-        Aggregator, Avg, Count, Max, Min, SessionWindows, Sum, WindowResult, Windows,
+        Aggregator, Avg, Count, CountDistinct, Max, Min, Moments, SessionWindows, Sum,
+        WindowResult, Windows,
     };
 }

@@ -17,6 +17,8 @@ pub fn registry() -> Registry {
         .register(pipelines::sessions::pipeline())
         .register(pipelines::tx_enriched::pipeline())
         .register(pipelines::enrich::pipeline())
+        .register(pipelines::traffic::pipeline())
+        .register(pipelines::iot::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,

@@ -7,10 +7,14 @@
 //! lateness that changes it.
 
 mod aggregate;
+mod distinct;
+mod moments;
 mod pane;
 mod session;
 
 pub use aggregate::{Aggregator, Avg, Count, Max, Min, Number, Sum};
+pub use distinct::CountDistinct;
+pub use moments::{Moments, MomentsAcc, Stats};
 pub use pane::PaneWindowOperator;
 pub use session::SessionWindowOperator;
 

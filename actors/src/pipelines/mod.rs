@@ -3,8 +3,10 @@
 pub mod enrich;
 pub mod fraud;
 pub mod fraud_score;
+pub mod iot;
 pub mod iot_anomaly;
 pub mod sessions;
+pub mod traffic;
 pub mod tx_enriched;
 pub mod tx_windows;
 
