@@ -19,6 +19,7 @@ pub fn registry() -> Registry {
         .register(pipelines::enrich::pipeline())
         .register(pipelines::traffic::pipeline())
         .register(pipelines::iot::pipeline())
+        .register(pipelines::failed_logins::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,

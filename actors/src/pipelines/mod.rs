@@ -1,6 +1,7 @@
 //! The built-in pipelines, one module each.
 
 pub mod enrich;
+pub mod failed_logins;
 pub mod fraud;
 pub mod fraud_score;
 pub mod iot;
