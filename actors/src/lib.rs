@@ -20,6 +20,7 @@ pub fn registry() -> Registry {
         .register(pipelines::traffic::pipeline())
         .register(pipelines::iot::pipeline())
         .register(pipelines::failed_logins::pipeline())
+        .register(pipelines::funnel::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,

@@ -91,25 +91,11 @@ fn failed_logins_alerts_as_a_naive_pass_over_each_accounts_attempts_in_time_orde
         "too few alerts to compare: {}",
         expected.len()
     );
-    let (source, sink) = (file_arg(&input), file_arg(&tmp.path().join("out")));
-    run_ok(&[
-        "run",
-        "failed-logins",
-        "--source",
-        &source,
-        "--sink",
-        &sink,
-        "--workers",
-        "2",
-    ]);
-    let [results, late, _] = all_outputs(&tmp.path().join("out"));
-    assert!(late.is_empty(), "the input is on time: {late:?}");
+    let (results, _) = run_on_time("failed-logins", &input, &tmp.path().join("out"));
     let got: BTreeSet<(String, i64, u64, u64)> = results
         .iter()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let fields: Vec<&String> = v.as_object().unwrap().keys().collect();
-            assert_eq!(fields, ["account_id", "alert_ms", "failures", "ips"], "{l}");
+            let v = object_with(l, &["account_id", "alert_ms", "failures", "ips"]);
             (
                 v["account_id"].as_str().unwrap().to_string(),
                 v["alert_ms"].as_i64().unwrap(),

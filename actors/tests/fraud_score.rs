@@ -16,18 +16,15 @@ fn scores(lines: &[String]) -> Vec<(String, i64, f64, u64)> {
     lines
         .iter()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let fields: Vec<&String> = v.as_object().unwrap().keys().collect();
-            assert_eq!(
-                fields,
-                [
+            let v = object_with(
+                l,
+                &[
                     "event_ms",
                     "model_version",
                     "probability",
                     "tx_id",
-                    "user_id"
+                    "user_id",
                 ],
-                "{l}"
             );
             (
                 v["tx_id"].as_str().unwrap().to_string(),

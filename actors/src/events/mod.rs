@@ -9,7 +9,7 @@ pub mod transaction;
 pub mod user;
 pub mod vehicle;
 
-pub use click::Click;
+pub use click::{Action, Click};
 pub use ids::IdFormat;
 pub use login::LoginAttempt;
 pub use sensor::SensorReading;

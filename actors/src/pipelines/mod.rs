@@ -4,6 +4,7 @@ pub mod enrich;
 pub mod failed_logins;
 pub mod fraud;
 pub mod fraud_score;
+pub mod funnel;
 pub mod iot;
 pub mod iot_anomaly;
 pub mod sessions;

@@ -552,3 +552,26 @@ pub fn write_payments(
     std::fs::write(labels, labels_text).unwrap();
     truth
 }
+
+/// Runs `spate run PIPELINE` from the file `input` into the folder `out` on 2 workers and
+/// returns its committed results and dead letters, checking no record was late (the tests'
+/// inputs keep their disorder within the watermark delay).
+pub fn run_on_time(pipeline: &str, input: &Path, out: &Path) -> (Vec<String>, Vec<String>) {
+    let (source, sink) = (file_arg(input), file_arg(out));
+    let args = ["run", pipeline, "--source", &source, "--sink", &sink];
+    run_ok(&[&args[..], &["--workers", "2"]].concat());
+    let [results, late, dead] = all_outputs(out);
+    assert!(
+        late.is_empty(),
+        "{pipeline}: the input is on time: {late:?}"
+    );
+    (results, dead)
+}
+
+/// `line` as a JSON object, checked to hold exactly `fields` (in sorted order).
+pub fn object_with(line: &str, fields: &[&str]) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, fields, "{line}");
+    v
+}

@@ -68,7 +68,7 @@ pub const NAMES: [&str; 6] = [
 pub fn by_name(name: &str, base_ms: Millis, ids: IdFormat) -> Option<Box<dyn Scenario>> {
     Some(match name {
         "transactions" => Box::new(Transactions::new(ids)),
-        "clicks" => Box::new(Clicks { ids }),
+        "clicks" => Box::new(Clicks::new(ids)),
         "sensors" => Box::new(Sensors {
             base_ms,
             ids,
