@@ -21,6 +21,10 @@ pub fn registry() -> Registry {
         .register(pipelines::iot::pipeline())
         .register(pipelines::failed_logins::pipeline())
         .register(pipelines::funnel::pipeline())
+        .register(pipelines::nexmark::q0::pipeline())
+        .register(pipelines::nexmark::q1::pipeline())
+        .register(pipelines::nexmark::q2::pipeline())
+        .register(pipelines::nexmark::q7::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,

@@ -7,6 +7,7 @@ pub mod fraud_score;
 pub mod funnel;
 pub mod iot;
 pub mod iot_anomaly;
+pub mod nexmark;
 pub mod sessions;
 pub mod traffic;
 pub mod tx_enriched;

@@ -1,0 +1,131 @@
+//! Nexmark's Person, Auction and Bid events as `spate-loadgen nexmark` writes them, one JSON
+//! object per line tagged by its kind (`{"Person":{…}}`, `{"Auction":{…}}`, `{"Bid":{…}}`),
+//! with the fields the queries read (others are skipped while decoding); and the `nexmark`
+//! crate's generator in process, for `--source gen` (no JSON on the way in).
+
+use serde::{Deserialize, Serialize};
+use spate::io::source::{EventGenerator, GenOptions};
+use spate::time::Millis;
+
+/// One Nexmark event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NexmarkEvent {
+    /// A person registering.
+    Person(Person),
+    /// An auction opening.
+    Auction(Auction),
+    /// A bid on an auction.
+    Bid(Bid),
+}
+
+impl NexmarkEvent {
+    /// Its event time, epoch milliseconds.
+    pub fn date_time(&self) -> Millis {
+        match self {
+            NexmarkEvent::Person(p) => p.date_time,
+            NexmarkEvent::Auction(a) => a.date_time,
+            NexmarkEvent::Bid(b) => b.date_time,
+        }
+    }
+
+    /// The bid, if it is one.
+    pub fn into_bid(self) -> Option<Bid> {
+        match self {
+            NexmarkEvent::Bid(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// Its id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its city.
+    pub city: String,
+    /// Its state (lower case).
+    pub state: String,
+    /// When it registered, epoch milliseconds.
+    pub date_time: Millis,
+}
+
+/// An auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Auction {
+    /// Its id.
+    pub id: u64,
+    /// The lowest bid it takes.
+    pub initial_bid: u64,
+    /// When it opened, epoch milliseconds.
+    pub date_time: Millis,
+    /// When it closes, epoch milliseconds.
+    pub expires: Millis,
+    /// The person selling.
+    pub seller: u64,
+    /// Its category.
+    pub category: u64,
+}
+
+/// A bid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bid {
+    /// The auction.
+    pub auction: u64,
+    /// The person bidding.
+    pub bidder: u64,
+    /// The price, in cents.
+    pub price: u64,
+    /// When it was made, epoch milliseconds.
+    pub date_time: Millis,
+    /// Padding the generator adds.
+    pub extra: String,
+}
+
+/// The `nexmark` crate's events, event `index` on demand, its first at `--start`.
+pub struct NexmarkGenerator(nexmark::EventGenerator);
+
+impl NexmarkGenerator {
+    /// The generator for `options` (`base_ms`: the first event's time).
+    pub fn new(options: &GenOptions) -> Self {
+        let config = nexmark::config::NexmarkConfig {
+            base_time: options.base_ms.max(0) as u64,
+            ..nexmark::config::NexmarkConfig::default()
+        };
+        NexmarkGenerator(nexmark::EventGenerator::new(config))
+    }
+}
+
+impl EventGenerator<NexmarkEvent> for NexmarkGenerator {
+    fn generate(&self, index: u64) -> NexmarkEvent {
+        let event =
+            (self.0.clone().with_offset(index).next()).expect("the Nexmark generator is unbounded");
+        let time = |t: u64| t as Millis;
+        match event {
+            nexmark::event::Event::Person(p) => NexmarkEvent::Person(Person {
+                id: p.id as u64,
+                name: p.name,
+                city: p.city,
+                state: p.state,
+                date_time: time(p.date_time),
+            }),
+            nexmark::event::Event::Auction(a) => NexmarkEvent::Auction(Auction {
+                id: a.id as u64,
+                initial_bid: a.initial_bid as u64,
+                date_time: time(a.date_time),
+                expires: time(a.expires),
+                seller: a.seller as u64,
+                category: a.category as u64,
+            }),
+            nexmark::event::Event::Bid(b) => NexmarkEvent::Bid(Bid {
+                auction: b.auction as u64,
+                bidder: b.bidder as u64,
+                price: b.price as u64,
+                date_time: time(b.date_time),
+                extra: b.extra,
+            }),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Nexmark queries over `spate-loadgen nexmark` events (one input, `nexmark`, holding Person,
+//! Auction and Bid records as the generator writes them), with a 4 s watermark delay as in
+//! Flink's Nexmark. Each query is a module: its output is specified in its doc.
+
+pub mod q0;
+pub mod q1;
+pub mod q2;
+pub mod q7;
+
+use crate::events::nexmark::{Bid, NexmarkGenerator};
+use crate::events::NexmarkEvent;
+use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::pipeline::KeyedPipeline;
+use spate::prelude::*;
+use std::time::Duration;
+
+/// The head of the queries over bids alone: the input's bids, keyed by `key`.
+pub fn bids<K: spate::Key>(
+    name: &str,
+    description: &str,
+    key: impl Fn(&Bid) -> K + Send + Sync + 'static,
+) -> KeyedPipeline<NexmarkEvent, Bid, K> {
+    Pipeline::<NexmarkEvent>::new(name, description)
+        .input("nexmark")
+        .generator(NexmarkGenerator::new)
+        .filter_map(NexmarkEvent::into_bid)
+        .event_time(|b| b.date_time)
+        .watermark_delay(Duration::from_secs(4))
+        .key_by(key)
+}
+
+/// Emits what `map` makes of each record, keeping no state: the stateless queries.
+pub struct Stateless<F>(pub F);
+
+impl<O, F> KeyedOperator for Stateless<F>
+where
+    O: Send + 'static,
+    F: Fn(&Bid) -> Option<O> + Send + Sync + 'static,
+{
+    type Key = u64;
+    type Event = Bid;
+    type State = ();
+    type Output = O;
+
+    fn on_event(&self, bid: &Bid, ctx: &mut KeyedContext<'_, u64, (), O>) {
+        if let Some(out) = (self.0)(bid) {
+            ctx.emit(out);
+        }
+        ctx.clear_state();
+    }
+
+    fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u64, (), O>) {}
+
+    fn describe(&self) -> String {
+        "each bid on its own (no state)".into()
+    }
+}

@@ -1,0 +1,140 @@
+//! The Nexmark queries through the `spate` binary against naive computations over the same
+//! events, generated here (persons, auctions and bids, hot auctions and equal prices, 10% of the
+//! events up to 3 s out of order: within the 4 s watermark delay).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One bid: auction, bidder, price, time, extra.
+type Bid = (u64, u64, u64, i64, String);
+
+/// Writes `n` events to `path` and returns the bids among them, in input order.
+fn write_events(path: &Path, n: u64, seed: u64) -> Vec<Bid> {
+    let mut rng = Rng(seed | 1);
+    let (mut text, mut bids) = (String::new(), Vec::new());
+    for i in 0..n {
+        let mut t = 1_767_225_600_000 + i as i64 * 7;
+        if rng.range(0, 10) == 0 {
+            t -= rng.range(0, 3_000) as i64;
+        }
+        match rng.range(0, 50) {
+            0 => {
+                text += &format!("{{\"Person\":{{\"id\":{i},\"name\":\"p{i}\",\"email_address\":\"x@y\",\"credit_card\":\"1\",\"city\":\"c\",\"state\":\"or\",\"date_time\":{t},\"extra\":\"\"}}}}\n");
+            }
+            1..=3 => {
+                text += &format!("{{\"Auction\":{{\"id\":{i},\"item_name\":\"i\",\"description\":\"d\",\"initial_bid\":10,\"reserve\":20,\"date_time\":{t},\"expires\":{},\"seller\":{},\"category\":{},\"extra\":\"\"}}}}\n", t + 20_000, rng.range(0, 100), rng.range(10, 15));
+            }
+            _ => {
+                let auction = match rng.range(0, 2) {
+                    0 => 1_230 + rng.range(0, 3) * 123,
+                    _ => rng.range(1_000, 3_000),
+                };
+                let bid = (
+                    auction,
+                    rng.range(0, 500),
+                    rng.range(1, 300) * 1_000 + rng.range(0, 3) * 7,
+                    t,
+                    format!("e{}", rng.range(0, 1_000_000)),
+                );
+                text += &format!(
+                    "{{\"Bid\":{{\"auction\":{},\"bidder\":{},\"price\":{},\"channel\":\"c\",\"url\":\"u\",\"date_time\":{},\"extra\":\"{}\"}}}}\n",
+                    bid.0, bid.1, bid.2, bid.3, bid.4
+                );
+                bids.push(bid);
+            }
+        }
+    }
+    std::fs::write(path, text).unwrap();
+    bids
+}
+
+fn query(q: &str, input: &Path, out: &Path) -> Vec<serde_json::Value> {
+    let (results, dead) = run_on_time(&format!("nexmark-{q}"), input, out);
+    assert!(dead.is_empty(), "{dead:?}");
+    results
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `rows` as sorted JSON texts.
+fn sorted(rows: impl IntoIterator<Item = serde_json::Value>) -> Vec<String> {
+    let mut rows: Vec<String> = rows.into_iter().map(|v| v.to_string()).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn the_stateless_queries_pass_convert_and_select_every_bid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let bids = write_events(&input, 60_000, 5);
+    let q0 = bids.iter().map(|(a, b, p, t, e)| {
+        serde_json::json!({"auction": a, "bidder": b, "price": p, "date_time": t, "extra": e})
+    });
+    assert_eq!(
+        sorted(query("q0", &input, &tmp.path().join("q0"))),
+        sorted(q0)
+    );
+    let q1 = bids.iter().map(|(a, b, p, t, e)| {
+        let euros: f64 = format!("{}.{:03}", p * 908 / 1000, p * 908 % 1000)
+            .parse()
+            .unwrap();
+        serde_json::json!({"auction": a, "bidder": b, "price": euros, "date_time": t, "extra": e})
+    });
+    assert_eq!(
+        sorted(query("q1", &input, &tmp.path().join("q1"))),
+        sorted(q1)
+    );
+    let q2: Vec<_> = (bids.iter())
+        .filter(|b| b.0.is_multiple_of(123))
+        .map(|(a, _, p, _, _)| serde_json::json!({"auction": a, "price": p}))
+        .collect();
+    assert!(q2.len() > 1_000, "{}", q2.len());
+    assert_eq!(
+        sorted(query("q2", &input, &tmp.path().join("q2"))),
+        sorted(q2)
+    );
+}
+
+#[test]
+fn q7_writes_every_bid_at_its_windows_highest_price() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let bids = write_events(&input, 60_000, 8);
+    let mut highest: BTreeMap<i64, u64> = BTreeMap::new();
+    for b in &bids {
+        let w = highest.entry(b.3.div_euclid(10_000) * 10_000).or_default();
+        *w = (*w).max(b.2);
+    }
+    let expected = bids.iter().filter_map(|(a, bidder, p, t, _)| {
+        let start = t.div_euclid(10_000) * 10_000;
+        (highest[&start] == *p).then(|| {
+            serde_json::json!({"auction": a, "price": p, "bidder": bidder, "date_time": t,
+                "window_start": start, "window_end": start + 10_000})
+        })
+    });
+    let expected = sorted(expected);
+    assert!(expected.len() > highest.len(), "some window has a tie");
+    assert_eq!(
+        sorted(query("q7", &input, &tmp.path().join("q7"))),
+        expected
+    );
+}
+
+#[test]
+fn the_queries_also_read_the_nexmark_generator_in_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = file_arg(&tmp.path().join("q0"));
+    let args = ["run", "nexmark-q0", "--source", "gen", "--events", "5000"];
+    run_ok(&[&args[..], &["--sink", &sink]].concat());
+    let bids = all_outputs(&tmp.path().join("q0"))[0].clone();
+    // The generator makes 46 bids in every 50 events.
+    assert_eq!(bids.len(), 4_600);
+    for bid in &bids {
+        object_with(bid, &["auction", "bidder", "date_time", "extra", "price"]);
+    }
+}
