@@ -3,11 +3,12 @@
 # `spate-loadgen nexmark` (median events/s of RUNS runs), as events per second per core (the
 # machine's cores: the source thread, the workers and the supervisor share them), next to
 # Flink's published Nexmark V1 figures per core. Usage:
-#   bench/nexmark.sh [EVENTS] [RUNS]
+#   bench/nexmark.sh [EVENTS] [RUNS] [QUERIES]   (QUERIES: default "q0 q1 q2 q7 q11")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-2000000}
 runs=${2:-3}
+queries=${3:-q0 q1 q2 q7 q11}
 cargo build --release -q
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -17,7 +18,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A flink=([q0]=155000 [q1]=154000 [q2]=159000 [q3]=118000 [q4]=23000 [q5]=22000
     [q7]=12000 [q8]=146000 [q11]=40000)
 printf '%-6s %14s %18s %14s %8s   %s\n' query events/s "events/s per core" "Flink per core" ratio runs
-for q in q0 q1 q2 q7; do
+for q in $queries; do
     rates=()
     for _ in $(seq "$runs"); do
         rm -rf "$work/out" "$work/state"

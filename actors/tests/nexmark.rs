@@ -138,3 +138,44 @@ fn the_queries_also_read_the_nexmark_generator_in_process() {
         object_with(bid, &["auction", "bidder", "date_time", "extra", "price"]);
     }
 }
+
+#[test]
+fn q11_counts_each_bidders_sessions_with_bids_10_s_apart_kept_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let mut bids = write_events(&input, 30_000, 13);
+    // Bidder 9999 bids exactly 10 s apart (one session), then 10.001 s later (a new one).
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    // After the other events (30,000 events, 7 ms apart), so none is late.
+    for t in [1_767_225_811_000, 1_767_225_821_000, 1_767_225_831_001] {
+        text += &format!("{{\"Bid\":{{\"auction\":1,\"bidder\":9999,\"price\":1,\"channel\":\"c\",\"url\":\"u\",\"date_time\":{t},\"extra\":\"\"}}}}\n");
+        bids.push((1, 9_999, 1, t, String::new()));
+    }
+    std::fs::write(&input, text).unwrap();
+    let mut by_bidder: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for b in &bids {
+        by_bidder.entry(b.1).or_default().push(b.3);
+    }
+    let mut expected = Vec::new();
+    for (bidder, mut times) in by_bidder {
+        times.sort();
+        let (mut first, mut last, mut count) = (times[0], times[0], 0);
+        for t in times {
+            if t - last > 10_000 {
+                expected.push(serde_json::json!({"bidder": bidder, "bid_count": count,
+                    "window_start": first, "window_end": last + 10_000}));
+                (first, count) = (t, 0);
+            }
+            (last, count) = (t, count + 1);
+        }
+        expected.push(serde_json::json!({"bidder": bidder, "bid_count": count,
+            "window_start": first, "window_end": last + 10_000}));
+    }
+    let got = sorted(query("q11", &input, &tmp.path().join("q11")));
+    assert!(
+        got.iter()
+            .any(|r| r.contains("\"bid_count\":2,\"bidder\":9999")),
+        "{got:?}"
+    );
+    assert_eq!(got, sorted(expected));
+}

@@ -4,6 +4,7 @@
 
 pub mod q0;
 pub mod q1;
+pub mod q11;
 pub mod q2;
 pub mod q7;
 
