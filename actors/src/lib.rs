@@ -24,7 +24,9 @@ pub fn registry() -> Registry {
         .register(pipelines::nexmark::q0::pipeline())
         .register(pipelines::nexmark::q1::pipeline())
         .register(pipelines::nexmark::q2::pipeline())
+        .register(pipelines::nexmark::q3::pipeline())
         .register(pipelines::nexmark::q7::pipeline())
+        .register(pipelines::nexmark::q8::pipeline())
         .register(pipelines::nexmark::q11::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),

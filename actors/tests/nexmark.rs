@@ -11,10 +11,25 @@ use std::path::Path;
 /// One bid: auction, bidder, price, time, extra.
 type Bid = (u64, u64, u64, i64, String);
 
+/// The events written, by kind, in input order.
+#[derive(Default)]
+struct Events {
+    bids: Vec<Bid>,
+    /// id, name, city, state, time.
+    persons: Vec<(u64, String, String, String, i64)>,
+    /// id, seller, category, time.
+    auctions: Vec<(u64, u64, u64, i64)>,
+}
+
 /// Writes `n` events to `path` and returns the bids among them, in input order.
 fn write_events(path: &Path, n: u64, seed: u64) -> Vec<Bid> {
+    write_all_events(path, n, seed).bids
+}
+
+/// Writes `n` events to `path` and returns them.
+fn write_all_events(path: &Path, n: u64, seed: u64) -> Events {
     let mut rng = Rng(seed | 1);
-    let (mut text, mut bids) = (String::new(), Vec::new());
+    let (mut text, mut events) = (String::new(), Events::default());
     for i in 0..n {
         let mut t = 1_767_225_600_000 + i as i64 * 7;
         if rng.range(0, 10) == 0 {
@@ -22,10 +37,22 @@ fn write_events(path: &Path, n: u64, seed: u64) -> Vec<Bid> {
         }
         match rng.range(0, 50) {
             0 => {
-                text += &format!("{{\"Person\":{{\"id\":{i},\"name\":\"p{i}\",\"email_address\":\"x@y\",\"credit_card\":\"1\",\"city\":\"c\",\"state\":\"or\",\"date_time\":{t},\"extra\":\"\"}}}}\n");
+                let state = ["or", "id", "ca", "ny", "wa"][rng.range(0, 5) as usize];
+                let city = format!("c{}", rng.range(0, 9));
+                text += &format!("{{\"Person\":{{\"id\":{i},\"name\":\"p{i}\",\"email_address\":\"x@y\",\"credit_card\":\"1\",\"city\":\"{city}\",\"state\":\"{state}\",\"date_time\":{t},\"extra\":\"\"}}}}\n");
+                events
+                    .persons
+                    .push((i, format!("p{i}"), city, state.to_string(), t));
             }
             1..=3 => {
-                text += &format!("{{\"Auction\":{{\"id\":{i},\"item_name\":\"i\",\"description\":\"d\",\"initial_bid\":10,\"reserve\":20,\"date_time\":{t},\"expires\":{},\"seller\":{},\"category\":{},\"extra\":\"\"}}}}\n", t + 20_000, rng.range(0, 100), rng.range(10, 15));
+                // Mostly a recent person's auction, sometimes one of a person yet to come.
+                let seller = match (events.persons.len(), rng.range(0, 10)) {
+                    (0, _) | (_, 0) => i + rng.range(1, 3_000),
+                    (n, _) => events.persons[n - 1 - rng.range(0, n.min(20) as u64) as usize].0,
+                };
+                let category = rng.range(10, 13);
+                text += &format!("{{\"Auction\":{{\"id\":{i},\"item_name\":\"i\",\"description\":\"d\",\"initial_bid\":10,\"reserve\":20,\"date_time\":{t},\"expires\":{},\"seller\":{seller},\"category\":{category},\"extra\":\"\"}}}}\n", t + 20_000);
+                events.auctions.push((i, seller, category, t));
             }
             _ => {
                 let auction = match rng.range(0, 2) {
@@ -43,12 +70,12 @@ fn write_events(path: &Path, n: u64, seed: u64) -> Vec<Bid> {
                     "{{\"Bid\":{{\"auction\":{},\"bidder\":{},\"price\":{},\"channel\":\"c\",\"url\":\"u\",\"date_time\":{},\"extra\":\"{}\"}}}}\n",
                     bid.0, bid.1, bid.2, bid.3, bid.4
                 );
-                bids.push(bid);
+                events.bids.push(bid);
             }
         }
     }
     std::fs::write(path, text).unwrap();
-    bids
+    events
 }
 
 fn query(q: &str, input: &Path, out: &Path) -> Vec<serde_json::Value> {
@@ -178,4 +205,44 @@ fn q11_counts_each_bidders_sessions_with_bids_10_s_apart_kept_together() {
         "{got:?}"
     );
     assert_eq!(got, sorted(expected));
+}
+
+#[test]
+fn q3_joins_auctions_of_category_10_with_their_sellers_in_or_id_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let events = write_all_events(&input, 60_000, 21);
+    let persons: BTreeMap<u64, _> = events.persons.iter().map(|p| (p.0, p)).collect();
+    let expected = events
+        .auctions
+        .iter()
+        .filter_map(|&(id, seller, category, _)| {
+            let p = persons.get(&seller)?;
+            (category == 10 && ["or", "id", "ca"].contains(&p.3.as_str()))
+                .then(|| serde_json::json!({"name": p.1, "city": p.2, "state": p.3, "id": id}))
+        });
+    let expected = sorted(expected);
+    assert!(expected.len() > 50, "{}", expected.len());
+    assert_eq!(
+        sorted(query("q3", &input, &tmp.path().join("q3"))),
+        expected
+    );
+}
+
+#[test]
+fn q8_finds_persons_who_sold_in_the_window_they_registered_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let events = write_all_events(&input, 60_000, 34);
+    let window = |t: i64| t.div_euclid(10_000) * 10_000;
+    let expected = events.persons.iter().filter_map(|(id, name, _, _, t)| {
+        let sold = (events.auctions.iter()).any(|a| a.1 == *id && window(a.3) == window(*t));
+        sold.then(|| serde_json::json!({"id": id, "name": name, "window_start": window(*t)}))
+    });
+    let expected = sorted(expected);
+    assert!(expected.len() > 50, "{}", expected.len());
+    assert_eq!(
+        sorted(query("q8", &input, &tmp.path().join("q8"))),
+        expected
+    );
 }

@@ -6,7 +6,9 @@ pub mod q0;
 pub mod q1;
 pub mod q11;
 pub mod q2;
+pub mod q3;
 pub mod q7;
+pub mod q8;
 
 use crate::events::nexmark::{Bid, NexmarkGenerator};
 use crate::events::NexmarkEvent;
@@ -28,6 +30,22 @@ pub fn bids<K: spate::Key>(
         .event_time(|b| b.date_time)
         .watermark_delay(Duration::from_secs(4))
         .key_by(key)
+}
+
+/// The head of the queries joining persons with their auctions: persons and auctions (bids are
+/// dropped), keyed by person (an auction by its seller).
+pub fn people(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
+    Pipeline::<NexmarkEvent>::new(name, description)
+        .input("nexmark")
+        .generator(NexmarkGenerator::new)
+        .filter(|e| !matches!(e, NexmarkEvent::Bid(_)))
+        .event_time(NexmarkEvent::date_time)
+        .watermark_delay(Duration::from_secs(4))
+        .key_by(|e| match e {
+            NexmarkEvent::Person(p) => p.id,
+            NexmarkEvent::Auction(a) => a.seller,
+            NexmarkEvent::Bid(b) => b.bidder,
+        })
 }
 
 /// Emits what `map` makes of each record, keeping no state: the stateless queries.
