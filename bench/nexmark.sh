@@ -3,12 +3,12 @@
 # `spate-loadgen nexmark` (median events/s of RUNS runs), as events per second per core (the
 # machine's cores: the source thread, the workers and the supervisor share them), next to
 # Flink's published Nexmark V1 figures per core. Usage:
-#   bench/nexmark.sh [EVENTS] [RUNS] [QUERIES]   (QUERIES: default "q0 q1 q2 q3 q7 q8 q11")
+#   bench/nexmark.sh [EVENTS] [RUNS] [QUERIES]   (QUERIES: default "q0 q1 q2 q3 q5 q7 q8 q11")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-2000000}
 runs=${2:-3}
-queries=${3:-q0 q1 q2 q3 q7 q8 q11}
+queries=${3:-q0 q1 q2 q3 q5 q7 q8 q11}
 cargo build --release -q
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

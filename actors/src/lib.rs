@@ -25,6 +25,7 @@ pub fn registry() -> Registry {
         .register(pipelines::nexmark::q1::pipeline())
         .register(pipelines::nexmark::q2::pipeline())
         .register(pipelines::nexmark::q3::pipeline())
+        .register(pipelines::nexmark::q5::pipeline())
         .register(pipelines::nexmark::q7::pipeline())
         .register(pipelines::nexmark::q8::pipeline())
         .register(pipelines::nexmark::q11::pipeline())

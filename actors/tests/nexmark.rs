@@ -246,3 +246,35 @@ fn q8_finds_persons_who_sold_in_the_window_they_registered_in() {
         expected
     );
 }
+
+#[test]
+fn q5_writes_each_windows_auctions_with_the_most_bids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let bids = write_events(&input, 40_000, 55);
+    let mut counts: BTreeMap<(i64, u64), u64> = BTreeMap::new();
+    for b in &bids {
+        let last = b.3.div_euclid(2_000) * 2_000;
+        for start in (0..5).map(|k| last - k * 2_000) {
+            *counts.entry((start, b.0)).or_default() += 1;
+        }
+    }
+    let mut most: BTreeMap<i64, u64> = BTreeMap::new();
+    for (&(start, _), &n) in &counts {
+        let m = most.entry(start).or_default();
+        *m = (*m).max(n);
+    }
+    let expected = counts
+        .iter()
+        .filter(|((start, _), n)| most[start] == **n)
+        .map(|(&(start, auction), n)| {
+            serde_json::json!({"auction": auction, "num": n, "window_start": start,
+                "window_end": start + 10_000})
+        });
+    let expected = sorted(expected);
+    assert!(expected.len() > most.len(), "some window has a tie");
+    assert_eq!(
+        sorted(query("q5", &input, &tmp.path().join("q5"))),
+        expected
+    );
+}

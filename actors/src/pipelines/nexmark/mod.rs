@@ -7,6 +7,7 @@ pub mod q1;
 pub mod q11;
 pub mod q2;
 pub mod q3;
+pub mod q5;
 pub mod q7;
 pub mod q8;
 
