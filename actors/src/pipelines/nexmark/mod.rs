@@ -2,6 +2,7 @@
 //! Auction and Bid records as the generator writes them), with a 4 s watermark delay as in
 //! Flink's Nexmark. Each query is a module: its output is specified in its doc.
 
+mod maxima;
 pub mod q0;
 pub mod q1;
 pub mod q11;

@@ -5,10 +5,13 @@
 //! passes the window's end.
 
 use super::bids;
+use super::maxima::Maxima;
 use serde::{Deserialize, Serialize};
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
 use spate::prelude::*;
 use std::time::Duration;
+
+/// The window size.
+const SIZE: Millis = 10_000;
 
 /// One auction's bid count in one window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,48 +24,6 @@ pub struct AuctionCount {
     pub window_start: Millis,
     /// Window end, epoch milliseconds (exclusive).
     pub window_end: Millis,
-}
-
-/// A window's highest count so far and the auctions at it.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct Hottest {
-    num: u64,
-    counts: Vec<AuctionCount>,
-}
-
-/// Keeps each window's hottest auctions and emits them when the window closes.
-pub struct HotItems;
-
-type Ctx<'a> = KeyedContext<'a, Millis, Hottest, AuctionCount>;
-
-impl KeyedOperator for HotItems {
-    type Key = Millis;
-    type Event = AuctionCount;
-    type State = Hottest;
-    type Output = AuctionCount;
-
-    fn on_event(&self, count: &AuctionCount, ctx: &mut Ctx<'_>) {
-        let hottest = ctx.state();
-        if hottest.counts.is_empty() || count.num > hottest.num {
-            hottest.num = count.num;
-            hottest.counts.clear();
-        }
-        if count.num == hottest.num {
-            hottest.counts.push(count.clone());
-        }
-        ctx.register_event_timer(count.window_end);
-    }
-
-    fn on_timer(&self, _: Timer, ctx: &mut Ctx<'_>) {
-        for count in std::mem::take(&mut ctx.state().counts) {
-            ctx.emit(count);
-        }
-        ctx.clear_state();
-    }
-
-    fn describe(&self) -> String {
-        "each window's auctions at its highest bid count, when the watermark passes its end".into()
-    }
 }
 
 /// The pipeline.
@@ -87,5 +48,10 @@ pub fn pipeline() -> impl spate::Runnable {
     })
     .event_time(|c| c.window_end - 1)
     .key_by(|c| c.window_start)
-    .process(HotItems)
+    .process(Maxima::new(
+        SIZE,
+        |c: &AuctionCount| c.num,
+        |c, _, _| c,
+        "each window's auctions at its highest bid count",
+    ))
 }
