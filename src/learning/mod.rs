@@ -34,12 +34,19 @@
 //!   atomic, fsynced write before the epoch commits. Every epoch's record names the newest
 //!   version it was sealed with, so a replayed epoch scores with exactly the models it scored
 //!   with before; a restarted job goes on with the model an uninterrupted run would have.
+//! - **The end of a bounded input** is cut as a closing epoch, at whose commit every micro-batch
+//!   left is learned, then an empty final epoch, sealed with those versions, so nothing waits
+//!   unscored.
+//! - **One process.** The model lives in `--state` only: a pipeline with a shared model has no
+//!   Kafka changelog and refuses `--group` (its partitions cannot learn together across
+//!   processes yet).
 //!
 //! # Where things live
 //!
 //! Here: the [`SharedModel`] trait and its type-erased [`ModelSpec`]; `history` holds the
 //! versions a seal hands the partitions ([`ModelHistory`]); `ledger` the supervisor's side
-//! (examples waiting, versions, persistence).
+//! (examples waiting, versions, persistence, in `crate::state`'s tree `model`); `file` the
+//! model as JSON (`spate model export`, `--model FILE`).
 
 mod file;
 mod history;
