@@ -25,12 +25,12 @@ use super::messages::{
 use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::kafka::Changelog;
-use crate::io::sink::{EpochSink, OutputStream};
-use crate::learning::ModelLedger;
+use crate::io::sink::{EpochSink, EpochStats, OutputStream};
+use crate::learning::{Learned, ModelLedger};
 use crate::metrics::Metrics;
-use crate::operator::CounterWindow;
+use crate::operator::{CounterWindow, Counters};
 use crate::state::StateStore;
-use crate::time::{now_ms, WatermarkTracker, END_OF_TIME};
+use crate::time::{now_ms, Millis, WatermarkTracker, END_OF_TIME};
 use crate::{Error, Result};
 use actix::prelude::*;
 use futures::future::join_all;
@@ -394,7 +394,7 @@ impl JobSupervisor {
                 ends_job,
             } = ready;
             let (records, dead_letters) = (stats.records_in, stats.dead_letters);
-            let (outputs, late, watermark) = (stats.outputs, stats.late, stats.watermark);
+            let (outputs, watermark) = (stats.outputs, stats.watermark);
             let flush_started = Instant::now();
             if let Some(changelog) = &self.changelog {
                 changelog.flush(epoch)?;
@@ -415,16 +415,11 @@ impl JobSupervisor {
             self.trigger
                 .committed
                 .store(epoch, std::sync::atomic::Ordering::Release);
-            if let Some(model) = &mut self.model {
-                let closes = match closes_input {
-                    true => END_OF_TIME,
-                    false => watermark,
-                };
-                let learning = model.commit(epoch, learned, closes)?;
-                let report = self.report.model.get_or_insert_default();
-                report.learned(model.mark().version, &learning);
-                self.metrics.model_learned(report);
-            }
+            let closes = match closes_input {
+                true => END_OF_TIME,
+                false => watermark,
+            };
+            self.commit_model(epoch, learned, closes)?;
             self.store.set_committed(epoch)?;
             // Judged once the epoch's dead letters are visible, so the error can point at them.
             let sink = &self.sink;
@@ -434,33 +429,7 @@ impl JobSupervisor {
                 stats.final_epoch,
                 || sink.location(OutputStream::DeadLetter),
             )?;
-            self.progress.committed(CountsSnapshot {
-                records_in: records,
-                outputs,
-                late,
-                dead_letters,
-                watermark,
-            });
-            self.report.epochs += 1;
-            self.report.records_in += records;
-            self.report.dead_letters += dead_letters;
-            self.report.outputs += outputs;
-            self.report.late += late;
-            self.report.counters.merge(&counters);
-            self.window.push(Instant::now(), &counters);
-            let window = self.window.totals();
-            let report = &self.report;
-            self.metrics
-                .operator(&counters, (&report.counters, &window), &report.metrics);
-            self.metrics.epoch_committed(
-                records,
-                outputs,
-                late,
-                dead_letters,
-                cut_at.elapsed().as_secs_f64() * 1e3,
-                watermark,
-            );
-            self.metrics.state_expired(expired);
+            self.account(&stats, &counters, expired, cut_at);
             if ends_job {
                 self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
@@ -470,6 +439,48 @@ impl JobSupervisor {
             }
         }
         Ok(None)
+    }
+
+    /// Learns the shared model's micro-batches that `epoch` closed (see [`crate::learning`]),
+    /// before the epoch is noted committed.
+    fn commit_model(&mut self, epoch: Epoch, learned: Vec<Learned>, closes: Millis) -> Result<()> {
+        let Some(model) = &mut self.model else {
+            return Ok(());
+        };
+        let learning = model.commit(epoch, learned, closes)?;
+        let report = self.report.model.get_or_insert_default();
+        report.learned(model.mark().version, &learning);
+        self.metrics.model_learned(report);
+        Ok(())
+    }
+
+    /// Adds a committed epoch's counts to the progress display, the report and the metrics.
+    fn account(&mut self, stats: &EpochStats, counters: &Counters, expired: u64, cut_at: Instant) {
+        let (records, dead_letters) = (stats.records_in, stats.dead_letters);
+        let (outputs, late, watermark) = (stats.outputs, stats.late, stats.watermark);
+        self.progress.committed(CountsSnapshot {
+            records_in: records,
+            outputs,
+            late,
+            dead_letters,
+            watermark,
+        });
+        let report = &mut self.report;
+        report.epochs += 1;
+        report.records_in += records;
+        report.dead_letters += dead_letters;
+        report.outputs += outputs;
+        report.late += late;
+        report.counters.merge(counters);
+        self.window.push(Instant::now(), counters);
+        let window = self.window.totals();
+        let report = &self.report;
+        self.metrics
+            .operator(counters, (&report.counters, &window), &report.metrics);
+        let epoch_ms = cut_at.elapsed().as_secs_f64() * 1e3;
+        self.metrics
+            .epoch_committed(records, outputs, late, dead_letters, epoch_ms, watermark);
+        self.metrics.state_expired(expired);
     }
 }
 
