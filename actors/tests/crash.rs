@@ -200,16 +200,7 @@ fn shared_model_scores_survive_random_kills() {
     let (tx, labels) = (tmp.path().join("tx.jsonl"), tmp.path().join("labels.jsonl"));
     write_payments((&tx, &labels), 40_000, 800, 9);
     let sources = fraud_sources(&tx, &labels);
-    let job = [
-        "run",
-        "fraud-score",
-        "--source",
-        &sources[0],
-        "--source",
-        &sources[1],
-        "--partitions",
-        "4",
-    ];
+    let job = [&fraud_run(&sources)[..], &["--partitions", "4"]].concat();
     assert_survives_kills("fraud-score", &job, 5);
 }
 

@@ -66,16 +66,8 @@ fn expected_versions(labels: &Path) -> impl Fn(i64) -> u64 {
 fn run(tx: &Path, labels: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let sources = fraud_sources(tx, labels);
     let sink = file_arg(out);
-    let mut args = vec![
-        "run",
-        "fraud-score",
-        "--source",
-        &sources[0],
-        "--source",
-        &sources[1],
-        "--sink",
-        &sink,
-    ];
+    let mut args = fraud_run(&sources).to_vec();
+    args.extend(["--sink", &sink]);
     args.extend(extra);
     run_ok(&args);
     all_outputs(out)[0].clone()
@@ -195,18 +187,10 @@ fn an_exported_model_starts_another_job() {
         assert!(describe.contains(says), "{says}:\n{describe}");
     }
     let sources = fraud_sources(&tx, &labels);
-    let out = spate(&[
-        "run",
-        "fraud-score",
-        "--source",
-        &sources[0],
-        "--source",
-        &sources[1],
-        "--model",
-        &tx.display().to_string(),
-    ])
-    .output()
-    .unwrap();
+    let model = tx.display().to_string();
+    let out = spate(&[&fraud_run(&sources)[..], &["--model", &model]].concat())
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "a payments file is not a model");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not a model file"),

@@ -97,15 +97,8 @@ fn fraud_score_over_kafka_equals_the_file_run_after_random_kills() {
     let from_file = tmp.path().join("file-out");
     let sources = fraud_sources(&tx, &labels);
     let sink = file_arg(&from_file);
-    let mut args = vec!["run", "fraud-score", "--source", &sources[0]];
-    args.extend([
-        "--source",
-        &sources[1],
-        "--sink",
-        &sink,
-        "--partitions",
-        "4",
-    ]);
+    let mut args = fraud_run(&sources).to_vec();
+    args.extend(["--sink", &sink, "--partitions", "4"]);
     run_ok(&args);
     let mut expected = all_outputs(&from_file)[0].clone();
     expected.sort();

@@ -483,6 +483,12 @@ pub fn fraud_sources(tx: &Path, labels: &Path) -> [String; 2] {
     ]
 }
 
+/// `spate run fraud-score` over the `sources` [`fraud_sources`] gives.
+pub fn fraud_run(sources: &[String; 2]) -> [&str; 6] {
+    let [tx, labels] = sources;
+    ["run", "fraud-score", "--source", tx, "--source", labels]
+}
+
 /// Payments of `users` users, 10 a second of event time from 2026-01-01, 10% displaced up to
 /// 3 s (within the watermark delay), and their outcomes: 1% of payments start a fraud burst of
 /// 2–4 payments of the same user at one of 50 fraud-only merchants, $900–$4,000 each (a
