@@ -25,9 +25,11 @@ pub fn registry() -> Registry {
         .register(pipelines::nexmark::q1::pipeline())
         .register(pipelines::nexmark::q2::pipeline())
         .register(pipelines::nexmark::q3::pipeline())
+        .register(pipelines::nexmark::q4::pipeline())
         .register(pipelines::nexmark::q5::pipeline())
         .register(pipelines::nexmark::q7::pipeline())
         .register(pipelines::nexmark::q8::pipeline())
+        .register(pipelines::nexmark::q9::pipeline())
         .register(pipelines::nexmark::q11::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),

@@ -278,3 +278,138 @@ fn q5_writes_each_windows_auctions_with_the_most_bids() {
         expected
     );
 }
+
+/// An auction of [`write_auctions`]: id, category, opened, closes.
+type Opened = (u64, u64, i64, i64);
+
+/// Writes `n` events of auctions and the bids on them to `path`: auctions open every ~150 ms
+/// and run 1–30 s; bids go to an auction opened in the last 40 s (many closed, some not yet
+/// open when the bid's time is before theirs), with equal prices; 10% of the events are up to
+/// 3 s out of order, so some bids come before their auction. Returns the auctions and bids.
+fn write_auctions(path: &Path, n: u64, seed: u64) -> (Vec<Opened>, Vec<Bid>) {
+    let mut rng = Rng(seed | 1);
+    let (mut text, mut auctions, mut bids) = (String::new(), Vec::<Opened>::new(), Vec::new());
+    for i in 0..n {
+        let nominal = 1_767_225_600_000 + i as i64 * 7;
+        let t = match rng.range(0, 10) {
+            0 => nominal - rng.range(0, 3_000) as i64,
+            _ => nominal,
+        };
+        if rng.range(0, 20) == 0 || auctions.is_empty() {
+            let (category, expires) = (rng.range(1, 6), t + rng.range(1_000, 30_000) as i64);
+            text += &format!("{{\"Auction\":{{\"id\":{i},\"item_name\":\"i{i}\",\"description\":\"d\",\"initial_bid\":{},\"reserve\":{},\"date_time\":{t},\"expires\":{expires},\"seller\":{},\"category\":{category},\"extra\":\"x{i}\"}}}}\n", i % 7, i % 11, i % 13);
+            auctions.push((i, category, t, expires));
+            continue;
+        }
+        let recent = auctions
+            .iter()
+            .rev()
+            .take_while(|a| a.2 > nominal - 40_000)
+            .count();
+        let auction = auctions[auctions.len() - 1 - rng.range(0, recent.max(1) as u64) as usize].0;
+        let bid = (
+            auction,
+            rng.range(0, 50),
+            rng.range(1, 40) * 100,
+            t,
+            format!("e{i}"),
+        );
+        text += &format!(
+            "{{\"Bid\":{{\"auction\":{},\"bidder\":{},\"price\":{},\"channel\":\"c\",\"url\":\"u\",\"date_time\":{},\"extra\":\"{}\"}}}}\n",
+            bid.0, bid.1, bid.2, bid.3, bid.4
+        );
+        bids.push(bid);
+    }
+    std::fs::write(path, text).unwrap();
+    (auctions, bids)
+}
+
+/// Each auction's winning bid, computed naively: the highest valid bid, ties to the earliest,
+/// then the lowest bidder, then the first in the input.
+fn winners(auctions: &[Opened], bids: &[Bid]) -> Vec<(Opened, Bid)> {
+    let mut won = Vec::new();
+    for &a in auctions {
+        let valid = bids
+            .iter()
+            .filter(|b| b.0 == a.0 && (a.2..=a.3).contains(&b.3));
+        let best = valid.fold(None::<&Bid>, |best, b| match best {
+            Some(w)
+                if (w.2, -w.3, std::cmp::Reverse(w.1)) >= (b.2, -b.3, std::cmp::Reverse(b.1)) =>
+            {
+                Some(w)
+            }
+            _ => Some(b),
+        });
+        if let Some(b) = best {
+            won.push((a, b.clone()));
+        }
+    }
+    won
+}
+
+#[test]
+fn q9_writes_each_auction_with_its_highest_bid_while_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let (auctions, bids) = write_auctions(&input, 40_000, 89);
+    let won = winners(&auctions, &bids);
+    assert!(
+        won.len() > 200 && won.len() < auctions.len(),
+        "{}",
+        won.len()
+    );
+    let expected = won.iter().map(|&((id, category, t, expires), ref b)| {
+        serde_json::json!({"id": id, "item_name": format!("i{id}"), "description": "d",
+            "initial_bid": id % 7, "reserve": id % 11, "date_time": t, "expires": expires,
+            "seller": id % 13, "category": category, "extra": format!("x{id}"),
+            "auction": b.0, "bidder": b.1, "price": b.2, "bid_date_time": b.3, "bid_extra": b.4})
+    });
+    assert_eq!(
+        sorted(query("q9", &input, &tmp.path().join("q9"))),
+        sorted(expected)
+    );
+}
+
+#[test]
+fn q4_averages_each_categorys_final_prices_in_order_of_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let (auctions, bids) = write_auctions(&input, 40_000, 144);
+    let mut finals: Vec<(i64, u64, u64, u64)> = winners(&auctions, &bids)
+        .into_iter()
+        .map(|((id, category, _, expires), b)| (expires, id, category, b.2))
+        .collect();
+    finals.sort();
+    let mut sums: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut expected = Vec::new();
+    for (_, _, category, price) in finals {
+        let (sum, count) = sums.entry(category).or_default();
+        let before = (*count > 0).then(|| *sum as f64 / *count as f64);
+        (*sum, *count) = (*sum + price, *count + 1);
+        let avg = *sum as f64 / *count as f64;
+        if before != Some(avg) {
+            expected.push((category, avg));
+        }
+    }
+    assert!(expected.len() > 200, "{}", expected.len());
+    // serde_json reads a double to within one unit in the last place: compare as numbers.
+    let mut got: Vec<(u64, f64)> = query("q4", &input, &tmp.path().join("q4"))
+        .iter()
+        .map(|v| {
+            (
+                v["category"].as_u64().unwrap(),
+                v["avg_final"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let by_value = |a: &(u64, f64), b: &(u64, f64)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
+    got.sort_by(by_value);
+    expected.sort_by(by_value);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert!(
+            g.0 == e.0 && (g.1 - e.1).abs() <= e.1 * 1e-12,
+            "{g:?} != {e:?}"
+        );
+    }
+}

@@ -57,8 +57,17 @@ pub struct Person {
 pub struct Auction {
     /// Its id.
     pub id: u64,
+    /// The item's name.
+    #[serde(default)]
+    pub item_name: String,
+    /// The item's description.
+    #[serde(default)]
+    pub description: String,
     /// The lowest bid it takes.
     pub initial_bid: u64,
+    /// The lowest price it sells at.
+    #[serde(default)]
+    pub reserve: u64,
     /// When it opened, epoch milliseconds.
     pub date_time: Millis,
     /// When it closes, epoch milliseconds.
@@ -67,6 +76,9 @@ pub struct Auction {
     pub seller: u64,
     /// Its category.
     pub category: u64,
+    /// Padding the generator adds.
+    #[serde(default)]
+    pub extra: String,
 }
 
 /// A bid.
@@ -113,11 +125,15 @@ impl EventGenerator<NexmarkEvent> for NexmarkGenerator {
             }),
             nexmark::event::Event::Auction(a) => NexmarkEvent::Auction(Auction {
                 id: a.id as u64,
+                item_name: a.item_name,
+                description: a.description,
                 initial_bid: a.initial_bid as u64,
+                reserve: a.reserve as u64,
                 date_time: time(a.date_time),
                 expires: time(a.expires),
                 seller: a.seller as u64,
                 category: a.category as u64,
+                extra: a.extra,
             }),
             nexmark::event::Event::Bid(b) => NexmarkEvent::Bid(Bid {
                 auction: b.auction as u64,

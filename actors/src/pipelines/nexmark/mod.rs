@@ -8,9 +8,12 @@ pub mod q1;
 pub mod q11;
 pub mod q2;
 pub mod q3;
+pub mod q4;
 pub mod q5;
 pub mod q7;
 pub mod q8;
+pub mod q9;
+mod winning;
 
 use crate::events::nexmark::{Bid, NexmarkGenerator};
 use crate::events::NexmarkEvent;
@@ -37,17 +40,47 @@ pub fn bids<K: spate::Key>(
 /// The head of the queries joining persons with their auctions: persons and auctions (bids are
 /// dropped), keyed by person (an auction by its seller).
 pub fn people(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
-    Pipeline::<NexmarkEvent>::new(name, description)
-        .input("nexmark")
-        .generator(NexmarkGenerator::new)
-        .filter(|e| !matches!(e, NexmarkEvent::Bid(_)))
-        .event_time(NexmarkEvent::date_time)
-        .watermark_delay(Duration::from_secs(4))
-        .key_by(|e| match e {
+    events(
+        name,
+        description,
+        |e| !matches!(e, NexmarkEvent::Bid(_)),
+        |e| match e {
             NexmarkEvent::Person(p) => p.id,
             NexmarkEvent::Auction(a) => a.seller,
             NexmarkEvent::Bid(b) => b.bidder,
-        })
+        },
+    )
+}
+
+/// The head of the queries over auctions and their bids: auctions and bids (persons are
+/// dropped), keyed by auction.
+pub fn auctions(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
+    events(
+        name,
+        description,
+        |e| !matches!(e, NexmarkEvent::Person(_)),
+        |e| match e {
+            NexmarkEvent::Auction(a) => a.id,
+            NexmarkEvent::Bid(b) => b.auction,
+            NexmarkEvent::Person(p) => p.id,
+        },
+    )
+}
+
+/// The input's events that `keep` keeps, keyed by `key`.
+fn events(
+    name: &str,
+    description: &str,
+    keep: fn(&NexmarkEvent) -> bool,
+    key: fn(&NexmarkEvent) -> u64,
+) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
+    Pipeline::<NexmarkEvent>::new(name, description)
+        .input("nexmark")
+        .generator(NexmarkGenerator::new)
+        .filter(keep)
+        .event_time(NexmarkEvent::date_time)
+        .watermark_delay(Duration::from_secs(4))
+        .key_by(key)
 }
 
 /// Emits what `map` makes of each record, keeping no state: the stateless queries.
