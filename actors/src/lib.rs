@@ -31,6 +31,17 @@ pub fn registry() -> Registry {
         .register(pipelines::nexmark::q8::pipeline())
         .register(pipelines::nexmark::q9::pipeline())
         .register(pipelines::nexmark::q11::pipeline())
+        .register(pipelines::nexmark::q12::pipeline())
+        .register(pipelines::nexmark::q13::pipeline())
+        .register(pipelines::nexmark::q14::pipeline())
+        .register(pipelines::nexmark::q15::pipeline())
+        .register(pipelines::nexmark::q16::pipeline())
+        .register(pipelines::nexmark::q17::pipeline())
+        .register(pipelines::nexmark::q18::pipeline())
+        .register(pipelines::nexmark::q19::pipeline())
+        .register(pipelines::nexmark::q20::pipeline())
+        .register(pipelines::nexmark::q21::pipeline())
+        .register(pipelines::nexmark::q22::pipeline())
         .register_with_params(
             pipelines::iot_anomaly::params(),
             pipelines::iot_anomaly::pipeline,

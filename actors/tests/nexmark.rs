@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// One bid: auction, bidder, price, time, extra.
@@ -412,4 +412,455 @@ fn q4_averages_each_categorys_final_prices_in_order_of_close() {
             "{g:?} != {e:?}"
         );
     }
+}
+
+/// A bid with every field: auction, bidder, price, channel, url, time, extra.
+#[derive(Clone, Debug)]
+struct FullBid {
+    auction: u64,
+    bidder: u64,
+    price: u64,
+    channel: String,
+    url: String,
+    time: i64,
+    extra: String,
+}
+
+impl FullBid {
+    /// `{"auction","bidder","price","channel","url","date_time","extra"}`.
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"auction": self.auction, "bidder": self.bidder, "price": self.price,
+            "channel": self.channel, "url": self.url, "date_time": self.time, "extra": self.extra})
+    }
+}
+
+/// Writes `n` events 3 s apart over most of a day and across midnight (UTC), 10% of them up to
+/// 3 s out of order: auctions (ids 0–39; category 10 or 11) and bids on them with prices of
+/// every rank, repeated bidders and prices, and channels and urls of every shape the queries
+/// tell apart. Returns the bids and the auctions' categories, by id.
+fn write_detailed(path: &Path, n: u64, seed: u64) -> (Vec<FullBid>, BTreeMap<u64, u64>) {
+    const CHANNELS: [&str; 7] = [
+        "Google",
+        "Facebook",
+        "Baidu",
+        "Apple",
+        "apple",
+        "channel-17",
+        "channel-42",
+    ];
+    let mut rng = Rng(seed | 1);
+    let (mut text, mut bids, mut categories) = (String::new(), Vec::new(), BTreeMap::new());
+    for i in 0..n {
+        // From 20:00 UTC on 2026-01-01.
+        let mut time = 1_767_297_600_000 + i as i64 * 3_000;
+        if rng.range(0, 10) == 0 {
+            time -= rng.range(0, 3_000) as i64;
+        }
+        let auction = rng.range(0, 40);
+        if rng.range(0, 20) == 0 && !categories.contains_key(&auction) {
+            let category = rng.range(10, 12);
+            categories.insert(auction, category);
+            text += &format!("{{\"Auction\":{{\"id\":{auction},\"item_name\":\"i{auction}\",\"description\":\"d\",\"initial_bid\":5,\"reserve\":9,\"date_time\":{time},\"expires\":{},\"seller\":7,\"category\":{category},\"extra\":\"x\"}}}}\n", time + 60_000);
+            continue;
+        }
+        let dirs = format!(
+            "d{}/e{}/f{}",
+            rng.range(0, 3),
+            rng.range(0, 3),
+            rng.range(0, 3)
+        );
+        let url = match rng.range(0, 6) {
+            0 => format!("https://www.nexmark.com/{dirs}/item.htm?query=1"),
+            1 => "channel_id=77&https://short".to_string(),
+            2 => "https://x.com/a?xchannel_id=5".to_string(),
+            _ => format!(
+                "https://www.nexmark.com/{dirs}/item.htm?query=1&channel_id={}",
+                rng.range(100, 105)
+            ),
+        };
+        let bid = FullBid {
+            auction,
+            bidder: rng.range(0, 30),
+            price: rng.range(1, 100) * [100, 10_000, 1_000_000][rng.range(0, 3) as usize],
+            channel: CHANNELS[rng.range(0, 7) as usize].to_string(),
+            url,
+            time,
+            extra: format!(
+                "c{}cx{}",
+                rng.range(0, 9),
+                ["", "cc", "ac"][rng.range(0, 3) as usize]
+            ),
+        };
+        text += &format!("{{\"Bid\":{}}}\n", bid.json());
+        bids.push(bid);
+    }
+    std::fs::write(path, text).unwrap();
+    (bids, categories)
+}
+
+/// The `detailed` events of `seed` run through `nexmark-Q`: the bids, the auctions'
+/// categories and the query's output.
+fn detailed_query(
+    q: &str,
+    seed: u64,
+) -> (Vec<FullBid>, BTreeMap<u64, u64>, Vec<serde_json::Value>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nexmark.jsonl");
+    let (bids, categories) = write_detailed(&input, 30_000, seed);
+    let got = query(q, &input, &tmp.path().join(q));
+    (bids, categories, got)
+}
+
+fn rank(price: u64) -> usize {
+    if price < 10_000 {
+        1
+    } else if price < 1_000_000 {
+        2
+    } else {
+        3
+    }
+}
+
+fn utc(time: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(time)
+        .unwrap()
+        .format(format)
+        .to_string()
+}
+
+#[test]
+fn q12_counts_each_bidders_bids_per_10_s_window() {
+    let (bids, _, got) = detailed_query("q12", 3);
+    let mut counts: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for b in &bids {
+        *counts
+            .entry((b.bidder, b.time.div_euclid(10_000) * 10_000))
+            .or_default() += 1;
+    }
+    let expected = counts.iter().map(|(&(bidder, start), n)| {
+        serde_json::json!({"bidder": bidder, "bid_count": n, "window_start": start,
+            "window_end": start + 10_000})
+    });
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q14_converts_and_classifies_the_bids_in_the_price_band() {
+    let (bids, _, got) = detailed_query("q14", 4);
+    let expected: Vec<_> = (bids.iter())
+        .filter(|b| {
+            let euros = b.price as f64 * 0.908;
+            euros > 1_000_000.0 && euros < 50_000_000.0
+        })
+        .map(|b| {
+            let euros: f64 = format!("{}.{:03}", b.price * 908 / 1000, b.price * 908 % 1000)
+                .parse()
+                .unwrap();
+            let hour = b.time.div_euclid(3_600_000) % 24;
+            let kind = if (8..=18).contains(&hour) {
+                "dayTime"
+            } else if hour <= 6 || hour >= 20 {
+                "nightTime"
+            } else {
+                "otherTime"
+            };
+            serde_json::json!({"auction": b.auction, "bidder": b.bidder, "price": euros,
+                "bid_time_type": kind, "date_time": b.time, "extra": b.extra,
+                "c_counts": b.extra.matches('c').count()})
+        })
+        .collect();
+    assert!(
+        expected.len() > 1_000 && expected.len() < bids.len() / 2,
+        "{}",
+        expected.len()
+    );
+    let kinds = ["dayTime", "nightTime", "otherTime"];
+    assert!(kinds
+        .iter()
+        .all(|k| expected.iter().any(|r| r["bid_time_type"] == *k)));
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+/// Per group of `key`: bids, bidders and auctions per rank (total first), and the latest time.
+type Ranked = ([u64; 4], [BTreeSet<u64>; 4], [BTreeSet<u64>; 4], i64);
+
+fn by_rank<K: Ord>(bids: &[FullBid], key: impl Fn(&FullBid) -> K) -> BTreeMap<K, Ranked> {
+    let mut groups: BTreeMap<K, Ranked> = BTreeMap::new();
+    for b in bids {
+        let g = groups.entry(key(b)).or_default();
+        for i in [0, rank(b.price)] {
+            g.0[i] += 1;
+            g.1[i].insert(b.bidder);
+            g.2[i].insert(b.auction);
+        }
+        g.3 = g.3.max(b.time);
+    }
+    groups
+}
+
+/// The `{"day", "total_bids", …}` fields of q15 and q16 for one group.
+fn rank_fields(
+    day: i64,
+    (bids, bidders, auctions, _): &Ranked,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut row = serde_json::Map::new();
+    row.insert("day".into(), utc(day * 86_400_000, "%Y-%m-%d").into());
+    for (i, name) in ["total", "rank1", "rank2", "rank3"].iter().enumerate() {
+        row.insert(format!("{name}_bids"), bids[i].into());
+        row.insert(format!("{name}_bidders"), bidders[i].len().into());
+        row.insert(format!("{name}_auctions"), auctions[i].len().into());
+    }
+    row
+}
+
+#[test]
+fn q15_counts_each_days_bids_bidders_and_auctions_by_rank() {
+    let (bids, _, got) = detailed_query("q15", 5);
+    let days = by_rank(&bids, |b| b.time.div_euclid(86_400_000));
+    assert_eq!(days.len(), 2, "the input crosses midnight");
+    let expected = days
+        .iter()
+        .map(|(&day, g)| serde_json::Value::Object(rank_fields(day, g)));
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q16_counts_each_channels_bids_per_day_with_its_last_minute() {
+    let (bids, _, got) = detailed_query("q16", 6);
+    let groups = by_rank(&bids, |b| {
+        (b.channel.clone(), b.time.div_euclid(86_400_000))
+    });
+    let expected = groups.iter().map(|((channel, day), g)| {
+        let mut row = rank_fields(*day, g);
+        row.insert("channel".into(), channel.clone().into());
+        row.insert("minute".into(), utc(g.3, "%H:%M").into());
+        serde_json::Value::Object(row)
+    });
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q17_sums_each_auctions_prices_per_day() {
+    let (bids, _, got) = detailed_query("q17", 7);
+    let mut groups: BTreeMap<(u64, i64), Vec<u64>> = BTreeMap::new();
+    for b in &bids {
+        groups
+            .entry((b.auction, b.time.div_euclid(86_400_000)))
+            .or_default()
+            .push(b.price);
+    }
+    let expected = groups.iter().map(|(&(auction, day), prices)| {
+        let count = |r| prices.iter().filter(|&&p| rank(p) == r).count();
+        let sum: u64 = prices.iter().sum();
+        serde_json::json!({"auction": auction, "day": utc(day * 86_400_000, "%Y-%m-%d"),
+            "total_bids": prices.len(), "rank1_bids": count(1), "rank2_bids": count(2),
+            "rank3_bids": count(3), "min_price": prices.iter().min(), "max_price": prices.iter().max(),
+            "avg_price": sum as f64 / prices.len() as f64, "sum_price": sum})
+    });
+    let got: Vec<_> = got
+        .into_iter()
+        .map(|mut row| {
+            // serde_json reads a double to within one unit in the last place.
+            let avg = row["avg_price"].as_f64().unwrap();
+            row["avg_price"] = serde_json::json!((avg * 1e6).round() / 1e6);
+            row
+        })
+        .collect();
+    let expected = expected.map(|mut row| {
+        let avg = row["avg_price"].as_f64().unwrap();
+        row["avg_price"] = serde_json::json!((avg * 1e6).round() / 1e6);
+        row
+    });
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+/// Each `key` group's bids in event-time order, ties in input order.
+fn in_time_order<K: Ord>(
+    bids: &[FullBid],
+    key: impl Fn(&FullBid) -> K,
+) -> BTreeMap<K, Vec<FullBid>> {
+    let mut groups: BTreeMap<K, Vec<FullBid>> = BTreeMap::new();
+    for b in bids {
+        groups.entry(key(b)).or_default().push(b.clone());
+    }
+    for bids in groups.values_mut() {
+        bids.sort_by_key(|b| b.time); // stable: ties stay in input order
+    }
+    groups
+}
+
+#[test]
+fn q18_emits_each_bidders_newest_bid_on_each_auction() {
+    let (bids, _, got) = detailed_query("q18", 8);
+    let mut expected = Vec::new();
+    for bids in in_time_order(&bids, |b| (b.bidder, b.auction)).values() {
+        let mut last = None;
+        for b in bids {
+            if last.is_none_or(|t| b.time > t) {
+                last = Some(b.time);
+                expected.push(b.json());
+            }
+        }
+    }
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q19_ranks_each_auctions_ten_highest_bids_at_each_change() {
+    let (bids, _, got) = detailed_query("q19", 9);
+    let mut expected = Vec::new();
+    for bids in in_time_order(&bids, |b| b.auction).values() {
+        let mut top: Vec<FullBid> = Vec::new();
+        for b in bids {
+            // Equal prices rank by the order taken: the newcomer goes after them.
+            let mut ranking = top.clone();
+            ranking.push(b.clone());
+            ranking.sort_by_key(|r| std::cmp::Reverse(r.price));
+            ranking.truncate(10);
+            let id = |r: &FullBid| (r.time, r.extra.clone(), r.bidder, r.price);
+            let entered =
+                ranking.len() > top.len() || ranking.iter().zip(&top).any(|(r, t)| id(r) != id(t));
+            if entered {
+                for (i, r) in ranking.iter().enumerate() {
+                    let mut row = r.json();
+                    row["rank_number"] = (i + 1).into();
+                    expected.push(row);
+                }
+                top = ranking;
+            }
+        }
+    }
+    assert!(got.iter().any(|r| r["rank_number"] == 10));
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q20_expands_the_bids_on_auctions_of_category_10() {
+    let (bids, categories, got) = detailed_query("q20", 10);
+    let expected: Vec<_> = (bids.iter())
+        .filter(|b| categories.get(&b.auction) == Some(&10))
+        .map(|b| {
+            let mut row = b.json();
+            for (k, v) in [
+                ("item_name", serde_json::json!(format!("i{}", b.auction))),
+                ("description", "d".into()),
+                ("initial_bid", 5.into()),
+                ("reserve", 9.into()),
+                ("seller", 7.into()),
+                ("category", 10.into()),
+                ("auction_extra", "x".into()),
+            ] {
+                row[k] = v;
+            }
+            row
+        })
+        .collect();
+    assert!(expected.len() > 1_000, "{}", expected.len());
+    // The auction's times are its own: compare them apart.
+    let strip = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        sorted(rows.into_iter().map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            o.remove("auction_date_time");
+            o.remove("expires");
+            r
+        }))
+    };
+    for row in &got {
+        let (opened, closes) = (
+            row["auction_date_time"].as_i64().unwrap(),
+            row["expires"].as_i64().unwrap(),
+        );
+        assert_eq!(closes, opened + 60_000, "{row}");
+    }
+    assert_eq!(strip(got), strip(expected));
+}
+
+#[test]
+fn q21_gives_each_bid_the_id_of_its_channel() {
+    let (bids, _, got) = detailed_query("q21", 11);
+    let expected = bids.iter().filter_map(|b| {
+        let known = ["apple", "google", "facebook", "baidu"]
+            .iter()
+            .position(|c| b.channel.to_lowercase() == *c);
+        let id = match known {
+            Some(i) => i.to_string(),
+            None if b.url.starts_with("channel_id=") => {
+                b.url["channel_id=".len()..].split('&').next()?.to_string()
+            }
+            None => b
+                .url
+                .split("&channel_id=")
+                .nth(1)?
+                .split('&')
+                .next()?
+                .to_string(),
+        };
+        Some(
+            serde_json::json!({"auction": b.auction, "bidder": b.bidder, "price": b.price,
+            "channel": b.channel, "channel_id": id}),
+        )
+    });
+    let expected = sorted(expected);
+    assert!(
+        expected.len() < bids.len() && expected.iter().any(|r| r.contains("\"channel_id\":\"77\""))
+    );
+    assert_eq!(sorted(got), expected);
+}
+
+#[test]
+fn q22_splits_each_bids_url_into_directories() {
+    let (bids, _, got) = detailed_query("q22", 12);
+    let expected = bids.iter().map(|b| {
+        let parts: Vec<&str> = b.url.split('/').collect();
+        let dir = |i: usize| parts.get(i).map(|s| s.to_string());
+        serde_json::json!({"auction": b.auction, "bidder": b.bidder, "price": b.price,
+            "channel": b.channel, "dir1": dir(3), "dir2": dir(4), "dir3": dir(5)})
+    });
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[test]
+fn q13_joins_each_bid_with_its_side_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, side) = (
+        tmp.path().join("nexmark.jsonl"),
+        tmp.path().join("side.jsonl"),
+    );
+    let (bids, _) = write_detailed(&input, 30_000, 13);
+    // Rows for the auctions with an even id; auction 0's row is replaced by a later one.
+    let mut rows: BTreeMap<u64, String> = BTreeMap::new();
+    let mut text = String::new();
+    for key in (0..40).step_by(2).chain([0]) {
+        let value = format!("v{key}-{}", rows.len());
+        text += &format!("{{\"key\":{key},\"value\":\"{value}\"}}\n");
+        rows.insert(key, value);
+    }
+    std::fs::write(&side, text).unwrap();
+    let out = tmp.path().join("q13");
+    let nexmark = format!("nexmark={}", file_arg(&input));
+    let side = format!("side={}", file_arg(&side));
+    let (nexmark, side, sink) = (&nexmark, &side, &file_arg(&out));
+    run_ok(&[
+        "run",
+        "nexmark-q13",
+        "--source",
+        nexmark,
+        "--source",
+        side,
+        "--sink",
+        sink,
+    ]);
+    let [got, late, dead] = all_outputs(&out);
+    assert!(late.is_empty() && dead.is_empty(), "{late:?} {dead:?}");
+    let expected = bids.iter().filter_map(|b| {
+        let value = rows.get(&(b.auction % 10_000))?;
+        Some(
+            serde_json::json!({"auction": b.auction, "bidder": b.bidder, "price": b.price,
+            "date_time": b.time, "value": value}),
+        )
+    });
+    let expected = sorted(expected);
+    assert!(expected.iter().any(|r| r.contains("\"value\":\"v0-20\"")));
+    let got = got.iter().map(|l| serde_json::from_str(l).unwrap());
+    assert_eq!(sorted(got), expected);
 }

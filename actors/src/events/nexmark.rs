@@ -90,6 +90,12 @@ pub struct Bid {
     pub bidder: u64,
     /// The price, in cents.
     pub price: u64,
+    /// The channel it came through (`Google`, `Facebook`, … or `channel-N`).
+    #[serde(default)]
+    pub channel: String,
+    /// The page it was made on.
+    #[serde(default)]
+    pub url: String,
     /// When it was made, epoch milliseconds.
     pub date_time: Millis,
     /// Padding the generator adds.
@@ -139,6 +145,8 @@ impl EventGenerator<NexmarkEvent> for NexmarkGenerator {
                 auction: b.auction as u64,
                 bidder: b.bidder as u64,
                 price: b.price as u64,
+                channel: b.channel,
+                url: b.url,
                 date_time: time(b.date_time),
                 extra: b.extra,
             }),

@@ -2,11 +2,23 @@
 //! Auction and Bid records as the generator writes them), with a 4 s watermark delay as in
 //! Flink's Nexmark. Each query is a module: its output is specified in its doc.
 
+mod daily;
 mod maxima;
 pub mod q0;
 pub mod q1;
 pub mod q11;
+pub mod q12;
+pub mod q13;
+pub mod q14;
+pub mod q15;
+pub mod q16;
+pub mod q17;
+pub mod q18;
+pub mod q19;
 pub mod q2;
+pub mod q20;
+pub mod q21;
+pub mod q22;
 pub mod q3;
 pub mod q4;
 pub mod q5;

@@ -15,16 +15,16 @@ use std::time::Duration;
 /// The gap that closes a session.
 pub const GAP: Millis = 10_000;
 
-/// One bidder's session.
+/// One bidder's bids in one window (q12) or session (q11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BidderSession {
+pub struct BidderBids {
     /// The bidder.
     pub bidder: u64,
-    /// Bids in the session.
+    /// Its bids in the window or session.
     pub bid_count: u64,
-    /// The first bid's time, epoch milliseconds.
+    /// The window's start or the session's first bid's time, epoch milliseconds.
     pub window_start: Millis,
-    /// The last bid's time plus 10 s, epoch milliseconds.
+    /// The window's end or the session's last bid's time plus 10 s, epoch milliseconds.
     pub window_end: Millis,
 }
 
@@ -40,7 +40,7 @@ pub fn pipeline() -> impl spate::Runnable {
     )))
     .aggregate(Count)
     .map(|w| {
-        Some(BidderSession {
+        Some(BidderBids {
             bidder: w.key,
             bid_count: w.value,
             window_start: w.start,
