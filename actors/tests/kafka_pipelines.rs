@@ -10,7 +10,7 @@ mod tansu;
 
 use common::*;
 use spate::io::source::{EventGenerator, GenOptions};
-use spate_actors::events::nexmark::NexmarkGenerator;
+use spate_actors::events::nexmark::{FullBid, NexmarkEvent, NexmarkGenerator};
 use std::path::Path;
 use tansu::Tansu;
 
@@ -92,7 +92,11 @@ fn the_pipelines_users_know_read_kafka_as_they_read_files() {
         ..GenOptions::default()
     });
     let events: String = (0..5_000)
-        .map(|i| serde_json::to_string(&generator.generate(i)).unwrap() + "\n")
+        .map(|i| {
+            // Every field, as `spate-loadgen nexmark` writes them.
+            let event: NexmarkEvent<FullBid> = generator.generate(i);
+            serde_json::to_string(&event).unwrap() + "\n"
+        })
         .collect();
     std::fs::write(&nexmark, events).unwrap();
     let rows: String = (1_000..1_300)

@@ -4,7 +4,7 @@
 //! A bid's rank is 1 when its price is below 10,000, 2 from 10,000 to below 1,000,000, and 3
 //! from 1,000,000 on.
 
-use crate::events::nexmark::Bid;
+use crate::events::nexmark::NexmarkBid;
 use serde::{Deserialize, Serialize};
 use spate::time::Millis;
 use spate::window::Aggregator;
@@ -60,7 +60,7 @@ impl RankCounts {
 /// Counts bids, bidders and auctions per rank: [`RankCounts`].
 pub struct ByRank;
 
-impl Aggregator<Bid> for ByRank {
+impl<B: NexmarkBid> Aggregator<B> for ByRank {
     type Acc = RankCounts;
     type Out = RankCounts;
 
@@ -71,13 +71,13 @@ impl Aggregator<Bid> for ByRank {
         }
     }
 
-    fn add(&self, acc: &mut RankCounts, bid: &Bid) {
-        for i in [0, rank(bid.price)] {
+    fn add(&self, acc: &mut RankCounts, bid: &B) {
+        for i in [0, rank(bid.price())] {
             acc.bids[i] += 1;
-            acc.bidders[i].insert(bid.bidder);
-            acc.auctions[i].insert(bid.auction);
+            acc.bidders[i].insert(bid.bidder());
+            acc.auctions[i].insert(bid.auction());
         }
-        acc.last = acc.last.max(bid.date_time);
+        acc.last = acc.last.max(bid.date_time());
     }
 
     fn merge(&self, acc: &mut RankCounts, other: &RankCounts) {
@@ -110,7 +110,7 @@ pub struct PriceStats {
 /// Counts bids per rank and sums their prices: [`PriceStats`].
 pub struct Prices;
 
-impl Aggregator<Bid> for Prices {
+impl<B: NexmarkBid> Aggregator<B> for Prices {
     type Acc = PriceStats;
     type Out = PriceStats;
 
@@ -123,12 +123,13 @@ impl Aggregator<Bid> for Prices {
         }
     }
 
-    fn add(&self, acc: &mut PriceStats, bid: &Bid) {
+    fn add(&self, acc: &mut PriceStats, bid: &B) {
+        let price = bid.price();
         acc.bids[0] += 1;
-        acc.bids[rank(bid.price)] += 1;
-        acc.min = acc.min.min(bid.price);
-        acc.max = acc.max.max(bid.price);
-        acc.sum += bid.price;
+        acc.bids[rank(price)] += 1;
+        acc.min = acc.min.min(price);
+        acc.max = acc.max.max(price);
+        acc.sum += price;
     }
 
     fn merge(&self, acc: &mut PriceStats, other: &PriceStats) {

@@ -27,24 +27,50 @@ pub mod q8;
 pub mod q9;
 mod winning;
 
-use crate::events::nexmark::{Bid, NexmarkGenerator};
+use crate::events::nexmark::{Bid, FullBid, NexmarkBid, NexmarkGenerator};
 use crate::events::NexmarkEvent;
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
 use spate::pipeline::KeyedPipeline;
 use spate::prelude::*;
+use std::marker::PhantomData;
 use std::time::Duration;
 
-/// The head of the queries over bids alone: the input's bids, keyed by `key`.
+/// The input's events decoded with bids as `B`, with the generator and the event time.
+fn input<B: NexmarkBid>(name: &str, description: &str) -> Pipeline<NexmarkEvent<B>> {
+    Pipeline::<NexmarkEvent<B>>::new(name, description)
+        .input("nexmark")
+        .generator(NexmarkGenerator::new)
+}
+
+/// The head of the queries over bids alone: the input's bids, without channel and url, keyed
+/// by `key`.
 pub fn bids<K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&Bid) -> K + Send + Sync + 'static,
 ) -> KeyedPipeline<NexmarkEvent, Bid, K> {
-    Pipeline::<NexmarkEvent>::new(name, description)
-        .input("nexmark")
-        .generator(NexmarkGenerator::new)
+    bids_as(name, description, key)
+}
+
+/// The head of the queries over bids alone that read their channel or url: the input's bids,
+/// keyed by `key`.
+pub fn full_bids<K: spate::Key>(
+    name: &str,
+    description: &str,
+    key: impl Fn(&FullBid) -> K + Send + Sync + 'static,
+) -> KeyedPipeline<NexmarkEvent<FullBid>, FullBid, K> {
+    bids_as(name, description, key)
+}
+
+/// The input's bids (as `B`), keyed by `key`.
+fn bids_as<B: NexmarkBid, K: spate::Key>(
+    name: &str,
+    description: &str,
+    key: impl Fn(&B) -> K + Send + Sync + 'static,
+) -> KeyedPipeline<NexmarkEvent<B>, B, K> {
+    input::<B>(name, description)
         .filter_map(NexmarkEvent::into_bid)
-        .event_time(|b| b.date_time)
+        .event_time(B::date_time)
         .watermark_delay(Duration::from_secs(4))
         .key_by(key)
 }
@@ -64,52 +90,67 @@ pub fn people(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, Nexm
     )
 }
 
-/// The head of the queries over auctions and their bids: auctions and bids (persons are
-/// dropped), keyed by auction.
-pub fn auctions(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
+/// The head of the queries over auctions and their bids (as `B`): auctions and bids (persons
+/// are dropped), keyed by auction.
+pub fn auctions<B: NexmarkBid>(
+    name: &str,
+    description: &str,
+) -> KeyedPipeline<NexmarkEvent<B>, NexmarkEvent<B>, u64> {
     events(
         name,
         description,
         |e| !matches!(e, NexmarkEvent::Person(_)),
         |e| match e {
             NexmarkEvent::Auction(a) => a.id,
-            NexmarkEvent::Bid(b) => b.auction,
+            NexmarkEvent::Bid(b) => b.auction(),
             NexmarkEvent::Person(p) => p.id,
         },
     )
 }
 
 /// The input's events that `keep` keeps, keyed by `key`.
-fn events(
+fn events<B: NexmarkBid>(
     name: &str,
     description: &str,
-    keep: fn(&NexmarkEvent) -> bool,
-    key: fn(&NexmarkEvent) -> u64,
-) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
-    Pipeline::<NexmarkEvent>::new(name, description)
-        .input("nexmark")
-        .generator(NexmarkGenerator::new)
+    keep: fn(&NexmarkEvent<B>) -> bool,
+    key: fn(&NexmarkEvent<B>) -> u64,
+) -> KeyedPipeline<NexmarkEvent<B>, NexmarkEvent<B>, u64> {
+    input::<B>(name, description)
         .filter(keep)
         .event_time(NexmarkEvent::date_time)
         .watermark_delay(Duration::from_secs(4))
         .key_by(key)
 }
 
-/// Emits what `map` makes of each record, keeping no state: the stateless queries.
-pub struct Stateless<F>(pub F);
+/// Emits what `map` makes of each bid (a `B`), keeping no state: the stateless queries.
+pub struct Stateless<F, B = Bid> {
+    map: F,
+    _bid: PhantomData<fn(&B)>,
+}
 
-impl<O, F> KeyedOperator for Stateless<F>
+impl<F, B> Stateless<F, B> {
+    /// Emits what `map` makes of each bid.
+    pub fn new(map: F) -> Self {
+        Stateless {
+            map,
+            _bid: PhantomData,
+        }
+    }
+}
+
+impl<O, F, B> KeyedOperator for Stateless<F, B>
 where
     O: Send + 'static,
-    F: Fn(&Bid) -> Option<O> + Send + Sync + 'static,
+    B: NexmarkBid,
+    F: Fn(&B) -> Option<O> + Send + Sync + 'static,
 {
     type Key = u64;
-    type Event = Bid;
+    type Event = B;
     type State = ();
     type Output = O;
 
-    fn on_event(&self, bid: &Bid, ctx: &mut KeyedContext<'_, u64, (), O>) {
-        if let Some(out) = (self.0)(bid) {
+    fn on_event(&self, bid: &B, ctx: &mut KeyedContext<'_, u64, (), O>) {
+        if let Some(out) = (self.map)(bid) {
             ctx.emit(out);
         }
         ctx.clear_state();

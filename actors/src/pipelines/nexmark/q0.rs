@@ -25,7 +25,7 @@ pub fn pipeline() -> impl spate::Runnable {
     bids("nexmark-q0", "Nexmark q0: every bid, passed through", |b| {
         b.auction
     })
-    .process(Stateless(|b: &Bid| {
+    .process(Stateless::new(|b: &Bid| {
         Some(PassedBid {
             auction: b.auction,
             bidder: b.bidder,

@@ -35,7 +35,7 @@ pub fn pipeline() -> impl spate::Runnable {
         "Nexmark q1: every bid, its price × 0.908",
         |b| b.auction,
     )
-    .process(Stateless(|b: &Bid| {
+    .process(Stateless::new(|b: &Bid| {
         Some(EuroBid {
             auction: b.auction,
             bidder: b.bidder,

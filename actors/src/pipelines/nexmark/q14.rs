@@ -61,5 +61,5 @@ pub fn pipeline() -> impl spate::Runnable {
         "Nexmark q14: bids in a price band, converted, with their part of the day and the c's in extra",
         |b| b.auction,
     )
-    .process(Stateless(classify))
+    .process(Stateless::new(classify))
 }

@@ -5,8 +5,8 @@
 //! "rank3_auctions"}`, `minute` being the latest bid's time of day, `HH:mm` (UTC), and the
 //! counts as in q15.
 
-use super::bids;
 use super::daily::{utc, ByRank, DAY};
+use super::full_bids;
 use super::q15::DayStats;
 use serde::Serialize;
 use spate::prelude::*;
@@ -25,7 +25,7 @@ pub struct ChannelStats {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    full_bids(
         "nexmark-q16",
         "Nexmark q16: bids, bidders and auctions per channel per day, by price rank",
         |b| b.channel.clone(),

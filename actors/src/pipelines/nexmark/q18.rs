@@ -4,8 +4,8 @@
 //! auction): `{"auction","bidder","price","channel","url","date_time","extra"}`. A bid at the same
 //! time as the pair's last one does not replace it.
 
-use super::bids;
-use crate::events::nexmark::Bid;
+use super::full_bids;
+use crate::events::nexmark::FullBid;
 use spate::operator::{InOrder, KeyedContext, OrderedOperator};
 use spate::time::Millis;
 
@@ -14,12 +14,16 @@ pub struct LastBids;
 
 impl OrderedOperator for LastBids {
     type Key = (u64, u64);
-    type Event = Bid;
+    type Event = FullBid;
     /// The time of the pair's last bid.
     type State = Option<Millis>;
-    type Output = Bid;
+    type Output = FullBid;
 
-    fn on_record(&self, bid: &Bid, ctx: &mut KeyedContext<'_, (u64, u64), Option<Millis>, Bid>) {
+    fn on_record(
+        &self,
+        bid: &FullBid,
+        ctx: &mut KeyedContext<'_, (u64, u64), Option<Millis>, FullBid>,
+    ) {
         let last = ctx.state();
         if last.is_none_or(|t| bid.date_time > t) {
             *last = Some(bid.date_time);
@@ -30,7 +34,7 @@ impl OrderedOperator for LastBids {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    full_bids(
         "nexmark-q18",
         "Nexmark q18: each bidder's last bid on each auction (update mode)",
         |b| (b.bidder, b.auction),

@@ -5,8 +5,8 @@
 //! `{"auction","bidder","price","channel","url","date_time","extra","rank_number"}`, ranks 1 to
 //! at most 10.
 
-use super::bids;
-use crate::events::nexmark::Bid;
+use super::full_bids;
+use crate::events::nexmark::FullBid;
 use serde::Serialize;
 use spate::operator::{InOrder, KeyedContext, OrderedOperator};
 
@@ -18,7 +18,7 @@ pub const TOP: usize = 10;
 pub struct RankedBid {
     /// The bid.
     #[serde(flatten)]
-    pub bid: Bid,
+    pub bid: FullBid,
     /// Its rank, 1 for the highest.
     pub rank_number: u64,
 }
@@ -28,12 +28,12 @@ pub struct TopBids;
 
 impl OrderedOperator for TopBids {
     type Key = u64;
-    type Event = Bid;
+    type Event = FullBid;
     /// The ranking, highest first.
-    type State = Vec<Bid>;
+    type State = Vec<FullBid>;
     type Output = RankedBid;
 
-    fn on_record(&self, bid: &Bid, ctx: &mut KeyedContext<'_, u64, Vec<Bid>, RankedBid>) {
+    fn on_record(&self, bid: &FullBid, ctx: &mut KeyedContext<'_, u64, Vec<FullBid>, RankedBid>) {
         let top = ctx.state();
         let at = top.iter().take_while(|b| b.price >= bid.price).count();
         if at >= TOP {
@@ -55,7 +55,7 @@ impl OrderedOperator for TopBids {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    full_bids(
         "nexmark-q19",
         "Nexmark q19: each auction's ten highest bids, ranked (update mode)",
         |b| b.auction,

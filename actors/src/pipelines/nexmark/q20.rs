@@ -6,7 +6,7 @@
 //! drops them and those to come.
 
 use super::auctions;
-use crate::events::nexmark::{Auction, Bid};
+use crate::events::nexmark::{Auction, FullBid};
 use crate::events::NexmarkEvent;
 use serde::{Deserialize, Serialize};
 use spate::operator::{KeyedContext, KeyedOperator, Timer};
@@ -20,7 +20,7 @@ pub const CATEGORY: u64 = 10;
 pub struct ExpandedBid {
     /// The bid.
     #[serde(flatten)]
-    pub bid: Bid,
+    pub bid: FullBid,
     /// The auction's item name.
     pub item_name: String,
     /// The auction's item description.
@@ -42,7 +42,7 @@ pub struct ExpandedBid {
 }
 
 impl ExpandedBid {
-    fn new(bid: Bid, a: &Auction) -> Self {
+    fn new(bid: FullBid, a: &Auction) -> Self {
         ExpandedBid {
             bid,
             item_name: a.item_name.clone(),
@@ -65,7 +65,7 @@ pub enum Side {
     #[default]
     Unknown,
     /// Waiting bids.
-    Waiting(Vec<Bid>),
+    Waiting(Vec<FullBid>),
     /// An auction of category 10.
     Matched(Auction),
     /// An auction of another category.
@@ -79,11 +79,11 @@ type Ctx<'a> = KeyedContext<'a, u64, Side, ExpandedBid>;
 
 impl KeyedOperator for ExpandBids {
     type Key = u64;
-    type Event = NexmarkEvent;
+    type Event = NexmarkEvent<FullBid>;
     type State = Side;
     type Output = ExpandedBid;
 
-    fn on_event(&self, event: &NexmarkEvent, ctx: &mut Ctx<'_>) {
+    fn on_event(&self, event: &NexmarkEvent<FullBid>, ctx: &mut Ctx<'_>) {
         let side = ctx.state();
         match (event, &mut *side) {
             (NexmarkEvent::Auction(a), Side::Unknown | Side::Waiting(_)) => {

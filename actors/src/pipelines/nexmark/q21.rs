@@ -4,8 +4,8 @@
 //! the url's `channel_id` parameter (the text after `channel_id=` at the url's start or after an
 //! `&`, up to the next `&`). Bids with neither are dropped.
 
-use super::{bids, Stateless};
-use crate::events::nexmark::Bid;
+use super::{full_bids, Stateless};
+use crate::events::nexmark::FullBid;
 use serde::Serialize;
 
 /// A bid with its channel id.
@@ -38,7 +38,7 @@ pub fn url_channel_id(url: &str) -> Option<&str> {
     None
 }
 
-fn with_channel_id(bid: &Bid) -> Option<ChannelBid> {
+fn with_channel_id(bid: &FullBid) -> Option<ChannelBid> {
     let known = ["apple", "google", "facebook", "baidu"]
         .iter()
         .position(|c| bid.channel.eq_ignore_ascii_case(c));
@@ -57,10 +57,10 @@ fn with_channel_id(bid: &Bid) -> Option<ChannelBid> {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    full_bids(
         "nexmark-q21",
         "Nexmark q21: bids with the id of their channel",
         |b| b.auction,
     )
-    .process(Stateless(with_channel_id))
+    .process(Stateless::new(with_channel_id))
 }

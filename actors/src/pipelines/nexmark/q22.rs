@@ -3,8 +3,8 @@
 //! from 0: `https:`, the empty part, the host, then the directories), `null` when the url has
 //! fewer parts.
 
-use super::{bids, Stateless};
-use crate::events::nexmark::Bid;
+use super::{full_bids, Stateless};
+use crate::events::nexmark::FullBid;
 use serde::Serialize;
 
 /// A bid with its url's first three directories.
@@ -26,7 +26,7 @@ pub struct UrlBid {
     pub dir3: Option<String>,
 }
 
-fn split_url(bid: &Bid) -> Option<UrlBid> {
+fn split_url(bid: &FullBid) -> Option<UrlBid> {
     let mut parts = bid.url.split('/').skip(3).map(String::from);
     Some(UrlBid {
         auction: bid.auction,
@@ -41,10 +41,10 @@ fn split_url(bid: &Bid) -> Option<UrlBid> {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    full_bids(
         "nexmark-q22",
         "Nexmark q22: bids with the first three directories of their url",
         |b| b.auction,
     )
-    .process(Stateless(split_url))
+    .process(Stateless::new(split_url))
 }
