@@ -135,10 +135,7 @@ impl ModelLedger {
         record: &EpochRecord,
         previous: Option<&EpochRecord>,
     ) -> Arc<ModelHistory> {
-        let oldest_needed = previous.map_or(BEFORE_TIME, |p| {
-            let behind = p.watermark.saturating_sub(self.lateness);
-            p.model.closed_until.min(self.spec.batch_start(behind))
-        });
+        let oldest_needed = previous.map_or(BEFORE_TIME, |p| self.oldest_needed_after(p));
         let mark = record.model;
         let upto: Vec<_> = (self.versions.range(..=mark.version))
             .map(|(_, (_, v))| v.clone())
@@ -149,6 +146,33 @@ impl ModelLedger {
             closed_until: mark.closed_until,
             versions: upto[first.saturating_sub(1)..].to_vec(),
         })
+    }
+
+    /// The earliest time a record of an epoch after `record`'s may be scored at: its watermark
+    /// less the allowed lateness (records behind it are late), or what the model had not
+    /// learned by then.
+    fn oldest_needed_after(&self, record: &EpochRecord) -> Millis {
+        let behind = record.watermark.saturating_sub(self.lateness);
+        record.model.closed_until.min(self.spec.batch_start(behind))
+    }
+
+    /// Forgets, in memory and in the store, the versions no epoch after `oldest` can need:
+    /// `oldest` is the record of the oldest epoch a replay starts after (every partition's
+    /// checkpoint is at or after it), so the versions older than the one for its
+    /// [oldest needed time](Self::oldest_needed_after) are never handed out again.
+    pub(crate) fn prune(&mut self, oldest: &EpochRecord) -> Result<()> {
+        let needed = self.oldest_needed_after(oldest);
+        let kept = (self.versions.iter())
+            .take_while(|(_, (_, v))| v.covers <= needed)
+            .last()
+            .map(|(&version, _)| version);
+        let Some(kept) =
+            kept.filter(|&k| self.versions.first_key_value().is_some_and(|(&f, _)| f < k))
+        else {
+            return Ok(());
+        };
+        self.versions = self.versions.split_off(&kept);
+        self.store.forget_model_versions(kept)
     }
 
     /// Takes the examples of committed `epoch` and learns every micro-batch its `watermark`
@@ -251,17 +275,21 @@ mod tests {
         ModelLedger::open(spec, store.clone(), 0, None).unwrap()
     }
 
-    fn newest(ledger: &ModelLedger) -> Batches {
-        let record = EpochRecord {
-            epoch: 1,
+    /// The record of `epoch` at `watermark`, with `ledger`'s mark.
+    fn record(ledger: &ModelLedger, epoch: Epoch, watermark: Millis) -> EpochRecord {
+        EpochRecord {
+            epoch,
             end: crate::checkpoint::SourcePosition::Start,
-            watermark: 0,
+            watermark,
             processing_time: 0,
             final_epoch: false,
             closes_input: false,
             model: ledger.mark(),
-        };
-        let history = ledger.history(&record, None);
+        }
+    }
+
+    fn newest(ledger: &ModelLedger) -> Batches {
+        let history = ledger.history(&record(ledger, 1, 0), None);
         let version = history.versions.last().unwrap();
         version.value.downcast_ref::<Batches>().unwrap().clone()
     }
@@ -319,5 +347,42 @@ mod tests {
         assert_eq!(replayed, ModelReport::default(), "epoch 2 is in already");
         reopened.commit(3, vec![], 200).unwrap();
         assert_eq!(newest(&reopened), Batches(vec![vec![1], vec![2, 3]]));
+    }
+
+    #[test]
+    fn versions_no_replay_can_need_are_forgotten_in_memory_and_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let mut ledger = ledger(&store);
+        for epoch in 1..=5 {
+            let time = epoch as Millis * 100 - 50;
+            ledger
+                .commit(epoch, vec![example(time, epoch as i64)], time + 50)
+                .unwrap();
+        }
+        let versions = |store: &StateStore| -> Vec<u64> {
+            let stored = store.load_model().unwrap().unwrap();
+            stored.versions.iter().map(|v| v.0).collect()
+        };
+        assert_eq!(versions(&store), [0, 1, 2, 3, 4, 5]);
+        // Every partition checkpointed epoch 3, sealed at watermark 320: a record after it is
+        // at 320 or later, in micro-batch [300, 400), scored by version 3 (it learned up to 300).
+        let oldest = record(&ledger, 3, 320);
+        let before = ledger.history(&record(&ledger, 4, 420), Some(&oldest));
+        ledger.prune(&oldest).unwrap();
+        assert_eq!(versions(&store), [3, 4, 5]);
+        let after = ledger.history(&record(&ledger, 4, 420), Some(&oldest));
+        let numbers = |h: &ModelHistory| h.versions.iter().map(|v| v.version).collect::<Vec<_>>();
+        assert_eq!(
+            numbers(&after),
+            numbers(&before),
+            "a replay gets the same versions"
+        );
+        assert_eq!(after.for_time(320).unwrap().version, 3);
+        let reopened = self::ledger(&store);
+        assert_eq!(
+            (reopened.mark(), newest(&reopened)),
+            (ledger.mark(), newest(&ledger))
+        );
     }
 }

@@ -362,7 +362,8 @@ impl JobSupervisor {
         }));
     }
 
-    /// Drops epoch records no partition needs for a replay any more.
+    /// Drops epoch records, and shared model versions, no partition needs for a replay any
+    /// more.
     fn trim_epoch_log(&mut self) -> Result<()> {
         let oldest = self.checkpoints.iter().copied().min().unwrap_or(0);
         if self
@@ -372,6 +373,9 @@ impl JobSupervisor {
         {
             self.store.forget_epochs_before(oldest)?;
             self.recorded = self.recorded.split_off(&oldest);
+            if let (Some(model), Some(record)) = (&mut self.model, self.recorded.get(&oldest)) {
+                model.prune(record)?;
+            }
         }
         Ok(())
     }

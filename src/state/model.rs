@@ -21,7 +21,8 @@ pub struct StoredModel {
     pub epoch: Epoch,
     /// Every micro-batch ending by this time is learned.
     pub closed_until: Millis,
-    /// Every version: number, time covered, encoding.
+    /// Every version kept (see [`StateStore::forget_model_versions`]): number, time covered,
+    /// encoding.
     pub versions: Vec<(u64, Millis, Vec<u8>)>,
     /// The examples waiting for their micro-batch.
     pub waiting: Vec<Learned>,
@@ -87,8 +88,7 @@ impl StateStore {
         let mut batch = sled::Batch::default();
         batch.insert(HEAD, seal(HEAD, &(epoch, closed_until)));
         for (version, covers, bytes) in made {
-            let mut key = vec![VERSION];
-            key.extend_from_slice(&version.to_be_bytes());
+            let key = version_key(*version);
             batch.insert(key.clone(), seal(&key, &(version, covers, bytes)));
         }
         for (start, examples) in waiting {
@@ -104,4 +104,22 @@ impl StateStore {
         tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.flush()
     }
+
+    /// Removes the model versions numbered below `kept`, which no replay needs any more.
+    pub fn forget_model_versions(&self, kept: u64) -> Result<()> {
+        let tree = self.model_tree()?;
+        let mut batch = sled::Batch::default();
+        let (from, to) = (version_key(0), version_key(kept));
+        for key in tree.range(from..to).keys() {
+            batch.remove(key.map_err(|e| self.err(e))?);
+        }
+        tree.apply_batch(batch).map_err(|e| self.err(e))
+    }
+}
+
+/// The key of model version `version`.
+fn version_key(version: u64) -> Vec<u8> {
+    let mut key = vec![VERSION];
+    key.extend_from_slice(&version.to_be_bytes());
+    key
 }
