@@ -34,6 +34,8 @@
 //!   atomic, fsynced write before the epoch commits. Every epoch's record names the newest
 //!   version it was sealed with, so a replayed epoch scores with exactly the models it scored
 //!   with before; a restarted job goes on with the model an uninterrupted run would have.
+//!   Versions older than the one a record after the oldest partition checkpoint could be
+//!   scored with are forgotten as checkpoints move on (a replay never reaches back past them).
 //! - **The end of a bounded input** is cut as a closing epoch, at whose commit every micro-batch
 //!   left is learned, then an empty final epoch, sealed with those versions, so nothing waits
 //!   unscored.
