@@ -195,6 +195,7 @@ mod tests {
             stopping: false,
             lag: None,
             waiting: None,
+            inputs_ended: Vec::new(),
         }
     }
 

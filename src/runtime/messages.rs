@@ -244,6 +244,9 @@ pub struct EpochCut {
     /// Per key partition, whether the source still has records waiting for it (see
     /// [`SourceReader::waiting`](crate::io::source::SourceReader::waiting)).
     pub waiting: Option<Vec<bool>>,
+    /// Per input, whether it was read to its end (see
+    /// [`SourceReader::inputs_ended`](crate::io::source::SourceReader::inputs_ended)).
+    pub inputs_ended: Vec<bool>,
 }
 
 /// The supervisor's answer to [`EpochCut`].

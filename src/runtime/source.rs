@@ -455,6 +455,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             stopping: live && self.stopping(),
             lag: self.reader.lag(),
             waiting: self.reader.waiting(),
+            inputs_ended: self.reader.inputs_ended(),
         })
     }
 

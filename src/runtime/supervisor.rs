@@ -246,7 +246,10 @@ impl JobSupervisor {
                         let channel = input * n + p;
                         let waiting = cut.waiting.as_ref().and_then(|w| w.get(channel).copied());
                         self.tracker
-                            .observe(channel as u32, max, active, waiting.unwrap_or(false))
+                            .observe(channel as u32, max, active, waiting.unwrap_or(false));
+                        if cut.inputs_ended.get(input).copied().unwrap_or(false) {
+                            self.tracker.ended(channel as u32);
+                        }
                     }
                 }
                 Progress::Done => {}

@@ -2,7 +2,9 @@
 //! inputs, over each input of each partition: a *channel*) of their maximum event time, minus
 //! the input's delay. A partition that has had nothing to read for the idle timeout does not hold it
 //! back; one whose source still has records waiting (Kafka lag) is never idle, however slowly
-//! the broker serves them, so a slow fetch cannot make records late.
+//! the broker serves them, so a slow fetch cannot make records late. A channel whose input was
+//! read to its end (a bounded input of several) can bring nothing more and does not hold it
+//! back either, at once.
 //!
 //! Each partition decides lateness and fires its windows on its own watermark, which follows
 //! its own records (see [`crate::time::rules`]); the job's watermark never holds a partition
@@ -29,11 +31,13 @@ struct PartitionProgress {
     last_active: Instant,
     /// The source has records for this partition it has not read yet.
     waiting: bool,
+    /// Its input was read to its end: nothing more can come.
+    ended: bool,
 }
 
 impl PartitionProgress {
     fn idle(&self, now: Instant, timeout: Duration) -> bool {
-        !self.waiting && now.duration_since(self.last_active) >= timeout
+        self.ended || (!self.waiting && now.duration_since(self.last_active) >= timeout)
     }
 
     /// Its newest event time minus its delay, once it has seen a record.
@@ -56,6 +60,7 @@ impl WatermarkTracker {
             max_event_time: BEFORE_TIME,
             last_active: now,
             waiting: false,
+            ended: false,
         };
         WatermarkTracker {
             idle_timeout,
@@ -80,6 +85,11 @@ impl WatermarkTracker {
         if had_records {
             p.last_active = Instant::now();
         }
+    }
+
+    /// Notes that a channel's input was read to its end: from now on it is idle.
+    pub fn ended(&mut self, channel: u32) {
+        self.partitions[channel as usize].ended = true;
     }
 
     /// Computes the watermark after an epoch. It never goes backwards. Idle partitions are left
@@ -141,6 +151,21 @@ mod tests {
         w.observe(0, 100, true, false);
         // With a zero idle timeout every partition is idle at once: the most advanced decides.
         assert_eq!(w.advance(), 90);
+    }
+
+    #[test]
+    fn a_channel_whose_input_ended_does_not_hold_back_whatever_the_idle_timeout() {
+        let mut w = WatermarkTracker::new(2, 10, Duration::from_secs(3600), BEFORE_TIME);
+        w.observe(0, 100, true, false);
+        w.observe(1, 0, true, false);
+        assert_eq!(w.advance(), -10, "the table channel holds it back");
+        w.ended(1);
+        w.observe(0, 200, true, false);
+        assert_eq!(
+            w.advance(),
+            190,
+            "read to its end, it cannot bring anything more"
+        );
     }
 
     #[test]

@@ -170,6 +170,10 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
         (!lag.is_empty()).then_some(lag)
     }
 
+    fn inputs_ended(&self) -> Vec<bool> {
+        self.ended.to_vec()
+    }
+
     /// Per input and route (input-major): an input read to its end waits for nothing.
     fn waiting(&self) -> Option<Vec<bool>> {
         let routes = self.partitions.as_ref().map_or(0, Vec::len);

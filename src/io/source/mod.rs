@@ -73,6 +73,12 @@ pub trait SourceReader<R>: Send {
     fn waiting(&self) -> Option<Vec<bool>> {
         None
     }
+    /// Per input of a reader of several: whether it was read to its end, so it can bring
+    /// nothing more (a bounded input, not followed). Empty when the reader cannot tell or reads
+    /// one input (whose end ends the job).
+    fn inputs_ended(&self) -> Vec<bool> {
+        Vec::new()
+    }
     /// Which routes (of [`partitions`](Self::partitions)) not to read from until further
     /// notice, because their key partition has as many batches queued as it may: a
     /// partitioned source leaves their records in its consumer (whose prefetch is bounded), so
