@@ -68,16 +68,6 @@ fn live_job(broker: &Tansu, pipeline: &str, app: &str, state: &Path) -> Vec<Stri
     .to_vec()
 }
 
-fn sorted_payloads(broker: &Tansu, topic: &str) -> Vec<String> {
-    let mut lines: Vec<String> = broker
-        .read_topic(topic)
-        .into_iter()
-        .map(|r| r.payload)
-        .collect();
-    lines.sort();
-    lines
-}
-
 fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -92,7 +82,7 @@ fn kafka_to_kafka_equals_file_to_file() {
         let app = format!("e2e-{pipeline}");
         let args = kafka_job(&broker, pipeline, &app, &tmp.path().join(&app));
         run_ok(&as_strs(&args));
-        let got = sorted_payloads(&broker, &format!("{app}-out"));
+        let got = broker.sorted_payloads(&format!("{app}-out"));
         assert_same_lines(&got, &expected[0], &format!("{pipeline}: results"));
         // Every result says who wrote it, in which epoch, at which place.
         for r in broker.read_topic(&format!("{app}-out")).iter().take(50) {
@@ -114,7 +104,7 @@ fn kafka_to_kafka_equals_file_to_file() {
             assert_eq!(r.key, Some(key), "{}", r.payload);
         }
         assert_eq!(
-            sorted_payloads(&broker, &format!("{app}-late")),
+            broker.sorted_payloads(&format!("{app}-late")),
             expected[1],
             "{pipeline}: late records"
         );
@@ -162,12 +152,12 @@ fn a_partition_read_slowly_holds_the_watermark_whatever_the_idle_timeout() {
         plain(&std::fs::read_to_string(&log).unwrap())
     );
     assert_eq!(
-        sorted_payloads(&broker, "behind-late"),
+        broker.sorted_payloads("behind-late"),
         expected[1],
         "late records"
     );
     assert_same_lines(
-        &sorted_payloads(&broker, "behind-out"),
+        &broker.sorted_payloads("behind-out"),
         &expected[0],
         "results with a slow partition and --idle-timeout 0s",
     );
@@ -194,7 +184,7 @@ fn kafka_output_is_exact_after_random_kills() {
         hits > 0,
         "no kill hit a running job: the test proved nothing"
     );
-    let got = sorted_payloads(&broker, "kills-out");
+    let got = broker.sorted_payloads("kills-out");
     assert_same_lines(&got, &expected[0], "results after kills");
 }
 
@@ -271,7 +261,7 @@ fn state_follows_its_partition_through_the_changelog_across_crashes() {
         &epoch,
     );
     assert_same_lines(
-        &sorted_payloads(&broker, "after-out"),
+        &broker.sorted_payloads("after-out"),
         &expected[0],
         "results after a crash past the sink commit",
     );
@@ -284,7 +274,7 @@ fn state_follows_its_partition_through_the_changelog_across_crashes() {
         &epoch,
     );
     assert_same_lines(
-        &sorted_payloads(&broker, "before-out"),
+        &broker.sorted_payloads("before-out"),
         &expected[0],
         "results after a crash before the sink commit",
     );
@@ -307,7 +297,7 @@ fn the_job_rides_out_a_broker_restart() {
     let status = wait_for(&mut child, Duration::from_secs(180));
     let log = std::fs::read_to_string(tmp.path().join("job.log")).unwrap();
     assert!(status.success(), "the job failed: {log}");
-    let got = sorted_payloads(&broker, "restart-out");
+    let got = broker.sorted_payloads("restart-out");
     assert_same_lines(&got, &expected[0], "results across a broker restart");
 }
 
@@ -658,7 +648,7 @@ fn a_slow_partition_is_paused_at_the_source_and_the_output_stays_exact() {
     let mut finish = base;
     finish.extend(["--until-end", "--metrics-addr", "off"].map(String::from));
     finish_logged(&finish, &tmp.path().join("finish.log"));
-    let got = sorted_payloads(&broker, "slow-out");
+    let got = broker.sorted_payloads("slow-out");
     assert_same_lines(&got, &expected[0], "results with a slow partition");
 }
 
@@ -753,7 +743,7 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
         plain(&std::fs::read_to_string(&d_log).unwrap()),
         broker.log()
     );
-    let got = sorted_payloads(&broker, "scale-out");
+    let got = broker.sorted_payloads("scale-out");
     assert_same_lines(&got, &expected[0], "results of the scaled-out run");
 }
 

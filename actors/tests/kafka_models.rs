@@ -43,13 +43,7 @@ fn assert_kafka_run_equals(
         args.extend(KAFKA_EPOCHS.map(String::from));
         args
     };
-    let results = |app: &str| -> Vec<String> {
-        let mut lines: Vec<String> = (broker.read_topic(&format!("{app}-out")).into_iter())
-            .map(|r| r.payload)
-            .collect();
-        lines.sort();
-        lines
-    };
+    let results = |app: &str| broker.sorted_payloads(&format!("{app}-out"));
 
     let started = Instant::now();
     run_ok(&strs(&job("clean")));

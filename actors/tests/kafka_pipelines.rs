@@ -65,12 +65,7 @@ fn assert_kafka_equals_file(
         "--until-end".into(),
     ]);
     run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut got: Vec<String> = broker
-        .read_topic(&out)
-        .into_iter()
-        .map(|r| r.payload)
-        .collect();
-    got.sort();
+    let got = broker.sorted_payloads(&out);
     assert_same_lines(
         &got,
         &expected,

@@ -88,12 +88,7 @@ fn finish(args: &[String], log: &Path) {
 }
 
 fn assert_output(broker: &Tansu, app: &str, expected: &[String]) {
-    let mut got: Vec<String> = broker
-        .read_topic(&format!("{app}-out"))
-        .into_iter()
-        .map(|r| r.payload)
-        .collect();
-    got.sort();
+    let got = broker.sorted_payloads(&format!("{app}-out"));
     assert_same_lines(
         &got,
         expected,

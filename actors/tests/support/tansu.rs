@@ -397,6 +397,17 @@ impl Tansu {
             .collect()
     }
 
+    /// The payloads of every record of `topic`, sorted.
+    pub fn sorted_payloads(&self, topic: &str) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .read_topic(topic)
+            .into_iter()
+            .map(|r| r.payload)
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// Every record of `topic` (read_committed): (partition, payload, headers), in partition and
     /// offset order.
     pub fn read_topic(&self, topic: &str) -> Vec<KafkaRecord> {
