@@ -111,8 +111,6 @@ impl KeyedOperator for Counter {
         let n = *ctx.state();
         ctx.emit((e.user, n));
     }
-
-    fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u32, u64, Self::Output>) {}
 }
 
 #[test]

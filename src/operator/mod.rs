@@ -8,7 +8,7 @@
 //! it in a job):
 //!
 //! ```
-//! use spate::operator::{KeyedContext, KeyedOperator, Timer};
+//! use spate::operator::{KeyedContext, KeyedOperator};
 //! use spate::runtime::PartitionCore;
 //! use spate::time::{StateTtl, TimeRules};
 //! use std::{sync::Arc, time::Duration};
@@ -31,8 +31,6 @@
 //!             ctx.emit((login.user, ctx.time()));
 //!         }
 //!     }
-//!
-//!     fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u32, u32, (u32, i64)>) {}
 //! }
 //!
 //! let rules = TimeRules {
@@ -112,12 +110,14 @@ pub trait KeyedOperator: Send + Sync + 'static {
         ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
     );
 
-    /// Called when a timer registered by this key fires.
+    /// Called when a timer registered by this key fires; nothing by default (an operator that
+    /// registers no timers needs no handler).
     fn on_timer(
         &self,
-        timer: Timer,
-        ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
-    );
+        _timer: Timer,
+        _ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
+    ) {
+    }
 
     /// What the operator does, in a few words (`spate describe`); its type name by default.
     fn describe(&self) -> String {

@@ -294,8 +294,6 @@ impl KeyedOperator for UserFeatures {
         }
     }
 
-    fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, Id, Activity, Step>) {}
-
     fn describe(&self) -> String {
         "features of each payment from its user's last hour; outcomes pass through".into()
     }

@@ -18,7 +18,7 @@
 use crate::events::SensorReading;
 use serde::{Deserialize, Serialize};
 use spate::cli::{ParamDecl, Params};
-use spate::operator::{KeyedContext, KeyedOperator, MetricDecl, Timer};
+use spate::operator::{KeyedContext, KeyedOperator, MetricDecl};
 use spate::prelude::*;
 use spate_models::{Example, OnlineModel, OnlineScaler, StreamingKMeans};
 use std::time::Duration;
@@ -170,8 +170,6 @@ impl KeyedOperator for AnomalyDetector {
             });
         }
     }
-
-    fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
 
     fn metrics(&self) -> Vec<MetricDecl> {
         let counter = |name, help| MetricDecl::Counter { name, help };

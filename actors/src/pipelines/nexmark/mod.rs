@@ -29,7 +29,7 @@ mod winning;
 
 use crate::events::nexmark::{Bid, FullBid, NexmarkBid, NexmarkGenerator};
 use crate::events::NexmarkEvent;
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::operator::{KeyedContext, KeyedOperator};
 use spate::pipeline::KeyedPipeline;
 use spate::prelude::*;
 use std::marker::PhantomData;
@@ -155,8 +155,6 @@ where
         }
         ctx.clear_state();
     }
-
-    fn on_timer(&self, _: Timer, _: &mut KeyedContext<'_, u64, (), O>) {}
 
     fn describe(&self) -> String {
         "each bid on its own (no state)".into()

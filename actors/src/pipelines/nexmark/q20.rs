@@ -9,7 +9,7 @@ use super::auctions;
 use crate::events::nexmark::{Auction, FullBid};
 use crate::events::NexmarkEvent;
 use serde::{Deserialize, Serialize};
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::operator::{KeyedContext, KeyedOperator};
 use spate::time::Millis;
 
 /// The category joined.
@@ -108,8 +108,6 @@ impl KeyedOperator for ExpandBids {
             _ => {}
         }
     }
-
-    fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
 
     fn describe(&self) -> String {
         "joins each bid with its auction when the auction is of category 10".into()

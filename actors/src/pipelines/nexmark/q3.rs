@@ -7,7 +7,7 @@ use super::people;
 use crate::events::nexmark::{Auction, Person};
 use crate::events::NexmarkEvent;
 use serde::{Deserialize, Serialize};
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::operator::{KeyedContext, KeyedOperator};
 
 /// The states whose sellers are matched.
 pub const STATES: [&str; 3] = ["or", "id", "ca"];
@@ -102,8 +102,6 @@ impl KeyedOperator for LocalItems {
             NexmarkEvent::Bid(_) => {}
         }
     }
-
-    fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
 
     fn describe(&self) -> String {
         "joins each person in or, id or ca with their auctions of category 10".into()

@@ -5,7 +5,7 @@
 use super::people;
 use crate::events::NexmarkEvent;
 use serde::{Deserialize, Serialize};
-use spate::operator::{KeyedContext, KeyedOperator, Timer};
+use spate::operator::{KeyedContext, KeyedOperator};
 use spate::time::{Millis, StateTtl};
 
 /// The window size.
@@ -78,8 +78,6 @@ impl KeyedOperator for NewSellers {
             });
         }
     }
-
-    fn on_timer(&self, _: Timer, _: &mut Ctx<'_>) {}
 
     fn describe(&self) -> String {
         "matches each person's registration window with their auctions' windows".into()
