@@ -28,6 +28,18 @@ pub struct BidderBids {
     pub window_end: Millis,
 }
 
+impl BidderBids {
+    /// A bidder's count in the window `[start, end)` (`end` as the row writes it).
+    pub fn new(w: WindowResult<u64, u64>, end: Millis) -> Self {
+        BidderBids {
+            bidder: w.key,
+            bid_count: w.value,
+            window_start: w.start,
+            window_end: end,
+        }
+    }
+}
+
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
     bids(
@@ -40,11 +52,7 @@ pub fn pipeline() -> impl spate::Runnable {
     )))
     .aggregate(Count)
     .map(|w| {
-        Some(BidderBids {
-            bidder: w.key,
-            bid_count: w.value,
-            window_start: w.start,
-            window_end: w.end - 1,
-        })
+        let end = w.end - 1;
+        Some(BidderBids::new(w, end))
     })
 }

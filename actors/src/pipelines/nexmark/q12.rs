@@ -17,11 +17,7 @@ pub fn pipeline() -> impl spate::Runnable {
     .window(Windows::tumbling(Duration::from_secs(10)))
     .aggregate(Count)
     .map(|w| {
-        Some(BidderBids {
-            bidder: w.key,
-            bid_count: w.value,
-            window_start: w.start,
-            window_end: w.end,
-        })
+        let end = w.end;
+        Some(BidderBids::new(w, end))
     })
 }
