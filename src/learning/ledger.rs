@@ -162,15 +162,14 @@ impl ModelLedger {
     /// [oldest needed time](Self::oldest_needed_after) are never handed out again.
     pub(crate) fn prune(&mut self, oldest: &EpochRecord) -> Result<()> {
         let needed = self.oldest_needed_after(oldest);
-        let kept = (self.versions.iter())
-            .take_while(|(_, (_, v))| v.covers <= needed)
-            .last()
-            .map(|(&version, _)| version);
-        let Some(kept) =
-            kept.filter(|&k| self.versions.first_key_value().is_some_and(|(&f, _)| f < k))
-        else {
+        // The versions that learned nothing after `needed`: the newest of them is kept.
+        let older = (self.versions.values())
+            .take_while(|(_, v)| v.covers <= needed)
+            .count();
+        if older < 2 {
             return Ok(());
-        };
+        }
+        let kept = *self.versions.keys().nth(older - 1).expect("counted above");
         self.versions = self.versions.split_off(&kept);
         self.store.forget_model_versions(kept)
     }
