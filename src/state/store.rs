@@ -649,6 +649,20 @@ mod tests {
     use super::*;
     use crate::checkpoint::SourcePosition;
 
+    /// Opens the store in `dir` again after a handle to it was dropped: sled's background
+    /// flusher holds the directory's lock a moment longer, so a reopen at once can find it
+    /// taken (about one run in eight here).
+    fn reopen(dir: &Path) -> StateStore {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match StateStore::open(Some(dir)) {
+                Ok(store) => return store,
+                Err(e) if std::time::Instant::now() >= deadline => panic!("{e}"),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+
     #[test]
     fn epochs_checkpoints_and_identity() {
         let dir = tempfile::tempdir().unwrap();
@@ -689,7 +703,7 @@ mod tests {
             .unwrap();
             p.write_checkpoint([(8u64, None::<String>)], &ckpt).unwrap();
         }
-        let store = StateStore::open(Some(dir.path())).unwrap();
+        let store = reopen(dir.path());
         let again = JobInfo {
             generator_base_ms: 99,
             ..info.clone()
@@ -749,7 +763,7 @@ mod tests {
             let (b, _) = PartitionStore::prepare_checkpoint([(1u32, Some(20u64))], &checkpoint(3));
             PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(3)).unwrap();
         }
-        let store = StateStore::open(Some(dir.path())).unwrap();
+        let store = reopen(dir.path());
         let first = store.partition(0).unwrap();
         let later = first.stage(1);
         assert_eq!(first.checkpoint().unwrap().epoch, 3);
