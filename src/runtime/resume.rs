@@ -96,7 +96,7 @@ pub(super) fn resume_from_changelog(
         .chain([committed])
         .max()
         .unwrap_or(0);
-    resend_outputs(sink, &mut restored)?;
+    resend_outputs(sink, ids, &mut restored)?;
     let start = start_record(&restored, base_epoch, inputs);
     // The epoch log starts over at the restored position: in-process restarts rewind to it.
     store.forget_all_epochs()?;
@@ -178,18 +178,20 @@ fn restore_partitions(
 }
 
 /// Commits the newest checkpoints' outputs again: their owner may have stopped before they
-/// were all visible (the sink skips what is).
+/// were all visible (the sink skips what is). `restored` is in the order of `ids`, the key
+/// partitions whose writers wrote them.
 fn resend_outputs(
     sink: &dyn EpochSink,
+    ids: &[u32],
     restored: &mut [Option<ChangelogCheckpoint>],
 ) -> Result<()> {
     let mut resent = Vec::new();
     let mut pending: BTreeMap<Epoch, Vec<Staged>> = BTreeMap::new();
-    for (p, checkpoint) in restored.iter_mut().enumerate() {
+    for (&p, checkpoint) in ids.iter().zip(restored.iter_mut()) {
         let Some(checkpoint) = checkpoint else {
             continue;
         };
-        let writer = crate::io::sink::writer_name(p as u32);
+        let writer = crate::io::sink::writer_name(p);
         let epoch = checkpoint.meta.epoch;
         for (stream, lines) in std::mem::take(&mut checkpoint.outputs) {
             if let Some(staged) = sink.stage_keyed(epoch, stream, &writer, lines)? {
@@ -236,5 +238,82 @@ fn start_record(
         final_epoch: false,
         closes_input: false,
         model: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::PartitionCheckpoint;
+    use crate::io::sink::{Lines, OutputStream};
+    use std::sync::Mutex;
+
+    /// A sink that keeps who staged what, and what was committed.
+    #[derive(Default)]
+    struct Recorded {
+        staged: Mutex<Vec<(Epoch, String, Vec<u8>)>>,
+        resent: Mutex<Vec<(String, Epoch)>>,
+        committed: Mutex<Vec<Epoch>>,
+    }
+
+    impl EpochSink for Recorded {
+        fn stage(
+            &self,
+            epoch: Epoch,
+            stream: OutputStream,
+            writer: &str,
+            bytes: Vec<u8>,
+        ) -> Result<Option<Staged>> {
+            let record = (epoch, writer.to_string(), bytes.clone());
+            self.staged.lock().unwrap().push(record);
+            Ok(Staged::in_memory(epoch, stream, bytes))
+        }
+        fn location(&self, _: OutputStream) -> String {
+            "memory".into()
+        }
+        fn commit(&self, epoch: Epoch, _: Vec<Staged>, _: &EpochStats) -> Result<()> {
+            self.committed.lock().unwrap().push(epoch);
+            Ok(())
+        }
+        fn recover(&self, _: Epoch, _: Epoch) -> Result<()> {
+            Ok(())
+        }
+        fn exactly_once(&self) -> bool {
+            true
+        }
+        fn recover_resent(&self, resent: &[(String, Epoch)]) -> Result<()> {
+            self.resent.lock().unwrap().extend_from_slice(resent);
+            Ok(())
+        }
+    }
+
+    fn checkpoint(epoch: Epoch, line: &[u8]) -> Option<ChangelogCheckpoint> {
+        Some(ChangelogCheckpoint {
+            meta: PartitionCheckpoint {
+                epoch,
+                ..Default::default()
+            },
+            outputs: vec![(OutputStream::Results, Lines::unkeyed(line.to_vec()))],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn outputs_are_resent_under_the_writer_of_the_partition_that_made_them() {
+        // A group member assigned key partitions 2 and 5 (not 0 and 1).
+        let sink = Recorded::default();
+        let mut restored = vec![checkpoint(7, b"{\"a\":1}\n"), None, checkpoint(4, b"{}\n")];
+        resend_outputs(&sink, &[2, 5, 9], &mut restored).unwrap();
+        let staged = sink.staged.lock().unwrap().clone();
+        assert_eq!(
+            staged,
+            vec![
+                (7, "p002".to_string(), b"{\"a\":1}\n".to_vec()),
+                (4, "p009".to_string(), b"{}\n".to_vec())
+            ]
+        );
+        let resent = sink.resent.lock().unwrap().clone();
+        assert_eq!(resent, vec![("p002".into(), 7), ("p009".into(), 4)]);
+        assert_eq!(*sink.committed.lock().unwrap(), vec![4, 7]);
     }
 }
