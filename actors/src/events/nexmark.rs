@@ -190,28 +190,57 @@ impl<B: NexmarkBid> EventGenerator<NexmarkEvent<B>> for NexmarkGenerator {
     fn generate(&self, index: u64) -> NexmarkEvent<B> {
         let event =
             (self.0.clone().with_offset(index).next()).expect("the Nexmark generator is unbounded");
-        let time = |t: u64| t as Millis;
-        match event {
-            nexmark::event::Event::Person(p) => NexmarkEvent::Person(Person {
-                id: p.id as u64,
-                name: p.name,
-                city: p.city,
-                state: p.state,
-                date_time: time(p.date_time),
-            }),
-            nexmark::event::Event::Auction(a) => NexmarkEvent::Auction(Auction {
-                id: a.id as u64,
-                item_name: a.item_name,
-                description: a.description,
-                initial_bid: a.initial_bid as u64,
-                reserve: a.reserve as u64,
-                date_time: time(a.date_time),
-                expires: time(a.expires),
-                seller: a.seller as u64,
-                category: a.category as u64,
-                extra: a.extra,
-            }),
-            nexmark::event::Event::Bid(b) => NexmarkEvent::Bid(B::generated(b)),
-        }
+        converted(event)
+    }
+
+    /// One generator for the whole range: the crate reaches an event by index only through a
+    /// generator of its own, which is costly to clone per event.
+    fn generate_range(&self, range: std::ops::Range<u64>, out: &mut Vec<NexmarkEvent<B>>) {
+        let len = (range.end - range.start) as usize;
+        let events = self.0.clone().with_offset(range.start).take(len);
+        out.extend(events.map(converted));
+    }
+}
+
+/// A `nexmark` crate event as spate's.
+fn converted<B: NexmarkBid>(event: nexmark::event::Event) -> NexmarkEvent<B> {
+    let time = |t: u64| t as Millis;
+    match event {
+        nexmark::event::Event::Person(p) => NexmarkEvent::Person(Person {
+            id: p.id as u64,
+            name: p.name,
+            city: p.city,
+            state: p.state,
+            date_time: time(p.date_time),
+        }),
+        nexmark::event::Event::Auction(a) => NexmarkEvent::Auction(Auction {
+            id: a.id as u64,
+            item_name: a.item_name,
+            description: a.description,
+            initial_bid: a.initial_bid as u64,
+            reserve: a.reserve as u64,
+            date_time: time(a.date_time),
+            expires: time(a.expires),
+            seller: a.seller as u64,
+            category: a.category as u64,
+            extra: a.extra,
+        }),
+        nexmark::event::Event::Bid(b) => NexmarkEvent::Bid(B::generated(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_is_the_events_of_its_indices() {
+        let generator = NexmarkGenerator::new(&GenOptions::default());
+        let mut range: Vec<NexmarkEvent<FullBid>> = Vec::new();
+        generator.generate_range(97..160, &mut range);
+        let one_by_one: Vec<NexmarkEvent<FullBid>> =
+            (97..160).map(|i| generator.generate(i)).collect();
+        assert_eq!(range.len(), 63);
+        assert_eq!(range, one_by_one);
     }
 }

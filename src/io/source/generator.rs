@@ -1,12 +1,19 @@
 //! The built-in generator source: a pipeline supplies an [`EventGenerator`] that makes event
 //! number `i` from a seed alone, so any range of events can be generated again for a replay.
+//! A large read is generated on every core, each a slice of the range, and kept in index order.
 
 use super::{ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
 use crate::io::DeadLetter;
 use crate::time::Millis;
 use crate::Result;
+use rayon::prelude::*;
+use std::ops::Range;
 use std::time::{Duration, Instant};
+
+/// Reads of at least this many events are generated in parallel (smaller ones would spend
+/// more on handing out the work than they save).
+const PARALLEL_EVENTS: u64 = 1024;
 
 /// Settings of the built-in generator, from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +47,13 @@ impl Default for GenOptions {
 pub trait EventGenerator<R>: Send + Sync {
     /// Event number `index`.
     fn generate(&self, index: u64) -> R;
+
+    /// Events `range`, in index order, appended to `out`. By default each by
+    /// [`generate`](Self::generate); a generator whose events are cheaper to make in sequence
+    /// than one by one overrides it.
+    fn generate_range(&self, range: Range<u64>, out: &mut Vec<R>) {
+        out.extend(range.map(|i| self.generate(i)));
+    }
 }
 
 /// Reads events `[position, limit)` from an [`EventGenerator`], paced by an optional rate.
@@ -61,6 +75,31 @@ impl<R> GeneratorReader<R> {
             rate: options.rate.filter(|r| *r > 0.0),
             paced_from: (Instant::now(), 0),
         }
+    }
+}
+
+impl<R: Send> GeneratorReader<R> {
+    /// Appends events `range` to `out`: a large range as one slice per core, generated in
+    /// parallel and appended in index order, so the events are the same either way.
+    fn generate(&self, range: Range<u64>, out: &mut Vec<R>) {
+        let len = range.end - range.start;
+        if len < PARALLEL_EVENTS {
+            return self.generator.generate_range(range, out);
+        }
+        let slices = rayon::current_num_threads().max(1) as u64;
+        let step = len.div_ceil(slices);
+        let parts: Vec<Vec<R>> = (0..slices)
+            .into_par_iter()
+            .map(|i| {
+                let start = range.start + i * step;
+                let slice = start..(start + step).min(range.end);
+                let mut part = Vec::with_capacity(step as usize);
+                self.generator.generate_range(slice, &mut part);
+                part
+            })
+            .collect();
+        out.reserve(len as usize);
+        parts.into_iter().for_each(|mut part| out.append(&mut part));
     }
 }
 
@@ -100,7 +139,7 @@ impl<R: Send> SourceReader<R> for GeneratorReader<R> {
                 return Ok(ReadStatus::Idle);
             }
         }
-        out.extend((self.next..end).map(|i| self.generator.generate(i)));
+        self.generate(self.next..end, out);
         self.next = end;
         Ok(ReadStatus::Data)
     }
@@ -171,5 +210,21 @@ mod tests {
             ReadStatus::Idle
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_large_read_is_generated_in_parallel_in_index_order() {
+        let opts = GenOptions {
+            events: Some(10_000),
+            ..GenOptions::default()
+        };
+        let mut r = GeneratorReader::new(Box::new(Squares), &opts);
+        let (mut out, mut dead) = (Vec::new(), Vec::new());
+        r.read(&mut out, &mut Vec::new(), &mut dead, 2_500, None)
+            .unwrap();
+        r.read(&mut out, &mut Vec::new(), &mut dead, 7_500, None)
+            .unwrap();
+        let expected: Vec<u64> = (0..10_000).map(|i| i * i).collect();
+        assert_eq!(out, expected);
     }
 }
