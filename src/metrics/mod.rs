@@ -45,6 +45,7 @@ struct Instruments {
     rebalances: IntCounterVec,
     restores: IntCounterVec,
     restore_seconds: HistogramVec,
+    load_seconds: Histogram,
     source_pauses: IntCounterVec,
     state_expired: IntCounter,
     operator_counts: prometheus::CounterVec,
@@ -202,6 +203,13 @@ impl Metrics {
                 .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0]),
                 &["source"],
             )),
+            load_seconds: b.add(Histogram::with_opts(
+                HistogramOpts::new(
+                    "spate_state_load_duration_seconds",
+                    "Time one key partition took to load its checkpointed state from the state directory into memory, at start or after a restart",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
+            )),
             source_pauses: b.counters(
                 "spate_source_pauses_total",
                 "Times a Kafka source stopped reading a partition because its key partition had as many batches queued as it may (resumed once it handles one)",
@@ -303,6 +311,11 @@ impl Metrics {
             .restore_seconds
             .with_label_values(&source)
             .observe(seconds);
+    }
+
+    /// Records how long a key partition took to load its checkpointed state into memory.
+    pub fn state_loaded(&self, seconds: f64) {
+        self.inner.load_seconds.observe(seconds);
     }
 
     /// Counts a pause of source partition `partition` (see `runtime::source`).

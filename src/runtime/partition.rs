@@ -663,6 +663,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
     }
 
     fn on_restore(&mut self) -> Result<()> {
+        let started = Instant::now();
         let meta = self.store.checkpoint()?;
         self.bucket_bytes.iter_mut().for_each(|b| *b = 0);
         let buckets = self
@@ -699,6 +700,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.dead_seen = 0;
         self.expired_seen = self.core.counts().expired;
         self.report_state();
+        (self.metrics).state_loaded(started.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -114,6 +114,13 @@ impl<K: Key, S: Default> Default for KeyedState<K, S> {
     }
 }
 
+/// The set of `items`, built in bulk once they are sorted (a key has one place per timer, so
+/// there are no duplicates to drop).
+fn sorted_set<T: Ord>(mut items: Vec<T>) -> BTreeSet<T> {
+    items.sort_unstable();
+    BTreeSet::from_iter(items)
+}
+
 /// The bucket of a key. Uses the low bits of the stable hash; the partition is chosen by the
 /// high bits, so every bucket of a partition is used.
 #[inline]
@@ -232,19 +239,33 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// index for a state TTL of `ttl`.
     pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>, ttl: Option<Millis>) {
         *self = KeyedState::default();
+        // The indexes are built from sorted runs at the end (a bulk build), not by inserting
+        // key by key: with hundreds of thousands of keys that is most of a restore.
+        let (mut event, mut processing, mut model) = (Vec::new(), Vec::new(), Vec::new());
+        let mut expiry = Vec::new();
         for (b, bucket) in buckets {
             for (key, entry) in &bucket {
                 for &(domain, time) in &entry.timers {
-                    self.timers.insert(domain, time, key.clone());
+                    let index: &mut Vec<_> = match domain {
+                        TimeDomain::EventTime => &mut event,
+                        TimeDomain::ProcessingTime => &mut processing,
+                        TimeDomain::Model => &mut model,
+                    };
+                    index.push((time, key.clone()));
                 }
                 if let Some(ttl) = ttl {
-                    self.expiry
-                        .insert((entry.touched.saturating_add(ttl), key.clone()));
+                    expiry.push((entry.touched.saturating_add(ttl), key.clone()));
                 }
             }
             self.keys += bucket.len();
             self.buckets[b as usize] = bucket;
         }
+        self.timers = TimerIndex {
+            event: sorted_set(event),
+            processing: sorted_set(processing),
+            model: sorted_set(model),
+        };
+        self.expiry = sorted_set(expiry);
     }
 
     /// Number of keys with state.
@@ -309,5 +330,37 @@ mod tests {
         assert_eq!(s.drain_changes().len(), 1, "the expiry is checkpointed");
         assert_eq!(s.pop_expired(190, 50), Some(2));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_restore_rebuilds_the_timers_and_expiries_in_their_order() {
+        let mut s: KeyedState<u64, u32> = KeyedState::default();
+        for k in 0..2_000u64 {
+            let (entry, timers) = s.touch_with_ttl(&k, (k % 7) as Millis, 1_000);
+            let domain = [TimeDomain::EventTime, TimeDomain::ProcessingTime][k as usize % 2];
+            for time in [(k % 13) as Millis, 100 + (k % 5) as Millis] {
+                entry.timers.push((domain, time));
+                timers.insert(domain, time, k);
+            }
+        }
+        let buckets: Vec<(u32, Bucket<u64, u32>)> = (s.drain_changes().into_iter())
+            .map(|(b, bucket)| (b, bucket.cloned().unwrap_or_default()))
+            .collect();
+        let mut restored: KeyedState<u64, u32> = KeyedState::default();
+        restored.restore(buckets, Some(1_000));
+        assert_eq!((restored.len(), restored.timer_count()), (2_000, 4_000));
+        for domain in [TimeDomain::EventTime, TimeDomain::ProcessingTime] {
+            for upto in [12, 104] {
+                let due = |s: &mut KeyedState<u64, u32>| {
+                    std::iter::from_fn(|| s.pop_due(domain, upto)).collect::<Vec<_>>()
+                };
+                assert_eq!(due(&mut restored), due(&mut s));
+            }
+        }
+        let expired = |s: &mut KeyedState<u64, u32>| {
+            std::iter::from_fn(|| s.pop_expired(1_003, 1_000)).collect::<Vec<_>>()
+        };
+        assert_eq!(expired(&mut restored), expired(&mut s));
+        assert_eq!(restored.len(), s.len());
     }
 }
