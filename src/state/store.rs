@@ -58,6 +58,26 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serialize(value).expect("bincode encodes in-memory values")
 }
 
+/// The sled segment size of a new store. sled writes a value (or a tree node, which holds up to
+/// 16 values) larger than a quarter of a segment to a file of its own, created and deleted on
+/// every write: with 512 KiB segments (sled's default) that began at about a million keys of
+/// state, whose buckets grow past 8 KiB, and made each checkpoint several times slower.
+const SEGMENT_BYTES: usize = 8 << 20;
+
+/// The segment size to open the store in `dir` with: the one it was created with (sled refuses
+/// to open a store with another; stores made before `SEGMENT_BYTES` have 512 KiB), else
+/// `SEGMENT_BYTES`.
+fn segment_size(dir: Option<&Path>) -> usize {
+    let conf = dir.and_then(|dir| std::fs::read(dir.join("conf")).ok());
+    let created_with = conf.and_then(|bytes| {
+        // sled's `conf`: `name: value` lines, then a checksum.
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
+    });
+    created_with.unwrap_or(SEGMENT_BYTES)
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`; `None` gives a temporary store removed at exit.
     pub fn open(dir: Option<&Path>) -> Result<Self> {
@@ -65,6 +85,7 @@ impl StateStore {
             // sled's default page cache is 1 GB; state is hot in actor memory anyway.
             .cache_capacity(16 * 1024 * 1024)
             .mode(sled::Mode::LowSpace)
+            .segment_size(segment_size(dir))
             .flush_every_ms(None);
         let (config, path) = match dir {
             Some(dir) => (config.path(dir), dir.to_path_buf()),
@@ -661,6 +682,19 @@ mod tests {
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
+    }
+
+    #[test]
+    fn a_store_keeps_the_segment_size_it_was_created_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        // A store made before spate chose its segment size: sled's default, 512 KiB.
+        drop(sled::Config::new().path(&old).open().unwrap());
+        assert_eq!(segment_size(Some(&old)), 512 * 1024);
+        drop(reopen(&old));
+        drop(reopen(&new));
+        assert_eq!(segment_size(Some(&new)), SEGMENT_BYTES);
+        drop(reopen(&new));
     }
 
     #[test]
