@@ -1,7 +1,10 @@
 # Sourced by scripts/test, scripts/kafka-broker and bench/kafka.sh. ensure_tansu sets SPATE_TANSU
 # to a tansu 0.6.0 binary on its sqlite engine (the broker of most Kafka tests),
 # building it once into target/tools when none answers (20-30 min on 2 cores; cached there like
-# the rest of the build). Expects the working directory to be the repository root.
+# the rest of the build). Both builds share one target directory, target/tools/build, so the
+# second reuses the dependencies the first compiled (on a new machine the two builds took 22
+# and 20 min one after the other with separate directories). Expects the working directory to be
+# the repository root.
 ensure_tansu() {
     local tools="$PWD/target/tools"
     if [ -n "${SPATE_TANSU:-}" ]; then
@@ -12,7 +15,8 @@ ensure_tansu() {
         SPATE_TANSU="$(command -v tansu)"
     else
         echo "installing the Kafka-compatible broker tansu 0.6.0 into target/tools (once; 20-30 min on 2 cores)" >&2
-        cargo install tansu --version 0.6.0 --locked --features libsql,dynostore --root "$tools" >&2
+        CARGO_TARGET_DIR="$PWD/target/tools/build" cargo install tansu --version 0.6.0 --locked \
+            --features libsql,dynostore --root "$tools" >&2
         SPATE_TANSU="$tools/bin/tansu"
     fi
     export SPATE_TANSU
