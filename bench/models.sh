@@ -23,10 +23,8 @@ runs=${3:-3}
 which=${4:-both}
 cargo build --release -q
 venv=target/river-venv
-if ! "$venv/bin/python" -c 'import river' 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'river==0.26.1'
-fi
+source bench/venv.sh
+python_venv "$venv" river 'river==0.26.1'
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
