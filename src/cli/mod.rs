@@ -151,6 +151,7 @@ struct RunArgs {
     #[arg(long, value_name = "R")]
     max_dead_letter_ratio: Option<f64>,
     /// Minimum time between state checkpoints; recovery replays the epochs since the last one.
+    /// Expensive checkpoints wait longer, so they take at most a tenth of the workers' time.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
     /// Generator: seed (same seed, same events).

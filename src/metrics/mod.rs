@@ -35,6 +35,7 @@ struct Instruments {
     epoch_seconds: Histogram,
     checkpoint_seconds: Histogram,
     checkpoint_bytes: Histogram,
+    checkpoint_pause: prometheus::Gauge,
     /// Label-less vectors, so the watermark is exported only once there is one (a 0 would
     /// read as 1970, and a lag of 0 as caught up).
     watermark: IntGaugeVec,
@@ -154,9 +155,13 @@ impl Metrics {
             ),
             checkpoint_seconds: b.histogram(
                 "spate_checkpoint_duration_seconds",
-                "Time to write one partition's checkpoint to sled",
+                "Worker time one partition's checkpoint took: encoding its changed state, then writing it to sled",
                 &SECONDS,
             ),
+            checkpoint_pause: b.add(prometheus::Gauge::new(
+                "spate_checkpoint_pause_seconds",
+                "How long the next checkpoint waits after the last: --checkpoint-interval, or more when checkpoints are expensive",
+            )),
             checkpoint_bytes: b.histogram(
                 "spate_checkpoint_size_bytes",
                 "Bytes of changed state one partition checkpoint wrote",
@@ -276,6 +281,11 @@ impl Metrics {
     pub fn checkpoint(&self, millis: f64, bytes: u64) {
         self.inner.checkpoint_seconds.observe(millis / 1e3);
         self.inner.checkpoint_bytes.observe(bytes as f64);
+    }
+
+    /// Records the pause the next checkpoint waits for.
+    pub fn checkpoint_pause(&self, pause: std::time::Duration) {
+        self.inner.checkpoint_pause.set(pause.as_secs_f64());
     }
 
     /// Records a partition's number of keys and its stored state size.

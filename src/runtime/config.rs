@@ -104,7 +104,8 @@ pub struct RunConfig {
     pub trigger: TriggerSpec,
     /// A partition without input for this long does not hold the watermark back.
     pub idle_timeout: Duration,
-    /// Minimum time between state checkpoints (epochs end more often).
+    /// Minimum time between state checkpoints (epochs end more often); the supervisor waits
+    /// longer after an expensive one (see `runtime::checkpoint_pace`).
     pub checkpoint_interval: Duration,
     /// Built-in generator settings (for `--source gen`).
     pub generator: GenOptions,

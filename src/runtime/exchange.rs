@@ -47,8 +47,8 @@ pub(crate) struct SealedEpoch {
     pub(crate) late: u64,
     /// The first stage's dead letters, as JSON lines.
     pub(crate) dead_lines: Vec<u8>,
-    /// The first stage's checkpoint, when the epoch checkpoints.
-    pub(crate) checkpoint: Option<PreparedCheckpoint>,
+    /// The first stage's checkpoint, when the epoch checkpoints, and the time encoding it took.
+    pub(crate) checkpoint: Option<(PreparedCheckpoint, std::time::Duration)>,
 }
 
 /// An epoch ready for the later stage: every upstream batch, in upstream order, and its seal.

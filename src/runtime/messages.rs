@@ -162,7 +162,7 @@ pub enum PartitionEvent {
         epoch: Epoch,
         /// Bytes written.
         bytes: u64,
-        /// Time taken.
+        /// Worker time it took: encoding the changed state, then writing it.
         millis: f64,
     },
     /// The partition cannot go on (state store failure, repeated panics): the job stops.

@@ -50,6 +50,7 @@
 //! actors over `core`, their protocol steps in one place: `lifecycle`), `supervisor` (steps 2,
 //! 3 and 5; its epoch `ledger` decides what commits when), with their `messages`.
 
+mod checkpoint_pace;
 mod config;
 mod exchange;
 mod group;
@@ -419,7 +420,10 @@ where
     let trigger = Trigger::new(config.trigger);
     let supervisor_config = SupervisorConfig {
         trigger: trigger.clone(),
-        checkpoint_interval: config.checkpoint_interval,
+        checkpoint_pace: checkpoint_pace::CheckpointPace::new(
+            config.checkpoint_interval,
+            config.workers.max(1).min(m) as u32,
+        ),
         recorded: std::mem::take(&mut parts.resume.recorded),
         checkpoints: std::mem::take(&mut parts.resume.checkpoints),
         changelog: parts.changelog.clone(),

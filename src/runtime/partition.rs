@@ -31,7 +31,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How often in a row one partition may fail before the job gives up (a record that always
 /// panics would otherwise restart the partition forever).
@@ -42,6 +42,8 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 struct Prepared {
     first: PreparedCheckpoint,
     later: Option<PreparedCheckpoint>,
+    /// Time spent encoding both (the writing is timed when it happens).
+    encoding: Duration,
 }
 
 /// An epoch's results as JSON lines, one [`Lines`] per output.
@@ -315,8 +317,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
         streams.extend(late_and_dead(late_lines, dead_lines));
         if msg.checkpoint {
+            let started = Instant::now();
             let first = self.prepare_first(&msg, &streams)?;
-            self.prepared.push_back(Prepared { first, later: None });
+            self.prepared.push_back(Prepared {
+                first,
+                later: None,
+                encoding: started.elapsed(),
+            });
         }
         self.report_staged(&msg, streams, (outputs, late))
     }
@@ -362,8 +369,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// checkpoint wait for the later stage to finish the epoch.
     fn seal_into_chain(&mut self, msg: SealEpoch, batches: Vec<Exchanged>) -> Result<()> {
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
+        let started = Instant::now();
         let checkpoint = match msg.checkpoint {
-            true => Some(self.prepare_first(&msg, &[])?),
+            true => Some((self.prepare_first(&msg, &[])?, started.elapsed())),
             false => None,
         };
         let sealed = SealedEpoch {
@@ -429,9 +437,14 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             + chain
                 .runner
                 .take_late(self.partition, &mut sealed.late_lines)?;
-        if let Some(first) = sealed.checkpoint {
+        if let Some((first, first_encoding)) = sealed.checkpoint {
+            let started = Instant::now();
             let later = Some(chain.runner.prepare_checkpoint(sealed.seal.epoch));
-            self.prepared.push_back(Prepared { first, later });
+            self.prepared.push_back(Prepared {
+                first,
+                later,
+                encoding: first_encoding + started.elapsed(),
+            });
         }
         let outputs = results.count;
         let mut streams = results.into_streams();
@@ -459,7 +472,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             .front()
             .is_some_and(|c| c.first.meta.epoch <= committed)
         {
-            let Prepared { first, later } = self.prepared.pop_front().expect("checked above");
+            let Prepared {
+                first,
+                later,
+                encoding,
+            } = self.prepared.pop_front().expect("checked above");
             let started = Instant::now();
             let meta = first.meta.clone();
             let bytes = first.bytes + later.as_ref().map_or(0, |l| l.bytes);
@@ -474,7 +491,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 partition: self.index,
                 epoch: meta.epoch,
                 bytes,
-                millis: started.elapsed().as_secs_f64() * 1e3,
+                millis: (encoding + started.elapsed()).as_secs_f64() * 1e3,
             });
             self.checkpoint = meta;
         }

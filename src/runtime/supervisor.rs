@@ -15,6 +15,7 @@
 //! for the changelog to acknowledge all of them (one flush per epoch) before it commits the
 //! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
+use super::checkpoint_pace::CheckpointPace;
 use super::input_check::InputCheck;
 use super::ledger::{EpochLedger, ReadyEpoch};
 use super::live_counts::{CountsSnapshot, LiveCounts};
@@ -50,7 +51,8 @@ pub(crate) struct PartitionLink {
 /// Settings the supervisor needs from the run configuration.
 pub(crate) struct SupervisorConfig {
     pub(crate) trigger: Trigger,
-    pub(crate) checkpoint_interval: Duration,
+    /// When checkpoints are due (`--checkpoint-interval`, stretched when they are expensive).
+    pub(crate) checkpoint_pace: CheckpointPace,
     pub(crate) recorded: Vec<EpochRecord>,
     pub(crate) checkpoints: Vec<Epoch>,
     /// The job's changelog (Kafka sources): partitions then checkpoint at every epoch and send
@@ -74,7 +76,7 @@ pub(crate) struct JobSupervisor {
     metrics: Metrics,
     tracker: WatermarkTracker,
     trigger: Trigger,
-    checkpoint_interval: Duration,
+    checkpoint_pace: CheckpointPace,
     changelog: Option<Arc<Changelog>>,
     /// The last epoch recorded before this start: the end of the replay a restart begins with.
     replayed_until: Epoch,
@@ -84,7 +86,6 @@ pub(crate) struct JobSupervisor {
     model: Option<ModelLedger>,
     /// The operators' counts of the epochs committed lately.
     window: CounterWindow,
-    last_checkpoint: Instant,
     last_processing_time: i64,
     /// The epoch log since the oldest partition checkpoint.
     recorded: BTreeMap<Epoch, EpochRecord>,
@@ -123,14 +124,13 @@ impl JobSupervisor {
             metrics,
             tracker,
             trigger: config.trigger,
-            checkpoint_interval: config.checkpoint_interval,
+            checkpoint_pace: config.checkpoint_pace,
             changelog: config.changelog,
             replayed_until: config.recorded.last().map_or(0, |r| r.epoch),
             input_check: InputCheck::new(config.max_dead_letter_ratio),
             progress: config.progress,
             model: config.model,
             window: CounterWindow::default(),
-            last_checkpoint: Instant::now(),
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
             ledger: EpochLedger::new(n, committed),
@@ -308,18 +308,16 @@ impl JobSupervisor {
     }
 
     /// Step 4: seals the recorded epoch at every partition, asking for a checkpoint at the
-    /// end of the job, at the end of a restart's replay, with a changelog, or once the
-    /// checkpoint interval has passed.
+    /// end of the job, at the end of a restart's replay, with a changelog, or once its pace
+    /// says one is due (see [`CheckpointPace`]).
     fn seal(&mut self, record: &EpochRecord, ends_job: bool) {
         // The last epoch a restart replays checkpoints at once: a job killed more often than
         // its checkpoint interval would otherwise replay from the same old checkpoint forever.
         let caught_up = record.epoch == self.replayed_until;
-        let checkpoint = ends_job
-            || caught_up
-            || self.changelog.is_some()
-            || self.last_checkpoint.elapsed() >= self.checkpoint_interval;
+        let checkpoint =
+            ends_job || caught_up || self.changelog.is_some() || self.checkpoint_pace.due();
         if checkpoint {
-            self.last_checkpoint = Instant::now();
+            self.checkpoint_pace.started();
         }
         let previous = record
             .epoch
@@ -588,6 +586,8 @@ impl Handler<PartitionEvent> for JobSupervisor {
             } => {
                 self.checkpoints[partition as usize] = epoch;
                 self.metrics.checkpoint(millis, bytes);
+                (self.checkpoint_pace).reported(epoch, Duration::from_secs_f64(millis / 1e3));
+                self.metrics.checkpoint_pause(self.checkpoint_pace.pause());
                 if let Err(e) = self.trim_epoch_log() {
                     self.fail(e);
                 }
