@@ -402,6 +402,28 @@ where
     (batches, links)
 }
 
+/// What the supervisor of the job of `parts` needs from `plan` and `config`; takes what
+/// resuming found (the recorded epochs and checkpoints) and the shared model out of `parts`.
+fn supervisor_config<R, Op: KeyedOperator, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    parts: &mut JobParts<R>,
+    trigger: &Trigger,
+) -> SupervisorConfig {
+    let workers = config.workers.max(1).min(parts.ids.len()) as u32;
+    SupervisorConfig {
+        trigger: trigger.clone(),
+        checkpoint_pace: checkpoint_pace::CheckpointPace::new(config.checkpoint_interval, workers),
+        recorded: std::mem::take(&mut parts.resume.recorded),
+        checkpoints: std::mem::take(&mut parts.resume.checkpoints),
+        changelog: parts.changelog.clone(),
+        max_dead_letter_ratio: config.max_dead_letter_ratio,
+        progress: config.progress.clone(),
+        operator_metrics: plan.operator_metrics(),
+        model: parts.model.take(),
+    }
+}
+
 /// Runs one job: on every key partition, or on a consumer group assignment.
 fn run_job<R, Op, Out>(
     plan: &Plan<R, Op, Out>,
@@ -418,20 +440,7 @@ where
     let mut parts = prepare_job(plan, config, store, metrics, assignment)?;
     let m = parts.ids.len();
     let trigger = Trigger::new(config.trigger);
-    let supervisor_config = SupervisorConfig {
-        trigger: trigger.clone(),
-        checkpoint_pace: checkpoint_pace::CheckpointPace::new(
-            config.checkpoint_interval,
-            config.workers.max(1).min(m) as u32,
-        ),
-        recorded: std::mem::take(&mut parts.resume.recorded),
-        checkpoints: std::mem::take(&mut parts.resume.checkpoints),
-        changelog: parts.changelog.clone(),
-        max_dead_letter_ratio: config.max_dead_letter_ratio,
-        progress: config.progress.clone(),
-        operator_metrics: plan.operator_metrics(),
-        model: parts.model.take(),
-    };
+    let supervisor_config = supervisor_config(plan, config, &mut parts, &trigger);
     // One watermark channel per input and partition, input-major.
     let delays: Vec<_> = (plan.inputs.iter())
         .flat_map(|input| std::iter::repeat_n(input.watermark_delay, m))
