@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How throughput and memory grow with the work: tx-windows, fraud and sessions on EVENTS events
 # over KEYS users, for each EVENTS:KEYS size given (default 1M over 10k, 10M over 1M, 100M over
-# 10M), from the generator in process and from a JSON-lines file of the same events, each to
-# the exactly-once file sink with a state directory. Event time is dense (a billion events a
+# 10M), from the generator in process and from a JSON-lines file `spate-loadgen transactions`
+# writes with the same counts and seed (alike, not the same events: the two generators differ
+# in their defaults, such as the start time), each to the exactly-once file sink with a state directory. Event time is dense (a billion events a
 # second of event time), so every user's window or session is open at once and the state holds
 # every key until the input ends. Prints the median events/s and peak resident memory of RUNS
 # runs, memory per key (peak ÷ keys), and events/s as a share of the first size's.

@@ -272,16 +272,18 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         Ok(staged)
     }
 
-    /// Prepares the first stage's checkpoint of `msg`'s epoch; with a changelog, sends it there
-    /// with the epoch's `streams` first.
+    /// Prepares the first stage's checkpoint of `msg`'s epoch, and says how long encoding it
+    /// took; with a changelog, sends it there with the epoch's `streams` first.
     fn prepare_first(
         &mut self,
         msg: &SealEpoch,
         streams: &[StreamLines],
-    ) -> Result<PreparedCheckpoint> {
+    ) -> Result<(PreparedCheckpoint, Duration)> {
+        let started = Instant::now();
         let meta = self.core.checkpoint_meta(msg.epoch);
         let (prepared, sizes) =
             PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+        let encoding = started.elapsed();
         for (bucket, size) in sizes {
             self.bucket_bytes[bucket as usize] = size;
         }
@@ -304,7 +306,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             }
             self.changelog_epoch = msg.epoch;
         }
-        Ok(prepared)
+        Ok((prepared, encoding))
     }
 
     /// Stages the epoch's outputs and reports them; then, when asked, checkpoints. With a
@@ -317,12 +319,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
         streams.extend(late_and_dead(late_lines, dead_lines));
         if msg.checkpoint {
-            let started = Instant::now();
-            let first = self.prepare_first(&msg, &streams)?;
+            let (first, encoding) = self.prepare_first(&msg, &streams)?;
             self.prepared.push_back(Prepared {
                 first,
                 later: None,
-                encoding: started.elapsed(),
+                encoding,
             });
         }
         self.report_staged(&msg, streams, (outputs, late))
@@ -369,9 +370,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// checkpoint wait for the later stage to finish the epoch.
     fn seal_into_chain(&mut self, msg: SealEpoch, batches: Vec<Exchanged>) -> Result<()> {
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
-        let started = Instant::now();
         let checkpoint = match msg.checkpoint {
-            true => Some((self.prepare_first(&msg, &[])?, started.elapsed())),
+            true => Some(self.prepare_first(&msg, &[])?),
             false => None,
         };
         let sealed = SealedEpoch {

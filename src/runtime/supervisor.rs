@@ -586,7 +586,8 @@ impl Handler<PartitionEvent> for JobSupervisor {
             } => {
                 self.checkpoints[partition as usize] = epoch;
                 self.metrics.checkpoint(millis, bytes);
-                (self.checkpoint_pace).reported(epoch, Duration::from_secs_f64(millis / 1e3));
+                let spent = Duration::from_secs_f64(millis / 1e3);
+                self.checkpoint_pace.reported(epoch, spent);
                 self.metrics.checkpoint_pause(self.checkpoint_pace.pause());
                 if let Err(e) = self.trim_epoch_log() {
                     self.fail(e);
