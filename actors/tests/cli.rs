@@ -177,27 +177,6 @@ fn errors_name_the_input_and_the_fix() {
     );
 }
 
-/// An unbounded `tx-windows` job at `rate` events/s serving metrics at a free address.
-fn metered_job(rate: &str) -> (std::process::Child, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let args = [
-        "run",
-        "tx-windows",
-        "--events",
-        "0",
-        "--rate",
-        rate,
-        "--metrics-addr",
-        &addr,
-    ];
-    let child = spate(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (child, addr)
-}
-
 /// Stops a job with SIGTERM and waits for it.
 fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
     sigterm(&child);
@@ -206,7 +185,7 @@ fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
 
 #[test]
 fn metrics_are_served_for_prometheus() {
-    let (child, addr) = metered_job("20000");
+    let (child, addr) = metered_job("20000", &[], &[]);
     let mut body = String::new();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
@@ -391,7 +370,7 @@ fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters
 
 #[test]
 fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
-    let (child, addr) = metered_job("1000");
+    let (child, addr) = metered_job("1000", &[], &[]);
     let mut health = None;
     for _ in 0..100 {
         health = http_get(&addr, "/health");

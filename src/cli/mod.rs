@@ -1,9 +1,11 @@
-//! The command line shared by every spate application: `spate list` and `spate run PIPELINE`.
+//! The command line shared by every spate application: `spate list`, `spate describe`,
+//! `spate run PIPELINE`, `spate status` and `spate model export`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
 mod params;
 mod progress;
 mod registry;
+mod status;
 
 pub use params::{ParamDecl, Params};
 pub use registry::{BuildFn, Registry, Runnable};
@@ -45,6 +47,16 @@ enum Command {
     /// Models kept as keyed state (per-key models): export them.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Print a running job's last epochs and health (from its `--metrics-addr`); exit 0 when
+    /// healthy, 1 when not (with the reason), 2 when no job answers.
+    Status {
+        /// The job's metrics address (`spate run --metrics-addr`).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        addr: String,
+        /// How many of the last epochs to print.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
+    },
 }
 
 /// `spate model …`.
@@ -170,9 +182,14 @@ struct RunArgs {
     /// directory, so a resumed job generates the same events.
     #[arg(long)]
     start: Option<String>,
-    /// Serve Prometheus metrics at this address (`GET /metrics`), or `off`.
+    /// Serve Prometheus metrics (`GET /metrics`), the job's health (`GET /health`) and its
+    /// last epochs (`GET /api/progress`, what `spate status` prints) at this address, or `off`.
     #[arg(long, default_value = "127.0.0.1:9464")]
     metrics_addr: String,
+    /// `/health` and `spate status` report the job unhealthy once no epoch committed for this
+    /// long (an idle job commits an empty epoch at every trigger interval).
+    #[arg(long, default_value = "30s")]
+    unhealthy_after: String,
     /// Print a machine-readable summary (records, results, throughput, peak memory) to stderr
     /// at the end.
     #[arg(long)]
@@ -348,6 +365,7 @@ impl RunArgs {
                 },
             },
             metrics_addr,
+            unhealthy_after: duration("--unhealthy-after", &self.unhealthy_after)?,
             max_records_per_epoch: (self.max_records_per_epoch > 0)
                 .then_some(self.max_records_per_epoch),
             handle_signals: true,
@@ -486,6 +504,7 @@ pub fn main(registry: Registry) -> ExitCode {
             }
         }
         Command::Run(args) => run(&registry, &args),
+        Command::Status { addr, last } => status::status(&addr, last),
     }
 }
 

@@ -4,10 +4,17 @@
 //! consumer-group rebalances, changelog restores with their durations, and source partitions
 //! paused for backpressure, state expired by a TTL, and what the pipeline's operators count
 //! (`spate_operator_total{name}`) with the ratios they declare (`spate_operator_ratio{name}`). Served as text on `GET /metrics` at
-//! `--metrics-addr` (with `GET /health`) by an HTTP server of its own (`server.rs`).
+//! `--metrics-addr` by an HTTP server of its own (`server.rs`), with `GET /health` and
+//! `GET /api/progress` (the job's last epochs and health: `status.rs`).
 //! Instruments are updated once per epoch or checkpoint, never per record.
 
 mod server;
+mod status;
+
+pub use status::{
+    EpochCounts, EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS,
+    KEPT_EPOCHS, RESTART_WINDOW,
+};
 
 use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};
 use crate::Result;
@@ -16,6 +23,7 @@ use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry,
 };
+pub use server::ProgressReply;
 use server::Server;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +61,8 @@ struct Instruments {
     operator_ratios: GaugeVec,
     operator_window: GaugeVec,
     model: ModelInstruments,
+    /// The job's recent epochs and health.
+    status: Arc<JobStatus>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -125,10 +135,16 @@ const SECONDS: [f64; 12] = [
 ];
 
 impl Metrics {
-    /// Instruments for `pipeline`, served at `addr` when given. Every counter is exported from
-    /// the start, at 0 (a dashboard's rate over a counter that appears only with its first event
+    /// Instruments for `pipeline`, served at `addr` when given; the job reports itself
+    /// unhealthy once no epoch committed for `stall_limit`. Every counter is exported from the
+    /// start, at 0 (a dashboard's rate over a counter that appears only with its first event
     /// shows nothing until then).
-    pub fn new(pipeline: &str, addr: Option<SocketAddr>) -> Result<Self> {
+    pub fn new(
+        pipeline: &str,
+        addr: Option<SocketAddr>,
+        stall_limit: std::time::Duration,
+    ) -> Result<Self> {
+        let status = Arc::new(JobStatus::new(stall_limit));
         let labels = [("pipeline".to_string(), pipeline.to_string())].into();
         let registry = Registry::new_custom(None, Some(labels)).expect("a valid pipeline label");
         let b = Builder(registry.clone());
@@ -246,7 +262,9 @@ impl Metrics {
                 &["name"],
             )),
             model: ModelInstruments::new(&b),
-            _server: addr.map(|addr| Server::start(addr, registry)).transpose()?,
+            _server: (addr.map(|addr| Server::start(addr, registry, pipeline, status.clone())))
+                .transpose()?,
+            status,
         };
         Ok(Metrics {
             inner: Arc::new(instruments),
@@ -290,6 +308,7 @@ impl Metrics {
 
     /// Records a partition's number of keys and its stored state size.
     pub fn state(&self, partition: u32, keys: u64, bytes: u64) {
+        self.inner.status.state(partition, keys, bytes);
         let p = [&partition.to_string()[..]];
         self.inner.state_keys.with_label_values(&p).set(keys as i64);
         self.inner
@@ -380,8 +399,14 @@ impl Metrics {
         m.dropped.inc_by(report.dropped - m.dropped.get());
     }
 
+    /// The job's recent epochs and health, for the supervisor to add to.
+    pub fn status(&self) -> &JobStatus {
+        &self.inner.status
+    }
+
     /// Counts a partition restart.
     pub fn restart(&self, partition: u32) {
+        self.inner.status.restarted(partition);
         let p = partition.to_string();
         self.inner.restarts.with_label_values(&[&p[..]]).inc();
     }

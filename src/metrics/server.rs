@@ -1,15 +1,40 @@
-//! The HTTP endpoint at `--metrics-addr`: `GET /metrics` (Prometheus text) and `GET /health`,
-//! served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
+//! The HTTP endpoint at `--metrics-addr`: `GET /metrics` (Prometheus text), `GET /health`
+//! (200 `ok`, or 503 with the reason) and `GET /api/progress[?last=N]` (the job's last epochs
+//! as JSON, see [`ProgressReply`]), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
 //! or idle client never holds up another, and the job's actors never wait for a scrape.
 
+use super::status::{EpochProgress, Health, JobStatus, KEPT_EPOCHS};
 use crate::{Error, Result};
+use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use prometheus::{Encoder, TextEncoder};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::oneshot;
+
+/// The body of `GET /api/progress`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProgressReply {
+    /// The pipeline the job runs.
+    pub pipeline: String,
+    /// `healthy` or `unhealthy`.
+    pub health: String,
+    /// Why the job is unhealthy (`null` when healthy).
+    pub reason: Option<String>,
+    /// The last committed epochs, oldest first.
+    pub epochs: Vec<EpochProgress>,
+}
+
+/// The query of `GET /api/progress`.
+#[derive(Debug, Deserialize)]
+struct ProgressQuery {
+    /// How many epochs (default and most: all kept, [`KEPT_EPOCHS`]).
+    last: Option<usize>,
+}
 
 /// A running endpoint; dropping it stops the server (its thread ends once open connections
 /// close; the job does not wait for them).
@@ -19,8 +44,13 @@ pub(super) struct Server {
 
 impl Server {
     /// Listens on `addr` (the error names `--metrics-addr` when it cannot) and serves
-    /// `registry` there.
-    pub(super) fn start(addr: SocketAddr, registry: prometheus::Registry) -> Result<Self> {
+    /// `registry`, and `pipeline`'s `status`, there.
+    pub(super) fn start(
+        addr: SocketAddr,
+        registry: prometheus::Registry,
+        pipeline: &str,
+        status: Arc<JobStatus>,
+    ) -> Result<Self> {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
             .map_err(|e| {
@@ -32,10 +62,20 @@ impl Server {
                     ),
                 )
             })?;
+        let (pipeline, health_status) = (pipeline.to_string(), status.clone());
         let app = Router::new()
             .route("/metrics", get(move || metrics(registry.clone())))
-            .route("/health", get(|| async { "ok\n" }))
-            .fallback(|| async { (StatusCode::NOT_FOUND, "try GET /metrics or GET /health\n") });
+            .route("/health", get(move || health(health_status.clone())))
+            .route(
+                "/api/progress",
+                get(move |query| progress(status.clone(), pipeline.clone(), query)),
+            )
+            .fallback(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    "try GET /metrics, GET /health or GET /api/progress\n",
+                )
+            });
         let (stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("spate-metrics".into())
@@ -87,6 +127,35 @@ async fn metrics(registry: prometheus::Registry) -> impl IntoResponse {
             format!("cannot encode the metrics: {e}\n").into_bytes(),
         ),
     }
+}
+
+/// 200 `ok`, or 503 `unhealthy: REASON`.
+async fn health(status: Arc<JobStatus>) -> impl IntoResponse {
+    match status.health() {
+        Health::Healthy => (StatusCode::OK, "ok\n".to_string()),
+        Health::Unhealthy(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {why}\n"),
+        ),
+    }
+}
+
+/// The job's last epochs and health as JSON.
+async fn progress(
+    status: Arc<JobStatus>,
+    pipeline: String,
+    Query(query): Query<ProgressQuery>,
+) -> Json<ProgressReply> {
+    let (health, reason) = match status.health() {
+        Health::Healthy => ("healthy", None),
+        Health::Unhealthy(why) => ("unhealthy", Some(why)),
+    };
+    Json(ProgressReply {
+        pipeline,
+        health: health.into(),
+        reason,
+        epochs: status.recent(query.last.unwrap_or(KEPT_EPOCHS)),
+    })
 }
 
 impl Drop for Server {

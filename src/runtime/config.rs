@@ -109,8 +109,10 @@ pub struct RunConfig {
     pub checkpoint_interval: Duration,
     /// Built-in generator settings (for `--source gen`).
     pub generator: GenOptions,
-    /// Serve Prometheus metrics here; `None` for no endpoint.
+    /// Serve Prometheus metrics, `/health` and `/api/progress` here; `None` for no endpoint.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `/health` reports the job unhealthy once no epoch committed for this long.
+    pub unhealthy_after: Duration,
     /// Stop gracefully (finish the epoch, checkpoint, exit) on SIGINT and SIGTERM.
     pub handle_signals: bool,
     /// Setting this flag stops the job gracefully, like a signal.
@@ -176,6 +178,7 @@ impl Default for RunConfig {
             checkpoint_interval: Duration::from_secs(1),
             generator: GenOptions::default(),
             metrics_addr: None,
+            unhealthy_after: Duration::from_secs(30),
             handle_signals: false,
             stop: Arc::new(AtomicBool::new(false)),
             chunk_size: 16 * 1024,

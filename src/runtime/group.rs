@@ -67,6 +67,7 @@ where
     tracing::info!(group = %app_id, "joined the consumer group; waiting for partitions");
     let mut total = JobReport::default();
     while !config.stop.load(Ordering::Acquire) {
+        metrics.status().idle();
         let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
             if let Some((end, changelog)) = &bounded {
                 if member.all_committed(end)? && all_final(changelog, end)? {

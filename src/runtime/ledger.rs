@@ -24,8 +24,20 @@ struct PendingEpoch {
     records: u64,
     dead_letters: u64,
     first_dead_error: Option<String>,
-    cut_at: Instant,
+    consumer_lag: Option<u64>,
+    times: CutTimes,
     ends_job: bool,
+}
+
+/// When an epoch's reading began and ended, and when it was recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CutTimes {
+    /// The previous epoch's cut, or the job's start: when reading the epoch began.
+    pub(crate) previous_cut: Instant,
+    /// When the source cut it.
+    pub(crate) cut: Instant,
+    /// When its record was written and the partitions were told to seal it.
+    pub(crate) recorded: Instant,
 }
 
 /// An epoch every partition finished, gathered for its commit.
@@ -46,8 +58,10 @@ pub(crate) struct ReadyEpoch {
     pub(crate) closes_input: bool,
     /// Why its first dead letter was rejected.
     pub(crate) first_dead_error: Option<String>,
-    /// When it was cut.
-    pub(crate) cut_at: Instant,
+    /// Kafka: records not yet read at its cut, over the source partitions.
+    pub(crate) consumer_lag: Option<u64>,
+    /// When it was read, cut and recorded.
+    pub(crate) times: CutTimes,
     /// The job ends with it.
     pub(crate) ends_job: bool,
 }
@@ -57,6 +71,8 @@ pub(crate) struct EpochLedger {
     partitions: usize,
     pending: BTreeMap<Epoch, PendingEpoch>,
     committed: Epoch,
+    /// The last cut, or the ledger's creation (the job's start).
+    last_cut: Instant,
 }
 
 impl EpochLedger {
@@ -66,6 +82,7 @@ impl EpochLedger {
             partitions,
             pending: BTreeMap::new(),
             committed,
+            last_cut: Instant::now(),
         }
     }
 
@@ -77,9 +94,15 @@ impl EpochLedger {
     /// Tracks `record`'s epoch until it commits, with the counts and staged dead letters of
     /// its cut (a replayed cut's replace the first attempt's). Committed epochs are ignored.
     pub(crate) fn cut(&mut self, record: &EpochRecord, cut: &mut EpochCut, ends_job: bool) {
+        let previous_cut = std::mem::replace(&mut self.last_cut, cut.at);
         if record.epoch <= self.committed {
             return;
         }
+        let times = CutTimes {
+            previous_cut,
+            cut: cut.at,
+            recorded: Instant::now(),
+        };
         let n = self.partitions;
         let pending = self
             .pending
@@ -91,13 +114,16 @@ impl EpochLedger {
                 records: 0,
                 dead_letters: 0,
                 first_dead_error: None,
-                cut_at: Instant::now(),
+                consumer_lag: None,
+                times,
                 ends_job,
             });
         pending.source_staged = cut.staged.take();
         pending.records = cut.records;
         pending.dead_letters = cut.dead_letters;
         pending.first_dead_error = cut.first_dead_error.take();
+        pending.times = times;
+        pending.consumer_lag = (cut.lag.as_ref()).map(|lag| lag.iter().map(|(_, n)| n).sum());
         pending.ends_job |= ends_job;
     }
 
@@ -157,7 +183,8 @@ impl EpochLedger {
             learned,
             closes_input: pending.record.closes_input,
             first_dead_error: pending.first_dead_error,
-            cut_at: pending.cut_at,
+            consumer_lag: pending.consumer_lag,
+            times: pending.times,
             ends_job: pending.ends_job,
         })
     }
@@ -196,6 +223,7 @@ mod tests {
             lag: None,
             waiting: None,
             inputs_ended: Vec::new(),
+            at: Instant::now(),
         }
     }
 

@@ -247,6 +247,8 @@ pub struct EpochCut {
     /// Per input, whether it was read to its end (see
     /// [`SourceReader::inputs_ended`](crate::io::source::SourceReader::inputs_ended)).
     pub inputs_ended: Vec<bool>,
+    /// When the source cut the epoch.
+    pub at: std::time::Instant,
 }
 
 /// The supervisor's answer to [`EpochCut`].

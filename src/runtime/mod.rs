@@ -118,7 +118,7 @@ where
         sink: sinks[0].clone(),
         ..config.clone()
     };
-    let metrics = Metrics::new(&plan.name, config.metrics_addr)?;
+    let metrics = Metrics::new(&plan.name, config.metrics_addr, config.unhealthy_after)?;
     let store = StateStore::open(config.state_dir.as_deref())?;
     match &config.source {
         SourceSpec::Kafka(topic) if config.group => {

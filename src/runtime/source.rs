@@ -456,6 +456,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             lag: self.reader.lag(),
             waiting: self.reader.waiting(),
             inputs_ended: self.reader.inputs_ended(),
+            at: std::time::Instant::now(),
         })
     }
 

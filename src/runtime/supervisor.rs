@@ -28,7 +28,7 @@ use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::kafka::Changelog;
 use crate::io::sink::{EpochSink, EpochStats, OutputStream};
 use crate::learning::{Learned, ModelLedger};
-use crate::metrics::Metrics;
+use crate::metrics::{EpochCounts, EpochTimes, Metrics, PhaseDurations};
 use crate::operator::{CounterWindow, Counters};
 use crate::state::StateStore;
 use crate::time::{now_ms, Millis, WatermarkTracker, END_OF_TIME};
@@ -191,6 +191,7 @@ impl JobSupervisor {
     /// (the command line prints it once), so it is only traced here.
     fn fail(&mut self, error: Error) {
         tracing::debug!("job failed: {error}");
+        self.metrics.status().failed(&error.to_string());
         self.finish(Err(error));
     }
 
@@ -216,6 +217,9 @@ impl JobSupervisor {
         }
         let record = self.record(&cut)?;
         let ends_job = record.final_epoch || cut.stopping;
+        if cut.stopping {
+            self.metrics.status().stopping();
+        }
         self.seal(&record, ends_job);
         self.ledger.cut(&record, &mut cut, ends_job);
         if ends_job {
@@ -395,25 +399,32 @@ impl JobSupervisor {
                 learned,
                 closes_input,
                 first_dead_error,
-                cut_at,
+                consumer_lag,
+                times,
                 ends_job,
             } = ready;
             let (records, dead_letters) = (stats.records_in, stats.dead_letters);
             let (outputs, watermark) = (stats.outputs, stats.watermark);
-            let flush_started = Instant::now();
+            let staged_at = Instant::now();
             if let Some(changelog) = &self.changelog {
                 changelog.flush(epoch)?;
             }
             hooks::crash_point(hooks::Crash::BeforeCommit, epoch);
-            let commit_started = Instant::now();
+            let flushed = Instant::now();
             self.sink.commit(epoch, staged, &stats)?;
+            let times = EpochTimes {
+                previous_cut: times.previous_cut,
+                cut: times.cut,
+                recorded: times.recorded,
+                staged: staged_at,
+                flushed,
+                committed: Instant::now(),
+            };
             tracing::debug!(
                 epoch,
                 records,
                 outputs,
-                since_cut_ms = cut_at.elapsed().as_millis() as u64,
-                changelog_flush_ms = (commit_started - flush_started).as_millis() as u64,
-                commit_ms = commit_started.elapsed().as_millis() as u64,
+                durations_ms = ?PhaseDurations::between(&times),
                 "epoch committed"
             );
             hooks::crash_point(hooks::Crash::AfterCommit, epoch);
@@ -434,7 +445,19 @@ impl JobSupervisor {
                 stats.final_epoch,
                 || sink.location(OutputStream::DeadLetter),
             )?;
-            self.account(&stats, &counters, expired, cut_at);
+            self.account(&stats, &counters, expired, &times);
+            self.metrics.status().committed(
+                &EpochCounts {
+                    epoch,
+                    records_in: records,
+                    outputs,
+                    late: stats.late,
+                    dead_letters,
+                    watermark,
+                    consumer_lag,
+                },
+                &times,
+            );
             if ends_job {
                 self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
@@ -460,7 +483,13 @@ impl JobSupervisor {
     }
 
     /// Adds a committed epoch's counts to the progress display, the report and the metrics.
-    fn account(&mut self, stats: &EpochStats, counters: &Counters, expired: u64, cut_at: Instant) {
+    fn account(
+        &mut self,
+        stats: &EpochStats,
+        counters: &Counters,
+        expired: u64,
+        times: &EpochTimes,
+    ) {
         let (records, dead_letters) = (stats.records_in, stats.dead_letters);
         let (outputs, late, watermark) = (stats.outputs, stats.late, stats.watermark);
         self.progress.committed(CountsSnapshot {
@@ -482,7 +511,7 @@ impl JobSupervisor {
         let report = &self.report;
         self.metrics
             .operator(counters, (&report.counters, &window), &report.metrics);
-        let epoch_ms = cut_at.elapsed().as_secs_f64() * 1e3;
+        let epoch_ms = PhaseDurations::between(times).total;
         self.metrics
             .epoch_committed(records, outputs, late, dead_letters, epoch_ms, watermark);
         self.metrics.state_expired(expired);

@@ -19,6 +19,34 @@ pub fn spate(args: &[&str]) -> Command {
     cmd
 }
 
+/// An unbounded `tx-windows` job on the generator at `rate` events/s serving metrics at a free
+/// address, with `extra` flags and `env`; output discarded.
+pub fn metered_job(
+    rate: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "run",
+        "tx-windows",
+        "--events",
+        "0",
+        "--rate",
+        rate,
+        "--metrics-addr",
+        &addr,
+    ];
+    args.extend(extra);
+    let child = spate(&args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, addr)
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

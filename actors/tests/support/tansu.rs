@@ -436,9 +436,11 @@ impl Tansu {
             consumer.assign(&list).unwrap();
             let mut next = low;
             while next < high {
-                let m = consumer
-                    .poll(Duration::from_secs(10))
-                    .expect("records up to the high watermark")
+                // tansu on PostgreSQL can fall silent for more than 10 s under load (seen once
+                // in the full suite): wait up to a minute for each record before giving up.
+                let m = (0..6)
+                    .find_map(|_| consumer.poll(Duration::from_secs(10)))
+                    .expect("records up to the high watermark within a minute")
                     .unwrap();
                 next = m.offset() + 1;
                 let headers = m

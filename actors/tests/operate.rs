@@ -1,0 +1,145 @@
+//! Operating a running job: `GET /health`, `GET /api/progress` and `spate status` against a
+//! healthy job, a stalled one and a stopped one.
+
+mod common;
+
+use common::*;
+use std::process::Child;
+use std::time::Duration;
+
+/// `spate status --addr addr --last last`: exit code and stdout.
+fn status(addr: &str, last: &str) -> (Option<i32>, String, String) {
+    let out = spate(&["status", "--addr", addr, "--last", last])
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+/// The body of `GET path` at `addr`, once the server answers.
+fn body(addr: &str, path: &str) -> Option<String> {
+    let response = http_get(addr, path)?;
+    Some(response.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// `/api/progress?last=N` decoded.
+fn progress(addr: &str, last: usize) -> Option<serde_json::Value> {
+    serde_json::from_str(&body(addr, &format!("/api/progress?last={last}"))?).ok()
+}
+
+/// Stops a job with SIGTERM and waits for it.
+fn stop(mut child: Child) {
+    sigterm(&child);
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_healthy_job_reports_its_epochs_and_a_stopped_one_is_not_found() {
+    let (child, addr) = metered_job("20000", &[], &[]);
+    wait_until("five epochs committed", Duration::from_secs(60), || {
+        progress(&addr, 100).is_some_and(|p| p["epochs"].as_array().unwrap().len() >= 5)
+    });
+    let health = http_get(&addr, "/health").unwrap();
+    let reply = progress(&addr, 3).unwrap();
+    let (code, out, err) = status(&addr, "4");
+    let records_in = counter(&addr, "spate_records_in_total").unwrap();
+    let all = progress(&addr, 1_000).unwrap();
+    stop(child);
+
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    assert_eq!(reply["pipeline"], "tx-windows");
+    assert_eq!(reply["health"], "healthy");
+    assert!(reply["reason"].is_null(), "{reply}");
+    let epochs = reply["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 3, "?last=3");
+    let numbers: Vec<u64> = epochs
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    for e in epochs {
+        for field in [
+            "committed_at",
+            "records_in",
+            "outputs",
+            "late",
+            "dead_letters",
+            "input_rows_per_second",
+            "processed_rows_per_second",
+            "watermark",
+            "watermark_ms",
+            "watermark_lag_ms",
+            "state_keys",
+            "state_bytes",
+        ] {
+            assert!(!e[field].is_null(), "{field} missing from {e}");
+        }
+        for phase in [
+            "read",
+            "process",
+            "seal",
+            "changelog_flush",
+            "commit",
+            "total",
+        ] {
+            assert!(
+                e["duration_ms"][phase].as_f64().unwrap() >= 0.0,
+                "{phase}: {e}"
+            );
+        }
+    }
+    // The epochs kept add up to no more than the job read (the oldest may have been dropped).
+    let listed: u64 = (all["epochs"].as_array().unwrap().iter())
+        .map(|e| e["records_in"].as_u64().unwrap())
+        .sum();
+    assert!(
+        listed > 0 && listed as f64 <= records_in,
+        "{listed} > {records_in}"
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pipeline tx-windows: healthy", "{out}");
+    assert_eq!(lines.len(), 2 + 4, "the header and four epochs:\n{out}");
+
+    let (code, out, err) = status(&addr, "4");
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(&format!("no spate job answers at {addr}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stalled_job_is_unhealthy_and_says_why() {
+    // Key partition 0 sleeps a minute before its first batch: no epoch commits meanwhile.
+    let (mut child, addr) = metered_job(
+        "2000",
+        &["--unhealthy-after", "1s"],
+        &[("SPATE_SLOW_PARTITION", "0:60000")],
+    );
+    let mut health = String::new();
+    wait_until("/health answers 503", Duration::from_secs(30), || {
+        health = http_get(&addr, "/health").unwrap_or_default();
+        health.starts_with("HTTP/1.1 503")
+    });
+    let (code, out, err) = status(&addr, "5");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert!(
+        health.contains("unhealthy: stalled: no epoch committed for"),
+        "{health}"
+    );
+    assert!(health.contains("(limit --unhealthy-after 1s)"), "{health}");
+    assert_eq!(code, Some(1), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pipeline tx-windows: unhealthy", "{out}");
+    assert_eq!(lines[2], "(no epoch committed yet)", "{out}");
+    assert!(
+        lines[3].starts_with("unhealthy: stalled: no epoch committed for"),
+        "{out}"
+    );
+}
