@@ -1,10 +1,11 @@
 //! The command line shared by every spate application: `spate list`, `spate describe`,
-//! `spate run PIPELINE`, `spate status` and `spate model export`.
+//! `spate run PIPELINE`, `spate status`, `spate state` and `spate model export`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
 mod params;
 mod progress;
 mod registry;
+mod state;
 mod status;
 
 pub use params::{ParamDecl, Params};
@@ -47,6 +48,9 @@ enum Command {
     /// Models kept as keyed state (per-key models): export them.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// A stopped job's state directory: inspect it, print a key's state, erase a key.
+    #[command(subcommand)]
+    State(state::StateCommand),
     /// Print a running job's last epochs and health (from its `--metrics-addr`); exit 0 when
     /// healthy, 1 when not (with the reason), 2 when no job answers.
     Status {
@@ -505,6 +509,7 @@ pub fn main(registry: Registry) -> ExitCode {
         }
         Command::Run(args) => run(&registry, &args),
         Command::Status { addr, last } => status::status(&addr, last),
+        Command::State(command) => state::run(&registry, &command),
     }
 }
 
@@ -572,31 +577,7 @@ fn run(registry: &Registry, args: &RunArgs) -> ExitCode {
 /// Writes every key's state of the job in `state` to stdout; `pipeline`, when given, must be
 /// the job's.
 fn export_model(registry: &Registry, state: &Path, pipeline: Option<&str>) -> crate::Result<u64> {
-    let store = crate::state::StateStore::open_existing(state)?;
-    let info: crate::checkpoint::JobInfo = store.meta_value("job")?.ok_or_else(|| {
-        Error::config(
-            "--state",
-            state.display(),
-            "no job has claimed this directory",
-        )
-    })?;
-    if let Some(asked) = pipeline.filter(|p| *p != info.pipeline) {
-        return Err(Error::config(
-            "--pipeline",
-            asked,
-            format!("{} holds pipeline `{}`", store.describe(), info.pipeline),
-        ));
-    }
-    let runnable = registry.get(&info.pipeline).ok_or_else(|| {
-        Error::config(
-            "--state",
-            state.display(),
-            format!(
-                "its pipeline `{}` is not one of this binary's",
-                info.pipeline
-            ),
-        )
-    })?;
+    let (store, info, runnable) = state::open_job(registry, state, pipeline)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let keys = runnable.export_state(&store, info.partitions, &mut out)?;

@@ -6,6 +6,7 @@ use super::params::{ParamDecl, Params};
 use crate::operator::KeyedOperator;
 use crate::pipeline::Job;
 use crate::runtime::{JobReport, RunConfig};
+use crate::state::{Erasure, KeyReport, PartitionSummary, StateStore};
 use crate::Result;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,6 +37,21 @@ pub trait Runnable: Send + Sync {
         partitions: u32,
         out: &mut dyn std::io::Write,
     ) -> Result<u64>;
+
+    /// What each key partition of a stopped job's `store` holds (`spate state inspect`).
+    fn inspect_state(&self, store: &StateStore, partitions: u32) -> Result<Vec<PartitionSummary>>;
+
+    /// One key's state in a stopped job's `store` (`spate state get`; `key` as JSON or the
+    /// bare text of a string key).
+    fn key_state(
+        &self,
+        store: &StateStore,
+        partitions: u32,
+        key: &str,
+    ) -> Result<Option<KeyReport>>;
+
+    /// Removes one key's state from a stopped job's `store` (`spate state erase`).
+    fn erase_key(&self, store: &StateStore, partitions: u32, key: &str) -> Result<Option<Erasure>>;
 }
 
 impl<R, Op, Out> Runnable for Job<R, Op, Out>
@@ -82,6 +98,23 @@ where
             Some(spec) => crate::learning::export_model(spec, store, out).map(|_| 1),
             None => crate::runtime::export_keyed::<Op>(store, partitions, out),
         }
+    }
+
+    fn inspect_state(&self, store: &StateStore, partitions: u32) -> Result<Vec<PartitionSummary>> {
+        crate::state::summarize::<Op::Key, Op::State>(store, partitions)
+    }
+
+    fn key_state(
+        &self,
+        store: &StateStore,
+        partitions: u32,
+        key: &str,
+    ) -> Result<Option<KeyReport>> {
+        crate::state::find_key::<Op::Key, Op::State>(store, partitions, key)
+    }
+
+    fn erase_key(&self, store: &StateStore, partitions: u32, key: &str) -> Result<Option<Erasure>> {
+        crate::state::erase_key::<Op::Key, Op::State>(store, partitions, key)
     }
 }
 

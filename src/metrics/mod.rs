@@ -5,12 +5,15 @@
 //! paused for backpressure, state expired by a TTL, and what the pipeline's operators count
 //! (`spate_operator_total{name}`) with the ratios they declare (`spate_operator_ratio{name}`). Served as text on `GET /metrics` at
 //! `--metrics-addr` by an HTTP server of its own (`server.rs`), with `GET /health` and
-//! `GET /api/progress` (the job's last epochs and health: `status.rs`).
+//! `GET /api/progress` (the job's last epochs and health: `status.rs`) and `GET /state/{key}`
+//! (a key's state in the running job: `lookup.rs`).
 //! Instruments are updated once per epoch or checkpoint, never per record.
 
+mod lookup;
 mod server;
 mod status;
 
+pub use lookup::{LiveState, StateLookup};
 pub use status::{
     EpochCounts, EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS,
     KEPT_EPOCHS, RESTART_WINDOW,
@@ -63,6 +66,8 @@ struct Instruments {
     model: ModelInstruments,
     /// The job's recent epochs and health.
     status: Arc<JobStatus>,
+    /// The running job's keyed state, by key.
+    live_state: Arc<LiveState>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
 }
@@ -145,6 +150,7 @@ impl Metrics {
         stall_limit: std::time::Duration,
     ) -> Result<Self> {
         let status = Arc::new(JobStatus::new(stall_limit));
+        let live_state = Arc::new(LiveState::default());
         let labels = [("pipeline".to_string(), pipeline.to_string())].into();
         let registry = Registry::new_custom(None, Some(labels)).expect("a valid pipeline label");
         let b = Builder(registry.clone());
@@ -262,9 +268,13 @@ impl Metrics {
                 &["name"],
             )),
             model: ModelInstruments::new(&b),
-            _server: (addr.map(|addr| Server::start(addr, registry, pipeline, status.clone())))
-                .transpose()?,
+            _server: (addr.map(|addr| {
+                let shared = (status.clone(), live_state.clone());
+                Server::start(addr, registry, pipeline, shared)
+            }))
+            .transpose()?,
             status,
+            live_state,
         };
         Ok(Metrics {
             inner: Arc::new(instruments),
@@ -402,6 +412,11 @@ impl Metrics {
     /// The job's recent epochs and health, for the supervisor to add to.
     pub fn status(&self) -> &JobStatus {
         &self.inner.status
+    }
+
+    /// Where the running job installs its state lookup.
+    pub fn live_state(&self) -> &LiveState {
+        &self.inner.live_state
     }
 
     /// Counts a partition restart.

@@ -1,10 +1,13 @@
 //! The HTTP endpoint at `--metrics-addr`: `GET /metrics` (Prometheus text), `GET /health`
 //! (200 `ok`, or 503 with the reason) and `GET /api/progress[?last=N]` (the job's last epochs
-//! as JSON, see [`ProgressReply`]), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
+//! as JSON, see [`ProgressReply`]) and `GET /state/{key}` (the key's state in the running job,
+//! as `spate state get` prints it), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
 //! or idle client never holds up another, and the job's actors never wait for a scrape.
 
+use super::lookup::LiveState;
 use super::status::{EpochProgress, Health, JobStatus, KEPT_EPOCHS};
 use crate::{Error, Result};
+use axum::extract::Path;
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -49,7 +52,7 @@ impl Server {
         addr: SocketAddr,
         registry: prometheus::Registry,
         pipeline: &str,
-        status: Arc<JobStatus>,
+        (status, live_state): (Arc<JobStatus>, Arc<LiveState>),
     ) -> Result<Self> {
         let listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
@@ -70,10 +73,14 @@ impl Server {
                 "/api/progress",
                 get(move |query| progress(status.clone(), pipeline.clone(), query)),
             )
+            .route(
+                "/state/{key}",
+                get(move |key| key_state(live_state.clone(), key)),
+            )
             .fallback(|| async {
                 (
                     StatusCode::NOT_FOUND,
-                    "try GET /metrics, GET /health or GET /api/progress\n",
+                    "try GET /metrics, GET /health, GET /api/progress or GET /state/KEY\n",
                 )
             });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -90,6 +97,7 @@ impl Server {
 fn serve(listener: std::net::TcpListener, app: Router, stopped: oneshot::Receiver<()>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
     {
         Ok(runtime) => runtime,
@@ -156,6 +164,35 @@ async fn progress(
         reason,
         epochs: status.recent(query.last.unwrap_or(KEPT_EPOCHS)),
     })
+}
+
+/// How long `GET /state/{key}` waits for the partitions (busy ones answer between batches).
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The key's state as JSON (200), or 404 when it has none, 400 when it cannot be a key of the
+/// pipeline, 503 when no job runs or the partitions do not answer in time.
+async fn key_state(
+    live_state: Arc<LiveState>,
+    Path(key): Path<String>,
+) -> axum::response::Response {
+    let Some(lookup) = live_state.get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no job is running\n").into_response();
+    };
+    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup(key.clone())).await {
+        Ok(Ok(Some(report))) => Json(report).into_response(),
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, format!("key {key} has no state\n")).into_response()
+        }
+        Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the partitions did not answer within {} s\n",
+                LOOKUP_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 impl Drop for Server {

@@ -251,6 +251,14 @@ pub struct EpochCut {
     pub at: std::time::Instant,
 }
 
+/// Asks a partition for one key's state (`GET /state/{key}`): the key as JSON or the bare text
+/// of a string key. Answers `None` when the partition holds no state for it.
+pub struct QueryKey(pub String);
+
+impl Message for QueryKey {
+    type Result = std::result::Result<Option<crate::state::KeyReport>, String>;
+}
+
 /// The supervisor's answer to [`EpochCut`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CutReply {

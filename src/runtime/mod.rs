@@ -357,6 +357,30 @@ fn new_core<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>) -> PartitionCore
 /// The links to a job's partition actors: the source's, and the supervisor's.
 type Links<K, E> = (Vec<Recipient<messages::Batch<K, E>>>, Vec<PartitionLink>);
 
+/// A lookup of keys' state over `partitions` (see [`crate::metrics::StateLookup`]): asks each
+/// and takes the one that holds the key.
+fn state_lookup(partitions: Vec<Recipient<messages::QueryKey>>) -> crate::metrics::StateLookup {
+    use futures::FutureExt;
+    Arc::new(move |key: String| {
+        let asks: Vec<_> = (partitions.iter())
+            .map(|p| p.send(messages::QueryKey(key.clone())))
+            .collect();
+        async move {
+            let mut found = None;
+            for answer in futures::future::join_all(asks).await {
+                match answer {
+                    Ok(Ok(Some(report))) => found = Some(report),
+                    Ok(Err(why)) => return Err(why),
+                    // A partition restarting (its mailbox closed) holds nothing to show now.
+                    Ok(Ok(None)) | Err(_) => {}
+                }
+            }
+            Ok(found)
+        }
+        .boxed()
+    })
+}
+
 /// Starts a partition actor for each of `parts.ids`, spread over `workers`, reporting to
 /// `supervisor`.
 fn start_partitions<R, Op, Out>(
@@ -370,6 +394,7 @@ where
     Out: Serialize + Send + 'static,
 {
     let (mut batches, mut links, mut peers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut queries = Vec::new();
     for (index, &p) in parts.ids.iter().enumerate() {
         let core = new_core(plan);
         let output = (plan.output.clone(), plan.route.clone());
@@ -386,6 +411,7 @@ where
                 PartitionActor::new(p, core, output, store, sink, supervisor, metrics, setup)
             });
         batches.push(addr.clone().recipient());
+        queries.push(addr.clone().recipient());
         peers.push(addr.clone());
         links.push(PartitionLink {
             input_ended: addr.clone().recipient(),
@@ -399,6 +425,7 @@ where
             addr.do_send(exchange::Peers(exchange.clone()));
         }
     }
+    metrics.live_state().set(Some(state_lookup(queries)));
     (batches, links)
 }
 
@@ -489,6 +516,7 @@ where
         };
         run_actors(driver, parts.resume.read_plan, config, result_rx).await
     });
+    metrics.live_state().set(None);
     for arbiter in &arbiters {
         arbiter.stop();
     }

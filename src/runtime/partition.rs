@@ -11,7 +11,7 @@
 use super::exchange::{Chain, Exchange, Peers, ReadyEpoch, SealedEpoch, StreamLines};
 use super::lifecycle::{EpochLifecycle, Panicked};
 use super::messages::{
-    Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
+    Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, QueryKey, SealEpoch,
 };
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::kafka::{Changelog, CheckpointRecord};
@@ -731,6 +731,21 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Batch<Op::Key, 
         if let Err(Panicked(panic)) = self.on_batch(batch) {
             self.fail(ctx, panic);
         }
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<QueryKey>
+    for PartitionActor<Op, Out>
+{
+    type Result = std::result::Result<Option<crate::state::KeyReport>, String>;
+
+    /// Answers from the keys' state as of the batches handled so far (read-only).
+    fn handle(&mut self, msg: QueryKey, _ctx: &mut Context<Self>) -> Self::Result {
+        let (key, json) = crate::state::parse_key::<Op::Key>(&msg.0).map_err(|e| e.to_string())?;
+        (self.core.entry(&key))
+            .map(|entry| crate::state::key_report(json, self.partition, entry))
+            .transpose()
+            .map_err(|e| e.to_string())
     }
 }
 

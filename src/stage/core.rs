@@ -459,6 +459,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.len()
     }
 
+    /// One key's state and timers, if it has state (`GET /state/{key}`).
+    pub fn entry(&self, key: &Op::Key) -> Option<&crate::state::Entry<Op::State>> {
+        self.state.entry(key)
+    }
+
     /// Number of pending timers.
     pub fn timer_count(&self) -> usize {
         self.state.timer_count()

@@ -283,6 +283,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.timers.len()
     }
 
+    /// One key's entry: its state and timers (for queries).
+    pub fn entry(&self, key: &K) -> Option<&Entry<S>> {
+        self.buckets[bucket_of(key)].get(key)
+    }
+
     /// Read access to one key's state (for tests and queries).
     pub fn get(&self, key: &K) -> Option<&S> {
         self.buckets[bucket_of(key)].get(key).map(|e| &e.state)

@@ -418,6 +418,24 @@ impl PartitionStore {
             .unwrap_or_default())
     }
 
+    /// This view's key partition.
+    pub fn partition_id(&self) -> u32 {
+        self.partition
+    }
+
+    /// The stored value of one `key`, its seal checked (a single value: no digest check).
+    pub fn value<K: Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
+        let key = encode(key);
+        let mut stored = self.state_prefix();
+        stored.extend_from_slice(&key);
+        let place = self.place("state");
+        self.tree
+            .get(&stored)
+            .map_err(|e| self.store.err(e))?
+            .map(|sealed| self.store.unseal(&place, &key, &sealed))
+            .transpose()
+    }
+
     /// Every stored `(key, value)` pair, with the value's stored size in bytes, checked against
     /// the checkpoint's digest.
     pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V, u64)>> {

@@ -1,0 +1,192 @@
+//! `spate state inspect|get|erase` on the state directories of stopped jobs and `GET
+//! /state/{key}` on running ones: they agree with `spate model export` and with each other, an
+//! erasure removes one key and nothing else, for good, and a directory whose next start would
+//! replay the key's records is refused.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+const RECORDS: u64 = 20_000;
+
+/// `tx-windows` on `tx` with `--follow` (so its last windows stay open) and `extra` flags,
+/// once it has read `records` records and committed three epochs; with its metrics address.
+/// Partitions never count as idle, so a stop changes no window.
+fn follow_job(tx: &Path, st: &Path, out: &Path, records: usize, extra: &[&str]) -> (Child, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (source, sink) = (file_arg(tx), file_arg(out));
+    let mut args = vec![
+        "run",
+        "tx-windows",
+        "--follow",
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--state",
+        st.to_str().unwrap(),
+        "--metrics-addr",
+        &addr,
+        "--idle-timeout",
+        "1h",
+    ];
+    args.extend(extra);
+    let child = spate(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the records read", Duration::from_secs(60), || {
+        counter(&addr, "spate_records_in_total") == Some(records as f64)
+            && counter(&addr, "spate_epoch_duration_seconds_count").is_some_and(|n| n >= 3.0)
+    });
+    (child, addr)
+}
+
+fn stop(mut child: Child) {
+    assert!(sigterm(&child));
+    assert!(child.wait().unwrap().success());
+}
+
+/// `spate state ARGS…` on `st`: exit code, stdout, stderr.
+fn state(command: &str, st: &Path, key: Option<&str>) -> (Option<i32>, String, String) {
+    let mut args = vec!["state", command, "--state", st.to_str().unwrap()];
+    args.extend(key.iter().flat_map(|k| ["--key", k]));
+    let out = spate(&args).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+/// `spate model export` of `st`: every key's `{"key","state"}` line, sorted.
+fn export(st: &Path) -> Vec<String> {
+    let out = run_ok(&["model", "export", "--state", st.to_str().unwrap()]);
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The number in column `column` of the `total` row of `spate state inspect`.
+fn total(inspect: &str, column: usize) -> u64 {
+    let row = inspect
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .unwrap_or_else(|| panic!("no total row in:\n{inspect}"));
+    row.split_whitespace().nth(column).unwrap().parse().unwrap()
+}
+
+#[test]
+fn get_and_inspect_agree_with_the_export_and_an_erasure_removes_one_key_for_good() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, st, out) = (
+        tmp.path().join("tx.jsonl"),
+        tmp.path().join("st"),
+        tmp.path().join("out"),
+    );
+    write_transactions_on_time(&tx, RECORDS, 300, 5, false);
+    let lines = std::fs::read_to_string(&tx).unwrap().lines().count();
+    let (job, addr) = follow_job(&tx, &st, &out, lines, &[]);
+    // GET /state/{key} on the running job, for the first users.
+    let live: Vec<(String, String)> = (0..10)
+        .map(|u| format!("u{u:05}"))
+        .filter_map(|key| {
+            let response = http_get(&addr, &format!("/state/{key}")).unwrap();
+            let ok = response.starts_with("HTTP/1.1 200");
+            assert!(ok || response.starts_with("HTTP/1.1 404"), "{response}");
+            ok.then(|| (key, response.split_once("\r\n\r\n").unwrap().1.to_string()))
+        })
+        .collect();
+    stop(job);
+    assert!(!live.is_empty(), "none of the first users holds state");
+    let before = export(&st);
+    assert!(
+        before.len() > 10,
+        "open windows hold state: {}",
+        before.len()
+    );
+
+    let (code, inspect, err) = state("inspect", &st, None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        inspect.contains("pipeline tx-windows, 8 key partitions"),
+        "{inspect}"
+    );
+    assert_eq!(total(&inspect, 1), before.len() as u64, "keys:\n{inspect}");
+    assert!(
+        total(&inspect, 3) >= before.len() as u64,
+        "a timer per open window:\n{inspect}"
+    );
+    let value = |line: &str| serde_json::from_str::<serde_json::Value>(line).unwrap();
+    for (key, running) in &live {
+        let (code, stopped, err) = state("get", &st, Some(key));
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(
+            value(running),
+            value(stopped.trim()),
+            "{key}: running vs stopped"
+        );
+    }
+    for line in before.iter().step_by(before.len() / 3) {
+        let exported = value(line);
+        let key = exported["key"].as_str().unwrap();
+        let (code, got, err) = state("get", &st, Some(key));
+        assert_eq!(code, Some(0), "{err}");
+        let got = value(got.trim());
+        assert_eq!(got["key"], exported["key"]);
+        assert_eq!(got["state"], exported["state"], "{key}");
+        assert!(!got["timers"].as_array().unwrap().is_empty(), "{got}");
+    }
+
+    let erased = value(&before[0]);
+    let key = erased["key"].as_str().unwrap();
+    let (code, _, err) = state("erase", &st, Some(key));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("erased the state of key \"{key}\"")),
+        "{err}"
+    );
+    let (code, _, err) = state("get", &st, Some(key));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("has no state"), "{err}");
+    assert_same_lines(&export(&st), &before[1..], "every other key's state");
+    let (code, again, _) = state("erase", &st, Some(key));
+    assert_eq!(code, Some(1), "a second erasure finds nothing: {again}");
+
+    // The job restarts on the edited directory (its checks pass) without the key.
+    stop(follow_job(&tx, &st, &out, 0, &[]).0);
+    let (code, _, err) = state("get", &st, Some(key));
+    assert_eq!(code, Some(1), "the key came back: {err}");
+    let (_, inspect, _) = state("inspect", &st, None);
+    assert!(
+        inspect.contains(&format!("erased: key \"{key}\"")),
+        "{inspect}"
+    );
+}
+
+#[test]
+fn an_erasure_is_refused_where_the_next_start_would_replay_the_keys_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, st, out) = (
+        tmp.path().join("tx.jsonl"),
+        tmp.path().join("st"),
+        tmp.path().join("out"),
+    );
+    write_transactions(&tx, RECORDS, 300, 6, false);
+    // No checkpoint after the first, then kill -9: the next start replays every epoch.
+    let records = RECORDS as usize;
+    let (mut job, _) = follow_job(&tx, &st, &out, records, &["--checkpoint-interval", "1h"]);
+    job.kill().unwrap();
+    job.wait().unwrap();
+    let before = export(&st);
+    let (code, _, err) = state("erase", &st, Some("u00001"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("(it was killed)"), "{err}");
+    assert!(err.contains("stop it with SIGTERM"), "{err}");
+    assert_eq!(export(&st), before, "nothing was erased");
+}

@@ -1,0 +1,259 @@
+//! `spate state inspect|get|erase --state DIR` on a stopped job's state directory: what it
+//! holds, one key's state as JSON, and one key's erasure (a privacy request), plus `spate model
+//! export`'s lookup of the job a directory belongs to.
+
+use super::registry::{Registry, Runnable};
+use crate::checkpoint::JobInfo;
+use crate::state::{PartitionSummary, StateStore};
+use crate::time::format_rfc3339;
+use crate::{Error, Result};
+use clap::Subcommand;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `spate state …`.
+#[derive(Subcommand, Debug)]
+pub(super) enum StateCommand {
+    /// What a stopped job's state directory holds: its pipeline, epochs, erasures, and per key
+    /// partition the checkpoint epoch, keys, bytes and timers.
+    Inspect {
+        /// The job's state directory.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+    },
+    /// Print one key's state in a stopped job's state directory as JSON
+    /// `{"key","partition","state","timers"}`; exit 1 when the key has none.
+    Get {
+        /// The job's state directory.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The key: JSON (`42`, `["retail","FR"]`) or the bare text of a string key.
+        #[arg(long)]
+        key: String,
+    },
+    /// Remove one key's state from a stopped job's state directory (the job stopped with
+    /// SIGTERM or ran to its end) and record the erasure there; exit 1 when the key has none.
+    /// Outputs already written are the sink's matter.
+    Erase {
+        /// The job's state directory.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The key: JSON (`42`, `["retail","FR"]`) or the bare text of a string key.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// Runs `command`; returns the exit code.
+pub(super) fn run(registry: &Registry, command: &StateCommand) -> ExitCode {
+    let result = match command {
+        StateCommand::Inspect { state } => inspect(registry, state).map(|text| {
+            print!("{text}");
+            true
+        }),
+        StateCommand::Get { state, key } => get(registry, state, key),
+        StateCommand::Erase { state, key } => erase(registry, state, key),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The job whose state is in `dir`: its store, identity and pipeline. `pipeline`, when given,
+/// must be the job's.
+pub(super) fn open_job(
+    registry: &Registry,
+    dir: &Path,
+    pipeline: Option<&str>,
+) -> Result<(StateStore, JobInfo, Arc<dyn Runnable>)> {
+    let store = StateStore::open_existing(dir)?;
+    let info: JobInfo = store.meta_value("job")?.ok_or_else(|| {
+        Error::config(
+            "--state",
+            dir.display(),
+            "no job has claimed this directory",
+        )
+    })?;
+    if let Some(asked) = pipeline.filter(|p| *p != info.pipeline) {
+        return Err(Error::config(
+            "--pipeline",
+            asked,
+            format!("{} holds pipeline `{}`", store.describe(), info.pipeline),
+        ));
+    }
+    let runnable = registry.get(&info.pipeline).ok_or_else(|| {
+        Error::config(
+            "--state",
+            dir.display(),
+            format!(
+                "its pipeline `{}` is not one of this binary's",
+                info.pipeline
+            ),
+        )
+    })?;
+    Ok((store, info, runnable))
+}
+
+/// The `spate state inspect` text.
+fn inspect(registry: &Registry, dir: &Path) -> Result<String> {
+    let (store, info, runnable) = open_job(registry, dir, None)?;
+    let partitions = runnable.inspect_state(&store, info.partitions)?;
+    let epochs = store.epochs_from(0)?;
+    let mut text = format!(
+        "{}: pipeline {}, {} key partitions\nsource {}\nsink {}\n",
+        store.describe(),
+        info.pipeline,
+        info.partitions,
+        info.source,
+        info.sink
+    );
+    let _ = writeln!(
+        text,
+        "epochs: committed {}, recorded {}",
+        store.committed()?,
+        match (epochs.first(), epochs.last()) {
+            (Some(first), Some(last)) => format!("{}..={}", first.epoch, last.epoch),
+            _ => "none".into(),
+        }
+    );
+    for e in crate::state::erasures(&store)? {
+        let _ = writeln!(
+            text,
+            "erased: key {} from partition {} at epoch {}, {}",
+            e.key, e.partition, e.epoch, e.at
+        );
+    }
+    text.push_str(&partition_table(&partitions));
+    Ok(text)
+}
+
+/// One row per partition and a total.
+fn partition_table(partitions: &[PartitionSummary]) -> String {
+    let time = |t: Option<i64>| t.map_or("-".into(), format_rfc3339);
+    let mut text = format!(
+        "{:>9}  {:>10}  {:>10}  {:>12}  {:>8}  {:24}  {:24}\n",
+        "partition", "checkpoint", "keys", "bytes", "timers", "oldest timer", "newest timer"
+    );
+    for p in partitions {
+        let _ = writeln!(
+            text,
+            "{:>9}  {:>10}  {:>10}  {:>12}  {:>8}  {:24}  {:24}",
+            p.partition,
+            p.checkpoint_epoch,
+            p.keys,
+            p.bytes,
+            p.timers,
+            time(p.oldest_timer),
+            time(p.newest_timer)
+        );
+    }
+    let sum = |f: fn(&PartitionSummary) -> u64| partitions.iter().map(f).sum::<u64>();
+    let _ = writeln!(
+        text,
+        "{:>9}  {:>10}  {:>10}  {:>12}  {:>8}  {:24}  {:24}",
+        "total",
+        "",
+        sum(|p| p.keys),
+        sum(|p| p.bytes),
+        sum(|p| p.timers),
+        time(partitions.iter().filter_map(|p| p.oldest_timer).min()),
+        time(partitions.iter().filter_map(|p| p.newest_timer).max())
+    );
+    text
+}
+
+/// `spate state get`: prints the key's state; false when it has none.
+fn get(registry: &Registry, dir: &Path, key: &str) -> Result<bool> {
+    let (store, info, runnable) = open_job(registry, dir, None)?;
+    match runnable.key_state(&store, info.partitions, key)? {
+        Some(report) => {
+            let json = serde_json::to_string(&report)
+                .map_err(|e| Error::Runtime(format!("cannot write a key's state as JSON: {e}")))?;
+            println!("{json}");
+            Ok(true)
+        }
+        None => {
+            eprintln!("spate: key {key} has no state in {}", store.describe());
+            Ok(false)
+        }
+    }
+}
+
+/// `spate state erase`: removes the key's state; false when it has none.
+fn erase(registry: &Registry, dir: &Path, key: &str) -> Result<bool> {
+    let (store, info, runnable) = open_job(registry, dir, None)?;
+    refuse_unsafe_erase(&store, &info)?;
+    match runnable.erase_key(&store, info.partitions, key)? {
+        Some(erasure) => {
+            eprintln!(
+                "spate: erased the state of key {} from partition {} (checkpoint of epoch {}) in {}; outputs already written are the sink's to delete",
+                erasure.key,
+                erasure.partition,
+                erasure.epoch,
+                store.describe()
+            );
+            Ok(true)
+        }
+        None => {
+            eprintln!("spate: key {key} has no state in {}", store.describe());
+            Ok(false)
+        }
+    }
+}
+
+/// Refuses to erase from a directory whose job would bring the key back: one that keeps its
+/// state in a Kafka changelog (the changelog still holds it), or one that replays epochs at its
+/// next start (their records of the key would be processed again).
+fn refuse_unsafe_erase(store: &StateStore, info: &JobInfo) -> Result<()> {
+    if info.source.contains("kafka:") {
+        return Err(Error::config(
+            "--state",
+            store.path().display(),
+            "this job reads Kafka and keeps its state in the Kafka changelog too, which would bring the key back at the next restore; spate state erase covers state directories of file and generator jobs for now",
+        ));
+    }
+    let last = store.epochs_from(0)?.last().map_or(0, |r| r.epoch);
+    for p in 0..info.partitions {
+        let checkpoint = store.partition(p)?.checkpoint()?.epoch;
+        if checkpoint < last {
+            return Err(Error::config(
+                "--state",
+                store.path().display(),
+                format!("key partition {p} last checkpointed epoch {checkpoint}, but the job recorded epochs up to {last} (it was killed), so its next start replays them and would process the key's records again; run the job again, stop it with SIGTERM (or let it finish), then erase"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(source: &str) -> JobInfo {
+        JobInfo {
+            pipeline: "tx-windows".into(),
+            partitions: 2,
+            source: source.into(),
+            sink: "stdout".into(),
+            generator_base_ms: 0,
+            state_format: crate::checkpoint::STATE_FORMAT,
+        }
+    }
+
+    #[test]
+    fn a_kafka_jobs_directory_is_refused_because_its_changelog_would_restore_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let refused = refuse_unsafe_erase(&store, &job("kafka:transactions")).unwrap_err();
+        assert!(refused.to_string().contains("Kafka changelog"), "{refused}");
+        assert!(refuse_unsafe_erase(&store, &job("gen")).is_ok());
+    }
+}
