@@ -143,3 +143,126 @@ fn a_stalled_job_is_unhealthy_and_says_why() {
         "{out}"
     );
 }
+
+/// The Chromium binary: `SPATE_CHROMIUM` (scripts/test sets it) or `chromium` on the PATH.
+fn chromium() -> String {
+    std::env::var("SPATE_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+}
+
+/// Headless Chromium on `url` after `budget_ms` of the page's virtual time, with `args`.
+fn headless(url: &str, budget_ms: u32, args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--virtual-time-budget={budget_ms}"))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}): scripts/test installs Debian's chromium",
+                chromium()
+            )
+        })
+}
+
+/// The `data-points` and `data-last` of the chart figure `id` in a dumped DOM.
+fn chart(dom: &str, id: &str) -> (usize, f64) {
+    let at = dom
+        .find(&format!("<figure id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no chart {id} in the page"));
+    let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+    let attr = |name: &str| {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        tag[start..start + tag[start..].find('"').unwrap()].to_string()
+    };
+    (
+        attr("data-points").parse().unwrap(),
+        attr("data-last").parse().unwrap(),
+    )
+}
+
+#[test]
+fn the_status_page_draws_live_charts_in_chromium() {
+    let (child, addr) = metered_job("20000", &[], &[]);
+    wait_until("three epochs committed", Duration::from_secs(60), || {
+        progress(&addr, 100).is_some_and(|p| p["epochs"].as_array().unwrap().len() >= 3)
+    });
+    let url = format!("http://{addr}/");
+    let dom = headless(&url, 5_000, &["--dump-dom"]);
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/status-page.png");
+    let screenshot = headless(
+        &url,
+        5_000,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1250",
+        ],
+    );
+    stop(child);
+
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    assert!(
+        dom.contains("<span id=\"pipeline\">tx-windows</span>"),
+        "{dom}"
+    );
+    assert!(dom.contains("class=\"healthy\""), "{dom}");
+    assert!(dom.contains("stage 1: keyed by"), "the topology: {dom}");
+    for id in [
+        "rates",
+        "epochs",
+        "watermark",
+        "state",
+        "partitions",
+        "checkpoints",
+    ] {
+        let (points, last) = chart(&dom, id);
+        assert!(
+            points >= 2 && last > 0.0,
+            "{id}: {points} points, last {last}"
+        );
+    }
+    assert!(
+        screenshot.status.success() && shot.metadata().unwrap().len() > 10_000,
+        "no screenshot: {}",
+        String::from_utf8_lossy(&screenshot.stderr)
+    );
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_log_line() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = spate(&[
+        "--log-format",
+        "json",
+        "run",
+        "tx-windows",
+        "--events",
+        "1000",
+        "--metrics-addr",
+        &addr,
+    ])
+    .env("RUST_LOG", "info")
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let logs: Vec<serde_json::Value> = (err.lines())
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter().any(|l| l["level"] == "INFO"
+            && l["fields"]["message"] == format!("metrics at http://{addr}/metrics")),
+        "{err}"
+    );
+    assert!(logs
+        .iter()
+        .all(|l| l["timestamp"].is_string() && l["target"].is_string()));
+}

@@ -31,6 +31,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr as `text` (for a person) or `json` (one object per line, for a log
+    /// pipeline). `RUST_LOG` sets the level (default `info`).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,16 +479,7 @@ fn print_report(pipeline: &str, report: &JobReport) {
 /// Parses the command line, runs it against `registry`, and returns the process exit code.
 pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, never into a log file or a pipe.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logs(&cli.log_format);
     match cli.command {
         Command::List => list(&registry),
         Command::Describe { pipeline } => match find(&registry, &pipeline) {
@@ -513,19 +508,34 @@ pub fn main(registry: Registry) -> ExitCode {
     }
 }
 
-/// `spate list`: a line per pipeline.
+/// Sends log lines to stderr, as text or JSON (`--log-format`), at `RUST_LOG`'s level.
+fn init_logs(format: &str) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        );
+    match format {
+        "json" => logs.json().init(),
+        // Colours only for a person at a terminal, never into a log file or a pipe.
+        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// `spate list`: a line per pipeline (stopping quietly when stdout closes, as `| head` does).
 fn list(registry: &Registry) -> ExitCode {
+    use std::io::Write;
     let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
     for p in registry.iter() {
-        let inputs = p.inputs();
-        match inputs.as_slice() {
-            [_] => println!("{:width$}  {}", p.name(), p.description()),
-            _ => println!(
-                "{:width$}  {} (inputs: {})",
-                p.name(),
-                p.description(),
-                inputs.join(", ")
-            ),
+        let inputs = match p.inputs().as_slice() {
+            [_] => String::new(),
+            all => format!(" (inputs: {})", all.join(", ")),
+        };
+        if writeln!(out, "{:width$}  {}{inputs}", p.name(), p.description()).is_err() {
+            break;
         }
     }
     ExitCode::SUCCESS

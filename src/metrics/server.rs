@@ -1,4 +1,6 @@
-//! The HTTP endpoint at `--metrics-addr`: `GET /metrics` (Prometheus text), `GET /health`
+//! The HTTP endpoint at `--metrics-addr`: `GET /` (the status page, `page.html`: live charts
+//! from the endpoints below, no internet needed), `GET /api/describe` (the pipeline's topology),
+//! `GET /metrics` (Prometheus text), `GET /health`
 //! (200 `ok`, or 503 with the reason) and `GET /api/progress[?last=N]` (the job's last epochs
 //! as JSON, see [`ProgressReply`]) and `GET /state/{key}` (the key's state in the running job,
 //! as `spate state get` prints it), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
@@ -66,7 +68,13 @@ impl Server {
                 )
             })?;
         let (pipeline, health_status) = (pipeline.to_string(), status.clone());
+        let describe_status = status.clone();
         let app = Router::new()
+            .route("/", get(|| async { axum::response::Html(PAGE) }))
+            .route(
+                "/api/describe",
+                get(move || async move { describe_status.description() }),
+            )
             .route("/metrics", get(move || metrics(registry.clone())))
             .route("/health", get(move || health(health_status.clone())))
             .route(
@@ -80,7 +88,7 @@ impl Server {
             .fallback(|| async {
                 (
                     StatusCode::NOT_FOUND,
-                    "try GET /metrics, GET /health, GET /api/progress or GET /state/KEY\n",
+                    "try GET /, GET /metrics, GET /health, GET /api/progress, GET /api/describe or GET /state/KEY\n",
                 )
             });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -165,6 +173,9 @@ async fn progress(
         epochs: status.recent(query.last.unwrap_or(KEPT_EPOCHS)),
     })
 }
+
+/// The status page.
+const PAGE: &str = include_str!("page.html");
 
 /// How long `GET /state/{key}` waits for the partitions (busy ones answer between batches).
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

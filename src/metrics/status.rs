@@ -154,6 +154,8 @@ pub enum Health {
 pub struct JobStatus {
     stall_limit: Duration,
     inner: Mutex<Inner>,
+    /// The pipeline's topology (`spate describe`), for the status page.
+    description: Mutex<String>,
 }
 
 #[derive(Debug)]
@@ -176,6 +178,7 @@ impl JobStatus {
     pub fn new(stall_limit: Duration) -> Self {
         JobStatus {
             stall_limit,
+            description: Mutex::default(),
             inner: Mutex::new(Inner {
                 started: Instant::now(),
                 epochs: VecDeque::new(),
@@ -192,6 +195,19 @@ impl JobStatus {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind: keep serving it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the pipeline's topology, as `spate describe` prints it.
+    pub fn set_description(&self, text: String) {
+        *self.description.lock().unwrap_or_else(|e| e.into_inner()) = text;
+    }
+
+    /// The pipeline's topology.
+    pub fn description(&self) -> String {
+        self.description
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Adds a committed epoch with its counts and step times.

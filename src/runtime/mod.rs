@@ -119,6 +119,7 @@ where
         ..config.clone()
     };
     let metrics = Metrics::new(&plan.name, config.metrics_addr, config.unhealthy_after)?;
+    metrics.status().set_description(plan.describe());
     let store = StateStore::open(config.state_dir.as_deref())?;
     match &config.source {
         SourceSpec::Kafka(topic) if config.group => {
