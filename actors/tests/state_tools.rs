@@ -60,6 +60,15 @@ fn state(command: &str, st: &Path, key: Option<&str>) -> (Option<i32>, String, S
     (out.status.code(), text(out.stdout), text(out.stderr))
 }
 
+/// `spate state get --addr addr --key key` on a running job: exit code, stdout, stderr.
+fn state_at(addr: &str, key: &str) -> (Option<i32>, String, String) {
+    let out = spate(&["state", "get", "--addr", addr, "--key", key])
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
 /// `spate model export` of `st`: every key's `{"key","state"}` line, sorted.
 fn export(st: &Path) -> Vec<String> {
     let out = run_ok(&["model", "export", "--state", st.to_str().unwrap()]);
@@ -102,8 +111,17 @@ fn get_and_inspect_agree_with_the_export_and_an_erasure_removes_one_key_for_good
             ok.then(|| (key, response.split_once("\r\n\r\n").unwrap().1.to_string()))
         })
         .collect();
+    let running = run_ok(&["state", "inspect", "--addr", &addr]);
+    let running = String::from_utf8(running.stdout).unwrap();
+    let (code, live_get, err) = state_at(&addr, &live[0].0);
     stop(job);
     assert!(!live.is_empty(), "none of the first users holds state");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        live_get.trim(),
+        live[0].1,
+        "spate state get --addr is GET /state/KEY"
+    );
     let before = export(&st);
     assert!(
         before.len() > 10,
@@ -118,6 +136,14 @@ fn get_and_inspect_agree_with_the_export_and_an_erasure_removes_one_key_for_good
         "{inspect}"
     );
     assert_eq!(total(&inspect, 1), before.len() as u64, "keys:\n{inspect}");
+    assert!(running.contains("the running job at"), "{running}");
+    for column in [1, 3] {
+        assert_eq!(
+            total(&running, column),
+            total(&inspect, column),
+            "{running}{inspect}"
+        );
+    }
     assert!(
         total(&inspect, 3) >= before.len() as u64,
         "a timer per open window:\n{inspect}"

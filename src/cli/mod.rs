@@ -2,6 +2,7 @@
 //! `spate run PIPELINE`, `spate status`, `spate state` and `spate model export`.
 //! An application's `main` is one call: `spate::cli::main(registry)`.
 
+mod http;
 mod params;
 mod progress;
 mod registry;

@@ -1,5 +1,6 @@
 //! `spate state inspect|get|erase --state DIR` on a stopped job's state directory: what it
-//! holds, one key's state as JSON, and one key's erasure (a privacy request), plus `spate model
+//! holds, one key's state as JSON, and one key's erasure (a privacy request); `inspect` and
+//! `get` also on a running job, read-only, with `--addr` (its metrics address). Plus `spate model
 //! export`'s lookup of the job a directory belongs to.
 
 use super::registry::{Registry, Runnable};
@@ -16,19 +17,18 @@ use std::sync::Arc;
 /// `spate state …`.
 #[derive(Subcommand, Debug)]
 pub(super) enum StateCommand {
-    /// What a stopped job's state directory holds: its pipeline, epochs, erasures, and per key
-    /// partition the checkpoint epoch, keys, bytes and timers.
+    /// What a job's state holds: its pipeline, epochs, erasures, and per key partition the
+    /// checkpoint epoch, keys, bytes and timers (`--state DIR` of a stopped job, or `--addr` of a
+    /// running one).
     Inspect {
-        /// The job's state directory.
-        #[arg(long, value_name = "DIR")]
-        state: PathBuf,
+        #[command(flatten)]
+        job: JobArg,
     },
-    /// Print one key's state in a stopped job's state directory as JSON
-    /// `{"key","partition","state","timers"}`; exit 1 when the key has none.
+    /// Print one key's state as JSON `{"key","partition","state","timers"}` (`--state DIR` of a
+    /// stopped job, or `--addr` of a running one); exit 1 when the key has none.
     Get {
-        /// The job's state directory.
-        #[arg(long, value_name = "DIR")]
-        state: PathBuf,
+        #[command(flatten)]
+        job: JobArg,
         /// The key: JSON (`42`, `["retail","FR"]`) or the bare text of a string key.
         #[arg(long)]
         key: String,
@@ -46,14 +46,35 @@ pub(super) enum StateCommand {
     },
 }
 
+/// Which job `inspect` and `get` look at: a stopped one's directory or a running one.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub(super) struct JobArg {
+    /// A stopped job's state directory.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// A running job's metrics address (`spate run --metrics-addr`), read-only.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+}
+
 /// Runs `command`; returns the exit code.
 pub(super) fn run(registry: &Registry, command: &StateCommand) -> ExitCode {
     let result = match command {
-        StateCommand::Inspect { state } => inspect(registry, state).map(|text| {
+        StateCommand::Inspect { job } => match (&job.state, &job.addr) {
+            (Some(state), _) => inspect(registry, state),
+            (None, Some(addr)) => inspect_running(addr),
+            (None, None) => unreachable!("clap requires one"),
+        }
+        .map(|text| {
             print!("{text}");
             true
         }),
-        StateCommand::Get { state, key } => get(registry, state, key),
+        StateCommand::Get { job, key } => match (&job.state, &job.addr) {
+            (Some(state), _) => get(registry, state, key),
+            (None, Some(addr)) => get_running(addr, key),
+            (None, None) => unreachable!("clap requires one"),
+        },
         StateCommand::Erase { state, key } => erase(registry, state, key),
     };
     match result {
@@ -132,6 +153,64 @@ fn inspect(registry: &Registry, dir: &Path) -> Result<String> {
     }
     text.push_str(&partition_table(&partitions));
     Ok(text)
+}
+
+/// The `spate state inspect --addr` text: `GET /api/state` of the running job.
+fn inspect_running(addr: &str) -> Result<String> {
+    let (code, body) =
+        super::http::get(addr, "/api/state").map_err(|why| unreachable_job(addr, why))?;
+    if code != 200 {
+        return Err(unreachable_job(
+            addr,
+            format!(
+                "GET /api/state answered {code}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ),
+        ));
+    }
+    let reply: crate::metrics::StateReply = serde_json::from_slice(&body)
+        .map_err(|e| unreachable_job(addr, format!("its /api/state is not spate's ({e})")))?;
+    Ok(format!(
+        "the running job at {addr}: pipeline {}, {} key partitions (keys and timers now, bytes as of each partition's last checkpoint)\n{}",
+        reply.pipeline,
+        reply.partitions.len(),
+        partition_table(&reply.partitions)
+    ))
+}
+
+/// `spate state get --addr`: prints the key's state in the running job (`GET /state/{key}`);
+/// false when it has none.
+fn get_running(addr: &str, key: &str) -> Result<bool> {
+    let path = format!(
+        "/state/{}",
+        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let (code, body) = super::http::get(addr, &path).map_err(|why| unreachable_job(addr, why))?;
+    let text = String::from_utf8_lossy(&body);
+    match code {
+        200 => {
+            println!("{}", text.trim());
+            Ok(true)
+        }
+        404 => {
+            eprintln!("spate: key {key} has no state in the running job at {addr}");
+            Ok(false)
+        }
+        400 => Err(Error::config("--key", key, text.trim())),
+        _ => Err(unreachable_job(
+            addr,
+            format!("GET {path} answered {code}: {}", text.trim()),
+        )),
+    }
+}
+
+/// The error of a running job that does not answer as asked.
+fn unreachable_job(addr: &str, why: String) -> Error {
+    Error::config(
+        "--addr",
+        addr,
+        format!("no running spate job answers there ({why}); give the job's --metrics-addr, or --state DIR for a stopped one"),
+    )
 }
 
 /// One row per partition and a total.

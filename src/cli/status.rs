@@ -3,23 +3,13 @@
 //! is not (the reason is printed), 2 when no job answers (stopped, or another address).
 
 use crate::metrics::{EpochProgress, ProgressReply};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// How long `spate status` waits for the job's answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prints the last `last` epochs of the job serving metrics at `addr` (as given, for messages)
 /// and its health; returns the exit code.
 pub(super) fn status(addr: &str, last: usize) -> ExitCode {
-    let reply = super::resolve(addr)
-        .map_err(|why| format!("cannot resolve --addr {addr}: {why}"))
-        .and_then(|resolved| fetch_progress(resolved, last));
+    let reply = fetch_progress(addr, last);
     match reply {
         Ok(reply) => {
             print!("{}", table(&reply));
@@ -38,48 +28,13 @@ pub(super) fn status(addr: &str, last: usize) -> ExitCode {
 }
 
 /// `GET /api/progress?last=N` at `addr`, decoded.
-fn fetch_progress(addr: SocketAddr, last: usize) -> Result<ProgressReply, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
+fn fetch_progress(addr: &str, last: usize) -> Result<ProgressReply, String> {
     let path = format!("/api/progress?last={last}");
-    let body = runtime.block_on(async {
-        tokio::time::timeout(TIMEOUT, get(addr, &path))
-            .await
-            .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
-    })?;
-    serde_json::from_slice(&body).map_err(|e| format!("its /api/progress is not spate's ({e})"))
-}
-
-/// The body of `GET path` at `addr` (an error unless the answer is 200).
-async fn get(addr: SocketAddr, path: &str) -> Result<Bytes, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let code = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    match code.is_success() {
-        true => Ok(body),
-        false => Err(format!("GET {path} answered {code}")),
+    let (code, body) = super::http::get(addr, &path)?;
+    if code != 200 {
+        return Err(format!("GET {path} answered {code}"));
     }
+    serde_json::from_slice(&body).map_err(|e| format!("its /api/progress is not spate's ({e})"))
 }
 
 /// The health line, the epochs as a table, and the reason when unhealthy.

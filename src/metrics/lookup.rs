@@ -1,8 +1,9 @@
-//! A running job's keyed state, looked up by key for `GET /state/{key}` (read-only, like Kafka
-//! Streams' interactive queries): the runtime installs a lookup over its partition actors while
-//! a job runs, and the endpoint answers "no job running" between jobs.
+//! A running job's keyed state, read-only: one key's (`GET /state/{key}`, like Kafka Streams'
+//! interactive queries) and what each partition holds (`GET /api/state`, `spate state inspect
+//! --addr`). The runtime installs the lookups over its partition actors while a job runs, and
+//! the endpoints answer "no job running" between jobs.
 
-use crate::state::KeyReport;
+use crate::state::{KeyReport, PartitionSummary};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 
@@ -11,21 +12,34 @@ use std::sync::{Arc, Mutex};
 pub type StateLookup =
     Arc<dyn Fn(String) -> BoxFuture<'static, Result<Option<KeyReport>, String>> + Send + Sync>;
 
-/// The lookup of the job running now, if one is.
+/// Summarizes each of the running job's partitions, ascending.
+pub type PartitionsLookup =
+    Arc<dyn Fn() -> BoxFuture<'static, Vec<PartitionSummary>> + Send + Sync>;
+
+/// The running job's lookups.
+#[derive(Clone)]
+pub struct StateAccess {
+    /// One key's state.
+    pub key: StateLookup,
+    /// What each partition holds.
+    pub partitions: PartitionsLookup,
+}
+
+/// The lookups of the job running now, if one is.
 #[derive(Default)]
 pub struct LiveState {
-    lookup: Mutex<Option<StateLookup>>,
+    access: Mutex<Option<StateAccess>>,
 }
 
 impl LiveState {
-    /// Installs (`Some`) or removes (`None`) the running job's lookup.
-    pub fn set(&self, lookup: Option<StateLookup>) {
-        *self.lookup.lock().unwrap_or_else(|e| e.into_inner()) = lookup;
+    /// Installs (`Some`) or removes (`None`) the running job's lookups.
+    pub fn set(&self, access: Option<StateAccess>) {
+        *self.access.lock().unwrap_or_else(|e| e.into_inner()) = access;
     }
 
-    /// The running job's lookup.
-    pub fn get(&self) -> Option<StateLookup> {
-        self.lookup
+    /// The running job's lookups.
+    pub fn get(&self) -> Option<StateAccess> {
+        self.access
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -13,7 +13,7 @@ mod lookup;
 mod server;
 mod status;
 
-pub use lookup::{LiveState, StateLookup};
+pub use lookup::{LiveState, PartitionsLookup, StateAccess, StateLookup};
 pub use status::{
     EpochCounts, EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS,
     KEPT_EPOCHS, RESTART_WINDOW,
@@ -26,8 +26,8 @@ use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry,
 };
-pub use server::ProgressReply;
 use server::Server;
+pub use server::{ProgressReply, StateReply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 

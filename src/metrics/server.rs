@@ -2,8 +2,9 @@
 //! from the endpoints below, no internet needed), `GET /api/describe` (the pipeline's topology),
 //! `GET /metrics` (Prometheus text), `GET /health`
 //! (200 `ok`, or 503 with the reason) and `GET /api/progress[?last=N]` (the job's last epochs
-//! as JSON, see [`ProgressReply`]) and `GET /state/{key}` (the key's state in the running job,
-//! as `spate state get` prints it), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
+//! as JSON, see [`ProgressReply`]), `GET /state/{key}` (the key's state in the running job, as
+//! `spate state get` prints it) and `GET /api/state` (what each partition holds, see
+//! [`StateReply`]), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
 //! or idle client never holds up another, and the job's actors never wait for a scrape.
 
 use super::lookup::LiveState;
@@ -69,6 +70,7 @@ impl Server {
             })?;
         let (pipeline, health_status) = (pipeline.to_string(), status.clone());
         let describe_status = status.clone();
+        let (state_of_partitions, state_pipeline) = (live_state.clone(), pipeline.clone());
         let app = Router::new()
             .route("/", get(|| async { axum::response::Html(PAGE) }))
             .route(
@@ -80,6 +82,10 @@ impl Server {
             .route(
                 "/api/progress",
                 get(move |query| progress(status.clone(), pipeline.clone(), query)),
+            )
+            .route(
+                "/api/state",
+                get(move || partitions(state_of_partitions.clone(), state_pipeline.clone())),
             )
             .route(
                 "/state/{key}",
@@ -186,23 +192,52 @@ async fn key_state(
     live_state: Arc<LiveState>,
     Path(key): Path<String>,
 ) -> axum::response::Response {
-    let Some(lookup) = live_state.get() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no job is running\n").into_response();
+    let Some(access) = live_state.get() else {
+        return unavailable("no job is running".into());
     };
-    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup(key.clone())).await {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, (access.key)(key.clone())).await {
         Ok(Ok(Some(report))) => Json(report).into_response(),
         Ok(Ok(None)) => {
             (StatusCode::NOT_FOUND, format!("key {key} has no state\n")).into_response()
         }
         Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the partitions did not answer within {} s\n",
-                LOOKUP_TIMEOUT.as_secs()
-            ),
-        )
-            .into_response(),
+        Err(_) => unavailable(format!(
+            "the partitions did not answer within {} s",
+            LOOKUP_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// 503 with `why`.
+fn unavailable(why: String) -> axum::response::Response {
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
+}
+
+/// The body of `GET /api/state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateReply {
+    /// The pipeline the job runs.
+    pub pipeline: String,
+    /// What each of the job's partitions holds now (bytes: as of its last checkpoint).
+    pub partitions: Vec<crate::state::PartitionSummary>,
+}
+
+/// What each partition of the running job holds, or 503 when no job runs or the partitions do
+/// not answer in time.
+async fn partitions(live_state: Arc<LiveState>, pipeline: String) -> axum::response::Response {
+    let Some(access) = live_state.get() else {
+        return unavailable("no job is running".into());
+    };
+    match tokio::time::timeout(LOOKUP_TIMEOUT, (access.partitions)()).await {
+        Ok(partitions) => Json(StateReply {
+            pipeline,
+            partitions,
+        })
+        .into_response(),
+        Err(_) => unavailable(format!(
+            "the partitions did not answer within {} s",
+            LOOKUP_TIMEOUT.as_secs()
+        )),
     }
 }
 

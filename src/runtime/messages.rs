@@ -259,6 +259,14 @@ impl Message for QueryKey {
     type Result = std::result::Result<Option<crate::state::KeyReport>, String>;
 }
 
+/// Asks a partition what it holds now (`GET /api/state`): keys, timers, and the bytes stored
+/// as of its last checkpoint.
+pub struct InspectPartition;
+
+impl Message for InspectPartition {
+    type Result = crate::state::PartitionSummary;
+}
+
 /// The supervisor's answer to [`EpochCut`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CutReply {

@@ -358,9 +358,39 @@ fn new_core<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>) -> PartitionCore
 /// The links to a job's partition actors: the source's, and the supervisor's.
 type Links<K, E> = (Vec<Recipient<messages::Batch<K, E>>>, Vec<PartitionLink>);
 
+/// The running job's state lookups over its partition actors (see
+/// [`crate::metrics::StateAccess`]).
+fn state_access<A>(partitions: Vec<actix::Addr<A>>) -> crate::metrics::StateAccess
+where
+    A: actix::Actor<Context = actix::Context<A>>
+        + actix::Handler<messages::QueryKey>
+        + actix::Handler<messages::InspectPartition>,
+{
+    use futures::FutureExt;
+    let inspected: Vec<Recipient<messages::InspectPartition>> =
+        partitions.iter().map(|a| a.clone().recipient()).collect();
+    let summaries = Arc::new(move || {
+        let asks: Vec<_> = (inspected.iter())
+            .map(|p| p.send(messages::InspectPartition))
+            .collect();
+        // A partition restarting (its mailbox closed) is left out until it is back.
+        async move {
+            let answers = futures::future::join_all(asks).await;
+            answers.into_iter().filter_map(|a| a.ok()).collect()
+        }
+        .boxed()
+    });
+    let queried: Vec<Recipient<messages::QueryKey>> =
+        partitions.into_iter().map(|a| a.recipient()).collect();
+    crate::metrics::StateAccess {
+        key: key_lookup(queried),
+        partitions: summaries,
+    }
+}
+
 /// A lookup of keys' state over `partitions` (see [`crate::metrics::StateLookup`]): asks each
 /// and takes the one that holds the key.
-fn state_lookup(partitions: Vec<Recipient<messages::QueryKey>>) -> crate::metrics::StateLookup {
+fn key_lookup(partitions: Vec<Recipient<messages::QueryKey>>) -> crate::metrics::StateLookup {
     use futures::FutureExt;
     Arc::new(move |key: String| {
         let asks: Vec<_> = (partitions.iter())
@@ -395,7 +425,6 @@ where
     Out: Serialize + Send + 'static,
 {
     let (mut batches, mut links, mut peers) = (Vec::new(), Vec::new(), Vec::new());
-    let mut queries = Vec::new();
     for (index, &p) in parts.ids.iter().enumerate() {
         let core = new_core(plan);
         let output = (plan.output.clone(), plan.route.clone());
@@ -412,7 +441,6 @@ where
                 PartitionActor::new(p, core, output, store, sink, supervisor, metrics, setup)
             });
         batches.push(addr.clone().recipient());
-        queries.push(addr.clone().recipient());
         peers.push(addr.clone());
         links.push(PartitionLink {
             input_ended: addr.clone().recipient(),
@@ -426,7 +454,7 @@ where
             addr.do_send(exchange::Peers(exchange.clone()));
         }
     }
-    metrics.live_state().set(Some(state_lookup(queries)));
+    metrics.live_state().set(Some(state_access(peers.clone())));
     (batches, links)
 }
 

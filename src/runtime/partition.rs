@@ -11,7 +11,8 @@
 use super::exchange::{Chain, Exchange, Peers, ReadyEpoch, SealedEpoch, StreamLines};
 use super::lifecycle::{EpochLifecycle, Panicked};
 use super::messages::{
-    Batch, Committed, EpochDone, InputEnded, PartitionEvent, Progress, QueryKey, SealEpoch,
+    Batch, Committed, EpochDone, InputEnded, InspectPartition, PartitionEvent, Progress, QueryKey,
+    SealEpoch,
 };
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::kafka::{Changelog, CheckpointRecord};
@@ -746,6 +747,26 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<QueryKey>
             .map(|entry| crate::state::key_report(json, self.partition, entry))
             .transpose()
             .map_err(|e| e.to_string())
+    }
+}
+
+impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InspectPartition>
+    for PartitionActor<Op, Out>
+{
+    type Result = actix::MessageResult<InspectPartition>;
+
+    /// The first keyed stage's keys and timers now, its bytes as of the last checkpoint.
+    fn handle(&mut self, _msg: InspectPartition, _ctx: &mut Context<Self>) -> Self::Result {
+        let span = self.core.timer_span();
+        actix::MessageResult(crate::state::PartitionSummary {
+            partition: self.partition,
+            checkpoint_epoch: self.checkpoint.epoch,
+            keys: self.core.key_count() as u64,
+            bytes: self.bucket_bytes.iter().sum(),
+            timers: self.core.timer_count() as u64,
+            oldest_timer: span.map(|s| s.0),
+            newest_timer: span.map(|s| s.1),
+        })
     }
 }
 

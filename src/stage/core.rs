@@ -469,6 +469,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.timer_count()
     }
 
+    /// The earliest and the latest pending timer's time.
+    pub fn timer_span(&self) -> Option<(Millis, Millis)> {
+        self.state.timer_span()
+    }
+
     /// Sets `key`'s state (a job started from exported or offline-trained state); the next
     /// checkpoint writes it.
     pub fn seed(&mut self, key: &Op::Key, state: Op::State) {

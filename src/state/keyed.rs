@@ -77,6 +77,14 @@ impl<K: Ord + Clone> TimerIndex<K> {
         self.event.len() + self.processing.len() + self.model.len()
     }
 
+    /// The earliest and the latest pending timer's time, over every clock.
+    pub fn span(&self) -> Option<(Millis, Millis)> {
+        let sets = [&self.event, &self.processing, &self.model];
+        let first = sets.iter().filter_map(|s| s.first().map(|t| t.0)).min()?;
+        let last = sets.iter().filter_map(|s| s.last().map(|t| t.0)).max()?;
+        Some((first, last))
+    }
+
     /// True when no timer is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -281,6 +289,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// Number of pending timers.
     pub fn timer_count(&self) -> usize {
         self.timers.len()
+    }
+
+    /// The earliest and the latest pending timer's time.
+    pub fn timer_span(&self) -> Option<(Millis, Millis)> {
+        self.timers.span()
     }
 
     /// One key's entry: its state and timers (for queries).
