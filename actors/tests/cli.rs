@@ -670,3 +670,18 @@ fn a_sink_is_given_by_its_outputs_name_or_refused_naming_the_outputs() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    // The reader closes before `spate describe` prints (as `| head -0` would): the old command
+    // panicked in `print!` ("failed printing to stdout").
+    let mut child = spate(&["describe", "tx-windows"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}

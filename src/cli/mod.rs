@@ -481,6 +481,15 @@ fn print_report(pipeline: &str, report: &JobReport) {
 pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
+    if !matches!(cli.command, Command::Run(_)) {
+        // Like any Unix tool, a command whose reader went away (`spate describe P | head`)
+        // ends quietly instead of panicking in `print!`. Not `run`: its stdout sink notices a
+        // closed pipe itself and finishes the epoch it is in.
+        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::List => list(&registry),
         Command::Describe { pipeline } => match find(&registry, &pipeline) {
