@@ -51,22 +51,23 @@ fn stop(mut child: Child) {
     assert!(child.wait().unwrap().success());
 }
 
-/// `spate state ARGS…` on `st`: exit code, stdout, stderr.
-fn state(command: &str, st: &Path, key: Option<&str>) -> (Option<i32>, String, String) {
-    let mut args = vec!["state", command, "--state", st.to_str().unwrap()];
-    args.extend(key.iter().flat_map(|k| ["--key", k]));
-    let out = spate(&args).output().unwrap();
+/// `spate state ARGS…`: exit code, stdout, stderr.
+fn run_state(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = spate(args).output().unwrap();
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
     (out.status.code(), text(out.stdout), text(out.stderr))
 }
 
-/// `spate state get --addr addr --key key` on a running job: exit code, stdout, stderr.
+/// `spate state COMMAND --state st [--key key]` on a stopped job.
+fn state(command: &str, st: &Path, key: Option<&str>) -> (Option<i32>, String, String) {
+    let mut args = vec!["state", command, "--state", st.to_str().unwrap()];
+    args.extend(key.iter().flat_map(|k| ["--key", k]));
+    run_state(&args)
+}
+
+/// `spate state get --addr addr --key key` on a running job.
 fn state_at(addr: &str, key: &str) -> (Option<i32>, String, String) {
-    let out = spate(&["state", "get", "--addr", addr, "--key", key])
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (out.status.code(), text(out.stdout), text(out.stderr))
+    run_state(&["state", "get", "--addr", addr, "--key", key])
 }
 
 /// `spate model export` of `st`: every key's `{"key","state"}` line, sorted.
