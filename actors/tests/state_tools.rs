@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
@@ -91,14 +91,16 @@ fn total(inspect: &str, column: usize) -> u64 {
     row.split_whitespace().nth(column).unwrap().parse().unwrap()
 }
 
+/// The input file, state directory and output directory of a test's job under `dir`.
+fn paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let at = |name| dir.join(name);
+    (at("tx.jsonl"), at("st"), at("out"))
+}
+
 #[test]
 fn get_and_inspect_agree_with_the_export_and_an_erasure_removes_one_key_for_good() {
     let tmp = tempfile::tempdir().unwrap();
-    let (tx, st, out) = (
-        tmp.path().join("tx.jsonl"),
-        tmp.path().join("st"),
-        tmp.path().join("out"),
-    );
+    let (tx, st, out) = paths(tmp.path());
     write_transactions_on_time(&tx, RECORDS, 300, 5, false);
     let lines = std::fs::read_to_string(&tx).unwrap().lines().count();
     let (job, addr) = follow_job(&tx, &st, &out, lines, &[]);
@@ -199,11 +201,7 @@ fn get_and_inspect_agree_with_the_export_and_an_erasure_removes_one_key_for_good
 #[test]
 fn an_erasure_is_refused_where_the_next_start_would_replay_the_keys_records() {
     let tmp = tempfile::tempdir().unwrap();
-    let (tx, st, out) = (
-        tmp.path().join("tx.jsonl"),
-        tmp.path().join("st"),
-        tmp.path().join("out"),
-    );
+    let (tx, st, out) = paths(tmp.path());
     write_transactions(&tx, RECORDS, 300, 6, false);
     // No checkpoint after the first, then kill -9: the next start replays every epoch.
     let records = RECORDS as usize;

@@ -534,19 +534,15 @@ fn init_logs(format: &str) {
     }
 }
 
-/// `spate list`: a line per pipeline (stopping quietly when stdout closes, as `| head` does).
+/// `spate list`: a line per pipeline.
 fn list(registry: &Registry) -> ExitCode {
-    use std::io::Write;
     let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
-    let mut out = std::io::stdout().lock();
     for p in registry.iter() {
         let inputs = match p.inputs().as_slice() {
             [_] => String::new(),
             all => format!(" (inputs: {})", all.join(", ")),
         };
-        if writeln!(out, "{:width$}  {}{inputs}", p.name(), p.description()).is_err() {
-            break;
-        }
+        println!("{:width$}  {}{inputs}", p.name(), p.description());
     }
     ExitCode::SUCCESS
 }

@@ -15,8 +15,8 @@ mod status;
 
 pub use lookup::{LiveState, PartitionsLookup, StateAccess, StateLookup};
 pub use status::{
-    EpochCounts, EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS,
-    KEPT_EPOCHS, RESTART_WINDOW,
+    EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS, KEPT_EPOCHS,
+    RESTART_WINDOW,
 };
 
 use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};

@@ -13,6 +13,7 @@
 //! - it is falling behind its Kafka input: the consumer lag grew at every one of the last
 //!   [`GROWING_EPOCHS`] epochs.
 
+use crate::io::sink::EpochStats;
 use crate::time::{format_rfc3339, now_ms, Millis, BEFORE_TIME, END_OF_TIME};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -118,25 +119,6 @@ impl PhaseDurations {
     }
 }
 
-/// A committed epoch's counts, as the supervisor hands them to [`JobStatus::committed`].
-#[derive(Debug, Clone, Default)]
-pub struct EpochCounts {
-    /// The epoch.
-    pub epoch: u64,
-    /// Records read.
-    pub records_in: u64,
-    /// Results committed.
-    pub outputs: u64,
-    /// Late records.
-    pub late: u64,
-    /// Dead letters.
-    pub dead_letters: u64,
-    /// The watermark after the epoch.
-    pub watermark: Millis,
-    /// Kafka consumer lag at the cut, summed over the source partitions.
-    pub consumer_lag: Option<u64>,
-}
-
 /// Whether a job is healthy, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -210,8 +192,15 @@ impl JobStatus {
             .clone()
     }
 
-    /// Adds a committed epoch with its counts and step times.
-    pub fn committed(&self, counts: &EpochCounts, times: &EpochTimes) {
+    /// Adds committed `epoch` with its counts, the Kafka consumer lag at its cut (summed over
+    /// the source partitions) and its step times.
+    pub fn committed(
+        &self,
+        epoch: u64,
+        counts: &EpochStats,
+        consumer_lag: Option<u64>,
+        times: &EpochTimes,
+    ) {
         let mut inner = self.inner();
         let durations = PhaseDurations::between(times);
         let since_commit = inner.last_commit.unwrap_or(inner.started);
@@ -227,7 +216,7 @@ impl JobStatus {
         let watermark = counts.watermark;
         let known = (watermark != BEFORE_TIME && watermark != END_OF_TIME).then_some(watermark);
         let progress = EpochProgress {
-            epoch: counts.epoch,
+            epoch,
             committed_at: format_rfc3339(now_ms()),
             records_in: counts.records_in,
             outputs: counts.outputs,
@@ -245,7 +234,7 @@ impl JobStatus {
             watermark_lag_ms: known.map(|w| now_ms() - w),
             state_keys,
             state_bytes,
-            consumer_lag: counts.consumer_lag,
+            consumer_lag,
         };
         if inner.epochs.len() == KEPT_EPOCHS {
             inner.epochs.pop_front();
@@ -366,14 +355,12 @@ mod tests {
 
     fn commit(status: &JobStatus, epoch: u64, lag: Option<u64>) -> Instant {
         let at = Instant::now();
-        let counts = EpochCounts {
-            epoch,
+        let counts = EpochStats {
             records_in: 1_000,
             watermark: 1_700_000_000_000,
-            consumer_lag: lag,
-            ..EpochCounts::default()
+            ..EpochStats::default()
         };
-        status.committed(&counts, &times(at));
+        status.committed(epoch, &counts, lag, &times(at));
         at
     }
 

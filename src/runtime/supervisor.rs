@@ -28,7 +28,7 @@ use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
 use crate::io::kafka::Changelog;
 use crate::io::sink::{EpochSink, EpochStats, OutputStream};
 use crate::learning::{Learned, ModelLedger};
-use crate::metrics::{EpochCounts, EpochTimes, Metrics, PhaseDurations};
+use crate::metrics::{EpochTimes, Metrics, PhaseDurations};
 use crate::operator::{CounterWindow, Counters};
 use crate::state::StateStore;
 use crate::time::{now_ms, Millis, WatermarkTracker, END_OF_TIME};
@@ -446,18 +446,7 @@ impl JobSupervisor {
                 || sink.location(OutputStream::DeadLetter),
             )?;
             self.account(&stats, &counters, expired, &times);
-            self.metrics.status().committed(
-                &EpochCounts {
-                    epoch,
-                    records_in: records,
-                    outputs,
-                    late: stats.late,
-                    dead_letters,
-                    watermark,
-                    consumer_lag,
-                },
-                &times,
-            );
+            (self.metrics.status()).committed(epoch, &stats, consumer_lag, &times);
             if ends_job {
                 self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
