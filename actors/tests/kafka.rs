@@ -859,3 +859,64 @@ fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
         .count();
     assert_eq!(tombstones, pieces as usize);
 }
+
+/// The keys holding state in the running job at `addr`, over its partitions.
+fn live_keys(addr: &str) -> Option<u64> {
+    let response = http_get(addr, "/api/state")?;
+    let body = response.split_once("\r\n\r\n")?.1;
+    let reply: serde_json::Value = serde_json::from_str(body).ok()?;
+    let partitions = reply["partitions"].as_array()?;
+    Some(partitions.iter().filter_map(|p| p["keys"].as_u64()).sum())
+}
+
+/// An erasure on a running Kafka job reaches its changelog: an instance that takes the
+/// partitions over after a kill -9, with a state directory of its own, restores every key but
+/// the erased one.
+#[test]
+fn an_erased_key_stays_erased_after_a_kafka_takeover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (broker, _) = setup(tmp.path(), 8_000);
+    let instance = |name: &str| {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut args = live_job(&broker, "tx-windows", "erase", &tmp.path().join(name));
+        args.extend(["--trigger", "200ms", "--idle-timeout", "1h"].map(String::from));
+        args.extend(["--metrics-addr".to_string(), addr.clone()]);
+        let log = tmp.path().join(format!("{name}.log"));
+        (Running(spawn_logged(&as_strs(&args), &log)), addr)
+    };
+    let (mut a, a_addr) = instance("a");
+    wait_until("a reads the topic", Duration::from_secs(60), || {
+        counter(&a_addr, "spate_records_in_total").is_some_and(|n| n >= 7_900.0)
+            && live_keys(&a_addr).is_some_and(|k| k > 0)
+    });
+    std::thread::sleep(Duration::from_secs(1)); // the last records' epoch commits
+    let states = |addr: &str| -> Vec<(String, String)> {
+        (0..40)
+            .map(|u| format!("u{u:05}"))
+            .filter_map(|key| {
+                let response = http_get(addr, &format!("/state/{key}"))?;
+                let body = response.split_once("\r\n\r\n")?.1.to_string();
+                response.starts_with("HTTP/1.1 200").then_some((key, body))
+            })
+            .collect()
+    };
+    let (before, keys) = (states(&a_addr), live_keys(&a_addr).unwrap());
+    assert!(before.len() > 3, "few users hold state: {before:?}");
+    let erased = &before[0].0;
+    let erase = spate(&["state", "erase", "--addr", &a_addr, "--key", erased])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&erase.stderr);
+    assert!(erase.status.success(), "{err}");
+    assert!(err.contains("at the end of epoch"), "{err}");
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+
+    let (_b, b_addr) = instance("b");
+    wait_until("b restores the changelog", Duration::from_secs(60), || {
+        live_keys(&b_addr) == Some(keys - 1)
+    });
+    assert_eq!(states(&b_addr)[..], before[1..], "every other key");
+    let gone = http_get(&b_addr, &format!("/state/{erased}")).unwrap();
+    assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
+}

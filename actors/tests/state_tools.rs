@@ -13,7 +13,8 @@ use std::time::Duration;
 const RECORDS: u64 = 20_000;
 
 /// `tx-windows` on `tx` with `--follow` (so its last windows stay open) and `extra` flags,
-/// once it has read `records` records and committed three epochs; with its metrics address.
+/// once it has read `records` records (0: any) and committed three epochs; with its metrics
+/// address.
 /// Partitions never count as idle, so a stop changes no window.
 fn follow_job(tx: &Path, st: &Path, out: &Path, records: usize, extra: &[&str]) -> (Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
@@ -40,7 +41,7 @@ fn follow_job(tx: &Path, st: &Path, out: &Path, records: usize, extra: &[&str]) 
         .spawn()
         .unwrap();
     wait_until("the records read", Duration::from_secs(60), || {
-        counter(&addr, "spate_records_in_total") == Some(records as f64)
+        (records == 0 || counter(&addr, "spate_records_in_total") == Some(records as f64))
             && counter(&addr, "spate_epoch_duration_seconds_count").is_some_and(|n| n >= 3.0)
     });
     (child, addr)
@@ -214,4 +215,63 @@ fn an_erasure_is_refused_where_the_next_start_would_replay_the_keys_records() {
     assert!(err.contains("(it was killed)"), "{err}");
     assert!(err.contains("stop it with SIGTERM"), "{err}");
     assert_eq!(export(&st), before, "nothing was erased");
+}
+
+/// `GET /state/{key}` of each of `keys` that holds state in the running job at `addr`.
+fn live_states(addr: &str, keys: &[String]) -> Vec<(String, String)> {
+    keys.iter()
+        .filter_map(|key| {
+            let response = http_get(addr, &format!("/state/{key}"))?;
+            let ok = response.starts_with("HTTP/1.1 200");
+            let body = response.split_once("\r\n\r\n")?.1.to_string();
+            ok.then(|| (key.clone(), body))
+        })
+        .collect()
+}
+
+#[test]
+fn an_erasure_on_a_running_job_is_done_at_an_epoch_end_and_its_replay_does_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, st, out) = paths(tmp.path());
+    write_transactions_on_time(&tx, RECORDS, 300, 8, false);
+    let lines = std::fs::read_to_string(&tx).unwrap().lines().count();
+    // No checkpoint after the first: after a kill -9 the next start replays every epoch, the
+    // erasure's among them, from state that still holds the key.
+    let no_checkpoints = ["--checkpoint-interval", "1h"];
+    let (mut job, addr) = follow_job(&tx, &st, &out, lines, &no_checkpoints);
+    let keys: Vec<String> = (0..30).map(|u| format!("u{u:05}")).collect();
+    let before = live_states(&addr, &keys);
+    assert!(before.len() > 3, "few users hold state: {before:?}");
+    let erased = before[0].0.clone();
+
+    let (code, _, err) = run_state(&["state", "erase", "--addr", &addr, "--key", &erased]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "erased the state of key \"{erased}\" from partition"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        state_at(&addr, &erased).0,
+        Some(1),
+        "the key is gone at once"
+    );
+    let (code, _, err) = run_state(&["state", "erase", "--addr", &addr, "--key", &erased]);
+    assert_eq!(code, Some(1), "a second erasure finds nothing: {err}");
+    assert!(err.contains("has no state in the running job"), "{err}");
+    assert_eq!(live_states(&addr, &keys)[..], before[1..], "other keys");
+
+    job.kill().unwrap();
+    job.wait().unwrap();
+    let (job, addr) = follow_job(&tx, &st, &out, 0, &no_checkpoints);
+    wait_until("the replay", Duration::from_secs(60), || {
+        live_states(&addr, &keys[1..]) == before[1..]
+    });
+    let (code, _, err) = state_at(&addr, &erased);
+    assert_eq!(code, Some(1), "the replay brought the key back: {err}");
+    stop(job);
+    let (_, inspect, _) = state("inspect", &st, None);
+    let recorded = format!("erased: key \"{erased}\"");
+    assert_eq!(inspect.matches(&recorded).count(), 1, "{inspect}");
 }

@@ -33,27 +33,28 @@ pub(super) enum StateCommand {
         #[arg(long)]
         key: String,
     },
-    /// Remove one key's state from a stopped job's state directory (the job stopped with
-    /// SIGTERM or ran to its end) and record the erasure there; exit 1 when the key has none.
-    /// Outputs already written are the sink's matter.
+    /// Remove one key's state and record the erasure: from a stopped job's state directory
+    /// (`--state DIR`; the job stopped with SIGTERM or ran to its end), or from a running job
+    /// (`--addr`: its next epoch erases the key, also from its Kafka changelog, and no replay
+    /// brings it back). Exit 1 when the key has none. Outputs already written are the sink's
+    /// matter.
     Erase {
-        /// The job's state directory.
-        #[arg(long, value_name = "DIR")]
-        state: PathBuf,
+        #[command(flatten)]
+        job: JobArg,
         /// The key: JSON (`42`, `["retail","FR"]`) or the bare text of a string key.
         #[arg(long)]
         key: String,
     },
 }
 
-/// Which job `inspect` and `get` look at: a stopped one's directory or a running one.
+/// Which job a command looks at: a stopped one's directory or a running one.
 #[derive(clap::Args, Debug)]
 #[group(required = true, multiple = false)]
 pub(super) struct JobArg {
     /// A stopped job's state directory.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
-    /// A running job's metrics address (`spate run --metrics-addr`), read-only.
+    /// A running job's metrics address (`spate run --metrics-addr`).
     #[arg(long, value_name = "HOST:PORT")]
     addr: Option<String>,
 }
@@ -75,7 +76,11 @@ pub(super) fn run(registry: &Registry, command: &StateCommand) -> ExitCode {
             (None, Some(addr)) => get_running(addr, key),
             (None, None) => unreachable!("clap requires one"),
         },
-        StateCommand::Erase { state, key } => erase(registry, state, key),
+        StateCommand::Erase { job, key } => match (&job.state, &job.addr) {
+            (Some(state), _) => erase(registry, state, key),
+            (None, Some(addr)) => erase_running(addr, key),
+            (None, None) => unreachable!("clap requires one"),
+        },
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -181,25 +186,72 @@ fn inspect_running(addr: &str) -> Result<String> {
 /// `spate state get --addr`: prints the key's state in the running job (`GET /state/{key}`);
 /// false when it has none.
 fn get_running(addr: &str, key: &str) -> Result<bool> {
-    let path = format!(
-        "/state/{}",
-        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+    let Some((_, body)) = ask_about_key(addr, key, Method::Get)? else {
+        return Ok(false);
+    };
+    println!("{}", String::from_utf8_lossy(&body).trim());
+    Ok(true)
+}
+
+/// `spate state erase --addr`: erases the key in the running job (`POST /state/erase`) and
+/// says so once the erasure's epoch is committed; false when the key has no state.
+fn erase_running(addr: &str, key: &str) -> Result<bool> {
+    let Some((code, body)) = ask_about_key(addr, key, Method::Post)? else {
+        return Ok(false);
+    };
+    if code == 202 {
+        // Not confirmed: the erasure is queued, but its epoch was not committed in time.
+        let text = String::from_utf8_lossy(&body);
+        return Err(Error::config("--addr", addr, text.trim()));
+    }
+    let erasure: crate::state::Erasure = serde_json::from_slice(&body)
+        .map_err(|e| unreachable_job(addr, format!("its erasure answer is not spate's ({e})")))?;
+    eprintln!(
+        "spate: erased the state of key {} from partition {} at the end of epoch {} in the running job at {addr} (its checkpoints, and a Kafka job's changelog, no longer hold it); outputs already written are the sink's to delete",
+        erasure.key, erasure.partition, erasure.epoch
     );
-    let (code, body) = super::http::get(addr, &path).map_err(|why| unreachable_job(addr, why))?;
+    Ok(true)
+}
+
+/// How a command asks a running job about a key.
+#[derive(Clone, Copy)]
+enum Method {
+    /// `GET /state/{key}`.
+    Get,
+    /// `POST /state/erase?key={key}`.
+    Post,
+}
+
+/// Asks the running job at `addr` about `key`: a 2xx answer's code and body, or `None` (said
+/// on stderr) when the key has no state there.
+fn ask_about_key(
+    addr: &str,
+    key: &str,
+    method: Method,
+) -> Result<Option<(u16, hyper::body::Bytes)>> {
+    let encoded = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
+    let (path, answer) = match method {
+        Method::Get => {
+            let path = format!("/state/{encoded}");
+            (path.clone(), super::http::get(addr, &path))
+        }
+        Method::Post => {
+            let path = format!("/state/erase?key={encoded}");
+            (path.clone(), super::http::post(addr, &path))
+        }
+    };
+    let (code, body) = answer.map_err(|why| unreachable_job(addr, why))?;
     let text = String::from_utf8_lossy(&body);
     match code {
-        200 => {
-            println!("{}", text.trim());
-            Ok(true)
-        }
+        200..=299 => Ok(Some((code, body))),
         404 => {
             eprintln!("spate: key {key} has no state in the running job at {addr}");
-            Ok(false)
+            Ok(None)
         }
         400 => Err(Error::config("--key", key, text.trim())),
         _ => Err(unreachable_job(
             addr,
-            format!("GET {path} answered {code}: {}", text.trim()),
+            format!("{path} answered {code}: {}", text.trim()),
         )),
     }
 }
@@ -295,7 +347,7 @@ fn refuse_unsafe_erase(store: &StateStore, info: &JobInfo) -> Result<()> {
         return Err(Error::config(
             "--state",
             store.path().display(),
-            "this job reads Kafka and keeps its state in the Kafka changelog too, which would bring the key back at the next restore; spate state erase covers state directories of file and generator jobs for now",
+            "this job reads Kafka and keeps its state in the Kafka changelog too, which would bring the key back at the next restore; erase the key while the job runs, with --addr HOST:PORT (its --metrics-addr) instead of --state: the erasure then reaches the changelog",
         ));
     }
     let last = store.epochs_from(0)?.last().map_or(0, |r| r.epoch);
@@ -305,7 +357,7 @@ fn refuse_unsafe_erase(store: &StateStore, info: &JobInfo) -> Result<()> {
             return Err(Error::config(
                 "--state",
                 store.path().display(),
-                format!("key partition {p} last checkpointed epoch {checkpoint}, but the job recorded epochs up to {last} (it was killed), so its next start replays them and would process the key's records again; run the job again, stop it with SIGTERM (or let it finish), then erase"),
+                format!("key partition {p} last checkpointed epoch {checkpoint}, but the job recorded epochs up to {last} (it was killed), so its next start replays them and would process the key's records again; run the job again and erase the key while it runs (--addr HOST:PORT, its --metrics-addr), or stop it with SIGTERM (or let it finish) and erase then"),
             ));
         }
     }

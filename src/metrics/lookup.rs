@@ -1,9 +1,9 @@
-//! A running job's keyed state, read-only: one key's (`GET /state/{key}`, like Kafka Streams'
-//! interactive queries) and what each partition holds (`GET /api/state`, `spate state inspect
-//! --addr`). The runtime installs the lookups over its partition actors while a job runs, and
+//! A running job's keyed state: one key's (`GET /state/{key}`, like Kafka Streams'
+//! interactive queries), what each partition holds (`GET /api/state`, `spate state inspect
+//! --addr`), and one key's erasure (`POST /state/erase`, `spate state erase --addr`). The runtime installs the lookups over its partition actors while a job runs, and
 //! the endpoints answer "no job running" between jobs.
 
-use crate::state::{KeyReport, PartitionSummary};
+use crate::state::{Erasure, KeyReport, PartitionSummary};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,21 @@ use std::sync::{Arc, Mutex};
 /// none, or why the key cannot be one of the pipeline's (`Err`).
 pub type StateLookup =
     Arc<dyn Fn(String) -> BoxFuture<'static, Result<Option<KeyReport>, String>> + Send + Sync>;
+
+/// Erases one key's state in the running job (see [`crate::state::Erasure`]): answers once
+/// the epoch that erased it is committed, with the erasure, or `None` when no partition held
+/// state for the key.
+pub type EraseRequest =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<Option<Erasure>, EraseRefused>> + Send + Sync>;
+
+/// Why an erasure was not done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EraseRefused {
+    /// The text cannot be a key of the pipeline (why).
+    NotAKey(String),
+    /// The job ended (or failed) before the erasure's epoch was committed.
+    JobEnded,
+}
 
 /// Summarizes each of the running job's partitions, ascending.
 pub type PartitionsLookup =
@@ -23,6 +38,8 @@ pub struct StateAccess {
     pub key: StateLookup,
     /// What each partition holds.
     pub partitions: PartitionsLookup,
+    /// One key's erasure.
+    pub erase: EraseRequest,
 }
 
 /// The lookups of the job running now, if one is.

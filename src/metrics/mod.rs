@@ -13,7 +13,9 @@ mod lookup;
 mod server;
 mod status;
 
-pub use lookup::{LiveState, PartitionsLookup, StateAccess, StateLookup};
+pub use lookup::{
+    EraseRefused, EraseRequest, LiveState, PartitionsLookup, StateAccess, StateLookup,
+};
 pub use status::{
     EpochProgress, EpochTimes, Health, JobStatus, PhaseDurations, GROWING_EPOCHS, KEPT_EPOCHS,
     RESTART_WINDOW,

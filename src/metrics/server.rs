@@ -3,18 +3,19 @@
 //! `GET /metrics` (Prometheus text), `GET /health`
 //! (200 `ok`, or 503 with the reason) and `GET /api/progress[?last=N]` (the job's last epochs
 //! as JSON, see [`ProgressReply`]), `GET /state/{key}` (the key's state in the running job, as
-//! `spate state get` prints it) and `GET /api/state` (what each partition holds, see
-//! [`StateReply`]), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
+//! `spate state get` prints it), `GET /api/state` (what each partition holds, see
+//! [`StateReply`]) and `POST /state/erase?key=K` (erases the key's state at the next epoch,
+//! answering with the [`Erasure`](crate::state::Erasure) once it is committed), served by axum on a tokio runtime of its own thread, so scrapes run concurrently and a slow
 //! or idle client never holds up another, and the job's actors never wait for a scrape.
 
-use super::lookup::LiveState;
+use super::lookup::{EraseRefused, LiveState};
 use super::status::{EpochProgress, Health, JobStatus, KEPT_EPOCHS};
 use crate::{Error, Result};
 use axum::extract::Path;
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus::{Encoder, TextEncoder};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,13 @@ pub struct ProgressReply {
     pub reason: Option<String>,
     /// The last committed epochs, oldest first.
     pub epochs: Vec<EpochProgress>,
+}
+
+/// The query of `POST /state/erase`.
+#[derive(Debug, Deserialize)]
+struct EraseQuery {
+    /// The key, as for `GET /state/{key}`.
+    key: String,
 }
 
 /// The query of `GET /api/progress`.
@@ -71,6 +79,7 @@ impl Server {
         let (pipeline, health_status) = (pipeline.to_string(), status.clone());
         let describe_status = status.clone();
         let (state_of_partitions, state_pipeline) = (live_state.clone(), pipeline.clone());
+        let (erasing, erase_named) = (live_state.clone(), live_state.clone());
         let app = Router::new()
             .route("/", get(|| async { axum::response::Html(PAGE) }))
             .route(
@@ -88,13 +97,19 @@ impl Server {
                 get(move || partitions(state_of_partitions.clone(), state_pipeline.clone())),
             )
             .route(
+                "/state/erase",
+                post(move |query| erase(erasing.clone(), query)).get(move || {
+                    key_state(erase_named.clone(), Path("erase".to_string())) // a key named so
+                }),
+            )
+            .route(
                 "/state/{key}",
                 get(move |key| key_state(live_state.clone(), key)),
             )
             .fallback(|| async {
                 (
                     StatusCode::NOT_FOUND,
-                    "try GET /, GET /metrics, GET /health, GET /api/progress, GET /api/describe or GET /state/KEY\n",
+                    "try GET /, GET /metrics, GET /health, GET /api/progress, GET /api/describe, GET /state/KEY or POST /state/erase?key=KEY\n",
                 )
             });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -205,6 +220,42 @@ async fn key_state(
             "the partitions did not answer within {} s",
             LOOKUP_TIMEOUT.as_secs()
         )),
+    }
+}
+
+/// How long `POST /state/erase` waits for the erasure's epoch to be committed before it
+/// answers 202 (queued; the erasure still happens).
+const ERASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Erases the key's state: 200 with the erasure as JSON once its epoch is committed, 404 when
+/// no partition held state for the key, 400 when it cannot be a key of the pipeline, 202 when
+/// the epoch takes longer than [`ERASE_TIMEOUT`], 503 when no job runs or it ended first.
+async fn erase(
+    live_state: Arc<LiveState>,
+    Query(EraseQuery { key }): Query<EraseQuery>,
+) -> axum::response::Response {
+    let Some(access) = live_state.get() else {
+        return unavailable("no job is running".into());
+    };
+    match tokio::time::timeout(ERASE_TIMEOUT, (access.erase)(key.clone())).await {
+        Ok(Ok(Some(erasure))) => Json(erasure).into_response(),
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, format!("key {key} has no state\n")).into_response()
+        }
+        Ok(Err(EraseRefused::NotAKey(why))) => {
+            (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
+        }
+        Ok(Err(EraseRefused::JobEnded)) => {
+            unavailable("the job ended before the erasure's epoch was committed".into())
+        }
+        Err(_) => (
+            StatusCode::ACCEPTED,
+            format!(
+                "the erasure of key {key} is queued, its epoch not committed within {} s; GET /state/KEY shows when it is done\n",
+                ERASE_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response(),
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct ReadyEpoch {
     pub(crate) times: CutTimes,
     /// The job ends with it.
     pub(crate) ends_job: bool,
+    /// The keys its end erased.
+    pub(crate) erased: Vec<super::messages::Erased>,
 }
 
 /// Epochs between their record and their commit.
@@ -158,9 +160,10 @@ impl EpochLedger {
         let mut staged: Vec<Staged> = pending.source_staged.into_iter().collect();
         let (mut outputs, mut late, mut expired) = (0, 0, 0);
         let mut counters = crate::operator::Counters::default();
-        let mut learned = Vec::new();
+        let (mut learned, mut erased) = (Vec::new(), Vec::new());
         for done in pending.done.into_iter().flatten() {
             learned.extend(done.learned);
+            erased.extend(done.erased);
             outputs += done.outputs;
             late += done.late;
             expired += done.expired;
@@ -186,6 +189,7 @@ impl EpochLedger {
             consumer_lag: pending.consumer_lag,
             times: pending.times,
             ends_job: pending.ends_job,
+            erased,
         })
     }
 }
@@ -238,6 +242,7 @@ mod tests {
             expired: 0,
             counters: Default::default(),
             learned: vec![],
+            erased: vec![],
         }
     }
 

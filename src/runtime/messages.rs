@@ -7,9 +7,10 @@
 //! source ── Batch(e, first, records) ─────────────▶ partition   (any number, in input order)
 //! source ── EpochCut(e, end offsets, sent) ───────▶ supervisor
 //! supervisor ── InputEnded(e, sent) ────────────────▶ partition   ─▶ Progress::Ready / Behind / Done
-//! supervisor: records e (input range, watermark, processing time), fsynced
-//! supervisor ── SealEpoch(e, watermark, checkpoint?) ▶ partition   fires what the epoch end reaches,
-//!                                                                stages outputs, prepares checkpoint
+//! supervisor: records e (input range, watermark, processing time, erasures), fsynced
+//! supervisor ── SealEpoch(e, watermark, checkpoint?) ▶ partition   erases keys, fires what the epoch
+//!                                                                end reaches, stages outputs,
+//!                                                                prepares checkpoint
 //! partition ── PartitionEvent::Staged(e) ─────────▶ supervisor  (every partition: commit e)
 //! supervisor ── Committed(e) ─────────────────────▶ partition   writes checkpoints up to e
 //! ```
@@ -19,7 +20,7 @@
 //! - **Replayable.** An epoch's record is durable before any partition finishes it, and a
 //!   partition's results depend only on its records in order (its own watermark moves record
 //!   by record; `SealEpoch` carries only what the epoch end adds: idleness, the end of input,
-//!   processing time). So a replay of epoch `e` from the same offsets produces the same bytes.
+//!   processing time, erasures). So a replay of epoch `e` from the same offsets produces the same bytes.
 //! - **Counted.** `Batch::first` and `InputEnded::sent` count records per partition per epoch: a
 //!   partition processes each record of an epoch once, skips what a replay sends again, and
 //!   answers `Behind` when it restarted and lost records, which makes the supervisor rewind the
@@ -115,6 +116,9 @@ pub struct SealEpoch {
     pub next_offsets: Vec<u64>,
     /// The shared model's versions the epoch is sealed with (pipelines with one).
     pub model: Option<Arc<ModelHistory>>,
+    /// Keys whose state the epoch's end erases (`POST /state/erase`), as recorded with the
+    /// epoch, before its timers fire: a replay erases them again.
+    pub erase: Arc<[String]>,
 }
 
 impl Message for SealEpoch {
@@ -210,6 +214,19 @@ pub struct EpochDone {
     pub counters: crate::operator::Counters,
     /// The examples the operators taught the shared model.
     pub learned: Vec<Learned>,
+    /// The keys of the epoch's erasures this partition held state for.
+    pub erased: Vec<Erased>,
+}
+
+/// A key whose state a partition erased at an epoch's end.
+#[derive(Debug, Clone)]
+pub struct Erased {
+    /// The key as the erasure request gave it.
+    pub request: String,
+    /// The key as JSON.
+    pub key: String,
+    /// The key partition that held it.
+    pub partition: u32,
 }
 
 /// The source's request to end an epoch.
@@ -257,6 +274,21 @@ pub struct QueryKey(pub String);
 
 impl Message for QueryKey {
     type Result = std::result::Result<Option<crate::state::KeyReport>, String>;
+}
+
+/// Asks the supervisor to erase one key's state (`POST /state/erase`), given as for
+/// [`QueryKey`]: the next epoch recorded erases it at its end in every partition, and `reply`
+/// gets the erasure once that epoch is committed (`None`: no partition held state for the
+/// key). Dropped unanswered when the job ends first.
+pub struct EraseKey {
+    /// The key, as the request gave it.
+    pub key: String,
+    /// Where the outcome goes.
+    pub reply: tokio::sync::oneshot::Sender<Option<crate::state::Erasure>>,
+}
+
+impl Message for EraseKey {
+    type Result = ();
 }
 
 /// Asks a partition what it holds now (`GET /api/state`): keys, timers, and the bytes stored

@@ -52,6 +52,7 @@
 
 mod checkpoint_pace;
 mod config;
+mod erasures;
 mod exchange;
 mod group;
 mod hooks;
@@ -360,7 +361,10 @@ type Links<K, E> = (Vec<Recipient<messages::Batch<K, E>>>, Vec<PartitionLink>);
 
 /// The running job's state lookups over its partition actors (see
 /// [`crate::metrics::StateAccess`]).
-fn state_access<A>(partitions: Vec<actix::Addr<A>>) -> crate::metrics::StateAccess
+fn state_access<A>(
+    partitions: Vec<actix::Addr<A>>,
+    supervisor: Recipient<messages::EraseKey>,
+) -> crate::metrics::StateAccess
 where
     A: actix::Actor<Context = actix::Context<A>>
         + actix::Handler<messages::QueryKey>
@@ -382,10 +386,35 @@ where
     });
     let queried: Vec<Recipient<messages::QueryKey>> =
         partitions.into_iter().map(|a| a.recipient()).collect();
+    let key = key_lookup(queried);
     crate::metrics::StateAccess {
-        key: key_lookup(queried),
+        erase: erase_request(key.clone(), supervisor),
+        key,
         partitions: summaries,
     }
+}
+
+/// Erasures through `supervisor` (see [`crate::metrics::EraseRequest`]): a key text that
+/// cannot be one of the pipeline's (`key` says) is refused before it is queued.
+fn erase_request(
+    key: crate::metrics::StateLookup,
+    supervisor: Recipient<messages::EraseKey>,
+) -> crate::metrics::EraseRequest {
+    use crate::metrics::EraseRefused;
+    use futures::FutureExt;
+    Arc::new(move |text: String| {
+        let (check, supervisor) = (key(text.clone()), supervisor.clone());
+        async move {
+            check.await.map_err(EraseRefused::NotAKey)?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let request = messages::EraseKey { key: text, reply };
+            supervisor
+                .try_send(request)
+                .map_err(|_| EraseRefused::JobEnded)?;
+            answer.await.map_err(|_| EraseRefused::JobEnded)
+        }
+        .boxed()
+    })
 }
 
 /// A lookup of keys' state over `partitions` (see [`crate::metrics::StateLookup`]): asks each
@@ -418,7 +447,7 @@ fn start_partitions<R, Op, Out>(
     plan: &Plan<R, Op, Out>,
     parts: &JobParts<R>,
     workers: &[actix::ArbiterHandle],
-    (supervisor, metrics): (Recipient<messages::PartitionEvent>, &Metrics),
+    (supervisor, metrics): (actix::Addr<JobSupervisor>, &Metrics),
 ) -> Links<Op::Key, Op::Event>
 where
     Op: KeyedOperator,
@@ -429,7 +458,7 @@ where
         let core = new_core(plan);
         let output = (plan.output.clone(), plan.route.clone());
         let (store, sink) = (parts.stores[index].clone(), parts.sink.clone());
-        let (supervisor, metrics) = (supervisor.clone(), metrics.clone());
+        let (supervisor, metrics) = (supervisor.clone().recipient(), metrics.clone());
         let setup = PartitionSetup {
             index: index as u32,
             changelog: parts.changelog.clone(),
@@ -454,7 +483,8 @@ where
             addr.do_send(exchange::Peers(exchange.clone()));
         }
     }
-    metrics.live_state().set(Some(state_access(peers.clone())));
+    let access = state_access(peers.clone(), supervisor.recipient());
+    metrics.live_state().set(Some(access));
     (batches, links)
 }
 
@@ -471,6 +501,7 @@ fn supervisor_config<R, Op: KeyedOperator, Out>(
         trigger: trigger.clone(),
         checkpoint_pace: checkpoint_pace::CheckpointPace::new(config.checkpoint_interval, workers),
         recorded: std::mem::take(&mut parts.resume.recorded),
+        erase_requests: std::mem::take(&mut parts.resume.erase_requests),
         checkpoints: std::mem::take(&mut parts.resume.checkpoints),
         changelog: parts.changelog.clone(),
         max_dead_letter_ratio: config.max_dead_letter_ratio,
@@ -513,7 +544,7 @@ where
         let (control_tx, control_rx) = std::sync::mpsc::channel();
         let mut batch_links = Vec::new();
         let supervisor = JobSupervisor::create(|ctx| {
-            let me = ctx.address().recipient();
+            let me = ctx.address();
             let (batches, links) = start_partitions(plan, &parts, &workers, (me, metrics));
             batch_links = batches;
             JobSupervisor::new(

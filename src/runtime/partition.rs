@@ -11,8 +11,8 @@
 use super::exchange::{Chain, Exchange, Peers, ReadyEpoch, SealedEpoch, StreamLines};
 use super::lifecycle::{EpochLifecycle, Panicked};
 use super::messages::{
-    Batch, Committed, EpochDone, InputEnded, InspectPartition, PartitionEvent, Progress, QueryKey,
-    SealEpoch,
+    Batch, Committed, EpochDone, Erased, InputEnded, InspectPartition, PartitionEvent, Progress,
+    QueryKey, SealEpoch,
 };
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::kafka::{Changelog, CheckpointRecord};
@@ -29,7 +29,7 @@ use crate::Key;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +142,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     dead_seen: u64,
     /// State expiries counted by the core up to the last epoch end.
     expired_seen: u64,
+    /// The keys erased at each epoch's end not yet reported (see [`EpochDone::erased`]).
+    erased: BTreeMap<Epoch, Vec<Erased>>,
 }
 
 /// Where a partition stands in its job.
@@ -208,11 +210,30 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             dead_lines: Vec::new(),
             dead_seen: 0,
             expired_seen: 0,
+            erased: BTreeMap::new(),
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
         }
         actor
+    }
+
+    /// Erases the first stage's state of `keys` (see [`SealEpoch::erase`]), noting those it
+    /// held for `epoch`'s report.
+    fn erase(&mut self, epoch: Epoch, keys: &[String]) {
+        let found: Vec<_> = (keys.iter())
+            .filter_map(|text| {
+                let (key, json) = crate::state::parse_key::<Op::Key>(text).ok()?;
+                self.core.erase(&key).then(|| Erased {
+                    request: text.clone(),
+                    key: json.to_string(),
+                    partition: self.partition,
+                })
+            })
+            .collect();
+        if !found.is_empty() {
+            self.erased.insert(epoch, found);
+        }
     }
 
     fn report_state(&self) {
@@ -361,6 +382,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 expired,
                 counters,
                 learned,
+                erased: self.erased.remove(&msg.epoch).unwrap_or_default(),
             })));
         self.report_state();
         Ok(())
@@ -625,6 +647,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             }
             return Ok(()); // ahead of a restarted partition: the replay brings it again
         }
+        self.erase(msg.epoch, &msg.erase);
         let (core, chain) = (&mut self.core, &mut self.chain);
         if let Some(model) = &msg.model {
             core.install_model(model.clone());
@@ -695,6 +718,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             .collect();
         self.core.restore(&meta, buckets);
         self.prepared.clear();
+        self.erased.clear();
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.runner.restore(&chain.store)?;
             if later != meta.epoch {
@@ -838,6 +862,7 @@ impl EpochDone {
             expired: 0,
             counters: Default::default(),
             learned: Vec::new(),
+            erased: Vec::new(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub(super) struct Resume {
     pub(super) start_watermark: Millis,
     /// The epoch log since the oldest partition checkpoint.
     pub(super) recorded: Vec<EpochRecord>,
+    /// The erasures of the recorded epochs, which their replay applies again.
+    pub(super) erase_requests: BTreeMap<Epoch, Vec<String>>,
     /// Each partition's checkpoint epoch.
     pub(super) checkpoints: Vec<Epoch>,
     /// The epoch the job starts after (see [`PartitionSetup::base_epoch`]).
@@ -66,6 +68,7 @@ pub(super) fn resume_local(
         read_plan,
         start_watermark: oldest_record.map_or(BEFORE_TIME, |r| r.watermark),
         recorded,
+        erase_requests: store.erase_requests_from(oldest)?,
         checkpoints: checkpoints.iter().map(|c| c.epoch).collect(),
         base_epoch: 0,
     })
@@ -112,6 +115,7 @@ pub(super) fn resume_from_changelog(
         },
         start_watermark: start.watermark,
         recorded: vec![start],
+        erase_requests: BTreeMap::new(),
         checkpoints: vec![base_epoch; ids.len()],
         base_epoch,
     })

@@ -1,7 +1,8 @@
 //! The job supervisor: owns the trigger, turns the source's epoch cuts into recorded epochs
 //! (progress → watermark → durable epoch record → `SealEpoch` to every partition), commits each
 //! epoch's staged output in order once every partition has finished it, trims the epoch log
-//! behind the oldest checkpoint, and answers partition restarts by rewinding the source.
+//! behind the oldest checkpoint, answers partition restarts by rewinding the source, and gives
+//! erasures asked of the running job to the next epoch (see [`super::erasures`]).
 //!
 //! Invariants relied on for exactly-once output: an epoch's record (input range, watermark,
 //! processing time) is fsynced in sled before any partition is told to finish the epoch, so
@@ -16,12 +17,13 @@
 //! epoch, so nothing is committed that the partition's next owner could not restore and resend.
 
 use super::checkpoint_pace::CheckpointPace;
+use super::erasures::Erasures;
 use super::input_check::InputCheck;
 use super::ledger::{EpochLedger, ReadyEpoch};
 use super::live_counts::{CountsSnapshot, LiveCounts};
 use super::messages::{
-    Committed, CutReply, EpochCut, EpochDone, InputEnded, PartitionEvent, Progress, SealEpoch,
-    SourceFailed,
+    Committed, CutReply, EpochCut, EpochDone, EraseKey, InputEnded, PartitionEvent, Progress,
+    SealEpoch, SourceFailed,
 };
 use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
@@ -54,6 +56,8 @@ pub(crate) struct SupervisorConfig {
     /// When checkpoints are due (`--checkpoint-interval`, stretched when they are expensive).
     pub(crate) checkpoint_pace: CheckpointPace,
     pub(crate) recorded: Vec<EpochRecord>,
+    /// The erasures of the recorded epochs.
+    pub(crate) erase_requests: BTreeMap<Epoch, Vec<String>>,
     pub(crate) checkpoints: Vec<Epoch>,
     /// The job's changelog (Kafka sources): partitions then checkpoint at every epoch and send
     /// their checkpoints to it, and an epoch is committed only once it acknowledged them.
@@ -90,6 +94,8 @@ pub(crate) struct JobSupervisor {
     /// The epoch log since the oldest partition checkpoint.
     recorded: BTreeMap<Epoch, EpochRecord>,
     ledger: EpochLedger,
+    /// Erasures asked of the running job, by the epoch that applies them.
+    erasures: Erasures,
     /// Each partition's last checkpoint epoch.
     checkpoints: Vec<Epoch>,
     /// Restart attempts already answered with a rewind, per partition.
@@ -134,6 +140,7 @@ impl JobSupervisor {
             last_processing_time: config.recorded.last().map_or(0, |r| r.processing_time),
             recorded: config.recorded.into_iter().map(|r| (r.epoch, r)).collect(),
             ledger: EpochLedger::new(n, committed),
+            erasures: Erasures::new(config.erase_requests),
             checkpoints: config.checkpoints,
             handled_attempt: vec![0; n],
             rewind_to: None,
@@ -306,6 +313,7 @@ impl JobSupervisor {
                 .map(ModelLedger::mark)
                 .unwrap_or_default(),
         };
+        self.erasures.record(&self.store, cut.epoch)?;
         self.store.record_epoch(&record)?;
         self.recorded.insert(cut.epoch, record.clone());
         Ok(record)
@@ -328,6 +336,7 @@ impl JobSupervisor {
             .checked_sub(1)
             .and_then(|e| self.recorded.get(&e));
         let model = (self.model.as_ref()).map(|m| m.history(record, previous));
+        let erase = self.erasures.keys(record.epoch);
         for (p, link) in self.partitions.iter().enumerate() {
             link.seal.do_send(SealEpoch {
                 epoch: record.epoch,
@@ -337,6 +346,7 @@ impl JobSupervisor {
                 suppress_output: record.epoch <= self.ledger.committed(),
                 next_offsets: record.end.offsets_of(p),
                 model: model.clone(),
+                erase: erase.clone(),
             });
         }
     }
@@ -378,6 +388,7 @@ impl JobSupervisor {
         {
             self.store.forget_epochs_before(oldest)?;
             self.recorded = self.recorded.split_off(&oldest);
+            self.erasures.forget_before(oldest);
             if let (Some(model), Some(record)) = (&mut self.model, self.recorded.get(&oldest)) {
                 model.prune(record)?;
             }
@@ -402,6 +413,7 @@ impl JobSupervisor {
                 consumer_lag,
                 times,
                 ends_job,
+                erased,
             } = ready;
             let (records, dead_letters) = (stats.records_in, stats.dead_letters);
             let (outputs, watermark) = (stats.outputs, stats.watermark);
@@ -436,6 +448,7 @@ impl JobSupervisor {
                 false => watermark,
             };
             self.commit_model(epoch, learned, closes)?;
+            self.erasures.committed(&self.store, epoch, erased)?;
             self.store.set_committed(epoch)?;
             // Judged once the epoch's dead letters are visible, so the error can point at them.
             let sink = &self.sink;
@@ -614,6 +627,17 @@ impl Handler<PartitionEvent> for JobSupervisor {
             PartitionEvent::Fatal { partition, error } => {
                 self.fail(Error::Runtime(format!("partition {partition}: {error}")));
             }
+        }
+    }
+}
+
+impl Handler<EraseKey> for JobSupervisor {
+    type Result = ();
+
+    /// Queues the erasure for the next epoch (a failed job drops it, unanswered).
+    fn handle(&mut self, request: EraseKey, _ctx: &mut Context<Self>) {
+        if !self.failed() {
+            self.erasures.ask(request);
         }
     }
 }

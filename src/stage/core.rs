@@ -464,6 +464,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.entry(key)
     }
 
+    /// Drops `key`'s state and timers (an erasure); false when it has none.
+    pub fn erase(&mut self, key: &Op::Key) -> bool {
+        self.state.remove(key)
+    }
+
     /// Number of pending timers.
     pub fn timer_count(&self) -> usize {
         self.state.timer_count()

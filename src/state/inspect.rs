@@ -55,14 +55,15 @@ pub struct KeyReport {
     pub timers: Vec<TimerReport>,
 }
 
-/// An erasure done by `spate state erase`, kept in the store (meta `erasures`) as its record.
+/// An erasure done by `spate state erase` (or `POST /state/erase`), kept in the store (meta `erasures`) as its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Erasure {
     /// The key, as JSON text.
     pub key: String,
     /// The key partition that held it.
     pub partition: u32,
-    /// The partition's checkpoint epoch the key was removed from.
+    /// The partition's checkpoint epoch the key was removed from (a stopped job's), or the
+    /// epoch whose end removed it (a running job's).
     pub epoch: Epoch,
     /// When, RFC 3339.
     pub at: String,
@@ -226,11 +227,22 @@ where
         epoch: checkpoint.epoch,
         at: format_rfc3339(crate::time::now_ms()),
     };
-    let mut erasures = erasures(store)?;
-    erasures.push(erasure.clone());
-    store.set_meta_value(ERASURES, &erasures)?;
-    store.flush()?;
+    record_erasure(store, erasure.clone())?;
     Ok(Some(erasure))
+}
+
+/// Adds `erasure` to the erasures recorded in `store` (what `spate state inspect` lists),
+/// durably, unless it is there already (a replayed epoch erases its keys again).
+pub fn record_erasure(store: &StateStore, erasure: Erasure) -> Result<()> {
+    let mut erasures = erasures(store)?;
+    let same = |e: &Erasure| {
+        (&e.key, e.partition, e.epoch) == (&erasure.key, erasure.partition, erasure.epoch)
+    };
+    if erasures.iter().any(same) {
+        return Ok(());
+    }
+    erasures.push(erasure);
+    store.set_meta_value(ERASURES, &erasures)
 }
 
 /// The erasures done on `store`, oldest first.

@@ -164,6 +164,21 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         }
     }
 
+    /// Drops `key`'s entry and its timers (an erasure); the next checkpoint deletes it. False
+    /// when the key has no state.
+    pub fn remove(&mut self, key: &K) -> bool {
+        let b = bucket_of(key);
+        let Some(entry) = self.buckets[b].remove(key) else {
+            return false;
+        };
+        for (domain, time) in entry.timers {
+            self.timers.remove(domain, time, key);
+        }
+        self.keys -= 1;
+        self.dirty[b] = true;
+        true
+    }
+
     /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the
     /// clock of a state TTL of `ttl`: the key's state expires at `touched + ttl`.
     pub fn touch_with_ttl(
@@ -348,6 +363,24 @@ mod tests {
         assert_eq!(s.drain_changes().len(), 1, "the expiry is checkpointed");
         assert_eq!(s.pop_expired(190, 50), Some(2));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn an_erased_key_loses_its_state_and_timers_and_its_bucket_is_checkpointed() {
+        let mut s: KeyedState<u64, u32> = KeyedState::default();
+        for key in [1, 2] {
+            let (entry, timers) = s.touch(&key);
+            entry.timers.push((TimeDomain::EventTime, 500));
+            timers.insert(TimeDomain::EventTime, 500, key);
+        }
+        s.drain_changes();
+        assert!(s.remove(&1));
+        assert!(!s.remove(&1), "nothing left to erase");
+        assert_eq!((s.len(), s.timer_count()), (1, 1));
+        assert_eq!(s.pop_due(TimeDomain::EventTime, 1_000), Some((500, 2)));
+        let changed = s.drain_changes();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0 as usize, bucket_of(&1u64));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Durable state in sled: one database per job (`--state DIR`) holding a metadata tree (job
 //! identity, the epoch log) and one tree per key partition (its keys' state, in hash buckets, and
 //! its checkpoint metadata, written together by one atomic batch), and the in-memory keyed
-//! state those trees checkpoint, and a stopped job's state looked at and erased by key
-//! (`inspect`). sled alone: the Kafka changelog that carries a partition's
+//! state those trees checkpoint, a stopped job's state looked at and erased by key
+//! (`inspect`), and the erasures asked of a running job, by epoch (`erase_requests`). sled alone: the Kafka changelog that carries a partition's
 //! state to its next owner lives with the rest of Kafka, in [`crate::io::kafka::changelog`].
 
+mod erase_requests;
 mod inspect;
 mod keyed;
 mod model;
@@ -12,8 +13,8 @@ mod sealed;
 mod store;
 
 pub use inspect::{
-    erase_key, erasures, find_key, key_report, parse_key, summarize, Erasure, KeyReport,
-    PartitionSummary, TimerReport,
+    erase_key, erasures, find_key, key_report, parse_key, record_erasure, summarize, Erasure,
+    KeyReport, PartitionSummary, TimerReport,
 };
 pub use keyed::{bucket_of, Bucket, Entry, KeyedState, TimerIndex, BUCKETS};
 pub use model::StoredModel;

@@ -221,6 +221,7 @@ impl StateStore {
 
     /// Drops epoch records before `epoch`: no partition needs them for replay any more.
     pub fn forget_epochs_before(&self, epoch: Epoch) -> Result<()> {
+        self.forget_erase_requests_before(epoch)?;
         for key in self.epochs.range(..epoch.to_be_bytes()).keys() {
             self.epochs
                 .remove(key.map_err(|e| self.err(e))?)
@@ -232,6 +233,7 @@ impl StateStore {
     /// Drops every epoch record (a job whose partitions were restored from elsewhere starts a
     /// new epoch log).
     pub fn forget_all_epochs(&self) -> Result<()> {
+        self.forget_all_erase_requests()?;
         self.epochs.clear().map_err(|e| self.err(e))?;
         self.flush()
     }
