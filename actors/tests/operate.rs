@@ -1,7 +1,9 @@
 //! Operating a running job: `GET /health`, `GET /api/progress` and `spate status` against a
-//! healthy job, a stalled one and a stopped one.
+//! healthy job, a stalled one and a stopped one; its traces at an OTLP collector.
 
 mod common;
+#[path = "support/otlp.rs"]
+mod otlp;
 
 use common::*;
 use std::process::Child;
@@ -265,4 +267,76 @@ fn log_format_json_writes_one_object_per_log_line() {
     assert!(logs
         .iter()
         .all(|l| l["timestamp"].is_string() && l["target"].is_string()));
+}
+
+/// The integer attribute `key` of `span`.
+fn attribute(span: &otlp::Span, key: &str) -> Option<i64> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let value = span
+        .attributes
+        .iter()
+        .find(|a| a.key == key)?
+        .value
+        .as_ref()?;
+    match value.value.as_ref()? {
+        Value::IntValue(n) => Some(*n),
+        _ => None,
+    }
+}
+
+#[test]
+fn epochs_their_phases_and_checkpoints_are_traced_to_an_otlp_collector() {
+    let collector = otlp::Collector::start();
+    let extra = ["--otlp-endpoint", &collector.url, "--trigger", "200ms"];
+    let (child, addr) = metered_job("20000", &extra, &[]);
+    wait_until("five epochs", Duration::from_secs(60), || {
+        counter(&addr, "spate_epoch_duration_seconds_count").is_some_and(|n| n >= 5.0)
+    });
+    stop(child); // the job sends its last spans before it exits
+    let spans = collector.spans();
+    let epochs: Vec<_> = spans.iter().filter(|s| s.name == "epoch").collect();
+    assert!(epochs.len() >= 5, "{} epoch spans", epochs.len());
+    let numbers: Vec<_> = epochs.iter().map(|s| attribute(s, "spate.epoch")).collect();
+    assert!(numbers.iter().all(Option::is_some), "{numbers:?}");
+    let records: i64 = epochs
+        .iter()
+        .filter_map(|s| attribute(s, "spate.records_in"))
+        .sum();
+    assert!(records > 0, "no records in the epoch spans");
+    for epoch in &epochs {
+        assert!(epoch.parent_span_id.is_empty(), "an epoch span is a root");
+        let children: Vec<_> = (spans.iter())
+            .filter(|s| s.parent_span_id == epoch.span_id && s.name != "checkpoint")
+            .collect();
+        let mut names: Vec<_> = children.iter().map(|s| s.name.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["commit", "process", "read", "seal"],
+            "phases of an epoch"
+        );
+        for phase in children {
+            assert_eq!(phase.trace_id, epoch.trace_id);
+            assert!(
+                epoch.start_time_unix_nano <= phase.start_time_unix_nano
+                    && phase.start_time_unix_nano <= phase.end_time_unix_nano
+                    && phase.end_time_unix_nano <= epoch.end_time_unix_nano,
+                "{} outside its epoch",
+                phase.name
+            );
+        }
+    }
+    let checkpoints: Vec<_> = spans.iter().filter(|s| s.name == "checkpoint").collect();
+    assert!(!checkpoints.is_empty(), "the last epoch checkpoints");
+    for checkpoint in checkpoints {
+        assert!(attribute(checkpoint, "spate.partition").is_some());
+        let parent = epochs
+            .iter()
+            .find(|e| e.span_id == checkpoint.parent_span_id);
+        let parent = parent.expect("a checkpoint's span is a child of its epoch's");
+        assert_eq!(
+            attribute(parent, "spate.epoch"),
+            attribute(checkpoint, "spate.epoch")
+        );
+    }
 }

@@ -199,6 +199,11 @@ struct RunArgs {
     /// long (an idle job commits an empty epoch at every trigger interval).
     #[arg(long, default_value = "30s")]
     unhealthy_after: String,
+    /// Export OpenTelemetry traces over OTLP/HTTP (protobuf) to the collector at this base URL,
+    /// such as `http://127.0.0.1:4318`: a span per epoch with a child per phase (read,
+    /// process, seal, changelog flush, commit) and a span per partition checkpoint.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Print a machine-readable summary (records, results, throughput, peak memory) to stderr
     /// at the end.
     #[arg(long)]
@@ -375,6 +380,7 @@ impl RunArgs {
             },
             metrics_addr,
             unhealthy_after: duration("--unhealthy-after", &self.unhealthy_after)?,
+            otlp_endpoint: self.otlp_endpoint.clone(),
             max_records_per_epoch: (self.max_records_per_epoch > 0)
                 .then_some(self.max_records_per_epoch),
             handle_signals: true,

@@ -6,12 +6,14 @@
 //! (`spate_operator_total{name}`) with the ratios they declare (`spate_operator_ratio{name}`). Served as text on `GET /metrics` at
 //! `--metrics-addr` by an HTTP server of its own (`server.rs`), with `GET /health` and
 //! `GET /api/progress` (the job's last epochs and health: `status.rs`) and `GET /state/{key}`
-//! (a key's state in the running job: `lookup.rs`).
+//! (a key's state in the running job: `lookup.rs`). With `--otlp-endpoint`, OpenTelemetry traces of
+//! the epochs, their phases and checkpoints go to an OTLP/HTTP collector (`traces.rs`).
 //! Instruments are updated once per epoch or checkpoint, never per record.
 
 mod lookup;
 mod server;
 mod status;
+mod traces;
 
 pub use lookup::{
     EraseRefused, EraseRequest, LiveState, PartitionsLookup, StateAccess, StateLookup,
@@ -72,6 +74,8 @@ struct Instruments {
     live_state: Arc<LiveState>,
     /// Held for its `Drop`, which stops the endpoint's thread.
     _server: Option<Server>,
+    /// The traces exported over OTLP (`--otlp-endpoint`).
+    traces: Option<traces::Traces>,
 }
 
 /// The shared model's instruments (pipelines with one; zero otherwise).
@@ -142,15 +146,20 @@ const SECONDS: [f64; 12] = [
 ];
 
 impl Metrics {
-    /// Instruments for `pipeline`, served at `addr` when given; the job reports itself
-    /// unhealthy once no epoch committed for `stall_limit`. Every counter is exported from the
+    /// Instruments for `pipeline`, served at `addr` when given, with traces exported to the
+    /// OTLP/HTTP collector at `otlp` when given; the job reports itself unhealthy once no
+    /// epoch committed for `stall_limit`. Every counter is exported from the
     /// start, at 0 (a dashboard's rate over a counter that appears only with its first event
     /// shows nothing until then).
     pub fn new(
         pipeline: &str,
         addr: Option<SocketAddr>,
         stall_limit: std::time::Duration,
+        otlp: Option<&str>,
     ) -> Result<Self> {
+        let traces = otlp
+            .map(|endpoint| traces::Traces::start(endpoint, pipeline))
+            .transpose()?;
         let status = Arc::new(JobStatus::new(stall_limit));
         let live_state = Arc::new(LiveState::default());
         let labels = [("pipeline".to_string(), pipeline.to_string())].into();
@@ -277,6 +286,7 @@ impl Metrics {
             .transpose()?,
             status,
             live_state,
+            traces,
         };
         Ok(Metrics {
             inner: Arc::new(instruments),
@@ -307,10 +317,34 @@ impl Metrics {
         }
     }
 
-    /// Records one partition checkpoint.
-    pub fn checkpoint(&self, millis: f64, bytes: u64) {
+    /// Records partition `partition`'s checkpoint of `epoch`, which took `millis`.
+    pub fn checkpoint(&self, partition: u32, epoch: u64, millis: f64, bytes: u64) {
         self.inner.checkpoint_seconds.observe(millis / 1e3);
         self.inner.checkpoint_bytes.observe(bytes as f64);
+        if let Some(traces) = &self.inner.traces {
+            traces.checkpoint(partition, epoch, millis, bytes);
+        }
+    }
+
+    /// Traces committed epoch `epoch` (with `--otlp-endpoint`): its counts and phase times,
+    /// the changelog's flush with a `changelog`.
+    pub fn trace_epoch(
+        &self,
+        epoch: u64,
+        stats: &crate::io::sink::EpochStats,
+        times: &EpochTimes,
+        changelog: bool,
+    ) {
+        if let Some(traces) = &self.inner.traces {
+            traces.epoch(epoch, stats, times, changelog);
+        }
+    }
+
+    /// Sends the traces not sent yet (the end of a run).
+    pub fn flush_traces(&self) {
+        if let Some(traces) = &self.inner.traces {
+            traces.flush();
+        }
     }
 
     /// Records the pause the next checkpoint waits for.

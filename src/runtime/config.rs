@@ -113,6 +113,9 @@ pub struct RunConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `/health` reports the job unhealthy once no epoch committed for this long.
     pub unhealthy_after: Duration,
+    /// Export traces of the epochs and their phases to this OTLP/HTTP collector (see
+    /// [`crate::metrics`]); `None` for no traces.
+    pub otlp_endpoint: Option<String>,
     /// Stop gracefully (finish the epoch, checkpoint, exit) on SIGINT and SIGTERM.
     pub handle_signals: bool,
     /// Setting this flag stops the job gracefully, like a signal.
@@ -179,6 +182,7 @@ impl Default for RunConfig {
             generator: GenOptions::default(),
             metrics_addr: None,
             unhealthy_after: Duration::from_secs(30),
+            otlp_endpoint: None,
             handle_signals: false,
             stop: Arc::new(AtomicBool::new(false)),
             chunk_size: 16 * 1024,

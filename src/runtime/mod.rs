@@ -119,16 +119,23 @@ where
         sink: sinks[0].clone(),
         ..config.clone()
     };
-    let metrics = Metrics::new(&plan.name, config.metrics_addr, config.unhealthy_after)?;
+    let metrics = Metrics::new(
+        &plan.name,
+        config.metrics_addr,
+        config.unhealthy_after,
+        config.otlp_endpoint.as_deref(),
+    )?;
     metrics.status().set_description(plan.describe());
     let store = StateStore::open(config.state_dir.as_deref())?;
-    match &config.source {
+    let report = match &config.source {
         SourceSpec::Kafka(topic) if config.group => {
             refuse_group(&plan, sources.len())?;
             run_in_group(&plan, config, topic, &store, &metrics)
         }
         _ => run_job(&plan, config, &store, &metrics, None),
-    }
+    };
+    metrics.flush_traces();
+    report
 }
 
 /// Refuses `--group` for a pipeline that consumer groups cannot run yet.

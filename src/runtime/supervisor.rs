@@ -460,6 +460,7 @@ impl JobSupervisor {
             )?;
             self.account(&stats, &counters, expired, &times);
             (self.metrics.status()).committed(epoch, &stats, consumer_lag, &times);
+            (self.metrics).trace_epoch(epoch, &stats, &times, self.changelog.is_some());
             if ends_job {
                 self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
@@ -616,7 +617,7 @@ impl Handler<PartitionEvent> for JobSupervisor {
                 millis,
             } => {
                 self.checkpoints[partition as usize] = epoch;
-                self.metrics.checkpoint(millis, bytes);
+                self.metrics.checkpoint(partition, epoch, millis, bytes);
                 let spent = Duration::from_secs_f64(millis / 1e3);
                 self.checkpoint_pace.reported(epoch, spent);
                 self.metrics.checkpoint_pause(self.checkpoint_pace.pause());
