@@ -14,35 +14,21 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::net::{TcpListener, TcpStream};
+#[path = "postgres.rs"]
+mod postgres;
+
+use postgres::{free_port, listening, log_file, tool, Postgres};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 /// A running tansu broker (and the PostgreSQL server holding its topics, on that engine).
 pub struct Tansu {
     child: Option<Child>,
     /// The PostgreSQL server when the broker runs on that engine.
-    postgres: Option<Child>,
+    postgres: Option<Postgres>,
     port: u16,
-    pg_port: u16,
     dir: tempfile::TempDir,
-}
-
-/// Where scripts/test put a tool (`var`), or its place under target/tools.
-fn tool(var: &str, under_tools: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return PathBuf::from(path);
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/tools")
-        .join(under_tools);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with scripts/test, which installs the test broker",
-        path.display()
-    );
-    path
 }
 
 /// tansu on its sqlite engine: SPATE_TANSU, target/tools/bin/tansu, or `tansu` on the PATH.
@@ -55,47 +41,6 @@ fn sqlite_binary() -> PathBuf {
         return tools;
     }
     PathBuf::from("tansu")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something listens on `port`, or `child` exits (false).
-fn listening(child: &mut Child, port: u16, what: &str, log: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            eprintln!("{what} exited with {status}: {log}");
-            return false;
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what} did not listen within 30 s");
-}
-
-fn log_file(path: &Path) -> (Stdio, Stdio) {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    (Stdio::from(log.try_clone().unwrap()), Stdio::from(log))
-}
-
-/// PostgreSQL refuses to run as root: then its processes run as `nobody` (or SPATE_PG_USER).
-fn pg_user() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
-    (String::from_utf8_lossy(&uid).trim() == "0")
-        .then(|| std::env::var("SPATE_PG_USER").unwrap_or_else(|_| "nobody".into()))
 }
 
 impl Tansu {
@@ -113,14 +58,10 @@ impl Tansu {
         let dir = tempfile::tempdir().unwrap();
         let mut broker = Tansu {
             child: None,
-            postgres: None,
+            postgres: postgres.then(Postgres::start),
             port: 0,
-            pg_port: 0,
             dir,
         };
-        if postgres {
-            broker.start_postgres_server();
-        }
         for _ in 0..5 {
             broker.port = free_port();
             if broker.launch() {
@@ -130,71 +71,12 @@ impl Tansu {
         panic!("tansu did not start on any of five free ports");
     }
 
-    /// A copy of the template data directory, served on a free port.
-    fn start_postgres_server(&mut self) {
-        let data = self.dir.path().join("pg");
-        let template = tool("SPATE_PG_TEMPLATE", "tansu-pg-template");
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(&template)
-            .arg(&data)
-            .status();
-        assert!(
-            copied.unwrap().success(),
-            "cannot copy {}",
-            template.display()
-        );
-        let user = pg_user();
-        if let Some(user) = &user {
-            let owned = Command::new("chown")
-                .args(["-R", user])
-                .arg(self.dir.path())
-                .status();
-            assert!(
-                owned.unwrap().success(),
-                "cannot give the broker's directory to {user}"
-            );
-        }
-        let postgres = tool("SPATE_PG_BIN", "postgres/bin").join("postgres");
-        for _ in 0..5 {
-            self.pg_port = free_port();
-            let mut command = match &user {
-                Some(user) => {
-                    let mut c = Command::new("runuser");
-                    c.args(["-u", user, "--"]).arg(&postgres);
-                    c
-                }
-                None => Command::new(&postgres),
-            };
-            command.arg("-D").arg(&data).arg("-k").arg(&data);
-            command.args(["-h", "127.0.0.1", "-p", &self.pg_port.to_string()]);
-            command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
-            command.args(["-c", "full_page_writes=off"]);
-            let log = self.dir.path().join("postgres.log");
-            let (out, err) = log_file(&log);
-            let mut child = command.stdout(out).stderr(err).spawn().unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} ({e}): run the tests with scripts/test",
-                    postgres.display()
-                )
-            });
-            if listening(&mut child, self.pg_port, "postgres", &log) {
-                self.postgres = Some(child);
-                return;
-            }
-        }
-        panic!("postgres did not start on any of five free ports");
-    }
-
     /// Starts the broker process; false when it exits at once (its port was taken).
     fn launch(&mut self) -> bool {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let (storage, binary) = match self.postgres {
-            Some(_) => (
-                format!(
-                    "postgres://tansu@127.0.0.1:{}/postgres?sslmode=disable",
-                    self.pg_port
-                ),
+        let (storage, binary) = match &self.postgres {
+            Some(server) => (
+                server.url("postgres"),
                 tool("SPATE_TANSU_PG", "tansu-pg/bin/tansu"),
             ),
             None => ("sqlite://tansu.db".to_string(), sqlite_binary()),
@@ -490,25 +372,6 @@ impl KafkaRecord {
 
 impl Drop for Tansu {
     fn drop(&mut self) {
-        self.stop();
-        self.stop_postgres();
-    }
-}
-
-impl Tansu {
-    /// Stops PostgreSQL at once (SIGQUIT to its postmaster, whose pid it wrote in its data
-    /// directory: the child may be `runuser`, which does not pass a SIGKILL on).
-    fn stop_postgres(&mut self) {
-        let Some(mut child) = self.postgres.take() else {
-            return;
-        };
-        let pid_file = self.dir.path().join("pg/postmaster.pid");
-        let pid = std::fs::read_to_string(pid_file).unwrap_or_default();
-        if let Some(pid) = pid.lines().next().filter(|p| !p.is_empty()) {
-            let _ = Command::new("kill").args(["-QUIT", pid]).status();
-        } else {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
+        self.stop(); // the broker first, then its PostgreSQL server (dropped after)
     }
 }

@@ -308,14 +308,7 @@ impl EpochSink for KafkaSink {
         writer: &str,
         lines: Lines,
     ) -> Result<Option<Staged>> {
-        Ok((!lines.bytes.is_empty()).then(|| Staged {
-            epoch,
-            stream,
-            payload: StagedPayload::Lines {
-                writer: writer.to_string(),
-                lines,
-            },
-        }))
+        Ok(Staged::lines(epoch, stream, writer, lines))
     }
 
     fn commit(&self, epoch: Epoch, staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {

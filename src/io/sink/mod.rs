@@ -4,11 +4,13 @@
 
 mod file;
 mod outputs;
+mod postgres;
 mod stdout;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
 pub use file::FileSink;
 pub use outputs::Outputs;
+pub use postgres::{PostgresSink, PostgresTarget};
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;
@@ -112,6 +114,21 @@ impl Staged {
             epoch,
             stream,
             payload: StagedPayload::Bytes(bytes),
+        })
+    }
+}
+
+impl Staged {
+    /// `writer`'s `lines` held in memory until commit, or `None` when there are none: what
+    /// sinks that write at commit time per writer (Kafka, PostgreSQL) stage.
+    pub fn lines(epoch: Epoch, stream: OutputStream, writer: &str, lines: Lines) -> Option<Staged> {
+        (!lines.bytes.is_empty()).then(|| Staged {
+            epoch,
+            stream,
+            payload: StagedPayload::Lines {
+                writer: writer.to_string(),
+                lines,
+            },
         })
     }
 }
@@ -220,6 +237,8 @@ pub enum SinkSpec {
     File(PathBuf),
     /// Records in a Kafka topic (`kafka://BROKERS/TOPIC`), exactly once by default.
     Kafka(KafkaTopic),
+    /// Rows in a PostgreSQL table (`postgres://USER@HOST:PORT/DB?table=T`), exactly once.
+    Postgres(PostgresTarget),
     /// A sink object of the embedding program (e.g. the load generator's latency probe).
     Custom(CustomSink),
 }
@@ -248,10 +267,14 @@ pub struct SinkContext<'a> {
 }
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:DIR` or `kafka://BROKERS/TOPIC`.
+    /// Parses `stdout`, `file:DIR`, `kafka://BROKERS/TOPIC` or
+    /// `postgres://USER@HOST:PORT/DB?table=T`.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(topic) = KafkaTopic::parse("--sink", text)? {
             return Ok(SinkSpec::Kafka(topic));
+        }
+        if let Some(target) = PostgresTarget::parse(text)? {
+            return Ok(SinkSpec::Postgres(target));
         }
         match text {
             "stdout" | "-" => Ok(SinkSpec::Stdout),
@@ -260,7 +283,7 @@ impl SinkSpec {
                 _ => Err(Error::config(
                     "--sink",
                     text,
-                    "use stdout, file:DIR (a directory for exactly-once epoch files) or kafka://HOST:PORT/TOPIC",
+                    "use stdout, file:DIR (a directory for exactly-once epoch files) , kafka://HOST:PORT/TOPIC or postgres://USER@HOST:PORT/DB?table=NAME",
                 )),
             },
         }
@@ -286,6 +309,9 @@ impl SinkSpec {
                 context.app_id,
                 context.partitions,
             )?),
+            SinkSpec::Postgres(target) => {
+                std::sync::Arc::new(PostgresSink::open(target, context.app_id)?)
+            }
             SinkSpec::Custom(sink) => sink.0.clone(),
         })
     }
@@ -315,6 +341,7 @@ impl std::fmt::Display for SinkSpec {
             SinkSpec::Stdout => f.write_str("stdout"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
             SinkSpec::Kafka(topic) => topic.fmt(f),
+            SinkSpec::Postgres(target) => target.fmt(f),
             SinkSpec::Custom(_) => f.write_str("custom"),
         }
     }

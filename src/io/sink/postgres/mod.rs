@@ -1,0 +1,410 @@
+//! The PostgreSQL sink, `--sink postgres://USER@HOST:PORT/DB?table=T`: results go to table `T`
+//! (created when missing, with a typed column per field of the first result), late records
+//! and dead letters to `T_late` and `T_dead_letter` (one `jsonb` column, `line`).
+//!
+//! Exactly once: an epoch's rows of every writer (key partition) are inserted in one
+//! transaction with a row per writer in `spate_commits(app_id, writer, epoch)`; a writer
+//! whose row is already there committed that epoch before (a replay after a crash), and its
+//! rows are skipped. Rows are staged in memory: a crash loses them, and the replay that the
+//! runtime's checkpoints guarantee stages them again. A server that goes away is waited for
+//! and the transaction retried (exponential backoff, up to `RETRY_FOR`); an error the server
+//! gives for the rows themselves (a column of another type) stops the job, naming the table.
+//!
+//! Update mode (`--output-mode update`): with `&key=C1,C2` in the URL, result rows are upserted
+//! on those fields (the table's primary key when spate creates it), `INSERT … ON CONFLICT (C1,
+//! C2) DO UPDATE`, so the table holds one row per key with its last value; within an epoch only
+//! each key's last row is sent.
+
+mod tables;
+mod target;
+
+pub use target::PostgresTarget;
+
+use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
+use crate::checkpoint::Epoch;
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use target::redacted;
+use tokio_postgres::{Client, NoTls};
+
+/// How long a commit waits for a server that went away before the job stops.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Writes committed output to PostgreSQL tables, exactly once.
+pub struct PostgresSink {
+    target: PostgresTarget,
+    app_id: String,
+    runtime: tokio::runtime::Runtime,
+    /// The open connection, when there is one.
+    client: tokio::sync::Mutex<Option<Client>>,
+    /// The insert statement of each output whose table is known to exist with a column per
+    /// field.
+    inserts: tokio::sync::Mutex<BTreeMap<OutputStream, String>>,
+}
+
+/// One writer's lines of one stream in an epoch.
+struct Rows {
+    writer: String,
+    stream: OutputStream,
+    lines: Vec<u8>,
+}
+
+/// What the sink asks of the server (retried as a whole while the server is away).
+enum Work<'a> {
+    /// Create `spate_commits` when missing.
+    CreateCommits,
+    /// Commit an epoch's rows.
+    Commit { epoch: Epoch, rows: &'a [Rows] },
+    /// The last epoch this app id committed.
+    LastEpoch,
+}
+
+/// Why a transaction failed: the connection (retried) or the rows (not).
+enum Failure {
+    Connection(tokio_postgres::Error),
+    Rows(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Rows(e)
+    }
+}
+
+impl PostgresSink {
+    /// A sink writing to `target` for the job `app_id`; connects (waiting for the server as a
+    /// commit does) and creates `spate_commits` when missing.
+    pub fn open(target: &PostgresTarget, app_id: &str) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(format!("cannot start the PostgreSQL client: {e}")))?;
+        let sink = PostgresSink {
+            target: target.clone(),
+            app_id: app_id.to_string(),
+            runtime,
+            client: tokio::sync::Mutex::new(None),
+            inserts: Default::default(),
+        };
+        sink.run(sink.with_retries("create spate_commits", Work::CreateCommits))?;
+        Ok(sink)
+    }
+
+    /// Runs `work` on the sink's runtime, from a thread of its own (commits are called from
+    /// the job's actors, inside another runtime).
+    fn run<T: Send>(&self, work: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+        std::thread::scope(|scope| {
+            let runtime = &self.runtime;
+            scope
+                .spawn(move || runtime.block_on(work))
+                .join()
+                .unwrap_or_else(|_| Err(Error::Runtime("the PostgreSQL client panicked".into())))
+        })
+    }
+
+    /// Does `work` on a connection, reconnecting and retrying while the server is away (for
+    /// up to [`RETRY_FOR`]); `what` names the work in the error. Answers
+    /// [`Work::LastEpoch`]'s epoch.
+    async fn with_retries(&self, what: &str, work: Work<'_>) -> Result<Option<i64>> {
+        let mut backoff = backoff::ExponentialBackoff {
+            max_elapsed_time: Some(RETRY_FOR),
+            ..Default::default()
+        };
+        let mut slot = self.client.lock().await;
+        loop {
+            let failure = match self.connected(&mut slot).await {
+                Ok(client) => match self.attempt(client, &work).await {
+                    Ok(value) => return Ok(value),
+                    Err(Failure::Rows(e)) => return Err(e),
+                    Err(Failure::Connection(e)) if e.code().is_some() => {
+                        return Err(self.error(what, &e))
+                    }
+                    Err(Failure::Connection(e)) => e,
+                },
+                Err(e) => e,
+            };
+            *slot = None;
+            match backoff::backoff::Backoff::next_backoff(&mut backoff) {
+                Some(pause) => {
+                    tracing::warn!(error = %failure, "PostgreSQL unreachable at {what}; retrying in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                }
+                None => {
+                    return Err(self.error(
+                        what,
+                        &format!(
+                            "{failure}; the server did not come back within {} s, so the job stops at its last checkpoint and a restart commits the epoch exactly once",
+                            RETRY_FOR.as_secs()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One attempt at `work`.
+    async fn attempt(
+        &self,
+        client: &mut Client,
+        work: &Work<'_>,
+    ) -> std::result::Result<Option<i64>, Failure> {
+        match work {
+            Work::CreateCommits => {
+                client
+                    .batch_execute(
+                        "CREATE TABLE IF NOT EXISTS spate_commits (app_id text NOT NULL, writer text NOT NULL, epoch bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (app_id, writer, epoch))",
+                    )
+                    .await
+                    .map_err(Failure::Connection)?;
+                Ok(None)
+            }
+            Work::Commit { epoch, rows } => {
+                self.commit_rows(client, *epoch, rows).await?;
+                Ok(None)
+            }
+            Work::LastEpoch => {
+                let row = client
+                    .query_one(
+                        "SELECT max(epoch) FROM spate_commits WHERE app_id = $1",
+                        &[&self.app_id],
+                    )
+                    .await
+                    .map_err(Failure::Connection)?;
+                Ok(row.get(0))
+            }
+        }
+    }
+
+    /// The open connection, opened when there is none.
+    async fn connected<'s>(
+        &self,
+        slot: &'s mut Option<Client>,
+    ) -> std::result::Result<&'s mut Client, tokio_postgres::Error> {
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) = tokio_postgres::connect(&self.target.url, NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("PostgreSQL connection closed: {e}");
+                }
+            });
+            *slot = Some(client);
+        }
+        Ok(slot.as_mut().expect("connected above"))
+    }
+
+    /// The error of `what` failing with `detail`, naming the server and table.
+    fn error(&self, what: &str, detail: &dyn std::fmt::Display) -> Error {
+        Error::Runtime(format!(
+            "PostgreSQL sink {}: cannot {what}: {detail}",
+            self.target
+        ))
+    }
+
+    /// The table of `stream`'s rows.
+    fn table_of(&self, stream: OutputStream) -> String {
+        match stream {
+            OutputStream::Results | OutputStream::Named(_) => self.target.table.clone(),
+            other => format!(
+                "{}_{}",
+                self.target.table,
+                other.dir_name().replace('-', "_")
+            ),
+        }
+    }
+}
+
+impl PostgresSink {
+    /// Creates `stream`'s table when missing, from `sample` (its first line), checks that
+    /// every field of the sample has a column there (a field without one would be dropped),
+    /// and returns the statement that inserts the stream's rows.
+    async fn ensure_table(
+        &self,
+        client: &Client,
+        stream: OutputStream,
+        sample: &[u8],
+    ) -> std::result::Result<String, Failure> {
+        let table = self.table_of(stream);
+        let key = &self.target.key;
+        let (create, fields, insert) = match stream {
+            OutputStream::Late | OutputStream::DeadLetter => {
+                let insert = tables::insert_lines(&table);
+                (tables::create_lines(&table), vec!["line".into()], insert)
+            }
+            OutputStream::Results | OutputStream::Named(_) => {
+                let first = tables::fields_of(sample)?;
+                let fields: Vec<String> = first.keys().cloned().collect();
+                if let Some(k) = key.iter().find(|k| !fields.contains(k)) {
+                    let why = format!("key column {k} is not a field of the results {fields:?}");
+                    return Err(Failure::Rows(self.error("write the results", &why)));
+                }
+                let insert = tables::insert_results(&table, &fields, key);
+                (tables::create_results(&table, &first, key), fields, insert)
+            }
+        };
+        client
+            .batch_execute(&create)
+            .await
+            .map_err(Failure::Connection)?;
+        let columns = table_columns(client, &table).await?;
+        let missing: Vec<&String> = fields.iter().filter(|f| !columns.contains(f)).collect();
+        if !missing.is_empty() {
+            return Err(Failure::Rows(self.error(
+                "write the results",
+                &format!(
+                    "table {table} has columns {columns:?} but the output has fields {fields:?} ({missing:?} have no column); give another table, or add the columns"
+                ),
+            )));
+        }
+        Ok(insert)
+    }
+
+    /// The insert statement of each stream of `rows`, making their tables first when this
+    /// sink has not yet.
+    async fn inserts(
+        &self,
+        client: &Client,
+        rows: &[Rows],
+    ) -> std::result::Result<BTreeMap<OutputStream, String>, Failure> {
+        let mut known = self.inserts.lock().await;
+        for r in rows {
+            if let std::collections::btree_map::Entry::Vacant(slot) = known.entry(r.stream) {
+                let first = r.lines.split(|b| *b == b'\n').next().unwrap_or_default();
+                slot.insert(self.ensure_table(client, r.stream, first).await?);
+            }
+        }
+        Ok(known.clone())
+    }
+
+    /// One attempt at committing `epoch`'s `rows`: skips each writer that committed the epoch
+    /// before, inserts the others' rows and their commit rows, in one transaction.
+    async fn commit_rows(
+        &self,
+        client: &mut Client,
+        epoch: Epoch,
+        rows: &[Rows],
+    ) -> std::result::Result<(), Failure> {
+        let inserts = self.inserts(client, rows).await?;
+        let transaction = client.transaction().await.map_err(Failure::Connection)?;
+        let mut writers: BTreeMap<&str, Vec<&Rows>> = BTreeMap::new();
+        for r in rows {
+            writers.entry(&r.writer).or_default().push(r);
+        }
+        for (writer, rows) in writers {
+            let fresh = transaction
+                .execute(
+                    "INSERT INTO spate_commits (app_id, writer, epoch) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&self.app_id, &writer, &(epoch as i64)],
+                )
+                .await
+                .map_err(Failure::Connection)?;
+            if fresh == 0 {
+                continue; // committed before this replay
+            }
+            for r in rows {
+                let key = match r.stream {
+                    OutputStream::Late | OutputStream::DeadLetter => &[][..],
+                    _ => &self.target.key[..],
+                };
+                let array = tables::json_array(&r.lines, key)?;
+                transaction
+                    .execute(&inserts[&r.stream], &[&array])
+                    .await
+                    .map_err(Failure::Connection)?;
+            }
+        }
+        transaction.commit().await.map_err(Failure::Connection)
+    }
+}
+
+/// The columns of `table` (`name` or `schema.name`), empty when it does not exist.
+async fn table_columns(client: &Client, table: &str) -> std::result::Result<Vec<String>, Failure> {
+    let (schema, name) = match table.split_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    };
+    let rows = client
+        .query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = coalesce($2, current_schema())",
+            &[&name, &schema],
+        )
+        .await
+        .map_err(Failure::Connection)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+impl EpochSink for PostgresSink {
+    fn stage(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Staged>> {
+        self.stage_keyed(epoch, stream, writer, Lines::unkeyed(bytes))
+    }
+
+    fn stage_keyed(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+        lines: Lines,
+    ) -> Result<Option<Staged>> {
+        // Rows carry their key in their columns: the record keys are not kept.
+        let lines = Lines::unkeyed(lines.bytes);
+        Ok(Staged::lines(epoch, stream, writer, lines))
+    }
+
+    fn location(&self, stream: OutputStream) -> String {
+        format!(
+            "table {} of {}",
+            self.table_of(stream),
+            redacted(&self.target.url)
+        )
+    }
+
+    fn commit(&self, epoch: Epoch, staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
+        let rows: Vec<Rows> = (staged.into_iter())
+            .filter_map(|s| match s.payload {
+                StagedPayload::Lines { writer, lines } => Some(Rows {
+                    writer,
+                    stream: s.stream,
+                    lines: lines.bytes,
+                }),
+                _ => None,
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let what = format!("commit epoch {epoch}");
+        let work = Work::Commit { epoch, rows: &rows };
+        self.run(self.with_retries(&what, work)).map(|_| ())
+    }
+
+    fn recover(&self, _committed: Epoch, _recorded: Epoch) -> Result<()> {
+        Ok(()) // nothing is staged outside memory
+    }
+
+    /// Refuses a table holding commits of epochs after `recorded` by this app id: another
+    /// job's, or that of state that was lost, whose commit rows would make this job's epochs
+    /// of the same numbers look committed.
+    fn claim_output(&self, recorded: Epoch, state: &str, _overwrite: bool) -> Result<()> {
+        let last = self.run(self.with_retries("read spate_commits", Work::LastEpoch))?;
+        match last {
+            Some(last) if last as Epoch > recorded => Err(self.error(
+                "start",
+                &format!(
+                    "spate_commits holds epochs up to {last} of app id {} but {state} accounts for epochs up to {recorded}: another job's output, or that of state that was lost; use another --app-id or table, or delete that output and `DELETE FROM spate_commits WHERE app_id = '{}'`",
+                    self.app_id, self.app_id
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn exactly_once(&self) -> bool {
+        true
+    }
+}

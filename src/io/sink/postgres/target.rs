@@ -1,0 +1,141 @@
+//! Where a PostgreSQL sink writes, as `--sink` names it: the server (libpq's URL), the results
+//! table and, for update mode, the key columns rows are upserted on.
+
+use crate::{Error, Result};
+
+/// Where a PostgreSQL sink writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresTarget {
+    /// The connection URL without spate's options (`table`, `key`).
+    pub url: String,
+    /// The results table (`name` or `schema.name`).
+    pub table: String,
+    /// The columns a result row is upserted on (`key=a,b`): its primary key. Empty: rows are
+    /// appended.
+    pub key: Vec<String>,
+}
+
+impl PostgresTarget {
+    /// Parses `postgres://USER[:PASSWORD]@HOST:PORT/DB?table=T[&key=C1,C2][&OPTION=…]`
+    /// (libpq's options, such as `sslmode`, pass through); `None` when `text` is not a
+    /// PostgreSQL URL.
+    pub fn parse(text: &str) -> Result<Option<Self>> {
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Ok(None);
+        }
+        let refused = |why: &str| Error::config("--sink", redacted(text), why);
+        let (base, query) = text.split_once('?').unwrap_or((text, ""));
+        let (mut table, mut key, mut options) = (None, Vec::new(), Vec::new());
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if let Some(name) = pair.strip_prefix("table=") {
+                table = Some(name.to_string());
+            } else if let Some(columns) = pair.strip_prefix("key=") {
+                key = columns.split(',').map(String::from).collect();
+            } else {
+                options.push(pair);
+            }
+        }
+        let table = table.ok_or_else(|| {
+            refused("name the results table: postgres://USER@HOST:PORT/DB?table=NAME")
+        })?;
+        if !is_table_name(&table) {
+            return Err(refused(
+                "the table must be NAME or SCHEMA.NAME of letters, digits and _ (not starting with a digit)",
+            ));
+        }
+        if !key.iter().all(|c| is_identifier(c)) {
+            return Err(refused(
+                "key= takes the result fields rows are upserted on, as NAME,NAME of letters, digits and _",
+            ));
+        }
+        let url = match options.is_empty() {
+            true => base.to_string(),
+            false => format!("{base}?{}", options.join("&")),
+        };
+        let config = (url.parse::<tokio_postgres::Config>())
+            .map_err(|e| refused(&format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(refused(
+                "spate connects without TLS: use sslmode=disable or prefer, on a local connection or through a TLS-terminating proxy",
+            ));
+        }
+        Ok(Some(PostgresTarget { url, table, key }))
+    }
+}
+
+impl std::fmt::Display for PostgresTarget {
+    /// The URL with spate's options, its password hidden.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let joint = if self.url.contains('?') { '&' } else { '?' };
+        write!(f, "{}{joint}table={}", redacted(&self.url), self.table)?;
+        if !self.key.is_empty() {
+            write!(f, "&key={}", self.key.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// `url` with the password, if any, replaced by `***`.
+pub(super) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// True for ASCII letters, digits and `_`, not starting with a digit.
+fn is_identifier(text: &str) -> bool {
+    (text.chars().next()).is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// True for `name` or `schema.name` (see [`is_identifier`]).
+fn is_table_name(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() <= 2 && parts.iter().all(|p| is_identifier(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_names_its_table_and_key_and_keeps_libpq_options() {
+        let text =
+            "postgres://u:secret@h:5432/db?table=tx&key=user_id,window_start&sslmode=disable";
+        let target = PostgresTarget::parse(text).unwrap().unwrap();
+        assert_eq!(target.url, "postgres://u:secret@h:5432/db?sslmode=disable");
+        assert_eq!((target.table.as_str(), target.key.len()), ("tx", 2));
+        assert_eq!(
+            target.to_string(),
+            "postgres://u:***@h:5432/db?sslmode=disable&table=tx&key=user_id,window_start"
+        );
+        assert!(PostgresTarget::parse("file:out").unwrap().is_none());
+        assert!(PostgresTarget::parse("postgres://h/db?table=public.tx").is_ok());
+    }
+
+    #[test]
+    fn a_url_spate_cannot_write_to_is_refused_without_its_password() {
+        for (url, why) in [
+            ("postgres://u:pw@h/db", "name the results table"),
+            ("postgres://u:pw@h/db?table=a;drop", "NAME or SCHEMA.NAME"),
+            ("postgres://u:pw@h/db?table=a&key=x y", "key="),
+            (
+                "postgres://u:pw@h/db?table=a&sslmode=require",
+                "without TLS",
+            ),
+        ] {
+            let refused = PostgresTarget::parse(url).unwrap_err().to_string();
+            assert!(
+                refused.contains(why) && !refused.contains("pw"),
+                "{refused}"
+            );
+        }
+    }
+}
