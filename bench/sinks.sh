@@ -37,10 +37,14 @@ done
 
 median() { sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 
-# Runs a command once; prints its wall time in seconds.
+# Runs a command once; prints its wall time in seconds, or its errors and stops the script.
 timed() {
-    local TIMEFORMAT='%R'
-    { time "$@" >/dev/null 2>&1; } 2>&1 | tail -1
+    local TIMEFORMAT='%R' wall
+    if ! wall=$( { time "$@" >/dev/null 2>"$work/err"; } 2>&1); then
+        cat "$work/err" >&2
+        exit 1
+    fi
+    echo "$wall"
 }
 
 sink_run() { # pipeline sink (runs in a subshell: a fresh table and app id from the clock)
