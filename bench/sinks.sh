@@ -4,6 +4,7 @@
 # malformed lines), each run start to exit with `--state`, RUNS times in turns, into
 #
 # - `--sink file:DIR` (JSON-lines epoch files, renamed into place at commit);
+# - `--sink parquet:DIR` (the same with results as Parquet files);
 # - `--sink postgres://…?table=T`: a private PostgreSQL server on a free loopback port, its
 #   data in a temporary directory, with its default durability (fsync, synchronous commit);
 #   each run writes a fresh table under a fresh app id.
@@ -52,24 +53,26 @@ sink_run() { # pipeline sink (runs in a subshell: a fresh table and app id from 
     run=$(date +%s%N)
     rm -rf "$work/out" "$work/state"
     local sink=$2
-    if [ "$sink" = postgres ]; then
-        sink="postgres://tansu@127.0.0.1:$port/postgres?sslmode=disable&table=t$run"
-    else
-        sink="file:$work/out"
-    fi
+    case $sink in
+        postgres) sink="postgres://tansu@127.0.0.1:$port/postgres?sslmode=disable&table=t$run" ;;
+        *) sink="$sink:$work/out" ;;
+    esac
     target/release/spate run "$1" --source "file:$input" --sink "$sink" \
         --state "$work/state" --app-id "bench-$run" --metrics-addr off --quiet
 }
 
-printf '%-12s %10s %12s %12s %14s %10s\n' pipeline "file s" "file rec/s" "postgres s" "postgres rec/s" "pg/file"
+printf '%-12s %8s %11s %10s %11s %8s %11s %9s %9s\n' pipeline "file s" "file rec/s" \
+    "parquet s" "pq rec/s" "pg s" "pg rec/s" "pq/file" "pg/file"
 for pipeline in tx-windows fraud sessions; do
-    file_times=() pg_times=()
+    file_times=() pq_times=() pg_times=()
     for _ in $(seq "$runs"); do
         file_times+=("$(timed sink_run "$pipeline" file)")
+        pq_times+=("$(timed sink_run "$pipeline" parquet)")
         pg_times+=("$(timed sink_run "$pipeline" postgres)")
     done
     file=$(printf '%s\n' "${file_times[@]}" | median)
+    pq=$(printf '%s\n' "${pq_times[@]}" | median)
     pg=$(printf '%s\n' "${pg_times[@]}" | median)
-    awk -v p="$pipeline" -v f="$file" -v g="$pg" -v n="$events" \
-        'BEGIN { printf "%-12s %10.3f %12.0f %12.3f %14.0f %10.2f\n", p, f, n / f, g, n / g, g / f }'
+    awk -v p="$pipeline" -v f="$file" -v q="$pq" -v g="$pg" -v n="$events" \
+        'BEGIN { printf "%-12s %8.3f %11.0f %10.3f %11.0f %8.3f %11.0f %9.2f %9.2f\n", p, f, n / f, q, n / q, g, n / g, q / f, g / f }'
 done

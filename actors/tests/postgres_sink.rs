@@ -27,30 +27,16 @@ fn rows(server: &Postgres, table: &str) -> Vec<String> {
         let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
         let rows = client.query(&sql, &[]).await.unwrap();
         rows.iter()
-            .map(|r| normal(&r.get::<_, String>(0)))
+            .map(|r| numbers_as_floats(&r.get::<_, String>(0)))
             .collect()
     });
     rows.sort();
     rows
 }
 
-/// `line` (a JSON object) with every number as a float, keys sorted.
-fn normal(line: &str) -> String {
-    fn floats(value: serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
-            Value::Object(map) => map.into_iter().map(|(k, v)| (k, floats(v))).collect(),
-            Value::Array(items) => items.into_iter().map(floats).collect(),
-            other => other,
-        }
-    }
-    floats(serde_json::from_str(line).unwrap()).to_string()
-}
-
-/// `lines` normalized as [`normal`], sorted.
+/// `lines` normalized as [`numbers_as_floats`], sorted.
 fn normalized(lines: &[String]) -> Vec<String> {
-    let mut lines: Vec<String> = lines.iter().map(|l| normal(l)).collect();
+    let mut lines: Vec<String> = lines.iter().map(|l| numbers_as_floats(l)).collect();
     lines.sort();
     lines
 }

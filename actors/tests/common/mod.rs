@@ -611,3 +611,18 @@ pub fn object_with(line: &str, fields: &[&str]) -> serde_json::Value {
     assert_eq!(keys, fields, "{line}");
     v
 }
+
+/// `line` (a JSON object) with every number written as a float, so that a table's or a Parquet
+/// file's `100` equals the JSON lines' `100.0`.
+pub fn numbers_as_floats(line: &str) -> String {
+    fn floats(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+            Value::Object(map) => map.into_iter().map(|(k, v)| (k, floats(v))).collect(),
+            Value::Array(items) => items.into_iter().map(floats).collect(),
+            other => other,
+        }
+    }
+    floats(serde_json::from_str(line).unwrap()).to_string()
+}

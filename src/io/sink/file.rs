@@ -3,7 +3,9 @@
 //! renamed, so the staging folder only ever holds complete files) and renamed into
 //! `DIR/part-<epoch>-<writer>.jsonl` (results), `DIR/late/…` or `DIR/dead-letter/…` when the
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,
-//! and nothing but committed results matches `DIR/*.jsonl`.
+//! and nothing but committed results matches `DIR/*.jsonl`. With `--sink parquet:DIR` results
+//! are Parquet files, `part-<epoch>-<writer>.parquet` (see `parquet.rs`), staged the same way;
+//! late records and dead letters stay JSON lines.
 
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
@@ -14,18 +16,34 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Writes committed epochs as JSON-lines files under a directory.
+/// How the file sink writes results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// JSON lines (`--sink file:DIR`).
+    JsonLines,
+    /// Parquet (`--sink parquet:DIR`).
+    Parquet,
+}
+
+/// Writes committed epochs as files under a directory.
 #[derive(Debug)]
 pub struct FileSink {
     dir: PathBuf,
+    format: FileFormat,
     /// Complete staged files found at start whose epoch is replayed: committed with it.
     leftovers: Mutex<BTreeMap<Epoch, Vec<Staged>>>,
 }
 
 impl FileSink {
-    /// Creates the directory layout under `dir` when missing. A folder of it that is a
-    /// symbolic link (output could land anywhere) is refused unless `follow_symlinks`.
+    /// A JSON-lines sink (see [`open_as`](Self::open_as)).
     pub fn open(dir: &Path, follow_symlinks: bool) -> Result<Self> {
+        Self::open_as(dir, follow_symlinks, FileFormat::JsonLines)
+    }
+
+    /// Creates the directory layout under `dir` when missing, for results in `format`. A
+    /// folder of it that is a symbolic link (output could land anywhere) is refused unless
+    /// `follow_symlinks`.
+    pub fn open_as(dir: &Path, follow_symlinks: bool, format: FileFormat) -> Result<Self> {
         for stream in OutputStream::ALL {
             for folder in [Self::final_dir(dir, stream), Self::staging_dir(dir, stream)] {
                 let link = fs::symlink_metadata(&folder).is_ok_and(|m| m.file_type().is_symlink());
@@ -47,6 +65,7 @@ impl FileSink {
         }
         Ok(FileSink {
             dir: dir.to_path_buf(),
+            format,
             leftovers: Mutex::new(BTreeMap::new()),
         })
     }
@@ -62,12 +81,21 @@ impl FileSink {
         dir.join(".staging").join(stream.dir_name())
     }
 
-    fn file_name(epoch: Epoch, writer: &str) -> String {
-        format!("part-{epoch:012}-{writer}.jsonl")
+    /// The name of `writer`'s output file of `epoch` in `stream`.
+    fn file_name(&self, epoch: Epoch, writer: &str, stream: OutputStream) -> String {
+        format!("part-{epoch:012}-{writer}.{}", self.extension(stream))
+    }
+
+    /// The extension of `stream`'s files: `parquet` for Parquet results, else `jsonl`.
+    fn extension(&self, stream: OutputStream) -> &'static str {
+        match (self.format, stream) {
+            (FileFormat::Parquet, OutputStream::Results | OutputStream::Named(_)) => "parquet",
+            _ => "jsonl",
+        }
     }
 
     /// The files in `dir`, each with its epoch when it is an output file
-    /// (`part-<epoch>-<writer>.jsonl`).
+    /// (`part-<epoch>-<writer>.jsonl` or `.parquet`).
     fn part_files(dir: &Path) -> Result<Vec<(Option<Epoch>, PathBuf)>> {
         let list_error = |e| Error::io("cannot list sink directory", dir, e);
         let mut files = Vec::new();
@@ -77,7 +105,8 @@ impl FileSink {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            let epoch = Self::parse_epoch(name).filter(|_| name.ends_with(".jsonl"));
+            let output = name.ends_with(".jsonl") || name.ends_with(".parquet");
+            let epoch = Self::parse_epoch(name).filter(|_| output);
             files.push((epoch, path));
         }
         Ok(files)
@@ -119,11 +148,15 @@ impl EpochSink for FileSink {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        let name = Self::file_name(epoch, writer);
+        let name = self.file_name(epoch, writer, stream);
         let target = Self::final_dir(&self.dir, stream).join(&name);
         if bytes.is_empty() || target.exists() {
             return Ok(None);
         }
+        let bytes = match self.extension(stream) {
+            "parquet" => super::parquet::encode(&bytes)?,
+            _ => bytes,
+        };
         let staged = Self::staging_dir(&self.dir, stream).join(&name);
         let partial = staged.with_extension("partial");
         let mut file =

@@ -4,11 +4,12 @@
 
 mod file;
 mod outputs;
+mod parquet;
 mod postgres;
 mod stdout;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
-pub use file::FileSink;
+pub use file::{FileFormat, FileSink};
 pub use outputs::Outputs;
 pub use postgres::{PostgresSink, PostgresTarget};
 pub use stdout::StdoutSink;
@@ -235,6 +236,8 @@ pub enum SinkSpec {
     Stdout,
     /// Exactly-once epoch files under a directory.
     File(PathBuf),
+    /// Exactly-once epoch files under a directory, results as Parquet (`parquet:DIR`).
+    Parquet(PathBuf),
     /// Records in a Kafka topic (`kafka://BROKERS/TOPIC`), exactly once by default.
     Kafka(KafkaTopic),
     /// Rows in a PostgreSQL table (`postgres://USER@HOST:PORT/DB?table=T`), exactly once.
@@ -267,7 +270,7 @@ pub struct SinkContext<'a> {
 }
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:DIR`, `kafka://BROKERS/TOPIC` or
+    /// Parses `stdout`, `file:DIR`, `parquet:DIR`, `kafka://BROKERS/TOPIC` or
     /// `postgres://USER@HOST:PORT/DB?table=T`.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(topic) = KafkaTopic::parse("--sink", text)? {
@@ -276,16 +279,19 @@ impl SinkSpec {
         if let Some(target) = PostgresTarget::parse(text)? {
             return Ok(SinkSpec::Postgres(target));
         }
-        match text {
-            "stdout" | "-" => Ok(SinkSpec::Stdout),
-            _ => match text.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => Ok(SinkSpec::File(PathBuf::from(path))),
-                _ => Err(Error::config(
-                    "--sink",
-                    text,
-                    "use stdout, file:DIR (a directory for exactly-once epoch files) , kafka://HOST:PORT/TOPIC or postgres://USER@HOST:PORT/DB?table=NAME",
-                )),
-            },
+        let path = |prefix| text.strip_prefix(prefix).filter(|p| !p.is_empty());
+        if text == "stdout" || text == "-" {
+            Ok(SinkSpec::Stdout)
+        } else if let Some(dir) = path("file:") {
+            Ok(SinkSpec::File(PathBuf::from(dir)))
+        } else if let Some(dir) = path("parquet:") {
+            Ok(SinkSpec::Parquet(PathBuf::from(dir)))
+        } else {
+            Err(Error::config(
+                "--sink",
+                text,
+                "use stdout, file:DIR (a directory for exactly-once epoch files), parquet:DIR (the same, results as Parquet), kafka://HOST:PORT/TOPIC or postgres://USER@HOST:PORT/DB?table=NAME",
+            ))
         }
     }
 
@@ -303,6 +309,11 @@ impl SinkSpec {
             SinkSpec::File(dir) => {
                 std::sync::Arc::new(FileSink::open(dir, context.follow_symlinks)?)
             }
+            SinkSpec::Parquet(dir) => std::sync::Arc::new(FileSink::open_as(
+                dir,
+                context.follow_symlinks,
+                FileFormat::Parquet,
+            )?),
             SinkSpec::Kafka(topic) => std::sync::Arc::new(KafkaSink::open(
                 topic,
                 context.kafka,
@@ -323,11 +334,16 @@ impl SinkSpec {
     /// without its brokers, else the spec itself.
     pub fn identity(&self) -> Result<String> {
         Ok(match self {
-            SinkSpec::File(dir) => {
+            SinkSpec::File(dir) | SinkSpec::Parquet(dir) => {
                 let canonical = std::fs::create_dir_all(dir)
                     .and_then(|_| std::fs::canonicalize(dir))
                     .map_err(|e| Error::io("cannot create the sink directory (--sink)", dir, e))?;
-                format!("file:{}", canonical.display())
+                let scheme = if matches!(self, SinkSpec::File(_)) {
+                    "file"
+                } else {
+                    "parquet"
+                };
+                format!("{scheme}:{}", canonical.display())
             }
             SinkSpec::Kafka(topic) => format!("kafka:{}", topic.topic),
             other => other.to_string(),
@@ -340,6 +356,7 @@ impl std::fmt::Display for SinkSpec {
         match self {
             SinkSpec::Stdout => f.write_str("stdout"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
+            SinkSpec::Parquet(p) => write!(f, "parquet:{}", p.display()),
             SinkSpec::Kafka(topic) => topic.fmt(f),
             SinkSpec::Postgres(target) => target.fmt(f),
             SinkSpec::Custom(_) => f.write_str("custom"),

@@ -1,0 +1,88 @@
+//! `--sink parquet:DIR`: `tx-windows` and `fraud` killed with SIGKILL at random moments and
+//! restarted write Parquet files that, read back with the `parquet` crate, hold the file sink's
+//! JSON-lines results row for row, each epoch's file once.
+
+mod common;
+
+use common::*;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::Path;
+
+/// Every row of the committed Parquet files directly in `dir`, as JSON with each number written
+/// as a float (so `100` and `100.0` compare equal), sorted; and the files' names.
+fn parquet_rows(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut rows, mut names) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".parquet") {
+            continue;
+        }
+        names.push(name);
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        for batch in reader.build().unwrap() {
+            let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
+            writer.write(&batch.unwrap()).unwrap();
+            writer.finish().unwrap();
+            let text = String::from_utf8(writer.into_inner()).unwrap();
+            rows.extend(text.lines().map(numbers_as_floats));
+        }
+    }
+    rows.sort();
+    (rows, names)
+}
+
+#[test]
+fn parquet_results_equal_the_json_lines_across_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 40_000, 500, 17, true);
+    let source = file_arg(&input);
+    let epochs = [
+        "--max-records-per-epoch",
+        "1000",
+        "--checkpoint-interval",
+        "50ms",
+        "--metrics-addr",
+        "off",
+    ];
+    let (mut rng, mut kills) = (Rng(17), 0);
+    for pipeline in ["tx-windows", "fraud"] {
+        let reference = tmp.path().join(format!("{pipeline}-jsonl"));
+        let sink = file_arg(&reference);
+        run_ok(
+            &[
+                &["run", pipeline, "--source", &source, "--sink", &sink][..],
+                &epochs,
+            ]
+            .concat(),
+        );
+        let [results, late, dead] = all_outputs(&reference);
+
+        let out = tmp.path().join(format!("{pipeline}-parquet"));
+        let sink = format!("parquet:{}", out.display());
+        let state = tmp.path().join(format!("{pipeline}-state"));
+        let run = [
+            &["run", pipeline, "--source", &source, "--sink", &sink][..],
+            &["--state", state.to_str().unwrap()],
+            &epochs,
+        ]
+        .concat();
+        kills += kill_randomly(&run, 4, (50, 600), &mut rng);
+        run_ok(&run);
+        let (rows, files) = parquet_rows(&out);
+        let expected: Vec<String> = results.iter().map(|l| numbers_as_floats(l)).collect();
+        let mut expected = expected;
+        expected.sort();
+        assert_same_lines(&rows, &expected, &format!("{pipeline}: Parquet rows"));
+        assert!(
+            files.len() > 1,
+            "{pipeline}: one file per epoch and partition"
+        );
+        let [_, got_late, got_dead] = all_outputs(&out);
+        assert_same_lines(&got_late, &late, &format!("{pipeline}: late records"));
+        assert_same_lines(&got_dead, &dead, &format!("{pipeline}: dead letters"));
+    }
+    assert!(kills > 0, "no run was killed while it ran");
+}
