@@ -334,6 +334,8 @@ async fn table_columns(client: &Client, table: &str) -> std::result::Result<Vec<
 }
 
 impl EpochSink for PostgresSink {
+    /// Holds `writer`'s lines in memory until the commit (the default `stage_keyed` drops the
+    /// record keys: a row carries its key in its columns).
     fn stage(
         &self,
         epoch: Epoch,
@@ -341,19 +343,7 @@ impl EpochSink for PostgresSink {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        self.stage_keyed(epoch, stream, writer, Lines::unkeyed(bytes))
-    }
-
-    fn stage_keyed(
-        &self,
-        epoch: Epoch,
-        stream: OutputStream,
-        writer: &str,
-        lines: Lines,
-    ) -> Result<Option<Staged>> {
-        // Rows carry their key in their columns: the record keys are not kept.
-        let lines = Lines::unkeyed(lines.bytes);
-        Ok(Staged::lines(epoch, stream, writer, lines))
+        Ok(Staged::lines(epoch, stream, writer, Lines::unkeyed(bytes)))
     }
 
     fn location(&self, stream: OutputStream) -> String {
