@@ -53,6 +53,17 @@ pub fn listening(child: &mut Child, port: u16, what: &str, log: &Path) -> bool {
     panic!("{what} did not listen within 30 s");
 }
 
+/// Calls `launch` with free ports until it starts (true), at most five times; `what` names
+/// the server in the panic when none did.
+pub fn on_a_free_port(what: &str, mut launch: impl FnMut(u16) -> bool) {
+    for _ in 0..5 {
+        if launch(free_port()) {
+            return;
+        }
+    }
+    panic!("{what} did not start on any of five free ports");
+}
+
 /// A log file opened for a child's stdout and stderr.
 pub fn log_file(path: &Path) -> (Stdio, Stdio) {
     let log = std::fs::OpenOptions::new()
@@ -104,13 +115,11 @@ impl Postgres {
             port: 0,
             dir,
         };
-        for _ in 0..5 {
-            server.port = free_port();
-            if server.launch() {
-                return server;
-            }
-        }
-        panic!("postgres did not start on any of five free ports");
+        on_a_free_port("postgres", |port| {
+            server.port = port;
+            server.launch()
+        });
+        server
     }
 
     /// Starts the server on its port; false when it exits at once (the port was taken).

@@ -17,7 +17,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 #[path = "postgres.rs"]
 mod postgres;
 
-use postgres::{free_port, listening, log_file, tool, Postgres};
+use postgres::{listening, log_file, on_a_free_port, tool, Postgres};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -62,13 +62,11 @@ impl Tansu {
             port: 0,
             dir,
         };
-        for _ in 0..5 {
-            broker.port = free_port();
-            if broker.launch() {
-                return broker;
-            }
-        }
-        panic!("tansu did not start on any of five free ports");
+        on_a_free_port("tansu", |port| {
+            broker.port = port;
+            broker.launch()
+        });
+        broker
     }
 
     /// Starts the broker process; false when it exits at once (its port was taken).
