@@ -7,7 +7,8 @@
 # - `--sink parquet:DIR` (the same with results as Parquet files);
 # - `--sink postgres://…?table=T`: a private PostgreSQL server on a free loopback port, its
 #   data in a temporary directory, with its default durability (fsync, synchronous commit);
-#   each run writes a fresh table under a fresh app id.
+#   each run writes a fresh table under a fresh app id;
+# - `--sink delta:DIR` (a Delta Lake table: one commit per epoch, Parquet files).
 #
 # Prints the median wall time and input records per second of each. PostgreSQL's binaries come
 # from scripts/lib/postgres.sh (Debian's, or PostgreSQL 17 unpacked into target/tools). Usage:
@@ -51,7 +52,7 @@ timed() {
 sink_run() { # pipeline sink (runs in a subshell: a fresh table and app id from the clock)
     local run
     run=$(date +%s%N)
-    rm -rf "$work/out" "$work/state"
+    rm -rf "$work"/out* "$work/state"
     local sink=$2
     case $sink in
         postgres) sink="postgres://tansu@127.0.0.1:$port/postgres?sslmode=disable&table=t$run" ;;
@@ -61,18 +62,21 @@ sink_run() { # pipeline sink (runs in a subshell: a fresh table and app id from 
         --state "$work/state" --app-id "bench-$run" --metrics-addr off --quiet
 }
 
-printf '%-12s %8s %11s %10s %11s %8s %11s %9s %9s\n' pipeline "file s" "file rec/s" \
-    "parquet s" "pq rec/s" "pg s" "pg rec/s" "pq/file" "pg/file"
+printf '%-12s %8s %11s %10s %11s %8s %11s %8s %11s %8s %8s %8s\n' pipeline "file s" \
+    "file rec/s" "parquet s" "pq rec/s" "pg s" "pg rec/s" "delta s" "dl rec/s" "pq/file" \
+    "pg/file" "dl/file"
 for pipeline in tx-windows fraud sessions; do
-    file_times=() pq_times=() pg_times=()
+    file_times=() pq_times=() pg_times=() dl_times=()
     for _ in $(seq "$runs"); do
         file_times+=("$(timed sink_run "$pipeline" file)")
         pq_times+=("$(timed sink_run "$pipeline" parquet)")
         pg_times+=("$(timed sink_run "$pipeline" postgres)")
+        dl_times+=("$(timed sink_run "$pipeline" delta)")
     done
     file=$(printf '%s\n' "${file_times[@]}" | median)
     pq=$(printf '%s\n' "${pq_times[@]}" | median)
     pg=$(printf '%s\n' "${pg_times[@]}" | median)
-    awk -v p="$pipeline" -v f="$file" -v q="$pq" -v g="$pg" -v n="$events" \
-        'BEGIN { printf "%-12s %8.3f %11.0f %10.3f %11.0f %8.3f %11.0f %9.2f %9.2f\n", p, f, n / f, q, n / q, g, n / g, q / f, g / f }'
+    dl=$(printf '%s\n' "${dl_times[@]}" | median)
+    awk -v p="$pipeline" -v f="$file" -v q="$pq" -v g="$pg" -v d="$dl" -v n="$events" \
+        'BEGIN { printf "%-12s %8.3f %11.0f %10.3f %11.0f %8.3f %11.0f %8.3f %11.0f %8.2f %8.2f %8.2f\n", p, f, n / f, q, n / q, g, n / g, d, n / d, q / f, g / f, d / f }'
 done

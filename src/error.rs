@@ -174,6 +174,16 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A sink that writes to a server or table (PostgreSQL, Delta Lake) failed.
+    #[error("{sink}: cannot {action}: {detail}")]
+    Sink {
+        /// The sink as `--sink` names it (passwords hidden).
+        sink: String,
+        /// What it was doing, e.g. "commit epoch 7".
+        action: String,
+        /// What went wrong, and what to do.
+        detail: String,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

@@ -63,14 +63,8 @@ fn parquet_results_equal_the_json_lines_across_kills() {
         let out = tmp.path().join(format!("{pipeline}-parquet"));
         let sink = format!("parquet:{}", out.display());
         let state = tmp.path().join(format!("{pipeline}-state"));
-        let run = [
-            &["run", pipeline, "--source", &source, "--sink", &sink][..],
-            &["--state", state.to_str().unwrap()],
-            &epochs,
-        ]
-        .concat();
-        kills += kill_randomly(&run, 4, (50, 600), &mut rng);
-        run_ok(&run);
+        let job = (pipeline, source.as_str(), sink.as_str());
+        kills += run_through_kills(job, &state, &epochs, 4, &mut rng);
         let (rows, files) = parquet_rows(&out);
         let expected: Vec<String> = results.iter().map(|l| numbers_as_floats(l)).collect();
         let mut expected = expected;

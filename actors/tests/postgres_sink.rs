@@ -83,15 +83,10 @@ fn the_transaction_pipelines_land_in_tables_exactly_once_across_kills() {
 
         let url = format!("{}&table={table}", server.url("postgres"));
         let state = tmp.path().join(format!("{table}-state"));
-        let run = [
-            &["run", pipeline, "--source", &source, "--sink", &url][..],
-            &["--state", state.to_str().unwrap(), "--metrics-addr", "off"],
-            &epochs,
-        ]
-        .concat();
-        let kills = kill_randomly(&run, 5, (50, 600), &mut rng);
+        let extra = [&epochs[..], &["--metrics-addr", "off"]].concat();
+        let job = (pipeline, source.as_str(), url.as_str());
+        let kills = run_through_kills(job, &state, &extra, 5, &mut rng);
         kills_in_all += kills;
-        run_ok(&run);
         let what = format!("{pipeline} in PostgreSQL after {kills} kills");
         assert_same_lines(&rows(&server, &table), &normalized(&results), &what);
         assert_same_lines(
@@ -175,19 +170,8 @@ fn update_mode_leaves_one_row_per_key_with_its_last_value() {
     let args = ["run", "tx-windows", "--source", &source, "--sink", &sink];
     run_ok(&[&args[..], &update].concat());
     let [results, _, _] = all_outputs(&reference);
-    // The last emission of each window, as the table should hold it.
-    let mut last = std::collections::BTreeMap::new();
-    for line in &results {
-        let row: serde_json::Value = serde_json::from_str(line).unwrap();
-        let id = (row["key"].to_string(), row["window_start"].to_string());
-        let emission = row["emission"].as_u64().unwrap();
-        if last.get(&id).is_none_or(|(e, _)| *e < emission) {
-            last.insert(id, (emission, line.clone()));
-        }
-    }
-    let updated = last.values().filter(|(e, _)| *e > 1).count();
+    let (expected, updated) = last_emissions(&results);
     assert!(updated > 0, "no window was updated: the test shows nothing");
-    let expected: Vec<String> = last.into_values().map(|(_, line)| line).collect();
 
     let url = format!(
         "{}&table=windows&key=key,window_start",

@@ -13,7 +13,7 @@ pub use params::{ParamDecl, Params};
 pub use registry::{BuildFn, Registry, Runnable};
 
 use crate::io::kafka::{Guarantee, KafkaSettings};
-use crate::io::sink::SinkSpec;
+use crate::io::sink::{apply_sink_options, SinkSpec};
 use crate::io::source::{GenOptions, SourceSpec};
 use crate::runtime::{cores, JobReport, RunConfig, TriggerSpec};
 use crate::time::{parse_duration, OutputMode};
@@ -56,6 +56,9 @@ enum Command {
     /// A stopped job's state directory: inspect it, print a key's state, erase a key.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Delta Lake tables written by a `delta:` sink.
+    #[command(subcommand)]
+    Delta(DeltaCommand),
     /// Print a running job's last epochs and health (from its `--metrics-addr`); exit 0 when
     /// healthy, 1 when not (with the reason), 2 when no job answers.
     Status {
@@ -65,6 +68,21 @@ enum Command {
         /// How many of the last epochs to print.
         #[arg(long, default_value_t = 10)]
         last: usize,
+    },
+}
+
+/// `spate delta …`.
+#[derive(Subcommand, Debug)]
+enum DeltaCommand {
+    /// Compact a Delta table's small files (each epoch writes its own) into files of the
+    /// target size, in one commit that changes no row; a job may keep writing meanwhile.
+    /// Prints `{"files_added","files_removed","version"}`.
+    Optimize {
+        /// The table's directory (as in `--sink delta:PATH`).
+        path: PathBuf,
+        /// The size of the files written (e.g. `128MiB`; default 100 MiB).
+        #[arg(long, value_name = "SIZE")]
+        target_file_size: Option<String>,
     },
 }
 
@@ -102,14 +120,21 @@ struct RunArgs {
     /// them. Default: gen.
     #[arg(long, value_name = "[NAME=]URI")]
     source: Vec<String>,
-    /// Output: `stdout` (JSON lines; late records and dead letters on stderr) or `file:DIR`
-    /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`) or
-    /// `kafka://HOST:PORT/TOPIC` (exactly once; late records and dead letters go to
-    /// `<app-id>-late` and `<app-id>-dead-letter`). A pipeline with several outputs takes one
-    /// `--sink NAME=URI` per output (`spate describe` names them); the first also gets the late
-    /// records and dead letters. Default: stdout.
+    /// Output: `stdout` (JSON lines; late records and dead letters on stderr), `file:DIR`
+    /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`),
+    /// `parquet:DIR` (the same, results as Parquet), `kafka://HOST:PORT/TOPIC` (exactly once;
+    /// late records and dead letters go to `<app-id>-late` and `<app-id>-dead-letter`),
+    /// `postgres://USER@HOST:PORT/DB?table=T[&key=F1,F2]` (exactly once; `T_late`,
+    /// `T_dead_letter`) or `delta:PATH[?key=F1,F2]` (a Delta Lake table, exactly once;
+    /// `PATH_late`, `PATH_dead_letter`); `key=` upserts rows on those fields. A pipeline with
+    /// several outputs takes one `--sink NAME=URI` per output (`spate describe` names them);
+    /// the first also gets the late records and dead letters. Default: stdout.
     #[arg(long, value_name = "[NAME=]URI")]
     sink: Vec<String>,
+    /// A sink setting, repeatable: `target_file_size=SIZE` (Delta Lake sinks: the size
+    /// Parquet files are cut at, e.g. `128MiB`; default 100 MiB).
+    #[arg(long = "sink-opt", value_name = "NAME=VALUE")]
+    sink_opts: Vec<String>,
     /// State directory (sled). A restarted job resumes from its last checkpoint. Without it,
     /// state is temporary and a restart begins again.
     #[arg(long, value_name = "DIR")]
@@ -331,7 +356,12 @@ impl RunArgs {
         let metrics_addr = self.metrics_addr()?;
         let kafka_options = self.kafka_options()?;
         let (source, named_sources) = self.sources()?;
-        let (unnamed_sink, named_sinks) = named(&self.sink, "--sink", SinkSpec::parse_named)?;
+        let (mut unnamed_sink, mut named_sinks) =
+            named(&self.sink, "--sink", SinkSpec::parse_named)?;
+        let mut sinks: Vec<&mut SinkSpec> = (unnamed_sink.iter_mut())
+            .chain(named_sinks.iter_mut().map(|(_, sink)| sink))
+            .collect();
+        apply_sink_options(&self.sink_opts, &mut sinks)?;
         let any_file = std::iter::once(&source)
             .chain(named_sources.iter().map(|(_, s)| s))
             .any(|s| matches!(s, SourceSpec::File(_)));
@@ -518,11 +548,19 @@ pub fn main(registry: Registry) -> ExitCode {
                 }
             }
         }
+        Command::Delta(DeltaCommand::Optimize {
+            path,
+            target_file_size,
+        }) => report(optimize_delta(&path, target_file_size.as_deref())),
         Command::Run(args) => run(&registry, &args),
         Command::Status { addr, last } => status::status(&addr, last),
         Command::State(command) => state::run(&registry, &command),
     }
 }
+
+/// The log levels without `RUST_LOG`: spate's progress, and only the warnings of the Delta
+/// Lake libraries (which log every table read at info).
+const DEFAULT_LOGS: &str = "info,buoyant_kernel=warn,deltalake_core=warn,datafusion=warn";
 
 /// Sends log lines to stderr, as text or JSON (`--log-format`), at `RUST_LOG`'s level.
 fn init_logs(format: &str) {
@@ -531,7 +569,7 @@ fn init_logs(format: &str) {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOGS)),
         );
     match format {
         "json" => logs.json().init(),
@@ -541,6 +579,29 @@ fn init_logs(format: &str) {
 }
 
 /// `spate list`: a line per pipeline.
+/// `spate delta optimize`: compacts the table at `path`, its result on stdout as JSON.
+fn optimize_delta(path: &Path, target_file_size: Option<&str>) -> crate::Result<String> {
+    let size = (target_file_size)
+        .map(|size| crate::io::sink::parse_size("--target-file-size", size))
+        .transpose()?;
+    let compaction = crate::io::sink::optimize_delta(path, size)?;
+    Ok(serde_json::to_string(&compaction).expect("plain numbers"))
+}
+
+/// A command's outcome: its output on stdout and exit 0, or its error on stderr and exit 1.
+fn report(outcome: crate::Result<String>) -> ExitCode {
+    match outcome {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn list(registry: &Registry) -> ExitCode {
     let width = registry.iter().map(|p| p.name().len()).max().unwrap_or(0);
     for p in registry.iter() {

@@ -396,6 +396,43 @@ pub fn kill_randomly(args: &[&str], kills: u32, window: (u64, u64), rng: &mut Rn
     hits
 }
 
+/// Runs `pipeline` from `source` into `sink` with `--state state` and `extra` flags: killed
+/// with SIGKILL `kills` times at random moments in its first 50–600 ms, then run to its end.
+/// Returns how many kills hit a running job.
+pub fn run_through_kills(
+    (pipeline, source, sink): (&str, &str, &str),
+    state: &Path,
+    extra: &[&str],
+    kills: u32,
+    rng: &mut Rng,
+) -> u32 {
+    let run = [
+        &["run", pipeline, "--source", source, "--sink", sink][..],
+        &["--state", state.to_str().unwrap()],
+        extra,
+    ]
+    .concat();
+    let hits = kill_randomly(&run, kills, (50, 600), rng);
+    run_ok(&run);
+    hits
+}
+
+/// The last emission of each window (`key`, `window_start`) among update-mode `results` (what
+/// a table upserted on that key holds), and how many windows were emitted more than once.
+pub fn last_emissions(results: &[String]) -> (Vec<String>, usize) {
+    let mut last = std::collections::BTreeMap::new();
+    for line in results {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = (row["key"].to_string(), row["window_start"].to_string());
+        let emission = row["emission"].as_u64().unwrap();
+        if last.get(&id).is_none_or(|(e, _)| *e < emission) {
+            last.insert(id, (emission, line.clone()));
+        }
+    }
+    let updated = last.values().filter(|(e, _)| *e > 1).count();
+    (last.into_values().map(|(_, line)| line).collect(), updated)
+}
+
 /// Epochs cut by record count (see crash.rs), with frequent checkpoints. No partition ever
 /// counts as idle, in the file reference runs either (a file cannot say records are waiting);
 /// a Kafka partition with records waiting never does anyway, see

@@ -2,14 +2,20 @@
 //! that produced them, then *committed* by the supervisor once the epoch is recorded, so a
 //! replayed epoch never makes the same output visible twice.
 
+mod client_runtime;
+mod delta;
 mod file;
+mod options;
 mod outputs;
 mod parquet;
 mod postgres;
 mod stdout;
+mod upsert;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
+pub use delta::{optimize as optimize_delta, DeltaSink, DeltaTarget};
 pub use file::{FileFormat, FileSink};
+pub use options::{apply_sink_options, parse_size};
 pub use outputs::Outputs;
 pub use postgres::{PostgresSink, PostgresTarget};
 pub use stdout::StdoutSink;
@@ -242,6 +248,8 @@ pub enum SinkSpec {
     Kafka(KafkaTopic),
     /// Rows in a PostgreSQL table (`postgres://USER@HOST:PORT/DB?table=T`), exactly once.
     Postgres(PostgresTarget),
+    /// Rows in a Delta Lake table (`delta:PATH`), exactly once.
+    Delta(DeltaTarget),
     /// A sink object of the embedding program (e.g. the load generator's latency probe).
     Custom(CustomSink),
 }
@@ -270,14 +278,17 @@ pub struct SinkContext<'a> {
 }
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:DIR`, `parquet:DIR`, `kafka://BROKERS/TOPIC` or
-    /// `postgres://USER@HOST:PORT/DB?table=T`.
+    /// Parses `stdout`, `file:DIR`, `parquet:DIR`, `kafka://BROKERS/TOPIC`,
+    /// `postgres://USER@HOST:PORT/DB?table=T` or `delta:PATH`.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(topic) = KafkaTopic::parse("--sink", text)? {
             return Ok(SinkSpec::Kafka(topic));
         }
         if let Some(target) = PostgresTarget::parse(text)? {
             return Ok(SinkSpec::Postgres(target));
+        }
+        if let Some(target) = DeltaTarget::parse(text)? {
+            return Ok(SinkSpec::Delta(target));
         }
         let path = |prefix| text.strip_prefix(prefix).filter(|p| !p.is_empty());
         if text == "stdout" || text == "-" {
@@ -290,7 +301,7 @@ impl SinkSpec {
             Err(Error::config(
                 "--sink",
                 text,
-                "use stdout, file:DIR (a directory for exactly-once epoch files), parquet:DIR (the same, results as Parquet), kafka://HOST:PORT/TOPIC or postgres://USER@HOST:PORT/DB?table=NAME",
+                "use stdout, file:DIR (a directory for exactly-once epoch files), parquet:DIR (the same, results as Parquet), kafka://HOST:PORT/TOPIC, postgres://USER@HOST:PORT/DB?table=NAME or delta:PATH (a Delta Lake table)",
             ))
         }
     }
@@ -323,6 +334,9 @@ impl SinkSpec {
             SinkSpec::Postgres(target) => {
                 std::sync::Arc::new(PostgresSink::open(target, context.app_id)?)
             }
+            SinkSpec::Delta(target) => {
+                std::sync::Arc::new(DeltaSink::open(target, context.app_id, context.partitions)?)
+            }
             SinkSpec::Custom(sink) => sink.0.clone(),
         })
     }
@@ -333,18 +347,19 @@ impl SinkSpec {
     /// directory by its canonical path (created when missing, as the sink would), a Kafka topic
     /// without its brokers, else the spec itself.
     pub fn identity(&self) -> Result<String> {
+        let canonical = |dir: &PathBuf| {
+            std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::canonicalize(dir))
+                .map_err(|e| Error::io("cannot create the sink directory (--sink)", dir, e))
+        };
         Ok(match self {
-            SinkSpec::File(dir) | SinkSpec::Parquet(dir) => {
-                let canonical = std::fs::create_dir_all(dir)
-                    .and_then(|_| std::fs::canonicalize(dir))
-                    .map_err(|e| Error::io("cannot create the sink directory (--sink)", dir, e))?;
-                let scheme = if matches!(self, SinkSpec::File(_)) {
-                    "file"
-                } else {
-                    "parquet"
-                };
-                format!("{scheme}:{}", canonical.display())
+            SinkSpec::File(dir) => format!("file:{}", canonical(dir)?.display()),
+            SinkSpec::Parquet(dir) => format!("parquet:{}", canonical(dir)?.display()),
+            SinkSpec::Delta(target) => DeltaTarget {
+                path: canonical(&target.path)?,
+                ..target.clone()
             }
+            .to_string(),
             SinkSpec::Kafka(topic) => format!("kafka:{}", topic.topic),
             other => other.to_string(),
         })
@@ -359,6 +374,7 @@ impl std::fmt::Display for SinkSpec {
             SinkSpec::Parquet(p) => write!(f, "parquet:{}", p.display()),
             SinkSpec::Kafka(topic) => topic.fmt(f),
             SinkSpec::Postgres(target) => target.fmt(f),
+            SinkSpec::Delta(target) => target.fmt(f),
             SinkSpec::Custom(_) => f.write_str("custom"),
         }
     }

@@ -2,10 +2,11 @@
 //! (created when missing, with a typed column per field of the first result), late records
 //! and dead letters to `T_late` and `T_dead_letter` (one `jsonb` column, `line`).
 //!
-//! Exactly once: an epoch's rows of every writer (key partition) are inserted in one
+//! Exactly once: an epoch's rows of every writer (key partition) are written in one
 //! transaction with a row per writer in `spate_commits(app_id, writer, epoch)`; a writer
 //! whose row is already there committed that epoch before (a replay after a crash), and its
-//! rows are skipped. Rows are staged in memory: a crash loses them, and the replay that the
+//! rows are skipped. Appended rows go in by `COPY … FROM STDIN (FORMAT csv)`, one per table
+//! and epoch. Rows are staged in memory: a crash loses them, and the replay that the
 //! runtime's checkpoints guarantee stages them again. A server that goes away is waited for
 //! and the transaction retried (exponential backoff, up to `RETRY_FOR`); an error the server
 //! gives for the rows themselves (a column of another type) stops the job, naming the table.
@@ -20,11 +21,13 @@ mod target;
 
 pub use target::PostgresTarget;
 
+use super::client_runtime::ClientRuntime;
 use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tables::Writing;
 use target::redacted;
 use tokio_postgres::{Client, NoTls};
 
@@ -35,12 +38,12 @@ const RETRY_FOR: Duration = Duration::from_secs(120);
 pub struct PostgresSink {
     target: PostgresTarget,
     app_id: String,
-    runtime: tokio::runtime::Runtime,
+    runtime: ClientRuntime,
     /// The open connection, when there is one.
     client: tokio::sync::Mutex<Option<Client>>,
-    /// The insert statement of each output whose table is known to exist with a column per
-    /// field.
-    inserts: tokio::sync::Mutex<BTreeMap<OutputStream, String>>,
+    /// How each output's rows go into its table, once the table is known to exist with a
+    /// column per field.
+    writings: tokio::sync::Mutex<BTreeMap<OutputStream, Writing>>,
 }
 
 /// One writer's lines of one stream in an epoch.
@@ -76,31 +79,21 @@ impl PostgresSink {
     /// A sink writing to `target` for the job `app_id`; connects (waiting for the server as a
     /// commit does) and creates `spate_commits` when missing.
     pub fn open(target: &PostgresTarget, app_id: &str) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Runtime(format!("cannot start the PostgreSQL client: {e}")))?;
+        let runtime = ClientRuntime::new("the PostgreSQL client", 1)?;
         let sink = PostgresSink {
             target: target.clone(),
             app_id: app_id.to_string(),
             runtime,
             client: tokio::sync::Mutex::new(None),
-            inserts: Default::default(),
+            writings: Default::default(),
         };
         sink.run(sink.with_retries("create spate_commits", Work::CreateCommits))?;
         Ok(sink)
     }
 
-    /// Runs `work` on the sink's runtime, from a thread of its own (commits are called from
-    /// the job's actors, inside another runtime).
+    /// Runs `work` on the sink's runtime.
     fn run<T: Send>(&self, work: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
-        std::thread::scope(|scope| {
-            let runtime = &self.runtime;
-            scope
-                .spawn(move || runtime.block_on(work))
-                .join()
-                .unwrap_or_else(|_| Err(Error::Runtime("the PostgreSQL client panicked".into())))
-        })
+        self.runtime.run(work)
     }
 
     /// Does `work` on a connection, reconnecting and retrying while the server is away (for
@@ -195,10 +188,11 @@ impl PostgresSink {
 
     /// The error of `what` failing with `detail`, naming the server and table.
     fn error(&self, what: &str, detail: &dyn std::fmt::Display) -> Error {
-        Error::Runtime(format!(
-            "PostgreSQL sink {}: cannot {what}: {detail}",
-            self.target
-        ))
+        Error::Sink {
+            sink: format!("PostgreSQL sink {}", self.target),
+            action: what.to_string(),
+            detail: detail.to_string(),
+        }
     }
 
     /// The table of `stream`'s rows.
@@ -217,19 +211,19 @@ impl PostgresSink {
 impl PostgresSink {
     /// Creates `stream`'s table when missing, from `sample` (its first line), checks that
     /// every field of the sample has a column there (a field without one would be dropped),
-    /// and returns the statement that inserts the stream's rows.
+    /// and returns how the stream's rows go in.
     async fn ensure_table(
         &self,
         client: &Client,
         stream: OutputStream,
         sample: &[u8],
-    ) -> std::result::Result<String, Failure> {
+    ) -> std::result::Result<Writing, Failure> {
         let table = self.table_of(stream);
         let key = &self.target.key;
-        let (create, fields, insert) = match stream {
+        let (create, fields, writing) = match stream {
             OutputStream::Late | OutputStream::DeadLetter => {
-                let insert = tables::insert_lines(&table);
-                (tables::create_lines(&table), vec!["line".into()], insert)
+                let writing = tables::write_lines(&table);
+                (tables::create_lines(&table), vec!["line".into()], writing)
             }
             OutputStream::Results | OutputStream::Named(_) => {
                 let first = tables::fields_of(sample)?;
@@ -238,8 +232,8 @@ impl PostgresSink {
                     let why = format!("key column {k} is not a field of the results {fields:?}");
                     return Err(Failure::Rows(self.error("write the results", &why)));
                 }
-                let insert = tables::insert_results(&table, &fields, key);
-                (tables::create_results(&table, &first, key), fields, insert)
+                let writing = tables::write_results(&table, &fields, key);
+                (tables::create_results(&table, &first, key), fields, writing)
             }
         };
         client
@@ -256,17 +250,17 @@ impl PostgresSink {
                 ),
             )));
         }
-        Ok(insert)
+        Ok(writing)
     }
 
-    /// The insert statement of each stream of `rows`, making their tables first when this
-    /// sink has not yet.
-    async fn inserts(
+    /// How each stream of `rows` goes into its table, making the tables first when this sink
+    /// has not yet.
+    async fn writings(
         &self,
         client: &Client,
         rows: &[Rows],
-    ) -> std::result::Result<BTreeMap<OutputStream, String>, Failure> {
-        let mut known = self.inserts.lock().await;
+    ) -> std::result::Result<BTreeMap<OutputStream, Writing>, Failure> {
+        let mut known = self.writings.lock().await;
         for r in rows {
             if let std::collections::btree_map::Entry::Vacant(slot) = known.entry(r.stream) {
                 let first = r.lines.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -276,45 +270,82 @@ impl PostgresSink {
         Ok(known.clone())
     }
 
-    /// One attempt at committing `epoch`'s `rows`: skips each writer that committed the epoch
-    /// before, inserts the others' rows and their commit rows, in one transaction.
+    /// One attempt at committing `epoch`'s `rows`: records each writer's commit row, skips the
+    /// writers that committed the epoch before, and writes the others' rows, one statement per
+    /// table, all in one transaction.
     async fn commit_rows(
         &self,
         client: &mut Client,
         epoch: Epoch,
         rows: &[Rows],
     ) -> std::result::Result<(), Failure> {
-        let inserts = self.inserts(client, rows).await?;
+        let writings = self.writings(client, rows).await?;
         let transaction = client.transaction().await.map_err(Failure::Connection)?;
-        let mut writers: BTreeMap<&str, Vec<&Rows>> = BTreeMap::new();
-        for r in rows {
-            writers.entry(&r.writer).or_default().push(r);
-        }
-        for (writer, rows) in writers {
-            let fresh = transaction
+        let writers: BTreeSet<&str> = rows.iter().map(|r| r.writer.as_str()).collect();
+        let mut fresh = BTreeSet::new();
+        for writer in writers {
+            let recorded = transaction
                 .execute(
                     "INSERT INTO spate_commits (app_id, writer, epoch) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[&self.app_id, &writer, &(epoch as i64)],
                 )
                 .await
                 .map_err(Failure::Connection)?;
-            if fresh == 0 {
-                continue; // committed before this replay
+            if recorded == 1 {
+                fresh.insert(writer); // else committed before this replay
             }
-            for r in rows {
-                let key = match r.stream {
-                    OutputStream::Late | OutputStream::DeadLetter => &[][..],
-                    _ => &self.target.key[..],
+        }
+        let mut streams: BTreeMap<OutputStream, Vec<u8>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| fresh.contains(r.writer.as_str())) {
+            streams
+                .entry(r.stream)
+                .or_default()
+                .extend_from_slice(&r.lines);
+        }
+        for (stream, lines) in streams {
+            self.write_rows(&transaction, &writings[&stream], &lines)
+                .await?;
+        }
+        transaction.commit().await.map_err(Failure::Connection)
+    }
+
+    /// Writes `lines` of one stream in `transaction`, as `writing` says.
+    async fn write_rows(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        writing: &Writing,
+        lines: &[u8],
+    ) -> std::result::Result<(), Failure> {
+        match writing {
+            Writing::Upsert(sql) => {
+                let array = tables::json_array(lines, &self.target.key)?;
+                let upserted = transaction.execute(sql, &[&array]).await;
+                upserted.map_err(Failure::Connection)?;
+            }
+            Writing::Copy { sql, fields } => {
+                let csv = match fields {
+                    Some(fields) => tables::csv_of_results(lines, fields)?,
+                    None => tables::csv_of_lines(lines),
                 };
-                let array = tables::json_array(&r.lines, key)?;
-                transaction
-                    .execute(&inserts[&r.stream], &[&array])
+                let sink = transaction.copy_in(sql.as_str()).await;
+                let sink = std::pin::pin!(sink.map_err(Failure::Connection)?);
+                copy_all(sink, bytes::Bytes::from(csv))
                     .await
                     .map_err(Failure::Connection)?;
             }
         }
-        transaction.commit().await.map_err(Failure::Connection)
+        Ok(())
     }
+}
+
+/// Sends `csv` through a `COPY … FROM STDIN` and ends it.
+async fn copy_all(
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<bytes::Bytes>>,
+    csv: bytes::Bytes,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    use futures::SinkExt;
+    sink.send(csv).await?;
+    sink.finish().await
 }
 
 /// The columns of `table` (`name` or `schema.name`), empty when it does not exist.

@@ -1,6 +1,7 @@
 //! The SQL of the PostgreSQL sink's tables: a results table typed from the first result (with
 //! the upsert key as primary key in update mode), the `jsonb` tables of late records and dead
-//! letters, and the statements that insert an epoch's rows as one JSON array.
+//! letters, and how an epoch's rows go in: `COPY … (FORMAT csv)` when appended, one JSON array
+//! upserted with `INSERT … ON CONFLICT` in update mode.
 
 use crate::{Error, Result};
 use serde_json::{Map, Value};
@@ -63,58 +64,106 @@ fn columns(names: &[String]) -> String {
         .join(", ")
 }
 
-/// The statement inserting `$1` (a JSON array of results with `fields`) into `table`:
-/// appended, or upserted on `key` (the last value of each key wins).
-pub(super) fn insert_results(table: &str, fields: &[String], key: &[String]) -> String {
+/// How a stream's rows go into its table.
+#[derive(Debug, Clone)]
+pub(super) enum Writing {
+    /// `COPY` of CSV rows: results' `fields` in order, or (`None`) each line whole as the
+    /// `line` column of a late or dead-letter table.
+    Copy {
+        /// The `COPY … FROM STDIN` statement.
+        sql: String,
+        /// The results' fields, one CSV column each.
+        fields: Option<Vec<String>>,
+    },
+    /// An `INSERT … ON CONFLICT (key) DO UPDATE` of `$1`, a JSON array of results.
+    Upsert(String),
+}
+
+/// How results with `fields` go into `table`: copied, or upserted on `key` (the last value of
+/// each key wins).
+pub(super) fn write_results(table: &str, fields: &[String], key: &[String]) -> Writing {
     let table = quoted(table);
     let list = columns(fields);
+    if key.is_empty() {
+        return Writing::Copy {
+            sql: format!("COPY {table} ({list}) FROM STDIN (FORMAT csv)"),
+            fields: Some(fields.to_vec()),
+        };
+    }
     let mut sql = format!(
         "INSERT INTO {table} ({list}) SELECT {list} FROM json_populate_recordset(NULL::{table}, $1::text::json)"
     );
-    if !key.is_empty() {
-        let values: Vec<String> = (fields.iter())
-            .filter(|f| !key.contains(f))
-            .map(|f| format!("{0} = EXCLUDED.{0}", quoted(f)))
-            .collect();
-        let _ = write!(sql, " ON CONFLICT ({}) DO ", columns(key));
-        sql.push_str(&match values.is_empty() {
-            true => "NOTHING".to_string(),
-            false => format!("UPDATE SET {}", values.join(", ")),
-        });
-    }
-    sql
+    let values: Vec<String> = (fields.iter())
+        .filter(|f| !key.contains(f))
+        .map(|f| format!("{0} = EXCLUDED.{0}", quoted(f)))
+        .collect();
+    let _ = write!(sql, " ON CONFLICT ({}) DO ", columns(key));
+    sql.push_str(&match values.is_empty() {
+        true => "NOTHING".to_string(),
+        false => format!("UPDATE SET {}", values.join(", ")),
+    });
+    Writing::Upsert(sql)
 }
 
-/// The statement inserting `$1` (a JSON array of lines) into a late or dead-letter table.
-pub(super) fn insert_lines(table: &str) -> String {
-    format!(
-        "INSERT INTO {} (line) SELECT value FROM jsonb_array_elements($1::text::jsonb)",
-        quoted(table)
-    )
+/// How lines go into a late or dead-letter table: copied whole into `line`.
+pub(super) fn write_lines(table: &str) -> Writing {
+    Writing::Copy {
+        sql: format!("COPY {} (line) FROM STDIN (FORMAT csv)", quoted(table)),
+        fields: None,
+    }
+}
+
+/// `lines` (JSON objects, one per line) as CSV rows of `fields`, as `COPY … (FORMAT csv)`
+/// reads them: a missing or `null` field is NULL (an empty unquoted cell), strings, objects
+/// and arrays are quoted text, numbers and booleans their JSON text.
+pub(super) fn csv_of_results(lines: &[u8], fields: &[String]) -> Result<Vec<u8>> {
+    let mut csv = Vec::with_capacity(lines.len() + lines.len() / 8);
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let row = fields_of(line)?;
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                csv.push(b',');
+            }
+            match row.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(text)) => quote_csv(&mut csv, text.as_bytes()),
+                Some(value @ (Value::Number(_) | Value::Bool(_))) => {
+                    csv.extend_from_slice(value.to_string().as_bytes())
+                }
+                Some(value) => quote_csv(&mut csv, value.to_string().as_bytes()),
+            }
+        }
+        csv.push(b'\n');
+    }
+    Ok(csv)
+}
+
+/// `lines` as CSV rows of one quoted column each.
+pub(super) fn csv_of_lines(lines: &[u8]) -> Vec<u8> {
+    let mut csv = Vec::with_capacity(lines.len() + lines.len() / 8);
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        quote_csv(&mut csv, line);
+        csv.push(b'\n');
+    }
+    csv
+}
+
+/// Appends `text` as a quoted CSV cell (each `"` doubled).
+fn quote_csv(csv: &mut Vec<u8>, text: &[u8]) {
+    csv.push(b'"');
+    for &b in text {
+        if b == b'"' {
+            csv.push(b'"');
+        }
+        csv.push(b);
+    }
+    csv.push(b'"');
 }
 
 /// `lines` (JSON objects, one per line) as one JSON array; with a `key`, only each key's last
-/// line (an upsert statement may touch a row once), in the order of those last lines.
+/// line (an upsert statement may touch a row once).
 pub(super) fn json_array(lines: &[u8], key: &[String]) -> Result<String> {
-    let lines: Vec<&[u8]> = (lines.split(|b| *b == b'\n'))
-        .filter(|l| !l.is_empty())
-        .collect();
-    let kept: Vec<&[u8]> = match key.is_empty() {
-        true => lines,
-        false => {
-            let mut last = std::collections::HashMap::new();
-            for (i, line) in lines.iter().enumerate() {
-                let fields = fields_of(line)?;
-                let id: Vec<String> = (key.iter())
-                    .map(|k| fields.get(k).map_or("null".into(), Value::to_string))
-                    .collect();
-                last.insert(id, i);
-            }
-            let mut at: Vec<usize> = last.into_values().collect();
-            at.sort_unstable();
-            at.into_iter().map(|i| lines[i]).collect()
-        }
-    };
+    let kept = crate::io::sink::upsert::last_per_key(lines, key)?;
     let mut array = String::with_capacity(kept.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
     array.push('[');
     for (i, line) in kept.iter().enumerate() {
@@ -150,17 +199,38 @@ mod tests {
     #[test]
     fn an_upsert_updates_every_field_but_the_key() {
         let fields = ["k".to_string(), "w".into(), "n".into()];
-        let sql = insert_results("t", &fields, &fields[..2]);
+        let Writing::Upsert(sql) = write_results("t", &fields, &fields[..2]) else {
+            panic!("a key upserts")
+        };
         assert!(
             sql.ends_with("ON CONFLICT (\"k\", \"w\") DO UPDATE SET \"n\" = EXCLUDED.\"n\""),
             "{sql}"
         );
-        assert!(!insert_results("t", &fields, &[]).contains("CONFLICT"));
-        assert!(insert_results("t", &fields, &fields).ends_with("DO NOTHING"));
+        let Writing::Upsert(sql) = write_results("t", &fields, &fields) else {
+            panic!("a key upserts")
+        };
+        assert!(sql.ends_with("DO NOTHING"));
+        let Writing::Copy { sql, .. } = write_results("t", &fields, &[]) else {
+            panic!("no key copies")
+        };
+        assert_eq!(
+            sql,
+            "COPY \"t\" (\"k\", \"w\", \"n\") FROM STDIN (FORMAT csv)"
+        );
     }
 
     #[test]
-    fn with_a_key_only_each_keys_last_line_is_sent() {
+    fn rows_become_csv_as_copy_reads_it() {
+        let lines = b"{\"k\":\"a \\\"b\\\", c\",\"n\":2.5,\"ok\":true,\"tags\":[1],\"gone\":null}\n{\"k\":\"x\"}\n";
+        let fields: Vec<String> = ["k", "n", "ok", "tags", "gone"].map(String::from).into();
+        let csv = String::from_utf8(csv_of_results(lines, &fields).unwrap()).unwrap();
+        assert_eq!(csv, "\"a \"\"b\"\", c\",2.5,true,\"[1]\",\n\"x\",,,,\n");
+        let csv = String::from_utf8(csv_of_lines(b"{\"a\":\"q\"}\n")).unwrap();
+        assert_eq!(csv, "\"{\"\"a\"\":\"\"q\"\"}\"\n");
+    }
+
+    #[test]
+    fn lines_become_one_array() {
         let lines = b"{\"k\":1,\"n\":1}\n{\"k\":2,\"n\":1}\n{\"k\":1,\"n\":2}\n";
         assert_eq!(
             json_array(lines, &["k".into()]).unwrap(),

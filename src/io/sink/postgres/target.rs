@@ -1,6 +1,7 @@
 //! Where a PostgreSQL sink writes, as `--sink` names it: the server (libpq's URL), the results
 //! table and, for update mode, the key columns rows are upserted on.
 
+use crate::io::sink::upsert::{is_plain_name, key_fields};
 use crate::{Error, Result};
 
 /// Where a PostgreSQL sink writes.
@@ -30,7 +31,9 @@ impl PostgresTarget {
             if let Some(name) = pair.strip_prefix("table=") {
                 table = Some(name.to_string());
             } else if let Some(columns) = pair.strip_prefix("key=") {
-                key = columns.split(',').map(String::from).collect();
+                key = key_fields(columns).ok_or_else(|| {
+                    refused("key= takes the result fields rows are upserted on, as NAME,NAME of letters, digits and _")
+                })?;
             } else {
                 options.push(pair);
             }
@@ -41,11 +44,6 @@ impl PostgresTarget {
         if !is_table_name(&table) {
             return Err(refused(
                 "the table must be NAME or SCHEMA.NAME of letters, digits and _ (not starting with a digit)",
-            ));
-        }
-        if !key.iter().all(|c| is_identifier(c)) {
-            return Err(refused(
-                "key= takes the result fields rows are upserted on, as NAME,NAME of letters, digits and _",
             ));
         }
         let url = match options.is_empty() {
@@ -89,16 +87,10 @@ pub(super) fn redacted(url: &str) -> String {
     }
 }
 
-/// True for ASCII letters, digits and `_`, not starting with a digit.
-fn is_identifier(text: &str) -> bool {
-    (text.chars().next()).is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// True for `name` or `schema.name` (see [`is_identifier`]).
+/// True for `name` or `schema.name` (each a plain name).
 fn is_table_name(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
-    parts.len() <= 2 && parts.iter().all(|p| is_identifier(p))
+    parts.len() <= 2 && parts.iter().all(|p| is_plain_name(p))
 }
 
 #[cfg(test)]
