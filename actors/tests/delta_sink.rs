@@ -2,7 +2,8 @@
 //! and restarted leave Delta tables that, read back with delta-rs and with the Python
 //! `deltalake` package, hold the file sink's output row for row, one commit per epoch with
 //! output and none twice; update mode merges on the key; `spate delta optimize` compacts
-//! without changing a row; a table of another shape is refused.
+//! without changing a row; `--sink-opt target_file_size` cuts smaller files; a table of
+//! another shape is refused.
 
 mod common;
 #[path = "support/postgres.rs"]
@@ -245,4 +246,53 @@ fn a_table_of_another_shape_is_refused_naming_both() {
     for named in named {
         assert!(stderr.contains(named), "{named}: {stderr}");
     }
+}
+
+#[test]
+fn target_file_size_cuts_an_epochs_rows_into_more_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = [
+        "--source",
+        "gen",
+        "--events",
+        "100000",
+        "--keys",
+        "20000",
+        "--seed",
+        "3",
+        "--start",
+        "2026-01-01T00:00:00Z",
+    ];
+    let files_and_rows = |name: &str, options: &[&str]| {
+        let table = tmp.path().join(name);
+        let sink = format!("delta:{}", table.display());
+        let args = [
+            "run",
+            "tx-windows",
+            "--sink",
+            &sink,
+            "--metrics-addr",
+            "off",
+        ];
+        run_ok(&[&args[..], &generated, options].concat());
+        let files = (std::fs::read_dir(&table).unwrap())
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+            .count();
+        (files, delta_rows(&table))
+    };
+    let (default_files, rows) = files_and_rows("default", &[]);
+    let (small_files, same_rows) =
+        files_and_rows("small", &["--sink-opt", "target_file_size=16KiB"]);
+    assert!(rows.len() > 10_000, "{} rows: too few to cut", rows.len());
+    assert_eq!(rows, same_rows);
+    assert!(
+        small_files > default_files,
+        "{small_files} files of at most 16 KiB, {default_files} of the default size"
+    );
 }

@@ -1,7 +1,8 @@
 //! The PostgreSQL sink against a real server (`support/postgres.rs`): the three transaction
 //! pipelines into tables, killed with SIGKILL at random moments and restarted, give the file
 //! sink's output row for row, each epoch committed once; a server restarted mid-run is waited
-//! for, and nothing is lost or doubled.
+//! for, and nothing is lost or doubled; TLS is used and the server's certificate checked as
+//! `sslmode` says.
 
 mod common;
 #[path = "support/postgres.rs"]
@@ -9,18 +10,23 @@ mod postgres;
 
 use common::*;
 use postgres::Postgres;
+use std::path::Path;
 use std::time::Duration;
 
 /// The rows of `table` (as JSON text, each number written as a float so that `100` and
 /// `100.0` compare equal), sorted.
 fn rows(server: &Postgres, table: &str) -> Vec<String> {
+    rows_at(&server.url("postgres"), table)
+}
+
+/// [`rows`] of the server at `url`.
+fn rows_at(url: &str, table: &str) -> Vec<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = server.url("postgres");
     let mut rows: Vec<String> = runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
@@ -184,4 +190,127 @@ fn update_mode_leaves_one_row_per_key_with_its_last_value() {
         &normalized(&expected),
         &format!("one row per window ({updated} updated)"),
     );
+}
+
+/// Writes a CA and a server certificate it signed for `127.0.0.1` into `dir` with openssl:
+/// `ca.pem`, `server.pem`, `server.key`; and `other-ca.pem`, a CA that signed nothing.
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl package) makes the test certificates");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=spate test {ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+#[test]
+fn tls_connections_are_made_and_checked_as_sslmode_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    certificates(tmp.path());
+    let mut server = Postgres::start();
+    server.require_tls(
+        &tmp.path().join("server.pem"),
+        &tmp.path().join("server.key"),
+    );
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 3_000, 30, 11, false);
+    let source = file_arg(&input);
+    let base = format!("postgres://tansu@127.0.0.1:{}/postgres", server.port());
+    let ca = tmp.path().join("ca.pem");
+    let other = tmp.path().join("other-ca.pem");
+    let run = |table: &str, options: &str| {
+        let url = format!("{base}?table={table}&{options}");
+        let args = ["run", "tx-windows", "--source", &source, "--sink", &url];
+        spate(&[&args[..], &["--metrics-addr", "off", "--app-id", table]].concat())
+            .output()
+            .unwrap()
+    };
+    for (table, options) in [
+        ("required", "sslmode=require".to_string()),
+        (
+            "verified",
+            format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+        ),
+    ] {
+        let out = run(table, &options);
+        assert!(
+            out.status.success(),
+            "{options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let socket = server.socket_url("postgres");
+        assert!(!rows_at(&socket, table).is_empty(), "{options}");
+    }
+    for (options, why) in [
+        ("sslmode=disable".to_string(), "pg_hba.conf"),
+        (
+            format!("sslmode=verify-ca&sslrootcert={}", other.display()),
+            "certificate",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run("refused", &options);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(why),
+            "{options}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{options}: retried {stderr}"
+        );
+    }
 }

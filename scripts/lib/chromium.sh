@@ -1,7 +1,8 @@
 # Sourced by scripts/test: the headless browser the status page's test loads the page in.
 #
 # ensure_chromium sets SPATE_CHROMIUM to a Chromium (or Chrome) binary: one on the PATH, or
-# Debian's `chromium` package, installed with apt-get when missing (as root, or through sudo).
+# Debian's `chromium` package, installed with apt-get when missing (scripts/lib/apt.sh; or set
+# SPATE_CHROMIUM).
 ensure_chromium() {
     [ -n "${SPATE_CHROMIUM:-}" ] && return
     local name
@@ -12,17 +13,8 @@ ensure_chromium() {
             return
         fi
     done
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        if ! command -v sudo >/dev/null; then
-            echo "the status page test needs Chromium: install Debian's chromium package (apt-get install chromium) or set SPATE_CHROMIUM" >&2
-            return 1
-        fi
-        sudo=sudo
-    fi
-    echo "installing Debian's chromium package (for the status page test)" >&2
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >&2
+    apt_install chromium "the status page test"
     SPATE_CHROMIUM=$(command -v chromium)
     export SPATE_CHROMIUM
 }
+

@@ -166,6 +166,42 @@ impl Postgres {
         )
     }
 
+    /// The connection string of database `db` as user `tansu` through the server's Unix
+    /// socket (which `require_tls` leaves open to plain connections).
+    pub fn socket_url(&self, db: &str) -> String {
+        let socket_dir = self.dir.path().join("pg");
+        format!(
+            "host={} port={} user=tansu dbname={db}",
+            socket_dir.display(),
+            self.port
+        )
+    }
+
+    /// Serves only TLS connections from now on: `cert` and `key` (PEM) become the server's
+    /// certificate and key, `pg_hba.conf` accepts `hostssl` only, and the server restarts.
+    pub fn require_tls(&mut self, cert: &Path, key: &Path) {
+        let data = self.dir.path().join("pg");
+        std::fs::copy(cert, data.join("server.crt")).unwrap();
+        std::fs::copy(key, data.join("server.key")).unwrap();
+        let conf = "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
+        let mut config = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        config.push_str(conf);
+        std::fs::write(data.join("postgresql.conf"), config).unwrap();
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        if let Some(user) = pg_user() {
+            let owned = Command::new("chown")
+                .args(["-R", &user])
+                .arg(&data)
+                .status();
+            assert!(owned.unwrap().success(), "cannot give {user} the key");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(data.join("server.key"), private).unwrap();
+        self.restart();
+    }
+
     /// Stops the server at once (SIGQUIT to its postmaster, whose pid it wrote in its data
     /// directory: the child may be `runuser`, which does not pass a SIGKILL on).
     pub fn stop(&mut self) {

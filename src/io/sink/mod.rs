@@ -17,7 +17,7 @@ pub use delta::{optimize as optimize_delta, DeltaSink, DeltaTarget};
 pub use file::{FileFormat, FileSink};
 pub use options::{apply_sink_options, parse_size};
 pub use outputs::Outputs;
-pub use postgres::{PostgresSink, PostgresTarget};
+pub use postgres::{PostgresSink, PostgresTarget, SslMode, Tls};
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;

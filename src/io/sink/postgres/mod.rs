@@ -18,8 +18,10 @@
 
 mod tables;
 mod target;
+mod tls;
 
 pub use target::PostgresTarget;
+pub use tls::{SslMode, Tls};
 
 use super::client_runtime::ClientRuntime;
 use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagedPayload};
@@ -29,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tables::Writing;
 use target::redacted;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// How long a commit waits for a server that went away before the job stops.
 const RETRY_FOR: Duration = Duration::from_secs(120);
@@ -38,6 +40,8 @@ const RETRY_FOR: Duration = Duration::from_secs(120);
 pub struct PostgresSink {
     target: PostgresTarget,
     app_id: String,
+    /// Makes the connection's TLS, as `sslmode` says.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     runtime: ClientRuntime,
     /// The open connection, when there is one.
     client: tokio::sync::Mutex<Option<Client>>,
@@ -83,6 +87,7 @@ impl PostgresSink {
         let sink = PostgresSink {
             target: target.clone(),
             app_id: app_id.to_string(),
+            tls: target.tls.connector()?,
             runtime,
             client: tokio::sync::Mutex::new(None),
             writings: Default::default(),
@@ -110,24 +115,25 @@ impl PostgresSink {
                 Ok(client) => match self.attempt(client, &work).await {
                     Ok(value) => return Ok(value),
                     Err(Failure::Rows(e)) => return Err(e),
-                    Err(Failure::Connection(e)) if e.code().is_some() => {
-                        return Err(self.error(what, &e))
-                    }
                     Err(Failure::Connection(e)) => e,
                 },
                 Err(e) => e,
             };
+            if lasting(&failure) {
+                return Err(self.error(what, &explained(&failure)));
+            }
             *slot = None;
             match backoff::backoff::Backoff::next_backoff(&mut backoff) {
                 Some(pause) => {
-                    tracing::warn!(error = %failure, "PostgreSQL unreachable at {what}; retrying in {pause:?}");
+                    tracing::warn!(error = %explained(&failure), "PostgreSQL unreachable at {what}; retrying in {pause:?}");
                     tokio::time::sleep(pause).await;
                 }
                 None => {
                     return Err(self.error(
                         what,
                         &format!(
-                            "{failure}; the server did not come back within {} s, so the job stops at its last checkpoint and a restart commits the epoch exactly once",
+                            "{}; the server did not come back within {} s, so the job stops at its last checkpoint and a restart commits the epoch exactly once",
+                            explained(&failure),
                             RETRY_FOR.as_secs()
                         ),
                     ))
@@ -175,7 +181,8 @@ impl PostgresSink {
         slot: &'s mut Option<Client>,
     ) -> std::result::Result<&'s mut Client, tokio_postgres::Error> {
         if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = tokio_postgres::connect(&self.target.url, NoTls).await?;
+            let url = self.target.client_url();
+            let (client, connection) = tokio_postgres::connect(&url, self.tls.clone()).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!("PostgreSQL connection closed: {e}");
@@ -346,6 +353,41 @@ async fn copy_all(
     use futures::SinkExt;
     sink.send(csv).await?;
     sink.finish().await
+}
+
+/// `error` with what the server said (tokio-postgres shows a server's error as `db error`
+/// alone) or its causes.
+fn explained(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether `error` is one a retry cannot mend: the server refused the statement or the login
+/// (an SQLSTATE), or the TLS handshake failed (a certificate that is not trusted, a server
+/// without TLS under `sslmode=require`).
+fn lasting(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let tls = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if cause.is::<rustls::Error>() || tls.is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return true;
+        }
+        source = cause.source();
+    }
+    error.code().is_some() || error.to_string().contains("server does not support TLS")
 }
 
 /// The columns of `table` (`name` or `schema.name`), empty when it does not exist.

@@ -1,14 +1,18 @@
-//! Where a PostgreSQL sink writes, as `--sink` names it: the server (libpq's URL), the results
-//! table and, for update mode, the key columns rows are upserted on.
+//! Where a PostgreSQL sink writes, as `--sink` names it: the server (libpq's URL), how the
+//! connection is secured (`sslmode`, `sslrootcert`), the results table and, for update mode,
+//! the key columns rows are upserted on.
 
+use super::tls::{SslMode, Tls};
 use crate::io::sink::upsert::{is_plain_name, key_fields};
 use crate::{Error, Result};
 
 /// Where a PostgreSQL sink writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresTarget {
-    /// The connection URL without spate's options (`table`, `key`).
+    /// The connection URL without spate's options (`table`, `key`) and TLS settings.
     pub url: String,
+    /// How the connection is secured.
+    pub tls: Tls,
     /// The results table (`name` or `schema.name`).
     pub table: String,
     /// The columns a result row is upserted on (`key=a,b`): its primary key. Empty: rows are
@@ -18,8 +22,8 @@ pub struct PostgresTarget {
 
 impl PostgresTarget {
     /// Parses `postgres://USER[:PASSWORD]@HOST:PORT/DB?table=T[&key=C1,C2][&OPTION=…]`
-    /// (libpq's options, such as `sslmode`, pass through); `None` when `text` is not a
-    /// PostgreSQL URL.
+    /// (libpq's options pass through; `sslmode` and `sslrootcert` as [`Tls`] reads them);
+    /// `None` when `text` is not a PostgreSQL URL.
     pub fn parse(text: &str) -> Result<Option<Self>> {
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
             return Ok(None);
@@ -27,9 +31,19 @@ impl PostgresTarget {
         let refused = |why: &str| Error::config("--sink", redacted(text), why);
         let (base, query) = text.split_once('?').unwrap_or((text, ""));
         let (mut table, mut key, mut options) = (None, Vec::new(), Vec::new());
+        let mut tls = Tls {
+            mode: SslMode::Prefer,
+            root_cert: None,
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             if let Some(name) = pair.strip_prefix("table=") {
                 table = Some(name.to_string());
+            } else if let Some(mode) = pair.strip_prefix("sslmode=") {
+                tls.mode = SslMode::parse(mode).ok_or_else(|| {
+                    refused("sslmode takes disable, prefer, require, verify-ca or verify-full")
+                })?;
+            } else if let Some(path) = pair.strip_prefix("sslrootcert=") {
+                tls.root_cert = Some(path.into());
             } else if let Some(columns) = pair.strip_prefix("key=") {
                 key = key_fields(columns).ok_or_else(|| {
                     refused("key= takes the result fields rows are upserted on, as NAME,NAME of letters, digits and _")
@@ -46,26 +60,51 @@ impl PostgresTarget {
                 "the table must be NAME or SCHEMA.NAME of letters, digits and _ (not starting with a digit)",
             ));
         }
+        if matches!(tls.mode, SslMode::VerifyCa | SslMode::VerifyFull) && tls.root_cert.is_none() {
+            return Err(refused(
+                "verify-ca and verify-full check the server's certificate against sslrootcert=PATH (the CA's PEM file): give it",
+            ));
+        }
         let url = match options.is_empty() {
             true => base.to_string(),
             false => format!("{base}?{}", options.join("&")),
         };
-        let config = (url.parse::<tokio_postgres::Config>())
+        (with_option(&url, "sslmode", tls.mode.for_client()).parse::<tokio_postgres::Config>())
             .map_err(|e| refused(&format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(refused(
-                "spate connects without TLS: use sslmode=disable or prefer, on a local connection or through a TLS-terminating proxy",
-            ));
-        }
-        Ok(Some(PostgresTarget { url, table, key }))
+        Ok(Some(PostgresTarget {
+            url,
+            tls,
+            table,
+            key,
+        }))
     }
+}
+
+impl PostgresTarget {
+    /// The URL tokio-postgres connects with: its `sslmode` (the certificate checks are the
+    /// connector's, [`Tls::connector`]).
+    pub fn client_url(&self) -> String {
+        with_option(&self.url, "sslmode", self.tls.mode.for_client())
+    }
+}
+
+/// `url` with `name=value` added to its options.
+fn with_option(url: &str, name: &str, value: &str) -> String {
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}{name}={value}")
 }
 
 impl std::fmt::Display for PostgresTarget {
     /// The URL with spate's options, its password hidden.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let joint = if self.url.contains('?') { '&' } else { '?' };
-        write!(f, "{}{joint}table={}", redacted(&self.url), self.table)?;
+        let mut url = redacted(&self.url);
+        if self.tls.mode != SslMode::Prefer {
+            url = with_option(&url, "sslmode", self.tls.mode.name());
+        }
+        if let Some(path) = &self.tls.root_cert {
+            url = with_option(&url, "sslrootcert", &path.display().to_string());
+        }
+        write!(f, "{}", with_option(&url, "table", &self.table))?;
         if !self.key.is_empty() {
             write!(f, "&key={}", self.key.join(","))?;
         }
@@ -102,7 +141,11 @@ mod tests {
         let text =
             "postgres://u:secret@h:5432/db?table=tx&key=user_id,window_start&sslmode=disable";
         let target = PostgresTarget::parse(text).unwrap().unwrap();
-        assert_eq!(target.url, "postgres://u:secret@h:5432/db?sslmode=disable");
+        assert_eq!(target.url, "postgres://u:secret@h:5432/db");
+        assert_eq!(
+            target.client_url(),
+            "postgres://u:secret@h:5432/db?sslmode=disable"
+        );
         assert_eq!((target.table.as_str(), target.key.len()), ("tx", 2));
         assert_eq!(
             target.to_string(),
@@ -119,8 +162,12 @@ mod tests {
             ("postgres://u:pw@h/db?table=a;drop", "NAME or SCHEMA.NAME"),
             ("postgres://u:pw@h/db?table=a&key=x y", "key="),
             (
-                "postgres://u:pw@h/db?table=a&sslmode=require",
-                "without TLS",
+                "postgres://u:pw@h/db?table=a&sslmode=verify-full",
+                "sslrootcert",
+            ),
+            (
+                "postgres://u:pw@h/db?table=a&sslmode=always",
+                "sslmode takes",
             ),
         ] {
             let refused = PostgresTarget::parse(url).unwrap_err().to_string();
