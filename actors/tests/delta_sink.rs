@@ -34,18 +34,9 @@ fn delta_rows(path: &Path) -> Vec<String> {
         let table = deltalake::open_table(url).await.unwrap();
         table.get_file_uris().unwrap().collect()
     });
-    let mut rows = Vec::new();
-    for uri in files {
-        let file = std::fs::File::open(uri.strip_prefix("file://").unwrap_or(&uri)).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file);
-        for batch in reader.unwrap().build().unwrap() {
-            let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
-            writer.write(&batch.unwrap()).unwrap();
-            writer.finish().unwrap();
-            let text = String::from_utf8(writer.into_inner()).unwrap();
-            rows.extend(text.lines().map(numbers_as_floats));
-        }
-    }
+    let mut rows: Vec<String> = (files.iter())
+        .flat_map(|uri| parquet_file_rows(Path::new(uri.strip_prefix("file://").unwrap_or(uri))))
+        .collect();
     rows.sort();
     rows
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 
 /// Every row of the committed Parquet files directly in `dir`, as JSON with each number written
@@ -19,15 +18,7 @@ fn parquet_rows(dir: &Path) -> (Vec<String>, Vec<String>) {
             continue;
         }
         names.push(name);
-        let file = std::fs::File::open(&path).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        for batch in reader.build().unwrap() {
-            let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
-            writer.write(&batch.unwrap()).unwrap();
-            writer.finish().unwrap();
-            let text = String::from_utf8(writer.into_inner()).unwrap();
-            rows.extend(text.lines().map(numbers_as_floats));
-        }
+        rows.extend(parquet_file_rows(&path));
     }
     rows.sort();
     (rows, names)

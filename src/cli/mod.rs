@@ -274,6 +274,17 @@ impl RunArgs {
         Ok((unnamed.unwrap_or(SourceSpec::Generator), named))
     }
 
+    /// The unnamed sink (default stdout) and the named ones, with `--sink-opt` applied.
+    fn sinks(&self) -> Result<(SinkSpec, Vec<(String, SinkSpec)>), Error> {
+        let (unnamed, mut named) = named(&self.sink, "--sink", SinkSpec::parse_named)?;
+        let mut unnamed = unnamed.unwrap_or(SinkSpec::Stdout);
+        let mut sinks: Vec<&mut SinkSpec> = std::iter::once(&mut unnamed)
+            .chain(named.iter_mut().map(|(_, sink)| sink))
+            .collect();
+        apply_sink_options(&self.sink_opts, &mut sinks)?;
+        Ok((unnamed, named))
+    }
+
     /// The address of the metrics endpoint (`None`: off).
     fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, Error> {
         match self.metrics_addr.as_str() {
@@ -356,12 +367,7 @@ impl RunArgs {
         let metrics_addr = self.metrics_addr()?;
         let kafka_options = self.kafka_options()?;
         let (source, named_sources) = self.sources()?;
-        let (mut unnamed_sink, mut named_sinks) =
-            named(&self.sink, "--sink", SinkSpec::parse_named)?;
-        let mut sinks: Vec<&mut SinkSpec> = (unnamed_sink.iter_mut())
-            .chain(named_sinks.iter_mut().map(|(_, sink)| sink))
-            .collect();
-        apply_sink_options(&self.sink_opts, &mut sinks)?;
+        let (sink, named_sinks) = self.sinks()?;
         let any_file = std::iter::once(&source)
             .chain(named_sources.iter().map(|(_, s)| s))
             .any(|s| matches!(s, SourceSpec::File(_)));
@@ -376,7 +382,7 @@ impl RunArgs {
         Ok(RunConfig {
             source,
             named_sources,
-            sink: unnamed_sink.unwrap_or(SinkSpec::Stdout),
+            sink,
             named_sinks,
             state_dir: self.state.clone(),
             model: self.model.clone(),

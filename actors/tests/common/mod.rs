@@ -649,6 +649,22 @@ pub fn object_with(line: &str, fields: &[&str]) -> serde_json::Value {
     v
 }
 
+/// The rows of the Parquet file at `path`, each as JSON with every number written as a float
+/// ([`numbers_as_floats`]), in file order.
+pub fn parquet_file_rows(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file);
+    let mut rows = Vec::new();
+    for batch in reader.unwrap().build().unwrap() {
+        let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
+        writer.write(&batch.unwrap()).unwrap();
+        writer.finish().unwrap();
+        let text = String::from_utf8(writer.into_inner()).unwrap();
+        rows.extend(text.lines().map(numbers_as_floats));
+    }
+    rows
+}
+
 /// `line` (a JSON object) with every number written as a float, so that a table's or a Parquet
 /// file's `100` equals the JSON lines' `100.0`.
 pub fn numbers_as_floats(line: &str) -> String {
