@@ -920,3 +920,107 @@ fn an_erased_key_stays_erased_after_a_kafka_takeover() {
     let gone = http_get(&b_addr, &format!("/state/{erased}")).unwrap();
     assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
 }
+
+/// The repartition topic of a chained pipeline in a consumer group: each writer's exchange
+/// batch for key partition q lands in partition q once, even when its epoch is sent again
+/// after a takeover, and reads back beside the job's input with its sender.
+#[test]
+fn exchange_batches_cross_the_repartition_topic_once_each() {
+    use spate::io::kafka::repartition::{self, ExchangeRecord, WithExchange};
+    use spate::io::kafka::{KafkaReader, KafkaSettings, KafkaSink};
+    use spate::io::sink::{EpochSink, EpochStats, Lines, OutputStream};
+    use spate::io::source::{NamedReader, ReadStatus, SourceReader};
+
+    let broker = Tansu::start();
+    let settings = KafkaSettings::default();
+    let topic = repartition::topic(&broker.brokers(), "rekeyed");
+    assert_eq!(topic.topic, "rekeyed-stage2-repartition");
+    let batches =
+        |writer: u8| -> Vec<Vec<u8>> { (0..3u8).map(|q| vec![writer; q as usize * 2]).collect() };
+    let send = |writer: &str, epoch, resent: bool| {
+        let sink = KafkaSink::repartition(&topic, &settings, "rekeyed", 3).unwrap();
+        if resent {
+            sink.recover_resent(&[(writer.to_string(), epoch)]).unwrap();
+        }
+        let mut lines = Vec::new();
+        for batch in batches(writer.as_bytes()[3]) {
+            repartition::encode_line(&batch, &mut lines);
+        }
+        let staged = sink
+            .stage_keyed(
+                epoch,
+                OutputStream::Repartition,
+                writer,
+                Lines::unkeyed(lines),
+            )
+            .unwrap();
+        sink.commit(epoch, staged.into_iter().collect(), &EpochStats::default())
+            .unwrap();
+    };
+    send("p001", 5, false);
+    send("p002", 9, false);
+    // p001's new owner sends its checkpoint's epoch again: nothing of it is written twice.
+    send("p001", 5, true);
+    let records = broker.read_topic(&topic.topic);
+    assert_eq!(records.len(), 6, "two writers, three batches each");
+    for q in 0..3 {
+        let ids: Vec<&str> = (records.iter())
+            .filter(|r| r.partition == q)
+            .filter_map(|r| r.header("spate.id"))
+            .collect();
+        assert_eq!(
+            ids,
+            [format!("rekeyed/p001/5/{q}"), format!("rekeyed/p002/9/{q}")],
+            "partition {q}"
+        );
+    }
+
+    // Key partitions 0..3 read the repartition topic beside their (empty) input.
+    broker.create_topic("rekeyed-in", 3);
+    let in_topic = spate::io::kafka::KafkaTopic {
+        brokers: broker.brokers(),
+        topic: "rekeyed-in".into(),
+    };
+    let ids = vec![0, 1, 2];
+    let input: KafkaReader<serde_json::Value> =
+        KafkaReader::open(&in_topic, &settings, "rekeyed", ids.clone(), None, None).unwrap();
+    let exchange = KafkaReader::open_with(
+        &topic,
+        &settings,
+        "rekeyed",
+        (ids, None),
+        repartition::decode_record,
+    )
+    .unwrap();
+    let mut reader = WithExchange::new(
+        NamedReader {
+            name: "in".into(),
+            reader: Box::new(input),
+        },
+        NamedReader {
+            name: topic.topic.clone(),
+            reader: Box::new(exchange),
+        },
+    )
+    .unwrap();
+    let (mut out, mut routes, mut dead, mut got) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 6 && Instant::now() < deadline {
+        let status = reader
+            .read(&mut out, &mut routes, &mut dead, 100, None)
+            .unwrap();
+        assert_ne!(status, ReadStatus::End, "the repartition topic never ends");
+        reader.take_exchanged(&mut got);
+    }
+    assert!(out.is_empty() && dead.is_empty());
+    got.sort_by_key(|(route, record)| (*route, record.from));
+    let expected: Vec<(u32, ExchangeRecord)> = (0..3u32)
+        .flat_map(|q| {
+            [(1u32, b'1'), (2, b'2')].map(|(from, writer)| {
+                let batch = batches(writer)[q as usize].clone();
+                (q, ExchangeRecord { from, batch })
+            })
+        })
+        .collect();
+    assert_eq!(got, expected);
+}

@@ -8,6 +8,7 @@
 pub mod changelog;
 pub mod group;
 pub mod producer;
+pub mod repartition;
 pub mod sink;
 pub mod source;
 

@@ -109,8 +109,11 @@ pub struct KafkaSink {
     producer: Producer,
     config: ClientConfig,
     app_id: String,
-    /// Results, late records, dead letters (in [`OutputStream::ALL`] order).
+    /// Results, late records, dead letters (in [`OutputStream::ALL`] order); the repartition
+    /// topic three times for a repartition sink.
     topics: [OutTopic; 3],
+    /// The streams this sink writes: [`OutputStream::ALL`], or the repartition stream alone.
+    streams: &'static [OutputStream],
     guarantee: Guarantee,
     present: Mutex<Present>,
 }
@@ -123,7 +126,7 @@ impl std::fmt::Debug for KafkaSink {
 
 fn stream_index(stream: OutputStream) -> usize {
     match stream {
-        OutputStream::Results | OutputStream::Named(_) => 0,
+        OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => 0,
         OutputStream::Late => 1,
         OutputStream::DeadLetter => 2,
     }
@@ -157,15 +160,65 @@ impl KafkaSink {
             name: names[i].clone(),
             partitions: counts[i].max(1),
         });
+        Self::with_topics(topic, settings, app_id, (topics, &OutputStream::ALL))
+    }
+
+    /// A sink of a chained pipeline's exchange batches ([`OutputStream::Repartition`]) to the
+    /// repartition topic `topic`, which has `partitions` partitions (created when missing):
+    /// writer `pNNN`'s line `q` of an epoch goes to partition `q`.
+    pub fn repartition(
+        topic: &KafkaTopic,
+        settings: &KafkaSettings,
+        app_id: &str,
+        partitions: u32,
+    ) -> Result<Self> {
+        let config = settings.client_config(&topic.brokers, &[("group.id", app_id)]);
+        let spec = TopicSpec {
+            name: &topic.topic,
+            partitions,
+            compacted: false,
+        };
+        let counts = ensure_topics(&config, &topic.brokers, &[spec])?;
+        if counts[0] != partitions {
+            return Err(Error::Runtime(format!(
+                "the repartition topic {} has {} partitions but the job has {partitions} key partitions; delete the topic (it holds only batches in flight between the stages) or use another --app-id",
+                topic.topic, counts[0]
+            )));
+        }
+        let topics = [0, 1, 2].map(|_| OutTopic {
+            name: topic.topic.clone(),
+            partitions,
+        });
+        let streams = &[OutputStream::Repartition];
+        Self::with_topics(topic, settings, app_id, (topics, streams))
+    }
+
+    fn with_topics(
+        topic: &KafkaTopic,
+        settings: &KafkaSettings,
+        app_id: &str,
+        (topics, streams): ([OutTopic; 3], &'static [OutputStream]),
+    ) -> Result<Self> {
+        let config = settings.client_config(&topic.brokers, &[("group.id", app_id)]);
         let producer = Producer::open(settings, &topic.brokers, &OUTPUT_SETTINGS)?;
         Ok(KafkaSink {
             producer,
             config,
             app_id: app_id.to_string(),
             topics,
+            streams,
             guarantee: settings.guarantee,
             present: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The partitions of `stream`'s topic that `writer`'s records go to.
+    fn partitions_of(&self, stream: OutputStream, writer: &str) -> Vec<i32> {
+        let partitions = self.topics[stream_index(stream)].partitions;
+        match stream {
+            OutputStream::Repartition => (0..partitions as i32).collect(),
+            _ => vec![Self::partition_of(writer, partitions)],
+        }
     }
 
     /// The output partition of `writer`'s records: key partition N writes to partition N.
@@ -345,7 +398,11 @@ impl EpochSink for KafkaSink {
                 .write(&mut id);
                 let mut hs = OwnedHeaders::new_with_capacity(5).insert(header(headers::ID, &id));
                 let mut payload: &[u8] = line;
-                let mut partition = Self::partition_of(writer, topic.partitions);
+                let mut partition = match s.stream {
+                    // Line q of a writer's exchange batches is the batch for key partition q.
+                    OutputStream::Repartition => (seq % u64::from(topic.partitions)) as i32,
+                    _ => Self::partition_of(writer, topic.partitions),
+                };
                 let dead: Option<DeadLetterLine> = match s.stream {
                     OutputStream::DeadLetter => serde_json::from_slice(line).ok(),
                     _ => None,
@@ -384,7 +441,7 @@ impl EpochSink for KafkaSink {
         }
         let consumer = self.tail_consumer()?;
         let mut present = self.present.lock().expect("sink lock");
-        for stream in OutputStream::ALL {
+        for &stream in self.streams {
             let all: Vec<i32> = (0..self.topics[stream_index(stream)].partitions as i32).collect();
             let classify = |_: &[u8], epoch| match epoch {
                 e if e <= committed => Tail::Older,
@@ -404,16 +461,15 @@ impl EpochSink for KafkaSink {
         let consumer = self.tail_consumer()?;
         let mut present = self.present.lock().expect("sink lock");
         for (writer, resent_epoch) in resent {
-            for stream in OutputStream::ALL {
-                let partitions = self.topics[stream_index(stream)].partitions;
-                let q = Self::partition_of(writer, partitions);
+            for &stream in self.streams {
+                let partitions = self.partitions_of(stream, writer);
                 let classify = |w: &[u8], epoch: Epoch| match epoch {
                     _ if w != writer.as_bytes() => Tail::Ignore,
                     e if e < *resent_epoch => Tail::Older,
                     e if e == *resent_epoch => Tail::Present,
                     _ => Tail::Ignore,
                 };
-                self.scan_tail(&consumer, stream, &[q], classify, &mut present)?;
+                self.scan_tail(&consumer, stream, &partitions, classify, &mut present)?;
             }
         }
         Self::log_found(&present);

@@ -11,7 +11,7 @@ use crate::io::source::{decode_json_line, trim_line, ReadStatus, SourceReader};
 use crate::io::DeadLetter;
 use crate::{Error, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
+
+/// Turns one Kafka message into a record, or says why it is not one (a dead letter).
+pub type Decoder<R> = fn(&BorrowedMessage<'_>) -> std::result::Result<R, String>;
 
 /// Most records taken from one partition before the next partition's turn, so one busy
 /// partition cannot starve the others within a chunk.
@@ -32,8 +35,11 @@ pub struct KafkaReader<R> {
     /// The topic partitions read, in route order.
     ids: Vec<u32>,
     /// The consumer group offsets are committed through, when the job is one of its members
-    /// (otherwise this reader's own consumer commits them).
+    /// (otherwise this reader's own consumer commits them, unless `commits` is false).
     group: Option<Arc<GroupMember>>,
+    /// Whether committed positions are told to the consumer group at all.
+    commits: bool,
+    decoder: Decoder<R>,
     /// The source as named on the command line, for dead letters.
     name: String,
     queues: Vec<PartitionQueue>,
@@ -50,10 +56,10 @@ pub struct KafkaReader<R> {
 }
 
 impl<R: DeserializeOwned> KafkaReader<R> {
-    /// Connects to `topic`'s brokers to read the topic partitions `ids` (route `i` reads
-    /// partition `ids[i]`). `end`, when given, bounds each of them (offsets to stop at, in route
-    /// order). Offsets are committed to the group `app_id`, through `group` when the job is its
-    /// member.
+    /// Connects to `topic`'s brokers to read the JSON records of the topic partitions `ids`
+    /// (route `i` reads partition `ids[i]`). `end`, when given, bounds each of them (offsets to
+    /// stop at, in route order). Offsets are committed to the group `app_id`, through `group`
+    /// when the job is its member.
     pub fn open(
         topic: &KafkaTopic,
         settings: &KafkaSettings,
@@ -61,6 +67,24 @@ impl<R: DeserializeOwned> KafkaReader<R> {
         ids: Vec<u32>,
         end: Option<Vec<u64>>,
         group: Option<Arc<GroupMember>>,
+    ) -> Result<Self> {
+        let mut reader = Self::open_with(topic, settings, app_id, (ids, end), json_record::<R>)?;
+        reader.group = group;
+        reader.commits = true;
+        Ok(reader)
+    }
+}
+
+impl<R> KafkaReader<R> {
+    /// Connects to `topic`'s brokers to read the partitions `ids` (bounded by `end`, as for
+    /// [`open`](Self::open)), each message turned into a record by `decoder`; positions are
+    /// not committed to any consumer group.
+    pub fn open_with(
+        topic: &KafkaTopic,
+        settings: &KafkaSettings,
+        app_id: &str,
+        (ids, end): (Vec<u32>, Option<Vec<u64>>),
+        decoder: Decoder<R>,
     ) -> Result<Self> {
         let config = settings.client_config(
             &topic.brokers,
@@ -86,7 +110,9 @@ impl<R: DeserializeOwned> KafkaReader<R> {
             queues: Vec::new(),
             next: vec![0; ids.len()],
             ids,
-            group,
+            group: None,
+            commits: false,
+            decoder,
             end,
             cursor: 0,
             paused: Vec::new(),
@@ -204,41 +230,50 @@ impl<R: DeserializeOwned> KafkaReader<R> {
     }
 }
 
+/// A JSON record: the message's payload, one JSON value (a trailing newline allowed).
+fn json_record<R: DeserializeOwned>(
+    message: &BorrowedMessage<'_>,
+) -> std::result::Result<R, String> {
+    let payload = message.payload().unwrap_or_default();
+    let text = payload.strip_suffix(b"\n").unwrap_or(payload);
+    match trim_line(text) {
+        Some(text) => decode_json_line(text),
+        None => Err("empty record".to_string()),
+    }
+}
+
 /// Decodes one message of route `p` (topic partition `id`) into `out` (and its route into
 /// `routes`), or into a dead letter naming where it came from.
-#[allow(clippy::too_many_arguments)]
-fn decode<R: DeserializeOwned>(
-    source: &str,
+fn decode<R>(
+    (source, decoder): (&str, Decoder<R>),
     (p, id): (usize, u32),
-    offset: u64,
-    payload: &[u8],
+    message: &BorrowedMessage<'_>,
     out: &mut Vec<R>,
     routes: &mut Vec<u32>,
     dead: &mut Vec<DeadLetter>,
 ) {
-    let text = payload.strip_suffix(b"\n").unwrap_or(payload);
-    let result = match trim_line(text) {
-        Some(text) => decode_json_line(text),
-        None => Err("empty record".to_string()),
-    };
-    match result {
+    match decoder(message) {
         Ok(record) => {
             out.push(record);
             routes.push(p as u32);
         }
-        Err(error) => dead.push(DeadLetter {
-            input: None,
-            source: source.to_string(),
-            file: None,
-            partition: Some(id),
-            offset,
-            error,
-            raw: String::from_utf8_lossy(text).into_owned(),
-        }),
+        Err(error) => {
+            let payload = message.payload().unwrap_or_default();
+            let text = payload.strip_suffix(b"\n").unwrap_or(payload);
+            dead.push(DeadLetter {
+                input: None,
+                source: source.to_string(),
+                file: None,
+                partition: Some(id),
+                offset: message.offset().max(0) as u64,
+                error,
+                raw: String::from_utf8_lossy(text).into_owned(),
+            })
+        }
     }
 }
 
-impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
+impl<R: Send> SourceReader<R> for KafkaReader<R> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
         for (p, next) in self.next.iter_mut().enumerate() {
             *next = position.offset_of(p);
@@ -292,9 +327,9 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
                     if offset < self.next[p] {
                         continue; // fetched before a seek to a later offset
                     }
-                    let payload = message.payload().unwrap_or_default();
                     let id = self.ids[p];
-                    decode(&self.name, (p, id), offset, payload, out, routes, dead);
+                    let decoding = (self.name.as_str(), self.decoder);
+                    decode(decoding, (p, id), &message, out, routes, dead);
                     self.next[p] = offset + 1;
                     read += 1;
                     turn += 1;
@@ -362,6 +397,9 @@ impl<R: DeserializeOwned> SourceReader<R> for KafkaReader<R> {
     }
 
     fn committed(&mut self, position: &SourcePosition) {
+        if !self.commits {
+            return;
+        }
         let offsets: Vec<(u32, u64)> = self
             .ids
             .iter()

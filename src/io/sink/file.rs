@@ -72,7 +72,9 @@ impl FileSink {
 
     fn final_dir(dir: &Path, stream: OutputStream) -> PathBuf {
         match stream {
-            OutputStream::Results | OutputStream::Named(_) => dir.to_path_buf(),
+            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                dir.to_path_buf()
+            }
             other => dir.join(other.dir_name()),
         }
     }
@@ -89,7 +91,10 @@ impl FileSink {
     /// The extension of `stream`'s files: `parquet` for Parquet results, else `jsonl`.
     fn extension(&self, stream: OutputStream) -> &'static str {
         match (self.format, stream) {
-            (FileFormat::Parquet, OutputStream::Results | OutputStream::Named(_)) => "parquet",
+            (
+                FileFormat::Parquet,
+                OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition,
+            ) => "parquet",
             _ => "jsonl",
         }
     }

@@ -40,6 +40,10 @@ pub enum OutputStream {
     /// [`Outputs`] sink hands them to output `i`'s own sink as its results, so no other sink
     /// sees this stream (those that did would write it as results).
     Named(u8),
+    /// A chained pipeline's exchange batches on their way through the repartition topic of a
+    /// consumer group (see [`crate::io::kafka::repartition`]): only the
+    /// [`Repartitioned`](crate::io::kafka::repartition::Repartitioned) sink takes them.
+    Repartition,
 }
 
 impl OutputStream {
@@ -54,6 +58,7 @@ impl OutputStream {
     pub fn dir_name(self) -> &'static str {
         match self {
             OutputStream::Results | OutputStream::Named(_) => "results",
+            OutputStream::Repartition => "repartition",
             OutputStream::Late => "late",
             OutputStream::DeadLetter => "dead-letter",
         }

@@ -34,7 +34,9 @@ fn labelled(out: &mut impl Write, label: &str, lines: &[u8]) -> std::io::Result<
 impl EpochSink for StdoutSink {
     fn location(&self, stream: OutputStream) -> String {
         match stream {
-            OutputStream::Results | OutputStream::Named(_) => "stdout".into(),
+            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                "stdout".into()
+            }
             other => format!("stderr (as {} lines)", other.dir_name()),
         }
     }
@@ -58,7 +60,9 @@ impl EpochSink for StdoutSink {
                 continue;
             };
             let written = match s.stream {
-                OutputStream::Results | OutputStream::Named(_) => out.write_all(&bytes),
+                OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                    out.write_all(&bytes)
+                }
                 OutputStream::Late => labelled(&mut err, "late: ", &bytes),
                 OutputStream::DeadLetter => labelled(&mut err, "dead letter: ", &bytes),
             };

@@ -95,6 +95,15 @@ pub trait SourceReader<R>: Send {
     }
     /// Whether input can be read again from an earlier position (needed for recovery).
     fn replayable(&self) -> bool;
+    /// Moves the exchange batches read since the last call, with their routes, to `out`: a
+    /// consumer-group job of a chained pipeline reads its repartition topic with its input
+    /// ([`WithExchange`](crate::io::kafka::repartition::WithExchange)); other readers have
+    /// none.
+    fn take_exchanged(
+        &mut self,
+        _out: &mut Vec<(u32, crate::io::kafka::repartition::ExchangeRecord)>,
+    ) {
+    }
 }
 
 /// A source as named on the command line.

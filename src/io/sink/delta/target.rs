@@ -59,7 +59,9 @@ impl DeltaTarget {
     /// The directory of `stream`'s table.
     pub fn table_path(&self, stream: OutputStream) -> PathBuf {
         match stream {
-            OutputStream::Results | OutputStream::Named(_) => self.path.clone(),
+            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                self.path.clone()
+            }
             other => sibling(&self.path, other.dir_name()),
         }
     }

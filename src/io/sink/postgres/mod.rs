@@ -205,7 +205,9 @@ impl PostgresSink {
     /// The table of `stream`'s rows.
     fn table_of(&self, stream: OutputStream) -> String {
         match stream {
-            OutputStream::Results | OutputStream::Named(_) => self.target.table.clone(),
+            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                self.target.table.clone()
+            }
             other => format!(
                 "{}_{}",
                 self.target.table,
@@ -232,7 +234,7 @@ impl PostgresSink {
                 let writing = tables::write_lines(&table);
                 (tables::create_lines(&table), vec!["line".into()], writing)
             }
-            OutputStream::Results | OutputStream::Named(_) => {
+            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
                 let first = tables::fields_of(sample)?;
                 let fields: Vec<String> = first.keys().cloned().collect();
                 if let Some(k) = key.iter().find(|k| !fields.contains(k)) {
