@@ -764,6 +764,7 @@ fn write_checkpoint(
         next_offsets: &[epoch * 10],
         entries,
         outputs: &[],
+        later: None,
     };
     let pieces = changelog.send_checkpoint(0, &record).unwrap();
     changelog.flush(epoch).unwrap();
@@ -802,8 +803,8 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
         vec![(vec![7], vec![70]), (vec![8], vec![81])]
     );
     // Read back from the end, past the copies a restore rewrote after it: epoch 2's record.
-    let (meta, next_offset) = changelog.newest_checkpoint(0).unwrap().unwrap();
-    assert_eq!((meta.epoch, next_offset), (2, vec![20]));
+    let newest = changelog.newest_checkpoint(0).unwrap().unwrap();
+    assert_eq!((newest.meta.epoch, newest.next_offsets), (2, vec![20]));
 }
 
 /// A checkpoint larger than Kafka takes in one record (1 MB by default) goes to the changelog

@@ -1,7 +1,8 @@
 //! Kafka at scale against the real broker (tansu on its PostgreSQL engine): 300,000 transactions through `tx-windows`
 //! Kafka→Kafka with `--until-end`, killed with SIGKILL at random moments and restarted, alone
 //! and as one of two members of a consumer group; the output topic, read back read_committed,
-//! equals the file run's results record for record, with no duplicate.
+//! equals the file run's results record for record, with no duplicate. The same for the
+//! re-keyed `funnel` in a group of two, whose exchange goes through its repartition topic.
 
 mod common;
 #[path = "support/tansu.rs"]
@@ -26,6 +27,39 @@ const EPOCHS: [&str; 6] = [
     "500ms",
 ];
 
+/// Group members whose killed partner's partitions move once its session expires: 6 s instead
+/// of librdkafka's 45.
+const GROUP: [&str; 7] = [
+    "--group",
+    "--kafka-opt",
+    "session.timeout.ms=6000",
+    "--kafka-opt",
+    "heartbeat.interval.ms=500",
+    "--kafka-opt",
+    "max.poll.interval.ms=10000",
+];
+
+/// Starts group members `a` and `b` (`member(name)`: a member's arguments), kills `b` at a
+/// random moment and waits for `a`, which takes `b`'s partitions over and leaves once every
+/// partition is read to its end.
+fn kill_one_of_two(tmp: &Path, member: impl Fn(&str) -> Vec<String>, seed: &str) {
+    let (a_log, b_log) = (tmp.join("a.log"), tmp.join("b.log"));
+    let mut a = start(&member("a"), &a_log);
+    let mut b = start(&member("b"), &b_log);
+    let mut rng = Rng::from_clock(seed);
+    assert!(
+        kill_after(&mut b, rng.range(3_000, 12_000)),
+        "member b ended before it was killed: {}",
+        std::fs::read_to_string(&b_log).unwrap()
+    );
+    let status = wait_for(&mut a, Duration::from_secs(600));
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&a_log).unwrap()
+    );
+}
+
 /// A broker whose topic `tx` holds `EVENTS` transactions of 10,000 users (less the few the
 /// on-time generator leaves out), and the results of the same input run file→file.
 fn setup(tmp: &Path, seed: u64) -> (Tansu, Vec<String>) {
@@ -49,7 +83,18 @@ fn setup(tmp: &Path, seed: u64) -> (Tansu, Vec<String>) {
 
 /// `spate run tx-windows` from `tx` to `APP-out` with `--until-end`, plus `extra`.
 fn job(broker: &Tansu, app: &str, state: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["run", "tx-windows", "--source", &broker.url("tx")]
+    job_of("tx-windows", broker, ("tx", app), state, extra)
+}
+
+/// `pipeline` reading topic `input` as `app`, writing `<app>-out` (see [`job`]).
+fn job_of(
+    pipeline: &str,
+    broker: &Tansu,
+    (input, app): (&str, &str),
+    state: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = ["run", pipeline, "--source", &broker.url(input)]
         .map(String::from)
         .to_vec();
     args.extend(["--sink".into(), broker.url(&format!("{app}-out"))]);
@@ -120,32 +165,72 @@ fn three_hundred_thousand_records_through_kafka_survive_random_kills() {
 fn two_group_members_one_killed_still_give_every_result_once() {
     let tmp = tempfile::tempdir().unwrap();
     let (broker, expected) = setup(tmp.path(), 37);
-    // A killed member's partitions move once its session expires: 6 s instead of 45.
-    let group = [
-        "--group",
-        "--kafka-opt",
-        "session.timeout.ms=6000",
-        "--kafka-opt",
-        "heartbeat.interval.ms=500",
-        "--kafka-opt",
-        "max.poll.interval.ms=10000",
-    ];
-    let member = |name: &str| job(&broker, "group", &tmp.path().join(name), &group);
-    let (a_log, b_log) = (tmp.path().join("a.log"), tmp.path().join("b.log"));
-    let mut a = start(&member("a"), &a_log);
-    let mut b = start(&member("b"), &b_log);
-    let mut rng = Rng::from_clock("kafka-scale-group");
-    assert!(
-        kill_after(&mut b, rng.range(3_000, 12_000)),
-        "member b ended before it was killed: {}",
-        std::fs::read_to_string(&b_log).unwrap()
-    );
-    // A takes b's partitions over and leaves once every partition is read to its end.
-    let status = wait_for(&mut a, Duration::from_secs(600));
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&a_log).unwrap()
-    );
+    let member = |name: &str| job(&broker, "group", &tmp.path().join(name), &GROUP);
+    kill_one_of_two(tmp.path(), member, "kafka-scale-group");
     assert_output(&broker, "group", &expected);
+}
+
+/// Clicks of 3,000 visitors over 40 product pages in time order (one in 25 a purchase), as
+/// `funnel` reads them; the same visitor's clicks are keyed by its id.
+fn write_clicks(path: &Path, n: u64, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let mut text = String::new();
+    for i in 0..n {
+        let t = 1_767_225_600_000 + i * 20;
+        let (user, page) = (rng.range(0, 3_000), rng.range(0, 40));
+        let (action, cents) = match rng.range(0, 25) {
+            0 => ("purchase", rng.range(100, 50_000)),
+            _ => ("view", 0),
+        };
+        text += &format!(
+            "{{\"user_id\":\"u{user}\",\"page\":\"/product/{page}\",\"action\":\"{action}\",\"price_cents\":{cents},\"event_ms\":{t}}}\n"
+        );
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// `funnel` keys clicks by visitor and page, then re-keys the purchases by page: across two
+/// group members its exchange goes through the repartition topic. One member is killed; the
+/// other takes its partitions (state and unread batches included) and the output topic holds
+/// the file run's results, each once.
+#[test]
+fn a_re_keyed_pipeline_in_a_group_of_two_survives_a_killed_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Tansu::start_postgres();
+    broker.create_topic("clicks", PARTITIONS);
+    let input = tmp.path().join("clicks.jsonl");
+    write_clicks(&input, 200_000, 41);
+    assert_eq!(broker.produce_lines("clicks", &input, "user_id"), 200_000);
+    let reference = tmp.path().join("reference");
+    let (source, sink) = (file_arg(&input), file_arg(&reference));
+    let mut args = vec!["run", "funnel", "--source", &source, "--sink", &sink];
+    args.extend(["--partitions", "4"]);
+    args.extend(EPOCHS);
+    run_ok(&args);
+    let [mut expected, late, _] = all_outputs(&reference);
+    assert!(
+        late.is_empty(),
+        "the clicks are in order: {} late",
+        late.len()
+    );
+    assert!(expected.len() > 500, "{} results", expected.len());
+
+    let state = |name: &str| tmp.path().join(name);
+    let member = |name: &str| {
+        job_of(
+            "funnel",
+            &broker,
+            ("clicks", "funnel"),
+            &state(name),
+            &GROUP,
+        )
+    };
+    kill_one_of_two(tmp.path(), member, "kafka-scale-rekeyed-group");
+    let got = broker.sorted_payloads("funnel-out");
+    expected.sort();
+    assert_same_lines(&got, &expected, "funnel in a group of two, one killed");
+    assert!(
+        broker.record_count("funnel-stage2-repartition") > 0,
+        "the exchange went through the repartition topic"
+    );
 }

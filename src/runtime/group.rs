@@ -121,8 +121,8 @@ fn watch_stop_signals(stop: Arc<AtomicBool>) -> Result<()> {
 }
 
 /// Whether every partition's newest checkpoint in `changelog` is final (taken at the end of a
-/// bounded run, with the watermark at +∞, so every window was emitted) and lies at or after
-/// `end`. A committed group offset alone does not say that: a member that stops (or dies)
+/// bounded run, with the watermark at +∞ in every stage, so every window was emitted) and
+/// lies at or after `end`. A committed group offset alone does not say that: a member that stops (or dies)
 /// after reading to the end but before its final epoch leaves windows open.
 fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
     for (p, &end) in end.iter().enumerate() {
@@ -131,9 +131,13 @@ fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
         }
         let fin = changelog
             .newest_checkpoint(p as u32)?
-            .is_some_and(|(meta, next_offsets)| {
-                meta.watermark == crate::time::END_OF_TIME
-                    && next_offsets.first().is_some_and(|&next| next >= end)
+            .is_some_and(|newest| {
+                let ended = |meta: &crate::checkpoint::PartitionCheckpoint| {
+                    meta.watermark == crate::time::END_OF_TIME
+                };
+                ended(&newest.meta)
+                    && newest.later.as_ref().is_none_or(ended)
+                    && newest.next_offsets.first().is_some_and(|&next| next >= end)
             });
         if !fin {
             return Ok(false);

@@ -217,6 +217,7 @@ mod tests {
             end: SourcePosition::Start,
             sent: vec![],
             dead_sent: vec![],
+            exchanged_sent: vec![],
             records,
             dead_letters: 0,
             first_dead_error: None,

@@ -30,6 +30,7 @@
 //!   output.
 
 use crate::checkpoint::{Epoch, SourcePosition};
+use crate::io::kafka::repartition::ExchangeRecord;
 use crate::io::sink::Staged;
 use crate::io::DeadLetter;
 use crate::learning::{Learned, ModelHistory};
@@ -53,6 +54,11 @@ pub struct Batch<K, E> {
     /// Malformed records of this partition's input (partitioned sources): the partition stages
     /// them with its outputs, so they travel with its checkpoint.
     pub dead: Vec<DeadLetter>,
+    /// Index of the first exchange batch within this partition's batches of the epoch.
+    pub exchanged_first: u64,
+    /// Exchange batches for this partition's later stage, read from the repartition topic (a
+    /// chained pipeline in a consumer group), in topic order.
+    pub exchanged: Vec<ExchangeRecord>,
 }
 
 impl<K: Send + 'static, E: Send + 'static> Message for Batch<K, E> {
@@ -69,6 +75,8 @@ pub struct InputEnded {
     pub sent: u64,
     /// How many dead letters the source routed to this partition in the epoch.
     pub dead_sent: u64,
+    /// How many exchange batches the source routed to this partition in the epoch.
+    pub exchanged_sent: u64,
 }
 
 /// A partition's answer to [`InputEnded`].
@@ -80,6 +88,9 @@ pub enum Progress {
         max_event_times: Vec<Millis>,
         /// Per input, whether it received records in the epoch.
         active: Vec<bool>,
+        /// The partition's later stage has every upstream partition's last batch (its
+        /// watermark is the end of time), or it has none.
+        later_ended: bool,
     },
     /// The partition finished this epoch before (it is being replayed for another partition).
     Done,
@@ -240,6 +251,8 @@ pub struct EpochCut {
     pub sent: Vec<u64>,
     /// Dead letters routed to each partition in the epoch (partitioned sources).
     pub dead_sent: Vec<u64>,
+    /// Exchange batches routed to each partition in the epoch (see [`Batch::exchanged`]).
+    pub exchanged_sent: Vec<u64>,
     /// Records read (before filtering).
     pub records: u64,
     /// Dead letters found in the epoch.

@@ -143,8 +143,6 @@ fn refuse_group<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>, inputs: usiz
     let name = &plan.name;
     let reason = if plan.model.is_some() {
         format!("pipeline `{name}` shares one model among all its partitions, which consumer groups cannot yet learn together; run it without --group (one process runs every partition)")
-    } else if plan.later_stage().is_some() {
-        format!("pipeline `{name}` re-keys its records into a second stage, which needs a repartition topic to run across processes; spate does not create one yet, so run it without --group (one process runs both stages on every partition)")
     } else if inputs > 1 {
         format!("pipeline `{name}` reads {inputs} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)")
     } else {
@@ -207,6 +205,10 @@ struct JobParts<R> {
     stores: Vec<crate::state::PartitionStore>,
     /// The pipeline's shared model, if it has one.
     model: Option<ModelLedger>,
+    /// The job's key partitions, all of them.
+    partitions: u32,
+    /// A chained pipeline's exchange goes through the repartition topic (a consumer group).
+    exchange_topic: bool,
 }
 
 /// Claims the state directory, opens the job's readers, sink and changelog, and finds where it
@@ -236,12 +238,22 @@ where
         }
     })?;
     let sink = open_sinks(&sinks, config, &app_id, n)?;
+    // In a consumer group, a chained pipeline's exchange goes through the repartition topic.
+    let exchange_topic = assignment.is_some() && plan.later_stage().is_some();
+    let (reader, sink) = match (&config.source, exchange_topic) {
+        (SourceSpec::Kafka(topic), true) => {
+            let name = &plan.inputs[0].name;
+            with_repartition_topic((reader, sink), (name, topic), config, (&app_id, &ids, n))?
+        }
+        _ => (reader, sink),
+    };
     // Kafka inputs keep state in a changelog, so it can follow its partition to another
     // process; a job that also reads a file keeps it in --state only (the file's position is
     // the job's, not a partition's).
     let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
-    // A chained pipeline's exchange and a shared model are kept in --state only, for now.
-    let local_only = plan.later_stage().is_some() || plan.model.is_some();
+    // A shared model, and a chained pipeline's exchange between the partitions of one
+    // process, are kept in --state only, for now.
+    let local_only = (plan.later_stage().is_some() && !exchange_topic) || plan.model.is_some();
     let changelog =
         match &config.source {
             SourceSpec::Kafka(topic) if all_kafka && !local_only => Some(Arc::new(
@@ -261,7 +273,9 @@ where
     };
     let resume = match &changelog {
         Some(changelog) => {
-            resume_from_changelog(changelog, store, &ids, &*sink, metrics, sources.len())?
+            // The repartition topic is read as one more input.
+            let inputs = sources.len() + usize::from(exchange_topic);
+            resume_from_changelog(changelog, store, &ids, &*sink, metrics, inputs)?
         }
         None => resume_local(store, n, &*sink, config.overwrite)?,
     };
@@ -277,7 +291,49 @@ where
         resume,
         stores,
         model,
+        partitions: n,
+        exchange_topic,
     })
+}
+
+/// A job's reader and sink.
+type ReaderAndSink<R> = (
+    Box<dyn crate::io::source::SourceReader<R>>,
+    Arc<dyn crate::io::sink::EpochSink>,
+);
+
+/// The job's `reader` and `sink` with the repartition topic of a chained pipeline in a
+/// consumer group beside them: read with the input named `name` (topic `input`), written by
+/// the partitions `ids` of `n` (see [`crate::io::kafka::repartition`]).
+fn with_repartition_topic<R: Send + 'static>(
+    (reader, sink): ReaderAndSink<R>,
+    (name, input): (&str, &crate::io::kafka::KafkaTopic),
+    config: &RunConfig,
+    (app_id, ids, n): (&str, &[u32], u32),
+) -> Result<ReaderAndSink<R>> {
+    use crate::io::kafka::repartition::{self, Repartitioned, WithExchange};
+    use crate::io::kafka::{KafkaReader, KafkaSink};
+    use crate::io::source::NamedReader;
+    let topic = repartition::topic(&input.brokers, app_id);
+    // Created (or checked) by the sink before the reader assigns its partitions.
+    let written = KafkaSink::repartition(&topic, &config.kafka, app_id, n)?;
+    let decode = repartition::decode_record;
+    let exchange =
+        KafkaReader::open_with(&topic, &config.kafka, app_id, (ids.to_vec(), None), decode)?;
+    let reader = WithExchange::new(
+        NamedReader {
+            name: name.to_string(),
+            reader,
+        },
+        NamedReader {
+            name: topic.topic.clone(),
+            reader: Box::new(exchange),
+        },
+    )?;
+    Ok((
+        Box::new(reader),
+        Arc::new(Repartitioned::new(sink, written)),
+    ))
 }
 
 /// The shared model's ledger: what `store` holds, or the `--model` file's model, or the
@@ -471,6 +527,8 @@ where
             changelog: parts.changelog.clone(),
             base_epoch: parts.resume.base_epoch,
             trees: parts.stores.clone(),
+            key_partitions: parts.partitions,
+            exchange_topic: parts.exchange_topic,
         };
         let addr =
             actix::Supervisor::start_in_arbiter(&workers[index % workers.len()], move |_| {
@@ -515,6 +573,7 @@ fn supervisor_config<R, Op: KeyedOperator, Out>(
         progress: config.progress.clone(),
         operator_metrics: plan.operator_metrics(),
         model: parts.model.take(),
+        exchange_topic: parts.exchange_topic,
     }
 }
 
@@ -580,6 +639,7 @@ where
             max_epoch_records: config.max_records_per_epoch.filter(|m| *m > 0),
             metrics: metrics.clone(),
             closes_before_end: plan.model.is_some(),
+            exchange_topic: parts.exchange_topic,
         };
         run_actors(driver, parts.resume.read_plan, config, result_rx).await
     });

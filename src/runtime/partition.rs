@@ -15,7 +15,8 @@ use super::messages::{
     QueryKey, SealEpoch,
 };
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
-use crate::io::kafka::{Changelog, CheckpointRecord};
+use crate::io::kafka::repartition::{self, ExchangeRecord};
+use crate::io::kafka::{Changelog, CheckpointRecord, LaterRecord};
 use crate::io::sink::Staged;
 use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::metrics::Metrics;
@@ -25,6 +26,7 @@ use crate::stage::write_late_lines;
 use crate::stage::Exchanged;
 use crate::stage::PartitionCore;
 use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::time::{BEFORE_TIME, END_OF_TIME};
 use crate::Key;
 use crate::{Error, Result};
 use actix::{Actor, ActorContext, Context, Handler, Recipient, Supervised};
@@ -140,6 +142,11 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// Dead letters of `next_epoch` received so far, as JSON lines, and how many.
     dead_lines: Vec<u8>,
     dead_seen: u64,
+    /// The later stage's batches come through the repartition topic (a consumer group), not
+    /// from the other partitions of this job.
+    exchange_topic: bool,
+    /// Exchange batches of `next_epoch` processed so far (see [`Batch::exchanged`]).
+    exchanged_seen: u64,
     /// State expiries counted by the core up to the last epoch end.
     expired_seen: u64,
     /// The keys erased at each epoch's end not yet reported (see [`EpochDone::erased`]).
@@ -158,6 +165,10 @@ pub(crate) struct PartitionSetup {
     /// Every partition's state tree, by index (a chained pipeline's partitions write each
     /// other's inbox).
     pub(crate) trees: Vec<PartitionStore>,
+    /// The job's key partitions, all of them (a consumer-group member runs some).
+    pub(crate) key_partitions: u32,
+    /// A chained pipeline's exchange goes through the repartition topic.
+    pub(crate) exchange_topic: bool,
 }
 
 impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
@@ -172,11 +183,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         metrics: Metrics,
         setup: PartitionSetup,
     ) -> Self {
-        let partitions = setup.trees.len() as u32;
         let (output, chain) = match output {
             Emit::Results(output) => (Some(output), None),
             Emit::Stage(stage) => {
-                let runner = stage.start(setup.index, partitions);
+                let runner = stage.start(partition, setup.key_partitions);
                 let chain = Chain::new(runner, setup.index, setup.trees);
                 (None, Some(Box::new(chain)))
             }
@@ -209,6 +219,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             base_epoch: setup.base_epoch,
             dead_lines: Vec::new(),
             dead_seen: 0,
+            exchange_topic: setup.exchange_topic,
+            exchanged_seen: 0,
             expired_seen: 0,
             erased: BTreeMap::new(),
         };
@@ -295,11 +307,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 
     /// Prepares the first stage's checkpoint of `msg`'s epoch, and says how long encoding it
-    /// took; with a changelog, sends it there with the epoch's `streams` first.
+    /// took; with a changelog, sends it there with the epoch's `streams` (and the later
+    /// stage's checkpoint `later`, when the record carries it) first.
     fn prepare_first(
         &mut self,
         msg: &SealEpoch,
         streams: &[StreamLines],
+        later: Option<&PreparedCheckpoint>,
     ) -> Result<(PreparedCheckpoint, Duration)> {
         let started = Instant::now();
         let meta = self.core.checkpoint_meta(msg.epoch);
@@ -321,6 +335,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                     next_offsets: &msg.next_offsets,
                     entries: &prepared.entries,
                     outputs: streams,
+                    later: later.map(|l| LaterRecord {
+                        meta: &l.meta,
+                        entries: &l.entries,
+                    }),
                 },
             )?;
             if pieces > 0 {
@@ -341,7 +359,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
         streams.extend(late_and_dead(late_lines, dead_lines));
         if msg.checkpoint {
-            let (first, encoding) = self.prepare_first(&msg, &streams)?;
+            let (first, encoding) = self.prepare_first(&msg, &streams, None)?;
             self.prepared.push_back(Prepared {
                 first,
                 later: None,
@@ -394,7 +412,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     fn seal_into_chain(&mut self, msg: SealEpoch, batches: Vec<Exchanged>) -> Result<()> {
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
         let checkpoint = match msg.checkpoint {
-            true => Some(self.prepare_first(&msg, &[])?),
+            true => Some(self.prepare_first(&msg, &[], None)?),
             false => None,
         };
         let sealed = SealedEpoch {
@@ -408,6 +426,81 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             .as_mut()
             .expect("a chained partition")
             .send(batches, sealed)
+    }
+
+    /// Finishes `msg`'s epoch of a chained partition whose exchange goes through the
+    /// repartition topic: the first stage's `batches` (one per key partition, even empty: each
+    /// carries the watermark; none once the end of time was sent) become the epoch's repartition stream, the later stage's results
+    /// (it processed the batches that arrived in the epoch, and its watermark moved only with
+    /// theirs) its results; both stages checkpoint in one record.
+    fn seal_through_topic(&mut self, msg: SealEpoch, batches: Vec<Exchanged>) -> Result<()> {
+        let chain = self.chain.as_mut().expect("a chained partition");
+        let mut exchange = Vec::new();
+        for batch in &batches {
+            repartition::encode_line(&chain.runner.encode(batch), &mut exchange);
+        }
+        let results = self.later_results()?;
+        let (mut late_lines, first_late, dead_lines) = self.first_late_and_dead()?;
+        let chain = self.chain.as_mut().expect("a chained partition");
+        let late = first_late + chain.runner.take_late(self.partition, &mut late_lines)?;
+        let outputs = results.count;
+        let mut streams = vec![(OutputStream::Repartition, Lines::unkeyed(exchange))];
+        streams.extend(results.into_streams());
+        streams.extend(late_and_dead(late_lines, dead_lines));
+        if msg.checkpoint {
+            let started = Instant::now();
+            let later = chain.runner.prepare_checkpoint(msg.epoch);
+            let later_encoding = started.elapsed();
+            let (first, encoding) = self.prepare_first(&msg, &streams, Some(&later))?;
+            self.prepared.push_back(Prepared {
+                first,
+                later: Some(later),
+                encoding: encoding + later_encoding,
+            });
+        }
+        self.report_staged(&msg, streams, (outputs, late))
+    }
+
+    /// Runs the later stage on exchange batches read from the repartition topic (operator
+    /// code: may panic); a batch that does not decode stops the job.
+    fn process_exchanged(&mut self, exchanged: Vec<ExchangeRecord>) -> Result<(), Panicked> {
+        let Some(chain) = self.chain.as_mut() else {
+            return Ok(());
+        };
+        let mut decoded = Vec::with_capacity(exchanged.len());
+        for record in exchanged {
+            match chain.runner.decode(&record.batch) {
+                Ok(batch) => decoded.push((record.from as usize, batch)),
+                Err(detail) => {
+                    self.fatal(Error::Runtime(format!(
+                        "partition {}: an exchange batch from partition {} in the repartition topic does not decode ({detail}); the topic holds another job's batches: use another --app-id",
+                        self.partition, record.from
+                    )));
+                    return Ok(());
+                }
+            }
+        }
+        let runner = &mut chain.runner;
+        catch_unwind(AssertUnwindSafe(|| {
+            for (from, batch) in decoded {
+                runner.process(from, batch);
+            }
+        }))
+        .map_err(Panicked)
+    }
+
+    /// The later stage's results since the last call, as JSON lines.
+    fn later_results(&mut self) -> Result<ResultLines> {
+        let chain = self.chain.as_mut().expect("a chained partition");
+        let mut results = ResultLines::default();
+        let mut failed = None;
+        let route = self.route.as_ref();
+        chain.runner.take_results(&mut |key, out| {
+            if let Err(e) = results.push(route, key, &out) {
+                failed.get_or_insert(e);
+            }
+        });
+        failed.map_or(Ok(results), Err)
     }
 
     /// Runs the later stage over every epoch it has all batches of, in order, staging and
@@ -444,18 +537,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Stages the later stage's results of `sealed`'s epoch with the first stage's late
     /// records and dead letters, reports them, and keeps both stages' checkpoint when asked.
     fn stage_later(&mut self, mut sealed: SealedEpoch) -> Result<()> {
+        let results = self.later_results()?;
         let chain = self.chain.as_mut().expect("a chained partition");
-        let mut results = ResultLines::default();
-        let mut failed = None;
-        let route = self.route.as_ref();
-        chain.runner.take_results(&mut |key, out| {
-            if let Err(e) = results.push(route, key, &out) {
-                failed.get_or_insert(e);
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
         let late = sealed.late
             + chain
                 .runner
@@ -603,6 +686,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
                 self.dead_seen += 1;
             }
         }
+        if batch.exchanged_first <= self.exchanged_seen && !batch.exchanged.is_empty() {
+            let skip = (self.exchanged_seen - batch.exchanged_first) as usize;
+            let fresh: Vec<_> = batch.exchanged.into_iter().skip(skip).collect();
+            self.exchanged_seen += fresh.len() as u64;
+            self.process_exchanged(fresh)?;
+        }
         let skip = self.seen.checked_sub(batch.first).map(|s| s as usize);
         let Some(skip) = skip.filter(|&s| s < batch.events.len()) else {
             return Ok(());
@@ -620,7 +709,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         if msg.epoch < self.next_epoch {
             return Progress::Done;
         }
-        if msg.epoch > self.next_epoch || self.seen < msg.sent || self.dead_seen < msg.dead_sent {
+        if msg.epoch > self.next_epoch
+            || self.seen < msg.sent
+            || self.dead_seen < msg.dead_sent
+            || self.exchanged_seen < msg.exchanged_sent
+        {
             return Progress::Behind {
                 checkpoint: self.checkpoint.epoch,
                 attempt: self.restarts,
@@ -632,6 +725,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             active: (self.core.received().iter().enumerate())
                 .map(|(i, &n)| n > before(i))
                 .collect(),
+            later_ended: (self.chain.as_ref()).is_none_or(|c| c.runner.watermark() == END_OF_TIME),
         }
     }
 
@@ -648,15 +742,24 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             return Ok(()); // ahead of a restarted partition: the replay brings it again
         }
         self.erase(msg.epoch, &msg.erase);
-        let (core, chain) = (&mut self.core, &mut self.chain);
+        let (core, chain, topic) = (&mut self.core, &mut self.chain, self.exchange_topic);
         if let Some(model) = &msg.model {
             core.install_model(model.clone());
         }
         let sealed = catch_unwind(AssertUnwindSafe(|| {
+            // A first stage that had already sent its end of time has nothing more to send.
+            let closed = core.watermark() == END_OF_TIME;
             core.advance(msg.watermark, msg.processing_time);
             let chain = chain.as_mut()?;
-            let results = core.take_outputs_under().collect();
-            Some(chain.route(results, core.watermark()))
+            let results: Vec<_> = core.take_outputs_under().collect();
+            let quiet = closed && results.is_empty();
+            let batches = chain.route(results, core.watermark());
+            if topic {
+                // Through the topic, only the batches' watermarks move the later stage's time.
+                let (time, model) = (msg.processing_time, msg.model.as_ref());
+                chain.runner.advance(BEFORE_TIME, time, model);
+            }
+            Some((batches, quiet))
         }));
         let batches = match sealed {
             Ok(batches) => batches,
@@ -671,7 +774,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             }
         };
         let finished = match batches {
-            Some(batches) => self.seal_into_chain(msg, batches),
+            Some((batches, quiet)) if self.exchange_topic => {
+                self.seal_through_topic(msg, if quiet { Vec::new() } else { batches })
+            }
+            Some((batches, _)) => self.seal_into_chain(msg, batches),
             None => self.finish_epoch(msg),
         };
         if let Err(e) = finished {
@@ -685,6 +791,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.seen = 0;
         self.received_before = self.core.received();
         self.dead_seen = 0;
+        self.exchanged_seen = 0;
         self.finish_later()
     }
 
@@ -740,6 +847,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.received_before = self.core.received();
         self.dead_lines.clear();
         self.dead_seen = 0;
+        self.exchanged_seen = 0;
         self.expired_seen = self.core.counts().expired;
         self.report_state();
         (self.metrics).state_loaded(started.elapsed().as_secs_f64());

@@ -154,7 +154,10 @@ fn restore_partitions(
         let local = partition.checkpoint()?;
         match found? {
             Some(found) => {
-                let stale = local != found.checkpoint.meta;
+                let later = found.checkpoint.later.as_ref().map(|l| &l.meta);
+                let later_tree = partition.stage(1);
+                let stale = local != found.checkpoint.meta
+                    || later.is_some_and(|meta| later_tree.checkpoint().ok().as_ref() != Some(meta));
                 if stale {
                     tracing::info!(
                         partition = p,
@@ -163,6 +166,9 @@ fn restore_partitions(
                         "restored the partition's state from the changelog"
                     );
                     partition.replace(found.state, &found.checkpoint.meta)?;
+                    if let (Some(meta), Some(state)) = (later, found.later_state) {
+                        later_tree.replace(state, meta)?;
+                    }
                 }
                 metrics.restore(stale, read_seconds + started.elapsed().as_secs_f64());
                 restored.push(Some(found.checkpoint));

@@ -12,6 +12,7 @@
 use super::messages::{Batch, CutReply, EpochCut, SourceFailed};
 use super::Trigger;
 use crate::checkpoint::{Epoch, SourcePosition};
+use crate::io::kafka::repartition::ExchangeRecord;
 use crate::io::sink::{EpochSink, OutputStream};
 use crate::io::source::ROUTE_BY_KEY;
 use crate::io::source::{ReadStatus, SourceReader};
@@ -61,6 +62,11 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     /// of time). A shared model learns all its micro-batches at the first one's commit; the
     /// second scores what waited for them.
     pub(crate) closes_before_end: bool,
+    /// The reader brings a repartition topic's exchange batches beside the input (a chained
+    /// pipeline in a consumer group), so it never ends: once the first input is read to its
+    /// end, an epoch is cut for its last records and then whenever exchange batches arrive,
+    /// until the supervisor ends the job (see [`SourceDriver::exchange_due`]).
+    pub(crate) exchange_topic: bool,
 }
 
 /// Where reading starts, and the recorded epoch ends to replay first.
@@ -92,10 +98,12 @@ enum Flow {
 struct EpochInput<K, E> {
     routed: Vec<Vec<(K, E)>>,
     dead_routed: Vec<Vec<DeadLetter>>,
+    exchanged_routed: Vec<Vec<ExchangeRecord>>,
     /// Dead letters of an input that is not partitioned, staged by the source itself.
     dead_lines: Vec<u8>,
     sent: Vec<u64>,
     dead_sent: Vec<u64>,
+    exchanged_sent: Vec<u64>,
     /// Records read (before filtering).
     records: u64,
     dead_letters: u64,
@@ -107,9 +115,11 @@ impl<K, E> EpochInput<K, E> {
         EpochInput {
             routed: (0..n).map(|_| Vec::new()).collect(),
             dead_routed: (0..n).map(|_| Vec::new()).collect(),
+            exchanged_routed: (0..n).map(|_| Vec::new()).collect(),
             dead_lines: Vec::new(),
             sent: vec![0; n],
             dead_sent: vec![0; n],
+            exchanged_sent: vec![0; n],
             records: 0,
             dead_letters: 0,
             first_dead_error: None,
@@ -119,6 +129,13 @@ impl<K, E> EpochInput<K, E> {
     /// Counts dead letters and routes each: with its source partition's outputs (and so its
     /// checkpoint) when the input is partitioned (`route_of`: route of each source
     /// partition), else to the source's own dead-letter lines.
+    fn route_exchanged(&mut self, exchanged: &mut Vec<(u32, ExchangeRecord)>) {
+        let n = self.exchanged_routed.len();
+        for (route, batch) in exchanged.drain(..) {
+            self.exchanged_routed[route as usize % n].push(batch);
+        }
+    }
+
     fn route_dead(&mut self, dead: Vec<DeadLetter>, route_of: Option<&[usize]>) {
         let n = self.routed.len();
         for d in dead {
@@ -232,6 +249,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut input = EpochInput::new(n);
         let mut raw = Vec::with_capacity(self.chunk);
         let mut routes = Vec::new();
+        let mut exchanged = Vec::new();
         let mut queued: Vec<VecDeque<Pending<K, E>>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut paused = vec![false; n];
         // The source partition of each route, when the input is already partitioned.
@@ -241,6 +259,8 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         let mut cut_ends: VecDeque<(Epoch, SourcePosition)> = VecDeque::new();
         // The epoch that closed the input (see `closes_before_end`).
         let mut closed_in: Option<Epoch> = None;
+        // An epoch was cut after the first input was read to its end (`exchange_topic`).
+        let mut input_closed = false;
         loop {
             let until = plan.replay.front().map(|(_, end)| end.clone());
             if until.is_some() && self.stopping() {
@@ -270,11 +290,14 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             input.records += raw.len() as u64;
             self.route(&mut raw, &mut routes, ids.is_some(), &mut input);
             input.route_dead(dead, ids.is_some().then_some(route_of.as_slice()));
+            self.reader.take_exchanged(&mut exchanged);
+            input.route_exchanged(&mut exchanged);
             if !self.send_batches(&mut input, &mut queued, epoch) {
                 return Ok(()); // the job is shutting down
             }
             let position = self.reader.position();
-            if !self.is_cut(epoch, until.as_ref(), status, &position, input.records)? {
+            let due = until.is_none() && self.exchange_due(&input, &mut input_closed);
+            if !due && !self.is_cut(epoch, until.as_ref(), status, &position, input.records)? {
                 continue;
             }
             // A partition reports its progress only once it handled every batch of the epoch.
@@ -334,7 +357,10 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         epoch: Epoch,
     ) -> bool {
         for (p, queue) in queued.iter_mut().enumerate() {
-            if input.routed[p].is_empty() && input.dead_routed[p].is_empty() {
+            if input.routed[p].is_empty()
+                && input.dead_routed[p].is_empty()
+                && input.exchanged_routed[p].is_empty()
+            {
                 continue;
             }
             if queue.len() >= QUEUED_BATCHES {
@@ -346,15 +372,20 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             let capacity = input.routed[p].len() + 16;
             let events = std::mem::replace(&mut input.routed[p], Vec::with_capacity(capacity));
             let dead = std::mem::take(&mut input.dead_routed[p]);
+            let exchanged = std::mem::take(&mut input.exchanged_routed[p]);
             let (first, dead_first) = (input.sent[p], input.dead_sent[p]);
+            let exchanged_first = input.exchanged_sent[p];
             input.sent[p] += events.len() as u64;
             input.dead_sent[p] += dead.len() as u64;
+            input.exchanged_sent[p] += exchanged.len() as u64;
             queue.push_back(Box::pin(self.partitions[p].send(Batch {
                 epoch,
                 first,
                 events,
                 dead_first,
                 dead,
+                exchanged_first,
+                exchanged,
             })));
         }
         true
@@ -393,6 +424,19 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             });
         }
         Ok(position == end)
+    }
+
+    /// Whether a live epoch is cut for the repartition topic: the first input's last records
+    /// (or, once, none, so the supervisor sees it ended) and every arrival of exchange batches
+    /// after it; a trigger waiting for more input would wait forever.
+    fn exchange_due(&self, input: &EpochInput<K, E>, input_closed: &mut bool) -> bool {
+        if !self.exchange_topic || self.reader.inputs_ended().first() != Some(&true) {
+            return false;
+        }
+        let arrived = input.exchanged_sent.iter().any(|&n| n > 0);
+        let due = input.records > 0 || arrived || !*input_closed;
+        *input_closed = true;
+        due
     }
 
     /// Whether the cut of `epoch` ends the input and whether it closes it, given that the
@@ -446,6 +490,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             end: position.clone(),
             sent: std::mem::replace(&mut input.sent, vec![0; n]),
             dead_sent: std::mem::replace(&mut input.dead_sent, vec![0; n]),
+            exchanged_sent: std::mem::replace(&mut input.exchanged_sent, vec![0; n]),
             records: std::mem::take(&mut input.records),
             dead_letters: std::mem::take(&mut input.dead_letters),
             first_dead_error: input.first_dead_error.take(),

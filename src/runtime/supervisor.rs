@@ -70,6 +70,10 @@ pub(crate) struct SupervisorConfig {
     pub(crate) model: Option<ModelLedger>,
     /// The metrics the pipeline's operators declare.
     pub(crate) operator_metrics: Vec<crate::operator::MetricDecl>,
+    /// A chained pipeline's exchange goes through the repartition topic (a consumer group):
+    /// the job ends when every partition's later stage has every upstream partition's last
+    /// batch, not when its input ends.
+    pub(crate) exchange_topic: bool,
 }
 
 /// Supervises one job.
@@ -103,6 +107,8 @@ pub(crate) struct JobSupervisor {
     rewind_to: Option<Epoch>,
     /// The source has cut the job's last epoch and waits on `control`.
     source_draining: bool,
+    /// See [`SupervisorConfig::exchange_topic`].
+    exchange_topic: bool,
     control: Sender<CutReply>,
     result: Option<oneshot::Sender<Result<JobReport>>>,
     report: JobReport,
@@ -145,6 +151,7 @@ impl JobSupervisor {
             handled_attempt: vec![0; n],
             rewind_to: None,
             source_draining: false,
+            exchange_topic: config.exchange_topic,
             control,
             result: Some(result),
             report: JobReport {
@@ -212,7 +219,8 @@ impl JobSupervisor {
         mut cut: EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
     ) -> Result<CutReply> {
-        if let Some(epoch) = self.observe(&cut, answers)? {
+        let (rewind, later_ended) = self.observe(&cut, answers)?;
+        if let Some(epoch) = rewind {
             tracing::info!(
                 from_epoch = epoch,
                 "replaying the source for restarted partitions"
@@ -222,7 +230,13 @@ impl JobSupervisor {
         if let Some(lag) = &cut.lag {
             self.metrics.consumer_lag(lag);
         }
-        let record = self.record(&cut)?;
+        // Through a repartition topic, the first stage closes everything once its input is
+        // read to the end (its last batches carry the end of time), and the job ends once
+        // every later stage has had every upstream partition's last batch.
+        let first_stage_ended =
+            self.exchange_topic && cut.inputs_ended.first().copied().unwrap_or(false);
+        cut.end_of_input |= first_stage_ended && later_ended;
+        let record = self.record(&cut, first_stage_ended)?;
         let ends_job = record.final_epoch || cut.stopping;
         if cut.stopping {
             self.metrics.status().stopping();
@@ -237,20 +251,24 @@ impl JobSupervisor {
 
     /// Step 2's answers: feeds each partition's progress to the watermark tracker (one channel
     /// per input and partition, input-major) and returns the epoch to replay from when a
-    /// restarted partition is behind (or a rewind was requested).
+    /// restarted partition is behind (or a rewind was requested), and whether every
+    /// partition's later stage has ended (see [`Progress::Ready`]).
     fn observe(
         &mut self,
         cut: &EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
-    ) -> Result<Option<Epoch>> {
+    ) -> Result<(Option<Epoch>, bool)> {
         let n = self.partitions.len();
         let mut behind: Option<Epoch> = None;
+        let mut all_later_ended = true;
         for (p, answer) in answers.into_iter().enumerate() {
             match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
                 Progress::Ready {
                     max_event_times,
                     active,
+                    later_ended,
                 } => {
+                    all_later_ended &= later_ended;
                     for (input, (max, active)) in
                         max_event_times.into_iter().zip(active).enumerate()
                     {
@@ -263,25 +281,28 @@ impl JobSupervisor {
                         }
                     }
                 }
-                Progress::Done => {}
+                Progress::Done => all_later_ended = false,
                 Progress::Behind {
                     checkpoint,
                     attempt,
                 } => {
                     self.handled_attempt[p] = self.handled_attempt[p].max(attempt);
                     behind = Some(behind.map_or(checkpoint, |b| b.min(checkpoint)));
+                    all_later_ended = false;
                 }
             }
         }
-        Ok(match (behind, self.rewind_to.take()) {
+        let rewind = match (behind, self.rewind_to.take()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        })
+        };
+        Ok((rewind, all_later_ended))
     }
 
     /// Step 3: the epoch's record, written durably before any partition acts on it; a replayed
-    /// epoch keeps the record it had, and must end where it ended.
-    fn record(&mut self, cut: &EpochCut) -> Result<EpochRecord> {
+    /// epoch keeps the record it had, and must end where it ended. The watermark is the end of
+    /// time at the end of the input, or (`closes`) when the first stage's input ended.
+    fn record(&mut self, cut: &EpochCut, closes: bool) -> Result<EpochRecord> {
         if let Some(record) = self.recorded.get(&cut.epoch) {
             if record.end != cut.end {
                 return Err(Error::InputChanged {
@@ -293,7 +314,7 @@ impl JobSupervisor {
             self.tracker.set(record.watermark);
             return Ok(record.clone());
         }
-        let watermark = if cut.end_of_input {
+        let watermark = if cut.end_of_input || closes {
             END_OF_TIME
         } else {
             self.tracker.advance()
@@ -546,12 +567,14 @@ impl Handler<EpochCut> for JobSupervisor {
         let requests: Vec<_> = self
             .partitions
             .iter()
-            .zip(cut.sent.iter().zip(&cut.dead_sent))
-            .map(|(link, (&sent, &dead_sent))| {
+            .enumerate()
+            .map(|(p, link)| {
+                let count = |sent: &[u64]| sent.get(p).copied().unwrap_or(0);
                 link.input_ended.send(InputEnded {
                     epoch: cut.epoch,
-                    sent,
-                    dead_sent,
+                    sent: count(&cut.sent),
+                    dead_sent: count(&cut.dead_sent),
+                    exchanged_sent: count(&cut.exchanged_sent),
                 })
             })
             .collect();

@@ -202,6 +202,10 @@ where
         self.core.key_count()
     }
 
+    fn watermark(&self) -> Millis {
+        self.core.watermark()
+    }
+
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.core.take_counters()
     }

@@ -99,6 +99,10 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
         self.inner.key_count()
     }
 
+    fn watermark(&self) -> Millis {
+        self.inner.watermark()
+    }
+
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.inner.take_counters()
     }

@@ -127,6 +127,9 @@ pub trait StageRunner<In, Out>: Send {
     /// Keys holding state.
     fn key_count(&self) -> usize;
 
+    /// The stage's watermark: the smallest of its upstream partitions'.
+    fn watermark(&self) -> Millis;
+
     /// What the stage's operator counted since the last call.
     fn take_counters(&mut self) -> crate::operator::Counters;
 

@@ -16,6 +16,12 @@
 //! 2. a copy of every changed entry under its own key (`s` ‖ key; a removal is a tombstone),
 //!    which compaction keeps as the partition's whole state.
 //!
+//! A chained pipeline run by a consumer group keeps its later stage in the same record: its
+//! metadata and changed entries ride in the record beside the first stage's (entry copies
+//! under `S` ‖ key), so both stages and every output of the epoch are restored from one
+//! record, at one epoch. Two records could be found at different epochs after a crash, and
+//! then an output would be resent and made again, or neither.
+//!
 //! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
 //! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
 //! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
@@ -46,6 +52,8 @@ use std::time::Duration;
 const CHECKPOINT_KEY: &[u8] = b"c";
 /// Prefix of an entry copy's key.
 const ENTRY_PREFIX: u8 = b's';
+/// Prefix of a later stage's entry copy's key.
+const LATER_ENTRY_PREFIX: u8 = b'S';
 /// Prefix of a piece's key: `p` ‖ epoch (8 bytes, big-endian) ‖ index (4 bytes, big-endian).
 const PIECE_PREFIX: u8 = b'p';
 /// Largest checkpoint record written whole, and the size of the pieces a larger one is cut in.
@@ -62,6 +70,26 @@ pub struct ChangelogCheckpoint {
     pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// The epoch's outputs (JSON lines per stream), resent by the next owner unless visible.
     pub outputs: Vec<(OutputStream, Lines)>,
+    /// A chained pipeline's later stage at the same epoch, when the record carries it.
+    pub later: Option<LaterCheckpoint>,
+}
+
+/// A later stage's part of a checkpoint record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaterCheckpoint {
+    /// The later stage's checkpoint metadata.
+    pub meta: PartitionCheckpoint,
+    /// The later stage's changed entries (as [`ChangelogCheckpoint::entries`]).
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// A later stage's part of a [`CheckpointRecord`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct LaterRecord<'a> {
+    /// See [`LaterCheckpoint::meta`].
+    pub meta: &'a PartitionCheckpoint,
+    /// See [`LaterCheckpoint::entries`].
+    pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
 }
 
 /// A checkpoint as the partition hands it over to be written: [`ChangelogCheckpoint`]
@@ -76,6 +104,8 @@ pub struct CheckpointRecord<'a> {
     pub entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
     /// See [`ChangelogCheckpoint::outputs`].
     pub outputs: &'a [(OutputStream, Lines)],
+    /// See [`ChangelogCheckpoint::later`].
+    pub later: Option<LaterRecord<'a>>,
 }
 
 /// The value of a checkpoint record (key `c`) as written.
@@ -87,7 +117,8 @@ struct RecordOut<'a> {
 }
 
 /// What a checkpoint record carries besides its metadata, as written (bincode encodes a slice
-/// and a `Vec` alike, so it reads back as a [`Body`]).
+/// and a `Vec` alike, so it reads back as a [`Body`]). The chained variants come last, so
+/// records written before them read as they did.
 #[derive(Serialize)]
 enum BodyOut<'a> {
     Inline {
@@ -96,6 +127,17 @@ enum BodyOut<'a> {
     },
     Pieces {
         count: u32,
+    },
+    Chained {
+        entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
+        outputs: &'a [(OutputStream, Lines)],
+        later_meta: &'a PartitionCheckpoint,
+        later_entries: &'a [(Vec<u8>, Option<Vec<u8>>)],
+    },
+    /// The pieces encode `(entries, outputs, later_entries)`.
+    ChainedPieces {
+        count: u32,
+        later_meta: &'a PartitionCheckpoint,
     },
 }
 
@@ -108,7 +150,8 @@ struct RecordIn {
 }
 
 /// The changed entries and outputs of a checkpoint: in its record, or in `count` pieces
-/// (keyed by the record's epoch) that together encode `(entries, outputs)`.
+/// (keyed by the record's epoch) that together encode `(entries, outputs)`; with a later
+/// stage's, `(entries, outputs, later_entries)`.
 #[derive(Deserialize)]
 enum Body {
     Inline {
@@ -118,7 +161,36 @@ enum Body {
     Pieces {
         count: u32,
     },
+    Chained {
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        outputs: Vec<(OutputStream, Lines)>,
+        later_meta: PartitionCheckpoint,
+        later_entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    },
+    ChainedPieces {
+        count: u32,
+        later_meta: PartitionCheckpoint,
+    },
 }
+
+impl Body {
+    /// The later stage's metadata, when the record carries a later stage.
+    fn later_meta(&self) -> Option<&PartitionCheckpoint> {
+        match self {
+            Body::Chained { later_meta, .. } | Body::ChainedPieces { later_meta, .. } => {
+                Some(later_meta)
+            }
+            Body::Inline { .. } | Body::Pieces { .. } => None,
+        }
+    }
+}
+
+/// A checkpoint's changed entries and outputs, and its later stage's entries.
+type Parts = (
+    Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    Vec<(OutputStream, Lines)>,
+    Option<LaterCheckpoint>,
+);
 
 /// The key of piece `index` of `epoch`'s checkpoint record.
 fn piece_key(epoch: u64, index: u32) -> Vec<u8> {
@@ -140,12 +212,18 @@ fn parse_piece_key(key: &[u8]) -> Option<(u64, u32)> {
 /// The records (key, value) that write `record`, in order: its pieces when it is larger than
 /// [`PIECE_BYTES`], then the checkpoint record. Entry copies are not included.
 fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let (entries, outputs) = (record.entries, record.outputs);
     let whole = RecordOut {
         meta: record.meta,
         next_offsets: record.next_offsets,
-        body: BodyOut::Inline {
-            entries: record.entries,
-            outputs: record.outputs,
+        body: match record.later {
+            None => BodyOut::Inline { entries, outputs },
+            Some(later) => BodyOut::Chained {
+                entries,
+                outputs,
+                later_meta: later.meta,
+                later_entries: later.entries,
+            },
         },
     };
     // Sized first (a walk, no copy), so a large record is encoded once, as pieces.
@@ -154,18 +232,26 @@ fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
         let value = bincode::serialize(&whole).expect("bincode encodes checkpoints");
         return vec![(CHECKPOINT_KEY.to_vec(), value)];
     }
-    let body =
-        bincode::serialize(&(record.entries, record.outputs)).expect("bincode encodes checkpoints");
+    let body = match record.later {
+        None => bincode::serialize(&(entries, outputs)),
+        Some(later) => bincode::serialize(&(entries, outputs, later.entries)),
+    }
+    .expect("bincode encodes checkpoints");
     let mut out: Vec<_> = body
         .chunks(PIECE_BYTES)
         .enumerate()
         .map(|(i, piece)| (piece_key(record.meta.epoch, i as u32), piece.to_vec()))
         .collect();
+    let count = out.len() as u32;
     let head = RecordOut {
         meta: record.meta,
         next_offsets: record.next_offsets,
-        body: BodyOut::Pieces {
-            count: out.len() as u32,
+        body: match record.later {
+            None => BodyOut::Pieces { count },
+            Some(later) => BodyOut::ChainedPieces {
+                count,
+                later_meta: later.meta,
+            },
         },
     };
     out.push((
@@ -180,6 +266,8 @@ fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[derive(Default)]
 struct Log {
     state: HashMap<Vec<u8>, Vec<u8>>,
+    /// A later stage's entries.
+    later_state: HashMap<Vec<u8>, Vec<u8>>,
     pieces: HashMap<(u64, u32), Vec<u8>>,
     newest: Option<RecordIn>,
 }
@@ -198,10 +286,9 @@ impl Log {
                     );
             }
         } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
-            match value {
-                Some(value) => self.state.insert(entry.to_vec(), value.to_vec()),
-                None => self.state.remove(entry),
-            };
+            put(&mut self.state, entry, value);
+        } else if let Some(entry) = key.strip_prefix(&[LATER_ENTRY_PREFIX]) {
+            put(&mut self.later_state, entry, value);
         } else if let Some(piece) = parse_piece_key(key) {
             match value {
                 Some(value) => self.pieces.insert(piece, value.to_vec()),
@@ -215,40 +302,21 @@ impl Log {
     /// them), the state as of it, and the pieces of other epochs still in the log; `None`
     /// when the partition holds no checkpoint.
     fn finish(mut self, what: &str) -> Result<Option<Found>> {
-        let Some(record) = self.newest else {
+        let Some(record) = self.newest.take() else {
             return Ok(None);
         };
         let epoch = record.meta.epoch;
-        let (entries, outputs) = match record.body {
-            Body::Inline { entries, outputs } => (entries, outputs),
-            Body::Pieces { count } => {
-                let mut body = Vec::new();
-                for index in 0..count {
-                    let piece = self.pieces.remove(&(epoch, index)).ok_or_else(|| {
-                        Error::DamagedChangelog {
-                            place: what.to_string(),
-                            detail: format!(
-                                "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
-                            ),
-                        }
-                    })?;
-                    body.extend_from_slice(&piece);
-                }
-                bincode::deserialize(&body).map_err(|e| Error::DamagedChangelog {
-                    place: format!("{what}, the checkpoint of epoch {epoch}"),
-                    detail: e.to_string(),
-                })?
-            }
-        };
+        let (entries, outputs, later) = self.parts(record.body, epoch, what)?;
         for (entry, value) in &entries {
-            match value {
-                Some(value) => self.state.insert(entry.clone(), value.clone()),
-                None => self.state.remove(entry),
-            };
+            put(&mut self.state, entry, value.as_deref());
         }
-        let mut stale: Vec<_> = self
-            .pieces
-            .into_keys()
+        let later_state = later.as_ref().map(|later| {
+            for (entry, value) in &later.entries {
+                put(&mut self.later_state, entry, value.as_deref());
+            }
+            sorted(std::mem::take(&mut self.later_state))
+        });
+        let mut stale: Vec<_> = (self.pieces.into_keys())
             .filter(|(e, _)| *e != epoch)
             .collect();
         stale.sort_unstable();
@@ -257,21 +325,94 @@ impl Log {
             next_offsets: record.next_offsets,
             entries,
             outputs,
+            later,
         };
         Ok(Some(Found {
             checkpoint,
-            state: self.state,
+            state: sorted(self.state),
+            later_state,
             stale,
         }))
     }
+
+    /// The entries, outputs and later stage of `epoch`'s record with `body`, from its pieces
+    /// when it has them.
+    fn parts(&mut self, body: Body, epoch: u64, what: &str) -> Result<Parts> {
+        let later_meta = body.later_meta().cloned();
+        let count = match body {
+            Body::Inline { entries, outputs } => return Ok((entries, outputs, None)),
+            Body::Chained {
+                entries,
+                outputs,
+                later_meta,
+                later_entries,
+            } => {
+                let later = LaterCheckpoint {
+                    meta: later_meta,
+                    entries: later_entries,
+                };
+                return Ok((entries, outputs, Some(later)));
+            }
+            Body::Pieces { count } | Body::ChainedPieces { count, .. } => count,
+        };
+        let mut bytes = Vec::new();
+        for index in 0..count {
+            let piece =
+                self.pieces
+                    .remove(&(epoch, index))
+                    .ok_or_else(|| Error::DamagedChangelog {
+                        place: what.to_string(),
+                        detail: format!(
+                            "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
+                        ),
+                    })?;
+            bytes.extend_from_slice(&piece);
+        }
+        let damaged = |e: bincode::Error| Error::DamagedChangelog {
+            place: format!("{what}, the checkpoint of epoch {epoch}"),
+            detail: e.to_string(),
+        };
+        Ok(match later_meta {
+            None => {
+                let (entries, outputs) = bincode::deserialize(&bytes).map_err(damaged)?;
+                (entries, outputs, None)
+            }
+            Some(meta) => {
+                let (entries, outputs, later_entries) =
+                    bincode::deserialize(&bytes).map_err(damaged)?;
+                let later = LaterCheckpoint {
+                    meta,
+                    entries: later_entries,
+                };
+                (entries, outputs, Some(later))
+            }
+        })
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) `entry` in `state`.
+fn put(state: &mut HashMap<Vec<u8>, Vec<u8>>, entry: &[u8], value: Option<&[u8]>) {
+    match value {
+        Some(value) => state.insert(entry.to_vec(), value.to_vec()),
+        None => state.remove(entry),
+    };
+}
+
+/// The entries of `state` in key order.
+fn sorted(state: HashMap<Vec<u8>, Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut state: Vec<_> = state.into_iter().collect();
+    state.sort_unstable();
+    state
 }
 
 /// What [`Log::finish`] finds in a changelog partition.
 struct Found {
     /// The newest checkpoint, with its entries and outputs.
     checkpoint: ChangelogCheckpoint,
-    /// Every state entry as of that checkpoint.
-    state: HashMap<Vec<u8>, Vec<u8>>,
+    /// Every state entry as of that checkpoint, in key order.
+    state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Every later-stage entry as of that checkpoint, when it has a later stage.
+    later_state: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Pieces (epoch, index) of other epochs' records, to be dropped.
     stale: Vec<(u64, u32)>,
 }
@@ -283,6 +424,20 @@ pub struct Restored {
     pub checkpoint: ChangelogCheckpoint,
     /// Every state entry as of that checkpoint (bincode key, sealed bincode value).
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Every entry of the later stage as of that checkpoint, when the record has one (its
+    /// metadata is the checkpoint's `later`, whose entries are already part of this).
+    pub later_state: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+/// What [`Changelog::newest_checkpoint`] reads of a partition's newest record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewestCheckpoint {
+    /// The checkpoint's metadata.
+    pub meta: PartitionCheckpoint,
+    /// The next source offset in each input.
+    pub next_offsets: Vec<u64>,
+    /// The later stage's metadata, when the record has one.
+    pub later: Option<PartitionCheckpoint>,
 }
 
 /// A job's changelog topic.
@@ -384,7 +539,10 @@ impl Changelog {
         for (key, value) in &records {
             self.send(partition, key, Some(value))?;
         }
-        self.send_copies(partition, checkpoint.entries)?;
+        self.send_copies(partition, ENTRY_PREFIX, checkpoint.entries)?;
+        if let Some(later) = checkpoint.later {
+            self.send_copies(partition, LATER_ENTRY_PREFIX, later.entries)?;
+        }
         Ok(records.len() as u32 - 1)
     }
 
@@ -404,12 +562,17 @@ impl Changelog {
             .flush(&format!("the changelog checkpoints of epoch {epoch}"))
     }
 
-    /// Sends the entry copies of `entries` (acknowledged with a later flush).
-    fn send_copies(&self, partition: u32, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+    /// Sends the entry copies of `entries` under `prefix` (acknowledged with a later flush).
+    fn send_copies(
+        &self,
+        partition: u32,
+        prefix: u8,
+        entries: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<()> {
         let mut key = Vec::with_capacity(32);
         for (entry, value) in entries {
             key.clear();
-            key.push(ENTRY_PREFIX);
+            key.push(prefix);
             key.extend_from_slice(entry);
             self.send(partition, &key, value.as_deref())?;
         }
@@ -437,10 +600,7 @@ impl Changelog {
     /// reading back from the partition's end (after a record come at most its entry copies and
     /// tombstones for older pieces, so this reads little); `None` when the partition holds no
     /// checkpoint.
-    pub fn newest_checkpoint(
-        &self,
-        partition: u32,
-    ) -> Result<Option<(PartitionCheckpoint, Vec<u64>)>> {
+    pub fn newest_checkpoint(&self, partition: u32) -> Result<Option<NewestCheckpoint>> {
         let (consumer, (low, mut stop), what) = self.reader(partition)?;
         let mut step = 1024;
         while stop > low {
@@ -460,7 +620,11 @@ impl Changelog {
                 },
             )?;
             if let Some(record) = log.newest {
-                return Ok(Some((record.meta, record.next_offsets)));
+                return Ok(Some(NewestCheckpoint {
+                    later: record.body.later_meta().cloned(),
+                    meta: record.meta,
+                    next_offsets: record.next_offsets,
+                }));
             }
             stop = from;
             step *= 2;
@@ -492,6 +656,7 @@ impl Changelog {
         let Some(Found {
             mut checkpoint,
             state,
+            later_state,
             stale,
         }) = log.finish(&what)?
         else {
@@ -500,7 +665,11 @@ impl Changelog {
         // The last owner may have died (or stopped without flushing) before all copies of its
         // newest checkpoint were written, and the next checkpoint record will no longer carry
         // those entries: complete the copies now, before anything is written after them.
-        self.send_copies(partition, &checkpoint.entries)?;
+        self.send_copies(partition, ENTRY_PREFIX, &checkpoint.entries)?;
+        if let Some(later) = checkpoint.later.as_mut() {
+            self.send_copies(partition, LATER_ENTRY_PREFIX, &later.entries)?;
+            later.entries.clear();
+        }
         for (epoch, index) in stale {
             self.send(partition, &piece_key(epoch, index), None)?;
         }
@@ -508,9 +677,11 @@ impl Changelog {
             "the restored changelog entries of partition {partition}"
         ))?;
         checkpoint.entries.clear();
-        let mut state: Vec<_> = state.into_iter().collect();
-        state.sort_unstable();
-        Ok(Some(Restored { checkpoint, state }))
+        Ok(Some(Restored {
+            checkpoint,
+            state,
+            later_state,
+        }))
     }
 }
 
@@ -557,6 +728,25 @@ mod tests {
                 })
                 .collect(),
             outputs: vec![(OutputStream::Late, Lines::unkeyed(b"{}\n".to_vec()))],
+            later: None,
+        }
+    }
+
+    /// `checkpoint(epoch, ..)` with a later stage of `entries` entries of `entry_bytes`.
+    fn chained(epoch: u64, entries: usize, entry_bytes: usize) -> ChangelogCheckpoint {
+        let later = LaterCheckpoint {
+            meta: PartitionCheckpoint {
+                watermark: 3,
+                ..meta(epoch)
+            },
+            entries: (0..entries)
+                .map(|i| (vec![b'k', i as u8], Some(vec![!(epoch as u8); entry_bytes])))
+                .chain([(vec![b'x'], None)])
+                .collect(),
+        };
+        ChangelogCheckpoint {
+            later: Some(later),
+            ..checkpoint(epoch, entries, entry_bytes)
         }
     }
 
@@ -566,7 +756,50 @@ mod tests {
             next_offsets: &c.next_offsets,
             entries: &c.entries,
             outputs: &c.outputs,
+            later: c.later.as_ref().map(|l| LaterRecord {
+                meta: &l.meta,
+                entries: &l.entries,
+            }),
         }
+    }
+
+    #[test]
+    fn a_later_stage_rides_in_the_record_small_or_in_pieces_and_keeps_its_entries_apart() {
+        for (entries, bytes) in [(3, 10), (200, 4_000)] {
+            let owned = chained(7, entries, bytes);
+            let mut records = written(&borrowed(&owned));
+            assert_eq!(records.len() > 1, entries * bytes > PIECE_BYTES);
+            // Entry copies of both stages, as `send_checkpoint` writes them: the same keys,
+            // kept apart by their prefixes.
+            for (prefix, list) in [
+                (ENTRY_PREFIX, &owned.entries),
+                (LATER_ENTRY_PREFIX, &owned.later.as_ref().unwrap().entries),
+            ] {
+                records.extend(
+                    list.iter()
+                        .map(|(k, v)| ([&[prefix], &k[..]].concat(), v.clone())),
+                );
+            }
+            let found = read(&records).unwrap();
+            assert_eq!(found.checkpoint, owned);
+            assert_eq!(found.state.len(), entries);
+            let later_state = found.later_state.unwrap();
+            assert_eq!(
+                later_state.len(),
+                entries,
+                "the removed entry is not restored"
+            );
+            assert!(later_state
+                .iter()
+                .all(|(k, v)| k[0] == b'k' && v[0] == !7u8));
+        }
+    }
+
+    #[test]
+    fn a_record_without_a_later_stage_restores_none() {
+        let found = read(&written(&borrowed(&checkpoint(4, 2, 8)))).unwrap();
+        assert_eq!(found.checkpoint.later, None);
+        assert_eq!(found.later_state, None);
     }
 
     #[test]

@@ -12,7 +12,10 @@ pub mod repartition;
 pub mod sink;
 pub mod source;
 
-pub use changelog::{Changelog, ChangelogCheckpoint, CheckpointRecord, Restored, PIECE_BYTES};
+pub use changelog::{
+    Changelog, ChangelogCheckpoint, CheckpointRecord, LaterCheckpoint, LaterRecord,
+    NewestCheckpoint, Restored, PIECE_BYTES,
+};
 pub use sink::{KafkaSink, RecordId};
 pub use source::KafkaReader;
 
