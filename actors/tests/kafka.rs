@@ -672,18 +672,10 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
                 "1h",
                 "--metrics-addr",
                 "off",
-                "--group",
-                // A killed member's partitions move once its session expires: 6 s instead
-                // of librdkafka's 45.
-                "--kafka-opt",
-                "session.timeout.ms=6000",
-                "--kafka-opt",
-                "heartbeat.interval.ms=500",
-                "--kafka-opt",
-                "max.poll.interval.ms=10000",
             ]
             .map(String::from),
         );
+        args.extend(FAST_GROUP.map(String::from));
         let log = tmp.path().join(format!("{name}.log"));
         (Running(spawn_logged(&as_strs(&args), &log)), log)
     };

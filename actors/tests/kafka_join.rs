@@ -2,7 +2,8 @@
 //! topics equals a naive as-of lookup, also after SIGKILLs at random moments (state and both
 //! inputs' offsets follow each partition through the changelog); a topic joins with a file
 //! table; topics of different partition counts are refused, naming both. `enrich` (the join
-//! re-keyed into a second stage of windows) is exact Kafka to Kafka after SIGKILLs too.
+//! re-keyed into a second stage of windows) is exact Kafka to Kafka after SIGKILLs too, and as
+//! two consumer-group members, one of them killed.
 
 mod common;
 #[path = "support/tansu.rs"]
@@ -185,13 +186,54 @@ fn a_rekeyed_pipeline_is_exact_kafka_to_kafka_after_random_kills() {
     );
     assert_same_lines(&windows("kills"), &expected, &format!("after {hits} kills"));
 
-    // A consumer-group member subscribes one topic: a join's two inputs are refused, saying so.
-    let mut group = job_of("enrich", &broker, "group", &users, &state("group"));
+    // Every group member would read a file input whole: refused, naming it.
+    let users_file = file_arg(&tmp.path().join("users.jsonl"));
+    let mut group = job_of("enrich", &broker, "group", &users_file, &state("group"));
     group.push("--group".into());
     let out = spate(&as_strs(&group)).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && err.contains("reads 2 inputs") && err.contains("without --group"),
+        !out.status.success() && err.contains("input `users`") && err.contains("not a Kafka topic"),
         "{err}"
+    );
+}
+
+/// `enrich` (a join of two topics, re-keyed into a second stage) as two consumer-group members:
+/// each reads its partitions of both topics, the exchange crosses the repartition topic, one
+/// member is killed and the other finishes; the output equals the naive computation.
+#[test]
+fn a_rekeyed_join_in_a_group_of_two_survives_a_killed_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, users) = (tmp.path().join("tx.jsonl"), tmp.path().join("users.jsonl"));
+    write_transactions_on_time(&tx, 60_000, 300, 17, true);
+    let rows = user_rows(300, 400, 60_000, 17);
+    write_users(&users, &rows);
+    let broker = broker_with(&tx, &users);
+    let users_url = broker.url("users");
+    let member = |name: &str| {
+        let mut args = job_of(
+            "enrich",
+            &broker,
+            "grouped",
+            &users_url,
+            &tmp.path().join(name),
+        );
+        args.extend(["--metrics-addr", "off"].map(String::from));
+        args.extend(FAST_GROUP.map(String::from));
+        args
+    };
+    kill_one_of_two(tmp.path(), member, ("kafka-enrich-group", (2_000, 8_000)));
+    let lines: Vec<String> = (broker.read_topic("grouped-out").into_iter())
+        .map(|r| r.payload)
+        .collect();
+    let expected = naive_segment_windows(&tx, &rows);
+    assert_same_lines(
+        &segment_windows_of(&lines),
+        &expected,
+        "a group of two, one killed",
+    );
+    assert!(
+        broker.record_count("grouped-stage2-repartition") > 0,
+        "the exchange went through the repartition topic"
     );
 }

@@ -11,7 +11,7 @@ mod tansu;
 use common::*;
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tansu::Tansu;
 
 const EVENTS: u64 = 300_000;
@@ -26,39 +26,6 @@ const EPOCHS: [&str; 6] = [
     "--checkpoint-interval",
     "500ms",
 ];
-
-/// Group members whose killed partner's partitions move once its session expires: 6 s instead
-/// of librdkafka's 45.
-const GROUP: [&str; 7] = [
-    "--group",
-    "--kafka-opt",
-    "session.timeout.ms=6000",
-    "--kafka-opt",
-    "heartbeat.interval.ms=500",
-    "--kafka-opt",
-    "max.poll.interval.ms=10000",
-];
-
-/// Starts group members `a` and `b` (`member(name)`: a member's arguments), kills `b` at a
-/// random moment and waits for `a`, which takes `b`'s partitions over and leaves once every
-/// partition is read to its end.
-fn kill_one_of_two(tmp: &Path, member: impl Fn(&str) -> Vec<String>, seed: &str) {
-    let (a_log, b_log) = (tmp.join("a.log"), tmp.join("b.log"));
-    let mut a = start(&member("a"), &a_log);
-    let mut b = start(&member("b"), &b_log);
-    let mut rng = Rng::from_clock(seed);
-    assert!(
-        kill_after(&mut b, rng.range(3_000, 12_000)),
-        "member b ended before it was killed: {}",
-        std::fs::read_to_string(&b_log).unwrap()
-    );
-    let status = wait_for(&mut a, Duration::from_secs(600));
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&a_log).unwrap()
-    );
-}
 
 /// A broker whose topic `tx` holds `EVENTS` transactions of 10,000 users (less the few the
 /// on-time generator leaves out), and the results of the same input run file→file.
@@ -110,18 +77,6 @@ fn start(args: &[String], log: &Path) -> Child {
     spawn_logged(&args, log)
 }
 
-/// Lets `child` run for `ms` milliseconds, then SIGKILLs it; true when it was still running.
-fn kill_after(child: &mut Child, ms: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_millis(ms);
-    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let running = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    child.wait().unwrap();
-    running
-}
-
 fn finish(args: &[String], log: &Path) {
     let mut child = start(args, log);
     let status = wait_for(&mut child, Duration::from_secs(600));
@@ -165,8 +120,8 @@ fn three_hundred_thousand_records_through_kafka_survive_random_kills() {
 fn two_group_members_one_killed_still_give_every_result_once() {
     let tmp = tempfile::tempdir().unwrap();
     let (broker, expected) = setup(tmp.path(), 37);
-    let member = |name: &str| job(&broker, "group", &tmp.path().join(name), &GROUP);
-    kill_one_of_two(tmp.path(), member, "kafka-scale-group");
+    let member = |name: &str| job(&broker, "group", &tmp.path().join(name), &FAST_GROUP);
+    kill_one_of_two(tmp.path(), member, ("kafka-scale-group", (3_000, 12_000)));
     assert_output(&broker, "group", &expected);
 }
 
@@ -222,10 +177,14 @@ fn a_re_keyed_pipeline_in_a_group_of_two_survives_a_killed_member() {
             &broker,
             ("clicks", "funnel"),
             &state(name),
-            &GROUP,
+            &FAST_GROUP,
         )
     };
-    kill_one_of_two(tmp.path(), member, "kafka-scale-rekeyed-group");
+    kill_one_of_two(
+        tmp.path(),
+        member,
+        ("kafka-scale-rekeyed-group", (3_000, 12_000)),
+    );
     let got = broker.sorted_payloads("funnel-out");
     expected.sort();
     assert_same_lines(&got, &expected, "funnel in a group of two, one killed");

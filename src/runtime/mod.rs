@@ -127,9 +127,11 @@ where
     )?;
     metrics.status().set_description(plan.describe());
     let store = StateStore::open(config.state_dir.as_deref())?;
+    if config.group {
+        refuse_group(&plan, &sources)?;
+    }
     let report = match &config.source {
         SourceSpec::Kafka(topic) if config.group => {
-            refuse_group(&plan, sources.len())?;
             run_in_group(&plan, config, topic, &store, &metrics)
         }
         _ => run_job(&plan, config, &store, &metrics, None),
@@ -138,13 +140,19 @@ where
     report
 }
 
-/// Refuses `--group` for a pipeline that consumer groups cannot run yet.
-fn refuse_group<R, Op: KeyedOperator, Out>(plan: &Plan<R, Op, Out>, inputs: usize) -> Result<()> {
+/// Refuses `--group` for a pipeline that consumer groups cannot run: one whose inputs are not
+/// all topics (every member would read a file whole), or that shares one model.
+fn refuse_group<R, Op: KeyedOperator, Out>(
+    plan: &Plan<R, Op, Out>,
+    sources: &[SourceSpec],
+) -> Result<()> {
     let name = &plan.name;
-    let reason = if plan.model.is_some() {
+    let not_topic = (plan.inputs.iter().zip(sources))
+        .find(|(_, source)| !matches!(source, SourceSpec::Kafka(_)));
+    let reason = if let Some((input, source)) = not_topic {
+        format!("input `{}` of pipeline `{name}` is {source}, not a Kafka topic: a consumer group splits topic partitions, and every member would read it whole; give it as a topic co-partitioned with the others, or run without --group", input.name)
+    } else if plan.model.is_some() {
         format!("pipeline `{name}` shares one model among all its partitions, which consumer groups cannot yet learn together; run it without --group (one process runs every partition)")
-    } else if inputs > 1 {
-        format!("pipeline `{name}` reads {inputs} inputs, and consumer groups run one-input pipelines for now; run it without --group (one process reads every partition)")
     } else {
         return Ok(());
     };

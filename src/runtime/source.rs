@@ -12,7 +12,7 @@
 use super::messages::{Batch, CutReply, EpochCut, SourceFailed};
 use super::Trigger;
 use crate::checkpoint::{Epoch, SourcePosition};
-use crate::io::kafka::repartition::ExchangeRecord;
+use crate::io::kafka::repartition::{first_stage_ended, ExchangeRecord};
 use crate::io::sink::{EpochSink, OutputStream};
 use crate::io::source::ROUTE_BY_KEY;
 use crate::io::source::{ReadStatus, SourceReader};
@@ -430,7 +430,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
     /// (or, once, none, so the supervisor sees it ended) and every arrival of exchange batches
     /// after it; a trigger waiting for more input would wait forever.
     fn exchange_due(&self, input: &EpochInput<K, E>, input_closed: &mut bool) -> bool {
-        if !self.exchange_topic || self.reader.inputs_ended().first() != Some(&true) {
+        if !self.exchange_topic || !first_stage_ended(&self.reader.inputs_ended()) {
             return false;
         }
         let arrived = input.exchanged_sent.iter().any(|&n| n > 0);

@@ -27,6 +27,7 @@ use super::messages::{
 };
 use super::{hooks, JobReport, Trigger};
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
+use crate::io::kafka::repartition::first_stage_ended;
 use crate::io::kafka::Changelog;
 use crate::io::sink::{EpochSink, EpochStats, OutputStream};
 use crate::learning::{Learned, ModelLedger};
@@ -233,8 +234,7 @@ impl JobSupervisor {
         // Through a repartition topic, the first stage closes everything once its input is
         // read to the end (its last batches carry the end of time), and the job ends once
         // every later stage has had every upstream partition's last batch.
-        let first_stage_ended =
-            self.exchange_topic && cut.inputs_ended.first().copied().unwrap_or(false);
+        let first_stage_ended = self.exchange_topic && first_stage_ended(&cut.inputs_ended);
         cut.end_of_input |= first_stage_ended && later_ended;
         let record = self.record(&cut, first_stage_ended)?;
         let ends_job = record.final_epoch || cut.stopping;

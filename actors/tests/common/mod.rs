@@ -263,6 +263,68 @@ pub fn assert_same_lines(got: &[String], expected: &[String], what: &str) {
     );
 }
 
+/// Group members whose killed partner's partitions move once its session expires: 6 s instead
+/// of librdkafka's 45.
+pub const FAST_GROUP: [&str; 7] = [
+    "--group",
+    "--kafka-opt",
+    "session.timeout.ms=6000",
+    "--kafka-opt",
+    "heartbeat.interval.ms=500",
+    "--kafka-opt",
+    "max.poll.interval.ms=10000",
+];
+
+/// Starts group members `a` and `b` (`member(name)`: a member's arguments), kills `b` at a
+/// random moment `kill_ms` after its start (`seed` names the test's random stream) and waits
+/// for `a`, which takes `b`'s partitions over and leaves once every partition is read to its
+/// end.
+pub fn kill_one_of_two(
+    tmp: &Path,
+    member: impl Fn(&str) -> Vec<String>,
+    (seed, kill_ms): (&str, (u64, u64)),
+) {
+    let (a_log, b_log) = (tmp.join("a.log"), tmp.join("b.log"));
+    let mut a = spawn_logged(&strs(&member("a")), &a_log);
+    let mut b = spawn_logged(&strs(&member("b")), &b_log);
+    let mut rng = Rng::from_clock(seed);
+    assert!(
+        kill_after(&mut b, rng.range(kill_ms.0, kill_ms.1)),
+        "member b ended before it was killed: {}",
+        std::fs::read_to_string(&b_log).unwrap()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while a.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = a.try_wait().unwrap();
+    let _ = a.kill();
+    let log = std::fs::read_to_string(&a_log).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.contains("CONFWARN")).collect();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "member a: {status:?} (None: still running after 600 s); its log's last lines:\n{}",
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    );
+}
+
+/// Lets `child` run for `ms` milliseconds, then SIGKILLs it; true when it was still running.
+pub fn kill_after(child: &mut std::process::Child, ms: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    child.wait().unwrap();
+    running
+}
+
+/// `args` as the `&str`s [`spate`] takes.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Starts `spate ARGS` with `RUST_LOG=info`, its stderr in `log`.
 pub fn spawn_logged(args: &[&str], log: &Path) -> std::process::Child {
     let log = std::fs::File::create(log).unwrap();

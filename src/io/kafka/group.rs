@@ -241,11 +241,13 @@ impl GroupMember {
         &self.handover
     }
 
-    /// Commits `offsets` (topic partition, next offset) to the group, for monitoring tools.
-    pub fn commit(&self, offsets: &[(u32, u64)]) -> Result<()> {
+    /// Commits `offsets` (partition of `topic`, next offset) to the group, for monitoring
+    /// tools. `topic` is the group's topic or another input of the job, read at the same
+    /// partitions (the group commits offsets of any topic).
+    pub fn commit(&self, topic: &str, offsets: &[(u32, u64)]) -> Result<()> {
         let mut list = TopicPartitionList::new();
         for &(p, offset) in offsets {
-            list.add_partition_offset(&self.topic.topic, p as i32, Offset::Offset(offset as i64))
+            list.add_partition_offset(topic, p as i32, Offset::Offset(offset as i64))
                 .map_err(|e| Error::Runtime(format!("cannot commit offsets: {e}")))?;
         }
         self.consumer()

@@ -407,7 +407,7 @@ impl<R: Send> SourceReader<R> for KafkaReader<R> {
             .map(|(p, &id)| (id, position.offset_of(p)))
             .collect();
         let result = match &self.group {
-            Some(group) => group.commit(&offsets),
+            Some(group) => group.commit(&self.topic.topic, &offsets),
             None => {
                 let mut list = TopicPartitionList::new();
                 for &(id, offset) in &offsets {

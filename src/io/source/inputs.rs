@@ -101,30 +101,47 @@ impl<A, B> TwoInputs<A, B> {
         })
     }
 
-    /// Each input's part of `position` (`Start` before anything was read).
-    fn parts(position: &SourcePosition) -> [SourcePosition; 2] {
-        match position {
-            SourcePosition::Inputs(parts) => {
-                [0, 1].map(|i| parts.get(i).cloned().unwrap_or_default())
-            }
-            _ => Default::default(),
-        }
+    /// Each side's part of `position` (`Start` before anything was read). A position lists
+    /// every input flat (see [`position`](SourceReader::position)), so a side that reads
+    /// several inputs takes as many parts, as one position of its own.
+    fn parts(&self, position: &SourcePosition) -> [SourcePosition; 2] {
+        let SourcePosition::Inputs(all) = position else {
+            return Default::default();
+        };
+        let side = |from: usize, n: usize| match all.get(from..from + n) {
+            Some([one]) => one.clone(),
+            Some(several) if n > 1 => SourcePosition::Inputs(several.to_vec()),
+            _ => SourcePosition::default(),
+        };
+        let left = self.left.input.reader.inputs();
+        [side(0, left), side(left, self.right.input.reader.inputs())]
+    }
+}
+
+/// Per input of one side of a [`TwoInputs`] that was (`ended`) or was not read to its end: the
+/// side's own account when it reads several inputs.
+fn each_ended<R>(reader: &dyn SourceReader<R>, ended: bool) -> Vec<bool> {
+    match reader.inputs_ended() {
+        own if reader.inputs() > 1 && own.len() == reader.inputs() => own,
+        _ => vec![ended; reader.inputs()],
     }
 }
 
 impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
-        let [a, b] = Self::parts(&position);
+        let [a, b] = self.parts(&position);
         self.ended = [false; 2];
         self.left.input.reader.seek(a)?;
         self.right.input.reader.seek(b)
     }
 
+    /// Every input's position, flat (a side that reads several inputs gives each of theirs):
+    /// part `i` is input `i`'s, whatever the nesting, as checkpoints and the changelog's next
+    /// offsets of each input expect.
     fn position(&self) -> SourcePosition {
-        SourcePosition::Inputs(vec![
-            self.left.input.reader.position(),
-            self.right.input.reader.position(),
-        ])
+        let mut inputs = self.left.input.reader.position().inputs();
+        inputs.extend(self.right.input.reader.position().inputs());
+        SourcePosition::Inputs(inputs)
     }
 
     fn read(
@@ -136,7 +153,7 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
         until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
         let [until_a, until_b] = until
-            .map(Self::parts)
+            .map(|until| self.parts(until))
             .map_or([None, None], |[a, b]| [Some(a), Some(b)]);
         let half = max.div_ceil(2).max(1);
         let a = (self.left).read_into((out, routes, dead), half, until_a.as_ref(), Either::Left)?;
@@ -156,7 +173,7 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     }
 
     fn inputs(&self) -> usize {
-        2
+        self.left.input.reader.inputs() + self.right.input.reader.inputs()
     }
 
     fn lag(&self) -> Option<Vec<(u32, u64)>> {
@@ -170,8 +187,12 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
         (!lag.is_empty()).then_some(lag)
     }
 
+    /// Per input, the left side's then the right side's (a side that reads several inputs
+    /// tells each of them).
     fn inputs_ended(&self) -> Vec<bool> {
-        self.ended.to_vec()
+        let mut ended = each_ended(&*self.left.input.reader, self.ended[0]);
+        ended.extend(each_ended(&*self.right.input.reader, self.ended[1]));
+        ended
     }
 
     /// Per input and route (input-major): an input read to its end waits for nothing.
@@ -199,13 +220,13 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     }
 
     fn committed(&mut self, position: &SourcePosition) {
-        let [a, b] = Self::parts(position);
+        let [a, b] = self.parts(position);
         self.left.input.reader.committed(&a);
         self.right.input.reader.committed(&b);
     }
 
     fn describe(&self, position: &SourcePosition) -> String {
-        let [a, b] = Self::parts(position);
+        let [a, b] = self.parts(position);
         format!(
             "{}: {}, {}: {}",
             self.left.input.name,
@@ -217,5 +238,76 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
 
     fn replayable(&self) -> bool {
         self.left.input.reader.replayable() && self.right.input.reader.replayable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::source::{FileOptions, FileReader};
+
+    type Nested = TwoInputs<Either<u64, u64>, u64>;
+
+    /// Three files of numbers, read as ((a, b), c).
+    fn nested(dir: &std::path::Path) -> Nested {
+        let file = |name: &str, from: u64| {
+            let path = dir.join(name);
+            let lines: String = (from..from + 50).map(|n| format!("{n}\n")).collect();
+            std::fs::write(&path, lines).unwrap();
+            let reader = FileReader::<u64>::open(&path, &FileOptions::default()).unwrap();
+            NamedReader {
+                name: name.into(),
+                reader: Box::new(reader),
+            }
+        };
+        let (a, b, c) = (file("a", 0), file("b", 100), file("c", 200));
+        let ab = NamedReader {
+            name: "ab".into(),
+            reader: Box::new(TwoInputs::new(a, b).unwrap()),
+        };
+        TwoInputs::new(ab, c).unwrap()
+    }
+
+    fn numbers(records: Vec<Either<Either<u64, u64>, u64>>) -> Vec<u64> {
+        let number = |r| match r {
+            Either::Left(Either::Left(n) | Either::Right(n)) | Either::Right(n) => n,
+        };
+        records.into_iter().map(number).collect()
+    }
+
+    /// Reads `reader` in chunks of 7 until it ends, or once when `once`.
+    fn read(reader: &mut Nested, once: bool) -> Vec<u64> {
+        let (mut out, mut routes, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        while reader
+            .read(&mut out, &mut routes, &mut dead, 7, None)
+            .unwrap()
+            != ReadStatus::End
+        {
+            if once {
+                break;
+            }
+        }
+        assert!(dead.is_empty(), "{dead:?}");
+        numbers(out)
+    }
+
+    #[test]
+    fn nested_inputs_have_one_flat_position_that_a_new_reader_resumes_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = nested(dir.path());
+        assert_eq!(first.inputs(), 3);
+        let mut seen = read(&mut first, true);
+        let position = first.position();
+        assert_eq!(position.inputs().len(), 3, "{position:?}");
+        assert_eq!(first.inputs_ended(), vec![false; 3]);
+
+        let mut second = nested(dir.path());
+        second.seek(position.clone()).unwrap();
+        assert_eq!(second.position(), position);
+        seen.extend(read(&mut second, false));
+        assert_eq!(second.inputs_ended(), vec![true; 3]);
+        seen.sort();
+        let all: Vec<u64> = (0..50).chain(100..150).chain(200..250).collect();
+        assert_eq!(seen, all, "every record once, across the resume");
     }
 }

@@ -8,6 +8,16 @@ use crate::io::DeadLetter;
 use crate::join::Either;
 use crate::{Error, Result};
 
+/// Whether every input of the first stage was read to its end, given a [`WithExchange`]'s
+/// [`inputs_ended`](SourceReader::inputs_ended) (the repartition topic is the last, and never
+/// ends).
+pub fn first_stage_ended(inputs_ended: &[bool]) -> bool {
+    match inputs_ended.split_last() {
+        Some((_, inputs)) => !inputs.is_empty() && inputs.iter().all(|&ended| ended),
+        None => false,
+    }
+}
+
 /// Reads a pipeline's input and the repartition topic's partitions of the same key partitions,
 /// in turns. Its position is both positions ([`SourcePosition::Inputs`]), so an epoch replays
 /// the same batches; the repartition topic never ends (the job decides when the later stage

@@ -24,7 +24,7 @@
 mod input;
 mod sink;
 
-pub use input::WithExchange;
+pub use input::{first_stage_ended, WithExchange};
 pub use sink::Repartitioned;
 
 use crate::io::kafka::sink::headers;
