@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often a member whose partitions are done says what the group still waits for.
+const WAITING_NOTICE: Duration = Duration::from_secs(30);
+
 /// The Kafka topic partitions a job owns as a member of its consumer group.
 pub(super) struct Assignment {
     /// The topic partitions, ascending.
@@ -66,15 +69,20 @@ where
     };
     tracing::info!(group = %app_id, "joined the consumer group; waiting for partitions");
     let mut total = JobReport::default();
+    let mut told = std::time::Instant::now();
     while !config.stop.load(Ordering::Acquire) {
         metrics.status().idle();
         let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
             if let Some((end, changelog)) = &bounded {
-                if member.all_committed(end)? && all_final(changelog, end)? {
+                let Some(waiting) = awaited(&member, changelog, end)? else {
                     tracing::info!(
                         "the group has read every partition to its end and emitted every window: leaving"
                     );
                     break;
+                };
+                if told.elapsed() >= WAITING_NOTICE {
+                    tracing::info!(%waiting, "waiting for the group to finish");
+                    told = std::time::Instant::now();
                 }
             }
             continue;
@@ -120,11 +128,23 @@ fn watch_stop_signals(stop: Arc<AtomicBool>) -> Result<()> {
         .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))
 }
 
-/// Whether every partition's newest checkpoint in `changelog` is final (taken at the end of a
-/// bounded run, with the watermark at +∞ in every stage, so every window was emitted) and
-/// lies at or after `end`. A committed group offset alone does not say that: a member that stops (or dies)
-/// after reading to the end but before its final epoch leaves windows open.
-fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
+/// What a bounded group (`--until-end`) still waits for before its members leave, or `None`
+/// when it is done: the group's committed offsets at every partition's end, and every
+/// partition's final checkpoint (see [`unfinished`]).
+fn awaited(member: &GroupMember, changelog: &Changelog, end: &[u64]) -> Result<Option<String>> {
+    if !member.all_committed(end)? {
+        return Ok(Some(
+            "the group's committed offsets to reach every partition's end".into(),
+        ));
+    }
+    Ok(unfinished(changelog, end)?.map(|p| format!("partition {p}'s final checkpoint")))
+}
+
+/// The first partition whose newest checkpoint in `changelog` is not final (taken at the end
+/// of a bounded run, with the watermark at +∞ in every stage, so every window was emitted, and
+/// at or after `end`). A committed group offset alone does not say that: a member that stops
+/// (or dies) after reading to the end but before its final epoch leaves windows open.
+fn unfinished(changelog: &Changelog, end: &[u64]) -> Result<Option<u32>> {
     for (p, &end) in end.iter().enumerate() {
         if end == 0 {
             continue; // an empty partition has nothing to emit
@@ -140,8 +160,8 @@ fn all_final(changelog: &Changelog, end: &[u64]) -> Result<bool> {
                     && newest.next_offsets.first().is_some_and(|&next| next >= end)
             });
         if !fin {
-            return Ok(false);
+            return Ok(Some(p as u32));
         }
     }
-    Ok(true)
+    Ok(None)
 }

@@ -30,6 +30,27 @@
 //!    the partitions `Committed { e }`, after which they may write the checkpoints they
 //!    prepared; the source then commits its offsets upstream (Kafka: to the consumer group).
 //!
+//! # A second keyed stage across processes
+//!
+//! In one process, a chained pipeline's partitions hand each other their re-keyed records at
+//! step 4 through sled inboxes (`exchange`), and an epoch commits once every stage finished
+//! it. In a consumer group (`--group`) the key partitions live in several processes, so the
+//! exchange goes through the repartition topic `<app-id>-stage2-repartition`, and it is an
+//! output like any other:
+//!
+//! - At step 4, partition P's first stage routes its results into one batch per key
+//!   partition Q, each carrying P's watermark, and stages them as the epoch's `Repartition`
+//!   stream (topic partition Q); step 5 writes them exactly once, with both stages'
+//!   checkpoint in one changelog record.
+//! - At step 1, the source reads topic partition Q beside the input and hands Q's batches to
+//!   partition Q (`Batch::exchanged`, counted in `InputEnded` like records, so a replay brings
+//!   them again). Q's later stage takes its watermark from the batches alone: the lowest of
+//!   every upstream partition's, never the epoch's, so its results do not depend on which
+//!   process read what when.
+//! - Once the input is read to its end the source keeps cutting epochs as batches arrive; the
+//!   job's last epoch is the first whose every later stage has every upstream partition's
+//!   end of time (`Progress::Ready::later_ended`).
+//!
 //! # Guarantees
 //!
 //! - *A replay reproduces.* Every decision that shapes output (input range, watermark,

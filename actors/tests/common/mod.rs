@@ -312,7 +312,7 @@ pub fn kill_one_of_two(
 pub fn kill_after(child: &mut std::process::Child, ms: u64) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
     while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let running = child.try_wait().unwrap().is_none();
     let _ = child.kill();
@@ -444,16 +444,8 @@ pub fn kill_randomly(args: &[&str], kills: u32, window: (u64, u64), rng: &mut Rn
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now()
-            + std::time::Duration::from_millis(rng.range(window.0, window.1.max(window.0 + 1)));
-        while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            hits += 1;
-        }
-        child.wait().unwrap();
+        let ms = rng.range(window.0, window.1.max(window.0 + 1));
+        hits += u32::from(kill_after(&mut child, ms));
     }
     hits
 }
