@@ -276,27 +276,11 @@ where
         }
         _ => (reader, sink),
     };
-    // Kafka inputs keep state in a changelog, so it can follow its partition to another
-    // process; a job that also reads a file keeps it in --state only (the file's position is
-    // the job's, not a partition's).
-    let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
-    // A shared model, and a chained pipeline's exchange between the partitions of one
-    // process, are kept in --state only, for now.
-    let local_only = (plan.later_stage().is_some() && !exchange_topic) || plan.model.is_some();
-    let changelog =
-        match &config.source {
-            SourceSpec::Kafka(topic) if all_kafka && !local_only => Some(Arc::new(
-                Changelog::open(&config.kafka, &topic.brokers, &app_id, &plan.name, n)?,
-            )),
-            _ => None,
-        };
+    let changelog = open_changelog(plan, config, (&sources, exchange_topic), &app_id, n)?;
     let model = match &plan.model {
         Some(spec) => Some(open_model(spec, plan, config, store)?),
         None => {
-            if let Some(model) = &config.model {
-                let seeded = seed::seed_keyed(model, || new_core(plan), (store, n, &sources[0]))?;
-                tracing::info!(keys = seeded, file = %model.display(), "started from the --model file's state");
-            }
+            seed_from_model_file(plan, config, store, (n, &sources[0]))?;
             None
         }
     };
@@ -323,6 +307,44 @@ where
         partitions: n,
         exchange_topic,
     })
+}
+
+/// The job's Kafka changelog, when its state follows its partitions: every input a topic (a
+/// file's position is the job's, not a partition's), no shared model, and a chained
+/// pipeline's exchange through the repartition topic (between the partitions of one process
+/// it goes through sled inboxes, kept in --state only, for now).
+fn open_changelog<R, Op: KeyedOperator, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    (sources, exchange_topic): (&[SourceSpec], bool),
+    app_id: &str,
+    n: u32,
+) -> Result<Option<Arc<Changelog>>> {
+    let all_kafka = sources.iter().all(|s| matches!(s, SourceSpec::Kafka(_)));
+    let local_only = (plan.later_stage().is_some() && !exchange_topic) || plan.model.is_some();
+    match &config.source {
+        SourceSpec::Kafka(topic) if all_kafka && !local_only => Ok(Some(Arc::new(
+            Changelog::open(&config.kafka, &topic.brokers, app_id, &plan.name, n)?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// Seeds a keyed pipeline's state from `--model FILE`, when given.
+fn seed_from_model_file<R, Op, Out>(
+    plan: &Plan<R, Op, Out>,
+    config: &RunConfig,
+    store: &StateStore,
+    (n, source): (u32, &SourceSpec),
+) -> Result<()>
+where
+    Op: KeyedOperator,
+{
+    if let Some(model) = &config.model {
+        let seeded = seed::seed_keyed(model, || new_core(plan), (store, n, source))?;
+        tracing::info!(keys = seeded, file = %model.display(), "started from the --model file's state");
+    }
+    Ok(())
 }
 
 /// A job's reader and sink.
