@@ -160,7 +160,13 @@ impl KafkaSink {
             name: names[i].clone(),
             partitions: counts[i].max(1),
         });
-        Self::with_topics(topic, settings, app_id, (topics, &OutputStream::ALL))
+        Self::with_topics(
+            config,
+            topic,
+            settings,
+            app_id,
+            (topics, &OutputStream::ALL),
+        )
     }
 
     /// A sink of a chained pipeline's exchange batches ([`OutputStream::Repartition`]) to the
@@ -181,7 +187,7 @@ impl KafkaSink {
         let counts = ensure_topics(&config, &topic.brokers, &[spec])?;
         if counts[0] != partitions {
             return Err(Error::Runtime(format!(
-                "the repartition topic {} has {} partitions but the job has {partitions} key partitions; delete the topic (it holds only batches in flight between the stages) or use another --app-id",
+                "the repartition topic {} has {} partitions but the job has {partitions} key partitions; it belongs to another job of this --app-id: use another --app-id, or delete the topic only together with that job's state and changelog (it holds batches in flight between its stages)",
                 topic.topic, counts[0]
             )));
         }
@@ -190,16 +196,18 @@ impl KafkaSink {
             partitions,
         });
         let streams = &[OutputStream::Repartition];
-        Self::with_topics(topic, settings, app_id, (topics, streams))
+        Self::with_topics(config, topic, settings, app_id, (topics, streams))
     }
 
+    /// The sink of `streams` to `topics` (by [`stream_index`]), with the client `config` its
+    /// topics were made with.
     fn with_topics(
+        config: ClientConfig,
         topic: &KafkaTopic,
         settings: &KafkaSettings,
         app_id: &str,
         (topics, streams): ([OutTopic; 3], &'static [OutputStream]),
     ) -> Result<Self> {
-        let config = settings.client_config(&topic.brokers, &[("group.id", app_id)]);
         let producer = Producer::open(settings, &topic.brokers, &OUTPUT_SETTINGS)?;
         Ok(KafkaSink {
             producer,
