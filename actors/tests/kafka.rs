@@ -740,11 +740,11 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
 }
 
 /// Writes a checkpoint of `epoch` changing `entries` to partition 0 of `changelog` (next
-/// offset `epoch * 10`, no outputs) and waits until it is acknowledged, with the copies of its
-/// entries; returns the pieces its record took.
+/// offset `epoch * 10`, no outputs, the state then holding `held` entries) and waits until it
+/// is acknowledged, with the copies of its entries; returns the pieces its record took.
 fn write_checkpoint(
     changelog: &spate::io::kafka::Changelog,
-    epoch: u64,
+    (epoch, held): (u64, u64),
     entries: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> u32 {
     let meta = spate::checkpoint::PartitionCheckpoint {
@@ -757,6 +757,7 @@ fn write_checkpoint(
         entries,
         outputs: &[],
         later: None,
+        held,
     };
     let pieces = changelog.send_checkpoint(0, &record).unwrap();
     changelog.flush(epoch).unwrap();
@@ -777,8 +778,9 @@ fn a_restore_completes_the_entry_copies_the_last_owner_left_unfinished() {
         1,
     )
     .unwrap();
+    // Both checkpoints leave two entries.
     let record = |epoch, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
-        write_checkpoint(&changelog, epoch, entries);
+        write_checkpoint(&changelog, (epoch, 2), entries);
     };
     record(1, &[(vec![7], Some(vec![70])), (vec![8], Some(vec![80]))]);
     // The owner died before its copy of entry 7 was written: take that copy away.
@@ -817,7 +819,7 @@ fn a_large_checkpoint_goes_to_the_changelog_in_pieces_and_restores_whole() {
             .collect()
     };
     let write = |epoch, entries: &[(Vec<u8>, Option<Vec<u8>>)]| {
-        write_checkpoint(&changelog, epoch, entries)
+        write_checkpoint(&changelog, (epoch, 3_000), entries)
     };
     let first = entries(1);
     let pieces = write(1, &first);

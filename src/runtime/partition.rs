@@ -339,6 +339,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                         meta: &l.meta,
                         entries: &l.entries,
                     }),
+                    held: self.core.stored_entries() as u64,
                 },
             )?;
             if pieces > 0 {

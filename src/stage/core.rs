@@ -387,6 +387,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.drain_changes()
     }
 
+    /// How many entries (buckets holding keys) a checkpoint of the current state stores.
+    pub fn stored_entries(&self) -> usize {
+        self.state.stored_buckets()
+    }
+
     /// The checkpoint metadata describing the current state as of `epoch`.
     pub fn checkpoint_meta(&self, epoch: Epoch) -> PartitionCheckpoint {
         PartitionCheckpoint {

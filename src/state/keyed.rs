@@ -258,6 +258,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             .collect()
     }
 
+    /// Number of buckets holding at least one key: the entries a checkpoint leaves stored.
+    pub fn stored_buckets(&self) -> usize {
+        self.buckets.iter().filter(|b| !b.is_empty()).count()
+    }
+
     /// Replaces everything with restored buckets and rebuilds the timer index, and the expiry
     /// index for a state TTL of `ttl`.
     pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>, ttl: Option<Millis>) {

@@ -3,6 +3,9 @@
 //! partition next (the Kafka Streams model; the local sled tree is a cache of it).
 //!
 //! At each checkpoint a partition writes, in this order, to its changelog partition:
+//! 0. a *size record* (key `n`): the checkpoint's epoch and how many entries the partition's
+//!    state then holds, so that a restore can read back from the end and stop once it has found
+//!    them all (older changelogs without it are read from their start);
 //! 1. one *checkpoint record* (key `c`): the checkpoint's metadata, the next source offset, the
 //!    state entries the epoch changed, and the epoch's outputs. The epoch's output is committed
 //!    only once this record is acknowledged (the supervisor flushes the changelog once per
@@ -23,15 +26,16 @@
 //! then an output would be resent and made again, or neither.
 //!
 //! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
-//! entries over them. That is exact even when a crash cut step 2 short or compaction ran:
-//! copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
+//! entries over them; it reads back from the partition's end only as far as it must to find
+//! every entry the size record counts. That is exact even when a crash cut step 2 short or
+//! compaction ran: copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
 //! every copy in the log is from an epoch at or before the newest record (the idempotent
 //! producer keeps a partition's records in order and without gaps), and what that epoch
 //! changed is in the record itself. When the partition changes owner (or its process
 //! restarts), the last owner's copies may be incomplete while the next owner's records no
 //! longer carry those entries, so a restore first rewrites the newest record's copies and waits
-//! for them, before the new owner writes anything; it also removes the pieces the last owner
-//! left of older epochs. The record's outputs let the next owner resend whatever the last one
+//! for them, before the new owner writes anything; it also removes the pieces of older epochs
+//! the last owner left in what it read. The record's outputs let the next owner resend whatever the last one
 //! may not have made visible, so exactness never depends on redoing an epoch with the last
 //! owner's timing (its watermark and processing time).
 
@@ -58,6 +62,18 @@ const LATER_ENTRY_PREFIX: u8 = b'S';
 const PIECE_PREFIX: u8 = b'p';
 /// Largest checkpoint record written whole, and the size of the pieces a larger one is cut in.
 pub const PIECE_BYTES: usize = 512 * 1024;
+/// Key of the size record, written before each checkpoint record: [`StateSize`].
+const SIZE_KEY: &[u8] = b"n";
+/// Records a restore reads back first; each further window is twice the last.
+const FIRST_WINDOW: i64 = 256;
+
+/// How many state entries a partition holds as of a checkpoint (the record under
+/// [`SIZE_KEY`]): a restore reading back from the end can stop once it found that many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StateSize {
+    epoch: u64,
+    entries: u64,
+}
 
 /// One partition checkpoint as the changelog holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +122,9 @@ pub struct CheckpointRecord<'a> {
     pub outputs: &'a [(OutputStream, Lines)],
     /// See [`ChangelogCheckpoint::later`].
     pub later: Option<LaterRecord<'a>>,
+    /// How many entries the partition's state holds after this checkpoint (its stored
+    /// buckets), written beside the record so a restore knows when it has read them all.
+    pub held: u64,
 }
 
 /// The value of a checkpoint record (key `c`) as written.
@@ -192,6 +211,9 @@ type Parts = (
     Option<LaterCheckpoint>,
 );
 
+/// What the pieces of a record without a later stage encode: its entries and outputs.
+type PieceBody = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<(OutputStream, Lines)>);
+
 /// The key of piece `index` of `epoch`'s checkpoint record.
 fn piece_key(epoch: u64, index: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(13);
@@ -261,20 +283,24 @@ fn encode(record: &CheckpointRecord<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
-/// A changelog partition as read in offset order: the newest value of every entry copy and
-/// piece, and the newest checkpoint record.
+/// A stretch of a changelog partition as read in offset order: the newest value of every
+/// entry copy and piece (`None`: a tombstone, kept so that an older stretch laid
+/// [under](Log::under) it cannot bring the entry back), the newest checkpoint record and the
+/// newest size record.
 #[derive(Default)]
 struct Log {
-    state: HashMap<Vec<u8>, Vec<u8>>,
+    state: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// A later stage's entries.
-    later_state: HashMap<Vec<u8>, Vec<u8>>,
-    pieces: HashMap<(u64, u32), Vec<u8>>,
+    later_state: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pieces: HashMap<(u64, u32), Option<Vec<u8>>>,
     newest: Option<RecordIn>,
+    size: Option<StateSize>,
 }
 
 impl Log {
     /// Takes in the record at `offset` of the partition named `what`.
     fn apply(&mut self, key: &[u8], value: Option<&[u8]>, what: &str, offset: i64) -> Result<()> {
+        let owned = || value.map(<[u8]>::to_vec);
         if key == CHECKPOINT_KEY {
             if let Some(value) = value {
                 self.newest =
@@ -285,17 +311,76 @@ impl Log {
                         })?,
                     );
             }
+        } else if key == SIZE_KEY {
+            // Only a hint where a restore may stop: one that does not decode makes it read on.
+            self.size = value.and_then(|v| bincode::deserialize(v).ok());
         } else if let Some(entry) = key.strip_prefix(&[ENTRY_PREFIX]) {
-            put(&mut self.state, entry, value);
+            self.state.insert(entry.to_vec(), owned());
         } else if let Some(entry) = key.strip_prefix(&[LATER_ENTRY_PREFIX]) {
-            put(&mut self.later_state, entry, value);
+            self.later_state.insert(entry.to_vec(), owned());
         } else if let Some(piece) = parse_piece_key(key) {
-            match value {
-                Some(value) => self.pieces.insert(piece, value.to_vec()),
-                None => self.pieces.remove(&piece),
-            };
+            self.pieces.insert(piece, owned());
         }
         Ok(())
+    }
+
+    /// Lays `older`, the stretch of the partition just before this one, under it: what this
+    /// stretch holds stays, what only `older` holds is added.
+    fn under(&mut self, older: Log) {
+        fn fill<K: std::hash::Hash + Eq, V>(newer: &mut HashMap<K, V>, older: HashMap<K, V>) {
+            for (key, value) in older {
+                newer.entry(key).or_insert(value);
+            }
+        }
+        fill(&mut self.state, older.state);
+        fill(&mut self.later_state, older.later_state);
+        fill(&mut self.pieces, older.pieces);
+        self.newest = self.newest.take().or(older.newest);
+        self.size = self.size.or(older.size);
+    }
+
+    /// Whether this stretch, the end of the partition, holds the whole state as of its newest
+    /// checkpoint: the size record of that checkpoint's epoch says how many entries the state
+    /// holds, and that many are live here once the record's own entries are laid over the
+    /// copies. Older copies could only add entries, so none is missing. A record carrying a
+    /// later stage (whose entries the size does not count) is never known to be whole.
+    fn holds_whole_state(&self) -> bool {
+        let (Some(record), Some(size)) = (&self.newest, self.size) else {
+            return false;
+        };
+        if size.epoch != record.meta.epoch {
+            return false;
+        }
+        let decoded;
+        let entries = match &record.body {
+            Body::Inline { entries, .. } => entries,
+            Body::Pieces { count } => match self.piece_bytes(record.meta.epoch, *count) {
+                Some(bytes) => match bincode::deserialize::<PieceBody>(&bytes) {
+                    Ok((entries, _)) => {
+                        decoded = entries;
+                        &decoded
+                    }
+                    Err(_) => return false,
+                },
+                None => return false,
+            },
+            Body::Chained { .. } | Body::ChainedPieces { .. } => return false,
+        };
+        let mut live = self.state.values().filter(|v| v.is_some()).count() as i64;
+        for (entry, value) in entries {
+            let copied = self.state.get(entry).is_some_and(Option::is_some);
+            live += i64::from(value.is_some()) - i64::from(copied);
+        }
+        live == size.entries as i64
+    }
+
+    /// The pieces `0..count` of `epoch`'s record joined, when this stretch holds them all.
+    fn piece_bytes(&self, epoch: u64, count: u32) -> Option<Vec<u8>> {
+        let mut bytes = Vec::new();
+        for index in 0..count {
+            bytes.extend_from_slice(self.pieces.get(&(epoch, index))?.as_deref()?);
+        }
+        Some(bytes)
     }
 
     /// The newest checkpoint with its entries and outputs (from its pieces when it has
@@ -307,17 +392,14 @@ impl Log {
         };
         let epoch = record.meta.epoch;
         let (entries, outputs, later) = self.parts(record.body, epoch, what)?;
-        for (entry, value) in &entries {
-            put(&mut self.state, entry, value.as_deref());
-        }
+        self.state.extend(entries.iter().cloned());
         let later_state = later.as_ref().map(|later| {
-            for (entry, value) in &later.entries {
-                put(&mut self.later_state, entry, value.as_deref());
-            }
+            self.later_state.extend(later.entries.iter().cloned());
             sorted(std::mem::take(&mut self.later_state))
         });
-        let mut stale: Vec<_> = (self.pieces.into_keys())
-            .filter(|(e, _)| *e != epoch)
+        let mut stale: Vec<_> = (self.pieces.into_iter())
+            .filter(|((e, _), piece)| *e != epoch && piece.is_some())
+            .map(|(key, _)| key)
             .collect();
         stale.sort_unstable();
         let checkpoint = ChangelogCheckpoint {
@@ -357,15 +439,14 @@ impl Log {
         };
         let mut bytes = Vec::new();
         for index in 0..count {
-            let piece =
-                self.pieces
-                    .remove(&(epoch, index))
-                    .ok_or_else(|| Error::DamagedChangelog {
-                        place: what.to_string(),
-                        detail: format!(
-                            "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
-                        ),
-                    })?;
+            let piece = (self.pieces.remove(&(epoch, index)).flatten()).ok_or_else(|| {
+                Error::DamagedChangelog {
+                    place: what.to_string(),
+                    detail: format!(
+                        "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
+                    ),
+                }
+            })?;
             bytes.extend_from_slice(&piece);
         }
         let damaged = |e: bincode::Error| Error::DamagedChangelog {
@@ -390,17 +471,36 @@ impl Log {
     }
 }
 
-/// Sets (`Some`) or removes (`None`) `entry` in `state`.
-fn put(state: &mut HashMap<Vec<u8>, Vec<u8>>, entry: &[u8], value: Option<&[u8]>) {
-    match value {
-        Some(value) => state.insert(entry.to_vec(), value.to_vec()),
-        None => state.remove(entry),
-    };
+/// Reads a changelog partition whose offsets are `low..high` back from its end, in stretches
+/// of [`FIRST_WINDOW`] records and then twice as many each time (`stretch((from, stop))` reads
+/// offsets `from..stop`), until what was read [holds the whole
+/// state](Log::holds_whole_state) or the partition's start is reached.
+///
+/// Reading the whole partition made a restore cost as much as the job's history on a broker
+/// that does not compact (tansu: 16 s a partition after a million keys' worth of epochs),
+/// while the state is in the last few epochs' copies when every bucket changes often. Pieces of
+/// older records left without tombstones before the point where the reading stopped stay in
+/// the topic (they are never read as state).
+fn read_back(
+    (low, high): (i64, i64),
+    mut stretch: impl FnMut((i64, i64)) -> Result<Log>,
+) -> Result<Log> {
+    let (mut log, mut stop, mut step) = (Log::default(), high, FIRST_WINDOW);
+    loop {
+        let from = (stop - step).max(low);
+        log.under(stretch((from, stop))?);
+        if from <= low || log.holds_whole_state() {
+            return Ok(log);
+        }
+        (stop, step) = (from, step.saturating_mul(2));
+    }
 }
 
-/// The entries of `state` in key order.
-fn sorted(state: HashMap<Vec<u8>, Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut state: Vec<_> = state.into_iter().collect();
+/// The live entries of `state` (tombstones left out) in key order.
+fn sorted(state: HashMap<Vec<u8>, Option<Vec<u8>>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut state: Vec<_> = (state.into_iter())
+        .filter_map(|(entry, value)| Some((entry, value?)))
+        .collect();
     state.sort_unstable();
     state
 }
@@ -525,8 +625,8 @@ impl Changelog {
         )
     }
 
-    /// Sends `checkpoint` for `partition`: the checkpoint record (after its pieces, when it is
-    /// large), then the copies of its entries. Nothing is acknowledged yet: [`Changelog::flush`]
+    /// Sends `checkpoint` for `partition`: its size record, the checkpoint record (after its
+    /// pieces, when it is large), then the copies of its entries. Nothing is acknowledged yet: [`Changelog::flush`]
     /// waits for that, once for the checkpoints of every partition. Returns how many pieces the
     /// record took (0: none), to be dropped with [`Changelog::drop_pieces`] once a newer
     /// checkpoint is acknowledged.
@@ -535,6 +635,12 @@ impl Changelog {
         partition: u32,
         checkpoint: &CheckpointRecord<'_>,
     ) -> Result<u32> {
+        let size = StateSize {
+            epoch: checkpoint.meta.epoch,
+            entries: checkpoint.held,
+        };
+        let size = bincode::serialize(&size).expect("bincode encodes sizes");
+        self.send(partition, SIZE_KEY, Some(&size))?;
         let records = encode(checkpoint);
         for (key, value) in &records {
             self.send(partition, key, Some(value))?;
@@ -605,20 +711,7 @@ impl Changelog {
         let mut step = 1024;
         while stop > low {
             let from = (stop - step).max(low);
-            let mut log = Log::default();
-            read_range(
-                &consumer,
-                &self.topic,
-                partition as i32,
-                (from, stop),
-                &what,
-                |m| match (m.key(), m.payload()) {
-                    (Some(CHECKPOINT_KEY), Some(value)) => {
-                        log.apply(CHECKPOINT_KEY, Some(value), &what, m.offset())
-                    }
-                    _ => Ok(()),
-                },
-            )?;
+            let log = self.read_log(&consumer, partition, (from, stop), &what, true)?;
             if let Some(record) = log.newest {
                 return Ok(Some(NewestCheckpoint {
                     later: record.body.later_meta().cloned(),
@@ -632,27 +725,45 @@ impl Changelog {
         Ok(None)
     }
 
-    /// Reads `partition` of the changelog to its end: `None` when it holds no checkpoint. Also
+    /// Offsets `from..stop` of `partition` read into a [`Log`]; with `records_only`, only the
+    /// checkpoint records (finding the newest one needs no copy of the state).
+    fn read_log(
+        &self,
+        consumer: &BaseConsumer,
+        partition: u32,
+        (from, stop): (i64, i64),
+        what: &str,
+        records_only: bool,
+    ) -> Result<Log> {
+        let mut log = Log::default();
+        read_range(
+            consumer,
+            &self.topic,
+            partition as i32,
+            (from, stop),
+            what,
+            |m| match m.key() {
+                Some(key) if !records_only || key == CHECKPOINT_KEY => {
+                    log.apply(key, m.payload(), what, m.offset())
+                }
+                _ => Ok(()),
+            },
+        )?;
+        Ok(log)
+    }
+
+    /// Reads `partition` of the changelog back from its end as far as its state needs (see
+    /// [`read_back`]): `None` when it holds no checkpoint. Also
     /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
     /// finished, so the invariant above holds for the checkpoints the next owner writes, and
-    /// drops the pieces of older checkpoint records the last owner left.
+    /// drops the pieces of older checkpoint records the last owner left in what it read.
     pub fn restore(&self, partition: u32) -> Result<Option<Restored>> {
         let (consumer, range, what) = self.reader(partition)?;
         if range.1 <= range.0 {
             return Ok(None);
         }
-        let mut log = Log::default();
-        read_range(
-            &consumer,
-            &self.topic,
-            partition as i32,
-            range,
-            &what,
-            |m| match m.key() {
-                Some(key) => log.apply(key, m.payload(), &what, m.offset()),
-                None => Ok(()),
-            },
-        )?;
+        let stretch = |range| self.read_log(&consumer, partition, range, &what, false);
+        let log = read_back(range, stretch)?;
         let Some(Found {
             mut checkpoint,
             state,
@@ -760,6 +871,154 @@ mod tests {
                 meta: &l.meta,
                 entries: &l.entries,
             }),
+            held: 0,
+        }
+    }
+
+    type Records = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+    /// A changelog partition written as `send_checkpoint` writes it: per epoch its size record,
+    /// checkpoint record (in pieces when large) and entry copies.
+    #[derive(Default)]
+    struct History {
+        records: Records,
+        live: std::collections::BTreeSet<Vec<u8>>,
+    }
+
+    impl History {
+        /// Appends `epoch`, changing `entries` (key, `None`: removed) to values of `bytes`.
+        fn epoch(&mut self, epoch: u64, entries: &[(u32, bool)], bytes: usize) {
+            let entries: Vec<_> = (entries.iter())
+                .map(|&(k, live)| {
+                    (
+                        k.to_be_bytes().to_vec(),
+                        live.then(|| vec![epoch as u8; bytes]),
+                    )
+                })
+                .collect();
+            for (k, v) in &entries {
+                match v {
+                    Some(_) => self.live.insert(k.clone()),
+                    None => self.live.remove(k),
+                };
+            }
+            let owned = ChangelogCheckpoint {
+                entries,
+                ..checkpoint(epoch, 0, 0)
+            };
+            let size = StateSize {
+                epoch,
+                entries: self.live.len() as u64,
+            };
+            self.records
+                .push((SIZE_KEY.to_vec(), Some(bincode::serialize(&size).unwrap())));
+            self.records.extend(written(&borrowed(&owned)));
+            self.records.extend(
+                (owned.entries.iter())
+                    .map(|(k, v)| ([&[ENTRY_PREFIX], &k[..]].concat(), v.clone())),
+            );
+        }
+
+        /// What `read_back` finds in the records, and the lowest offset it read.
+        fn read_back(&self) -> (Option<Found>, i64) {
+            let mut lowest = i64::MAX;
+            let stretch = |(from, stop): (i64, i64)| {
+                lowest = lowest.min(from);
+                let mut log = Log::default();
+                for offset in from..stop {
+                    let (key, value) = &self.records[offset as usize];
+                    log.apply(key, value.as_deref(), "test", offset)?;
+                }
+                Ok(log)
+            };
+            let log = read_back((0, self.records.len() as i64), stretch).unwrap();
+            (log.finish("test").unwrap(), lowest)
+        }
+    }
+
+    fn same(a: &Found, b: &Found) -> bool {
+        (a.checkpoint == b.checkpoint) && a.state == b.state && a.later_state == b.later_state
+    }
+
+    #[test]
+    fn a_restore_reads_back_only_as_far_as_the_state_needs_and_finds_the_same_state() {
+        let mut history = History::default();
+        for epoch in 1..=300u64 {
+            // 40 entries change every epoch; every tenth epoch removes one and brings another back.
+            let mut changes: Vec<_> = (0..40).map(|k| (k, true)).collect();
+            if epoch % 10 == 0 {
+                changes[(epoch / 10) as usize % 40].1 = false;
+            }
+            history.epoch(epoch, &changes, 16);
+        }
+        let whole = read(&history.records).unwrap();
+        let (found, lowest) = history.read_back();
+        assert!(same(&found.unwrap(), &whole));
+        assert!(
+            lowest > 0,
+            "read {} of {} records",
+            history.records.len() as i64 - lowest,
+            history.records.len()
+        );
+
+        // Large records, in pieces: the pieces are read with their record.
+        history.epoch(301, &(0..40).map(|k| (k, true)).collect::<Vec<_>>(), 30_000);
+        let whole = read(&history.records).unwrap();
+        let (found, lowest) = history.read_back();
+        assert!(same(&found.unwrap(), &whole));
+        assert!(lowest > 0);
+    }
+
+    #[test]
+    fn an_entry_unchanged_since_the_start_is_found_and_a_removed_one_stays_removed() {
+        let mut history = History::default();
+        history.epoch(1, &[(1000, true), (1001, true)], 8);
+        for epoch in 2..=3_000u64 {
+            let mut changes = vec![(1, true), (2, true)];
+            if epoch <= 200 {
+                changes.push((1001, epoch < 200));
+            }
+            history.epoch(epoch, &changes, 8);
+        }
+        let whole = read(&history.records).unwrap();
+        let (found, lowest) = history.read_back();
+        let found = found.unwrap();
+        assert!(same(&found, &whole));
+        assert_eq!(lowest, 0, "entry 1000 is in the first epoch's copies");
+        let keys: Vec<_> = found.state.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, [1u32, 2, 1000].map(|k| k.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn without_a_size_record_of_the_newest_epoch_the_whole_partition_is_read() {
+        let mut history = History::default();
+        for epoch in 1..=300u64 {
+            history.epoch(epoch, &(0..40).map(|k| (k, true)).collect::<Vec<_>>(), 8);
+        }
+        // Written before size records existed: none at all.
+        let old = History {
+            records: (history.records.iter())
+                .filter(|(k, _)| k != SIZE_KEY)
+                .cloned()
+                .collect(),
+            ..History::default()
+        };
+        // A writer that died after the next epoch's size record, before its checkpoint record.
+        let mut cut = History {
+            records: history.records.clone(),
+            ..History::default()
+        };
+        let next = StateSize {
+            epoch: 301,
+            entries: 40,
+        };
+        cut.records
+            .push((SIZE_KEY.to_vec(), Some(bincode::serialize(&next).unwrap())));
+        for history in [old, cut] {
+            let (found, lowest) = history.read_back();
+            let (found, whole) = (found.unwrap(), read(&history.records).unwrap());
+            assert!(same(&found, &whole));
+            assert_eq!(lowest, 0);
         }
     }
 
