@@ -5,7 +5,7 @@
 //! At each checkpoint a partition writes, in this order, to its changelog partition:
 //! 0. a *size record* (key `n`): the checkpoint's epoch and how many entries the partition's
 //!    state then holds, so that a restore can read back from the end and stop once it has found
-//!    them all (older changelogs without it are read from their start);
+//!    them all (a changelog written without them is read back to its start);
 //! 1. one *checkpoint record* (key `c`): the checkpoint's metadata, the next source offset, the
 //!    state entries the epoch changed, and the epoch's outputs. The epoch's output is committed
 //!    only once this record is acknowledged (the supervisor flushes the changelog once per
@@ -28,16 +28,16 @@
 //! Restoring takes the newest value of every entry copy and lays the newest checkpoint record's
 //! entries over them; it reads back from the partition's end only as far as it must to find
 //! every entry the size record counts. That is exact even when a crash cut step 2 short or
-//! compaction ran: copies of epoch e are sent after e's record and before e+1's on one idempotent producer, so
-//! every copy in the log is from an epoch at or before the newest record (the idempotent
-//! producer keeps a partition's records in order and without gaps), and what that epoch
-//! changed is in the record itself. When the partition changes owner (or its process
-//! restarts), the last owner's copies may be incomplete while the next owner's records no
-//! longer carry those entries, so a restore first rewrites the newest record's copies and waits
-//! for them, before the new owner writes anything; it also removes the pieces of older epochs
-//! the last owner left in what it read. The record's outputs let the next owner resend whatever the last one
-//! may not have made visible, so exactness never depends on redoing an epoch with the last
-//! owner's timing (its watermark and processing time).
+//! compaction ran: copies of epoch e are sent after e's record and before e+1's on one
+//! idempotent producer, so every copy in the log is from an epoch at or before the newest
+//! record (the idempotent producer keeps a partition's records in order and without gaps), and
+//! what that epoch changed is in the record itself. When the partition changes owner (or its
+//! process restarts), the last owner's copies may be incomplete while the next owner's records
+//! no longer carry those entries, so a restore first rewrites the newest record's copies and
+//! waits for them, before the new owner writes anything; it also removes the pieces of older
+//! epochs the last owner left in what it read. The record's outputs let the next owner resend
+//! whatever the last one may not have made visible, so exactness never depends on redoing an
+//! epoch with the last owner's timing (its watermark and processing time).
 
 use crate::checkpoint::PartitionCheckpoint;
 use crate::io::kafka::producer::Producer;
