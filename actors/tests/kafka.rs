@@ -708,7 +708,7 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
     let (mut c, c_log) = instance("c", false);
     let c_got = wait_for_log(&c_log, ASSIGNED, 1, Duration::from_secs(60));
     assert!(!c_got.contains("partitions=[]"), "{c_got}");
-    // Let the rebalance settle (A may rejoin once, see io::group) and both work a while.
+    // Let the rebalance settle (A may rejoin once, see io::kafka::group::repair) and both work a while.
     std::thread::sleep(Duration::from_secs(4));
     // Both stop gracefully; a last instance reads to the end and closes every window.
     for child in [&a, &c] {
@@ -737,6 +737,84 @@ fn instances_sharing_an_app_id_split_the_partitions_and_take_over_a_killed_one()
     );
     let got = broker.sorted_payloads("scale-out");
     assert_same_lines(&got, &expected[0], "results of the scaled-out run");
+}
+
+/// The group's leader is killed while it hands partitions over to a member that just joined
+/// (its revoke callback waits for its job's last epoch), so it dies between the rebalance's
+/// JoinGroup and SyncGroup. The survivor takes every partition, whatever the broker made of the
+/// group (tansu 0.6 forms it with nothing assigned; `io::kafka::group::repair` rejoins), and
+/// reads them to the end: the output is the file run's, each result once.
+#[test]
+fn a_group_whose_leader_dies_while_handing_partitions_over_still_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The PostgreSQL engine: the sqlite one cannot describe a group (tansu 0.6 fails to read
+    // back what it stored), which the repair asks the broker to do.
+    let broker = Tansu::start_postgres();
+    broker.create_topic("tx", PARTITIONS);
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions_on_time(&input, 40_000, 300, 29, true);
+    broker.produce_lines("tx", &input, "user_id");
+    let expected = reference(tmp.path(), "tx-windows", &file_arg(&input));
+    let instance = |name: &str| {
+        let mut args = live_job(&broker, "tx-windows", "handover", &tmp.path().join(name));
+        let pace = [
+            "--until-end",
+            "--trigger",
+            "100ms",
+            "--max-records-per-epoch",
+            "200",
+        ];
+        args.extend(pace.map(String::from));
+        args.extend(["--metrics-addr", "off"].map(String::from));
+        args.extend(FAST_GROUP.map(String::from));
+        let log = tmp.path().join(format!("{name}.log"));
+        (Running(spawn_logged(&as_strs(&args), &log)), log)
+    };
+    const ASSIGNED: &str = "partitions assigned: starting";
+    let (mut leader, leader_log) = instance("leader");
+    wait_for_log(&leader_log, ASSIGNED, 1, Duration::from_secs(60));
+    let (mut member, member_log) = instance("member");
+    kill_at_log(
+        &mut leader,
+        &leader_log,
+        "partitions revoked: stopping the job",
+    );
+    let leader_said = plain(&std::fs::read_to_string(&leader_log).unwrap());
+    assert_eq!(
+        leader_said.matches(ASSIGNED).count(),
+        1,
+        "the leader was to die before it rejoined: {leader_said}"
+    );
+    let status = exit_within(&mut member, Duration::from_secs(180));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the survivor did not finish: {status:?}\n{}",
+        plain(&std::fs::read_to_string(&member_log).unwrap())
+    );
+    let got = broker.sorted_payloads("handover-out");
+    assert_same_lines(&got, &expected[0], "results of the survivor");
+}
+
+/// SIGKILLs `child` as soon as `log` has a line containing `text` (within a minute).
+fn kill_at_log(child: &mut Running, log: &Path, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "`{text}` not in {}",
+            log.display()
+        );
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "ended before `{text}`"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 }
 
 /// Writes a checkpoint of `epoch` changing `entries` to partition 0 of `changelog` (next

@@ -299,13 +299,20 @@ pub fn kill_one_of_two(
     }
     let status = a.try_wait().unwrap();
     let _ = a.kill();
-    let log = std::fs::read_to_string(&a_log).unwrap();
-    let lines: Vec<&str> = log.lines().filter(|l| !l.contains("CONFWARN")).collect();
     assert!(
         status.is_some_and(|s| s.success()),
-        "member a: {status:?} (None: still running after 600 s); its log's last lines:\n{}",
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        "member a: {status:?} (None: still running after 600 s); its log's last lines:\n{}\n\
+         member b's (killed) last lines:\n{}",
+        log_tail(&a_log, 40),
+        log_tail(&b_log, 20)
     );
+}
+
+/// The last `n` lines of the log at `path`, without librdkafka's configuration warnings.
+fn log_tail(path: &Path, n: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.contains("CONFWARN")).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Lets `child` run for `ms` milliseconds, then SIGKILLs it; true when it was still running.

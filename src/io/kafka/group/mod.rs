@@ -10,79 +10,30 @@
 //! has committed its last epoch, so no output of a revoked partition is sent after the next
 //! owner has started.
 //!
-//! Some brokers (tansu 0.6) drop a member whose session expired but hand the survivors their
-//! old assignments again, so the dead member's partitions stay owned by nobody. A rebalance
-//! that revokes this member's partitions and then assigns exactly the same ones is therefore
-//! suspect: the member leaves and rejoins the group once (as a new member, which makes the
-//! coordinator compute a new assignment) and takes what it gets then. With Kafka such a
-//! rebalance is rare (another member's subscription changed), and costs one more rebalance.
+//! Brokers can get an assignment wrong (tansu 0.6 does, when a member dies during a
+//! rebalance); [`repair`] notices and rejoins the group.
+
+mod handover;
+mod repair;
 
 use crate::io::kafka::{client_error, KafkaSettings, KafkaTopic};
 use crate::{Error, Result};
+pub use handover::Handover;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use repair::AssignmentRepair;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// How often a revocation that still waits for the running job to stop says so.
-const REVOKE_WAIT: Duration = Duration::from_secs(30);
-
-/// The stop handshake between rebalances and the job that runs on the assigned partitions.
-#[derive(Debug, Default)]
-pub struct Handover {
-    running: Mutex<Option<Arc<AtomicBool>>>,
-    stopped: Condvar,
-}
-
-impl Handover {
-    /// A job starts on the current assignment; it stops when the returned flag is raised.
-    pub fn begin(&self) -> Arc<AtomicBool> {
-        let stop = Arc::new(AtomicBool::new(false));
-        *self.running.lock().expect("handover lock") = Some(stop.clone());
-        stop
-    }
-
-    /// The job has stopped: nothing of it reaches the sink any more.
-    pub fn end(&self) {
-        *self.running.lock().expect("handover lock") = None;
-        self.stopped.notify_all();
-    }
-
-    /// Asks the running job, if any, to stop, and waits until it has. It waits as long as that
-    /// takes (a broker outage can hold up the last commit): the partitions must not reach
-    /// another owner while this job may still write for them.
-    fn revoke(&self) {
-        let mut running = self.running.lock().expect("handover lock");
-        if let Some(stop) = running.as_ref() {
-            stop.store(true, Ordering::Release);
-        }
-        while running.is_some() {
-            let (guard, timeout) = self
-                .stopped
-                .wait_timeout(running, REVOKE_WAIT)
-                .expect("handover lock");
-            running = guard;
-            if timeout.timed_out() && running.is_some() {
-                tracing::warn!(
-                    "still waiting for the job to commit its last epoch before giving its partitions up"
-                );
-            }
-        }
-    }
-}
 
 struct MemberContext {
     topic: String,
     assignments: Mutex<Sender<Vec<u32>>>,
     handover: Arc<Handover>,
-    /// The partitions the last rebalance revoked, and the assignment a rejoin was made for.
-    history: Mutex<(Vec<u32>, Option<Vec<u32>>)>,
-    /// Set by a suspect assignment: the group thread leaves and rejoins the group.
-    rejoin: AtomicBool,
+    repair: AssignmentRepair,
 }
 
 impl MemberContext {
@@ -108,7 +59,7 @@ impl ConsumerContext for MemberContext {
                     "partitions revoked: stopping the job"
                 );
                 self.handover.revoke();
-                self.history.lock().expect("member lock").0 = self.partitions(list);
+                self.repair.revoked(self.partitions(list));
             }
         }
     }
@@ -121,19 +72,9 @@ impl ConsumerContext for MemberContext {
                     tracing::warn!("cannot pause the membership consumer: {e}");
                 }
                 let ids = self.partitions(list);
-                let mut history = self.history.lock().expect("member lock");
-                let revoked = std::mem::take(&mut history.0);
-                if !ids.is_empty() && ids == revoked && history.1.as_ref() != Some(&ids) {
-                    tracing::warn!(
-                        partitions = ?ids,
-                        "the rebalance gave back the same partitions; rejoining the group once in case the broker kept a departed member's assignment"
-                    );
-                    history.1 = Some(ids);
-                    self.rejoin.store(true, Ordering::Release);
-                    return;
+                if self.repair.assigned(&ids) {
+                    let _ = self.assignments.lock().expect("member lock").send(ids);
                 }
-                history.1 = None;
-                let _ = self.assignments.lock().expect("member lock").send(ids);
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!("consumer group rebalance failed: {e}"),
@@ -168,8 +109,7 @@ impl GroupMember {
             topic: topic.topic.clone(),
             assignments: Mutex::new(tx),
             handover: handover.clone(),
-            history: Mutex::new((Vec::new(), None)),
-            rejoin: AtomicBool::new(false),
+            repair: AssignmentRepair::default(),
         };
         let consumer: BaseConsumer<MemberContext> = settings
             .client_config(
@@ -192,7 +132,7 @@ impl GroupMember {
         let shutdown = Arc::new(AtomicBool::new(false));
         let thread = {
             let (consumer, shutdown) = (consumer.clone(), shutdown.clone());
-            let topic_name = topic.topic.clone();
+            let (topic_name, group) = (topic.topic.clone(), app_id.to_string());
             std::thread::Builder::new()
                 .name("spate-group".into())
                 .spawn(move || {
@@ -201,7 +141,8 @@ impl GroupMember {
                         if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
                             tracing::debug!("consumer group: {e}");
                         }
-                        if consumer.context().rejoin.swap(false, Ordering::AcqRel) {
+                        let repair = &consumer.context().repair;
+                        if repair.rejoin_due(&*consumer, &group, &topic_name) {
                             consumer.unsubscribe();
                             if let Err(e) = consumer.subscribe(&[&topic_name]) {
                                 tracing::error!("cannot rejoin the consumer group: {e}");
