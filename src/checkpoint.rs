@@ -148,11 +148,17 @@ pub struct PartitionCheckpoint {
     pub max_event_times: Vec<Millis>,
     /// The processing time of that epoch.
     pub processing_time: Millis,
+    /// A later stage's watermark per upstream partition, as that partition's batches raised it
+    /// (empty for a first stage). Restored as they were: an upstream partition that already
+    /// sent its end of time sends nothing more, so its channel must not fall back to the
+    /// stage's (smallest) watermark.
+    pub channel_watermarks: Vec<Millis>,
 }
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
-/// version is refused rather than misread.
-pub const STATE_FORMAT: u32 = 5;
+/// version is refused rather than misread. 6: checkpoints keep a later stage's watermark per
+/// upstream partition ([`PartitionCheckpoint::channel_watermarks`]).
+pub const STATE_FORMAT: u32 = 6;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

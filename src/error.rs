@@ -184,6 +184,24 @@ pub enum Error {
         /// What went wrong, and what to do.
         detail: String,
     },
+    /// A Kafka client call failed: the broker did not answer in time, refused the request, or
+    /// the client's settings are wrong.
+    #[error("{action}: {source}")]
+    Kafka {
+        /// What spate was doing, naming the topic or group, e.g. "cannot read the group's
+        /// offsets".
+        action: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// A thread of the runtime could not be started (the system is out of threads or memory).
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        /// The thread's role, e.g. "source".
+        name: &'static str,
+        /// The system's error.
+        source: std::io::Error,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),
@@ -231,6 +249,19 @@ impl Error {
             source,
             hint,
         }
+    }
+
+    /// Shorthand for [`Error::Kafka`].
+    pub fn kafka(action: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka {
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Thread`].
+    pub fn thread(name: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Error::Thread { name, source }
     }
 
     /// Shorthand for [`Error::Config`].

@@ -185,3 +185,41 @@ fn a_processing_time_ttl_expires_at_the_epoch_end_that_reaches_it() {
     assert_eq!((core.state_of(&1), core.state_of(&2)), (None, Some(&1)));
     assert_eq!(core.counts().expired, 1);
 }
+
+/// A later stage's watermark is the smallest of its upstream partitions'. One upstream
+/// partition sent its end of time (and sends nothing more), the other did not yet: restored
+/// from a checkpoint, the stage still knows the first one ended, so the second one's end of
+/// time ends it (before, each channel restarted at the stage's watermark, and a re-keyed job
+/// restarted between two upstream ends waited for ever).
+#[test]
+fn a_later_stage_restores_the_watermark_of_each_upstream_partition() {
+    use spate::time::END_OF_TIME;
+    let make = || {
+        PartitionCore::new(
+            Arc::new(Counter),
+            Arc::new(|l: &Login| l.user),
+            Arc::new(|l: &Login| l.ts),
+            TimeRules::default(),
+        )
+        .with_channels(2)
+    };
+    let mut core = make();
+    core.process_channel(0, [], END_OF_TIME);
+    let login = Login {
+        user: 1,
+        ts: 50,
+        ok: true,
+    };
+    core.process_channel(1, [(1, login, 0)], 100);
+    assert_eq!(core.watermark(), 100);
+    let meta = core.checkpoint_meta(1);
+    let mut restored = make();
+    restored.restore(&meta, Vec::new());
+    assert_eq!(restored.watermark(), 100);
+    restored.process_channel(1, [], END_OF_TIME);
+    assert_eq!(
+        restored.watermark(),
+        END_OF_TIME,
+        "both upstream partitions ended"
+    );
+}

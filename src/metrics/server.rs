@@ -116,7 +116,7 @@ impl Server {
         std::thread::Builder::new()
             .name("spate-metrics".into())
             .spawn(move || serve(listener, app, stopped))
-            .map_err(|e| Error::Runtime(format!("cannot start the metrics thread: {e}")))?;
+            .map_err(Error::thread("metrics"))?;
         tracing::info!("metrics at http://{addr}/metrics");
         Ok(Server { stop: Some(stop) })
     }

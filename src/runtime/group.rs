@@ -125,7 +125,7 @@ fn watch_stop_signals(stop: Arc<AtomicBool>) -> Result<()> {
             stop.store(true, Ordering::Release);
         })
         .map(|_| ())
-        .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))
+        .map_err(Error::thread("signal"))
 }
 
 /// What a bounded group (`--until-end`) still waits for before its members leave, or `None`

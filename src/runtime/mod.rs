@@ -724,7 +724,7 @@ where
             driver.run(read_plan);
             let _ = source_done_tx.send(());
         })
-        .map_err(|e| Error::Runtime(format!("cannot start the source thread: {e}")))?;
+        .map_err(Error::thread("source"))?;
     if config.handle_signals {
         let stop = config.stop.clone();
         actix::spawn(async move {

@@ -399,6 +399,10 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             watermark: self.watermark,
             max_event_times: self.max_event_times(),
             processing_time: self.processing_time,
+            channel_watermarks: (self.inputs.iter())
+                .filter(|c| c.delay.is_none())
+                .map(|c| c.watermark)
+                .collect(),
         }
     }
 
@@ -422,8 +426,10 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 clock.max_event_time = max;
                 clock.watermark = match clock.delay {
                     Some(delay) => max.saturating_sub(delay).max(self.watermark),
-                    // An upstream channel's watermark is at least the partition's.
-                    None => self.watermark,
+                    // An upstream channel's is what its batches raised it to, and at least
+                    // the partition's.
+                    None => (meta.channel_watermarks.get(i).copied())
+                        .map_or(self.watermark, |w| w.max(self.watermark)),
                 };
             }
         }

@@ -698,7 +698,7 @@ impl Changelog {
             .map_err(|e| client_error(&self.brokers, e))?;
         let (low, high) = consumer
             .fetch_watermarks(&self.topic, partition as i32, Duration::from_secs(30))
-            .map_err(|e| Error::Runtime(format!("cannot read {what}: {e}")))?;
+            .map_err(|e| Error::kafka(format!("cannot read {what}"), e))?;
         Ok((consumer, (low.max(0), high.max(0)), what))
     }
 
@@ -806,6 +806,7 @@ mod tests {
             watermark: 5,
             max_event_times: vec![9],
             processing_time: 11,
+            channel_watermarks: vec![7, 13],
         }
     }
 

@@ -215,7 +215,7 @@ pub fn read_range(
     what: &str,
     mut each: impl FnMut(&BorrowedMessage<'_>) -> Result<()>,
 ) -> Result<()> {
-    let fail = |e: KafkaError| Error::Runtime(format!("cannot read {what}: {e}"));
+    let fail = |e: KafkaError| Error::kafka(format!("cannot read {what}"), e);
     let mut list = TopicPartitionList::new();
     list.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(fail)?;
@@ -243,9 +243,10 @@ pub fn read_range(
 
 /// The error for a Kafka client that cannot be created: almost always a bad property.
 pub(crate) fn client_error(brokers: &str, e: rdkafka::error::KafkaError) -> Error {
-    Error::Runtime(format!(
-        "cannot create a Kafka client for {brokers}: {e}; check the --kafka-opt flags and the [kafka] table of the --config file"
-    ))
+    let action = format!(
+        "cannot create a Kafka client for {brokers} (check the --kafka-opt flags and the [kafka] table of the --config file)"
+    );
+    Error::kafka(action, e)
 }
 
 /// How long one metadata request may take before it is retried.
@@ -302,9 +303,10 @@ pub(crate) fn end_offsets(
                 .fetch_watermarks(&topic.topic, p, Duration::from_secs(30))
                 .map(|(_, high)| high.max(0) as u64)
                 .map_err(|e| {
-                    Error::Runtime(format!(
-                        "cannot read the end offsets of {topic} partition {p}: {e}"
-                    ))
+                    Error::kafka(
+                        format!("cannot read the end offsets of {topic} partition {p}"),
+                        e,
+                    )
                 })
         })
         .collect()

@@ -107,10 +107,8 @@ impl Producer {
                     self.serve(w)?;
                 }
                 Err((e, _)) => {
-                    return Err(Error::Runtime(format!(
-                        "cannot send {what} to Kafka at {}: {e}",
-                        self.brokers
-                    )))
+                    let action = format!("cannot send {what} to Kafka at {}", self.brokers);
+                    return Err(Error::kafka(action, e));
                 }
             }
         }
@@ -125,7 +123,7 @@ impl Producer {
             // A zero-timeout flush sends what lingers in the producer's batches right away.
             match self.inner.flush(Duration::ZERO) {
                 Ok(()) | Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
-                Err(e) => return Err(Error::Runtime(format!("cannot flush {what} to Kafka: {e}"))),
+                Err(e) => return Err(Error::kafka(format!("cannot flush {what} to Kafka"), e)),
             }
             self.serve(&mut waiting)?;
         }

@@ -258,7 +258,7 @@ impl KafkaSink {
             .set("enable.partition.eof", "true");
         config
             .create()
-            .map_err(|e| Error::Runtime(format!("cannot read Kafka output topics: {e}")))
+            .map_err(|e| Error::kafka("cannot read Kafka output topics", e))
     }
 
     fn log_found(present: &Present) {
@@ -284,10 +284,11 @@ impl KafkaSink {
     ) -> Result<()> {
         let topic = &self.topics[stream_index(stream)];
         let fail = |e: KafkaError| {
-            Error::Runtime(format!(
-                "cannot read the tail of Kafka topic {} to skip output sent before a restart: {e}",
+            let action = format!(
+                "cannot read the tail of Kafka topic {} to skip output sent before a restart",
                 topic.name
-            ))
+            );
+            Error::kafka(action, e)
         };
         for &q in partitions {
             let (low, high) = consumer

@@ -196,7 +196,7 @@ impl<R> KafkaReader<R> {
     }
 
     fn error(&self, e: rdkafka::error::KafkaError) -> Error {
-        Error::Runtime(format!("Kafka source {}: {e}", self.name))
+        Error::kafka(format!("Kafka source {}", self.name), e)
     }
 
     /// Where partition `p` must stop in this read: the replay's recorded offset or the end
@@ -431,9 +431,9 @@ impl<R: Send> SourceReader<R> for KafkaReader<R> {
                         return;
                     }
                 }
-                self.consumer.commit(&list, CommitMode::Async).map_err(|e| {
-                    Error::Runtime(format!("cannot commit offsets to the consumer group: {e}"))
-                })
+                self.consumer
+                    .commit(&list, CommitMode::Async)
+                    .map_err(|e| Error::kafka("cannot commit offsets to the consumer group", e))
             }
         };
         if let Err(e) = result {

@@ -124,9 +124,10 @@ impl GroupMember {
             .create_with_context(context)
             .map_err(|e| client_error(&topic.brokers, e))?;
         consumer.subscribe(&[&topic.topic]).map_err(|e| {
-            Error::Runtime(format!(
-                "cannot join the consumer group {app_id} for {topic}: {e}"
-            ))
+            Error::kafka(
+                format!("cannot join the consumer group {app_id} for {topic}"),
+                e,
+            )
         })?;
         let consumer = Arc::new(consumer);
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -150,7 +151,7 @@ impl GroupMember {
                         }
                     }
                 })
-                .map_err(|e| Error::Runtime(format!("cannot start the group thread: {e}")))?
+                .map_err(Error::thread("group"))?
         };
         Ok(GroupMember {
             consumer: Some(consumer),
@@ -189,13 +190,11 @@ impl GroupMember {
         let mut list = TopicPartitionList::new();
         for &(p, offset) in offsets {
             list.add_partition_offset(topic, p as i32, Offset::Offset(offset as i64))
-                .map_err(|e| Error::Runtime(format!("cannot commit offsets: {e}")))?;
+                .map_err(|e| Error::kafka("cannot commit offsets", e))?;
         }
         self.consumer()
             .commit(&list, CommitMode::Async)
-            .map_err(|e| {
-                Error::Runtime(format!("cannot commit offsets to the consumer group: {e}"))
-            })
+            .map_err(|e| Error::kafka("cannot commit offsets to the consumer group", e))
     }
 
     /// Whether the group has committed at least `end[p]` for every partition `p` of the topic:
@@ -208,7 +207,7 @@ impl GroupMember {
         let committed = self
             .consumer()
             .committed_offsets(list, Duration::from_secs(10))
-            .map_err(|e| Error::Runtime(format!("cannot read the group's offsets: {e}")))?;
+            .map_err(|e| Error::kafka("cannot read the group's offsets", e))?;
         Ok(end.iter().enumerate().all(|(p, &end)| {
             end == 0
                 || committed
