@@ -194,6 +194,32 @@ pub enum Error {
         /// The client's error.
         source: rdkafka::error::KafkaError,
     },
+    /// A topic spate keeps for the job (its changelog, its repartition topic) has another
+    /// partition count than the job has key partitions.
+    #[error("the {role} topic `{topic}` has {found} partitions but the job has {partitions} key partitions; {advice}")]
+    TopicPartitions {
+        /// What the topic is for, e.g. "changelog".
+        role: &'static str,
+        /// The topic's name.
+        topic: String,
+        /// Its partition count.
+        found: u32,
+        /// The job's key partitions.
+        partitions: u32,
+        /// What to do.
+        advice: &'static str,
+    },
+    /// A Kafka source cannot resume where its checkpoint says: the broker no longer holds the
+    /// recorded offset.
+    #[error("{place}: {what} is not in the topic any more ({why}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset")]
+    OffsetGone {
+        /// The source and partition, e.g. "partition 2 of kafka://…/tx".
+        place: String,
+        /// The offset, e.g. "the recorded offset 1200".
+        what: String,
+        /// What the broker says.
+        why: String,
+    },
     /// A thread of the runtime could not be started (the system is out of threads or memory).
     #[error("cannot start the {name} thread: {source}")]
     Thread {

@@ -236,4 +236,9 @@ fn a_rekeyed_join_in_a_group_of_two_survives_a_killed_member() {
         broker.record_count("grouped-stage2-repartition") > 0,
         "the exchange went through the repartition topic"
     );
+    let survivor = std::fs::read_to_string(tmp.path().join("a.log")).unwrap();
+    assert!(
+        survivor.contains("the later stages wait for the last exchange batches"),
+        "the survivor says what its later stages wait for once its input is read: {survivor}"
+    );
 }

@@ -88,9 +88,10 @@ pub enum Progress {
         max_event_times: Vec<Millis>,
         /// Per input, whether it received records in the epoch.
         active: Vec<bool>,
-        /// The partition's later stage has every upstream partition's last batch (its
-        /// watermark is the end of time), or it has none.
-        later_ended: bool,
+        /// The upstream partitions whose last batch (the one carrying the end of time) the
+        /// partition's later stage still waits for; empty when it has every one, or has no
+        /// later stage.
+        later_waiting: Vec<u32>,
     },
     /// The partition finished this epoch before (it is being replayed for another partition).
     Done,

@@ -49,7 +49,7 @@
 //!   process read what when.
 //! - Once the input is read to its end the source keeps cutting epochs as batches arrive; the
 //!   job's last epoch is the first whose every later stage has every upstream partition's
-//!   end of time (`Progress::Ready::later_ended`).
+//!   end of time (`Progress::Ready::later_waiting`).
 //!
 //! # Guarantees
 //!

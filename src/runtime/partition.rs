@@ -726,7 +726,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             active: (self.core.received().iter().enumerate())
                 .map(|(i, &n)| n > before(i))
                 .collect(),
-            later_ended: (self.chain.as_ref()).is_none_or(|c| c.runner.watermark() == END_OF_TIME),
+            later_waiting: (self.chain.as_ref())
+                .map_or_else(Vec::new, |c| c.runner.unended_upstream()),
         }
     }
 

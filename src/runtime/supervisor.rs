@@ -110,6 +110,8 @@ pub(crate) struct JobSupervisor {
     source_draining: bool,
     /// See [`SupervisorConfig::exchange_topic`].
     exchange_topic: bool,
+    /// What the job last said its later stages wait for (see [`Self::note_waiting`]).
+    waiting_noted: String,
     control: Sender<CutReply>,
     result: Option<oneshot::Sender<Result<JobReport>>>,
     report: JobReport,
@@ -153,6 +155,7 @@ impl JobSupervisor {
             rewind_to: None,
             source_draining: false,
             exchange_topic: config.exchange_topic,
+            waiting_noted: String::new(),
             control,
             result: Some(result),
             report: JobReport {
@@ -220,7 +223,8 @@ impl JobSupervisor {
         mut cut: EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
     ) -> Result<CutReply> {
-        let (rewind, later_ended) = self.observe(&cut, answers)?;
+        let (rewind, waiting) = self.observe(&cut, answers)?;
+        let later_ended = waiting.is_none();
         if let Some(epoch) = rewind {
             tracing::info!(
                 from_epoch = epoch,
@@ -236,6 +240,9 @@ impl JobSupervisor {
         // every later stage has had every upstream partition's last batch.
         let first_stage_ended = self.exchange_topic && first_stage_ended(&cut.inputs_ended);
         cut.end_of_input |= first_stage_ended && later_ended;
+        if let (true, Some(waiting)) = (first_stage_ended, waiting) {
+            self.note_waiting(waiting);
+        }
         let record = self.record(&cut, first_stage_ended)?;
         let ends_job = record.final_epoch || cut.stopping;
         if cut.stopping {
@@ -249,46 +256,66 @@ impl JobSupervisor {
         Ok(CutReply::Go { finished: ends_job })
     }
 
+    /// Says which partitions' later stages still wait for which upstream partitions' last
+    /// batches, each time that changes. A bounded job whose input is read waits for nothing
+    /// else, and cuts no epoch while no batch arrives: without this it would wait in silence.
+    fn note_waiting(&mut self, waiting: String) {
+        if waiting != self.waiting_noted {
+            tracing::info!(
+                %waiting,
+                "the input is read to its end; the later stages wait for the last exchange batches"
+            );
+            self.waiting_noted = waiting;
+        }
+    }
+
     /// Step 2's answers: feeds each partition's progress to the watermark tracker (one channel
     /// per input and partition, input-major) and returns the epoch to replay from when a
-    /// restarted partition is behind (or a rewind was requested), and whether every
-    /// partition's later stage has ended (see [`Progress::Ready`]).
+    /// restarted partition is behind (or a rewind was requested), and what the later stages
+    /// still wait for (`None` once every partition's has ended; see [`Progress::Ready`]).
     fn observe(
         &mut self,
         cut: &EpochCut,
         answers: Vec<Result<Progress, MailboxError>>,
-    ) -> Result<(Option<Epoch>, bool)> {
+    ) -> Result<(Option<Epoch>, Option<String>)> {
         let n = self.partitions.len();
         let mut behind: Option<Epoch> = None;
-        let mut all_later_ended = true;
+        let mut waiting: Option<Vec<String>> = None;
         for (p, answer) in answers.into_iter().enumerate() {
             match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
                 Progress::Ready {
                     max_event_times,
                     active,
-                    later_ended,
+                    later_waiting,
                 } => {
-                    all_later_ended &= later_ended;
+                    if !later_waiting.is_empty() {
+                        let on = format!("partition {p} on {later_waiting:?}");
+                        waiting.get_or_insert_with(Vec::new).push(on);
+                    }
                     for (input, (max, active)) in
                         max_event_times.into_iter().zip(active).enumerate()
                     {
                         let channel = input * n + p;
-                        let waiting = cut.waiting.as_ref().and_then(|w| w.get(channel).copied());
+                        let slow = cut.waiting.as_ref().and_then(|w| w.get(channel).copied());
                         self.tracker
-                            .observe(channel as u32, max, active, waiting.unwrap_or(false));
+                            .observe(channel as u32, max, active, slow.unwrap_or(false));
                         if cut.inputs_ended.get(input).copied().unwrap_or(false) {
                             self.tracker.ended(channel as u32);
                         }
                     }
                 }
-                Progress::Done => all_later_ended = false,
+                Progress::Done => {
+                    let replayed = format!("partition {p} (replayed)");
+                    waiting.get_or_insert_with(Vec::new).push(replayed);
+                }
                 Progress::Behind {
                     checkpoint,
                     attempt,
                 } => {
                     self.handled_attempt[p] = self.handled_attempt[p].max(attempt);
                     behind = Some(behind.map_or(checkpoint, |b| b.min(checkpoint)));
-                    all_later_ended = false;
+                    let restarted = format!("partition {p} (restarted)");
+                    waiting.get_or_insert_with(Vec::new).push(restarted);
                 }
             }
         }
@@ -296,7 +323,7 @@ impl JobSupervisor {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Ok((rewind, all_later_ended))
+        Ok((rewind, waiting.map(|w| w.join("; "))))
     }
 
     /// Step 3: the epoch's record, written durably before any partition acts on it; a replayed

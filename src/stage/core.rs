@@ -441,6 +441,14 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.watermark
     }
 
+    /// The inputs (a later stage's upstream partitions) whose watermark is below `watermark`.
+    pub fn inputs_behind(&self, watermark: Millis) -> Vec<u32> {
+        (self.inputs.iter().enumerate())
+            .filter(|(_, clock)| clock.watermark < watermark)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
     /// The largest event time processed, over all inputs.
     pub fn max_event_time(&self) -> Millis {
         self.inputs

@@ -206,6 +206,10 @@ where
         self.core.watermark()
     }
 
+    fn unended_upstream(&self) -> Vec<u32> {
+        self.core.inputs_behind(crate::time::END_OF_TIME)
+    }
+
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.core.take_counters()
     }

@@ -103,6 +103,10 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
         self.inner.watermark()
     }
 
+    fn unended_upstream(&self) -> Vec<u32> {
+        self.inner.unended_upstream()
+    }
+
     fn take_counters(&mut self) -> crate::operator::Counters {
         self.inner.take_counters()
     }

@@ -130,6 +130,10 @@ pub trait StageRunner<In, Out>: Send {
     /// The stage's watermark: the smallest of its upstream partitions'.
     fn watermark(&self) -> Millis;
 
+    /// The upstream partitions whose watermark has not reached the end of time: those whose
+    /// last batch the stage still waits for.
+    fn unended_upstream(&self) -> Vec<u32>;
+
     /// What the stage's operator counted since the last call.
     fn take_counters(&mut self) -> crate::operator::Counters;
 

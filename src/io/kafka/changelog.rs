@@ -588,10 +588,13 @@ impl Changelog {
             }],
         )?;
         if counts[0] < partitions {
-            return Err(Error::Runtime(format!(
-                "the changelog topic `{topic}` has {} partitions but the job has {partitions} key partitions; delete the topic (the job's state goes with it) or use another --app-id",
-                counts[0]
-            )));
+            return Err(Error::TopicPartitions {
+                role: "changelog",
+                topic: topic.to_string(),
+                found: counts[0],
+                partitions,
+                advice: "delete the topic (the job's state goes with it) or use another --app-id",
+            });
         }
         let defaults = [
             ("acks", "all"),

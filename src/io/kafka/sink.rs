@@ -186,10 +186,13 @@ impl KafkaSink {
         };
         let counts = ensure_topics(&config, &topic.brokers, &[spec])?;
         if counts[0] != partitions {
-            return Err(Error::Runtime(format!(
-                "the repartition topic {} has {} partitions but the job has {partitions} key partitions; it belongs to another job of this --app-id: use another --app-id, or delete the topic only together with that job's state and changelog (it holds batches in flight between its stages)",
-                topic.topic, counts[0]
-            )));
+            return Err(Error::TopicPartitions {
+                role: "repartition",
+                topic: topic.topic.clone(),
+                found: counts[0],
+                partitions,
+                advice: "it belongs to another job of this --app-id: use another --app-id, or delete the topic only together with that job's state and changelog (it holds batches in flight between its stages)",
+            });
         }
         let topics = [0, 1, 2].map(|_| OutTopic {
             name: topic.topic.clone(),

@@ -186,10 +186,11 @@ impl<R> KafkaReader<R> {
                 }
             };
             if next < low || next > high {
-                return Err(Error::Runtime(format!(
-                    "partition {p} of {}: the recorded offset {next} is not in the topic any more (it holds {low}..{high}); the records were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
-                    self.name
-                )));
+                return Err(Error::OffsetGone {
+                    place: format!("partition {p} of {}", self.name),
+                    what: format!("the recorded offset {next}"),
+                    why: format!("it holds {low}..{high}"),
+                });
             }
         }
         Ok(())
@@ -324,10 +325,11 @@ impl<R: Send> SourceReader<R> for KafkaReader<R> {
                             if e.rdkafka_error_code()
                                 == Some(RDKafkaErrorCode::AutoOffsetReset) =>
                         {
-                            return Err(Error::Runtime(format!(
-                                "partition {} of {}: offset {} is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
-                                self.ids[p], self.name, self.next[p]
-                            )));
+                            return Err(Error::OffsetGone {
+                                place: format!("partition {} of {}", self.ids[p], self.name),
+                                what: format!("offset {}", self.next[p]),
+                                why: e.to_string(),
+                            });
                         }
                         Some(Err(e)) => {
                             self.warn(format!("partition {}: {e}", self.ids[p]));
@@ -363,10 +365,11 @@ impl<R: Send> SourceReader<R> for KafkaReader<R> {
         // Nothing is waiting: serve the client's events (errors, statistics) while idle.
         if let Some(Err(e)) = self.consumer.poll(Duration::from_millis(5)) {
             if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
-                return Err(Error::Runtime(format!(
-                    "{}: a recorded offset is not in the topic any more ({e}); the records from there on were deleted (retention) or the topic was recreated, so the job cannot resume exactly; start it with a new --state directory to read from the earliest offset",
-                    self.name
-                )));
+                return Err(Error::OffsetGone {
+                    place: self.name.clone(),
+                    what: "a recorded offset".into(),
+                    why: e.to_string(),
+                });
             }
             self.warn(e.to_string());
         }
