@@ -355,14 +355,14 @@ impl Log {
         let entries = match &record.body {
             Body::Inline { entries, .. } => entries,
             Body::Pieces { count } => match self.piece_bytes(record.meta.epoch, *count) {
-                Some(bytes) => match bincode::deserialize::<PieceBody>(&bytes) {
+                Ok(bytes) => match bincode::deserialize::<PieceBody>(&bytes) {
                     Ok((entries, _)) => {
                         decoded = entries;
                         &decoded
                     }
                     Err(_) => return false,
                 },
-                None => return false,
+                Err(_missing) => return false,
             },
             Body::Chained { .. } | Body::ChainedPieces { .. } => return false,
         };
@@ -374,13 +374,15 @@ impl Log {
         live == size.entries as i64
     }
 
-    /// The pieces `0..count` of `epoch`'s record joined, when this stretch holds them all.
-    fn piece_bytes(&self, epoch: u64, count: u32) -> Option<Vec<u8>> {
+    /// The pieces `0..count` of `epoch`'s record joined; `Err` names the first piece this
+    /// stretch of the log does not hold.
+    fn piece_bytes(&self, epoch: u64, count: u32) -> std::result::Result<Vec<u8>, u32> {
         let mut bytes = Vec::new();
         for index in 0..count {
-            bytes.extend_from_slice(self.pieces.get(&(epoch, index))?.as_deref()?);
+            let piece = self.pieces.get(&(epoch, index)).and_then(Option::as_deref);
+            bytes.extend_from_slice(piece.ok_or(index)?);
         }
-        Some(bytes)
+        Ok(bytes)
     }
 
     /// The newest checkpoint with its entries and outputs (from its pieces when it has
@@ -419,7 +421,7 @@ impl Log {
 
     /// The entries, outputs and later stage of `epoch`'s record with `body`, from its pieces
     /// when it has them.
-    fn parts(&mut self, body: Body, epoch: u64, what: &str) -> Result<Parts> {
+    fn parts(&self, body: Body, epoch: u64, what: &str) -> Result<Parts> {
         let later_meta = body.later_meta().cloned();
         let count = match body {
             Body::Inline { entries, outputs } => return Ok((entries, outputs, None)),
@@ -437,18 +439,14 @@ impl Log {
             }
             Body::Pieces { count } | Body::ChainedPieces { count, .. } => count,
         };
-        let mut bytes = Vec::new();
-        for index in 0..count {
-            let piece = (self.pieces.remove(&(epoch, index)).flatten()).ok_or_else(|| {
-                Error::DamagedChangelog {
-                    place: what.to_string(),
-                    detail: format!(
-                        "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
-                    ),
-                }
+        let bytes = self
+            .piece_bytes(epoch, count)
+            .map_err(|index| Error::DamagedChangelog {
+                place: what.to_string(),
+                detail: format!(
+                    "piece {index} of {count} of the checkpoint of epoch {epoch} is missing"
+                ),
             })?;
-            bytes.extend_from_slice(&piece);
-        }
         let damaged = |e: bincode::Error| Error::DamagedChangelog {
             place: format!("{what}, the checkpoint of epoch {epoch}"),
             detail: e.to_string(),
