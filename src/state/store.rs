@@ -78,6 +78,27 @@ fn segment_size(dir: Option<&Path>) -> usize {
     created_with.unwrap_or(SEGMENT_BYTES)
 }
 
+/// Removes the snapshot files sled left unfinished in `dir` when its process was killed while
+/// writing one (`snap.<lsn>.generating`, renamed to `snap.<lsn>` once complete). sled 0.34
+/// takes them for snapshots at the next start and fails on them ("empty/corrupt snapshot file
+/// found", then "Read corrupted data"), so a job killed at that moment could not resume; the
+/// last complete snapshot and the log hold everything the unfinished one would have.
+fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // a new directory: sled creates it
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io("cannot remove sled's unfinished snapshot", path, e))?;
+        }
+    }
+    Ok(())
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`; `None` gives a temporary store removed at exit.
     pub fn open(dir: Option<&Path>) -> Result<Self> {
@@ -91,6 +112,9 @@ impl StateStore {
             Some(dir) => (config.path(dir), dir.to_path_buf()),
             None => (config.temporary(true), PathBuf::from("(temporary)")),
         };
+        if let Some(dir) = dir {
+            remove_unfinished_snapshots(dir)?;
+        }
         let err = |source| Error::state(path.clone(), source);
         // sled panics on some damage (`tried to serialize Uninitialized`) instead of failing.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -715,6 +739,26 @@ mod tests {
         drop(reopen(&new));
         assert_eq!(segment_size(Some(&new)), SEGMENT_BYTES);
         drop(reopen(&new));
+    }
+
+    #[test]
+    fn a_snapshot_sled_left_unfinished_when_killed_does_not_stop_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = JobInfo {
+            pipeline: "p".into(),
+            partitions: 2,
+            source: "gen".into(),
+            sink: "stdout".into(),
+            generator_base_ms: 5,
+            state_format: crate::checkpoint::STATE_FORMAT,
+        };
+        drop(reopen(dir.path()).claim(&info).unwrap());
+        // What a SIGKILL while sled wrote a snapshot leaves: the file it renames once written.
+        let unfinished = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+        std::fs::write(&unfinished, b"").unwrap();
+        let store = reopen(dir.path());
+        assert_eq!(store.claim(&info).unwrap(), info, "the state is intact");
+        assert!(!unfinished.exists());
     }
 
     #[test]

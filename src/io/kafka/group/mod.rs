@@ -59,8 +59,9 @@ impl ConsumerContext for MemberContext {
                     "partitions revoked: stopping the job"
                 );
                 self.handover.revoke();
-                self.repair.revoked(self.partitions(list));
             }
+            // Even an empty revocation starts a rebalance: no repair while it runs.
+            self.repair.revoked(self.partitions(list));
         }
     }
 
