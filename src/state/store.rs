@@ -728,6 +728,18 @@ mod tests {
         }
     }
 
+    /// The identity of a test job whose state has `state_format`.
+    fn job_info(state_format: u32) -> JobInfo {
+        JobInfo {
+            pipeline: "p".into(),
+            partitions: 2,
+            source: "gen".into(),
+            sink: "stdout".into(),
+            generator_base_ms: 5,
+            state_format,
+        }
+    }
+
     #[test]
     fn a_store_keeps_the_segment_size_it_was_created_with() {
         let dir = tempfile::tempdir().unwrap();
@@ -744,14 +756,7 @@ mod tests {
     #[test]
     fn a_snapshot_sled_left_unfinished_when_killed_does_not_stop_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
-        let info = JobInfo {
-            pipeline: "p".into(),
-            partitions: 2,
-            source: "gen".into(),
-            sink: "stdout".into(),
-            generator_base_ms: 5,
-            state_format: crate::checkpoint::STATE_FORMAT,
-        };
+        let info = job_info(crate::checkpoint::STATE_FORMAT);
         drop(reopen(dir.path()).claim(&info).unwrap());
         // What a SIGKILL while sled wrote a snapshot leaves: the file it renames once written.
         let unfinished = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
@@ -764,14 +769,7 @@ mod tests {
     #[test]
     fn epochs_checkpoints_and_identity() {
         let dir = tempfile::tempdir().unwrap();
-        let info = JobInfo {
-            pipeline: "p".into(),
-            partitions: 2,
-            source: "gen".into(),
-            sink: "stdout".into(),
-            generator_base_ms: 5,
-            state_format: 1,
-        };
+        let info = job_info(1);
         {
             let store = StateStore::open(Some(dir.path())).unwrap();
             assert_eq!(store.claim(&info).unwrap(), info);
