@@ -27,7 +27,10 @@ pub mod q8;
 pub mod q9;
 mod winning;
 
-use crate::events::nexmark::{Bid, FullBid, NexmarkBid, NexmarkGenerator};
+use crate::events::nexmark::{
+    Auction, Bid, DecodedAuction, DecodedBid, FullBid, NexmarkBid, NexmarkGenerator,
+    PersonOrAuction, SkippedBid, SlimAuction, SlimBid,
+};
 use crate::events::NexmarkEvent;
 use spate::operator::{KeyedContext, KeyedOperator};
 use spate::pipeline::KeyedPipeline;
@@ -35,20 +38,33 @@ use spate::prelude::*;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// The input's events decoded with bids as `B`, with the generator and the event time.
-fn input<B: NexmarkBid>(name: &str, description: &str) -> Pipeline<NexmarkEvent<B>> {
-    Pipeline::<NexmarkEvent<B>>::new(name, description)
+/// The input's events decoded with bids as `B` and auctions as `A`, with the generator and the event time.
+fn input<B: DecodedBid, A: DecodedAuction>(
+    name: &str,
+    description: &str,
+) -> Pipeline<NexmarkEvent<B, A>> {
+    Pipeline::<NexmarkEvent<B, A>>::new(name, description)
         .input("nexmark")
         .generator(NexmarkGenerator::new)
 }
 
-/// The head of the queries over bids alone: the input's bids, without channel and url, keyed
-/// by `key`.
+/// The head of the queries that pass bids through: the input's bids, without channel and url,
+/// keyed by `key`.
 pub fn bids<K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&Bid) -> K + Send + Sync + 'static,
 ) -> KeyedPipeline<NexmarkEvent, Bid, K> {
+    bids_as(name, description, key)
+}
+
+/// The head of the queries that read a bid's numbers alone: the input's bids as [`SlimBid`]s
+/// (no string decoded), keyed by `key`.
+pub fn slim_bids<K: spate::Key>(
+    name: &str,
+    description: &str,
+    key: impl Fn(&SlimBid) -> K + Send + Sync + 'static,
+) -> KeyedPipeline<NexmarkEvent<SlimBid>, SlimBid, K> {
     bids_as(name, description, key)
 }
 
@@ -68,26 +84,25 @@ fn bids_as<B: NexmarkBid, K: spate::Key>(
     description: &str,
     key: impl Fn(&B) -> K + Send + Sync + 'static,
 ) -> KeyedPipeline<NexmarkEvent<B>, B, K> {
-    input::<B>(name, description)
+    input::<B, Auction>(name, description)
         .filter_map(NexmarkEvent::into_bid)
         .event_time(B::date_time)
         .watermark_delay(Duration::from_secs(4))
         .key_by(key)
 }
 
-/// The head of the queries joining persons with their auctions: persons and auctions (bids are
-/// dropped), keyed by person (an auction by its seller).
-pub fn people(name: &str, description: &str) -> KeyedPipeline<NexmarkEvent, NexmarkEvent, u64> {
-    events(
-        name,
-        description,
-        |e| !matches!(e, NexmarkEvent::Bid(_)),
-        |e| match e {
-            NexmarkEvent::Person(p) => p.id,
-            NexmarkEvent::Auction(a) => a.seller,
-            NexmarkEvent::Bid(b) => b.bidder,
-        },
-    )
+/// The head of the queries joining persons with their auctions: persons and auctions keyed by
+/// person (an auction by its seller); bids, nine events in ten, are skipped undecoded, and of
+/// an auction its numbers alone are decoded.
+pub fn people(
+    name: &str,
+    description: &str,
+) -> KeyedPipeline<NexmarkEvent<SkippedBid, SlimAuction>, PersonOrAuction, u64> {
+    input::<SkippedBid, SlimAuction>(name, description)
+        .filter_map(PersonOrAuction::of)
+        .event_time(PersonOrAuction::date_time)
+        .watermark_delay(Duration::from_secs(4))
+        .key_by(PersonOrAuction::person)
 }
 
 /// The head of the queries over auctions and their bids (as `B`): auctions and bids (persons
@@ -96,30 +111,15 @@ pub fn auctions<B: NexmarkBid>(
     name: &str,
     description: &str,
 ) -> KeyedPipeline<NexmarkEvent<B>, NexmarkEvent<B>, u64> {
-    events(
-        name,
-        description,
-        |e| !matches!(e, NexmarkEvent::Person(_)),
-        |e| match e {
+    input::<B, Auction>(name, description)
+        .filter(|e| !matches!(e, NexmarkEvent::Person(_)))
+        .event_time(NexmarkEvent::date_time)
+        .watermark_delay(Duration::from_secs(4))
+        .key_by(|e| match e {
             NexmarkEvent::Auction(a) => a.id,
             NexmarkEvent::Bid(b) => b.auction(),
             NexmarkEvent::Person(p) => p.id,
-        },
-    )
-}
-
-/// The input's events that `keep` keeps, keyed by `key`.
-fn events<B: NexmarkBid>(
-    name: &str,
-    description: &str,
-    keep: fn(&NexmarkEvent<B>) -> bool,
-    key: fn(&NexmarkEvent<B>) -> u64,
-) -> KeyedPipeline<NexmarkEvent<B>, NexmarkEvent<B>, u64> {
-    input::<B>(name, description)
-        .filter(keep)
-        .event_time(NexmarkEvent::date_time)
-        .watermark_delay(Duration::from_secs(4))
-        .key_by(key)
+        })
 }
 
 /// Emits what `map` makes of each bid (a `B`), keeping no state: the stateless queries.

@@ -7,7 +7,7 @@
 //! spate's sessions join a record less than the gap after the last one, so the gap is 10 s plus
 //! 1 ms (event times are whole milliseconds) and the reported end is taken back by that 1 ms.
 
-use super::bids;
+use super::slim_bids;
 use serde::Serialize;
 use spate::prelude::*;
 use std::time::Duration;
@@ -42,7 +42,7 @@ impl BidderBids {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q11",
         "Nexmark q11: bids per bidder session (10 s of inactivity closes one)",
         |b| b.bidder,

@@ -6,8 +6,8 @@
 //! passed its time (for a file, until it was read to its end), so a slow side input never
 //! changes the result.
 
-use super::bids;
-use crate::events::nexmark::Bid;
+use super::slim_bids;
+use crate::events::nexmark::SlimBid;
 use serde::{Deserialize, Serialize};
 use spate::pipeline::{KeyedPipeline, Pipeline};
 use spate::time::Millis;
@@ -47,7 +47,7 @@ pub fn side() -> KeyedPipeline<SideRow, SideRow, u64> {
         .key_by(|r| r.key)
 }
 
-fn joined(bid: &Bid, row: Option<&SideRow>) -> Option<SideBid> {
+fn joined(bid: &SlimBid, row: Option<&SideRow>) -> Option<SideBid> {
     row.map(|row| SideBid {
         auction: bid.auction,
         bidder: bid.bidder,
@@ -59,7 +59,7 @@ fn joined(bid: &Bid, row: Option<&SideRow>) -> Option<SideBid> {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q13",
         "Nexmark q13: bids joined with a side table on auction % 10000",
         |b| b.auction % KEYS,

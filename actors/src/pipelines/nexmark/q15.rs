@@ -5,8 +5,8 @@
 //! counted distinct). Flink's q15 re-emits an unbounded `GROUP BY day` at every bid; spate emits
 //! each day once, complete.
 
-use super::bids;
 use super::daily::{day, ByRank, RankCounts, DAY, DAY_MS};
+use super::slim_bids;
 use serde::Serialize;
 use spate::prelude::*;
 
@@ -69,7 +69,7 @@ impl DayStats {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q15",
         "Nexmark q15: bids, bidders and auctions per day, by price rank",
         // All of a day's bids meet in one key: the day's start.

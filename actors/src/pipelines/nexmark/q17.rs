@@ -3,8 +3,8 @@
 //! "rank2_bids","rank3_bids","min_price","max_price","avg_price","sum_price"}`, `avg_price` the
 //! mean price as a double.
 
-use super::bids;
 use super::daily::{day, Prices, DAY};
+use super::slim_bids;
 use serde::Serialize;
 use spate::prelude::*;
 
@@ -35,7 +35,7 @@ pub struct AuctionDay {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q17",
         "Nexmark q17: bids and prices per auction per day",
         |b| b.auction,

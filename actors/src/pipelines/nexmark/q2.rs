@@ -1,7 +1,7 @@
 //! `nexmark-q2`, selection: `{"auction","price"}` of every bid whose `auction % 123 == 0`.
 
-use super::{bids, Stateless};
-use crate::events::nexmark::Bid;
+use super::{slim_bids, Stateless};
+use crate::events::nexmark::SlimBid;
 use serde::Serialize;
 
 /// A selected bid.
@@ -15,12 +15,12 @@ pub struct AuctionPrice {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q2",
         "Nexmark q2: auction and price of the bids on auctions whose id is a multiple of 123",
         |b| b.auction,
     )
-    .process(Stateless::new(|b: &Bid| {
+    .process(Stateless::new(|b: &SlimBid| {
         b.auction.is_multiple_of(123).then_some(AuctionPrice {
             auction: b.auction,
             price: b.price,

@@ -4,8 +4,7 @@
 //! an auction seen before its seller waiting for the seller (without end, as in Flink's q3).
 
 use super::people;
-use crate::events::nexmark::{Auction, Person};
-use crate::events::NexmarkEvent;
+use crate::events::nexmark::{Person, PersonOrAuction, SlimAuction};
 use serde::{Deserialize, Serialize};
 use spate::operator::{KeyedContext, KeyedOperator};
 
@@ -73,7 +72,7 @@ impl LocalItems {
         }
     }
 
-    fn on_auction(auction: &Auction, ctx: &mut Ctx<'_>) {
+    fn on_auction(auction: &SlimAuction, ctx: &mut Ctx<'_>) {
         if auction.category != CATEGORY {
             return;
         }
@@ -91,15 +90,14 @@ impl LocalItems {
 
 impl KeyedOperator for LocalItems {
     type Key = u64;
-    type Event = NexmarkEvent;
+    type Event = PersonOrAuction;
     type State = Seller;
     type Output = LocalItem;
 
-    fn on_event(&self, event: &NexmarkEvent, ctx: &mut Ctx<'_>) {
+    fn on_event(&self, event: &PersonOrAuction, ctx: &mut Ctx<'_>) {
         match event {
-            NexmarkEvent::Person(p) => Self::on_person(p, ctx),
-            NexmarkEvent::Auction(a) => Self::on_auction(a, ctx),
-            NexmarkEvent::Bid(_) => {}
+            PersonOrAuction::Person(p) => Self::on_person(p, ctx),
+            PersonOrAuction::Auction(a) => Self::on_auction(a, ctx),
         }
     }
 

@@ -4,8 +4,8 @@
 //! and window, then, keyed by window, the counts at the window's maximum, once the watermark
 //! passes the window's end.
 
-use super::bids;
 use super::maxima::Maxima;
+use super::slim_bids;
 use serde::{Deserialize, Serialize};
 use spate::prelude::*;
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub struct AuctionCount {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q5",
         "Nexmark q5: per 10 s window sliding every 2 s, the auctions with the most bids",
         |b| b.auction,

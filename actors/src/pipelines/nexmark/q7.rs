@@ -3,9 +3,9 @@
 //! `{"auction","price","bidder","date_time","window_start","window_end"}`. Keyed by window, so
 //! one partition holds each window's bids.
 
-use super::bids;
 use super::maxima::Maxima;
-use crate::events::nexmark::Bid;
+use super::slim_bids;
+use crate::events::nexmark::SlimBid;
 use serde::Serialize;
 use spate::time::Millis;
 
@@ -31,14 +31,14 @@ pub struct HighestBid {
 
 /// The pipeline.
 pub fn pipeline() -> impl spate::Runnable {
-    bids(
+    slim_bids(
         "nexmark-q7",
         "Nexmark q7: per 10-second window, the bids at the window's highest price",
         |b| b.date_time.div_euclid(WINDOW) * WINDOW,
     )
     .process(Maxima::new(
         WINDOW,
-        |b: &Bid| b.price,
+        |b: &SlimBid| b.price,
         |b, window_start, window_end| HighestBid {
             auction: b.auction,
             price: b.price,

@@ -3,7 +3,7 @@
 //! once per window (emitted as soon as both are seen; keyed by person).
 
 use super::people;
-use crate::events::NexmarkEvent;
+use crate::events::nexmark::PersonOrAuction;
 use serde::{Deserialize, Serialize};
 use spate::operator::{KeyedContext, KeyedOperator};
 use spate::time::{Millis, StateTtl};
@@ -42,22 +42,22 @@ fn window(time: Millis) -> Millis {
 
 impl KeyedOperator for NewSellers {
     type Key = u64;
-    type Event = NexmarkEvent;
+    type Event = PersonOrAuction;
     type State = Registration;
     type Output = NewSeller;
 
-    fn on_event(&self, event: &NexmarkEvent, ctx: &mut Ctx<'_>) {
+    fn on_event(&self, event: &PersonOrAuction, ctx: &mut Ctx<'_>) {
         let id = *ctx.key();
         let state = ctx.state();
         let seen = match event {
-            NexmarkEvent::Person(p) => {
+            PersonOrAuction::Person(p) => {
                 let w = window(p.date_time);
                 let seen = state.auctions.contains(&w);
                 state.auctions.clear();
                 state.person = Some((w, p.name.clone(), seen));
                 seen.then(|| (w, p.name.clone()))
             }
-            NexmarkEvent::Auction(a) => match &mut state.person {
+            PersonOrAuction::Auction(a) => match &mut state.person {
                 Some((w, name, emitted)) if *w == window(a.date_time) && !*emitted => {
                     *emitted = true;
                     Some((*w, name.clone()))
@@ -68,7 +68,6 @@ impl KeyedOperator for NewSellers {
                     None
                 }
             },
-            NexmarkEvent::Bid(_) => None,
         };
         if let Some((window_start, name)) = seen {
             ctx.emit(NewSeller {
