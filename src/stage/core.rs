@@ -233,17 +233,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// Runs the operator on one record that is not late.
+    ///
+    /// Without a state TTL the key's entry is looked up only if the operator reads or writes
+    /// it ([`KeyedContext::lazy`]); with one, every record refreshes its key's TTL, so the
+    /// entry is touched first.
     fn on_event(&mut self, key: &Op::Key, event: &Op::Event, time: Millis) {
-        let (entry, timers) = match self.rules.ttl {
-            Some(ttl) => {
-                let now = match ttl.clock {
-                    TtlClock::EventTime => time,
-                    TtlClock::ProcessingTime => self.processing_time,
-                };
-                self.state.touch_with_ttl(key, now, ttl.ttl)
-            }
-            None => self.state.touch(key),
-        };
         let clock = Clock {
             time,
             watermark: self.watermark,
@@ -251,7 +245,17 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         };
         self.emitting_under = self.watermark;
         let out = (&mut self.outputs, &mut self.counters, &mut self.model);
-        let mut ctx = KeyedContext::new(key, entry, timers, out, clock, &self.rules);
+        let mut ctx = match self.rules.ttl {
+            Some(ttl) => {
+                let now = match ttl.clock {
+                    TtlClock::EventTime => time,
+                    TtlClock::ProcessingTime => self.processing_time,
+                };
+                let (entry, timers) = self.state.touch_with_ttl(key, now, ttl.ttl);
+                KeyedContext::new(key, entry, timers, out, clock, &self.rules)
+            }
+            None => KeyedContext::lazy(key, &mut self.state, out, clock, &self.rules),
+        };
         self.operator.on_event(event, &mut ctx);
         let cleared = ctx.cleared;
         self.key_outputs(key);

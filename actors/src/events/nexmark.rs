@@ -401,7 +401,10 @@ mod tests {
     fn a_skipped_bid_must_still_be_json() {
         let decode = |line: &str| serde_json::from_str::<NexmarkEvent<SkippedBid>>(line);
         assert!(decode(r#"{"Bid":{"auction":1,"anything":[1,{"x":"y"}]}}"#).is_ok());
-        assert!(decode(r#"{"Bid":{"auction":1,}}"#).is_err(), "a trailing comma");
+        assert!(
+            decode(r#"{"Bid":{"auction":1,}}"#).is_err(),
+            "a trailing comma"
+        );
         assert!(decode(r#"{"Bid":{"auction":1"#).is_err(), "cut short");
         assert!(decode(r#"{"Bids":{}}"#).is_err(), "an unknown kind");
     }

@@ -153,7 +153,6 @@ where
         if let Some(out) = (self.map)(bid) {
             ctx.emit(out);
         }
-        ctx.clear_state();
     }
 
     fn describe(&self) -> String {
