@@ -228,6 +228,15 @@ pub enum Error {
         /// The system's error.
         source: std::io::Error,
     },
+    /// A value could not be written as JSON: a type whose `Serialize` fails (a map with keys
+    /// that are not strings, a custom impl returning an error).
+    #[error("cannot write {what} as JSON: {source}")]
+    ToJson {
+        /// What was written, e.g. "a result".
+        what: &'static str,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),
@@ -283,6 +292,11 @@ impl Error {
             action: action.into(),
             source,
         }
+    }
+
+    /// Shorthand for [`Error::ToJson`].
+    pub fn to_json(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| Error::ToJson { what, source }
     }
 
     /// Shorthand for [`Error::Thread`].

@@ -11,6 +11,11 @@ use spate_loadgen::generate::Pace;
 use spate_loadgen::knobs::Skew;
 use spate_loadgen::{generate, scenario, KafkaOptions, Knobs, Limits, Output, RateShape};
 
+/// The allocator of the `spate` binary (see its `main.rs` for why), so that `bench` runs a
+/// pipeline as `spate run` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "Examples:
   spate-loadgen transactions --events 1000000 --users 10000 --to file:tx.jsonl --seed 7
   spate-loadgen transactions --rate 200000 --duration 60s --to kafka://127.0.0.1:9092/transactions

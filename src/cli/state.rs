@@ -305,8 +305,7 @@ fn get(registry: &Registry, dir: &Path, key: &str) -> Result<bool> {
     let (store, info, runnable) = open_job(registry, dir, None)?;
     match runnable.key_state(&store, info.partitions, key)? {
         Some(report) => {
-            let json = serde_json::to_string(&report)
-                .map_err(|e| Error::Runtime(format!("cannot write a key's state as JSON: {e}")))?;
+            let json = serde_json::to_string(&report).map_err(Error::to_json("a key's state"))?;
             println!("{json}");
             Ok(true)
         }

@@ -47,8 +47,7 @@ pub fn export_model(
         closed_until: Some(stored.closed_until),
         model,
     };
-    serde_json::to_writer(&mut *out, &file)
-        .map_err(|e| Error::Runtime(format!("cannot write the model as JSON: {e}")))?;
+    serde_json::to_writer(&mut *out, &file).map_err(Error::to_json("the model"))?;
     writeln!(out).map_err(|e| Error::io("cannot write the model to", "standard output", e))?;
     Ok(*version)
 }

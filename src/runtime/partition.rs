@@ -69,8 +69,11 @@ impl ResultLines {
             self.by_output.resize_with(i + 1, Lines::default);
         }
         let lines = &mut self.by_output[i];
-        serde_json::to_writer(&mut lines.bytes, out)
-            .map_err(|e| Error::Runtime(format!("cannot serialize a result to JSON: {e}")))?;
+        let before = lines.bytes.len();
+        if let Err(e) = serde_json::to_writer(&mut lines.bytes, out) {
+            lines.bytes.truncate(before); // no half-written line
+            return Err(Error::to_json("a result")(e));
+        }
         lines.bytes.push(b'\n');
         lines.push_key(write_key);
         self.count += 1;
@@ -974,5 +977,35 @@ impl EpochDone {
             learned: Vec::new(),
             erased: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_result_that_is_not_json_is_an_error_naming_it_and_adds_no_line() {
+        let mut lines = ResultLines::default();
+        let no_key = |_: &mut Vec<u8>| {};
+        lines
+            .push(None, &no_key, &BTreeMap::from([("a", 1)]))
+            .unwrap();
+        // JSON object keys are strings: a map keyed by pairs cannot be written.
+        let bad = BTreeMap::from([((1, 2), 3)]);
+        let error = lines.push(None, &no_key, &bad).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::ToJson {
+                    what: "a result",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(lines.count, 1);
+        assert_eq!(lines.by_output[0].bytes, b"{\"a\":1}\n");
     }
 }

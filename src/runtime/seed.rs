@@ -40,8 +40,7 @@ pub fn export_keyed<Op: KeyedOperator>(
                 key,
                 state: entry.state,
             };
-            serde_json::to_writer(&mut *out, &line)
-                .map_err(|e| Error::Runtime(format!("cannot write a key's state as JSON: {e}")))?;
+            serde_json::to_writer(&mut *out, &line).map_err(Error::to_json("a key's state"))?;
             out.write_all(b"\n")
                 .map_err(|e| Error::io("cannot write the state to", "standard output", e))?;
             written += 1;

@@ -27,8 +27,7 @@ pub fn write_late_lines<E: Serialize>(
             event_time: *event_time,
             record,
         };
-        serde_json::to_writer(&mut *out, &line)
-            .map_err(|e| Error::Runtime(format!("cannot serialize a late record to JSON: {e}")))?;
+        serde_json::to_writer(&mut *out, &line).map_err(Error::to_json("a late record"))?;
         out.push(b'\n');
     }
     Ok(late.len() as u64)

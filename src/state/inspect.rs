@@ -117,8 +117,7 @@ pub fn parse_key<K: DeserializeOwned + Serialize>(text: &str) -> Result<(K, serd
     {
         match serde_json::from_value::<K>(candidate) {
             Ok(key) => {
-                let json = serde_json::to_value(&key)
-                    .map_err(|e| Error::Runtime(format!("cannot write a key as JSON: {e}")))?;
+                let json = serde_json::to_value(&key).map_err(Error::to_json("a key"))?;
                 return Ok((key, json));
             }
             Err(e) => why = e.to_string(),
@@ -184,8 +183,7 @@ pub fn key_report<S: Serialize>(
     partition: u32,
     entry: &Entry<S>,
 ) -> Result<KeyReport> {
-    let state = serde_json::to_value(&entry.state)
-        .map_err(|e| Error::Runtime(format!("cannot write a key's state as JSON: {e}")))?;
+    let state = serde_json::to_value(&entry.state).map_err(Error::to_json("a key's state"))?;
     Ok(KeyReport {
         key,
         partition,
