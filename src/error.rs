@@ -228,6 +228,19 @@ pub enum Error {
         /// The system's error.
         source: std::io::Error,
     },
+    /// A Kafka topic spate needs cannot be used: the broker refuses it, cannot create it, or
+    /// does not show it after creating it.
+    #[error("Kafka topic `{topic}` at {brokers}: {problem}; {hint}")]
+    KafkaTopic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap brokers asked.
+        brokers: String,
+        /// What is wrong, e.g. "cannot be created: …" or "the broker answers …".
+        problem: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// A value could not be written as JSON: a type whose `Serialize` fails (a map with keys
     /// that are not strings, a custom impl returning an error).
     #[error("cannot write {what} as JSON: {source}")]

@@ -275,9 +275,12 @@ fn topic_partitions(consumer: &BaseConsumer, brokers: &str, name: &str) -> Resul
                 return match t.error().map(RDKafkaErrorCode::from) {
                     None => Ok(Some(t.partitions().len() as u32).filter(|n| *n > 0)),
                     Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
-                    Some(code) => Err(Error::Runtime(format!(
-                        "Kafka at {brokers} answers {code} for topic `{name}`; check the topic and the job's permissions (--kafka-opt for credentials)"
-                    ))),
+                    Some(code) => Err(Error::KafkaTopic {
+                        topic: name.to_string(),
+                        brokers: brokers.to_string(),
+                        problem: format!("the broker answers {code}"),
+                        hint: "check the topic and the job's permissions (--kafka-opt for credentials)",
+                    }),
                 };
             }
             Err(e) => tracing::warn!(brokers, "cannot reach Kafka ({e}); retrying in {backoff:?}"),
@@ -403,16 +406,20 @@ pub fn ensure_topics(
                     return Ok(n);
                 }
                 if let Some((_, why)) = refused.iter().find(|(name, _)| name == spec.name) {
-                    return Err(Error::Runtime(format!(
-                        "cannot create Kafka topic `{}` at {brokers}: {why}; create it by hand or grant the job's principal CreateTopics",
-                        spec.name
-                    )));
+                    return Err(Error::KafkaTopic {
+                        topic: spec.name.to_string(),
+                        brokers: brokers.to_string(),
+                        problem: format!("cannot be created: {why}"),
+                        hint: "create it by hand or grant the job's principal CreateTopics",
+                    });
                 }
                 if std::time::Instant::now() > deadline {
-                    return Err(Error::Runtime(format!(
-                        "Kafka topic `{}` at {brokers} is still missing 30 s after it was created",
-                        spec.name
-                    )));
+                    return Err(Error::KafkaTopic {
+                        topic: spec.name.to_string(),
+                        brokers: brokers.to_string(),
+                        problem: "still missing 30 s after it was created".into(),
+                        hint: "the broker's log says why it dropped it; start the job again once it is there",
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
