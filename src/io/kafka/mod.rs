@@ -350,22 +350,37 @@ pub fn ensure_topics(
 ) -> Result<Vec<u32>> {
     let admin: AdminClient<DefaultClientContext> =
         config.create().map_err(|e| client_error(brokers, e))?;
-    let new: Vec<NewTopic<'_>> = topics
+    let refused = create_topics(&admin, brokers, topics);
+    let consumer: BaseConsumer = config.create().map_err(|e| client_error(brokers, e))?;
+    topics
         .iter()
-        .map(|spec| {
-            let topic = NewTopic::new(
-                spec.name,
-                spec.partitions as i32,
-                // -1: the cluster's default replication factor.
-                TopicReplication::Fixed(-1),
-            );
-            if spec.compacted {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
+        .map(|spec| created_partitions(&consumer, brokers, spec.name, &refused))
+        .collect()
+}
+
+/// The creation request for `spec`.
+fn new_topic<'a>(spec: &TopicSpec<'a>) -> NewTopic<'a> {
+    // -1: the cluster's default replication factor.
+    let topic = NewTopic::new(
+        spec.name,
+        spec.partitions as i32,
+        TopicReplication::Fixed(-1),
+    );
+    if spec.compacted {
+        topic.set("cleanup.policy", "compact")
+    } else {
+        topic
+    }
+}
+
+/// Asks the brokers to create `topics`, again while they answer with a transient error; returns
+/// the topics they refused, with why.
+fn create_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    brokers: &str,
+    topics: &[TopicSpec<'_>],
+) -> Vec<(String, String)> {
+    let new: Vec<NewTopic<'_>> = topics.iter().map(new_topic).collect();
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let mut refused = Vec::new();
     let mut backoff = Duration::from_millis(200);
@@ -386,7 +401,7 @@ pub fn ensure_topics(
             Err(e) => refused.extend(topics.iter().map(|t| (t.name.to_string(), e.to_string()))),
         }
         if !retry {
-            break;
+            return refused;
         }
         tracing::warn!(
             brokers,
@@ -395,36 +410,42 @@ pub fn ensure_topics(
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
-    let consumer: BaseConsumer = config.create().map_err(|e| client_error(brokers, e))?;
-    topics
-        .iter()
-        .map(|spec| {
-            // Metadata can lag behind a creation for a moment.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(n) = topic_partitions(&consumer, brokers, spec.name)? {
-                    return Ok(n);
-                }
-                if let Some((_, why)) = refused.iter().find(|(name, _)| name == spec.name) {
-                    return Err(Error::KafkaTopic {
-                        topic: spec.name.to_string(),
-                        brokers: brokers.to_string(),
-                        problem: format!("cannot be created: {why}"),
-                        hint: "create it by hand or grant the job's principal CreateTopics",
-                    });
-                }
-                if std::time::Instant::now() > deadline {
-                    return Err(Error::KafkaTopic {
-                        topic: spec.name.to_string(),
-                        brokers: brokers.to_string(),
-                        problem: "still missing 30 s after it was created".into(),
-                        hint: "the broker's log says why it dropped it; start the job again once it is there",
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-        .collect()
+}
+
+/// The partition count of topic `name` once the brokers' metadata shows it (it can lag behind
+/// a creation for a moment), or why it is not there: the brokers `refused` it, or it did not
+/// show within 30 s.
+fn created_partitions(
+    consumer: &BaseConsumer,
+    brokers: &str,
+    name: &str,
+    refused: &[(String, String)],
+) -> Result<u32> {
+    let missing = |problem: String, hint| Error::KafkaTopic {
+        topic: name.to_string(),
+        brokers: brokers.to_string(),
+        problem,
+        hint,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(n) = topic_partitions(consumer, brokers, name)? {
+            return Ok(n);
+        }
+        if let Some((_, why)) = refused.iter().find(|(topic, _)| topic == name) {
+            return Err(missing(
+                format!("cannot be created: {why}"),
+                "create it by hand or grant the job's principal CreateTopics",
+            ));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(missing(
+                "still missing 30 s after it was created".into(),
+                "the broker's log says why it dropped it; start the job again once it is there",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[cfg(test)]
