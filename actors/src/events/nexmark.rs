@@ -398,6 +398,17 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_field_fails_only_the_types_that_decode_it() {
+        let line = r#"{"Bid":{"auction":1,"bidder":2,"price":3,"date_time":4}}"#;
+        assert!(serde_json::from_str::<NexmarkEvent<SlimBid>>(line).is_ok());
+        let error = serde_json::from_str::<NexmarkEvent<Bid>>(line).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `extra`"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_skipped_bid_must_still_be_json() {
         let decode = |line: &str| serde_json::from_str::<NexmarkEvent<SkippedBid>>(line);
         assert!(decode(r#"{"Bid":{"auction":1,"anything":[1,{"x":"y"}]}}"#).is_ok());

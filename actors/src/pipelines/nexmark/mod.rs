@@ -38,7 +38,10 @@ use spate::prelude::*;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// The input's events decoded with bids as `B` and auctions as `A`, with the generator and the event time.
+/// How far behind the latest event time the watermark stays, as in Flink's Nexmark.
+const WATERMARK_DELAY: Duration = Duration::from_secs(4);
+
+/// The input's events decoded with bids as `B` and auctions as `A`, with the generator.
 fn input<B: DecodedBid, A: DecodedAuction>(
     name: &str,
     description: &str,
@@ -87,7 +90,7 @@ fn bids_as<B: NexmarkBid, K: spate::Key>(
     input::<B, Auction>(name, description)
         .filter_map(NexmarkEvent::into_bid)
         .event_time(B::date_time)
-        .watermark_delay(Duration::from_secs(4))
+        .watermark_delay(WATERMARK_DELAY)
         .key_by(key)
 }
 
@@ -101,7 +104,7 @@ pub fn people(
     input::<SkippedBid, SlimAuction>(name, description)
         .filter_map(PersonOrAuction::of)
         .event_time(PersonOrAuction::date_time)
-        .watermark_delay(Duration::from_secs(4))
+        .watermark_delay(WATERMARK_DELAY)
         .key_by(PersonOrAuction::person)
 }
 
@@ -114,7 +117,7 @@ pub fn auctions<B: NexmarkBid>(
     input::<B, Auction>(name, description)
         .filter(|e| !matches!(e, NexmarkEvent::Person(_)))
         .event_time(NexmarkEvent::date_time)
-        .watermark_delay(Duration::from_secs(4))
+        .watermark_delay(WATERMARK_DELAY)
         .key_by(|e| match e {
             NexmarkEvent::Auction(a) => a.id,
             NexmarkEvent::Bid(b) => b.auction(),
