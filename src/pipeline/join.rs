@@ -129,6 +129,7 @@ where
                 operator: Arc::new(operator),
                 output: Emit::Results(Arc::new(|o, emit| emit(o))),
                 generator: None,
+                decode: None,
                 inputs,
                 input_of: Some(Arc::new(Either::side)),
                 outputs: vec![super::builder::DEFAULT_OUTPUT.into()],
@@ -144,11 +145,11 @@ where
                     let [left_name, right_name] = names.clone();
                     Ok(Box::new(TwoInputs::new(
                         NamedReader {
-                            reader: open_source::<R>(left, ctx, None)?,
+                            reader: open_source::<R>(left, ctx, None, None)?,
                             name: left_name,
                         },
                         NamedReader {
-                            reader: open_source::<R2>(right, ctx, None)?,
+                            reader: open_source::<R2>(right, ctx, None, None)?,
                             name: right_name,
                         },
                     )?))

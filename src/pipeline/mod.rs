@@ -17,7 +17,9 @@ pub use describe::short_type_name;
 pub use join::JoinJob;
 pub use rekey::{RekeyedPipeline, TimedResults};
 
-use crate::io::source::{EventGenerator, GenOptions, OpenContext, SourceReader, SourceSpec};
+use crate::io::source::{
+    EventGenerator, GenOptions, LineDecoder, OpenContext, SourceReader, SourceSpec,
+};
 use crate::operator::KeyedOperator;
 use crate::stage::LaterStage;
 use crate::time::{Millis, TimeRules};
@@ -95,6 +97,8 @@ pub struct Plan<R, Op: KeyedOperator, Out> {
     pub output: Emit<Op::Output, Out>,
     /// The built-in generator, when the pipeline has one.
     pub generator: Option<GeneratorFn<R>>,
+    /// What decodes a line of its file or stdin input, when not serde_json.
+    pub decode: Option<LineDecoder<R>>,
     /// The pipeline's inputs, in order: one, or two for a join.
     pub inputs: Vec<InputDecl>,
     /// Which input an event came from (pipelines with several inputs).
@@ -123,6 +127,7 @@ impl<R, Op: KeyedOperator, Out> Clone for Plan<R, Op, Out> {
             operator: self.operator.clone(),
             output: self.output.clone(),
             generator: self.generator.clone(),
+            decode: self.decode,
             inputs: self.inputs.clone(),
             input_of: self.input_of.clone(),
             open_inputs: self.open_inputs.clone(),
@@ -147,6 +152,7 @@ impl<R, Op: KeyedOperator, Out> Plan<R, Op, Out> {
             operator: self.operator,
             output,
             generator: self.generator,
+            decode: self.decode,
             inputs: self.inputs,
             input_of: self.input_of,
             open_inputs: self.open_inputs,

@@ -263,7 +263,7 @@ where
     let reader = with_open_context(config, job, (&app_id, assignment), |open| {
         match &plan.open_inputs {
             Some(open_inputs) => open_inputs(&sources, open),
-            None => open_source(&sources[0], open, plan.generator.as_ref()),
+            None => open_source(&sources[0], open, plan.generator.as_ref(), plan.decode),
         }
     })?;
     let sink = open_sinks(&sinks, config, &app_id, n)?;

@@ -6,6 +6,7 @@ pub mod login;
 pub mod money;
 pub mod nexmark;
 pub mod sensor;
+pub mod skim;
 pub mod transaction;
 pub mod user;
 pub mod vehicle;

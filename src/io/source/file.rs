@@ -3,7 +3,7 @@
 //! offset). With `follow` it waits at the end for lines appended to the last file and for new
 //! files, like `tail -F` over a log directory.
 
-use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
+use super::{decode_json_line, trim_line, LineDecoder, ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
 use crate::io::DeadLetter;
 use crate::{Error, Result};
@@ -91,6 +91,7 @@ pub struct FileReader<R> {
     decoded: Vec<R>,
     /// Dead letters, in file order, not yet handed out.
     rejected: Vec<DeadLetter>,
+    decode: LineDecoder<R>,
 }
 
 /// The regular, non-hidden files of `dir` in name order. Symbolic links are skipped unless
@@ -168,9 +169,15 @@ impl<R: DeserializeOwned + Send> FileReader<R> {
             pending: Vec::new(),
             decoded: Vec::new(),
             rejected: Vec::new(),
+            decode: decode_json_line::<R>,
         };
         reader.seek(SourcePosition::Start)?;
         Ok(reader)
+    }
+
+    /// Decodes each line with `decode` instead of serde_json.
+    pub fn decoding_with(self, decode: LineDecoder<R>) -> Self {
+        FileReader { decode, ..self }
     }
 
     fn changed(&self, detail: String) -> Error {
@@ -440,10 +447,10 @@ impl<R: DeserializeOwned + Send> FileReader<R> {
     /// Decodes the pending lines, on every core when there are many (in file order either
     /// way), into the records and dead letters the next read hands out.
     fn decode_pending(&mut self) {
-        let buf = &self.buf;
+        let (buf, decode_line) = (&self.buf, self.decode);
         let decode = |&(s, e, _): &(usize, usize, u64)| {
             let line = trim_line(&buf[s..e])?;
-            Some(decode_json_line::<R>(line).map_err(|error| (error, line)))
+            Some(decode_line(line).map_err(|error| (error, line)))
         };
         let decoded: Vec<_> = match self.pending.len() {
             n if n >= PARALLEL_LINES => self.pending.par_iter().map(decode).collect(),

@@ -176,13 +176,18 @@ impl std::fmt::Display for SourceSpec {
     }
 }
 
+/// Decodes one line of a file or of standard input into a record, or describes why it is
+/// malformed: [`decode_json_line`] unless the pipeline gives a faster one
+/// ([`Pipeline::decode_lines_with`](crate::pipeline::Pipeline::decode_lines_with)).
+pub type LineDecoder<R> = fn(&[u8]) -> std::result::Result<R, String>;
+
 /// Decodes one JSON line into `R`, or describes why it is malformed.
 ///
 /// The line is checked to be UTF-8 once, as a whole (std's check runs through ASCII a word at
 /// a time), and then parsed as text: parsing bytes would check each string on its own, which
 /// took a twentieth of a Nexmark query's time. A line that is not UTF-8 is parsed as bytes, so
 /// its error names where the bad byte is, as before.
-pub(crate) fn decode_json_line<R: serde::de::DeserializeOwned>(
+pub fn decode_json_line<R: serde::de::DeserializeOwned>(
     line: &[u8],
 ) -> std::result::Result<R, String> {
     match std::str::from_utf8(line) {

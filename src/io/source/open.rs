@@ -2,8 +2,8 @@
 //! decided ([`OpenContext`]): a pipeline's single input, or each input of a join.
 
 use super::{
-    FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader, SourceReader, SourceSpec,
-    StdinReader,
+    decode_json_line, FileOptions, FileReader, GenOptions, GeneratorReader, KafkaReader,
+    LineDecoder, SourceReader, SourceSpec, StdinReader,
 };
 use crate::io::kafka::group::GroupMember;
 use crate::io::kafka::{KafkaSettings, KafkaTopic};
@@ -32,12 +32,16 @@ pub struct OpenContext<'a> {
     pub end_offsets: &'a dyn Fn(&KafkaTopic) -> Result<Option<Vec<u64>>>,
 }
 
-/// Opens a reader of `spec` decoding records of type `R`; `generator` is what `gen` runs.
+/// Opens a reader of `spec` decoding records of type `R`; `generator` is what `gen` runs, and
+/// `decode` what decodes a line of a file or of stdin (serde_json when `None`; a Kafka message
+/// is always decoded by serde_json).
 pub fn open_source<R: DeserializeOwned + Send + 'static>(
     spec: &SourceSpec,
     ctx: &OpenContext,
     generator: Option<&GeneratorFn<R>>,
+    decode: Option<LineDecoder<R>>,
 ) -> Result<Box<dyn SourceReader<R>>> {
+    let decode = decode.unwrap_or(decode_json_line::<R>);
     Ok(match spec {
         SourceSpec::Generator => {
             let make = generator.ok_or_else(|| {
@@ -52,8 +56,12 @@ pub fn open_source<R: DeserializeOwned + Send + 'static>(
             })?;
             Box::new(GeneratorReader::new(make(&ctx.generator), &ctx.generator))
         }
-        SourceSpec::File(path) => Box::new(FileReader::open(path, &ctx.files)?),
-        SourceSpec::Stdin => Box::new(StdinReader::open(ctx.files.max_record_bytes)),
+        SourceSpec::File(path) => {
+            Box::new(FileReader::open(path, &ctx.files)?.decoding_with(decode))
+        }
+        SourceSpec::Stdin => {
+            Box::new(StdinReader::open(ctx.files.max_record_bytes).decoding_with(decode))
+        }
         SourceSpec::Kafka(topic) => {
             let ids = ctx.partitions.clone();
             let end =

@@ -2,14 +2,13 @@
 //! still cut epochs while no input arrives. Standard input cannot be read twice, so a job on
 //! stdin cannot replay after a failure.
 
-use super::{decode_json_line, trim_line, ReadStatus, SourceReader};
+use super::{decode_json_line, trim_line, LineDecoder, ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
 use crate::io::DeadLetter;
 use crate::Result;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
 use std::io::BufRead;
-use std::marker::PhantomData;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
@@ -52,7 +51,7 @@ pub struct StdinReader<R> {
     pending: VecDeque<Piece>,
     offset: u64,
     max_record: usize,
-    _record: PhantomData<fn() -> R>,
+    decode: LineDecoder<R>,
 }
 
 /// Reads one line (newline included) from `input`, keeping at most `max` bytes of it.
@@ -134,7 +133,7 @@ impl<R: DeserializeOwned> StdinReader<R> {
             pending: VecDeque::new(),
             offset: 0,
             max_record: max,
-            _record: PhantomData,
+            decode: decode_json_line::<R>,
         }
     }
 
@@ -162,6 +161,11 @@ impl<R: DeserializeOwned> StdinReader<R> {
             .pending
             .pop_front()
             .map_or(Next::NoneReady, Next::Piece))
+    }
+
+    /// Decodes each line with `decode` instead of serde_json.
+    pub fn decoding_with(self, decode: LineDecoder<R>) -> Self {
+        StdinReader { decode, ..self }
     }
 }
 
@@ -216,7 +220,7 @@ impl<R: DeserializeOwned> SourceReader<R> for StdinReader<R> {
             let Some(text) = trim_line(text) else {
                 continue;
             };
-            match decode_json_line(text) {
+            match (self.decode)(text) {
                 Ok(record) => out.push(record),
                 Err(error) => dead.push(self.dead_letter(offset, error, text)),
             }

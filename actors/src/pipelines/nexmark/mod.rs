@@ -28,7 +28,7 @@ pub mod q9;
 mod winning;
 
 use crate::events::nexmark::{
-    Auction, Bid, DecodedAuction, DecodedBid, FullBid, NexmarkBid, NexmarkGenerator,
+    decode_line, Auction, Bid, DecodedAuction, DecodedBid, FullBid, NexmarkBid, NexmarkGenerator,
     PersonOrAuction, SkippedBid, SlimAuction, SlimBid,
 };
 use crate::events::NexmarkEvent;
@@ -49,6 +49,7 @@ fn input<B: DecodedBid, A: DecodedAuction>(
     Pipeline::<NexmarkEvent<B, A>>::new(name, description)
         .input("nexmark")
         .generator(NexmarkGenerator::new)
+        .decode_lines_with(decode_line::<B, A>)
 }
 
 /// The head of the queries that pass bids through: the input's bids, without channel and url,
