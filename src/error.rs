@@ -250,6 +250,18 @@ pub enum Error {
         /// serde_json's error.
         source: serde_json::Error,
     },
+    /// A thread of spate's own panicked: a bug, reported rather than hidden.
+    #[error("{what} panicked, which is a bug in spate: please report it with the log above; the job stops and, restarted, resumes from its last checkpoint")]
+    Panicked {
+        /// The thread or task, e.g. "a changelog reader".
+        what: String,
+    },
+    /// A result a table sink writes as a row is not a JSON object.
+    #[error("a result is not a JSON object, which a row of a table needs ({source}): give the pipeline results that are objects, or write them to a file or Kafka sink")]
+    NotAnObject {
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

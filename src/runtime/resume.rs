@@ -141,8 +141,11 @@ fn restore_partitions(
         readers
             .into_iter()
             .map(|r| {
-                r.join()
-                    .unwrap_or_else(|_| Err(Error::Runtime("a changelog reader panicked".into())))
+                r.join().unwrap_or_else(|_| {
+                    Err(Error::Panicked {
+                        what: "a changelog reader".into(),
+                    })
+                })
             })
             .collect()
     });

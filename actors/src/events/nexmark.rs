@@ -15,7 +15,7 @@
 //! malformed for q0 and fine for q2.
 //!
 //! The two types that read no string of a bid go further: [`decode_line`] reads a bid line in
-//! its plain, compact form (as the generator writes it) with [`skim`](crate::events::skim),
+//! its plain, compact form (as the generator writes it) with [`skim`],
 //! about twice as fast as serde_json, and hands every other line to serde_json, so a query
 //! decodes the same events and names the same errors either way (q2 went from 2.56 to 3.64
 //! million events/s from a file).
@@ -75,7 +75,7 @@ pub trait DecodedBid:
     }
 }
 
-/// Decodes a line of Nexmark events: a bid on the fast path of [`skim`](crate::events::skim)
+/// Decodes a line of Nexmark events: a bid on the fast path of [`skim`]
 /// when `B` has one and the line is plain, every other line by serde_json (which gives the
 /// same bid, or names what is wrong with the line). Bids are nine events in ten, and the
 /// queries that read a bid's numbers alone spend most of their time decoding them.

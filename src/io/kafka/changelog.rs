@@ -754,7 +754,7 @@ impl Changelog {
     }
 
     /// Reads `partition` of the changelog back from its end as far as its state needs (see
-    /// [`read_back`]): `None` when it holds no checkpoint. Also
+    /// `read_back`): `None` when it holds no checkpoint. Also
     /// rewrites the copies of the newest checkpoint's entries, which its writer may not have
     /// finished, so the invariant above holds for the checkpoints the next owner writes, and
     /// drops the pieces of older checkpoint records the last owner left in what it read.

@@ -12,7 +12,7 @@ pub(super) struct ClientRuntime {
 }
 
 impl ClientRuntime {
-    /// A runtime for `client` (e.g. "the PostgreSQL client"): one thread when `threads` is 1,
+    /// A runtime for `client` (e.g. "PostgreSQL client"): one thread when `threads` is 1,
     /// else a pool of `threads` workers for clients that spread their work (Parquet encoding).
     pub(super) fn new(client: &'static str, threads: usize) -> Result<Self> {
         let mut builder = match threads {
@@ -22,8 +22,7 @@ impl ClientRuntime {
         if threads > 1 {
             builder.worker_threads(threads).thread_name("spate-sink");
         }
-        let runtime = (builder.enable_all().build())
-            .map_err(|e| Error::Runtime(format!("cannot start {client}: {e}")))?;
+        let runtime = (builder.enable_all().build()).map_err(Error::thread(client))?;
         Ok(ClientRuntime { runtime, client })
     }
 
@@ -37,7 +36,11 @@ impl ClientRuntime {
             scope
                 .spawn(move || runtime.block_on(work))
                 .join()
-                .unwrap_or_else(|_| Err(Error::Runtime(format!("{} panicked", self.client))))
+                .unwrap_or_else(|_| {
+                    Err(Error::Panicked {
+                        what: format!("the {} thread", self.client),
+                    })
+                })
         })
     }
 }

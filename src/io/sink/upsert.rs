@@ -3,8 +3,13 @@
 //! and the last row of a key within an epoch is the one that must win.
 
 use crate::{Error, Result};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
+
+/// The fields of a result line, which a table sink needs to be a JSON object.
+pub(super) fn fields_of(line: &[u8]) -> Result<Map<String, Value>> {
+    serde_json::from_slice(line).map_err(|source| Error::NotAnObject { source })
+}
 
 /// The non-empty lines of `lines` (JSON objects, one per line); with a `key` (field names),
 /// only each key's last line, in the order of those last lines.
@@ -17,8 +22,7 @@ pub(super) fn last_per_key<'a>(lines: &'a [u8], key: &[String]) -> Result<Vec<&'
     }
     let mut last = HashMap::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        let fields: serde_json::Map<String, Value> = serde_json::from_slice(line)
-            .map_err(|e| Error::Runtime(format!("a result is not a JSON object ({e})")))?;
+        let fields = fields_of(line)?;
         let id: Vec<String> = (key.iter())
             .map(|k| fields.get(k).map_or("null".into(), Value::to_string))
             .collect();
@@ -51,7 +55,13 @@ mod tests {
         let kept = last_per_key(lines, &["k".into()]).unwrap();
         assert_eq!(kept, [&b"{\"k\":2,\"n\":1}"[..], b"{\"k\":1,\"n\":2}"]);
         assert_eq!(last_per_key(lines, &[]).unwrap().len(), 3);
-        assert!(last_per_key(b"not json\n", &["k".into()]).is_err());
+        for line in [&b"not json\n"[..], b"[1,2]\n"] {
+            let error = last_per_key(line, &["k".into()]).unwrap_err();
+            assert!(matches!(error, Error::NotAnObject { .. }), "{error}");
+            assert!(error
+                .to_string()
+                .contains("give the pipeline results that are objects"));
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `nexmark-q15`, bidding statistics per day: per UTC day (see [`super::daily`] for days and
+//! `nexmark-q15`, bidding statistics per day: per UTC day (see the module `daily` for days and
 //! ranks), once the watermark passes the day's end: `{"day","total_bids","rank1_bids",
 //! "rank2_bids","rank3_bids","total_bidders","rank1_bidders","rank2_bidders","rank3_bidders",
 //! "total_auctions","rank1_auctions","rank2_auctions","rank3_auctions"}` (bidders and auctions

@@ -1,5 +1,5 @@
 //! `nexmark-q16`, channel statistics per day: per bid channel per UTC day (see
-//! [`super::daily`]), once the watermark passes the day's end: `{"channel","day","minute",
+//! `daily`), once the watermark passes the day's end: `{"channel","day","minute",
 //! "total_bids","rank1_bids","rank2_bids","rank3_bids","total_bidders","rank1_bidders",
 //! "rank2_bidders","rank3_bidders","total_auctions","rank1_auctions","rank2_auctions",
 //! "rank3_auctions"}`, `minute` being the latest bid's time of day, `HH:mm` (UTC), and the

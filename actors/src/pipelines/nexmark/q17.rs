@@ -1,4 +1,4 @@
-//! `nexmark-q17`, auction statistics per day: per auction per UTC day (see [`super::daily`]),
+//! `nexmark-q17`, auction statistics per day: per auction per UTC day (see the module `daily`),
 //! once the watermark passes the day's end: `{"auction","day","total_bids","rank1_bids",
 //! "rank2_bids","rank3_bids","min_price","max_price","avg_price","sum_price"}`, `avg_price` the
 //! mean price as a double.

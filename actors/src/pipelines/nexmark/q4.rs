@@ -1,5 +1,5 @@
 //! `nexmark-q4`, average price per category: `{"category","avg_final"}`. An auction's final
-//! price is its winning bid's (see [`super::winning`]: the highest bid with `date_time` in
+//! price is its winning bid's (see the module `winning`: the highest bid with `date_time` in
 //! `[auction.date_time, auction.expires]`), known once the watermark passes `expires`; auctions
 //! without such a bid have none. Per category, the average of its auctions' final prices (a
 //! double), emitted again (update mode) each time it changes.

@@ -1,4 +1,4 @@
-//! `nexmark-q9`, winning bids: each auction with its winning bid (see [`super::winning`]: the
+//! `nexmark-q9`, winning bids: each auction with its winning bid (see the module `winning`: the
 //! highest bid with `date_time` in `[auction.date_time, auction.expires]`, ties to the earliest,
 //! then the lowest bidder), once the watermark passes `expires`; auctions without such a bid
 //! are not emitted. `{"id","item_name","description","initial_bid","reserve","date_time",

@@ -11,7 +11,7 @@
 //! owner has started.
 //!
 //! Brokers can get an assignment wrong (tansu 0.6 does, when a member dies during a
-//! rebalance); [`repair`] notices and rejoins the group.
+//! rebalance); `repair` notices and rejoins the group.
 
 mod handover;
 mod repair;

@@ -60,7 +60,7 @@ impl DeltaSink {
             target: target.clone(),
             app_id: app_id.to_string(),
             writers: writers.chain(["src".to_string()]).collect(),
-            runtime: ClientRuntime::new("the Delta Lake client", 2)?,
+            runtime: ClientRuntime::new("Delta Lake client", 2)?,
             tables: Default::default(),
             checked: Default::default(),
         })

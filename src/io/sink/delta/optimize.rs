@@ -28,7 +28,7 @@ pub fn optimize(path: &Path, target_size: Option<NonZeroU64>) -> Result<Compacti
         action: "optimize".into(),
         detail: detail.to_string(),
     };
-    let runtime = ClientRuntime::new("the Delta Lake client", 2)?;
+    let runtime = ClientRuntime::new("Delta Lake client", 2)?;
     runtime.run(async {
         let table = load(path).await.map_err(|e| failed(&e))?;
         let Some(before) = table.version() else {

@@ -83,7 +83,7 @@ impl PostgresSink {
     /// A sink writing to `target` for the job `app_id`; connects (waiting for the server as a
     /// commit does) and creates `spate_commits` when missing.
     pub fn open(target: &PostgresTarget, app_id: &str) -> Result<Self> {
-        let runtime = ClientRuntime::new("the PostgreSQL client", 1)?;
+        let runtime = ClientRuntime::new("PostgreSQL client", 1)?;
         let sink = PostgresSink {
             target: target.clone(),
             app_id: app_id.to_string(),
@@ -235,7 +235,7 @@ impl PostgresSink {
                 (tables::create_lines(&table), vec!["line".into()], writing)
             }
             OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
-                let first = tables::fields_of(sample)?;
+                let first = super::upsert::fields_of(sample)?;
                 let fields: Vec<String> = first.keys().cloned().collect();
                 if let Some(k) = key.iter().find(|k| !fields.contains(k)) {
                     let why = format!("key column {k} is not a field of the results {fields:?}");

@@ -3,7 +3,8 @@
 //! letters, and how an epoch's rows go in: `COPY … (FORMAT csv)` when appended, one JSON array
 //! upserted with `INSERT … ON CONFLICT` in update mode.
 
-use crate::{Error, Result};
+use crate::io::sink::upsert::fields_of;
+use crate::Result;
 use serde_json::{Map, Value};
 use std::fmt::Write;
 
@@ -24,12 +25,6 @@ fn column_type(value: &Value) -> &'static str {
         Value::String(_) | Value::Null => "text",
         Value::Array(_) | Value::Object(_) => "jsonb",
     }
-}
-
-/// The fields of a result line (a JSON object).
-pub(super) fn fields_of(line: &[u8]) -> Result<Map<String, Value>> {
-    serde_json::from_slice(line)
-        .map_err(|e| Error::Runtime(format!("a result is not a JSON object ({e})")))
 }
 
 /// The `CREATE TABLE` of a results table for rows like `first`, with `key` (when not empty)
