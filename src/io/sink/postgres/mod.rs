@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tables::Writing;
 use target::redacted;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// How long a commit waits for a server that went away before the job stops.
@@ -376,8 +377,9 @@ fn explained(error: &tokio_postgres::Error) -> String {
 }
 
 /// Whether `error` is one a retry cannot mend: the server refused the statement or the login
-/// (an SQLSTATE), or the TLS handshake failed (a certificate that is not trusted, a server
-/// without TLS under `sslmode=require`).
+/// (an SQLSTATE, but for a server going away or coming back: see [`transient`]), or the TLS
+/// handshake failed (a certificate that is not trusted, a server without TLS under
+/// `sslmode=require`).
 fn lasting(error: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -389,7 +391,20 @@ fn lasting(error: &tokio_postgres::Error) -> bool {
         }
         source = cause.source();
     }
-    error.code().is_some() || error.to_string().contains("server does not support TLS")
+    error.code().is_some_and(|code| !transient(code))
+        || error.to_string().contains("server does not support TLS")
+}
+
+/// Whether an SQLSTATE says the server is going away or coming back, so that a retry mends
+/// it: a connection exception (class 08), or a server shutting down or still starting up
+/// (57P01–57P03: a restarted server accepts connections before it accepts logins).
+fn transient(code: &SqlState) -> bool {
+    let away = [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ];
+    code.code().starts_with("08") || away.contains(code)
 }
 
 /// The columns of `table` (`name` or `schema.name`), empty when it does not exist.
@@ -471,5 +486,20 @@ impl EpochSink for PostgresSink {
 
     fn exactly_once(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_going_away_or_starting_up_is_retried_and_a_refusal_is_not() {
+        for code in ["57P03", "57P01", "08006", "08001"] {
+            assert!(transient(&SqlState::from_code(code)), "{code}");
+        }
+        for code in ["42P01", "28P01", "23505", "57014"] {
+            assert!(!transient(&SqlState::from_code(code)), "{code}");
+        }
     }
 }
