@@ -14,11 +14,10 @@
 //! its time. A field a query does not read is not checked either: a bid without `extra` is
 //! malformed for q0 and fine for q2.
 //!
-//! The two types that read no string of a bid go further: [`decode_line`] reads a bid line in
-//! its plain, compact form (as the generator writes it) with [`skim`],
-//! about twice as fast as serde_json, and hands every other line to serde_json, so a query
-//! decodes the same events and names the same errors either way (q2 went from 2.56 to 3.64
-//! million events/s from a file).
+//! A bid line in its plain, compact form (as the generator writes it) is read by a fast path:
+//! [`decode_line`] reads it with [`skim`], about twice as fast as serde_json, and hands every
+//! other line to serde_json, so a query decodes the same events and names the same errors
+//! either way (q2 went from 2.56 to 3.64 million events/s from a file).
 
 use crate::events::skim::{self, Cursor};
 use serde::de::DeserializeOwned;
@@ -65,20 +64,15 @@ pub trait DecodedBid:
     /// The generator's bid.
     fn generated(bid: nexmark::event::Bid) -> Self;
 
-    /// Whether [`skim`](Self::skim) can read a bid: the types of numbers alone.
-    const SKIMS: bool = false;
-
     /// Reads a bid's object on [`decode_line`]'s fast path, from after its opening brace to
     /// its closing one; `None` hands the line to serde_json.
-    fn skim(_bid: &mut Cursor) -> Option<Self> {
-        None
-    }
+    fn skim(bid: &mut Cursor) -> Option<Self>;
 }
 
-/// Decodes a line of Nexmark events: a bid on the fast path of [`skim`]
-/// when `B` has one and the line is plain, every other line by serde_json (which gives the
-/// same bid, or names what is wrong with the line). Bids are nine events in ten, and the
-/// queries that read a bid's numbers alone spend most of their time decoding them.
+/// Decodes a line of Nexmark events: a bid on the fast path of [`skim`] when the line is
+/// plain, every other line by serde_json (which gives the same bid, or names what is wrong
+/// with the line). Bids are nine events in ten, and the light queries spend most of their time
+/// decoding them.
 pub fn decode_line<B: DecodedBid, A: DecodedAuction>(
     line: &[u8],
 ) -> Result<NexmarkEvent<B, A>, String> {
@@ -91,7 +85,7 @@ pub fn decode_line<B: DecodedBid, A: DecodedAuction>(
 /// A bid line, `{"Bid":{…}}`, read by `B`'s [`skim`](DecodedBid::skim).
 fn skim_bid<B: DecodedBid>(line: &[u8]) -> Option<B> {
     const HEAD: &[u8] = br#"{"Bid":{"#;
-    if !(B::SKIMS && line.starts_with(HEAD) && skim::plain(line)) {
+    if !(line.starts_with(HEAD) && skim::plain(line)) {
         return None;
     }
     let mut cursor = Cursor::new(&line[HEAD.len()..]);
@@ -254,10 +248,10 @@ pub struct FullBid {
     pub extra: String,
 }
 
-/// Implements [`NexmarkBid`] for a bid struct with the generator's fields it names (and
-/// [`DecodedBid`] with the items after them).
+/// Implements [`NexmarkBid`] and [`DecodedBid`] for a bid struct with the generator's string
+/// fields it names.
 macro_rules! nexmark_bid {
-    ($bid:ident { $($field:ident),* } $($decoded:tt)*) => {
+    ($bid:ident { $($field:ident),* }) => {
         impl NexmarkBid for $bid {
             fn auction(&self) -> u64 {
                 self.auction
@@ -284,39 +278,52 @@ macro_rules! nexmark_bid {
                 }
             }
 
-            $($decoded)*
+            fn skim(bid: &mut Cursor) -> Option<Self> {
+                let ([auction, bidder, price, date_time], [$($field),*]) =
+                    skim_bid_fields(bid, [$(stringify!($field)),*])?;
+                Some($bid {
+                    auction,
+                    bidder,
+                    price,
+                    date_time: Millis::try_from(date_time).ok()?,
+                    $($field: std::str::from_utf8($field).ok()?.to_owned(),)*
+                })
+            }
         }
     };
 }
 
-nexmark_bid!(SlimBid {}
-    const SKIMS: bool = true;
+/// The fields of a bid's object on the fast path: its four numbers (auction, bidder, price,
+/// date_time) and the strings named, each given exactly once (serde_json refuses a field
+/// given twice or missing); other fields are skipped.
+fn skim_bid_fields<'a, const S: usize>(
+    bid: &mut Cursor<'a>,
+    strings: [&str; S],
+) -> Option<([u64; 4], [&'a [u8]; S])> {
+    const NUMBERS: [&str; 4] = ["auction", "bidder", "price", "date_time"];
+    let (mut numbers, mut texts) = ([None; 4], [None; S]);
+    bid.fields(|key, value| {
+        let named = |names: &[&str]| names.iter().position(|name| name.as_bytes() == key);
+        match (named(&NUMBERS), named(&strings)) {
+            (Some(i), _) if numbers[i].is_none() => numbers[i] = Some(value.unsigned()?),
+            (_, Some(i)) if texts[i].is_none() => texts[i] = Some(value.string()?),
+            (Some(_), _) | (_, Some(_)) => return None,
+            _ => value.skip_value()?,
+        }
+        Some(())
+    })?;
+    Some((all(numbers)?, all(texts)?))
+}
 
-    fn skim(bid: &mut Cursor) -> Option<Self> {
-        let mut numbers = [None; 4];
-        bid.fields(|key, value| {
-            let slot = ["auction", "bidder", "price", "date_time"]
-                .iter()
-                .position(|name| name.as_bytes() == key);
-            match slot {
-                // serde_json refuses a field given twice.
-                Some(i) if numbers[i].is_none() => {
-                    numbers[i] = Some(value.unsigned()?);
-                    Some(())
-                }
-                Some(_) => None,
-                None => value.skip_value(),
-            }
-        })?;
-        let [auction, bidder, price, date_time] = numbers;
-        Some(SlimBid {
-            auction: auction?,
-            bidder: bidder?,
-            price: price?,
-            date_time: Millis::try_from(date_time?).ok()?,
-        })
-    }
-);
+/// The values when every one is there.
+fn all<T: Copy, const N: usize>(values: [Option<T>; N]) -> Option<[T; N]> {
+    values
+        .iter()
+        .all(Option::is_some)
+        .then(|| values.map(|v| v.expect("checked above")))
+}
+
+nexmark_bid!(SlimBid {});
 nexmark_bid!(Bid { extra });
 nexmark_bid!(FullBid {
     channel,
@@ -339,8 +346,6 @@ impl DecodedBid for SkippedBid {
     fn generated(_: nexmark::event::Bid) -> Self {
         SkippedBid
     }
-
-    const SKIMS: bool = true;
 
     fn skim(bid: &mut Cursor) -> Option<Self> {
         bid.fields(|_, value| value.skip_value())?;
@@ -486,9 +491,17 @@ mod tests {
             .collect()
     }
 
-    /// What `decode_line` and serde_json make of `line`, for `B`.
-    fn both<B: DecodedBid + PartialEq>(line: &[u8]) -> [Result<NexmarkEvent<B>, String>; 2] {
-        [decode_line(line), decode_json_line(line)]
+    /// Checks that `decode_line` and serde_json make the same of `line`, for every bid type.
+    fn same_either_way(line: &[u8]) {
+        fn both<B: DecodedBid + PartialEq>(line: &[u8]) {
+            let fast: Result<NexmarkEvent<B>, String> = decode_line(line);
+            let slow = decode_json_line(line);
+            assert_eq!(fast, slow, "{}", String::from_utf8_lossy(line));
+        }
+        both::<SlimBid>(line);
+        both::<SkippedBid>(line);
+        both::<Bid>(line);
+        both::<FullBid>(line);
     }
 
     #[test]
@@ -496,15 +509,13 @@ mod tests {
         let mut bids = 0;
         for line in generated_lines() {
             let line = line.as_bytes();
-            let [fast, slow] = both::<SlimBid>(line);
-            assert_eq!(fast, slow);
-            let [fast_skipped, slow_skipped] = both::<SkippedBid>(line);
-            assert_eq!(fast_skipped, slow_skipped);
+            same_either_way(line);
             if line.starts_with(br#"{"Bid""#) {
                 // Taken by the fast path, not handed to serde_json.
                 assert!(
                     skim_bid::<SlimBid>(line).is_some() && skim_bid::<SkippedBid>(line).is_some()
                 );
+                assert!(skim_bid::<Bid>(line).is_some() && skim_bid::<FullBid>(line).is_some());
                 bids += 1;
             }
         }
@@ -528,6 +539,10 @@ mod tests {
             r#"{"Bid":{"auction":1,"bidder":2,"price":-3,"date_time":4}}"#,
             r#"{"Bid":{"auction":01,"bidder":2,"price":3,"date_time":4}}"#,
             r#"{"Bid":{"auction":1,"bidder":2,"price":3,"date_time":4,"extra":"é"}}"#,
+            r#"{"Bid":{"auction":1,"bidder":2,"price":3,"date_time":4,"extra":7}}"#,
+            r#"{"Bid":{"auction":1,"bidder":2,"price":3,"date_time":4,"extra":"a","extra":"b"}}"#,
+            r#"{"Bid":{"auction":1,"bidder":2,"price":3,"date_time":4,"channel":"c","url":"u"}}"#,
+            r#"{"Bid":{"auction":"1","bidder":2,"price":3,"date_time":4,"extra":""}}"#,
             r#"{"Bid":{}}"#,
             r#"{"Bid":{"auction":1,}}"#,
         ]
@@ -553,10 +568,7 @@ mod tests {
             lines.push(String::from_utf8(line).unwrap());
         }
         for line in &lines {
-            let [fast, slow] = both::<SlimBid>(line.as_bytes());
-            assert_eq!(fast, slow, "{line}");
-            let [fast, slow] = both::<SkippedBid>(line.as_bytes());
-            assert_eq!(fast, slow, "{line}");
+            same_either_way(line.as_bytes());
         }
     }
 

@@ -1,13 +1,14 @@
-//! A fast path for reading JSON lines in their compact, plain form: a few numbers picked out
-//! of a flat object, the rest skipped, at about twice serde_json's speed on Nexmark bids.
+//! A fast path for reading JSON lines in their compact, plain form: the numbers and strings a
+//! caller wants picked out of a flat object, the rest skipped, at about twice serde_json's
+//! speed on Nexmark bids.
 //!
 //! It accepts only what it can read without doubt, and says so with `None`: every byte
 //! printable ASCII other than a backslash (so no escape, no control character, no multi-byte
 //! character, all valid UTF-8), no white space between tokens, string or unsigned integer
 //! values. A caller hands every other line to serde_json, which decodes it or names what is
-//! wrong with it; on a line both accept, both give the same record. A line of numbers the
-//! caller wants that the fast path reads differently from serde_json is a bug: the tests in
-//! `nexmark.rs` compare the two on generated and on altered lines.
+//! wrong with it; on a line both accept, both give the same record. A line the fast path reads
+//! differently from serde_json is a bug: the tests in `nexmark.rs` compare the two on
+//! generated and on altered lines.
 
 /// True when every byte of `line` is printable ASCII other than a backslash: a line in which
 /// every string stands as it is written. (A branch-free fold, which the compiler vectorises.)
