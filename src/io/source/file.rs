@@ -91,6 +91,7 @@ pub struct FileReader<R> {
     decoded: Vec<R>,
     /// Dead letters, in file order, not yet handed out.
     rejected: Vec<DeadLetter>,
+    /// What turns a line into a record (serde_json unless the pipeline gives its own).
     decode: LineDecoder<R>,
 }
 

@@ -51,6 +51,7 @@ pub struct StdinReader<R> {
     pending: VecDeque<Piece>,
     offset: u64,
     max_record: usize,
+    /// What turns a line into a record (serde_json unless the pipeline gives its own).
     decode: LineDecoder<R>,
 }
 
