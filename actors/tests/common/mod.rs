@@ -308,6 +308,24 @@ pub fn kill_one_of_two(
     );
 }
 
+/// The lines of a group member's log (at `path`) that tell how partitions moved to it and
+/// where it resumed them: what to read first when a takeover made output twice or lost it.
+pub fn takeover_lines(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let told = [
+        "assigned",
+        "revoked",
+        "restored",
+        "resuming",
+        "found output",
+        "repair",
+    ];
+    let lines: Vec<&str> = (log.lines())
+        .filter(|l| told.iter().any(|t| l.contains(t)))
+        .collect();
+    lines.join("\n")
+}
+
 /// The last `n` lines of the log at `path`, without librdkafka's configuration warnings.
 fn log_tail(path: &Path, n: usize) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
