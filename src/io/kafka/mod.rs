@@ -262,31 +262,47 @@ pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Opti
     topic_partitions(&consumer, &topic.brokers, &topic.topic)
 }
 
+/// How long to wait between attempts while the brokers cannot be reached or cannot create a
+/// topic yet: from 200 ms, doubling to 10 s (with jitter), for as long as it takes.
+fn until_reachable() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(200))
+        .with_max_interval(Duration::from_secs(10))
+        .with_max_elapsed_time(None)
+        .build()
+}
+
+/// The error of an operation retried by [`until_reachable`] (which never gives up, so only a
+/// permanent one).
+fn given_up<E>(error: backoff::Error<E>) -> E {
+    match error {
+        backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
+    }
+}
+
 /// One topic's partition count (one metadata request per topic: asking for every topic of a
 /// cluster can be slow), waiting while the brokers cannot be reached.
 fn topic_partitions(consumer: &BaseConsumer, brokers: &str, name: &str) -> Result<Option<u32>> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match consumer.fetch_metadata(Some(name), METADATA_TIMEOUT) {
-            Ok(metadata) => {
-                let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else {
-                    return Ok(None);
-                };
-                return match t.error().map(RDKafkaErrorCode::from) {
-                    None => Ok(Some(t.partitions().len() as u32).filter(|n| *n > 0)),
-                    Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
-                    Some(code) => Err(Error::KafkaTopic {
-                        topic: name.to_string(),
-                        brokers: brokers.to_string(),
-                        problem: format!("the broker answers {code}"),
-                        hint: "check the topic and the job's permissions (--kafka-opt for credentials)",
-                    }),
-                };
-            }
-            Err(e) => tracing::warn!(brokers, "cannot reach Kafka ({e}); retrying in {backoff:?}"),
-        }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+    let fetch = || {
+        (consumer.fetch_metadata(Some(name), METADATA_TIMEOUT)).map_err(backoff::Error::transient)
+    };
+    let warn = |e: KafkaError, pause: Duration| {
+        tracing::warn!(brokers, "cannot reach Kafka ({e}); retrying in {pause:?}");
+    };
+    let metadata = backoff::retry_notify(until_reachable(), fetch, warn)
+        .map_err(|e| Error::kafka(format!("cannot read the metadata of {name}"), given_up(e)))?;
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else {
+        return Ok(None);
+    };
+    match t.error().map(RDKafkaErrorCode::from) {
+        None => Ok(Some(t.partitions().len() as u32).filter(|n| *n > 0)),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(None),
+        Some(code) => Err(Error::KafkaTopic {
+            topic: name.to_string(),
+            brokers: brokers.to_string(),
+            problem: format!("the broker answers {code}"),
+            hint: "check the topic and the job's permissions (--kafka-opt for credentials)",
+        }),
     }
 }
 
@@ -382,34 +398,36 @@ fn create_topics(
 ) -> Vec<(String, String)> {
     let new: Vec<NewTopic<'_>> = topics.iter().map(new_topic).collect();
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
-    let mut refused = Vec::new();
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let mut retry = false;
+    let attempt = || {
+        let mut refused = Vec::new();
         match futures::executor::block_on(admin.create_topics(&new, &options)) {
             Ok(results) => {
                 for result in results {
                     match result {
                         Ok(name) => tracing::info!(topic = %name, "created Kafka topic"),
                         Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                        Err((_, code)) if transient(code) => retry = true,
+                        Err((_, code)) if transient(code) => {
+                            return Err(backoff::Error::transient(()))
+                        }
                         Err((name, code)) => refused.push((name, code.to_string())),
                     }
                 }
             }
-            Err(e) if e.rdkafka_error_code().is_none_or(transient) => retry = true,
+            Err(e) if e.rdkafka_error_code().is_none_or(transient) => {
+                return Err(backoff::Error::transient(()))
+            }
             Err(e) => refused.extend(topics.iter().map(|t| (t.name.to_string(), e.to_string()))),
         }
-        if !retry {
-            return refused;
-        }
+        Ok(refused)
+    };
+    let warn = |(), pause: Duration| {
         tracing::warn!(
             brokers,
-            "cannot create the job's Kafka topics yet; retrying in {backoff:?}"
+            "cannot create the job's Kafka topics yet; retrying in {pause:?}"
         );
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
+    };
+    // Retried for as long as it takes: an error can only be a permanent one, which there is not.
+    backoff::retry_notify(until_reachable(), attempt, warn).unwrap_or_default()
 }
 
 /// The partition count of topic `name` once the brokers' metadata shows it (it can lag behind
