@@ -262,6 +262,21 @@ pub enum Error {
         /// serde_json's error.
         source: serde_json::Error,
     },
+    /// A partition's output in Kafka goes on past the changelog checkpoint a process resumes
+    /// that partition from: resending from there would make results twice.
+    #[error("Kafka topic {topic} partition {partition} holds output of epoch {found} from {writer}, after the newest checkpoint of that key partition the changelog gave this process (epoch {restored}); resuming from it would write results twice, so the job stops. Either the changelog was read short (restart the process to read it again) or another process still writes this partition's output (a process that hung past its session timeout: kill it, then restart this one)")]
+    OutputAhead {
+        /// The output topic.
+        topic: String,
+        /// Its partition holding the newer output.
+        partition: i32,
+        /// The writer (key partition) whose output it is.
+        writer: String,
+        /// The newer output's epoch.
+        found: u64,
+        /// The epoch of the checkpoint resumed from.
+        restored: u64,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

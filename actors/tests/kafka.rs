@@ -994,6 +994,48 @@ fn an_erased_key_stays_erased_after_a_kafka_takeover() {
     assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
 }
 
+/// A new owner that resumes a key partition from a checkpoint older than output already in the
+/// output topic (the changelog read short, or its last owner still writing) stops, naming the
+/// epochs, instead of making those results again.
+#[test]
+fn output_newer_than_the_restored_checkpoint_stops_the_new_owner() {
+    use spate::io::kafka::{KafkaSettings, KafkaSink, KafkaTopic};
+    use spate::io::sink::{EpochSink, EpochStats, Lines, OutputStream};
+    use spate::Error;
+
+    let broker = Tansu::start();
+    let topic = KafkaTopic {
+        brokers: broker.brokers(),
+        topic: "ahead-out".into(),
+    };
+    let open = || KafkaSink::open(&topic, &KafkaSettings::default(), "ahead", 2).unwrap();
+    let sink = open();
+    for epoch in [5, 6] {
+        let lines = Lines::unkeyed(format!("{{\"epoch\":{epoch}}}\n").into_bytes());
+        let staged = sink
+            .stage_keyed(epoch, OutputStream::Results, "p001", lines)
+            .unwrap();
+        sink.commit(epoch, staged.into_iter().collect(), &EpochStats::default())
+            .unwrap();
+    }
+    match open().recover_resent(&[("p001".into(), 5)]) {
+        Err(Error::OutputAhead {
+            partition,
+            writer,
+            found,
+            restored,
+            ..
+        }) => assert_eq!(
+            (partition, writer.as_str(), found, restored),
+            (1, "p001", 6, 5)
+        ),
+        other => panic!("expected OutputAhead, got {other:?}"),
+    }
+    // Resuming from the newest checkpoint, or another writer's, is what a takeover does.
+    open().recover_resent(&[("p001".into(), 6)]).unwrap();
+    open().recover_resent(&[("p000".into(), 3)]).unwrap();
+}
+
 /// The repartition topic of a chained pipeline in a consumer group: each writer's exchange
 /// batch for key partition q lands in partition q once, even when its epoch is sent again
 /// after a takeover, and reads back beside the job's input with its sender.

@@ -6,7 +6,10 @@
 //! sequence in the epoch; at start the sink reads each partition's tail back to the last committed epoch and
 //! skips the replayed records found there. A writer's records go to the output partition of
 //! the same number, where a key's records land with Kafka's default partitioner too when
-//! results are keyed like the input.
+//! results are keyed like the input. A process that takes a key partition over from the
+//! changelog resends the outputs of the checkpoint it restored; when that writer's output in
+//! the topic already goes past that checkpoint, it stops ([`Error::OutputAhead`]) rather than
+//! make those results a second time.
 
 use crate::checkpoint::Epoch;
 use crate::io::kafka::producer::{Producer, OUTPUT_SETTINGS};
@@ -97,7 +100,10 @@ enum Tail {
     Older,
     /// Output being recovered: note it so it is not sent again.
     Present,
-    /// Neither (another writer's, or newer).
+    /// The same writer's, of an epoch after the one being recovered: that writer's output
+    /// went on past the checkpoint this process resumes it from ([`Error::OutputAhead`]).
+    Newer,
+    /// Neither (another writer's, or newer output the caller does not judge).
     Ignore,
 }
 
@@ -276,7 +282,8 @@ impl KafkaSink {
 
     /// Reads back from the end of each of `partitions` of `stream`'s topic until `classify`
     /// calls a record of this job [`Tail::Older`] (or the start), noting the records it calls
-    /// [`Tail::Present`].
+    /// [`Tail::Present`]. Returns the first record it calls [`Tail::Newer`], if any: (partition,
+    /// epoch).
     fn scan_tail(
         &self,
         consumer: &BaseConsumer,
@@ -284,7 +291,8 @@ impl KafkaSink {
         partitions: &[i32],
         classify: impl Fn(&[u8], Epoch) -> Tail,
         present: &mut Present,
-    ) -> Result<()> {
+    ) -> Result<Option<(i32, Epoch)>> {
+        let mut newer = None;
         let topic = &self.topics[stream_index(stream)];
         let fail = |e: KafkaError| {
             let action = format!(
@@ -336,6 +344,7 @@ impl KafkaSink {
                                 .or_default()
                                 .insert(seq);
                         }
+                        Tail::Newer => newer = newer.or(Some((q, epoch))),
                         Tail::Ignore => {}
                     }
                     Ok(())
@@ -347,7 +356,7 @@ impl KafkaSink {
                 step = step.saturating_mul(2);
             }
         }
-        Ok(())
+        Ok(newer)
     }
 }
 
@@ -479,9 +488,19 @@ impl EpochSink for KafkaSink {
                     _ if w != writer.as_bytes() => Tail::Ignore,
                     e if e < *resent_epoch => Tail::Older,
                     e if e == *resent_epoch => Tail::Present,
-                    _ => Tail::Ignore,
+                    _ => Tail::Newer,
                 };
-                self.scan_tail(&consumer, stream, &partitions, classify, &mut present)?;
+                let newer =
+                    self.scan_tail(&consumer, stream, &partitions, classify, &mut present)?;
+                if let Some((partition, found)) = newer {
+                    return Err(Error::OutputAhead {
+                        topic: self.topics[stream_index(stream)].name.clone(),
+                        partition,
+                        writer: writer.clone(),
+                        found,
+                        restored: *resent_epoch,
+                    });
+                }
             }
         }
         Self::log_found(&present);
