@@ -339,4 +339,32 @@ mod tests {
         core.process([30]); // key 2, never stored: nothing to clear
         assert_eq!(core.key_count(), 0);
     }
+
+    /// Emits each record it is handed over, and nothing when only shown it.
+    struct Moved;
+
+    impl KeyedOperator for Moved {
+        type Key = u64;
+        type Event = String;
+        type State = ();
+        type Output = String;
+
+        fn on_event(&self, _: &String, _: &mut KeyedContext<'_, u64, (), String>) {}
+
+        fn on_event_owned(&self, s: String, ctx: &mut KeyedContext<'_, u64, (), String>) {
+            ctx.emit(s);
+        }
+    }
+
+    #[test]
+    fn the_partition_hands_each_record_over_to_the_operator() {
+        let mut core = PartitionCore::new(
+            Arc::new(Moved),
+            Arc::new(|s: &String| s.len() as u64),
+            Arc::new(|_: &String| 0),
+            TimeRules::default(),
+        );
+        core.process(["a".to_string(), "bc".to_string()]);
+        assert_eq!(core.take_outputs(), ["a", "bc"]);
+    }
 }

@@ -110,6 +110,18 @@ pub trait KeyedOperator: Send + Sync + 'static {
         ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
     );
 
+    /// [`on_event`](Self::on_event) with the record handed over: the engine is done with
+    /// each record once the operator has seen it, so an operator that keeps a record or moves
+    /// its fields into an output (a buffer, a pass-through) takes them here instead of cloning.
+    /// Calls `on_event` by default.
+    fn on_event_owned(
+        &self,
+        event: Self::Event,
+        ctx: &mut KeyedContext<'_, Self::Key, Self::State, Self::Output>,
+    ) {
+        self.on_event(&event, ctx);
+    }
+
     /// Called when a timer registered by this key fires; nothing by default (an operator that
     /// registers no timers needs no handler).
     fn on_timer(

@@ -105,8 +105,17 @@ impl<Op: OrderedOperator> KeyedOperator for InOrder<Op> {
         event: &Op::Event,
         ctx: &mut KeyedContext<'_, Op::Key, Self::State, Op::Output>,
     ) {
+        self.on_event_owned(event.clone(), ctx);
+    }
+
+    /// Keeps the record until the watermark passes its time.
+    fn on_event_owned(
+        &self,
+        event: Op::Event,
+        ctx: &mut KeyedContext<'_, Op::Key, Self::State, Op::Output>,
+    ) {
         let time = ctx.time();
-        ctx.state().waiting.push(time, event.clone());
+        ctx.state().waiting.push(time, event);
         // Released once the watermark passes `time`: then nothing at `time` is still on time.
         ctx.register_event_timer(time.saturating_add(1));
     }

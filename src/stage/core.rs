@@ -176,7 +176,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             }
             clock.max_event_time = clock.max_event_time.max(time);
             stats.processed += 1;
-            self.on_event(&key, &event, time);
+            self.on_event(&key, event, time);
         }
         let clock = &mut self.inputs[from];
         clock.watermark = clock.watermark.max(watermark);
@@ -210,7 +210,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 continue;
             }
             stats.processed += 1;
-            self.on_event(&key, &event, time);
+            self.on_event(&key, event, time);
             let clock = &mut self.inputs[input];
             if time > clock.max_event_time {
                 clock.max_event_time = time;
@@ -237,7 +237,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// Without a state TTL the key's entry is looked up only if the operator reads or writes
     /// it ([`KeyedContext::lazy`]); with one, every record refreshes its key's TTL, so the
     /// entry is touched first.
-    fn on_event(&mut self, key: &Op::Key, event: &Op::Event, time: Millis) {
+    fn on_event(&mut self, key: &Op::Key, event: Op::Event, time: Millis) {
         let clock = Clock {
             time,
             watermark: self.watermark,
@@ -256,7 +256,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             }
             None => KeyedContext::lazy(key, &mut self.state, out, clock, &self.rules),
         };
-        self.operator.on_event(event, &mut ctx);
+        self.operator.on_event_owned(event, &mut ctx);
         let cleared = ctx.cleared;
         self.key_outputs(key);
         if cleared {

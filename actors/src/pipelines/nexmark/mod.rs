@@ -129,7 +129,7 @@ pub fn auctions<B: NexmarkBid>(
 /// Emits what `map` makes of each bid (a `B`), keeping no state: the stateless queries.
 pub struct Stateless<F, B = Bid> {
     map: F,
-    _bid: PhantomData<fn(&B)>,
+    _bid: PhantomData<fn(B)>,
 }
 
 impl<F, B> Stateless<F, B> {
@@ -146,7 +146,7 @@ impl<O, F, B> KeyedOperator for Stateless<F, B>
 where
     O: Send + 'static,
     B: NexmarkBid,
-    F: Fn(&B) -> Option<O> + Send + Sync + 'static,
+    F: Fn(B) -> Option<O> + Send + Sync + 'static,
 {
     type Key = u64;
     type Event = B;
@@ -154,6 +154,11 @@ where
     type Output = O;
 
     fn on_event(&self, bid: &B, ctx: &mut KeyedContext<'_, u64, (), O>) {
+        self.on_event_owned(bid.clone(), ctx);
+    }
+
+    /// `map` takes the bid, so its strings move into the output uncopied.
+    fn on_event_owned(&self, bid: B, ctx: &mut KeyedContext<'_, u64, (), O>) {
         if let Some(out) = (self.map)(bid) {
             ctx.emit(out);
         }

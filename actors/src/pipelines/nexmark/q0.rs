@@ -25,13 +25,13 @@ pub fn pipeline() -> impl spate::Runnable {
     bids("nexmark-q0", "Nexmark q0: every bid, passed through", |b| {
         b.auction
     })
-    .process(Stateless::new(|b: &Bid| {
+    .process(Stateless::new(|b: Bid| {
         Some(PassedBid {
             auction: b.auction,
             bidder: b.bidder,
             price: b.price,
             date_time: b.date_time,
-            extra: b.extra.clone(),
+            extra: b.extra,
         })
     }))
 }

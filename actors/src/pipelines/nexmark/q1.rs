@@ -35,13 +35,13 @@ pub fn pipeline() -> impl spate::Runnable {
         "Nexmark q1: every bid, its price × 0.908",
         |b| b.auction,
     )
-    .process(Stateless::new(|b: &Bid| {
+    .process(Stateless::new(|b: Bid| {
         Some(EuroBid {
             auction: b.auction,
             bidder: b.bidder,
             price: euros(b.price),
             date_time: b.date_time,
-            extra: b.extra.clone(),
+            extra: b.extra,
         })
     }))
 }

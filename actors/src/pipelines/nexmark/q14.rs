@@ -40,7 +40,7 @@ pub fn time_type(time: Millis) -> &'static str {
     }
 }
 
-fn classify(bid: &Bid) -> Option<ClassifiedBid> {
+fn classify(bid: Bid) -> Option<ClassifiedBid> {
     // 0.908 × price in (1e6, 5e7), in exact integers: 908 × price in (1e9, 5e10).
     let scaled = bid.price as u128 * 908;
     (scaled > 1_000_000_000 && scaled < 50_000_000_000).then(|| ClassifiedBid {
@@ -49,8 +49,8 @@ fn classify(bid: &Bid) -> Option<ClassifiedBid> {
         price: euros(bid.price),
         bid_time_type: time_type(bid.date_time),
         date_time: bid.date_time,
-        extra: bid.extra.clone(),
         c_counts: bid.extra.bytes().filter(|&b| b == b'c').count() as u64,
+        extra: bid.extra,
     })
 }
 

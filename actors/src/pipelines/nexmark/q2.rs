@@ -20,7 +20,7 @@ pub fn pipeline() -> impl spate::Runnable {
         "Nexmark q2: auction and price of the bids on auctions whose id is a multiple of 123",
         |b| b.auction,
     )
-    .process(Stateless::new(|b: &SlimBid| {
+    .process(Stateless::new(|b: SlimBid| {
         b.auction.is_multiple_of(123).then_some(AuctionPrice {
             auction: b.auction,
             price: b.price,

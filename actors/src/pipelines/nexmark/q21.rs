@@ -38,7 +38,7 @@ pub fn url_channel_id(url: &str) -> Option<&str> {
     None
 }
 
-fn with_channel_id(bid: &FullBid) -> Option<ChannelBid> {
+fn with_channel_id(bid: FullBid) -> Option<ChannelBid> {
     let known = ["apple", "google", "facebook", "baidu"]
         .iter()
         .position(|c| bid.channel.eq_ignore_ascii_case(c));
@@ -50,7 +50,7 @@ fn with_channel_id(bid: &FullBid) -> Option<ChannelBid> {
         auction: bid.auction,
         bidder: bid.bidder,
         price: bid.price,
-        channel: bid.channel.clone(),
+        channel: bid.channel,
         channel_id,
     })
 }

@@ -26,13 +26,13 @@ pub struct UrlBid {
     pub dir3: Option<String>,
 }
 
-fn split_url(bid: &FullBid) -> Option<UrlBid> {
+fn split_url(bid: FullBid) -> Option<UrlBid> {
     let mut parts = bid.url.split('/').skip(3).map(String::from);
     Some(UrlBid {
         auction: bid.auction,
         bidder: bid.bidder,
         price: bid.price,
-        channel: bid.channel.clone(),
+        channel: bid.channel,
         dir1: parts.next(),
         dir2: parts.next(),
         dir3: parts.next(),
