@@ -277,6 +277,44 @@ pub enum Error {
         /// The epoch of the checkpoint resumed from.
         restored: u64,
     },
+    /// The state directory holds a checkpoint of a partition that the job's changelog topic
+    /// does not.
+    #[error("the state directory {state} holds a checkpoint of partition {partition} (epoch {epoch}) that the changelog topic {topic} does not: the topic was deleted or belongs to another job; restore the topic, or start over with a new --state directory and --app-id")]
+    ChangelogLost {
+        /// The state directory.
+        state: PathBuf,
+        /// The key partition.
+        partition: u32,
+        /// The epoch of its local checkpoint.
+        epoch: u64,
+        /// The changelog topic.
+        topic: String,
+    },
+    /// A record of a repartition topic is not an exchange batch spate wrote for this job.
+    #[error("{place} holds a record that is not an exchange batch of this job ({detail}); the topic belongs to spate: use another --app-id, or delete the topic only together with the job's state")]
+    ForeignExchange {
+        /// Where the record is: topic, partition and offset, or the partitions between which
+        /// it was exchanged.
+        place: String,
+        /// Why it is not one.
+        detail: String,
+    },
+    /// The job must read input again that its source cannot give twice (stdin).
+    #[error("a partition must replay its input, but {source_name} cannot be read again; rerun with a file or generator source (the state directory keeps the last checkpoint)")]
+    NotReplayable {
+        /// The source.
+        source_name: &'static str,
+    },
+    /// A Kafka partition gave nothing for a while although records were expected there.
+    #[error("timed out reading {what} at offset {offset}: the broker answered nothing for {}", humantime::format_duration(*waited))]
+    KafkaReadTimeout {
+        /// The partition read, and why.
+        what: String,
+        /// The offset the read waited at.
+        offset: i64,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

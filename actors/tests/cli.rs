@@ -263,6 +263,51 @@ fn stdin_with_the_continuous_trigger() {
     );
 }
 
+/// A job on stdin that crashed before its last checkpoint cannot get its input again: the
+/// restart stops, saying so and what to run instead, rather than skip or redo epochs.
+#[test]
+fn a_restart_that_must_replay_stdin_stops_saying_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, sink) = (tmp.path().join("state"), tmp.path().join("out"));
+    let (state, sink) = (state.to_str().unwrap(), format!("file:{}", sink.display()));
+    let input: String = (0..2_000)
+        .map(|i| {
+            format!(
+                "{{\"tx_id\":{i},\"user_id\":{},\"amount\":1.5,\"merchant_id\":1,\"event_ms\":{}}}\n",
+                i % 50,
+                i * 1_000
+            )
+        })
+        .collect();
+    let run = |crash: Option<&str>| {
+        let args = ["run", "tx-windows", "--source", "stdin", "--sink", &sink];
+        let mut command = spate(&args);
+        command.args(["--state", state, "--max-records-per-epoch", "100"]);
+        command.args(["--checkpoint-interval", "1h"]);
+        if let Some(epoch) = crash {
+            command.env("SPATE_CRASH_BEFORE_COMMIT", epoch);
+        }
+        let mut child = (command.stdin(Stdio::piped()).stdout(Stdio::null()))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        // The crashed run stops reading: a broken pipe is expected then.
+        let _ = pipe.write_all(input.as_bytes());
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    };
+    let crashed = run(Some("3"));
+    assert!(!crashed.status.success(), "the crash point was not reached");
+    let restarted = run(None);
+    let err = String::from_utf8_lossy(&restarted.stderr);
+    assert!(!restarted.status.success(), "{err}");
+    assert!(
+        err.contains("stdin cannot be read again") && err.contains("rerun with a file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_second_job_on_the_same_state_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();

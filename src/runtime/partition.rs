@@ -476,10 +476,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             match chain.runner.decode(&record.batch) {
                 Ok(batch) => decoded.push((record.from as usize, batch)),
                 Err(detail) => {
-                    self.fatal(Error::Runtime(format!(
-                        "partition {}: an exchange batch from partition {} in the repartition topic does not decode ({detail}); the topic holds another job's batches: use another --app-id",
-                        self.partition, record.from
-                    )));
+                    self.fatal(Error::ForeignExchange {
+                        place: format!(
+                            "the repartition topic (a batch from partition {} to partition {})",
+                            record.from, self.partition
+                        ),
+                        detail: format!("it does not decode: {detail}"),
+                    });
                     return Ok(());
                 }
             }

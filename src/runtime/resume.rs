@@ -160,7 +160,8 @@ fn restore_partitions(
                 let later = found.checkpoint.later.as_ref().map(|l| &l.meta);
                 let later_tree = partition.stage(1);
                 let stale = local != found.checkpoint.meta
-                    || later.is_some_and(|meta| later_tree.checkpoint().ok().as_ref() != Some(meta));
+                    || later
+                        .is_some_and(|meta| later_tree.checkpoint().ok().as_ref() != Some(meta));
                 if stale {
                     tracing::info!(
                         partition = p,
@@ -177,12 +178,12 @@ fn restore_partitions(
                 restored.push(Some(found.checkpoint));
             }
             None if local.epoch > 0 => {
-                return Err(Error::Runtime(format!(
-                    "the state directory {} holds a checkpoint of partition {p} (epoch {}) that the changelog topic {} does not: the topic was deleted or belongs to another job; restore the topic, or start over with a new --state directory and --app-id",
-                    store.path().display(),
-                    local.epoch,
-                    changelog.topic()
-                )))
+                return Err(Error::ChangelogLost {
+                    state: store.path().to_path_buf(),
+                    partition: p,
+                    epoch: local.epoch,
+                    topic: changelog.topic().to_string(),
+                })
             }
             None => restored.push(None),
         }

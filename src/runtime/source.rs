@@ -176,9 +176,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
         if !self.reader.replayable()
             && (plan.from.parts() != self.reader.position().parts() || !plan.replay.is_empty())
         {
-            return Err(Error::Runtime(
-                "a partition must replay its input, but stdin cannot be read again; rerun with a file or generator source (the state directory keeps the last checkpoint)".into(),
-            ));
+            return Err(Error::NotReplayable {
+                source_name: "stdin",
+            });
         }
         self.reader.seek(plan.from.clone())
     }

@@ -221,12 +221,15 @@ pub fn read_range(
         .map_err(fail)?;
     consumer.assign(&list).map_err(fail)?;
     let mut next = from;
+    let waited = Duration::from_secs(30);
     while next < stop {
-        let message = match consumer.poll(Duration::from_secs(30)) {
+        let message = match consumer.poll(waited) {
             None => {
-                return Err(Error::Runtime(format!(
-                    "timed out reading {what} at offset {next}"
-                )))
+                return Err(Error::KafkaReadTimeout {
+                    what: what.to_string(),
+                    offset: next,
+                    waited,
+                })
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Err(e)) => return Err(fail(e)),

@@ -70,10 +70,13 @@ impl<R: Send> SourceReader<R> for WithExchange<R> {
             .iter()
             .find(|d| d.input.as_deref() == Some(&self.exchange))
         {
-            return Err(Error::Runtime(format!(
-                "{} holds a record that is not an exchange batch (partition {:?}, offset {}): {}; the topic belongs to spate: delete it only with the job's state",
-                self.exchange, bad.partition, bad.offset, bad.error
-            )));
+            return Err(Error::ForeignExchange {
+                place: format!(
+                    "{} (partition {:?}, offset {})",
+                    self.exchange, bad.partition, bad.offset
+                ),
+                detail: bad.error.clone(),
+            });
         }
         for (record, route) in self.read.drain(..).zip(self.routes.drain(..)) {
             match record {
