@@ -315,6 +315,16 @@ pub enum Error {
         /// How long it waited.
         waited: std::time::Duration,
     },
+    /// Kafka refused records a producer sent (a delivery report with an error).
+    #[error(
+        "Kafka did not accept {what}: {error}; the job stops and a restart resends it exactly once"
+    )]
+    KafkaRejected {
+        /// What was sent, e.g. "the output of epoch 7".
+        what: String,
+        /// The first delivery error.
+        error: String,
+    },
     /// Anything else the runtime reports (actor mailbox closed, invariant broken).
     #[error("{0}")]
     Runtime(String),

@@ -448,25 +448,31 @@ fn created_partitions(
         problem,
         hint,
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(n) = topic_partitions(consumer, brokers, name)? {
-            return Ok(n);
-        }
-        if let Some((_, why)) = refused.iter().find(|(topic, _)| topic == name) {
-            return Err(missing(
+    let shown = || match topic_partitions(consumer, brokers, name) {
+        Ok(Some(n)) => Ok(n),
+        Err(e) => Err(backoff::Error::permanent(e)),
+        Ok(None) => Err(match refused.iter().find(|(topic, _)| topic == name) {
+            Some((_, why)) => backoff::Error::permanent(missing(
                 format!("cannot be created: {why}"),
                 "create it by hand or grant the job's principal CreateTopics",
-            ));
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(missing(
+            )),
+            None => backoff::Error::transient(missing(
                 "still missing 30 s after it was created".into(),
                 "the broker's log says why it dropped it; start the job again once it is there",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            )),
+        }),
+    };
+    backoff::retry(until_shown(), shown).map_err(given_up)
+}
+
+/// How long to wait for a created topic to show in the metadata: from 100 ms, doubling to 2 s,
+/// for 30 s in all.
+fn until_shown() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(100))
+        .with_max_interval(Duration::from_secs(2))
+        .with_max_elapsed_time(Some(Duration::from_secs(30)))
+        .build()
 }
 
 #[cfg(test)]

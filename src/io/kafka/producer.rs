@@ -128,9 +128,10 @@ impl Producer {
             self.serve(&mut waiting)?;
         }
         match self.inner.context().first_error() {
-            Some(error) => Err(Error::Runtime(format!(
-                "Kafka did not accept {what}: {error}; the job stops and a restart resends it exactly once"
-            ))),
+            Some(error) => Err(Error::KafkaRejected {
+                what: what.to_string(),
+                error,
+            }),
             None => Ok(()),
         }
     }

@@ -14,8 +14,11 @@ use std::sync::Arc;
 
 /// `lines` (JSON objects, one per line) as the bytes of one Parquet file.
 pub(super) fn encode(lines: &[u8]) -> Result<Vec<u8>> {
-    let failed =
-        |e: &dyn std::fmt::Display| Error::Runtime(format!("cannot write results as Parquet: {e}"));
+    let failed = |e: &dyn std::fmt::Display| Error::Sink {
+        sink: "the file sink".into(),
+        action: "write results as Parquet".into(),
+        detail: e.to_string(),
+    };
     let mut cursor = Cursor::new(lines);
     let (schema, _) = infer_json_schema_from_seekable(&mut cursor, None).map_err(|e| failed(&e))?;
     let schema = Arc::new(schema);
