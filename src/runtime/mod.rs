@@ -62,6 +62,11 @@
 //!   and is acknowledged before `e` commits.
 //! - *Restarts are local.* A partition that panics restores its own checkpoint; the source
 //!   replays the recorded epochs since, and partitions that are ahead skip them.
+//! - *A takeover resends one epoch, and only that.* A process that takes a Kafka partition
+//!   over restores the changelog's newest checkpoint and commits that epoch's outputs again
+//!   (the sink skips what is visible). Output of a later epoch of that partition in the topic
+//!   would mean the changelog was read short or another process still writes it: the job
+//!   stops (`Error::OutputAhead`) rather than make those results twice.
 //!
 //! # Where things live
 //!
