@@ -265,18 +265,35 @@ pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Opti
     topic_partitions(&consumer, &topic.brokers, &topic.topic)
 }
 
-/// How long to wait between attempts while the brokers cannot be reached or cannot create a
-/// topic yet: from 200 ms, doubling to 10 s (with jitter), for as long as it takes.
-fn until_reachable() -> backoff::ExponentialBackoff {
+/// Pauses between attempts: from `first`, doubling (with jitter) up to `longest`, for `total`
+/// in all (`None`: for as long as it takes).
+fn pauses(
+    first: Duration,
+    longest: Duration,
+    total: Option<Duration>,
+) -> backoff::ExponentialBackoff {
     backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(Duration::from_millis(200))
-        .with_max_interval(Duration::from_secs(10))
-        .with_max_elapsed_time(None)
+        .with_initial_interval(first)
+        .with_max_interval(longest)
+        .with_max_elapsed_time(total)
         .build()
 }
 
-/// The error of an operation retried by [`until_reachable`] (which never gives up, so only a
-/// permanent one).
+/// While the brokers cannot be reached or cannot create a topic yet: from 200 ms, doubling to
+/// 10 s, for as long as it takes.
+fn until_reachable() -> backoff::ExponentialBackoff {
+    pauses(Duration::from_millis(200), Duration::from_secs(10), None)
+}
+
+/// While a created topic does not show in the metadata yet: from 100 ms, doubling to 2 s, for
+/// 30 s in all.
+fn until_shown() -> backoff::ExponentialBackoff {
+    let total = Some(Duration::from_secs(30));
+    pauses(Duration::from_millis(100), Duration::from_secs(2), total)
+}
+
+/// The error a retried operation ended with: a permanent one, or the last transient one once
+/// the pauses ran out ([`until_reachable`]'s never do).
 fn given_up<E>(error: backoff::Error<E>) -> E {
     match error {
         backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
@@ -463,16 +480,6 @@ fn created_partitions(
         }),
     };
     backoff::retry(until_shown(), shown).map_err(given_up)
-}
-
-/// How long to wait for a created topic to show in the metadata: from 100 ms, doubling to 2 s,
-/// for 30 s in all.
-fn until_shown() -> backoff::ExponentialBackoff {
-    backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(Duration::from_millis(100))
-        .with_max_interval(Duration::from_secs(2))
-        .with_max_elapsed_time(Some(Duration::from_secs(30)))
-        .build()
 }
 
 #[cfg(test)]
