@@ -153,12 +153,16 @@ pub struct PartitionCheckpoint {
     /// sent its end of time sends nothing more, so its channel must not fall back to the
     /// stage's (smallest) watermark.
     pub channel_watermarks: Vec<Millis>,
+    /// The partition's state buckets, as a power of two (see [`crate::state::BUCKETS`]); 0
+    /// before its first checkpoint, which takes the job's (more with `--state-memory`).
+    pub bucket_bits: u32,
 }
 
 /// Version of the on-disk state layout ([`crate::state`]); a state directory of another
 /// version is refused rather than misread. 6: checkpoints keep a later stage's watermark per
-/// upstream partition ([`PartitionCheckpoint::channel_watermarks`]).
-pub const STATE_FORMAT: u32 = 6;
+/// upstream partition ([`PartitionCheckpoint::channel_watermarks`]). 7: a partition's bucket
+/// count is part of its checkpoint ([`PartitionCheckpoint::bucket_bits`]).
+pub const STATE_FORMAT: u32 = 7;
 
 /// Who a state directory belongs to: checked at start so state is never reused by another job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

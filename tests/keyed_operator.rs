@@ -140,13 +140,9 @@ fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
     tree.write_checkpoint(core.drain_changes(), &meta).unwrap();
 
     let restored = |tree: &spate::state::PartitionStore| {
-        let entries = tree.entries().unwrap();
         let mut core = make();
-        let buckets = entries
-            .into_iter()
-            .map(|(b, bucket, _)| (b, bucket))
-            .collect();
-        core.restore(&tree.checkpoint().unwrap(), buckets);
+        core.restore_stored(&tree.checkpoint().unwrap(), tree)
+            .unwrap();
         core
     };
     let mut core = restored(&tree);

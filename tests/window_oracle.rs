@@ -90,14 +90,9 @@ where
         if i == restart_at {
             let meta = core.checkpoint_meta(i as u64 + 1);
             tree.write_checkpoint(core.drain_changes(), &meta).unwrap();
-            let restored = tree
-                .entries()
-                .unwrap()
-                .into_iter()
-                .map(|(b, bucket, _)| (b, bucket))
-                .collect();
             core = make();
-            core.restore(&tree.checkpoint().unwrap(), restored);
+            core.restore_stored(&tree.checkpoint().unwrap(), &tree)
+                .unwrap();
         }
     }
     assert_eq!(core.key_count(), 0, "state left after the end of input");

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
@@ -729,4 +729,53 @@ fn a_reader_that_goes_away_ends_a_command_quietly() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `--state-memory` keeps what does not fit in memory in the `--state` directory: without one,
+/// and on a directory whose state was written without it, the job stops naming what to change;
+/// `spate state` refuses a directory written with it instead of finding nothing there.
+#[test]
+fn state_memory_is_refused_where_it_cannot_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tx.jsonl");
+    write_transactions(&input, 2_000, 50, 7, false);
+    let source = file_arg(&input);
+    let dir = |name: &str| tmp.path().join(name).display().to_string();
+    let job = |out: &str| {
+        let sink = format!("file:{}", dir(out));
+        let args = ["run", "tx-windows", "--source", &source, "--sink", &sink];
+        spate(&args)
+    };
+    let fails = |mut command: Command, says: &[&str]| {
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        for part in says {
+            assert!(stderr.contains(part), "no `{part}` in: {stderr}");
+        }
+    };
+    let mut alone = job("a");
+    alone.args(["--state-memory", "1MiB"]);
+    fails(alone, &["--state-memory", "give one"]);
+
+    assert!(job("b")
+        .args(["--state", &dir("b.state")])
+        .status()
+        .unwrap()
+        .success());
+    let mut later = job("b");
+    later.args(["--state", &dir("b.state"), "--state-memory", "1MiB"]);
+    fails(later, &["written without --state-memory", &dir("b.state")]);
+
+    let mut limited = job("c");
+    limited.args(["--state", &dir("c.state"), "--state-memory", "16KiB"]);
+    assert!(limited.status().unwrap().success());
+    assert_eq!(
+        committed(&tmp.path().join("c")),
+        committed(&tmp.path().join("b"))
+    );
+    fails(
+        spate(&["state", "inspect", "--state", &dir("c.state")]),
+        &["--state-memory", "bucket logs"],
+    );
 }

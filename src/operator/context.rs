@@ -240,8 +240,8 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
     /// Forgets this key: its state and its timers. The next checkpoint deletes it from sled.
     pub fn clear_state(&mut self) {
         self.cleared = true;
-        if let KeyEntry::Unread(keyed) = &self.entry {
-            if keyed.entry(self.key).is_none() {
+        if let KeyEntry::Unread(keyed) = &mut self.entry {
+            if !keyed.contains(self.key) {
                 return; // nothing to forget
             }
         }

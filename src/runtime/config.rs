@@ -122,6 +122,10 @@ pub struct RunConfig {
     pub stop: Arc<AtomicBool>,
     /// Records read per source chunk (one batch per partition per chunk).
     pub chunk_size: usize,
+    /// Bytes of keyed state to keep in memory (`--state-memory`), shared evenly by the
+    /// partitions; the rest stays in the state store and is read back when a key of it is
+    /// needed. `None`: all of it in memory.
+    pub state_memory: Option<u64>,
     /// Largest number of records read into one epoch (`None`: no limit besides the trigger).
     /// Bounds the memory an epoch's outputs and late records can take when input is fast.
     pub max_records_per_epoch: Option<u64>,
@@ -187,6 +191,7 @@ impl Default for RunConfig {
             stop: Arc::new(AtomicBool::new(false)),
             chunk_size: 16 * 1024,
             max_records_per_epoch: None,
+            state_memory: None,
             kafka: KafkaSettings::default(),
             until_end: false,
             group: false,

@@ -243,6 +243,8 @@ struct JobParts<R> {
     partitions: u32,
     /// A chained pipeline's exchange goes through the repartition topic (a consumer group).
     exchange_topic: bool,
+    /// Each partition's share of `--state-memory`, in bytes.
+    memory_budget: Option<u64>,
 }
 
 /// Claims the state directory, opens the job's readers, sink and changelog, and finds where it
@@ -264,6 +266,7 @@ where
     let n = key_partitions(config, &plan.inputs, &sources, &app_id)?;
     let info = claim(plan, config, store, (&sources, &sinks, n))?;
     let ids: Vec<u32> = assignment.map_or_else(|| (0..n).collect(), |a| a.ids.clone());
+    let ids_len = ids.len();
     let job = (&info, store, plan.name.as_str());
     let reader = with_open_context(config, job, (&app_id, assignment), |open| {
         match &plan.open_inputs {
@@ -282,6 +285,7 @@ where
         _ => (reader, sink),
     };
     let changelog = open_changelog(plan, config, (&sources, exchange_topic), &app_id, n)?;
+    check_state_memory(config, changelog.is_some())?;
     let model = match &plan.model {
         Some(spec) => Some(open_model(spec, plan, config, store)?),
         None => {
@@ -311,7 +315,21 @@ where
         model,
         partitions: n,
         exchange_topic,
+        memory_budget: (config.state_memory).map(|limit| limit / ids_len.max(1) as u64),
     })
+}
+
+/// Refuses `--state-memory` with a Kafka changelog: it keeps the state's buckets in a log in
+/// the `--state` directory, checkpointed there.
+fn check_state_memory(config: &RunConfig, changelog: bool) -> Result<()> {
+    match config.state_memory {
+        Some(limit) if changelog => Err(Error::config(
+            "--state-memory",
+            bytesize::ByteSize(limit),
+            "it does not work with a Kafka changelog yet (a job reading Kafka): run without it",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The job's Kafka changelog, when its state follows its partitions: every input a topic (a
@@ -585,6 +603,7 @@ where
             trees: parts.stores.clone(),
             key_partitions: parts.partitions,
             exchange_topic: parts.exchange_topic,
+            memory_budget: parts.memory_budget,
         };
         let addr =
             actix::Supervisor::start_in_arbiter(&workers[index % workers.len()], move |_| {

@@ -123,8 +123,6 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     seen: u64,
     /// Records of each input the core had received when the epoch began.
     received_before: Vec<u64>,
-    /// Stored size of each state bucket, for the state-bytes metric.
-    bucket_bytes: Vec<u64>,
     /// Set when operator code panicked; the restart restores the checkpoint.
     failure: Option<String>,
     restarts: u32,
@@ -172,6 +170,9 @@ pub(crate) struct PartitionSetup {
     pub(crate) key_partitions: u32,
     /// A chained pipeline's exchange goes through the repartition topic.
     pub(crate) exchange_topic: bool,
+    /// Bytes of its first stage's state to keep in memory (`--state-memory`); the rest is
+    /// read back from `store` when needed.
+    pub(crate) memory_budget: Option<u64>,
 }
 
 impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out> {
@@ -186,6 +187,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         metrics: Metrics,
         setup: PartitionSetup,
     ) -> Self {
+        let mut core = core;
+        if let Some(budget) = setup.memory_budget {
+            core.limit_memory(budget, store.path().to_path_buf(), partition);
+        }
         let (output, chain) = match output {
             Emit::Results(output) => (Some(output), None),
             Emit::Stage(stage) => {
@@ -211,7 +216,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             next_epoch: 1,
             seen: 0,
             received_before: Vec::new(),
-            bucket_bytes: vec![0; crate::state::BUCKETS],
             failure: None,
             restarts: 0,
             consecutive_failures: 0,
@@ -256,7 +260,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.metrics.state(
             self.partition,
             (self.core.key_count() + later_keys) as u64,
-            self.bucket_bytes.iter().sum(),
+            self.core.stored_bytes(),
         );
     }
 
@@ -320,12 +324,16 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     ) -> Result<(PreparedCheckpoint, Duration)> {
         let started = Instant::now();
         let meta = self.core.checkpoint_meta(msg.epoch);
-        let (prepared, sizes) =
-            PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+        let prepared = if self.core.is_logged() {
+            let index = self.core.checkpoint_log(msg.epoch)?;
+            PreparedCheckpoint::logged(meta.clone(), index)
+        } else {
+            let (prepared, sizes) =
+                PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
+            self.core.note_stored(sizes);
+            prepared
+        };
         let encoding = started.elapsed();
-        for (bucket, size) in sizes {
-            self.bucket_bytes[bucket as usize] = size;
-        }
         if let Some(changelog) = self
             .changelog
             .as_ref()
@@ -565,6 +573,28 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.report_staged(&sealed.seal, streams, (outputs, late))
     }
 
+    /// Restores the first stage's state as of `meta`: from sled, or from the bucket log of a
+    /// state kept under a memory limit.
+    fn restore_state(&mut self, meta: &PartitionCheckpoint) -> Result<()> {
+        let index = self.store.log_index()?;
+        if index.is_some() && !self.core.is_logged() {
+            // Made with --state-memory, run without: all of it in memory, still in the log.
+            let dir = self.store.path().to_path_buf();
+            self.core.limit_memory(u64::MAX, dir, self.partition);
+        }
+        if !self.core.is_logged() {
+            return self.core.restore_stored(meta, &self.store);
+        }
+        if index.is_none() && meta.bucket_bits != 0 {
+            return Err(Error::config(
+                "--state",
+                self.store.path().display(),
+                "its state was written without --state-memory: run without it, or start the job in a new --state directory",
+            ));
+        }
+        self.core.restore_logged(meta, index)
+    }
+
     /// Writes the prepared checkpoints of committed epochs, oldest first, and drops the
     /// changelog pieces of records older than the newest one written for a committed epoch
     /// (the changelog acknowledged it before the commit).
@@ -593,6 +623,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             let started = Instant::now();
             let meta = first.meta.clone();
             let bytes = first.bytes + later.as_ref().map_or(0, |l| l.bytes);
+            self.core.sync_log()?;
             match (later, &self.chain) {
                 (Some(later), Some(chain)) => PartitionStore::apply_checkpoints(
                     vec![(&self.store, first), (&chain.store, later)],
@@ -600,6 +631,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 )?,
                 _ => self.store.apply_checkpoint(first)?,
             }
+            self.core.written(meta.epoch)?;
             self.supervisor.do_send(PartitionEvent::Checkpointed {
                 partition: self.index,
                 epoch: meta.epoch,
@@ -821,17 +853,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
     fn on_restore(&mut self) -> Result<()> {
         let started = Instant::now();
         let meta = self.store.checkpoint()?;
-        self.bucket_bytes.iter_mut().for_each(|b| *b = 0);
-        let buckets = self
-            .store
-            .entries()?
-            .into_iter()
-            .map(|(b, bucket, size)| {
-                self.bucket_bytes[b as usize] = size;
-                (b, bucket)
-            })
-            .collect();
-        self.core.restore(&meta, buckets);
+        self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
         if let Some(chain) = self.chain.as_mut() {
@@ -902,7 +924,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<InspectPartitio
             partition: self.partition,
             checkpoint_epoch: self.checkpoint.epoch,
             keys: self.core.key_count() as u64,
-            bytes: self.bucket_bytes.iter().sum(),
+            bytes: self.core.stored_bytes(),
             timers: self.core.timer_count() as u64,
             oldest_timer: span.map(|s| s.0),
             newest_timer: span.map(|s| s.1),

@@ -18,7 +18,7 @@ use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::learning::{Learned, ModelHistory, PartitionModel};
 use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
-use crate::state::{Bucket, KeyedState};
+use crate::state::{Bucket, KeyedState, LogIndex};
 use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME, END_OF_TIME};
 use std::sync::Arc;
 
@@ -29,10 +29,11 @@ pub type Change<'a, Op> = (
     Option<&'a Bucket<<Op as KeyedOperator>::Key, <Op as KeyedOperator>::State>>,
 );
 
-/// A stored state bucket: its number and its keys' entries.
+/// A stored state bucket: its number, its keys' entries and its stored size in bytes.
 pub type StoredBucket<Op> = (
     u32,
     Bucket<<Op as KeyedOperator>::Key, <Op as KeyedOperator>::State>,
+    u64,
 );
 
 /// Counts from processing one batch.
@@ -104,6 +105,8 @@ pub struct PartitionCore<Op: KeyedOperator> {
     model: PartitionModel,
     processing_time: Millis,
     counts: CoreCounts,
+    /// The bucket count (a power of two) a partition checkpointed for the first time gets.
+    fresh_bits: u32,
 }
 
 impl<Op: KeyedOperator> PartitionCore<Op> {
@@ -132,6 +135,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             model: PartitionModel::default(),
             processing_time: 0,
             counts: CoreCounts::default(),
+            fresh_bits: crate::state::BUCKET_BITS,
         }
     }
 
@@ -391,6 +395,46 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.drain_changes()
     }
 
+    /// Notes the stored sizes of the buckets a checkpoint encoded (bucket, bytes).
+    pub fn note_stored(&mut self, sizes: impl IntoIterator<Item = (u32, u64)>) {
+        self.state.note_stored(sizes);
+    }
+
+    /// With a memory limit: appends the state in memory changed since it was to the bucket
+    /// log, and returns the log's index for the checkpoint of `epoch`.
+    pub fn checkpoint_log(&mut self, epoch: Epoch) -> crate::Result<Option<LogIndex>> {
+        self.state.checkpoint_log(epoch)
+    }
+
+    /// With a memory limit: makes the bucket log durable, before a checkpoint naming it is
+    /// written.
+    pub fn sync_log(&mut self) -> crate::Result<()> {
+        self.state.sync_log()
+    }
+
+    /// The checkpoint of `epoch` is written.
+    pub fn written(&mut self, epoch: Epoch) -> crate::Result<()> {
+        self.state.written(epoch)
+    }
+
+    /// Whether the state is kept in a bucket log under a memory limit.
+    pub fn is_logged(&self) -> bool {
+        self.state.is_logged()
+    }
+
+    /// Bytes of the stored state buckets.
+    pub fn stored_bytes(&self) -> u64 {
+        self.state.stored_bytes()
+    }
+
+    /// Keeps about `budget` bytes of state in memory (`--state-memory`), its buckets in a log
+    /// in the state directory `dir` (see [`crate::state`]'s `residency`); a new partition then
+    /// gets [`SPILL_BUCKETS`](crate::state::SPILL_BUCKETS), small enough to read back one by one.
+    pub fn limit_memory(&mut self, budget: u64, dir: std::path::PathBuf, partition: u32) {
+        self.fresh_bits = crate::state::SPILL_BUCKET_BITS;
+        self.state.limit_memory(budget, dir, partition);
+    }
+
     /// How many entries (buckets holding keys) a checkpoint of the current state stores.
     pub fn stored_entries(&self) -> usize {
         self.state.stored_buckets()
@@ -407,13 +451,58 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 .filter(|c| c.delay.is_none())
                 .map(|c| c.watermark)
                 .collect(),
+            bucket_bits: self.state.bucket_bits(),
         }
     }
 
     /// Replaces everything with a checkpoint's state; buffered outputs are discarded.
-    pub fn restore(&mut self, meta: &PartitionCheckpoint, entries: Vec<StoredBucket<Op>>) {
-        self.state
-            .restore(entries, self.rules.ttl.map(|ttl| ttl.ttl));
+    pub fn restore(
+        &mut self,
+        meta: &PartitionCheckpoint,
+        entries: impl IntoIterator<Item = StoredBucket<Op>>,
+    ) {
+        let ttl = self.rules.ttl.map(|ttl| ttl.ttl);
+        self.state.restore(self.bits_of(meta), entries, ttl);
+        self.reset_to(meta);
+    }
+
+    /// Replaces everything with the checkpoint `meta` and its state in `store`, read one
+    /// bucket at a time and checked.
+    pub fn restore_stored(
+        &mut self,
+        meta: &PartitionCheckpoint,
+        store: &crate::state::PartitionStore,
+    ) -> crate::Result<()> {
+        let mut damaged = None;
+        let buckets =
+            (store.stored_entries()).map_while(|entry| entry.map_err(|e| damaged = Some(e)).ok());
+        self.restore(meta, buckets);
+        damaged.map_or(Ok(()), Err)
+    }
+
+    /// Replaces everything with the checkpoint `meta` of a state kept under a memory limit,
+    /// its buckets in the log `index` describes.
+    pub fn restore_logged(
+        &mut self,
+        meta: &PartitionCheckpoint,
+        index: Option<LogIndex>,
+    ) -> crate::Result<()> {
+        let ttl = self.rules.ttl.map(|ttl| ttl.ttl);
+        self.state.restore_logged(self.bits_of(meta), index, ttl)?;
+        self.reset_to(meta);
+        Ok(())
+    }
+
+    /// The bucket count (a power of two) of the partition checkpointed as `meta`.
+    fn bits_of(&self, meta: &PartitionCheckpoint) -> u32 {
+        match meta.bucket_bits {
+            0 => self.fresh_bits,
+            bits => bits,
+        }
+    }
+
+    /// Sets everything but the state to the checkpoint `meta`: buffered outputs are discarded.
+    fn reset_to(&mut self, meta: &PartitionCheckpoint) {
         self.outputs.clear();
         self.output_keys.clear();
         self.output_watermarks.clear();
@@ -483,7 +572,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// One key's state and timers, if it has state (`GET /state/{key}`).
-    pub fn entry(&self, key: &Op::Key) -> Option<&crate::state::Entry<Op::State>> {
+    pub fn entry(&mut self, key: &Op::Key) -> Option<&crate::state::Entry<Op::State>> {
         self.state.entry(key)
     }
 
@@ -508,7 +597,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.touch(key).0.state = state;
     }
 
-    /// One key's state.
+    /// One key's state (in memory: under a memory limit, [`entry`](Self::entry) reads an
+    /// evicted one back).
     pub fn state_of(&self, key: &Op::Key) -> Option<&Op::State> {
         self.state.get(key)
     }

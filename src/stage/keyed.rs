@@ -190,11 +190,7 @@ where
 
     fn restore(&mut self, store: &PartitionStore) -> Result<Epoch> {
         let meta = store.checkpoint()?;
-        let entries = store
-            .entries()?
-            .into_iter()
-            .map(|(b, bucket, _)| (b, bucket));
-        self.core.restore(&meta, entries.collect());
+        self.core.restore(&meta, store.entries()?);
         Ok(meta.epoch)
     }
 

@@ -3,7 +3,7 @@
 //! (`spate state erase`). Covers the first keyed stage's state: a chained pipeline's later
 //! stages, a join's buffered rows and a shared model are not looked at.
 
-use super::keyed::{bucket_of, Bucket, Entry};
+use super::keyed::{bucket_of, Bucket, Entry, BUCKET_BITS};
 use super::store::{PartitionStore, StateStore};
 use crate::checkpoint::Epoch;
 use crate::operator::TimeDomain;
@@ -144,9 +144,13 @@ where
     K: Key + DeserializeOwned,
     S: DeserializeOwned,
 {
-    let bucket = bucket_of(key) as u32;
     for p in 0..partitions {
         let tree = store.partition(p)?;
+        let bits = match tree.checkpoint()?.bucket_bits {
+            0 => BUCKET_BITS,
+            bits => bits,
+        };
+        let bucket = bucket_of(key, bits) as u32;
         if let Some(entries) = tree.value::<u32, Bucket<K, S>>(&bucket)? {
             if entries.contains_key(key) {
                 return Ok(Some(Located {

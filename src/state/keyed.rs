@@ -1,22 +1,37 @@
-//! In-memory keyed state of one partition: each key's typed state and timers, grouped into a
-//! fixed number of hash buckets, the buckets changed since the last checkpoint, the
-//! time-ordered timer index, and the expiry index of a state TTL.
+//! In-memory keyed state of one partition: each key's typed state and timers, grouped into
+//! hash buckets, the buckets changed since the last checkpoint, the time-ordered timer index,
+//! and the expiry index of a state TTL.
 //!
 //! Why buckets: sled's cost (time and, in 0.34, memory that outgrows its cache) is per
 //! operation, so a checkpoint that wrote one value per changed key slowed down and grew memory
-//! with the key count. A checkpoint now writes one value per changed bucket — at most
-//! [`BUCKETS`] per partition, whatever the number of keys.
+//! with the key count. A checkpoint now writes one value per changed bucket: at most
+//! [`BUCKETS`] per partition, whatever the number of keys. A partition whose state may be
+//! larger than memory (`--state-memory`) has [`SPILL_BUCKETS`] instead, small enough to be read
+//! back one at a time (see [`super::residency`]); a partition keeps the count it was first
+//! checkpointed with.
 
+use super::residency::{Memory, Parked};
+use super::schedule::{Next, Schedule};
 use crate::operator::TimeDomain;
 use crate::time::Millis;
 use crate::Key;
 use rustc_hash::FxBuildHasher;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
-/// Hash buckets per partition. Part of the on-disk format: changing it needs a new
-/// [`crate::checkpoint::STATE_FORMAT`].
-pub const BUCKETS: usize = 512;
+/// Hash buckets per partition, as a power of two: [`BUCKETS`] is `1 << BUCKET_BITS`.
+pub const BUCKET_BITS: u32 = 9;
+
+/// Hash buckets per partition (see the module doc).
+pub const BUCKETS: usize = 1 << BUCKET_BITS;
+
+/// Hash buckets per partition, as a power of two, of a partition whose state may be larger than
+/// memory: 16,384, about 60 keys a bucket at a million keys in one partition. More make
+/// reading one back cheaper, but each costs about 150 bytes of memory, evicted or not.
+pub const SPILL_BUCKET_BITS: u32 = 14;
+
+/// Hash buckets per partition whose state may be larger than memory.
+pub const SPILL_BUCKETS: usize = 1 << SPILL_BUCKET_BITS;
 
 /// The keys of one bucket with their entries, as stored in one sled value. hashbrown's map
 /// for its `entry_ref`: a record finds (or makes) its key's entry in one lookup, cloning the
@@ -32,111 +47,186 @@ pub struct Entry<S> {
     pub timers: Vec<(TimeDomain, Millis)>,
     /// When a record last touched this key, on the state TTL's clock (0 without a TTL).
     pub touched: Millis,
+    /// Where the key is filed in the expiry index (with a TTL): at or before `touched + ttl`,
+    /// since touching a key does not move it there. Rebuilt when the key is read back.
+    #[serde(skip)]
+    pub(super) filed: Millis,
 }
 
-/// Pending timers of all keys of a partition, ordered by time then key (so firing order, and
-/// with it output order, is deterministic).
+/// Pending timers of all keys of a partition, one [`Schedule`] per clock: ordered by time, then
+/// by bucket and key, so firing order, and with it output order, is deterministic.
 #[derive(Debug)]
 pub struct TimerIndex<K> {
-    event: BTreeSet<(Millis, K)>,
-    processing: BTreeSet<(Millis, K)>,
-    model: BTreeSet<(Millis, K)>,
+    clocks: [Schedule<K>; 3],
 }
 
-impl<K: Ord + Clone> TimerIndex<K> {
-    fn set(&mut self, domain: TimeDomain) -> &mut BTreeSet<(Millis, K)> {
-        match domain {
-            TimeDomain::EventTime => &mut self.event,
-            TimeDomain::ProcessingTime => &mut self.processing,
-            TimeDomain::Model => &mut self.model,
+impl<K> Default for TimerIndex<K> {
+    fn default() -> Self {
+        TimerIndex {
+            clocks: Default::default(),
         }
+    }
+}
+
+/// The index of `domain`'s schedule.
+fn clock_of(domain: TimeDomain) -> usize {
+    match domain {
+        TimeDomain::EventTime => 0,
+        TimeDomain::ProcessingTime => 1,
+        TimeDomain::Model => 2,
+    }
+}
+
+/// The clocks, in the order of [`clock_of`].
+pub(super) const DOMAINS: [TimeDomain; 3] = [
+    TimeDomain::EventTime,
+    TimeDomain::ProcessingTime,
+    TimeDomain::Model,
+];
+
+impl<K: Key> TimerIndex<K> {
+    /// The schedule of `domain`.
+    pub(super) fn clock(&mut self, domain: TimeDomain) -> &mut Schedule<K> {
+        &mut self.clocks[clock_of(domain)]
     }
 
     /// Adds a timer; returns false when it already existed.
     pub fn insert(&mut self, domain: TimeDomain, time: Millis, key: K) -> bool {
-        self.set(domain).insert((time, key))
+        self.clock(domain).insert(time, key)
     }
 
     /// Removes a timer.
     pub fn remove(&mut self, domain: TimeDomain, time: Millis, key: &K) {
-        self.set(domain).remove(&(time, key.clone()));
+        self.clock(domain).remove(time, key);
     }
 
-    /// Takes the earliest timer at or before `upto`.
-    pub fn pop_due(&mut self, domain: TimeDomain, upto: Millis) -> Option<(Millis, K)> {
-        let set = self.set(domain);
-        if set.first().is_some_and(|(t, _)| *t <= upto) {
-            set.pop_first()
-        } else {
-            None
-        }
-    }
-
-    /// Number of pending timers.
-    pub fn len(&self) -> usize {
-        self.event.len() + self.processing.len() + self.model.len()
-    }
-
-    /// The earliest and the latest pending timer's time, over every clock.
-    pub fn span(&self) -> Option<(Millis, Millis)> {
-        let sets = [&self.event, &self.processing, &self.model];
-        let first = sets.iter().filter_map(|s| s.first().map(|t| t.0)).min()?;
-        let last = sets.iter().filter_map(|s| s.last().map(|t| t.0)).max()?;
-        Some((first, last))
-    }
-
-    /// True when no timer is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Timers of keys in memory.
+    pub(super) fn resident(&self) -> usize {
+        self.clocks.iter().map(Schedule::len).sum()
     }
 }
 
+/// Checkpoint bookkeeping of one bucket.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    /// Changed since the last [`KeyedState::drain_changes`].
+    pub(super) dirty: bool,
+    /// Changed since it was last appended to the log (with a memory limit).
+    pub(super) modified: bool,
+    /// Bytes of its stored version (0: none).
+    pub(super) stored: u64,
+    /// Read lately (the eviction clock's second chance).
+    pub(super) referenced: bool,
+    /// Set while the bucket is evicted: what the partition still needs to know of it.
+    pub(super) evicted: Option<Box<Parked>>,
+}
+
 /// All keys of one partition.
-#[derive(Debug)]
+///
+/// Invariants: a bucket is in memory (`buckets[b]`) or evicted (`slots[b].evicted`), never
+/// both; an evicted bucket's newest version is in the bucket log; `timers` and `expiry` hold
+/// the places of keys in memory, and each evicted bucket one place per schedule it has keys in.
 pub struct KeyedState<K, S> {
-    buckets: Vec<Bucket<K, S>>,
-    /// Buckets changed since the last checkpoint.
-    dirty: Vec<bool>,
-    keys: usize,
-    timers: TimerIndex<K>,
+    pub(super) bits: u32,
+    pub(super) buckets: Vec<Bucket<K, S>>,
+    pub(super) slots: Vec<Slot>,
+    /// Keys with state, evicted ones included.
+    pub(super) keys: usize,
+    pub(super) timers: TimerIndex<K>,
     /// Keys by the time their state expires (with a TTL). Kept lazily: touching a key moves
     /// its `touched` time, not its place here; [`KeyedState::pop_expired`] re-files a key whose
-    /// time moved. At most one place per key that has an entry, besides stale places of keys
-    /// already gone, which are skipped when they come up.
-    expiry: BTreeSet<(Millis, K)>,
+    /// time moved.
+    pub(super) expiry: Schedule<K>,
+    /// The state TTL, once known.
+    pub(super) ttl: Option<Millis>,
+    /// Keys of evicted buckets, and their timers.
+    pub(super) evicted_keys: usize,
+    pub(super) evicted_timers: usize,
+    /// Sum of the buckets' stored sizes.
+    pub(super) stored_bytes: u64,
+    /// Set with a memory limit (`--state-memory`).
+    pub(super) memory: Option<Memory<K, S>>,
 }
 
 impl<K: Key, S: Default> Default for KeyedState<K, S> {
     fn default() -> Self {
-        KeyedState {
-            buckets: (0..BUCKETS).map(|_| Bucket::default()).collect(),
-            dirty: vec![false; BUCKETS],
-            keys: 0,
-            timers: TimerIndex {
-                event: BTreeSet::new(),
-                processing: BTreeSet::new(),
-                model: BTreeSet::new(),
-            },
-            expiry: BTreeSet::new(),
-        }
+        Self::with_bits(BUCKET_BITS)
     }
 }
 
-/// The set of `items`, built in bulk once they are sorted (duplicates are dropped, as inserting
-/// them one by one would).
-fn sorted_set<T: Ord>(mut items: Vec<T>) -> BTreeSet<T> {
-    items.sort_unstable();
-    BTreeSet::from_iter(items)
+impl<K, S> std::fmt::Debug for KeyedState<K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedState")
+            .field("buckets", &self.buckets.len())
+            .field("keys", &self.keys)
+            .field("evicted_keys", &self.evicted_keys)
+            .finish_non_exhaustive()
+    }
 }
 
-/// The bucket of a key. Uses the low bits of the stable hash; the partition is chosen by the
-/// high bits, so every bucket of a partition is used.
+/// The bucket of a key among `1 << bits`. Uses the low bits of the stable hash; the partition
+/// is chosen by the high bits, so every bucket of a partition is used.
 #[inline]
-pub fn bucket_of<K: Key>(key: &K) -> usize {
-    (key.partition_hash() as usize) & (BUCKETS - 1)
+pub fn bucket_of<K: Key>(key: &K, bits: u32) -> usize {
+    (key.partition_hash() as usize) & ((1 << bits) - 1)
 }
 
 impl<K: Key, S: Default> KeyedState<K, S> {
+    /// Empty state in `1 << bits` buckets.
+    pub fn with_bits(bits: u32) -> Self {
+        KeyedState {
+            bits,
+            buckets: (0..1usize << bits).map(|_| Bucket::default()).collect(),
+            slots: (0..1usize << bits).map(|_| Slot::default()).collect(),
+            keys: 0,
+            timers: TimerIndex::default(),
+            expiry: Schedule::default(),
+            ttl: None,
+            evicted_keys: 0,
+            evicted_timers: 0,
+            stored_bytes: 0,
+            memory: None,
+        }
+    }
+
+    /// Keeps at most about `budget` bytes of state in memory, the buckets in a log in `dir`
+    /// (see [`super::residency`]); [`restore_logged`](Self::restore_logged) opens it.
+    pub fn limit_memory(&mut self, budget: u64, dir: std::path::PathBuf, partition: u32)
+    where
+        S: Serialize + DeserializeOwned,
+    {
+        self.memory = Some(Memory::new(budget, dir, partition));
+    }
+
+    /// The number of buckets, as a power of two.
+    pub fn bucket_bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The bucket of `key`.
+    #[inline]
+    fn bucket(&self, key: &K) -> usize {
+        bucket_of(key, self.bits)
+    }
+
+    /// Bucket `b`, in memory (read back if it was evicted) and marked as read lately.
+    #[inline]
+    fn resident(&mut self, b: usize) -> &mut Bucket<K, S> {
+        if self.slots[b].evicted.is_some() {
+            self.load(b);
+        }
+        self.slots[b].referenced = true;
+        &mut self.buckets[b]
+    }
+
+    /// Marks bucket `b` changed since the last checkpoint.
+    #[inline]
+    fn mark_dirty(&mut self, b: usize) {
+        let slot = &mut self.slots[b];
+        slot.dirty = true;
+        slot.modified = true;
+    }
+
     /// The entry of `key` (created when missing) and the timer index; its bucket is marked
     /// changed.
     pub fn touch(&mut self, key: &K) -> (&mut Entry<S>, &mut TimerIndex<K>) {
@@ -145,38 +235,46 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
     pub fn touch_existing(&mut self, key: &K) -> Option<(&mut Entry<S>, &mut TimerIndex<K>)> {
-        let b = bucket_of(key);
-        let entry = self.buckets[b].get_mut(key)?;
-        self.dirty[b] = true;
+        let b = self.bucket(key);
+        if !self.resident(b).contains_key(key) {
+            return None;
+        }
+        self.mark_dirty(b);
+        let entry = self.buckets[b].get_mut(key).expect("looked up above");
         Some((entry, &mut self.timers))
     }
 
     /// Drops `key`'s entry (the next checkpoint deletes it) unless it still has timers.
     pub fn remove_if_idle(&mut self, key: &K) {
-        let b = bucket_of(key);
-        if self.buckets[b]
-            .get(key)
-            .is_some_and(|e| e.timers.is_empty())
-        {
-            self.buckets[b].remove(key);
-            self.keys -= 1;
-            self.dirty[b] = true;
+        let b = self.bucket(key);
+        if (self.resident(b).get(key)).is_some_and(|e| e.timers.is_empty()) {
+            self.take(b, key);
         }
     }
 
     /// Drops `key`'s entry and its timers (an erasure); the next checkpoint deletes it. False
     /// when the key has no state.
     pub fn remove(&mut self, key: &K) -> bool {
-        let b = bucket_of(key);
-        let Some(entry) = self.buckets[b].remove(key) else {
+        let b = self.bucket(key);
+        if !self.resident(b).contains_key(key) {
             return false;
-        };
+        }
+        let entry = self.take(b, key);
         for (domain, time) in entry.timers {
             self.timers.remove(domain, time, key);
         }
-        self.keys -= 1;
-        self.dirty[b] = true;
         true
+    }
+
+    /// Takes `key`'s entry out of bucket `b` (in memory), and its expiry place.
+    fn take(&mut self, b: usize, key: &K) -> Entry<S> {
+        self.mark_dirty(b);
+        let entry = self.buckets[b].remove(key).expect("the caller checked");
+        if self.ttl.is_some() {
+            self.expiry.remove(entry.filed, key);
+        }
+        self.keys -= 1;
+        entry
     }
 
     /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the
@@ -187,6 +285,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         now: Millis,
         ttl: Millis,
     ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
+        self.ttl = Some(ttl);
         let (entry, timers) = self.upsert(key, Some(now.saturating_add(ttl)));
         entry.touched = entry.touched.max(now);
         (entry, timers)
@@ -195,60 +294,75 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// The entry of `key`, created when missing (and then filed to expire at `expires`, with
     /// a TTL); its bucket is marked changed.
     fn upsert(&mut self, key: &K, expires: Option<Millis>) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        let b = bucket_of(key);
-        self.dirty[b] = true;
-        let entry = match self.buckets[b].entry_ref(key) {
-            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(new) => {
-                self.keys += 1;
-                if let Some(at) = expires {
-                    self.expiry.insert((at, key.clone()));
-                }
-                new.insert(Entry::default())
+        let b = self.bucket(key);
+        self.resident(b);
+        self.mark_dirty(b);
+        if !self.buckets[b].contains_key(key) {
+            self.keys += 1;
+            let mut entry = Entry::default();
+            if let Some(at) = expires {
+                entry.filed = at;
+                self.expiry.insert(at, key.clone());
             }
-        };
+            self.buckets[b].insert(key.clone(), entry);
+            self.make_room(b);
+        }
+        let entry = self.buckets[b].get_mut(key).expect("present");
         (entry, &mut self.timers)
     }
 
     /// Removes and returns the next key whose state expired by `now` under a TTL of `ttl`,
     /// with its timers; keys touched since they were filed are filed again at their new time.
     pub fn pop_expired(&mut self, now: Millis, ttl: Millis) -> Option<K> {
-        while self.expiry.first().is_some_and(|(t, _)| *t <= now) {
-            let (_, key) = self.expiry.pop_first().expect("checked above");
-            let b = bucket_of(&key);
-            let Some(entry) = self.buckets[b].get(&key) else {
-                continue; // gone already
+        self.ttl = Some(ttl);
+        loop {
+            let key = match self.expiry.next(now) {
+                Next::Idle => return None,
+                Next::Load(order) => {
+                    self.load_at(order);
+                    continue;
+                }
+                Next::Due(_, key) => key,
+            };
+            let b = self.bucket(&key);
+            let Some(entry) = self.buckets[b].get_mut(&key) else {
+                continue; // an erasure took it
             };
             let due = entry.touched.saturating_add(ttl);
             if due > now {
-                self.expiry.insert((due, key));
+                entry.filed = due;
+                self.expiry.insert(due, key);
                 continue;
             }
-            let entry = self.buckets[b].remove(&key).expect("looked up above");
+            entry.filed = Millis::MIN; // its place is taken already
+            let entry = self.take(b, &key);
             for (domain, time) in entry.timers {
                 self.timers.remove(domain, time, &key);
             }
-            self.keys -= 1;
-            self.dirty[b] = true;
             return Some(key);
         }
-        None
     }
 
-    /// Takes the earliest due timer of `domain`.
+    /// Takes the earliest due timer of `domain` (its key's bucket in memory).
     pub fn pop_due(&mut self, domain: TimeDomain, upto: Millis) -> Option<(Millis, K)> {
-        self.timers.pop_due(domain, upto)
+        loop {
+            match self.timers.clock(domain).next(upto) {
+                Next::Idle => return None,
+                Next::Load(order) => self.load_at(order),
+                Next::Due(time, key) => return Some((time, key)),
+            }
+        }
     }
 
     /// Every bucket changed since the last call, with its entries (`None` when it became
     /// empty: the checkpoint deletes it), and forgets the changes.
     pub fn drain_changes(&mut self) -> Vec<(u32, Option<&Bucket<K, S>>)> {
-        let changed = self
-            .dirty
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(b, dirty)| std::mem::take(dirty).then_some(b))
-            .collect::<Vec<_>>();
+        let mut changed = Vec::new();
+        for (b, slot) in self.slots.iter_mut().enumerate() {
+            if std::mem::take(&mut slot.dirty) {
+                changed.push(b);
+            }
+        }
         changed
             .into_iter()
             .map(|b| {
@@ -258,42 +372,77 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             .collect()
     }
 
-    /// Number of buckets holding at least one key: the entries a checkpoint leaves stored.
-    pub fn stored_buckets(&self) -> usize {
-        self.buckets.iter().filter(|b| !b.is_empty()).count()
+    /// Notes the stored size of buckets a checkpoint encoded.
+    pub fn note_stored(&mut self, sizes: impl IntoIterator<Item = (u32, u64)>) {
+        for (b, size) in sizes {
+            let slot = &mut self.slots[b as usize];
+            self.stored_bytes = self.stored_bytes - slot.stored + size;
+            slot.stored = size;
+        }
     }
 
-    /// Replaces everything with restored buckets and rebuilds the timer index, and the expiry
-    /// index for a state TTL of `ttl`.
-    pub fn restore(&mut self, buckets: Vec<(u32, Bucket<K, S>)>, ttl: Option<Millis>) {
-        *self = KeyedState::default();
+    /// Number of buckets holding at least one key: the entries a checkpoint leaves stored.
+    pub fn stored_buckets(&self) -> usize {
+        let resident = self.buckets.iter().filter(|b| !b.is_empty()).count();
+        let evicted = (self.slots.iter())
+            .filter(|s| s.evicted.as_ref().is_some_and(|p| p.keys > 0))
+            .count();
+        resident + evicted
+    }
+
+    /// Bytes of the stored buckets (in sled, or with a memory limit in the log).
+    pub fn stored_bytes(&self) -> u64 {
+        match self.memory.as_ref() {
+            Some(memory) => memory.live_bytes(),
+            None => self.stored_bytes,
+        }
+    }
+
+    /// Whether the state is kept in a bucket log under a memory limit.
+    pub fn is_logged(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// Replaces everything with stored buckets, `1 << bits` of them, (number, entries, stored
+    /// size), and rebuilds the timer index, and the expiry index for a state TTL of `ttl`.
+    pub fn restore(
+        &mut self,
+        bits: u32,
+        buckets: impl IntoIterator<Item = (u32, Bucket<K, S>, u64)>,
+        ttl: Option<Millis>,
+    ) {
+        *self = KeyedState::with_bits(bits);
+        self.ttl = ttl;
         // The indexes are built in bulk from sorted runs at the end: inserting key by key took
         // about as long as reading the state, with a hundred thousand keys or more.
-        let (mut event, mut processing, mut model) = (Vec::new(), Vec::new(), Vec::new());
+        let mut timers: [Vec<(Millis, u64, K)>; 3] = Default::default();
         let mut expiry = Vec::new();
-        for (b, bucket) in buckets {
-            for (key, entry) in &bucket {
+        for (b, mut bucket, size) in buckets {
+            let b = b as usize;
+            self.keys += bucket.len();
+            self.slots[b].stored = size;
+            self.stored_bytes += size;
+            for (key, entry) in &mut bucket {
+                let order = super::schedule::order_of(key);
                 for &(domain, time) in &entry.timers {
-                    let index: &mut Vec<_> = match domain {
-                        TimeDomain::EventTime => &mut event,
-                        TimeDomain::ProcessingTime => &mut processing,
-                        TimeDomain::Model => &mut model,
-                    };
-                    index.push((time, key.clone()));
+                    timers[clock_of(domain)].push((time, order, key.clone()));
                 }
                 if let Some(ttl) = ttl {
-                    expiry.push((entry.touched.saturating_add(ttl), key.clone()));
+                    entry.filed = entry.touched.saturating_add(ttl);
+                    expiry.push((entry.filed, order, key.clone()));
                 }
             }
-            self.keys += bucket.len();
-            self.buckets[b as usize] = bucket;
+            self.buckets[b] = bucket;
         }
-        self.timers = TimerIndex {
-            event: sorted_set(event),
-            processing: sorted_set(processing),
-            model: sorted_set(model),
-        };
-        self.expiry = sorted_set(expiry);
+        for (clock, places) in self.timers.clocks.iter_mut().zip(timers) {
+            clock.extend_sorted(places);
+        }
+        self.expiry.extend_sorted(expiry);
+    }
+
+    /// Keys of buckets in memory.
+    pub(super) fn resident_keys(&self) -> usize {
+        self.keys - self.evicted_keys
     }
 
     /// Number of keys with state.
@@ -308,22 +457,39 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// Number of pending timers.
     pub fn timer_count(&self) -> usize {
-        self.timers.len()
+        self.timers.resident() + self.evicted_timers
     }
 
     /// The earliest and the latest pending timer's time.
     pub fn timer_span(&self) -> Option<(Millis, Millis)> {
-        self.timers.span()
+        let first = self
+            .timers
+            .clocks
+            .iter()
+            .filter_map(Schedule::first)
+            .min()?;
+        let evicted = (self.slots.iter())
+            .filter_map(|s| Some(s.evicted.as_ref()?.last_timer).filter(|t| *t != Millis::MIN));
+        let resident = self.timers.clocks.iter().filter_map(Schedule::last);
+        let last = resident.chain(evicted).max()?;
+        Some((first, last))
     }
 
     /// One key's entry: its state and timers (for queries).
-    pub fn entry(&self, key: &K) -> Option<&Entry<S>> {
-        self.buckets[bucket_of(key)].get(key)
+    pub fn entry(&mut self, key: &K) -> Option<&Entry<S>> {
+        let b = self.bucket(key);
+        self.resident(b).get(key)
     }
 
-    /// Read access to one key's state (for tests and queries).
+    /// Read access to one key's state in memory (for tests): `None` for a key of an evicted
+    /// bucket too; [`entry`](Self::entry) reads it back.
     pub fn get(&self, key: &K) -> Option<&S> {
-        self.buckets[bucket_of(key)].get(key).map(|e| &e.state)
+        self.buckets[self.bucket(key)].get(key).map(|e| &e.state)
+    }
+
+    /// True when `key` has state.
+    pub fn contains(&mut self, key: &K) -> bool {
+        self.entry(key).is_some()
     }
 }
 
@@ -347,7 +513,7 @@ mod tests {
         s.remove_if_idle(&7);
         let changed = s.drain_changes();
         assert_eq!(changed.len(), 1);
-        assert_eq!(changed[0].0 as usize, bucket_of(&7u64));
+        assert_eq!(changed[0].0 as usize, bucket_of(&7u64, BUCKET_BITS));
         assert_eq!(s.len(), 19_999);
         assert_eq!(s.get(&8), Some(&1));
     }
@@ -385,38 +551,108 @@ mod tests {
         assert_eq!(s.pop_due(TimeDomain::EventTime, 1_000), Some((500, 2)));
         let changed = s.drain_changes();
         assert_eq!(changed.len(), 1);
-        assert_eq!(changed[0].0 as usize, bucket_of(&1u64));
+        assert_eq!(changed[0].0 as usize, bucket_of(&1u64, BUCKET_BITS));
+    }
+
+    /// Gives keys `keys` of `s` a state, two timers of one clock and a TTL, `round` changing
+    /// what they hold.
+    fn fill(s: &mut KeyedState<u64, u32>, keys: std::ops::Range<u64>, round: u64) {
+        for k in keys {
+            let (entry, timers) = s.touch_with_ttl(&k, ((k + round) % 7) as Millis, 1_000);
+            entry.state = (k + round) as u32;
+            let domain = DOMAINS[k as usize % 2];
+            for time in [((k + round) % 13) as Millis, 100 + (k % 5) as Millis] {
+                if !entry.timers.contains(&(domain, time)) {
+                    entry.timers.push((domain, time));
+                    timers.insert(domain, time, k);
+                }
+            }
+        }
+    }
+
+    /// A state of `1 << bits` buckets filled with `fill` over 2,000 keys.
+    fn filled(bits: u32) -> KeyedState<u64, u32> {
+        let mut s = KeyedState::with_bits(bits);
+        fill(&mut s, 0..2_000, 0);
+        s
+    }
+
+    /// Everything `s` does from here: due timers, then expiries, then what is left.
+    fn run_out(s: &mut KeyedState<u64, u32>) -> Vec<(u8, Millis, u64)> {
+        let mut seen = Vec::new();
+        for (i, domain) in DOMAINS[..2].iter().enumerate() {
+            for upto in [12, 104] {
+                while let Some((t, k)) = s.pop_due(*domain, upto) {
+                    let entry = s.touch_existing(&k).unwrap().0;
+                    entry.timers.retain(|x| *x != (*domain, t));
+                    seen.push((i as u8, t, k));
+                }
+            }
+        }
+        while let Some(k) = s.pop_expired(1_003, 1_000) {
+            seen.push((2, 1_003, k));
+        }
+        seen.extend((0..2_000u64).filter_map(|k| Some((3, s.entry(&k)?.state as Millis, k))));
+        seen
     }
 
     #[test]
     fn a_restore_rebuilds_the_timers_and_expiries_in_their_order() {
-        let mut s: KeyedState<u64, u32> = KeyedState::default();
-        for k in 0..2_000u64 {
-            let (entry, timers) = s.touch_with_ttl(&k, (k % 7) as Millis, 1_000);
-            let domain = [TimeDomain::EventTime, TimeDomain::ProcessingTime][k as usize % 2];
-            for time in [(k % 13) as Millis, 100 + (k % 5) as Millis] {
-                entry.timers.push((domain, time));
-                timers.insert(domain, time, k);
-            }
-        }
-        let buckets: Vec<(u32, Bucket<u64, u32>)> = (s.drain_changes().into_iter())
-            .map(|(b, bucket)| (b, bucket.cloned().unwrap_or_default()))
+        let mut s = filled(BUCKET_BITS);
+        let buckets: Vec<(u32, Bucket<u64, u32>, u64)> = (s.drain_changes().into_iter())
+            .map(|(b, bucket)| (b, bucket.cloned().unwrap_or_default(), 0))
             .collect();
         let mut restored: KeyedState<u64, u32> = KeyedState::default();
-        restored.restore(buckets, Some(1_000));
+        restored.restore(BUCKET_BITS, buckets, Some(1_000));
         assert_eq!((restored.len(), restored.timer_count()), (2_000, 4_000));
-        for domain in [TimeDomain::EventTime, TimeDomain::ProcessingTime] {
-            for upto in [12, 104] {
-                let due = |s: &mut KeyedState<u64, u32>| {
-                    std::iter::from_fn(|| s.pop_due(domain, upto)).collect::<Vec<_>>()
-                };
-                assert_eq!(due(&mut restored), due(&mut s));
-            }
-        }
-        let expired = |s: &mut KeyedState<u64, u32>| {
-            std::iter::from_fn(|| s.pop_expired(1_003, 1_000)).collect::<Vec<_>>()
-        };
-        assert_eq!(expired(&mut restored), expired(&mut s));
+        assert_eq!(run_out(&mut restored), run_out(&mut s));
         assert_eq!(restored.len(), s.len());
+    }
+
+    /// An empty state of `1 << SPILL_BUCKET_BITS` buckets kept in a log in `dir` under a
+    /// memory limit of 20 kB, as of the checkpoint `index` (`None`: a new one).
+    fn limited(
+        dir: &std::path::Path,
+        index: Option<super::super::LogIndex>,
+    ) -> KeyedState<u64, u32> {
+        let mut s = KeyedState::with_bits(SPILL_BUCKET_BITS);
+        s.limit_memory(20_000, dir.to_path_buf(), 0);
+        s.restore_logged(SPILL_BUCKET_BITS, index, Some(1_000))
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn a_state_over_its_memory_limit_evicts_and_reads_back_and_does_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = limited(dir.path(), None);
+        fill(&mut s, 0..2_000, 0);
+        let resident = s.resident_keys();
+        assert!(resident < 500, "{resident} keys in memory");
+        let mut unlimited = filled(SPILL_BUCKET_BITS);
+        assert_eq!((s.len(), s.timer_count()), (2_000, 4_000));
+        assert_eq!(s.stored_buckets(), unlimited.stored_buckets());
+        assert_eq!(s.timer_span(), unlimited.timer_span());
+        assert_eq!(run_out(&mut s), run_out(&mut unlimited));
+    }
+
+    #[test]
+    fn a_restore_under_a_memory_limit_gives_the_checkpoint_not_what_was_evicted_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = limited(dir.path(), None);
+        fill(&mut s, 0..2_000, 0);
+        let index = s.checkpoint_log(1).unwrap();
+        s.sync_log().unwrap();
+        s.written(1).unwrap();
+        // Changes after the checkpoint, evicted to the log: a restart must not see them.
+        fill(&mut s, 0..2_000, 1);
+        drop(s);
+        let mut restored = limited(dir.path(), index);
+        assert!(restored.resident_keys() < 500);
+        assert_eq!((restored.len(), restored.timer_count()), (2_000, 4_000));
+        assert_eq!(
+            run_out(&mut restored),
+            run_out(&mut filled(SPILL_BUCKET_BITS))
+        );
     }
 }

@@ -10,7 +10,10 @@
 //!   metadata and state in the same tree, under `0x02 ‖ stage` and `0x03 ‖ stage ‖ bucket`
 //!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's; its
 //!   inbox, the exchange batches other partitions sent it, lives under
-//!   `0x04 ‖ epoch ‖ sender` (big-endian) until its checkpoint passes their epoch.
+//!   `0x04 ‖ epoch ‖ sender` (big-endian) until its checkpoint passes their epoch. A partition
+//!   whose state may be larger than memory (`--state-memory`) keeps its buckets in a
+//!   [`SliceLog`](super::slice_log) instead, and here, under `0x05`, the log's index as of its
+//!   checkpoint.
 //! - tree `model`: a pipeline's shared model (see `model`).
 //!
 //! Every value is [sealed](super::sealed) behind a checksum, and a partition's entries are
@@ -18,6 +21,7 @@
 //! it ([`Error::DamagedState`]), never state that was not written.
 
 use super::sealed::{seal, seal_of, seal_raw, unseal, verify, Digest, SEAL};
+use super::slice_log::LogIndex;
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -31,6 +35,7 @@ const STATE_PREFIX: u8 = 0x01;
 const STAGE_META_PREFIX: u8 = 0x02;
 const STAGE_STATE_PREFIX: u8 = 0x03;
 const INBOX_PREFIX: u8 = 0x04;
+const LOG_INDEX_KEY: &[u8] = &[0x05];
 
 /// The key of an inbox entry: the exchange batch `from` sent for `epoch`.
 fn inbox_key(epoch: Epoch, from: u32) -> [u8; 13] {
@@ -444,6 +449,17 @@ impl PartitionStore {
             .unwrap_or_default())
     }
 
+    /// The bucket log's index as of the last checkpoint, for a partition whose state is kept
+    /// in one (`--state-memory`).
+    pub fn log_index(&self) -> Result<Option<LogIndex>> {
+        let place = self.place("bucket log index");
+        self.tree
+            .get(LOG_INDEX_KEY)
+            .map_err(|e| self.store.err(e))?
+            .map(|sealed| self.store.unseal(&place, LOG_INDEX_KEY, &sealed))
+            .transpose()
+    }
+
     /// This view's key partition.
     pub fn partition_id(&self) -> u32 {
         self.partition
@@ -465,53 +481,64 @@ impl PartitionStore {
     /// Every stored `(key, value)` pair, with the value's stored size in bytes, checked against
     /// the checkpoint's digest.
     pub fn entries<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Vec<(K, V, u64)>> {
-        let mut entries = Vec::new();
-        let sums = self.scan(|key, payload, size| {
-            let decoded = bincode::deserialize(key)
-                .and_then(|k| Ok((k, bincode::deserialize(payload)?)))
-                .map_err(|e| format!("a stored entry: {e}"))?;
-            entries.push((decoded.0, decoded.1, size));
-            Ok(())
-        })?;
-        *self.sums.lock().expect("sums lock") = Some(sums);
-        Ok(entries)
+        self.stored_entries().collect()
     }
 
-    /// Reads every state entry, checks its seal, hands it to `each` (key, payload, stored size)
-    /// and checks the whole against the checkpoint's digest.
-    fn scan(
+    /// Every stored `(key, value)` pair, with the value's stored size in bytes, read one at a
+    /// time: each value's seal is checked as it is read and, after the last, the whole against
+    /// the checkpoint's digest (an error is the last item).
+    pub fn stored_entries<K: DeserializeOwned, V: DeserializeOwned>(
         &self,
-        mut each: impl FnMut(&[u8], &[u8], u64) -> std::result::Result<(), String>,
-    ) -> Result<Sums> {
+    ) -> impl Iterator<Item = Result<(K, V, u64)>> + '_ {
         let place = self.place("state");
-        let prefix = self.state_prefix();
-        let mut sums = Sums::default();
-        for kv in self.tree.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(|e| self.store.err(e))?;
-            let key = &k[prefix.len()..];
-            // The value's seal covers its key too.
-            verify(key, &v)
-                .and_then(|payload| each(key, payload, v.len() as u64))
-                .map_err(|detail| self.damaged(&place, detail))?;
-            sums.digest.add(&v);
-            sums.seals.insert(key.to_vec(), seal_of(&v));
+        self.verified().map(move |entry| {
+            let (key, value) = entry?;
+            let payload = &value[SEAL..];
+            bincode::deserialize::<K>(key.as_ref())
+                .and_then(|k| Ok((k, bincode::deserialize::<V>(payload)?, value.len() as u64)))
+                .map_err(|e| self.damaged(&place, format!("a stored entry: {e}")))
+        })
+    }
+
+    /// Every state entry, raw (its key without the prefix, and its sealed value), each seal
+    /// checked, then the whole against the checkpoint's digest; the partition's sums are set
+    /// once all are read.
+    fn verified(&self) -> Verified<'_> {
+        Verified {
+            view: self,
+            prefix: self.state_prefix().len(),
+            entries: self.tree.scan_prefix(self.state_prefix()),
+            sums: Some(Sums::default()),
         }
+    }
+
+    /// Reads every state entry to compute the partition's sums, checking them.
+    fn scan(&self) -> Result<Sums> {
+        for entry in self.verified() {
+            entry?;
+        }
+        let sums = self.sums.lock().expect("sums lock").take();
+        Ok(sums.expect("set by a complete read"))
+    }
+
+    /// Checks `sums`, made from every stored entry, against the checkpoint's digest.
+    fn check_digest(&self, sums: &Sums) -> Result<()> {
         let expected = self.stored_meta()?.map(|m| m.digest).unwrap_or_default();
-        if sums.digest != expected {
-            let (found, wanted) = (sums.digest.entries(), expected.entries());
-            let versions = if found == wanted {
-                " but other versions of them"
-            } else {
-                ""
-            };
-            return Err(self.damaged(
-                &place,
-                format!(
-                    "its {found} entries do not match its checkpoint, which has {wanted}{versions}"
-                ),
-            ));
+        if sums.digest == expected {
+            return Ok(());
         }
-        Ok(sums)
+        let (found, wanted) = (sums.digest.entries(), expected.entries());
+        let versions = if found == wanted {
+            " but other versions of them"
+        } else {
+            ""
+        };
+        Err(self.damaged(
+            &self.place("state"),
+            format!(
+                "its {found} entries do not match its checkpoint, which has {wanted}{versions}"
+            ),
+        ))
     }
 
     fn damaged(&self, place: &str, detail: String) -> Error {
@@ -556,6 +583,7 @@ impl PartitionStore {
             entries,
             meta: checkpoint.clone(),
             bytes,
+            index: None,
         };
         (prepared, sizes)
     }
@@ -607,7 +635,10 @@ impl PartitionStore {
     ) -> Result<SumsUpdate> {
         let mut sums = self.sums.lock().expect("sums lock");
         if sums.is_none() {
-            *sums = Some(self.scan(|_, _, _| Ok(()))?);
+            drop(sums);
+            let read = self.scan()?;
+            sums = self.sums.lock().expect("sums lock");
+            *sums = Some(read);
         }
         let sums = sums.as_ref().expect("sums loaded");
         let mut digest = sums.digest;
@@ -634,6 +665,9 @@ impl PartitionStore {
             }
         }
         self.add_meta(batch, prepared.meta, digest);
+        if let Some(index) = prepared.index {
+            batch.insert(LOG_INDEX_KEY, seal(LOG_INDEX_KEY, &index));
+        }
         Ok(SumsUpdate { seals, digest })
     }
 
@@ -697,6 +731,49 @@ impl PartitionStore {
     }
 }
 
+/// The state entries of a partition as [`PartitionStore::verified`] reads them.
+struct Verified<'a> {
+    view: &'a PartitionStore,
+    prefix: usize,
+    entries: sled::Iter,
+    /// What was read so far; taken at the end.
+    sums: Option<Sums>,
+}
+
+impl Iterator for Verified<'_> {
+    type Item = Result<(sled::IVec, sled::IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let sums = self.sums.as_mut()?;
+        let view = self.view;
+        let read = match self.entries.next() {
+            Some(read) => read,
+            None => {
+                let sums = self.sums.take().expect("checked above");
+                return match view.check_digest(&sums) {
+                    Ok(()) => {
+                        *view.sums.lock().expect("sums lock") = Some(sums);
+                        None
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
+        };
+        let checked = read.map_err(|e| view.store.err(e)).and_then(|(k, v)| {
+            let key = k.subslice(self.prefix, k.len() - self.prefix);
+            // The value's seal covers its key too.
+            verify(&key, &v).map_err(|detail| view.damaged(&view.place("state"), detail))?;
+            sums.digest.add(&v);
+            sums.seals.insert(key.to_vec(), seal_of(&v));
+            Ok((key, v))
+        });
+        if checked.is_err() {
+            self.sums = None;
+        }
+        Some(checked)
+    }
+}
+
 /// A checkpoint encoded and waiting to be written (see [`PartitionStore::prepare_checkpoint`]).
 #[derive(Debug, Clone)]
 pub struct PreparedCheckpoint {
@@ -707,6 +784,22 @@ pub struct PreparedCheckpoint {
     pub meta: PartitionCheckpoint,
     /// Bytes of changed values it writes.
     pub bytes: u64,
+    /// With a memory limit, the bucket log's index the checkpoint stores (its buckets are in
+    /// the log, not in `entries`).
+    pub index: Option<LogIndex>,
+}
+
+impl PreparedCheckpoint {
+    /// The checkpoint of a partition whose buckets are in a bucket log: its metadata and the
+    /// log's `index`.
+    pub fn logged(meta: PartitionCheckpoint, index: Option<LogIndex>) -> Self {
+        PreparedCheckpoint {
+            entries: Vec::new(),
+            meta,
+            bytes: 0,
+            index,
+        }
+    }
 }
 
 #[cfg(test)]

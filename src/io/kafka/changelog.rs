@@ -808,6 +808,7 @@ mod tests {
             max_event_times: vec![9],
             processing_time: 11,
             channel_watermarks: vec![7, 13],
+            bucket_bits: 9,
         }
     }
 
