@@ -14,8 +14,9 @@
 //! in memory: a bucket is read back when its earliest time comes up.
 //!
 //! How much memory a bucket takes is estimated, not measured: its keys times the bytes a key
-//! takes in memory (the hash map's slot for the key and its entry, plus the stored bytes per
-//! key, which stand for what the entry holds on the heap).
+//! takes in memory (the hash map's slot for the key and its entry, plus a multiple of the
+//! stored bytes per key, which stand for what the entry holds on the heap), and its keys'
+//! timers and expiries times the bytes of a schedule place.
 
 use super::keyed::{Bucket, KeyedState, DOMAINS};
 use super::schedule::{bucket_at, bucket_order};
@@ -27,6 +28,12 @@ use crate::{Key, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// Bytes of heap a key's state takes per byte of its stored (bincode) form: B-tree nodes,
+/// vectors' spare capacity and the allocator's rounding make in-memory forms several times
+/// larger. With 2.5, `fraud` under a 128 MiB limit took 245 MB over its fixed overhead; with 4,
+/// 160 MB (`bench/state-memory.sh`, 2026-12-05).
+const HEAP_PER_STORED_BYTE: u64 = 4;
 
 /// The memory limit of one partition's state, its bucket log and the eviction clock.
 pub struct Memory<K, S> {
@@ -123,11 +130,11 @@ impl Parked {
 
 impl<K: Key, S: Default> KeyedState<K, S> {
     /// Estimated bytes one key takes in memory: its slot in the hash table, which is between
-    /// 7/16 and 7/8 full (so 1.5 slots a key), and its stored bytes, which stand for what it
-    /// holds on the heap.
+    /// 7/16 and 7/8 full (so 1.5 slots a key), and [`HEAP_PER_STORED_BYTE`] times its stored
+    /// bytes for what it holds on the heap.
     pub(super) fn key_bytes(&self) -> u64 {
         let slot = std::mem::size_of::<(K, super::Entry<S>)>() as u64 + 1;
-        slot * 3 / 2 + self.stored_bytes() / self.keys.max(1) as u64
+        slot * 3 / 2 + HEAP_PER_STORED_BYTE * self.stored_bytes() / self.keys.max(1) as u64
     }
 
     /// Estimated bytes of one place in a schedule (a timer, or an expiry with a TTL): a copy
