@@ -334,8 +334,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
                 self.expiry.insert(due, key);
                 continue;
             }
-            entry.filed = Millis::MIN; // its place is taken already
-            let entry = self.take(b, &key);
+            let entry = self.take(b, &key); // its expiry place is gone: removing it again is a no-op
             for (domain, time) in entry.timers {
                 self.timers.remove(domain, time, &key);
             }

@@ -512,15 +512,6 @@ impl PartitionStore {
         }
     }
 
-    /// Reads every state entry to compute the partition's sums, checking them.
-    fn scan(&self) -> Result<Sums> {
-        for entry in self.verified() {
-            entry?;
-        }
-        let sums = self.sums.lock().expect("sums lock").take();
-        Ok(sums.expect("set by a complete read"))
-    }
-
     /// Checks `sums`, made from every stored entry, against the checkpoint's digest.
     fn check_digest(&self, sums: &Sums) -> Result<()> {
         let expected = self.stored_meta()?.map(|m| m.digest).unwrap_or_default();
@@ -633,14 +624,14 @@ impl PartitionStore {
         prepared: PreparedCheckpoint,
         batch: &mut sled::Batch,
     ) -> Result<SumsUpdate> {
-        let mut sums = self.sums.lock().expect("sums lock");
-        if sums.is_none() {
-            drop(sums);
-            let read = self.scan()?;
-            sums = self.sums.lock().expect("sums lock");
-            *sums = Some(read);
+        if self.sums.lock().expect("sums lock").is_none() {
+            // Reading every entry, checked, sets the sums.
+            for entry in self.verified() {
+                entry?;
+            }
         }
-        let sums = sums.as_ref().expect("sums loaded");
+        let sums = self.sums.lock().expect("sums lock");
+        let sums = sums.as_ref().expect("set by a complete read");
         let mut digest = sums.digest;
         let mut seals = Vec::with_capacity(prepared.entries.len());
         let prefix = self.state_prefix();
