@@ -443,7 +443,9 @@ fn bench_in_process(config: &BenchConfig, pipeline: &dyn spate::Runnable) -> Res
             events: Some(events.max(1)),
             rate: Some(config.rate),
             keys: config.keys,
+            // Event time is creation time even when opening the state directory takes a while.
             base_ms: now_ms(),
+            realtime: true,
         },
         ..defaults
     };

@@ -437,6 +437,7 @@ impl RunArgs {
                         .map_err(|hint| Error::config("--start", text, hint))?,
                     None => crate::time::now_ms(),
                 },
+                realtime: false,
             },
             metrics_addr,
             unhealthy_after: duration("--unhealthy-after", &self.unhealthy_after)?,

@@ -28,6 +28,12 @@ pub struct GenOptions {
     pub keys: u64,
     /// Event time of event 0, fixed at the job's first start and kept in its checkpoint.
     pub base_ms: Millis,
+    /// Paces events against the wall clock from `base_ms` (event `i` is made once
+    /// `(i + 1) / rate` has passed since `base_ms`), so each event's time is when it was made,
+    /// however long the job took to start; otherwise pacing starts when the reader does (a
+    /// restart, or a `--start` in the past, then replays the events at the rate instead of all
+    /// at once).
+    pub realtime: bool,
 }
 
 impl Default for GenOptions {
@@ -38,6 +44,7 @@ impl Default for GenOptions {
             rate: None,
             keys: 100_000,
             base_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
+            realtime: false,
         }
     }
 }
@@ -62,18 +69,28 @@ pub struct GeneratorReader<R> {
     next: u64,
     limit: u64,
     rate: Option<f64>,
+    /// Event `paced_from.1` was due at `paced_from.0`; the ones after it follow at the rate.
     paced_from: (Instant, u64),
+    /// See [`GenOptions::realtime`]: `base_ms` as an instant.
+    realtime_base: Option<Instant>,
 }
 
 impl<R> GeneratorReader<R> {
     /// A reader over `generator` with the limits of `options`.
     pub fn new(generator: Box<dyn EventGenerator<R>>, options: &GenOptions) -> Self {
+        let realtime_base = options.realtime.then(|| {
+            let since_base = (crate::time::now_ms() - options.base_ms).max(0) as u64;
+            let now = Instant::now();
+            now.checked_sub(Duration::from_millis(since_base))
+                .unwrap_or(now)
+        });
         GeneratorReader {
             generator,
             next: 0,
             limit: options.events.unwrap_or(u64::MAX),
             rate: options.rate.filter(|r| *r > 0.0),
-            paced_from: (Instant::now(), 0),
+            paced_from: (realtime_base.unwrap_or_else(Instant::now), 0),
+            realtime_base,
         }
     }
 }
@@ -106,7 +123,10 @@ impl<R: Send> GeneratorReader<R> {
 impl<R: Send> SourceReader<R> for GeneratorReader<R> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
         self.next = position.parts().1;
-        self.paced_from = (Instant::now(), self.next);
+        self.paced_from = match self.realtime_base {
+            Some(base) => (base, 0),
+            None => (Instant::now(), self.next),
+        };
         Ok(())
     }
 
@@ -210,6 +230,30 @@ mod tests {
             ReadStatus::Idle
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn realtime_pacing_follows_the_wall_clock_from_the_first_event_time() {
+        // Pacing started 2.5 s ago at one event a second: events 0 and 1 are due now.
+        let options = |realtime| GenOptions {
+            events: None,
+            rate: Some(1.0),
+            base_ms: crate::time::now_ms() - 2_500,
+            realtime,
+            ..GenOptions::default()
+        };
+        let read = |r: &mut GeneratorReader<u64>| {
+            let mut out = Vec::new();
+            let status = r.read(&mut out, &mut Vec::new(), &mut Vec::new(), 10, None);
+            (status.unwrap(), out)
+        };
+        let mut late = GeneratorReader::new(Box::new(Squares), &options(true));
+        assert_eq!(read(&mut late), (ReadStatus::Data, vec![0, 1]));
+        // A seek (a restart) does not move what is due when.
+        late.seek(SourcePosition::at(0, 1)).unwrap();
+        assert_eq!(read(&mut late), (ReadStatus::Data, vec![1]));
+        let mut from_start = GeneratorReader::new(Box::new(Squares), &options(false));
+        assert_eq!(read(&mut from_start), (ReadStatus::Idle, vec![]));
     }
 
     #[test]
