@@ -263,8 +263,9 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A partition's output in Kafka goes on past the changelog checkpoint a process resumes
-    /// that partition from: resending from there would make results twice.
-    #[error("Kafka topic {topic} partition {partition} holds output of epoch {found} from {writer}, after the newest checkpoint of that key partition the changelog gave this process (epoch {restored}); resuming from it would write results twice, so the job stops. Either the changelog was read short (restart the process to read it again) or another process still writes this partition's output (a process that hung past its session timeout: kill it, then restart this one)")]
+    /// that partition from (the resume reads the changelog again for a while first): resending
+    /// from there would make results twice.
+    #[error("Kafka topic {topic} partition {partition} holds output of epoch {found} from {writer}, after the newest checkpoint of that key partition the changelog gave this process (epoch {restored}), and still did after reading the changelog again for 30 s; resuming from it would write results twice, so the job stops. Another process most likely still writes this partition's output (one that hung past its session timeout: kill it, then restart this one)")]
     OutputAhead {
         /// The output topic.
         topic: String,

@@ -65,8 +65,10 @@
 //! - *A takeover resends one epoch, and only that.* A process that takes a Kafka partition
 //!   over restores the changelog's newest checkpoint and commits that epoch's outputs again
 //!   (the sink skips what is visible). Output of a later epoch of that partition in the topic
-//!   would mean the changelog was read short or another process still writes it: the job
-//!   stops (`Error::OutputAhead`) rather than make those results twice.
+//!   means the changelog was read before its newest record showed, or another process still
+//!   writes it (a member dropped from the group while finishing an epoch): the process reads
+//!   the changelog again after a pause, for up to 30 s, and then stops
+//!   (`Error::OutputAhead`) rather than make those results twice.
 //!
 //! # Where things live
 //!

@@ -9,6 +9,7 @@ use crate::state::StateStore;
 use crate::time::{Millis, BEFORE_TIME};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Where a job resumes: what its source, supervisor and partitions start from.
 pub(super) struct Resume {
@@ -80,6 +81,12 @@ pub(super) fn resume_local(
 /// what is already visible), and the job goes on from the checkpoints' offsets with epochs
 /// numbered after every epoch any owner used. Nothing is replayed: an epoch's output is
 /// committed only after its checkpoint is in the changelog.
+///
+/// So output of a partition's writer newer than the checkpoint read means that checkpoint is
+/// not the newest ([`Error::OutputAhead`]): the changelog was read before the last owner's
+/// newest record showed, or that owner, dropped from the group while it finished an epoch,
+/// still writes. Either way a later read finds the record that output came after: the resume
+/// reads the changelog again after a pause, for [`until_caught_up`], before it gives up.
 pub(super) fn resume_from_changelog(
     changelog: &Changelog,
     store: &StateStore,
@@ -90,7 +97,11 @@ pub(super) fn resume_from_changelog(
 ) -> Result<Resume> {
     let committed = store.committed()?;
     sink.recover(committed, committed)?;
-    let mut restored = restore_partitions(changelog, store, ids, metrics)?;
+    let restored = retry_while_ahead(until_caught_up(), || {
+        let mut restored = restore_partitions(changelog, store, ids, metrics)?;
+        resend_outputs(sink, ids, &mut restored)?;
+        Ok(restored)
+    })?;
     let base_epoch = restored
         .iter()
         .flatten()
@@ -99,7 +110,6 @@ pub(super) fn resume_from_changelog(
         .chain([committed])
         .max()
         .unwrap_or(0);
-    resend_outputs(sink, ids, &mut restored)?;
     let start = start_record(&restored, base_epoch, inputs);
     // The epoch log starts over at the restored position: in-process restarts rewind to it.
     store.forget_all_epochs()?;
@@ -118,6 +128,46 @@ pub(super) fn resume_from_changelog(
         erase_requests: BTreeMap::new(),
         checkpoints: vec![base_epoch; ids.len()],
         base_epoch,
+    })
+}
+
+/// How long a resume waits for the changelog to catch up with the output: pauses from 250 ms,
+/// doubling to 4 s, for 30 s in all.
+fn until_caught_up() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(250))
+        .with_max_interval(Duration::from_secs(4))
+        .with_max_elapsed_time(Some(Duration::from_secs(30)))
+        .build()
+}
+
+/// Runs `attempt` again after each of `pauses` while it finds output ahead of the changelog;
+/// any other error, or the last [`Error::OutputAhead`] once the pauses run out, is returned.
+fn retry_while_ahead<T>(
+    pauses: backoff::ExponentialBackoff,
+    mut attempt: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let classify = || match attempt() {
+        Err(ahead @ Error::OutputAhead { .. }) => Err(backoff::Error::transient(ahead)),
+        other => other.map_err(backoff::Error::permanent),
+    };
+    let note = |ahead: Error, pause: Duration| {
+        if let Error::OutputAhead {
+            topic,
+            partition,
+            writer,
+            found,
+            restored,
+        } = ahead
+        {
+            tracing::warn!(
+                "Kafka topic {topic} partition {partition} holds output of epoch {found} from {writer}, after the changelog's newest checkpoint of it (epoch {restored}): its last owner may still be finishing an epoch, or the changelog was read short; reading it again in {:.1} s",
+                pause.as_secs_f64()
+            );
+        }
+    };
+    backoff::retry_notify(pauses, classify, note).map_err(|e| match e {
+        backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
     })
 }
 
@@ -310,6 +360,57 @@ mod tests {
             outputs: vec![(OutputStream::Results, Lines::unkeyed(line.to_vec()))],
             ..Default::default()
         })
+    }
+
+    fn ahead(found: Epoch) -> Error {
+        Error::OutputAhead {
+            topic: "out".into(),
+            partition: 0,
+            writer: "p000".into(),
+            found,
+            restored: 7,
+        }
+    }
+
+    fn quick_pauses(total: Duration) -> backoff::ExponentialBackoff {
+        backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(Duration::from_millis(1))
+            .with_max_interval(Duration::from_millis(5))
+            .with_max_elapsed_time(Some(total))
+            .build()
+    }
+
+    #[test]
+    fn output_ahead_of_the_changelog_is_read_again_until_the_changelog_catches_up() {
+        let mut attempts = 0;
+        let resumed = retry_while_ahead(quick_pauses(Duration::from_secs(10)), || {
+            attempts += 1;
+            match attempts {
+                1 | 2 => Err(ahead(8)),
+                _ => Ok(attempts),
+            }
+        });
+        assert_eq!(resumed.unwrap(), 3);
+    }
+
+    #[test]
+    fn output_that_stays_ahead_stops_the_resume_and_other_errors_are_not_retried() {
+        let mut attempts = 0;
+        let stuck = retry_while_ahead(quick_pauses(Duration::from_millis(50)), || {
+            attempts += 1;
+            Err::<(), _>(ahead(8))
+        });
+        assert!(matches!(stuck, Err(Error::OutputAhead { found: 8, .. })));
+        assert!(attempts > 1, "{attempts} attempts");
+        let mut attempts = 0;
+        let lost = retry_while_ahead(quick_pauses(Duration::from_secs(10)), || {
+            attempts += 1;
+            Err::<(), _>(Error::Panicked {
+                what: "a changelog reader".into(),
+            })
+        });
+        assert!(matches!(lost, Err(Error::Panicked { .. })));
+        assert_eq!(attempts, 1);
     }
 
     #[test]
