@@ -448,6 +448,8 @@ fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
         "spate_records_late_total{pipeline=\"tx-windows\"}",
         "spate_records_dead_lettered_total{pipeline=\"tx-windows\"}",
         "spate_state_expired_total{pipeline=\"tx-windows\"}",
+        "spate_state_evictions_total{pipeline=\"tx-windows\"}",
+        "spate_state_read_backs_total{pipeline=\"tx-windows\"}",
     ] {
         assert!(body.contains(counter), "{counter} missing:\n{body}");
     }
@@ -766,6 +768,13 @@ fn state_memory_is_refused_where_it_cannot_work() {
     let mut later = job("b");
     later.args(["--state", &dir("b.state"), "--state-memory", "1MiB"]);
     fails(later, &["written without --state-memory", &dir("b.state")]);
+    let model = tmp.path().join("model.jsonl");
+    std::fs::write(&model, "").unwrap();
+    let mut seeded = job("m");
+    let model_arg = model.display().to_string();
+    seeded.args(["--state", &dir("m.state"), "--state-memory", "1MiB"]);
+    seeded.args(["--model", &model_arg]);
+    fails(seeded, &["--state-memory", "--model"]);
 
     let mut limited = job("c");
     limited.args(["--state", &dir("c.state"), "--state-memory", "16KiB"]);

@@ -23,6 +23,7 @@ pub use status::{
     RESTART_WINDOW,
 };
 
+use crate::state::Residency;
 use crate::time::{now_ms, Millis, BEFORE_TIME, END_OF_TIME};
 use crate::Result;
 use prometheus::core::Collector;
@@ -64,6 +65,9 @@ struct Instruments {
     load_seconds: Histogram,
     source_pauses: IntCounterVec,
     state_expired: IntCounter,
+    state_evictions: IntCounter,
+    state_read_backs: IntCounter,
+    state_evicted_keys: IntGaugeVec,
     operator_counts: prometheus::CounterVec,
     operator_ratios: GaugeVec,
     operator_window: GaugeVec,
@@ -257,6 +261,18 @@ impl Metrics {
                 "spate_state_expired_total",
                 "Keys whose state the state TTL dropped, not touched for the TTL",
             ),
+            state_evictions: b.counter(
+                "spate_state_evictions_total",
+                "State buckets --state-memory moved out of memory (appended to the bucket log first when changed)",
+            ),
+            state_read_backs: b.counter(
+                "spate_state_read_backs_total",
+                "Evicted state buckets read back from the bucket log, for a record, timer or expiry of one of their keys",
+            ),
+            state_evicted_keys: b.gauges(
+                "spate_state_evicted_keys",
+                "Keys whose state --state-memory keeps out of memory, per key partition",
+            ),
             operator_counts: b.add(prometheus::CounterVec::new(
                 Opts::new(
                     "spate_operator_total",
@@ -361,6 +377,18 @@ impl Metrics {
             .state_bytes
             .with_label_values(&p)
             .set(bytes as i64);
+    }
+
+    /// Records what eviction did in a partition under `--state-memory` since it last said
+    /// (`since`: its counts then).
+    pub fn residency(&self, partition: u32, now: Residency, since: Residency) {
+        let p = [&partition.to_string()[..]];
+        let (i, keys) = (&self.inner, now.evicted_keys as i64);
+        i.state_evictions
+            .inc_by(now.evictions.saturating_sub(since.evictions));
+        i.state_read_backs
+            .inc_by(now.read_backs.saturating_sub(since.read_backs));
+        i.state_evicted_keys.with_label_values(&p).set(keys);
     }
 
     /// Records each Kafka source partition's lag (records not yet read), index = partition.

@@ -321,14 +321,20 @@ where
     })
 }
 
-/// Refuses `--state-memory` with a Kafka changelog: it keeps the state's buckets in a log in
-/// the `--state` directory, checkpointed there.
+/// Refuses `--state-memory` with a Kafka changelog (it keeps the state's buckets in a log in
+/// the `--state` directory, checkpointed there) and with `--model` (whose state is seeded into
+/// the directory's sled trees).
 fn check_state_memory(config: &RunConfig, changelog: bool) -> Result<()> {
     match config.state_memory {
         Some(limit) if changelog => Err(Error::config(
             "--state-memory",
             bytesize::ByteSize(limit),
             "it does not work with a Kafka changelog yet (a job reading Kafka): run without it",
+        )),
+        Some(limit) if config.model.is_some() => Err(Error::config(
+            "--state-memory",
+            bytesize::ByteSize(limit),
+            "it does not work with --model yet (the model file's state is written to the state directory in the form --state-memory cannot read): run without one of them",
         )),
         _ => Ok(()),
     }

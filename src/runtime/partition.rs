@@ -25,7 +25,7 @@ use crate::pipeline::{Emit, OutputFn, RouteFn};
 use crate::stage::write_late_lines;
 use crate::stage::Exchanged;
 use crate::stage::PartitionCore;
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint, Residency};
 use crate::time::{BEFORE_TIME, END_OF_TIME};
 use crate::Key;
 use crate::{Error, Result};
@@ -150,6 +150,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     exchanged_seen: u64,
     /// State expiries counted by the core up to the last epoch end.
     expired_seen: u64,
+    /// What eviction had done at the last report (`--state-memory`).
+    residency_seen: Residency,
     /// The keys erased at each epoch's end not yet reported (see [`EpochDone::erased`]).
     erased: BTreeMap<Epoch, Vec<Erased>>,
 }
@@ -229,6 +231,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             exchange_topic: setup.exchange_topic,
             exchanged_seen: 0,
             expired_seen: 0,
+            residency_seen: Residency::default(),
             erased: BTreeMap::new(),
         };
         if let Err(e) = actor.on_restore() {
@@ -255,13 +258,17 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         }
     }
 
-    fn report_state(&self) {
+    fn report_state(&mut self) {
         let later_keys = self.chain.as_ref().map_or(0, |c| c.runner.key_count());
         self.metrics.state(
             self.partition,
             (self.core.key_count() + later_keys) as u64,
             self.core.stored_bytes(),
         );
+        if let Some(now) = self.core.residency() {
+            (self.metrics).residency(self.partition, now, self.residency_seen);
+            self.residency_seen = now;
+        }
     }
 
     fn fatal(&self, error: Error) {

@@ -422,6 +422,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.is_logged()
     }
 
+    /// What eviction did so far, under a memory limit.
+    pub fn residency(&self) -> Option<crate::state::Residency> {
+        self.state.residency()
+    }
+
     /// Bytes of the stored state buckets.
     pub fn stored_bytes(&self) -> u64 {
         self.state.stored_bytes()

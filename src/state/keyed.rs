@@ -632,7 +632,15 @@ mod tests {
         assert_eq!((s.len(), s.timer_count()), (2_000, 4_000));
         assert_eq!(s.stored_buckets(), unlimited.stored_buckets());
         assert_eq!(s.timer_span(), unlimited.timer_span());
+        let evicted = s.residency().unwrap();
+        assert!(
+            evicted.evictions > 0 && evicted.evicted_keys > 1_500,
+            "{evicted:?}"
+        );
         assert_eq!(run_out(&mut s), run_out(&mut unlimited));
+        let after = s.residency().unwrap();
+        assert!(after.read_backs > 0, "{after:?}");
+        assert_eq!(unlimited.residency(), None);
     }
 
     #[test]

@@ -26,5 +26,6 @@ pub use keyed::{
     SPILL_BUCKET_BITS,
 };
 pub use model::StoredModel;
+pub use residency::Residency;
 pub use slice_log::LogIndex;
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

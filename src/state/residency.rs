@@ -50,6 +50,21 @@ pub struct Memory<K, S> {
     /// making a limited state needs the state to be serializable.
     encode: fn(&Bucket<K, S>) -> Vec<u8>,
     decode: fn(&[u8]) -> bincode::Result<Bucket<K, S>>,
+    /// What eviction did so far (kept across restores, so the counts only grow).
+    counts: Residency,
+}
+
+/// What eviction did in one partition under a memory limit, for its metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Residency {
+    /// Buckets evicted from memory since the job started (appended to the log first when
+    /// they had changed).
+    pub evictions: u64,
+    /// Evicted buckets read back since the job started, for a record, timer or expiry of one
+    /// of their keys.
+    pub read_backs: u64,
+    /// Keys whose state is out of memory now.
+    pub evicted_keys: u64,
 }
 
 impl<K: Key, S: Serialize + DeserializeOwned> Memory<K, S> {
@@ -63,6 +78,7 @@ impl<K: Key, S: Serialize + DeserializeOwned> Memory<K, S> {
             hand: 0,
             encode: |bucket| bincode::serialize(bucket).expect("bincode encodes in-memory values"),
             decode: |bytes| bincode::deserialize(bytes),
+            counts: Residency::default(),
         }
     }
 }
@@ -197,9 +213,19 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         }
     }
 
+    /// What eviction did so far, under a memory limit.
+    pub fn residency(&self) -> Option<Residency> {
+        let memory = self.memory.as_ref()?;
+        Some(Residency {
+            evicted_keys: self.evicted_keys as u64,
+            ..memory.counts
+        })
+    }
+
     /// Drops bucket `b` from memory (appended first if changed), leaving its summary.
     fn evict(&mut self, b: usize) {
         self.append(b);
+        (self.memory.as_mut().expect("over a limit").counts).evictions += 1;
         let bucket = std::mem::take(&mut self.buckets[b]);
         for (key, entry) in &bucket {
             for &(domain, time) in &entry.timers {
@@ -259,6 +285,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         };
         let mut bucket = (self.read(b))
             .unwrap_or_else(|e| panic!("cannot read back evicted state bucket {b}: {e}"));
+        (self.memory.as_mut().expect("evicted under a limit").counts).read_backs += 1;
         assert_eq!(
             bucket.len(),
             parked.keys as usize,

@@ -89,8 +89,8 @@ impl<K: Key> Schedule<K> {
             Some(&(time, order)) if time <= upto && key.is_none_or(|k| (time, order) < k) => {
                 Next::Load(order)
             }
-            _ => match self.keys.first() {
-                Some((time, _, _)) if *time <= upto => {
+            _ => match key {
+                Some((time, _)) if time <= upto => {
                     let (time, _, key) = self.keys.pop_first().expect("checked above");
                     Next::Due(time, key)
                 }
