@@ -2,7 +2,7 @@
 
 use super::source::ReadPlan;
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::kafka::{Changelog, ChangelogCheckpoint};
+use crate::io::kafka::{given_up, pauses, Changelog, ChangelogCheckpoint};
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
@@ -134,17 +134,14 @@ pub(super) fn resume_from_changelog(
 /// How long a resume waits for the changelog to catch up with the output: pauses from 250 ms,
 /// doubling to 4 s, for 30 s in all.
 fn until_caught_up() -> backoff::ExponentialBackoff {
-    backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(Duration::from_millis(250))
-        .with_max_interval(Duration::from_secs(4))
-        .with_max_elapsed_time(Some(Duration::from_secs(30)))
-        .build()
+    let total = Some(Duration::from_secs(30));
+    pauses(Duration::from_millis(250), Duration::from_secs(4), total)
 }
 
-/// Runs `attempt` again after each of `pauses` while it finds output ahead of the changelog;
+/// Runs `attempt` again after each pause of `policy` while it finds output ahead of the changelog;
 /// any other error, or the last [`Error::OutputAhead`] once the pauses run out, is returned.
 fn retry_while_ahead<T>(
-    pauses: backoff::ExponentialBackoff,
+    policy: backoff::ExponentialBackoff,
     mut attempt: impl FnMut() -> Result<T>,
 ) -> Result<T> {
     let classify = || match attempt() {
@@ -166,9 +163,7 @@ fn retry_while_ahead<T>(
             );
         }
     };
-    backoff::retry_notify(pauses, classify, note).map_err(|e| match e {
-        backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
-    })
+    backoff::retry_notify(policy, classify, note).map_err(given_up)
 }
 
 /// Each partition's newest changelog checkpoint (`None`: the changelog has none), its state
@@ -373,11 +368,11 @@ mod tests {
     }
 
     fn quick_pauses(total: Duration) -> backoff::ExponentialBackoff {
-        backoff::ExponentialBackoffBuilder::new()
-            .with_initial_interval(Duration::from_millis(1))
-            .with_max_interval(Duration::from_millis(5))
-            .with_max_elapsed_time(Some(total))
-            .build()
+        pauses(
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+            Some(total),
+        )
     }
 
     #[test]

@@ -267,7 +267,7 @@ pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Opti
 
 /// Pauses between attempts: from `first`, doubling (with jitter) up to `longest`, for `total`
 /// in all (`None`: for as long as it takes).
-fn pauses(
+pub(crate) fn pauses(
     first: Duration,
     longest: Duration,
     total: Option<Duration>,
@@ -294,7 +294,7 @@ fn until_shown() -> backoff::ExponentialBackoff {
 
 /// The error a retried operation ended with: a permanent one, or the last transient one once
 /// the pauses ran out ([`until_reachable`]'s never do).
-fn given_up<E>(error: backoff::Error<E>) -> E {
+pub(crate) fn given_up<E>(error: backoff::Error<E>) -> E {
     match error {
         backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
     }
