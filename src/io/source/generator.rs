@@ -71,8 +71,8 @@ pub struct GeneratorReader<R> {
     rate: Option<f64>,
     /// Event `paced_from.1` was due at `paced_from.0`; the ones after it follow at the rate.
     paced_from: (Instant, u64),
-    /// See [`GenOptions::realtime`]: `base_ms` as an instant.
-    realtime_base: Option<Instant>,
+    /// See [`GenOptions::realtime`]: `paced_from` is then `base_ms` and event 0, for good.
+    realtime: bool,
 }
 
 impl<R> GeneratorReader<R> {
@@ -90,7 +90,7 @@ impl<R> GeneratorReader<R> {
             limit: options.events.unwrap_or(u64::MAX),
             rate: options.rate.filter(|r| *r > 0.0),
             paced_from: (realtime_base.unwrap_or_else(Instant::now), 0),
-            realtime_base,
+            realtime: options.realtime,
         }
     }
 }
@@ -123,10 +123,9 @@ impl<R: Send> GeneratorReader<R> {
 impl<R: Send> SourceReader<R> for GeneratorReader<R> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
         self.next = position.parts().1;
-        self.paced_from = match self.realtime_base {
-            Some(base) => (base, 0),
-            None => (Instant::now(), self.next),
-        };
+        if !self.realtime {
+            self.paced_from = (Instant::now(), self.next);
+        }
         Ok(())
     }
 
