@@ -32,7 +32,7 @@ enum KeyEntry<'a, K, S> {
     /// The key's state and pending timers, and the partition's timer index.
     Found {
         state: &'a mut S,
-        key_timers: &'a mut Vec<(TimeDomain, Millis)>,
+        key_timers: &'a mut crate::state::KeyTimers,
         timers: &'a mut TimerIndex<K>,
     },
     /// Between the two, while [`KeyedContext::entry`] looks the key up.
@@ -95,7 +95,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
 /// The key's state, its pending timers and the partition's timer index.
 type EntryParts<'e, K, S> = (
     &'e mut S,
-    &'e mut Vec<(TimeDomain, Millis)>,
+    &'e mut crate::state::KeyTimers,
     &'e mut TimerIndex<K>,
 );
 

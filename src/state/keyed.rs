@@ -38,13 +38,17 @@ pub const SPILL_BUCKETS: usize = 1 << SPILL_BUCKET_BITS;
 /// key only when it is new.
 pub type Bucket<K, S> = hashbrown::HashMap<K, Entry<S>, FxBuildHasher>;
 
+/// One key's pending timers: mostly one, kept inline, as large as a `Vec` and without the
+/// heap allocation a cache miss away (stored as a `Vec` would be).
+pub type KeyTimers = smallvec::SmallVec<[(TimeDomain, Millis); 1]>;
+
 /// One key's state and its pending timers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Entry<S> {
     /// The operator's state for this key.
     pub state: S,
     /// Pending timers of this key.
-    pub timers: Vec<(TimeDomain, Millis)>,
+    pub timers: KeyTimers,
     /// When a record last touched this key, on the state TTL's clock (0 without a TTL).
     pub touched: Millis,
     /// Where the key is filed in the expiry index (with a TTL): at or before `touched + ttl`,
@@ -146,6 +150,20 @@ pub struct KeyedState<K, S> {
     pub(super) stored_bytes: u64,
     /// Set with a memory limit (`--state-memory`).
     pub(super) memory: Option<Memory<K, S>>,
+}
+
+/// A new key's entry, filed to expire at `expires` (with a TTL).
+fn new_entry<K: Key, S: Default>(
+    key: &K,
+    expires: Option<Millis>,
+    expiry: &mut Schedule<K>,
+) -> Entry<S> {
+    let mut entry = Entry::default();
+    if let Some(at) = expires {
+        entry.filed = at;
+        expiry.insert(at, key.clone());
+    }
+    entry
 }
 
 impl<K: Key, S: Default> Default for KeyedState<K, S> {
@@ -297,18 +315,27 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         let b = self.bucket(key);
         self.resident(b);
         self.mark_dirty(b);
-        if !self.buckets[b].contains_key(key) {
-            self.keys += 1;
-            let mut entry = Entry::default();
-            if let Some(at) = expires {
-                entry.filed = at;
-                self.expiry.insert(at, key.clone());
-            }
-            self.buckets[b].insert(key.clone(), entry);
+        if self.memory.is_some() && !self.buckets[b].contains_key(key) {
+            // Under a limit a new key may evict other buckets, which needs the whole state.
+            self.insert_new(b, key, expires);
             self.make_room(b);
         }
-        let entry = self.buckets[b].get_mut(key).expect("present");
+        let (keys, expiry) = (&mut self.keys, &mut self.expiry);
+        let entry = match self.buckets[b].entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(vacant) => {
+                *keys += 1;
+                vacant.insert(new_entry(key, expires, expiry))
+            }
+        };
         (entry, &mut self.timers)
+    }
+
+    /// Adds `key`, which bucket `b` does not hold, with a new entry.
+    fn insert_new(&mut self, b: usize, key: &K, expires: Option<Millis>) {
+        self.keys += 1;
+        let entry = new_entry(key, expires, &mut self.expiry);
+        self.buckets[b].insert(key.clone(), entry);
     }
 
     /// Removes and returns the next key whose state expired by `now` under a TTL of `ttl`,
@@ -495,6 +522,20 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_timers_are_stored_as_a_vec_was() {
+        for timers in [
+            vec![],
+            vec![(TimeDomain::EventTime, 5)],
+            vec![(TimeDomain::Model, 1); 3],
+        ] {
+            let inline = KeyTimers::from_slice(&timers);
+            let bytes = bincode::serialize(&inline).unwrap();
+            assert_eq!(bytes, bincode::serialize(&timers).unwrap());
+            assert_eq!(bincode::deserialize::<KeyTimers>(&bytes).unwrap(), inline);
+        }
+    }
 
     #[test]
     fn changes_are_reported_per_bucket_and_once() {

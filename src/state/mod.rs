@@ -22,8 +22,8 @@ pub use inspect::{
     KeyReport, PartitionSummary, TimerReport,
 };
 pub use keyed::{
-    bucket_of, Bucket, Entry, KeyedState, TimerIndex, BUCKETS, BUCKET_BITS, SPILL_BUCKETS,
-    SPILL_BUCKET_BITS,
+    bucket_of, Bucket, Entry, KeyTimers, KeyedState, TimerIndex, BUCKETS, BUCKET_BITS,
+    SPILL_BUCKETS, SPILL_BUCKET_BITS,
 };
 pub use model::StoredModel;
 pub use residency::Residency;

@@ -9,6 +9,7 @@ use crate::operator::{KeyedContext, KeyedOperator, Timer};
 use crate::time::{Millis, OutputMode};
 use crate::Key;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::marker::PhantomData;
 
 /// One session.
@@ -22,10 +23,11 @@ pub struct Session<A> {
     /// Update mode: it holds records its last emission did not (a record joined it since).
     changed: bool,
 }
-/// Per-key state: open sessions in start order and the pending timer.
+/// Per-key state: open sessions in start order and the pending timer. A key mostly has one
+/// session open, kept inline (see [`PaneState`](super::pane::PaneState)).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionState<A> {
-    sessions: Vec<Session<A>>,
+    sessions: SmallVec<[Session<A>; 1]>,
     next_fire: Option<Millis>,
 }
 
@@ -38,7 +40,7 @@ impl<A> NextFire for SessionState<A> {
 impl<A> Default for SessionState<A> {
     fn default() -> Self {
         SessionState {
-            sessions: Vec::new(),
+            sessions: SmallVec::new(),
             next_fire: None,
         }
     }
