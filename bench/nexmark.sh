@@ -6,13 +6,20 @@
 # generator in process (`--source gen`, the same events, as Flink's figures are), each with its
 # ratio to Flink. Queries without a published Flink figure print `-` for it. q13 reads a side
 # table of 10,000 rows as its second input, and its Nexmark input from the file only (a join's
-# inputs have no generator). Usage:
-#   bench/nexmark.sh [EVENTS] [RUNS] [QUERIES]   (QUERIES: default every query spate runs)
+# inputs have no generator). SINK `blackhole` makes each result and drops it, as Flink's Nexmark
+# benchmark does with its `blackhole` connector (default `file`: the exactly-once file sink).
+# Usage:
+#   bench/nexmark.sh [EVENTS] [RUNS] [QUERIES] [SINK]   (QUERIES: default every query spate runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-2000000}
 runs=${2:-3}
 queries=${3:-q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22}
+sink=${4:-file}
+case $sink in
+file | blackhole) ;;
+*) echo "SINK must be file or blackhole, not $sink" >&2 && exit 2 ;;
+esac
 cargo build --release -q
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -25,7 +32,8 @@ declare -A flink=([q0]=155000 [q1]=154000 [q2]=159000 [q3]=118000 [q4]=23000 [q5
 printf '%-6s %12s %12s %14s %8s %8s   %s\n' query "file/core" "gen/core" "Flink/core" "file" "gen" "runs (file; gen)"
 # The median events/s of $runs runs of query $1 reading input $2 (`file` or `gen`).
 measure() {
-    local q=$1 input=$2 rates=() sources
+    local q=$1 input=$2 rates=() sources to=blackhole
+    [ "$sink" = file ] && to="file:$work/out"
     for _ in $(seq "$runs"); do
         rm -rf "$work/out" "$work/state"
         case $input in
@@ -36,7 +44,7 @@ measure() {
             sources=(--source "nexmark=file:$work/nexmark.jsonl" --source "side=file:$work/side.jsonl")
         fi
         report=$(target/release/spate run "nexmark-$q" "${sources[@]}" \
-            --sink "file:$work/out" --state "$work/state" --metrics-addr off --report 2>&1 |
+            --sink "$to" --state "$work/state" --metrics-addr off --report 2>&1 |
             grep '^spate report:')
         rates+=("$(grep -o 'records_per_second=[0-9]*' <<<"$report" | cut -d= -f2)")
     done

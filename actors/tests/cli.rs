@@ -414,6 +414,40 @@ fn a_feed_of_another_shape_stops_with_its_first_error_and_keeps_its_dead_letters
 }
 
 #[test]
+fn a_blackhole_sink_makes_and_drops_the_results_and_keeps_bad_input_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tx = tmp.path().join("tx.jsonl");
+    write_transactions_on_time(&tx, 20_000, 100, 5, false);
+    let mixed = std::fs::read_to_string(&tx).unwrap() + "oops\nnot json\n";
+    std::fs::write(&tx, mixed).unwrap();
+    let source = file_arg(&tx);
+    let report = |sink: &str| {
+        let run = spate(&[
+            "run",
+            "tx-windows",
+            "--source",
+            &source,
+            "--sink",
+            sink,
+            "--report",
+        ])
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{err}");
+        let results = err.split_whitespace().find(|w| w.starts_with("results="));
+        let results = results.expect("the report counts results").to_string();
+        (run.stdout, err, results)
+    };
+    let (stdout, err, dropped) = report("blackhole");
+    assert!(stdout.is_empty(), "no result is written");
+    assert_eq!(err.matches("dead letter: ").count(), 2, "{err}");
+    let (_, _, written) = report(&file_arg(&tmp.path().join("out")));
+    assert_eq!(dropped, written, "the same results are made");
+    assert_ne!(dropped, "results=0");
+}
+
+#[test]
 fn idle_connections_do_not_hold_up_a_scrape_and_health_answers() {
     let (child, addr) = metered_job("1000", &[], &[]);
     let mut health = None;

@@ -120,7 +120,9 @@ struct RunArgs {
     /// them. Default: gen.
     #[arg(long, value_name = "[NAME=]URI")]
     source: Vec<String>,
-    /// Output: `stdout` (JSON lines; late records and dead letters on stderr), `file:DIR`
+    /// Output: `stdout` (JSON lines; late records and dead letters on stderr), `blackhole`
+    /// (results made and dropped, to measure a pipeline; late records and dead letters on
+    /// stderr), `file:DIR`
     /// (exactly-once epoch files `DIR/*.jsonl`, plus `DIR/late/` and `DIR/dead-letter/`),
     /// `parquet:DIR` (the same, results as Parquet), `kafka://HOST:PORT/TOPIC` (exactly once;
     /// late records and dead letters go to `<app-id>-late` and `<app-id>-dead-letter`),

@@ -2,6 +2,7 @@
 //! that produced them, then *committed* by the supervisor once the epoch is recorded, so a
 //! replayed epoch never makes the same output visible twice.
 
+mod blackhole;
 mod client_runtime;
 mod delta;
 mod file;
@@ -13,6 +14,7 @@ mod stdout;
 mod upsert;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
+pub use blackhole::BlackholeSink;
 pub use delta::{optimize as optimize_delta, DeltaSink, DeltaTarget};
 pub use file::{FileFormat, FileSink};
 pub use options::{apply_sink_options, parse_size};
@@ -245,6 +247,9 @@ pub struct EpochStats {
 pub enum SinkSpec {
     /// JSON lines on standard output; late records and dead letters on standard error.
     Stdout,
+    /// Results made and dropped (to measure a pipeline as Flink's Nexmark does); late records
+    /// and dead letters on standard error.
+    Blackhole,
     /// Exactly-once epoch files under a directory.
     File(PathBuf),
     /// Exactly-once epoch files under a directory, results as Parquet (`parquet:DIR`).
@@ -283,7 +288,7 @@ pub struct SinkContext<'a> {
 }
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:DIR`, `parquet:DIR`, `kafka://BROKERS/TOPIC`,
+    /// Parses `stdout`, `blackhole`, `file:DIR`, `parquet:DIR`, `kafka://BROKERS/TOPIC`,
     /// `postgres://USER@HOST:PORT/DB?table=T` or `delta:PATH`.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(topic) = KafkaTopic::parse("--sink", text)? {
@@ -298,6 +303,8 @@ impl SinkSpec {
         let path = |prefix| text.strip_prefix(prefix).filter(|p| !p.is_empty());
         if text == "stdout" || text == "-" {
             Ok(SinkSpec::Stdout)
+        } else if text == "blackhole" {
+            Ok(SinkSpec::Blackhole)
         } else if let Some(dir) = path("file:") {
             Ok(SinkSpec::File(PathBuf::from(dir)))
         } else if let Some(dir) = path("parquet:") {
@@ -306,7 +313,7 @@ impl SinkSpec {
             Err(Error::config(
                 "--sink",
                 text,
-                "use stdout, file:DIR (a directory for exactly-once epoch files), parquet:DIR (the same, results as Parquet), kafka://HOST:PORT/TOPIC, postgres://USER@HOST:PORT/DB?table=NAME or delta:PATH (a Delta Lake table)",
+                "use stdout, blackhole (results dropped, to measure a pipeline), file:DIR (a directory for exactly-once epoch files), parquet:DIR (the same, results as Parquet), kafka://HOST:PORT/TOPIC, postgres://USER@HOST:PORT/DB?table=NAME or delta:PATH (a Delta Lake table)",
             ))
         }
     }
@@ -322,6 +329,7 @@ impl SinkSpec {
     pub fn open(&self, context: SinkContext<'_>) -> Result<std::sync::Arc<dyn EpochSink>> {
         Ok(match self {
             SinkSpec::Stdout => std::sync::Arc::new(StdoutSink),
+            SinkSpec::Blackhole => std::sync::Arc::new(BlackholeSink),
             SinkSpec::File(dir) => {
                 std::sync::Arc::new(FileSink::open(dir, context.follow_symlinks)?)
             }
@@ -375,6 +383,7 @@ impl std::fmt::Display for SinkSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SinkSpec::Stdout => f.write_str("stdout"),
+            SinkSpec::Blackhole => f.write_str("blackhole"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
             SinkSpec::Parquet(p) => write!(f, "parquet:{}", p.display()),
             SinkSpec::Kafka(topic) => topic.fmt(f),
