@@ -254,11 +254,10 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
     pub fn touch_existing(&mut self, key: &K) -> Option<(&mut Entry<S>, &mut TimerIndex<K>)> {
         let b = self.bucket(key);
-        if !self.resident(b).contains_key(key) {
-            return None;
-        }
-        self.mark_dirty(b);
-        let entry = self.buckets[b].get_mut(key).expect("looked up above");
+        self.resident(b);
+        let entry = self.buckets[b].get_mut(key)?;
+        let slot = &mut self.slots[b];
+        (slot.dirty, slot.modified) = (true, true);
         Some((entry, &mut self.timers))
     }
 
