@@ -125,6 +125,15 @@ pub(super) struct Slot {
     pub(super) evicted: Option<Box<Parked>>,
 }
 
+impl Slot {
+    /// Its bucket changed: the next checkpoint writes it, and (with a limit) the log needs it.
+    #[inline]
+    fn mark_changed(&mut self) {
+        self.dirty = true;
+        self.modified = true;
+    }
+}
+
 /// All keys of one partition.
 ///
 /// Invariants: a bucket is in memory (`buckets[b]`) or evicted (`slots[b].evicted`), never
@@ -240,9 +249,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// Marks bucket `b` changed since the last checkpoint.
     #[inline]
     fn mark_dirty(&mut self, b: usize) {
-        let slot = &mut self.slots[b];
-        slot.dirty = true;
-        slot.modified = true;
+        self.slots[b].mark_changed();
     }
 
     /// The entry of `key` (created when missing) and the timer index; its bucket is marked
@@ -256,8 +263,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         let b = self.bucket(key);
         self.resident(b);
         let entry = self.buckets[b].get_mut(key)?;
-        let slot = &mut self.slots[b];
-        (slot.dirty, slot.modified) = (true, true);
+        self.slots[b].mark_changed();
         Some((entry, &mut self.timers))
     }
 
