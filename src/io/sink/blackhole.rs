@@ -3,22 +3,25 @@
 //! standard error (labelled, as the stdout sink writes them), so bad input is never lost in
 //! silence.
 
-use super::stdout::write_committed;
-use super::{EpochSink, EpochStats, OutputStream, Staged};
+use super::{EpochSink, EpochStats, OutputStream, Staged, StdoutSink};
 use crate::checkpoint::Epoch;
 use crate::Result;
 
-/// Drops results; writes late records and dead letters to stderr when their epoch commits.
+/// Drops results; late records and dead letters go where [`StdoutSink`] writes them.
 #[derive(Debug, Default)]
 pub struct BlackholeSink;
 
+/// Whether `stream` reaches stderr rather than the blackhole.
+fn kept(stream: OutputStream) -> bool {
+    matches!(stream, OutputStream::Late | OutputStream::DeadLetter)
+}
+
 impl EpochSink for BlackholeSink {
     fn location(&self, stream: OutputStream) -> String {
-        match stream {
-            OutputStream::Late | OutputStream::DeadLetter => {
-                format!("stderr (as {} lines)", stream.dir_name())
-            }
-            _ => "blackhole (dropped)".into(),
+        if kept(stream) {
+            StdoutSink.location(stream)
+        } else {
+            "blackhole (dropped)".into()
         }
     }
 
@@ -26,27 +29,26 @@ impl EpochSink for BlackholeSink {
         &self,
         epoch: Epoch,
         stream: OutputStream,
-        _writer: &str,
+        writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        Ok(match stream {
-            OutputStream::Late | OutputStream::DeadLetter => {
-                Staged::in_memory(epoch, stream, bytes)
-            }
-            _ => None,
-        })
+        if kept(stream) {
+            StdoutSink.stage(epoch, stream, writer, bytes)
+        } else {
+            Ok(None)
+        }
     }
 
-    fn commit(&self, _epoch: Epoch, staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
-        write_committed(staged)
+    fn commit(&self, epoch: Epoch, staged: Vec<Staged>, stats: &EpochStats) -> Result<()> {
+        StdoutSink.commit(epoch, staged, stats)
     }
 
-    fn recover(&self, _committed: Epoch, _recorded: Epoch) -> Result<()> {
-        Ok(())
+    fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()> {
+        StdoutSink.recover(committed, recorded)
     }
 
     fn exactly_once(&self) -> bool {
-        false
+        StdoutSink.exactly_once()
     }
 }
 

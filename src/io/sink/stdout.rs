@@ -31,28 +31,6 @@ fn labelled(out: &mut impl Write, label: &str, lines: &[u8]) -> std::io::Result<
     Ok(())
 }
 
-/// Writes an epoch's staged bytes: results to stdout, late records and dead letters to stderr,
-/// labelled.
-pub(super) fn write_committed(mut staged: Vec<Staged>) -> Result<()> {
-    staged.sort_by_key(|s| s.stream);
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let (mut out, mut err) = (stdout.lock(), stderr.lock());
-    for s in staged {
-        let StagedPayload::Bytes(bytes) = s.payload else {
-            continue;
-        };
-        let written = match s.stream {
-            OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
-                out.write_all(&bytes)
-            }
-            OutputStream::Late => labelled(&mut err, "late: ", &bytes),
-            OutputStream::DeadLetter => labelled(&mut err, "dead letter: ", &bytes),
-        };
-        written.map_err(stdout_error)?;
-    }
-    out.flush().map_err(stdout_error)
-}
-
 impl EpochSink for StdoutSink {
     fn location(&self, stream: OutputStream) -> String {
         match stream {
@@ -73,8 +51,24 @@ impl EpochSink for StdoutSink {
         Ok(Staged::in_memory(epoch, stream, bytes))
     }
 
-    fn commit(&self, _epoch: Epoch, staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
-        write_committed(staged)
+    fn commit(&self, _epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
+        staged.sort_by_key(|s| s.stream);
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        let (mut out, mut err) = (stdout.lock(), stderr.lock());
+        for s in staged {
+            let StagedPayload::Bytes(bytes) = s.payload else {
+                continue;
+            };
+            let written = match s.stream {
+                OutputStream::Results | OutputStream::Named(_) | OutputStream::Repartition => {
+                    out.write_all(&bytes)
+                }
+                OutputStream::Late => labelled(&mut err, "late: ", &bytes),
+                OutputStream::DeadLetter => labelled(&mut err, "dead letter: ", &bytes),
+            };
+            written.map_err(stdout_error)?;
+        }
+        out.flush().map_err(stdout_error)
     }
 
     fn recover(&self, _committed: Epoch, _recorded: Epoch) -> Result<()> {
