@@ -219,3 +219,73 @@ fn a_later_stage_restores_the_watermark_of_each_upstream_partition() {
         "both upstream partitions ended"
     );
 }
+
+/// Counts each user's logins per second of event time, and emits a second's count when the
+/// watermark passes its end.
+struct PerSecond;
+
+impl KeyedOperator for PerSecond {
+    type Key = u32;
+    type Event = Login;
+    /// Count by the second's end.
+    type State = std::collections::BTreeMap<i64, u64>;
+    type Output = (u32, i64, u64);
+
+    fn on_event(&self, e: &Login, ctx: &mut KeyedContext<'_, u32, Self::State, Self::Output>) {
+        let end = e.ts - e.ts.rem_euclid(1_000) + 1_000;
+        *ctx.state().entry(end).or_default() += 1;
+        ctx.register_event_timer(end);
+    }
+
+    fn on_timer(&self, t: Timer, ctx: &mut KeyedContext<'_, u32, Self::State, Self::Output>) {
+        let user = *ctx.key();
+        let count = ctx.state().remove(&t.time).expect("a count per timer");
+        ctx.emit((user, t.time, count));
+        if ctx.state().is_empty() {
+            ctx.clear_state();
+        }
+    }
+}
+
+/// A partition with more keys than it keeps cold looks each batch's keys up ahead (and the
+/// keys of the timers about to fire): the lookups change nothing, so the counts are a naive
+/// count's and no key is added or kept.
+#[test]
+fn a_partition_with_many_keys_warms_its_lookups_and_counts_the_same() {
+    let mut core = PartitionCore::new(
+        Arc::new(PerSecond),
+        Arc::new(|l: &Login| l.user),
+        Arc::new(|l: &Login| l.ts),
+        TimeRules::default(),
+    );
+    let users = 30_000u32;
+    // 40 logins a millisecond, in time order; 5,761 is prime to 30,000, so every second
+    // (40,000 logins) has every user.
+    let logins: Vec<Login> = (0..120_000u32)
+        .map(|i| Login {
+            user: (u64::from(i) * 5_761 % u64::from(users)) as u32,
+            ts: i64::from(i / 40),
+            ok: true,
+        })
+        .collect();
+    let mut expected = std::collections::BTreeMap::new();
+    for l in &logins {
+        *expected
+            .entry((l.user, l.ts / 1_000 * 1_000 + 1_000))
+            .or_insert(0u64) += 1;
+    }
+    for batch in logins.chunks(7_777) {
+        core.process(batch.iter().cloned());
+    }
+    assert_eq!(core.key_count(), users as usize, "the last second's keys");
+    core.advance(i64::MAX, 0);
+    let mut counted: Vec<_> = core.take_outputs();
+    counted.sort_unstable();
+    let expected: Vec<_> = (expected.into_iter())
+        .map(|((user, end), n)| (user, end, n))
+        .collect();
+    let first_difference = counted.iter().zip(&expected).find(|(a, b)| a != b);
+    assert_eq!(first_difference, None);
+    assert_eq!(counted.len(), expected.len());
+    assert_eq!((core.key_count(), core.timer_count()), (0, 0));
+}

@@ -18,7 +18,7 @@ use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::learning::{Learned, ModelHistory, PartitionModel};
 use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
-use crate::state::{Bucket, KeyedState, LogIndex};
+use crate::state::{Bucket, KeyedState, LogIndex, WARM_AHEAD};
 use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME, END_OF_TIME};
 use std::sync::Arc;
 
@@ -165,27 +165,63 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         watermark: Millis,
     ) -> BatchStats {
         let mut stats = BatchStats::default();
-        for (key, event, under) in records {
-            let time = (self.event_time)(&event);
-            let clock = &mut self.inputs[from];
-            clock.received += 1;
-            clock.watermark = clock.watermark.max(under);
-            let channel_watermark = clock.watermark;
-            self.move_watermark();
-            let clock = &mut self.inputs[from];
-            if self.rules.is_late(time, channel_watermark) {
-                self.late.push((time, event));
-                stats.late += 1;
-                continue;
-            }
-            clock.max_event_time = clock.max_event_time.max(time);
-            stats.processed += 1;
-            self.on_event(&key, event, time);
-        }
+        self.warmed(
+            records,
+            |(key, _, _)| key,
+            |core, (key, event, under)| core.process_from(from, key, event, under, &mut stats),
+        );
         let clock = &mut self.inputs[from];
         clock.watermark = clock.watermark.max(watermark);
         self.move_watermark();
         stats
+    }
+
+    /// Processes one record of upstream channel `from`, emitted under watermark `under`.
+    fn process_from(
+        &mut self,
+        from: usize,
+        key: Op::Key,
+        event: Op::Event,
+        under: Millis,
+        stats: &mut BatchStats,
+    ) {
+        let time = (self.event_time)(&event);
+        let clock = &mut self.inputs[from];
+        clock.received += 1;
+        clock.watermark = clock.watermark.max(under);
+        let channel_watermark = clock.watermark;
+        self.move_watermark();
+        let clock = &mut self.inputs[from];
+        if self.rules.is_late(time, channel_watermark) {
+            self.late.push((time, event));
+            stats.late += 1;
+            return;
+        }
+        clock.max_event_time = clock.max_event_time.max(time);
+        stats.processed += 1;
+        self.on_event(&key, event, time);
+    }
+
+    /// Runs `each` on `records` in order, [`WARM_AHEAD`] at a time, their keys' state warmed
+    /// first ([`KeyedState::warm`]).
+    fn warmed<T>(
+        &mut self,
+        records: impl IntoIterator<Item = T>,
+        key: impl Fn(&T) -> &Op::Key,
+        mut each: impl FnMut(&mut Self, T),
+    ) {
+        let mut records = records.into_iter();
+        let mut ahead = Vec::with_capacity(WARM_AHEAD);
+        loop {
+            ahead.extend(records.by_ref().take(WARM_AHEAD));
+            if ahead.is_empty() {
+                return;
+            }
+            self.state.warm(ahead.iter().map(&key));
+            for record in ahead.drain(..) {
+                each(self, record);
+            }
+        }
     }
 
     /// Runs the operator on each record, in order; late records go to the late buffer
@@ -197,33 +233,41 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// [`PartitionCore::process`] for records whose key is already known (the source computes
-    /// it to route each record, so the partition does not compute it again).
+    /// it to route each record, so the partition does not compute it again). Takes the records
+    /// [`WARM_AHEAD`] at a time and warms their keys' state first.
     pub fn process_keyed(
         &mut self,
         events: impl IntoIterator<Item = (Op::Key, Op::Event)>,
     ) -> BatchStats {
         let mut stats = BatchStats::default();
-        for (key, event) in events {
-            let time = (self.event_time)(&event);
-            let input = self.input_of.as_ref().map_or(0, |f| f(&event));
-            let clock = &mut self.inputs[input];
-            clock.received += 1;
-            if self.rules.is_late(time, clock.watermark) {
-                self.late.push((time, event));
-                stats.late += 1;
-                continue;
-            }
-            stats.processed += 1;
-            self.on_event(&key, event, time);
-            let clock = &mut self.inputs[input];
-            if time > clock.max_event_time {
-                clock.max_event_time = time;
-                let delay = clock.delay.unwrap_or(0);
-                clock.watermark = clock.watermark.max(time.saturating_sub(delay));
-                self.move_watermark();
-            }
-        }
+        self.warmed(
+            events,
+            |(key, _)| key,
+            |core, (key, event)| core.process_one(key, event, &mut stats),
+        );
         stats
+    }
+
+    /// Processes one record: late, or run by the operator and its time noted.
+    fn process_one(&mut self, key: Op::Key, event: Op::Event, stats: &mut BatchStats) {
+        let time = (self.event_time)(&event);
+        let input = self.input_of.as_ref().map_or(0, |f| f(&event));
+        let clock = &mut self.inputs[input];
+        clock.received += 1;
+        if self.rules.is_late(time, clock.watermark) {
+            self.late.push((time, event));
+            stats.late += 1;
+            return;
+        }
+        stats.processed += 1;
+        self.on_event(&key, event, time);
+        let clock = &mut self.inputs[input];
+        if time > clock.max_event_time {
+            clock.max_event_time = time;
+            let delay = clock.delay.unwrap_or(0);
+            clock.watermark = clock.watermark.max(time.saturating_sub(delay));
+            self.move_watermark();
+        }
     }
 
     /// Moves the partition's watermark to the smallest input watermark, firing what it reaches.
@@ -325,7 +369,13 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
 
     fn fire(&mut self, domain: TimeDomain, upto: Millis) {
         let operator = self.operator.clone();
-        while let Some((time, key)) = self.state.pop_due(domain, upto) {
+        for fired in 0.. {
+            if fired % WARM_AHEAD == 0 {
+                self.state.warm_due(domain, upto);
+            }
+            let Some((time, key)) = self.state.pop_due(domain, upto) else {
+                return;
+            };
             let Some((entry, timers)) = self.state.touch_existing(&key) else {
                 continue;
             };

@@ -33,6 +33,17 @@ pub const SPILL_BUCKET_BITS: u32 = 14;
 /// Hash buckets per partition whose state may be larger than memory.
 pub const SPILL_BUCKETS: usize = 1 << SPILL_BUCKET_BITS;
 
+/// How many records (or due timers) a partition looks up ahead together before it processes
+/// them, when its state is larger than the CPU's caches ([`KeyedState::warm`]). A key's lookup
+/// is then one or two cache misses (the bucket's control bytes, then the entry); issued back to
+/// back they overlap, where one record at a time waits for each in turn. Measured at a million
+/// keys: 16 made `tx-windows`, `sessions` and `fraud` a fifth to a third faster.
+pub const WARM_AHEAD: usize = 16;
+
+/// Keys in memory from which a partition warms its lookups: below it the state stays in the
+/// cache and warming would only add the lookups.
+const WARM_FROM_KEYS: usize = 10_000;
+
 /// The keys of one bucket with their entries, as stored in one sled value. hashbrown's map
 /// for its `entry_ref`: a record finds (or makes) its key's entry in one lookup, cloning the
 /// key only when it is new.
@@ -256,6 +267,28 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// changed.
     pub fn touch(&mut self, key: &K) -> (&mut Entry<S>, &mut TimerIndex<K>) {
         self.upsert(key, None)
+    }
+
+    /// Looks `keys` up and changes nothing: brings the memory their entries live in into the
+    /// cache, so that the misses of a few keys overlap instead of coming one after another
+    /// (see [`WARM_AHEAD`]). Does nothing while the state is small enough to stay in the cache.
+    pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>)
+    where
+        K: 'k,
+    {
+        if self.resident_keys() < WARM_FROM_KEYS {
+            return;
+        }
+        for key in keys {
+            std::hint::black_box(self.buckets[self.bucket(key)].get(key).is_some());
+        }
+    }
+
+    /// [`KeyedState::warm`] for the next [`WARM_AHEAD`] keys due on `domain`'s clock at or
+    /// before `upto`.
+    pub fn warm_due(&self, domain: TimeDomain, upto: Millis) {
+        let due = self.timers.clocks[clock_of(domain)].upcoming(upto);
+        self.warm(due.take(WARM_AHEAD));
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.

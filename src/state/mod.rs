@@ -23,7 +23,7 @@ pub use inspect::{
 };
 pub use keyed::{
     bucket_of, Bucket, Entry, KeyTimers, KeyedState, TimerIndex, BUCKETS, BUCKET_BITS,
-    SPILL_BUCKETS, SPILL_BUCKET_BITS,
+    SPILL_BUCKETS, SPILL_BUCKET_BITS, WARM_AHEAD,
 };
 pub use model::StoredModel;
 pub use residency::Residency;

@@ -82,6 +82,14 @@ impl<K: Key> Schedule<K> {
         self.keys.remove(&(time, order_of(key), key.clone()));
     }
 
+    /// The keys in memory due at or before `upto`, in the order they come due (what
+    /// [`Schedule::next`] would take, evicted buckets aside).
+    pub fn upcoming(&self, upto: Millis) -> impl Iterator<Item = &K> {
+        (self.keys.iter())
+            .take_while(move |(time, _, _)| *time <= upto)
+            .map(|(_, _, key)| key)
+    }
+
     /// Takes what is due next at or before `upto`.
     pub fn next(&mut self, upto: Millis) -> Next<K> {
         let key = self.keys.first().map(|(t, o, _)| (*t, *o));
@@ -150,6 +158,22 @@ mod tests {
         assert_eq!(s.next(9), Next::Idle, "nothing due before 10");
         assert_eq!(s.next(10), Next::Due(10, first));
         assert_eq!(bucket_at(bucket_order(bucket_b), bits), bucket_b);
+    }
+
+    #[test]
+    fn upcoming_lists_the_keys_due_in_the_order_next_takes_them() {
+        let mut s = Schedule::default();
+        for (time, key) in [(30, 1u64), (10, 2), (20, 3), (10, 4), (40, 5)] {
+            s.insert(time, key);
+        }
+        let upcoming: Vec<u64> = s.upcoming(30).copied().collect();
+        let mut taken = Vec::new();
+        while let Next::Due(_, key) = s.next(30) {
+            taken.push(key);
+        }
+        assert_eq!(upcoming, taken);
+        assert_eq!(taken.len(), 4, "40 is not due");
+        assert_eq!(s.upcoming(30).count(), 0);
     }
 
     #[test]
