@@ -202,8 +202,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.on_event(&key, event, time);
     }
 
-    /// Runs `each` on `records` in order, [`WARM_AHEAD`] at a time, their keys' state warmed
-    /// first ([`KeyedState::warm`]).
+    /// Runs `each` on `records` in order; when the state [`warms`](KeyedState::warms),
+    /// [`WARM_AHEAD`] at a time, their keys' state warmed first ([`KeyedState::warm`]).
     fn warmed<T>(
         &mut self,
         records: impl IntoIterator<Item = T>,
@@ -211,6 +211,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         mut each: impl FnMut(&mut Self, T),
     ) {
         let mut records = records.into_iter();
+        if !self.state.warms() {
+            return records.for_each(|record| each(self, record));
+        }
         let mut ahead = Vec::with_capacity(WARM_AHEAD);
         loop {
             ahead.extend(records.by_ref().take(WARM_AHEAD));

@@ -271,22 +271,28 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// Looks `keys` up and changes nothing: brings the memory their entries live in into the
     /// cache, so that the misses of a few keys overlap instead of coming one after another
-    /// (see [`WARM_AHEAD`]). Does nothing while the state is small enough to stay in the cache.
+    /// (see [`WARM_AHEAD`]). Worth it only when [`KeyedState::warms`].
     pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>)
     where
         K: 'k,
     {
-        if self.resident_keys() < WARM_FROM_KEYS {
-            return;
-        }
         for key in keys {
             std::hint::black_box(self.buckets[self.bucket(key)].get(key).is_some());
         }
     }
 
+    /// True when the keys in memory are too many to stay in the cache, so that looking a few up
+    /// ahead pays ([`KeyedState::warm`]).
+    pub fn warms(&self) -> bool {
+        self.resident_keys() >= WARM_FROM_KEYS
+    }
+
     /// [`KeyedState::warm`] for the next [`WARM_AHEAD`] keys due on `domain`'s clock at or
-    /// before `upto`.
+    /// before `upto`, when it [`warms`](KeyedState::warms).
     pub fn warm_due(&self, domain: TimeDomain, upto: Millis) {
+        if !self.warms() {
+            return;
+        }
         let due = self.timers.clocks[clock_of(domain)].upcoming(upto);
         self.warm(due.take(WARM_AHEAD));
     }
