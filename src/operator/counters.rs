@@ -135,7 +135,7 @@ impl Counters {
 /// How finely [`CounterWindow`] keeps commit times.
 const SLOT: Duration = Duration::from_secs(1);
 
-/// The counts of the epochs committed within the last [`WINDOW`] (to the [`SLOT`]), summed.
+/// The counts of the epochs committed within the last [`WINDOW`] (to the second), summed.
 ///
 /// Counts are kept summed per slot of commit time, not per epoch: with the continuous trigger
 /// a job commits thousands of epochs a second, and summing every epoch of five minutes at each

@@ -236,8 +236,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// [`PartitionCore::process`] for records whose key is already known (the source computes
-    /// it to route each record, so the partition does not compute it again). Takes the records
-    /// [`WARM_AHEAD`] at a time and warms their keys' state first.
+    /// it to route each record, so the partition does not compute it again). With a state
+    /// larger than the cache, takes the records [`WARM_AHEAD`] at a time and warms their keys'
+    /// state first (see [`KeyedState::warm`]).
     pub fn process_keyed(
         &mut self,
         events: impl IntoIterator<Item = (Op::Key, Op::Event)>,
