@@ -65,14 +65,22 @@ impl KeyedOperator for Guard {
     }
 }
 
-#[test]
-fn timers_in_both_domains_and_state_expiry() {
-    let mut core = PartitionCore::new(
-        Arc::new(Guard),
+/// A partition core running `operator` on logins keyed by user, timed by `ts`.
+fn logins_by_user<Op>(operator: Op, rules: TimeRules) -> PartitionCore<Op>
+where
+    Op: KeyedOperator<Key = u32, Event = Login>,
+{
+    PartitionCore::new(
+        Arc::new(operator),
         Arc::new(|l: &Login| l.user),
         Arc::new(|l: &Login| l.ts),
-        TimeRules::default(),
-    );
+        rules,
+    )
+}
+
+#[test]
+fn timers_in_both_domains_and_state_expiry() {
+    let mut core = logins_by_user(Guard, TimeRules::default());
     let login = |user, ts, ok| Login { user, ts, ok };
     core.advance(0, 1_000);
     core.process([
@@ -119,14 +127,7 @@ fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
         ttl: Some(StateTtl::event_time(Duration::from_millis(1_000))),
         ..TimeRules::default()
     };
-    let make = || {
-        PartitionCore::new(
-            Arc::new(Counter),
-            Arc::new(|l: &Login| l.user),
-            Arc::new(|l: &Login| l.ts),
-            rules,
-        )
-    };
+    let make = || logins_by_user(Counter, rules);
     let login = |user, ts| Login { user, ts, ok: true };
     let store = StateStore::open(None).unwrap();
     let tree = store.partition(0).unwrap();
@@ -165,12 +166,7 @@ fn a_processing_time_ttl_expires_at_the_epoch_end_that_reaches_it() {
         ttl: Some(StateTtl::processing_time(Duration::from_millis(1_000))),
         ..TimeRules::default()
     };
-    let mut core = PartitionCore::new(
-        Arc::new(Counter),
-        Arc::new(|l: &Login| l.user),
-        Arc::new(|l: &Login| l.ts),
-        rules,
-    );
+    let mut core = logins_by_user(Counter, rules);
     let login = |user, ts| Login { user, ts, ok: true };
     core.advance(i64::MIN, 5_000);
     core.process([login(1, 0)]);
@@ -190,15 +186,7 @@ fn a_processing_time_ttl_expires_at_the_epoch_end_that_reaches_it() {
 #[test]
 fn a_later_stage_restores_the_watermark_of_each_upstream_partition() {
     use spate::time::END_OF_TIME;
-    let make = || {
-        PartitionCore::new(
-            Arc::new(Counter),
-            Arc::new(|l: &Login| l.user),
-            Arc::new(|l: &Login| l.ts),
-            TimeRules::default(),
-        )
-        .with_channels(2)
-    };
+    let make = || logins_by_user(Counter, TimeRules::default()).with_channels(2);
     let mut core = make();
     core.process_channel(0, [], END_OF_TIME);
     let login = Login {
@@ -252,12 +240,7 @@ impl KeyedOperator for PerSecond {
 /// count's and no key is added or kept.
 #[test]
 fn a_partition_with_many_keys_warms_its_lookups_and_counts_the_same() {
-    let mut core = PartitionCore::new(
-        Arc::new(PerSecond),
-        Arc::new(|l: &Login| l.user),
-        Arc::new(|l: &Login| l.ts),
-        TimeRules::default(),
-    );
+    let mut core = logins_by_user(PerSecond, TimeRules::default());
     let users = 30_000u32;
     // 40 logins a millisecond, in time order; 5,761 is prime to 30,000, so every second
     // (40,000 logins) has every user.
