@@ -6,6 +6,7 @@ use spate::operator::{KeyedContext, KeyedOperator, TimeDomain, Timer};
 use spate::runtime::PartitionCore;
 use spate::state::StateStore;
 use spate::time::{StateTtl, TimeRules};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,8 +210,11 @@ fn a_later_stage_restores_the_watermark_of_each_upstream_partition() {
 }
 
 /// Counts each user's logins per second of event time, and emits a second's count when the
-/// watermark passes its end.
-struct PerSecond;
+/// watermark passes its end; counts the states it is asked to prefetch.
+#[derive(Default)]
+struct PerSecond {
+    prefetched: Arc<AtomicU64>,
+}
 
 impl KeyedOperator for PerSecond {
     type Key = u32;
@@ -233,14 +237,21 @@ impl KeyedOperator for PerSecond {
             ctx.clear_state();
         }
     }
+
+    fn prefetch(&self, state: &Self::State) {
+        assert!(!state.is_empty(), "only the state of a key that exists");
+        self.prefetched.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A partition with more keys than it keeps cold looks each batch's keys up ahead (and the
-/// keys of the timers about to fire): the lookups change nothing, so the counts are a naive
-/// count's and no key is added or kept.
+/// keys of the timers about to fire), asking the operator to prefetch their states: the
+/// lookups change nothing, so the counts are a naive count's and no key is added or kept.
 #[test]
 fn a_partition_with_many_keys_warms_its_lookups_and_counts_the_same() {
-    let mut core = logins_by_user(PerSecond, TimeRules::default());
+    let operator = PerSecond::default();
+    let prefetched = operator.prefetched.clone();
+    let mut core = logins_by_user(operator, TimeRules::default());
     let users = 30_000u32;
     // 40 logins a millisecond, in time order; 5,761 is prime to 30,000, so every second
     // (40,000 logins) has every user.
@@ -271,4 +282,11 @@ fn a_partition_with_many_keys_warms_its_lookups_and_counts_the_same() {
     assert_eq!(first_difference, None);
     assert_eq!(counted.len(), expected.len());
     assert_eq!((core.key_count(), core.timer_count()), (0, 0));
+    // A login finds its key's state when its user logged in before within the second (30,000
+    // of the 120,000 logins), and so do most seconds' timers: each of the 210,000 at most once.
+    let prefetched = prefetched.load(Ordering::Relaxed);
+    assert!(
+        (30_000..=210_000).contains(&prefetched),
+        "{prefetched} states prefetched"
+    );
 }

@@ -131,6 +131,13 @@ pub trait KeyedOperator: Send + Sync + 'static {
     ) {
     }
 
+    /// [`prefetch`](crate::state::prefetch)es the heap memory of a key's state that
+    /// `on_event` and `on_timer` will read (a `Vec`'s or a spilled `SmallVec`'s buffer: the
+    /// state itself is prefetched already). Called a few records ahead when a partition's state
+    /// is larger than the cache, so that its cache misses overlap; nothing by default. A hint
+    /// only: what it prefetches does not change any result.
+    fn prefetch(&self, _state: &Self::State) {}
+
     /// What the operator does, in a few words (`spate describe`); its type name by default.
     fn describe(&self) -> String {
         crate::pipeline::short_type_name(std::any::type_name::<Self>())

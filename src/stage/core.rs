@@ -220,7 +220,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             if ahead.is_empty() {
                 return;
             }
-            self.state.warm(ahead.iter().map(&key));
+            let operator = &self.operator;
+            self.state
+                .warm(ahead.iter().map(&key), |s| operator.prefetch(s));
             for record in ahead.drain(..) {
                 each(self, record);
             }
@@ -375,7 +377,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         let operator = self.operator.clone();
         for fired in 0.. {
             if fired % WARM_AHEAD == 0 {
-                self.state.warm_due(domain, upto);
+                self.state.warm_due(domain, upto, |s| operator.prefetch(s));
             }
             let Some((time, key)) = self.state.pop_due(domain, upto) else {
                 return;

@@ -10,6 +10,7 @@
 //! back one at a time (see [`super::residency`]); a partition keeps the count it was first
 //! checkpointed with.
 
+use super::prefetch::prefetch;
 use super::residency::{Memory, Parked};
 use super::schedule::{Next, Schedule};
 use crate::operator::TimeDomain;
@@ -35,10 +36,13 @@ pub const SPILL_BUCKETS: usize = 1 << SPILL_BUCKET_BITS;
 
 /// How many records (or due timers) a partition looks up ahead together before it processes
 /// them, when its state is larger than the CPU's caches ([`KeyedState::warm`]). A key's lookup
-/// is then one or two cache misses (the bucket's control bytes, then the entry); issued back to
-/// back they overlap, where one record at a time waits for each in turn. Measured at a million
-/// keys from the generator (medians of 5 interleaved runs): 16 made `sessions`, `fraud` and
-/// `tx-windows` 1.09, 1.14 and 1.22 times as fast.
+/// is then two or more cache misses (the bucket's control bytes, the entry, and any heap memory
+/// of its state, see [`KeyedOperator::prefetch`]); issued back to back they overlap, where one
+/// record at a time waits for each in turn. Measured at a million keys from the generator
+/// (medians of 5 interleaved runs): 16 made `sessions`, `fraud` and `tx-windows` 1.09, 1.14 and
+/// 1.22 times as fast.
+///
+/// [`KeyedOperator::prefetch`]: crate::operator::KeyedOperator::prefetch
 pub const WARM_AHEAD: usize = 16;
 
 /// Keys in memory from which a partition warms its lookups: below it the state stays in the
@@ -270,15 +274,19 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.upsert(key, None)
     }
 
-    /// Looks `keys` up and changes nothing: brings the memory their entries live in into the
-    /// cache, so that the misses of a few keys overlap instead of coming one after another
-    /// (see [`WARM_AHEAD`]). Worth it only when [`KeyedState::warms`].
-    pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>)
+    /// Looks `keys` up and changes nothing: [`prefetch`]es their entries and what
+    /// `state_heap` prefetches of their states' heap memory, so that the misses of a few keys
+    /// overlap instead of coming one after another (see [`WARM_AHEAD`]). Worth it only when
+    /// [`KeyedState::warms`].
+    pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>, state_heap: impl Fn(&S))
     where
         K: 'k,
     {
         for key in keys {
-            std::hint::black_box(self.buckets[self.bucket(key)].get(key).is_some());
+            if let Some(entry) = self.buckets[self.bucket(key)].get(key) {
+                prefetch(entry);
+                state_heap(&entry.state);
+            }
         }
     }
 
@@ -290,12 +298,12 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// [`KeyedState::warm`] for the next [`WARM_AHEAD`] keys due on `domain`'s clock at or
     /// before `upto`, when it [`warms`](KeyedState::warms).
-    pub fn warm_due(&self, domain: TimeDomain, upto: Millis) {
+    pub fn warm_due(&self, domain: TimeDomain, upto: Millis, state_heap: impl Fn(&S)) {
         if !self.warms() {
             return;
         }
         let due = self.timers.clocks[clock_of(domain)].upcoming(upto);
-        self.warm(due.take(WARM_AHEAD));
+        self.warm(due.take(WARM_AHEAD), state_heap);
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.

@@ -1,7 +1,8 @@
 //! Durable state in sled: one database per job (`--state DIR`) holding a metadata tree (job
 //! identity, the epoch log) and one tree per key partition (its keys' state, in hash buckets, and
 //! its checkpoint metadata, written together by one atomic batch), and the in-memory keyed
-//! state those trees checkpoint (`keyed`), ordered by time in `schedule`, kept partly on disk
+//! state those trees checkpoint (`keyed`), ordered by time in `schedule` and brought into the
+//! cache ahead of use by `prefetch`, kept partly on disk
 //! under a memory limit (`residency`), a stopped job's state looked at and erased by key
 //! (`inspect`), and the erasures asked of a running job, by epoch (`erase_requests`). sled
 //! alone: the Kafka changelog that carries a partition's state to its next owner lives with the
@@ -11,6 +12,7 @@ mod erase_requests;
 mod inspect;
 mod keyed;
 mod model;
+mod prefetch;
 mod residency;
 mod schedule;
 mod sealed;
@@ -26,6 +28,7 @@ pub use keyed::{
     SPILL_BUCKETS, SPILL_BUCKET_BITS, WARM_AHEAD,
 };
 pub use model::StoredModel;
+pub use prefetch::prefetch;
 pub use residency::Residency;
 pub use slice_log::LogIndex;
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

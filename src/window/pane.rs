@@ -157,6 +157,13 @@ where
     type State = PaneState<A::Acc>;
     type Output = WindowResult<K, A::Out>;
 
+    /// The panes when they outgrew the entry (the entry itself is prefetched already).
+    fn prefetch(&self, state: &Self::State) {
+        if state.panes.spilled() {
+            crate::state::prefetch(state.panes.as_slice());
+        }
+    }
+
     fn describe(&self) -> String {
         let (size, slide) = (self.windows.size(), self.windows.slide());
         let aggregate = crate::pipeline::short_type_name(std::any::type_name::<A>());

@@ -120,6 +120,13 @@ where
     type State = SessionState<A::Acc>;
     type Output = WindowResult<K, A::Out>;
 
+    /// The sessions when they outgrew the entry (the entry itself is prefetched already).
+    fn prefetch(&self, state: &Self::State) {
+        if state.sessions.spilled() {
+            crate::state::prefetch(state.sessions.as_slice());
+        }
+    }
+
     fn describe(&self) -> String {
         format!(
             "session windows closed by {} without a record, aggregate {}",
