@@ -135,6 +135,23 @@ fn a_partition_that_panics_once_restarts_from_its_snapshot() {
     assert_eq!(TIMER_PANICS.load(Ordering::SeqCst), 0, "no timer panicked");
     assert_eq!(report.restarts, 1);
     assert_eq!(lines(&out), expected);
+
+    // Panic in an epoch holding the whole input, after its first batches made results: the
+    // restarted partition makes them again, once.
+    EVENT_PANICS.store(1, Ordering::SeqCst);
+    let out = tmp.path().join("long-epoch-panic");
+    let job = RunConfig {
+        trigger: TriggerSpec::Interval(Duration::from_secs(3_600)),
+        ..file_job(&input, &out, Some(tmp.path().join("st3")))
+    };
+    let report = pipeline().run(&job).unwrap();
+    assert_eq!(report.restarts, 1);
+    assert!(
+        report.epochs <= 2,
+        "the input and its end: {}",
+        report.epochs
+    );
+    assert_eq!(lines(&out), expected);
 }
 
 #[test]

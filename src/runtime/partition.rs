@@ -54,6 +54,8 @@ struct Prepared {
 struct ResultLines {
     by_output: Vec<Lines>,
     count: u64,
+    /// The first result that could not be written: the epoch fails at its seal.
+    failed: Option<Error>,
 }
 
 impl ResultLines {
@@ -78,6 +80,23 @@ impl ResultLines {
         lines.push_key(write_key);
         self.count += 1;
         Ok(())
+    }
+
+    /// [`push`](Self::push), keeping the first error for [`finish`](Self::finish).
+    fn add<Out: Serialize>(
+        &mut self,
+        route: Option<&RouteFn<Out>>,
+        write_key: &dyn Fn(&mut Vec<u8>),
+        out: &Out,
+    ) {
+        if let Err(e) = self.push(route, write_key, out) {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// The lines, or the first error of a result that could not be written.
+    fn finish(mut self) -> Result<Self> {
+        self.failed.take().map_or(Ok(self), Err)
     }
 
     /// The non-empty outputs as streams.
@@ -154,6 +173,10 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     residency_seen: Residency,
     /// The keys erased at each epoch's end not yet reported (see [`EpochDone::erased`]).
     erased: BTreeMap<Epoch, Vec<Erased>>,
+    /// The results of `next_epoch` so far (a single-stage pipeline), written after each batch
+    /// while the records they were made of are still in the cache (written at the epoch's
+    /// end, every string of them was a cache miss).
+    results: ResultLines,
 }
 
 /// Where a partition stands in its job.
@@ -233,6 +256,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             expired_seen: 0,
             residency_seen: Residency::default(),
             erased: BTreeMap::new(),
+            results: ResultLines::default(),
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
@@ -288,19 +312,22 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
 
     /// The first stage's results of the epoch (a single-stage pipeline), as JSON lines.
     fn first_results(&mut self) -> Result<ResultLines> {
-        let mut results = ResultLines::default();
+        self.write_results();
+        std::mem::take(&mut self.results).finish()
+    }
+
+    /// Adds what the first stage emitted since the last call to the epoch's results, when
+    /// they are the pipeline's (a single-stage pipeline).
+    fn write_results(&mut self) {
         let (Some(output), route) = (&self.output, self.route.as_ref()) else {
-            return Ok(results);
+            return;
         };
-        let mut failed = None;
+        let results = &mut self.results;
         for (key, o) in self.core.take_keyed_outputs() {
             output(o, &mut |out| {
-                if let Err(e) = results.push(route, &|k| key.write_record_key(k), &out) {
-                    failed.get_or_insert(e);
-                }
+                results.add(route, &|k| key.write_record_key(k), &out);
             });
         }
-        failed.map_or(Ok(results), Err)
     }
 
     /// The first stage's late records of the epoch as JSON lines, how many, and its dead
@@ -743,11 +770,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             return Ok(());
         };
         self.seen = batch.first + batch.events.len() as u64;
-        let core = &mut self.core;
         catch_unwind(AssertUnwindSafe(|| {
-            core.process_keyed(batch.events.into_iter().skip(skip))
+            self.core.process_keyed(batch.events.into_iter().skip(skip));
+            self.write_results();
         }))
-        .map(|_| ())
         .map_err(Panicked)
     }
 
@@ -863,6 +889,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
+        self.results = ResultLines::default();
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.runner.restore(&chain.store)?;
             if later != meta.epoch {
