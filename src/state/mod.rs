@@ -1,12 +1,12 @@
 //! Durable state in sled: one database per job (`--state DIR`) holding a metadata tree (job
 //! identity, the epoch log) and one tree per key partition (its keys' state, in hash buckets, and
 //! its checkpoint metadata, written together by one atomic batch), and the in-memory keyed
-//! state those trees checkpoint (`keyed`), ordered by time in `schedule` and brought into the
-//! cache ahead of use by `prefetch`, kept partly on disk
-//! under a memory limit (`residency`), a stopped job's state looked at and erased by key
-//! (`inspect`), and the erasures asked of a running job, by epoch (`erase_requests`). sled
-//! alone: the Kafka changelog that carries a partition's state to its next owner lives with the
-//! rest of Kafka, in [`crate::io::kafka::changelog`].
+//! state those trees checkpoint (`keyed`), ordered by time in `schedule`, brought into the CPU's
+//! cache ahead of use (`prefetch`), kept partly on disk under a memory limit (`residency`), a
+//! stopped job's state looked at and erased by key (`inspect`), and the erasures asked of a
+//! running job, by epoch (`erase_requests`). sled alone: the Kafka changelog that carries a
+//! partition's state to its next owner lives with the rest of Kafka, in
+//! [`crate::io::kafka::changelog`].
 
 mod erase_requests;
 mod inspect;
