@@ -189,19 +189,19 @@ fn a_later_stage_restores_the_watermark_of_each_upstream_partition() {
     use spate::time::END_OF_TIME;
     let make = || logins_by_user(Counter, TimeRules::default()).with_channels(2);
     let mut core = make();
-    core.process_channel(0, [], END_OF_TIME);
+    core.process_channel(0, Vec::new(), END_OF_TIME);
     let login = Login {
         user: 1,
         ts: 50,
         ok: true,
     };
-    core.process_channel(1, [(1, login, 0)], 100);
+    core.process_channel(1, vec![(1, login, 0)], 100);
     assert_eq!(core.watermark(), 100);
     let meta = core.checkpoint_meta(1);
     let mut restored = make();
     restored.restore(&meta, Vec::new());
     assert_eq!(restored.watermark(), 100);
-    restored.process_channel(1, [], END_OF_TIME);
+    restored.process_channel(1, Vec::new(), END_OF_TIME);
     assert_eq!(
         restored.watermark(),
         END_OF_TIME,

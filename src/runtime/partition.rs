@@ -770,8 +770,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
             return Ok(());
         };
         self.seen = batch.first + batch.events.len() as u64;
+        let mut events = batch.events;
+        events.drain(..skip);
         catch_unwind(AssertUnwindSafe(|| {
-            self.core.process_keyed(batch.events.into_iter().skip(skip));
+            self.core.process_keyed(events);
             self.write_results();
         }))
         .map_err(Panicked)

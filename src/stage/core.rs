@@ -161,7 +161,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     pub fn process_channel(
         &mut self,
         from: usize,
-        records: impl IntoIterator<Item = (Op::Key, Op::Event, Millis)>,
+        records: Vec<(Op::Key, Op::Event, Millis)>,
         watermark: Millis,
     ) -> BatchStats {
         let mut stats = BatchStats::default();
@@ -203,10 +203,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// Runs `each` on `records` in order; when the state [`warms`](KeyedState::warms),
-    /// [`WARM_AHEAD`] at a time, their keys' state warmed first ([`KeyedState::warm`]).
+    /// [`WARM_AHEAD`] at a time, their keys' state warmed first ([`KeyedState::warm`]). The
+    /// keys are read where the records are: a record moves once, into `each`.
     fn warmed<T>(
         &mut self,
-        records: impl IntoIterator<Item = T>,
+        records: Vec<T>,
         key: impl Fn(&T) -> &Op::Key,
         mut each: impl FnMut(&mut Self, T),
     ) {
@@ -214,16 +215,12 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         if !self.state.warms() {
             return records.for_each(|record| each(self, record));
         }
-        let mut ahead = Vec::with_capacity(WARM_AHEAD);
-        loop {
-            ahead.extend(records.by_ref().take(WARM_AHEAD));
-            if ahead.is_empty() {
-                return;
-            }
+        while !records.as_slice().is_empty() {
+            let ahead = &records.as_slice()[..records.len().min(WARM_AHEAD)];
             let operator = &self.operator;
             self.state
                 .warm(ahead.iter().map(&key), |s| operator.prefetch(s));
-            for record in ahead.drain(..) {
+            for record in records.by_ref().take(WARM_AHEAD) {
                 each(self, record);
             }
         }
@@ -234,17 +231,14 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// record is looked at.
     pub fn process(&mut self, events: impl IntoIterator<Item = Op::Event>) -> BatchStats {
         let key = self.key.clone();
-        self.process_keyed(events.into_iter().map(|e| (key(&e), e)))
+        self.process_keyed(events.into_iter().map(|e| (key(&e), e)).collect())
     }
 
     /// [`PartitionCore::process`] for records whose key is already known (the source computes
     /// it to route each record, so the partition does not compute it again). With a state
     /// larger than the cache, takes the records [`WARM_AHEAD`] at a time and warms their keys'
     /// state first (see [`KeyedState::warm`]).
-    pub fn process_keyed(
-        &mut self,
-        events: impl IntoIterator<Item = (Op::Key, Op::Event)>,
-    ) -> BatchStats {
+    pub fn process_keyed(&mut self, events: Vec<(Op::Key, Op::Event)>) -> BatchStats {
         let mut stats = BatchStats::default();
         self.warmed(
             events,
