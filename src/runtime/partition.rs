@@ -54,11 +54,34 @@ struct Prepared {
 struct ResultLines {
     by_output: Vec<Lines>,
     count: u64,
+    /// Each line's key is written too (see [`EpochSink::keyed`]).
+    keyed: bool,
     /// The first result that could not be written: the epoch fails at its seal.
     failed: Option<Error>,
 }
 
 impl ResultLines {
+    /// No lines yet; with their keys when `keyed`.
+    fn new(keyed: bool) -> Self {
+        ResultLines {
+            keyed,
+            ..ResultLines::default()
+        }
+    }
+
+    /// No lines yet, each output's buffers sized as this epoch's are: epochs are mostly alike,
+    /// and growing a buffer of megabytes by doubling it copies it again and again.
+    fn sized_alike(&self) -> Self {
+        let sized = |lines: &Lines| Lines {
+            bytes: Vec::with_capacity(lines.bytes.len()),
+            keys: Vec::with_capacity(lines.keys.len()),
+        };
+        ResultLines {
+            by_output: self.by_output.iter().map(sized).collect(),
+            ..ResultLines::new(self.keyed)
+        }
+    }
+
     /// Adds `out` to the output `route` picks, keyed by what `write_key` writes.
     fn push<Out: Serialize>(
         &mut self,
@@ -77,7 +100,9 @@ impl ResultLines {
             return Err(Error::to_json("a result")(e));
         }
         lines.bytes.push(b'\n');
-        lines.push_key(write_key);
+        if self.keyed {
+            lines.push_key(write_key);
+        }
         self.count += 1;
         Ok(())
     }
@@ -177,6 +202,9 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// while the records they were made of are still in the cache (written at the epoch's
     /// end, every string of them was a cache miss).
     results: ResultLines,
+    /// Results are written with their keys: the sink uses them, or the changelog keeps the
+    /// lines for whichever run stages them.
+    keyed: bool,
 }
 
 /// Where a partition stands in its job.
@@ -224,6 +252,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 (None, Some(Box::new(chain)))
             }
         };
+        let keyed = sink.keyed() || setup.changelog.is_some();
         let mut actor = PartitionActor {
             partition,
             index: setup.index,
@@ -256,7 +285,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             expired_seen: 0,
             residency_seen: Residency::default(),
             erased: BTreeMap::new(),
-            results: ResultLines::default(),
+            results: ResultLines::new(keyed),
+            keyed,
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
@@ -313,7 +343,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// The first stage's results of the epoch (a single-stage pipeline), as JSON lines.
     fn first_results(&mut self) -> Result<ResultLines> {
         self.write_results();
-        std::mem::take(&mut self.results).finish()
+        let next = self.results.sized_alike();
+        std::mem::replace(&mut self.results, next).finish()
     }
 
     /// Adds what the first stage emitted since the last call to the epoch's results, when
@@ -541,15 +572,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// The later stage's results since the last call, as JSON lines.
     fn later_results(&mut self) -> Result<ResultLines> {
         let chain = self.chain.as_mut().expect("a chained partition");
-        let mut results = ResultLines::default();
-        let mut failed = None;
+        let mut results = ResultLines::new(self.keyed);
         let route = self.route.as_ref();
-        chain.runner.take_results(&mut |key, out| {
-            if let Err(e) = results.push(route, key, &out) {
-                failed.get_or_insert(e);
-            }
-        });
-        failed.map_or(Ok(results), Err)
+        chain
+            .runner
+            .take_results(&mut |key, out| results.add(route, key, &out));
+        results.finish()
     }
 
     /// Runs the later stage over every epoch it has all batches of, in order, staging and
@@ -891,7 +919,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
-        self.results = ResultLines::default();
+        self.results = ResultLines::new(self.keyed);
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.runner.restore(&chain.store)?;
             if later != meta.epoch {
@@ -1048,7 +1076,7 @@ mod tests {
 
     #[test]
     fn a_result_that_is_not_json_is_an_error_naming_it_and_adds_no_line() {
-        let mut lines = ResultLines::default();
+        let mut lines = ResultLines::new(false);
         let no_key = |_: &mut Vec<u8>| {};
         lines
             .push(None, &no_key, &BTreeMap::from([("a", 1)]))
@@ -1068,5 +1096,21 @@ mod tests {
         );
         assert_eq!(lines.count, 1);
         assert_eq!(lines.by_output[0].bytes, b"{\"a\":1}\n");
+    }
+
+    #[test]
+    fn results_carry_their_keys_only_for_a_keyed_sink_and_the_next_epoch_is_sized_alike() {
+        for keyed in [false, true] {
+            let mut lines = ResultLines::new(keyed);
+            let key = |k: &mut Vec<u8>| k.extend_from_slice(b"u1");
+            lines.push(None, &key, &[1, 2, 3]).unwrap();
+            let keys: Vec<&[u8]> = lines.by_output[0].keys().collect();
+            assert_eq!(keys, if keyed { vec![&b"u1"[..]] } else { vec![] });
+            let next = lines.sized_alike();
+            let (bytes, keys) = (&next.by_output[0].bytes, &next.by_output[0].keys);
+            assert!(bytes.is_empty() && bytes.capacity() >= b"[1,2,3]\n".len());
+            assert!(keys.is_empty() && keys.capacity() >= lines.by_output[0].keys.len());
+            assert_eq!((next.keyed, next.count), (keyed, 0));
+        }
     }
 }

@@ -375,6 +375,11 @@ impl EpochSink for KafkaSink {
         self.stage_keyed(epoch, stream, writer, Lines::unkeyed(bytes))
     }
 
+    /// A result's key is its record's key.
+    fn keyed(&self) -> bool {
+        true
+    }
+
     fn stage_keyed(
         &self,
         epoch: Epoch,

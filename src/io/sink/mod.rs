@@ -180,6 +180,11 @@ pub trait EpochSink: Send + Sync {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>>;
+    /// Whether [`stage_keyed`](Self::stage_keyed) uses the lines' keys (Kafka's record keys):
+    /// for a sink that does not, results are written without them. False by default.
+    fn keyed(&self) -> bool {
+        false
+    }
     /// Stages `lines` with their keys; sinks without record keys (all but Kafka) stage the
     /// bytes alone.
     fn stage_keyed(

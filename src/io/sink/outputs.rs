@@ -50,6 +50,10 @@ impl EpochSink for Outputs {
         ))
     }
 
+    fn keyed(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.keyed())
+    }
+
     fn stage_keyed(
         &self,
         epoch: Epoch,

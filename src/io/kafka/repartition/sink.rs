@@ -40,6 +40,11 @@ impl EpochSink for Repartitioned {
         self.sink_of(stream).stage(epoch, stream, writer, bytes)
     }
 
+    /// The exchange lines have no keys: the results', if their sink uses them.
+    fn keyed(&self) -> bool {
+        self.outputs.keyed()
+    }
+
     fn stage_keyed(
         &self,
         epoch: Epoch,
