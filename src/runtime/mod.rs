@@ -91,6 +91,7 @@ mod live_counts;
 mod messages;
 mod open;
 mod partition;
+mod result_lines;
 mod resume;
 mod seed;
 mod signals;
