@@ -41,8 +41,9 @@ impl ResultLines {
         }
     }
 
-    /// Adds `out` to the output `route` picks, keyed by what `write_key` writes.
-    pub(super) fn push<Out: Serialize>(
+    /// Adds `out` to the output `route` picks, keyed by what `write_key` writes (see
+    /// [`add`](Self::add)).
+    fn push<Out: Serialize>(
         &mut self,
         route: Option<&RouteFn<Out>>,
         write_key: &dyn Fn(&mut Vec<u8>),

@@ -216,10 +216,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             return records.for_each(|record| each(self, record));
         }
         while !records.as_slice().is_empty() {
-            let ahead = &records.as_slice()[..records.len().min(WARM_AHEAD)];
+            let ahead = records.as_slice().iter().take(WARM_AHEAD);
             let operator = &self.operator;
-            self.state
-                .warm(ahead.iter().map(&key), |s| operator.prefetch(s));
+            self.state.warm(ahead.map(&key), |s| operator.prefetch(s));
             for record in records.by_ref().take(WARM_AHEAD) {
                 each(self, record);
             }
