@@ -724,6 +724,9 @@ where
             metrics: metrics.clone(),
             closes_before_end: plan.model.is_some(),
             exchange_topic: parts.exchange_topic,
+            clock: (plan.input_of.clone()).map(|input_of| {
+                source::InputClock::new(plan.event_time.clone(), input_of, plan.inputs.len())
+            }),
         };
         run_actors(driver, parts.resume.read_plan, config, result_rx).await
     });

@@ -19,7 +19,8 @@ use crate::io::source::{ReadStatus, SourceReader};
 use crate::io::DeadLetter;
 use crate::key::{kafka_partition_of, partition_of};
 use crate::metrics::Metrics;
-use crate::pipeline::{KeyFn, TransformFn};
+use crate::pipeline::{InputFn, KeyFn, TimeFn, TransformFn};
+use crate::time::Millis;
 use crate::{Error, Key, Result};
 use actix::dev::RecipientRequest;
 use actix::{Addr, MailboxError, Recipient};
@@ -67,6 +68,35 @@ pub(crate) struct SourceDriver<R, E: Send + 'static, K: Send + 'static> {
     /// end, an epoch is cut for its last records and then whenever exchange batches arrive,
     /// until the supervisor ends the job (see [`SourceDriver::exchange_due`]).
     pub(crate) exchange_topic: bool,
+    /// How far each input got in event time, for a pipeline with several.
+    pub(crate) clock: Option<InputClock<E>>,
+}
+
+/// The newest event time read from each input of a pipeline with several: what the reader
+/// [aligns](SourceReader::align) its inputs by.
+pub(crate) struct InputClock<E> {
+    event_time: TimeFn<E>,
+    input_of: InputFn<E>,
+    newest: Vec<Option<Millis>>,
+}
+
+impl<E> InputClock<E> {
+    /// A clock over `inputs` inputs.
+    pub(crate) fn new(event_time: TimeFn<E>, input_of: InputFn<E>, inputs: usize) -> Self {
+        InputClock {
+            event_time,
+            input_of,
+            newest: vec![None; inputs],
+        }
+    }
+
+    /// Notes that `event` was read.
+    fn tick(&mut self, event: &E) {
+        let time = (self.event_time)(event);
+        if let Some(newest) = self.newest.get_mut((self.input_of)(event)) {
+            *newest = Some(newest.map_or(time, |n| n.max(time)));
+        }
+    }
 }
 
 /// Where reading starts, and the recorded epoch ends to replay first.
@@ -289,6 +319,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
             )?;
             input.records += raw.len() as u64;
             self.route(&mut raw, &mut routes, ids.is_some(), &mut input);
+            if let Some(clock) = &self.clock {
+                self.reader.align(&clock.newest);
+            }
             input.route_dead(dead, ids.is_some().then_some(route_of.as_slice()));
             self.reader.take_exchanged(&mut exchanged);
             input.route_exchanged(&mut exchanged);
@@ -319,7 +352,7 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
     /// Decodes `raw` into events and routes each to its key partition: its source partition's
     /// (an already partitioned input) or its key's.
     fn route(
-        &self,
+        &mut self,
         raw: &mut Vec<R>,
         routes: &mut Vec<u32>,
         partitioned: bool,
@@ -336,6 +369,9 @@ impl<R: Send + 'static, E: Send + 'static, K: Key> SourceDriver<R, E, K> {
                 continue;
             };
             let key = (self.key)(&event);
+            if let Some(clock) = &mut self.clock {
+                clock.tick(&event);
+            }
             let p = match route {
                 // A record of an input that is not a topic goes where a Kafka producer would
                 // have put its key.

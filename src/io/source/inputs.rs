@@ -3,12 +3,15 @@
 //!
 //! The order in which the two inputs' records interleave does not decide any result: each
 //! input keeps its own watermark in every key partition (see
-//! [`PartitionCore`](crate::runtime::PartitionCore)).
+//! [`PartitionCore`](crate::runtime::PartitionCore)). It decides how much a join holds in
+//! state, though: inputs that are not partitioned are read side by side in event time
+//! ([`SourceReader::align`]), the side behind first.
 
 use super::{ReadStatus, SourceReader};
 use crate::checkpoint::SourcePosition;
 use crate::io::DeadLetter;
 use crate::join::Either;
+use crate::time::Millis;
 use crate::{Error, Result};
 
 /// A record's route when its input is not split into partitions but the job's other input is:
@@ -23,13 +26,17 @@ pub struct NamedReader<R> {
     pub reader: Box<dyn SourceReader<R>>,
 }
 
-/// Reads two inputs in turns: each read takes up to half the chunk from each.
+/// Reads two inputs in turns: each read takes up to half the chunk from each, or, when neither
+/// is partitioned and the source thread told how far each got in event time
+/// ([`align`](SourceReader::align)), the whole chunk from the side behind.
 pub struct TwoInputs<A, B> {
     left: Side<A>,
     right: Side<B>,
     /// The partitions both inputs share, when one or both are partitioned (Kafka).
     partitions: Option<Vec<u32>>,
     ended: [bool; 2],
+    /// The newest event time read from each side (the least over a side's own inputs).
+    newest: [Option<Millis>; 2],
 }
 
 /// One input with the buffers its reads go through.
@@ -98,7 +105,40 @@ impl<A, B> TwoInputs<A, B> {
             right: Side::new(right),
             partitions,
             ended: [false; 2],
+            newest: [None; 2],
         })
+    }
+
+    /// The side to read first: the one behind in event time, when both sides told how far
+    /// they got, neither is partitioned (a Kafka consumer must keep polling) and it is not
+    /// read to its end.
+    fn behind(&self) -> Option<usize> {
+        let ([Some(left), Some(right)], None) = (self.newest, &self.partitions) else {
+            return None;
+        };
+        let side = match left.cmp(&right) {
+            std::cmp::Ordering::Less => 0,
+            std::cmp::Ordering::Greater => 1,
+            std::cmp::Ordering::Equal => return None,
+        };
+        (!self.ended[side]).then_some(side)
+    }
+
+    /// Reads one side: up to `max` records into `out`.
+    fn read_side(
+        &mut self,
+        side: usize,
+        (out, routes, dead): (&mut Vec<Either<A, B>>, &mut Vec<u32>, &mut Vec<DeadLetter>),
+        max: usize,
+        until: &[Option<SourcePosition>; 2],
+    ) -> Result<ReadStatus> {
+        let sink = (out, routes, dead);
+        let status = match side {
+            0 => (self.left).read_into(sink, max, until[0].as_ref(), Either::Left)?,
+            _ => (self.right).read_into(sink, max, until[1].as_ref(), Either::Right)?,
+        };
+        self.ended[side] = status == ReadStatus::End;
+        Ok(status)
     }
 
     /// Each side's part of `position` (`Start` before anything was read). A position lists
@@ -127,6 +167,13 @@ fn each_ended<R>(reader: &dyn SourceReader<R>, ended: bool) -> Vec<bool> {
     }
 }
 
+/// How far a side got in event time: the least newest time of its inputs not read to their
+/// end (`ended`, in step with `newest`), or `None` while one of them has brought nothing yet.
+fn progress(newest: &[Option<Millis>], ended: &[bool]) -> Option<Millis> {
+    let mut open = (newest.iter().zip(ended)).filter(|(_, ended)| !**ended);
+    open.try_fold(Millis::MAX, |least, (time, _)| Some(least.min((*time)?)))
+}
+
 impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
     fn seek(&mut self, position: SourcePosition) -> Result<()> {
         let [a, b] = self.parts(&position);
@@ -152,20 +199,37 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
         max: usize,
         until: Option<&SourcePosition>,
     ) -> Result<ReadStatus> {
-        let [until_a, until_b] = until
+        let until = until
             .map(|until| self.parts(until))
             .map_or([None, None], |[a, b]| [Some(a), Some(b)]);
-        let half = max.div_ceil(2).max(1);
-        let a = (self.left).read_into((out, routes, dead), half, until_a.as_ref(), Either::Left)?;
-        let room = max.saturating_sub(out.len()).max(1);
-        let b =
-            (self.right).read_into((out, routes, dead), room, until_b.as_ref(), Either::Right)?;
-        self.ended = [a == ReadStatus::End, b == ReadStatus::End];
+        let before = out.len();
+        let (first, share) = match self.behind() {
+            Some(side) => (side, max),
+            None => (0, max.div_ceil(2).max(1)),
+        };
+        let a = self.read_side(first, (out, routes, dead), share, &until)?;
+        // The side behind alone, while it brings records; else both.
+        if share == max && a == ReadStatus::Data && out.len() > before {
+            return Ok(ReadStatus::Data);
+        }
+        let room = max.saturating_sub(out.len() - before).max(1);
+        let b = self.read_side(1 - first, (out, routes, dead), room, &until)?;
         Ok(match (a, b) {
             (ReadStatus::End, ReadStatus::End) => ReadStatus::End,
             (ReadStatus::Data, _) | (_, ReadStatus::Data) => ReadStatus::Data,
             _ => ReadStatus::Idle,
         })
+    }
+
+    fn align(&mut self, newest: &[Option<Millis>]) {
+        let split = self.left.input.reader.inputs().min(newest.len());
+        let (left, right) = newest.split_at(split);
+        self.newest = [
+            progress(left, &each_ended(&*self.left.input.reader, self.ended[0])),
+            progress(right, &each_ended(&*self.right.input.reader, self.ended[1])),
+        ];
+        self.left.input.reader.align(left);
+        self.right.input.reader.align(right);
     }
 
     fn partitions(&self) -> Option<Vec<u32>> {
@@ -289,6 +353,67 @@ mod tests {
         }
         assert!(dead.is_empty(), "{dead:?}");
         numbers(out)
+    }
+
+    /// Reads one chunk of `max` from `reader` after telling it how far each input got.
+    fn read_aligned(reader: &mut Nested, newest: [Millis; 3], max: usize) -> Vec<u64> {
+        reader.align(&newest.map(Some));
+        let (mut out, mut routes, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        reader
+            .read(&mut out, &mut routes, &mut dead, max, None)
+            .unwrap();
+        numbers(out)
+    }
+
+    #[test]
+    fn inputs_that_are_not_partitioned_are_read_the_one_behind_in_event_time_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reader = nested(dir.path());
+        assert_eq!(
+            read_aligned(&mut reader, [0, 0, 0], 8),
+            [0, 1, 100, 101, 200, 201, 202, 203]
+        );
+        // (a, b) is behind c: the whole chunk from it, half from each of a and b.
+        assert_eq!(read_aligned(&mut reader, [9, 9, 50], 4), [2, 3, 102, 103]);
+        // Within (a, b), b is behind a.
+        assert_eq!(read_aligned(&mut reader, [9, 5, 50], 3), [104, 105, 106]);
+        // c is behind.
+        assert_eq!(read_aligned(&mut reader, [60, 60, 50], 3), [204, 205, 206]);
+        // Until `align` is called again, the side behind goes on.
+        let (mut out, mut routes, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        let status = reader
+            .read(&mut out, &mut routes, &mut dead, 3, None)
+            .unwrap();
+        assert_eq!(
+            (status, numbers(out)),
+            (ReadStatus::Data, vec![207, 208, 209])
+        );
+        // Unknown progress (an input with no record yet): both sides, as without alignment.
+        reader.align(&[Some(0), None, Some(99)]);
+        let (mut out, mut routes, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        reader
+            .read(&mut out, &mut routes, &mut dead, 4, None)
+            .unwrap();
+        assert_eq!(numbers(out), [4, 107, 210, 211]);
+    }
+
+    #[test]
+    fn a_side_behind_that_ends_hands_the_read_to_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reader = nested(dir.path());
+        // c stays behind: it is read to its end, then (a, b) in the same call.
+        let all = read_aligned(&mut reader, [100, 100, 0], 60);
+        assert_eq!(all[..50], (200..250).collect::<Vec<_>>());
+        assert_eq!(all[50..], [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]);
+        assert_eq!(reader.inputs_ended(), [false, false, true]);
+        // An input read to its end is never behind: (a, b) is read, a being behind b.
+        assert_eq!(read_aligned(&mut reader, [5, 7, 0], 2), [5, 6]);
+        let mut seen = all;
+        seen.extend([5, 6]);
+        seen.extend(read(&mut reader, false));
+        seen.sort();
+        let every: Vec<u64> = (0..50).chain(100..150).chain(200..250).collect();
+        assert_eq!(seen, every, "every record once");
     }
 
     #[test]

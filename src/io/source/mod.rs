@@ -18,6 +18,7 @@ pub use stdin::StdinReader;
 use crate::checkpoint::SourcePosition;
 use crate::io::kafka::KafkaTopic;
 use crate::io::DeadLetter;
+use crate::time::Millis;
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -85,6 +86,13 @@ pub trait SourceReader<R>: Send {
     /// a slow partition holds back only itself. Others ignore it: the source thread then waits
     /// for the partition instead.
     fn pause(&mut self, _paused: &[bool]) {}
+    /// The newest event time the source thread has read from each input, flat as
+    /// [`inputs`](Self::inputs) counts them (`None` before an input's first record). A reader
+    /// of several inputs that are not partitioned reads the one furthest behind first
+    /// (*watermark alignment*, as Flink's), so a join over files covering the same hours does
+    /// not hold hours of one input in state while the other catches up. Only what is read
+    /// when changes, never a result; others ignore it.
+    fn align(&mut self, _newest: &[Option<Millis>]) {}
     /// Everything up to `position` is committed: a source may tell its upstream (a Kafka
     /// source commits the offsets to its consumer group, for monitoring tools; spate's own
     /// checkpoint stays the truth).
