@@ -106,7 +106,8 @@ fn timers_in_both_domains_and_state_expiry() {
     assert_eq!((core.key_count(), core.timer_count()), (0, 0));
 }
 
-/// Counts each user's logins, and forgets nothing by itself: the TTL does.
+/// Counts each user's successful logins (a failed one does not look at the state), and
+/// forgets nothing by itself: the TTL does.
 struct Counter;
 
 impl KeyedOperator for Counter {
@@ -116,9 +117,11 @@ impl KeyedOperator for Counter {
     type Output = (u32, u64);
 
     fn on_event(&self, e: &Login, ctx: &mut KeyedContext<'_, u32, u64, Self::Output>) {
-        *ctx.state() += 1;
-        let n = *ctx.state();
-        ctx.emit((e.user, n));
+        if e.ok {
+            *ctx.state() += 1;
+            let n = *ctx.state();
+            ctx.emit((e.user, n));
+        }
     }
 }
 
@@ -159,6 +162,32 @@ fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
     let core = restored(&tree);
     assert_eq!(core.state_of(&2), None, "the expiry was checkpointed");
     assert_eq!(core.key_count(), 3);
+}
+
+#[test]
+fn a_record_that_leaves_the_state_alone_keeps_it_alive_and_creates_none() {
+    let rules = TimeRules {
+        ttl: Some(StateTtl::event_time(Duration::from_millis(1_000))),
+        ..TimeRules::default()
+    };
+    let mut core = logins_by_user(Counter, rules);
+    let login = |user, ts, ok| Login { user, ts, ok };
+    core.process([
+        login(1, 0, true),
+        login(1, 900, false),
+        login(2, 900, false),
+    ]);
+    core.process([login(3, 1_500, true)]);
+    assert_eq!(
+        core.state_of(&1),
+        Some(&1),
+        "touched at 900: expires at 1,900"
+    );
+    assert_eq!(core.state_of(&2), None);
+    assert_eq!(core.key_count(), 2, "user 2 has no state to keep");
+    core.process([login(3, 2_000, true)]);
+    assert_eq!((core.state_of(&1), core.state_of(&3)), (None, Some(&2)));
+    assert_eq!(core.counts().expired, 1);
 }
 
 #[test]

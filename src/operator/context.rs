@@ -9,6 +9,10 @@ use crate::time::{Millis, OutputMode, TimeRules};
 use crate::Key;
 use serde::Serialize;
 
+/// A record's touch of its key under a state TTL: the record's time on the TTL's clock, and
+/// the TTL.
+pub(crate) type Touch = (Millis, Millis);
+
 /// What an operator callback can see and do for the current key.
 pub struct KeyedContext<'a, K, S, O> {
     pub(crate) key: &'a K,
@@ -27,8 +31,9 @@ pub struct KeyedContext<'a, K, S, O> {
 /// (a stateless map or filter, a record a join ignores) costs no lookup and leaves no entry for
 /// the next checkpoint to write.
 enum KeyEntry<'a, K, S> {
-    /// Not looked up yet: the partition's state to look it up in.
-    Unread(&'a mut KeyedState<K, S>),
+    /// Not looked up yet: the partition's state to look it up in, and the state TTL's touch
+    /// the lookup records (see [`Touch`]).
+    Unread(&'a mut KeyedState<K, S>, Option<Touch>),
     /// The key's state and pending timers, and the partition's timer index.
     Found {
         state: &'a mut S,
@@ -61,15 +66,15 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
     }
 
     /// The context for one callback on `key`, which looks the key up in `state` when the
-    /// callback first needs its entry.
+    /// callback first needs its entry, recording `touch` (with a state TTL) when it does.
     pub(crate) fn lazy(
         key: &'a K,
-        state: &'a mut KeyedState<K, S>,
+        (state, touch): (&'a mut KeyedState<K, S>, Option<Touch>),
         sinks: Sinks<'a, O>,
         clock: Clock,
         rules: &'a TimeRules,
     ) -> Self {
-        Self::with_entry(key, KeyEntry::Unread(state), sinks, clock, rules)
+        Self::with_entry(key, KeyEntry::Unread(state, touch), sinks, clock, rules)
     }
 
     fn with_entry(
@@ -102,9 +107,12 @@ type EntryParts<'e, K, S> = (
 impl<K: Key, S: Default> KeyEntry<'_, K, S> {
     /// The entry of `key`, looked up (and created when missing) if it was not yet.
     fn found(&mut self, key: &K) -> EntryParts<'_, K, S> {
-        if let KeyEntry::Unread(_) = self {
-            if let KeyEntry::Unread(keyed) = std::mem::replace(self, KeyEntry::LookingUp) {
-                let (entry, timers) = keyed.touch(key);
+        if let KeyEntry::Unread(..) = self {
+            if let KeyEntry::Unread(keyed, touch) = std::mem::replace(self, KeyEntry::LookingUp) {
+                let (entry, timers) = match touch {
+                    Some((now, ttl)) => keyed.touch_with_ttl(key, now, ttl),
+                    None => keyed.touch(key),
+                };
                 *self = KeyEntry::Found {
                     state: &mut entry.state,
                     key_timers: &mut entry.timers,
@@ -118,7 +126,7 @@ impl<K: Key, S: Default> KeyEntry<'_, K, S> {
                 key_timers,
                 timers,
             } => (state, key_timers, timers),
-            KeyEntry::Unread(_) | KeyEntry::LookingUp => {
+            KeyEntry::Unread(..) | KeyEntry::LookingUp => {
                 unreachable!("the entry was looked up above")
             }
         }
@@ -240,7 +248,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
     /// Forgets this key: its state and its timers. The next checkpoint deletes it from sled.
     pub fn clear_state(&mut self) {
         self.cleared = true;
-        if let KeyEntry::Unread(keyed) = &mut self.entry {
+        if let KeyEntry::Unread(keyed, _) = &mut self.entry {
             if !keyed.contains(self.key) {
                 return; // nothing to forget
             }
@@ -256,6 +264,11 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
     /// Whether the last callback cleared the key (`clear_state` without state written since).
     pub(crate) fn was_cleared(&self) -> bool {
         self.cleared
+    }
+
+    /// Whether the callback looked the key's entry up (it read or wrote state or timers).
+    pub(crate) fn looked_up(&self) -> bool {
+        !matches!(self.entry, KeyEntry::Unread(..))
     }
 
     /// A context for the same key, time and timers over a part of this key's state (what an

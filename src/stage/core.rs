@@ -281,9 +281,10 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
 
     /// Runs the operator on one record that is not late.
     ///
-    /// Without a state TTL the key's entry is looked up only if the operator reads or writes
-    /// it ([`KeyedContext::lazy`]); with one, every record refreshes its key's TTL, so the
-    /// entry is touched first.
+    /// The key's entry is looked up only if the operator reads or writes it
+    /// ([`KeyedContext::lazy`]). With a state TTL every record refreshes its key's: the
+    /// lookup records the touch, or, when the operator did not look, the key's entry is
+    /// touched after the callback if it has one (a key without state has nothing to keep).
     fn on_event(&mut self, key: &Op::Key, event: Op::Event, time: Millis) {
         let clock = Clock {
             time,
@@ -292,22 +293,19 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         };
         self.emitting_under = self.watermark;
         let out = (&mut self.outputs, &mut self.counters, &mut self.model);
-        let mut ctx = match self.rules.ttl {
-            Some(ttl) => {
-                let now = match ttl.clock {
-                    TtlClock::EventTime => time,
-                    TtlClock::ProcessingTime => self.processing_time,
-                };
-                let (entry, timers) = self.state.touch_with_ttl(key, now, ttl.ttl);
-                KeyedContext::new(key, entry, timers, out, clock, &self.rules)
-            }
-            None => KeyedContext::lazy(key, &mut self.state, out, clock, &self.rules),
-        };
+        let touch = self.rules.ttl.map(|ttl| match ttl.clock {
+            TtlClock::EventTime => (time, ttl.ttl),
+            TtlClock::ProcessingTime => (self.processing_time, ttl.ttl),
+        });
+        let state = (&mut self.state, touch);
+        let mut ctx = KeyedContext::lazy(key, state, out, clock, &self.rules);
         self.operator.on_event_owned(event, &mut ctx);
-        let cleared = ctx.cleared;
+        let (cleared, looked_up) = (ctx.cleared, ctx.looked_up());
         self.key_outputs(key);
-        if cleared {
-            self.state.remove_if_idle(key);
+        match (cleared, looked_up, touch) {
+            (true, ..) => self.state.remove_if_idle(key),
+            (false, false, Some((now, _))) => self.state.refresh_touch(key, now),
+            _ => {}
         }
     }
 

@@ -362,6 +362,14 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         (entry, timers)
     }
 
+    /// Records that a record touched `key` at `now` on the state TTL's clock, like
+    /// [`KeyedState::touch_with_ttl`], if the key has state: a key without has none to keep.
+    pub fn refresh_touch(&mut self, key: &K, now: Millis) {
+        if let Some((entry, _)) = self.touch_existing(key) {
+            entry.touched = entry.touched.max(now);
+        }
+    }
+
     /// The entry of `key`, created when missing (and then filed to expire at `expires`, with
     /// a TTL); its bucket is marked changed.
     fn upsert(&mut self, key: &K, expires: Option<Millis>) -> (&mut Entry<S>, &mut TimerIndex<K>) {
