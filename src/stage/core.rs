@@ -407,24 +407,24 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     pub fn take_outputs(&mut self) -> Vec<Op::Output> {
         self.output_keys.clear();
         self.output_watermarks.clear();
-        std::mem::take(&mut self.outputs)
+        take_sized(&mut self.outputs)
     }
 
     /// Takes the outputs emitted since the last call, each with the watermark it was emitted
     /// under (what a later stage decides its lateness by).
     pub fn take_outputs_under(&mut self) -> impl Iterator<Item = (Op::Output, Millis)> {
         self.output_keys.clear();
-        std::mem::take(&mut self.outputs)
+        take_sized(&mut self.outputs)
             .into_iter()
-            .zip(std::mem::take(&mut self.output_watermarks))
+            .zip(take_sized(&mut self.output_watermarks))
     }
 
     /// Takes the outputs emitted since the last call, each with the key it was emitted for.
     pub fn take_keyed_outputs(&mut self) -> impl Iterator<Item = (Op::Key, Op::Output)> {
         self.output_watermarks.clear();
-        std::mem::take(&mut self.output_keys)
+        take_sized(&mut self.output_keys)
             .into_iter()
-            .zip(std::mem::take(&mut self.outputs))
+            .zip(take_sized(&mut self.outputs))
     }
 
     /// Takes what the operator counted since the last call.
@@ -654,4 +654,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     pub fn state_of(&self, key: &Op::Key) -> Option<&Op::State> {
         self.state.get(key)
     }
+}
+
+/// Takes what `buffer` holds, leaving it room for as much: the next batch's outputs are
+/// likely as many, and pushing them into an empty vector would copy them as it grows.
+fn take_sized<T>(buffer: &mut Vec<T>) -> Vec<T> {
+    let room = Vec::with_capacity(buffer.len());
+    std::mem::replace(buffer, room)
 }

@@ -119,9 +119,11 @@ where
     Out: Send + 'static,
 {
     fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged> {
+        // Room for an even share, and some: the records' keys spread over the partitions.
+        let share = results.len() / self.partitions as usize + 16;
         let mut batches: Vec<BatchOf<Op>> = (0..self.partitions)
             .map(|_| ExchangeBatch {
-                records: Vec::new(),
+                records: Vec::with_capacity(share + share / 4),
                 watermark,
             })
             .collect();
