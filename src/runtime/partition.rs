@@ -14,7 +14,7 @@ use super::messages::{
     Batch, Committed, EpochDone, Erased, InputEnded, InspectPartition, PartitionEvent, Progress,
     QueryKey, SealEpoch,
 };
-use super::result_lines::ResultLines;
+use super::result_lines::{LineForm, ResultLines};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::kafka::repartition::{self, ExchangeRecord};
 use crate::io::kafka::{Changelog, CheckpointRecord, LaterRecord};
@@ -115,9 +115,9 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// while the records they were made of are still in the cache (written at the epoch's
     /// end, every string of them was a cache miss).
     results: ResultLines,
-    /// Results are written with their keys: the sink uses them, or the changelog keeps the
-    /// lines for whichever run stages them.
-    keyed: bool,
+    /// How results are written: with their keys when the sink uses them or the changelog
+    /// keeps the lines for whichever run stages them; not at all when the sink drops them.
+    form: LineForm,
 }
 
 /// Where a partition stands in its job.
@@ -165,7 +165,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 (None, Some(Box::new(chain)))
             }
         };
-        let keyed = sink.keyed() || setup.changelog.is_some();
+        let form = LineForm::of(&*sink, setup.changelog.is_some());
         let mut actor = PartitionActor {
             partition,
             index: setup.index,
@@ -198,8 +198,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             expired_seen: 0,
             residency_seen: Residency::default(),
             erased: BTreeMap::new(),
-            results: ResultLines::new(keyed),
-            keyed,
+            results: ResultLines::new(form),
+            form,
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
@@ -485,7 +485,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// The later stage's results since the last call, as JSON lines.
     fn later_results(&mut self) -> Result<ResultLines> {
         let chain = self.chain.as_mut().expect("a chained partition");
-        let mut results = ResultLines::new(self.keyed);
+        let mut results = ResultLines::new(self.form);
         let route = self.route.as_ref();
         chain
             .runner
@@ -832,7 +832,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
-        self.results = ResultLines::new(self.keyed);
+        self.results = ResultLines::new(self.form);
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.runner.restore(&chain.store)?;
             if later != meta.epoch {

@@ -2,10 +2,35 @@
 //! written as they come and staged with the sink at the epoch's end.
 
 use super::exchange::StreamLines;
-use crate::io::sink::{Lines, OutputStream};
+use crate::io::sink::{EpochSink, Lines, OutputStream};
 use crate::pipeline::RouteFn;
 use crate::{Error, Result};
 use serde::Serialize;
+
+/// How a partition writes its results, as its sink needs them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LineForm {
+    /// JSON lines.
+    #[default]
+    Lines,
+    /// JSON lines and each line's key (see
+    /// [`EpochSink::keyed`](crate::io::sink::EpochSink::keyed)).
+    Keyed,
+    /// Counted, not written: the sink drops them (see
+    /// [`EpochSink::drops_results`](crate::io::sink::EpochSink::drops_results)).
+    Counted,
+}
+
+impl LineForm {
+    /// The form `sink` takes; keyed when a Kafka changelog carries the lines too.
+    pub(super) fn of(sink: &dyn EpochSink, changelog: bool) -> Self {
+        match (sink.keyed() || changelog, sink.drops_results()) {
+            (_, true) => LineForm::Counted,
+            (true, false) => LineForm::Keyed,
+            (false, false) => LineForm::Lines,
+        }
+    }
+}
 
 /// An epoch's results as JSON lines, one [`Lines`] per output.
 #[derive(Default)]
@@ -13,17 +38,16 @@ pub(super) struct ResultLines {
     by_output: Vec<Lines>,
     /// Results written.
     pub(super) count: u64,
-    /// Each line's key is written too (see [`EpochSink::keyed`](crate::io::sink::EpochSink::keyed)).
-    keyed: bool,
+    form: LineForm,
     /// The first result that could not be written: the epoch fails at its seal.
     failed: Option<Error>,
 }
 
 impl ResultLines {
-    /// No lines yet; with their keys when `keyed`.
-    pub(super) fn new(keyed: bool) -> Self {
+    /// No lines yet, to be written in `form`.
+    pub(super) fn new(form: LineForm) -> Self {
         ResultLines {
-            keyed,
+            form,
             ..ResultLines::default()
         }
     }
@@ -37,7 +61,7 @@ impl ResultLines {
         };
         ResultLines {
             by_output: self.by_output.iter().map(sized).collect(),
-            ..ResultLines::new(self.keyed)
+            ..ResultLines::new(self.form)
         }
     }
 
@@ -49,7 +73,20 @@ impl ResultLines {
         write_key: &dyn Fn(&mut Vec<u8>),
         out: &Out,
     ) -> Result<()> {
-        let i = route.map_or(0, |route| route(out));
+        if self.form != LineForm::Counted {
+            self.write(route.map_or(0, |route| route(out)), write_key, out)?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes `out` as a line of output `i`.
+    fn write<Out: Serialize>(
+        &mut self,
+        i: usize,
+        write_key: &dyn Fn(&mut Vec<u8>),
+        out: &Out,
+    ) -> Result<()> {
         if self.by_output.len() <= i {
             self.by_output.resize_with(i + 1, Lines::default);
         }
@@ -60,10 +97,9 @@ impl ResultLines {
             return Err(Error::to_json("a result")(e));
         }
         lines.bytes.push(b'\n');
-        if self.keyed {
+        if self.form == LineForm::Keyed {
             lines.push_key(write_key);
         }
-        self.count += 1;
         Ok(())
     }
 
@@ -104,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_result_that_is_not_json_is_an_error_naming_it_and_adds_no_line() {
-        let mut lines = ResultLines::new(false);
+        let mut lines = ResultLines::new(LineForm::Lines);
         let no_key = |_: &mut Vec<u8>| {};
         lines
             .push(None, &no_key, &BTreeMap::from([("a", 1)]))
@@ -128,17 +164,34 @@ mod tests {
 
     #[test]
     fn results_carry_their_keys_only_for_a_keyed_sink_and_the_next_epoch_is_sized_alike() {
-        for keyed in [false, true] {
-            let mut lines = ResultLines::new(keyed);
+        for form in [LineForm::Lines, LineForm::Keyed] {
+            let mut lines = ResultLines::new(form);
             let key = |k: &mut Vec<u8>| k.extend_from_slice(b"u1");
             lines.push(None, &key, &[1, 2, 3]).unwrap();
             let keys: Vec<&[u8]> = lines.by_output[0].keys().collect();
+            let keyed = form == LineForm::Keyed;
             assert_eq!(keys, if keyed { vec![&b"u1"[..]] } else { vec![] });
             let next = lines.sized_alike();
             let (bytes, keys) = (&next.by_output[0].bytes, &next.by_output[0].keys);
             assert!(bytes.is_empty() && bytes.capacity() >= b"[1,2,3]\n".len());
             assert!(keys.is_empty() && keys.capacity() >= lines.by_output[0].keys.len());
-            assert_eq!((next.keyed, next.count), (keyed, 0));
+            assert_eq!((next.form, next.count), (form, 0));
         }
+    }
+
+    #[test]
+    fn results_a_sink_drops_are_counted_and_not_written() {
+        use crate::io::sink::{BlackholeSink, StdoutSink};
+        assert_eq!(LineForm::of(&StdoutSink, false), LineForm::Lines);
+        assert_eq!(LineForm::of(&StdoutSink, true), LineForm::Keyed);
+        let form = LineForm::of(&BlackholeSink, true);
+        assert_eq!(form, LineForm::Counted);
+        let mut lines = ResultLines::new(form);
+        for n in 0..3 {
+            lines.add(None, &|_: &mut Vec<u8>| {}, &n);
+        }
+        let lines = lines.finish().unwrap();
+        assert_eq!(lines.count, 3);
+        assert!(lines.into_streams().is_empty(), "nothing to stage");
     }
 }

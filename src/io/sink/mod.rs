@@ -185,6 +185,12 @@ pub trait EpochSink: Send + Sync {
     fn keyed(&self) -> bool {
         false
     }
+    /// Whether the sink drops every result (the blackhole): partitions then count their
+    /// results without writing them as JSON lines, as Flink's `blackhole` connector takes rows
+    /// without serializing them. False by default.
+    fn drops_results(&self) -> bool {
+        false
+    }
     /// Stages `lines` with their keys; sinks without record keys (all but Kafka) stage the
     /// bytes alone.
     fn stage_keyed(

@@ -54,6 +54,10 @@ impl EpochSink for Outputs {
         self.sinks.iter().any(|sink| sink.keyed())
     }
 
+    fn drops_results(&self) -> bool {
+        self.sinks.iter().all(|sink| sink.drops_results())
+    }
+
     fn stage_keyed(
         &self,
         epoch: Epoch,
