@@ -203,13 +203,14 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
             .map(|until| self.parts(until))
             .map_or([None, None], |[a, b]| [Some(a), Some(b)]);
         let before = out.len();
-        let (first, share) = match self.behind() {
+        let behind = self.behind();
+        let (first, share) = match behind {
             Some(side) => (side, max),
             None => (0, max.div_ceil(2).max(1)),
         };
         let a = self.read_side(first, (out, routes, dead), share, &until)?;
         // The side behind alone, while it brings records; else both.
-        if share == max && a == ReadStatus::Data && out.len() > before {
+        if behind.is_some() && a == ReadStatus::Data && out.len() > before {
             return Ok(ReadStatus::Data);
         }
         let room = max.saturating_sub(out.len() - before).max(1);
@@ -388,13 +389,15 @@ mod tests {
             (status, numbers(out)),
             (ReadStatus::Data, vec![207, 208, 209])
         );
-        // Unknown progress (an input with no record yet): both sides, as without alignment.
+        // Unknown progress (an input with no record yet): both sides, as without alignment,
+        // even for a chunk of one.
         reader.align(&[Some(0), None, Some(99)]);
         let (mut out, mut routes, mut dead) = (Vec::new(), Vec::new(), Vec::new());
         reader
             .read(&mut out, &mut routes, &mut dead, 4, None)
             .unwrap();
         assert_eq!(numbers(out), [4, 107, 210, 211]);
+        assert_eq!(read_aligned(&mut reader, [3, 3, 3], 1), [5, 108, 212]);
     }
 
     #[test]
