@@ -218,17 +218,16 @@ impl Activity {
     /// The features of `tx` given the activity before it.
     pub fn features(&self, tx: &Transaction) -> [f64; FEATURES] {
         let t = tx.event_ms;
-        let window = |span: Millis| {
-            let within = self
-                .recent
-                .iter()
-                .filter(|(at, _)| *at >= t - span && *at <= t);
-            within.fold((0.0, 0.0), |(n, sum), (_, cents)| {
-                (n + 1.0, sum + *cents as f64)
-            })
-        };
-        let (count_5m, sum_5m) = window(5 * MINUTE);
-        let (count_1h, sum_1h) = window(HOUR);
+        // Count and sum of the payments in the 5 minutes and the hour up to `t`, in one pass.
+        let (mut count_5m, mut sum_5m, mut count_1h, mut sum_1h) = (0.0, 0.0, 0.0, 0.0);
+        for &(at, cents) in self.recent.iter().filter(|(at, _)| *at <= t) {
+            if at >= t - HOUR {
+                (count_1h, sum_1h) = (count_1h + 1.0, sum_1h + cents as f64);
+            }
+            if at >= t - 5 * MINUTE {
+                (count_5m, sum_5m) = (count_5m + 1.0, sum_5m + cents as f64);
+            }
+        }
         let since = self
             .last_ms
             .map_or(NO_PREVIOUS_SECONDS, |last| (t - last).max(0) as f64 / 1e3);
@@ -247,14 +246,10 @@ impl Activity {
     /// Adds `tx` to the activity.
     pub fn record(&mut self, tx: &Transaction) {
         self.recent.push_back((tx.event_ms, tx.amount_cents));
-        let newest = self
-            .recent
-            .iter()
-            .map(|(at, _)| *at)
-            .max()
-            .unwrap_or(tx.event_ms);
+        // The newest payment ever is the newest of the last hour's.
+        let newest = self.last_ms.map_or(tx.event_ms, |l| l.max(tx.event_ms));
+        self.last_ms = Some(newest);
         self.recent.retain(|(at, _)| *at > newest - HOUR);
-        self.last_ms = Some(self.last_ms.map_or(tx.event_ms, |l| l.max(tx.event_ms)));
         if let Some(i) = self.merchants.iter().position(|m| *m == tx.merchant_id) {
             self.merchants.remove(i);
         }
