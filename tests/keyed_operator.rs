@@ -125,12 +125,17 @@ impl KeyedOperator for Counter {
     }
 }
 
+/// Rules with a state TTL of `ms` milliseconds of event time.
+fn event_time_ttl(ms: u64) -> TimeRules {
+    TimeRules {
+        ttl: Some(StateTtl::event_time(Duration::from_millis(ms))),
+        ..TimeRules::default()
+    }
+}
+
 #[test]
 fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
-    let rules = TimeRules {
-        ttl: Some(StateTtl::event_time(Duration::from_millis(1_000))),
-        ..TimeRules::default()
-    };
+    let rules = event_time_ttl(1_000);
     let make = || logins_by_user(Counter, rules);
     let login = |user, ts| Login { user, ts, ok: true };
     let store = StateStore::open(None).unwrap();
@@ -166,10 +171,7 @@ fn state_ttl_drops_untouched_keys_and_they_stay_gone_after_a_restart() {
 
 #[test]
 fn a_record_that_leaves_the_state_alone_keeps_it_alive_and_creates_none() {
-    let rules = TimeRules {
-        ttl: Some(StateTtl::event_time(Duration::from_millis(1_000))),
-        ..TimeRules::default()
-    };
+    let rules = event_time_ttl(1_000);
     let mut core = logins_by_user(Counter, rules);
     let login = |user, ts, ok| Login { user, ts, ok };
     core.process([

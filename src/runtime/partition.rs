@@ -115,9 +115,6 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     /// while the records they were made of are still in the cache (written at the epoch's
     /// end, every string of them was a cache miss).
     results: ResultLines,
-    /// How results are written: with their keys when the sink uses them or the changelog
-    /// keeps the lines for whichever run stages them; not at all when the sink drops them.
-    form: LineForm,
 }
 
 /// Where a partition stands in its job.
@@ -165,6 +162,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 (None, Some(Box::new(chain)))
             }
         };
+        // With their keys when the sink uses them or the changelog keeps the lines for
+        // whichever run stages them; not at all when the sink drops them.
         let form = LineForm::of(&*sink, setup.changelog.is_some());
         let mut actor = PartitionActor {
             partition,
@@ -199,7 +198,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             residency_seen: Residency::default(),
             erased: BTreeMap::new(),
             results: ResultLines::new(form),
-            form,
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
@@ -485,7 +483,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// The later stage's results since the last call, as JSON lines.
     fn later_results(&mut self) -> Result<ResultLines> {
         let chain = self.chain.as_mut().expect("a chained partition");
-        let mut results = ResultLines::new(self.form);
+        let mut results = self.results.emptied();
         let route = self.route.as_ref();
         chain
             .runner
@@ -832,7 +830,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
-        self.results = ResultLines::new(self.form);
+        self.results = self.results.emptied();
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.runner.restore(&chain.store)?;
             if later != meta.epoch {

@@ -52,6 +52,11 @@ impl ResultLines {
         }
     }
 
+    /// No lines yet, in the same form.
+    pub(super) fn emptied(&self) -> Self {
+        ResultLines::new(self.form)
+    }
+
     /// No lines yet, each output's buffers sized as this epoch's are: epochs are mostly alike,
     /// and growing a buffer of megabytes by doubling it copies it again and again.
     pub(super) fn sized_alike(&self) -> Self {
