@@ -709,7 +709,7 @@ where
             )
         });
         let driver = SourceDriver {
-            reader: parts.reader,
+            reader: crate::io::source::read_ahead(parts.reader),
             transform: plan.transform.clone(),
             key: plan.key.clone(),
             partitions: batch_links,

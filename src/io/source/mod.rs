@@ -6,6 +6,7 @@ mod file;
 mod generator;
 mod inputs;
 mod open;
+mod read_ahead;
 mod stdin;
 
 pub use crate::io::kafka::KafkaReader;
@@ -13,6 +14,7 @@ pub use file::{FileOptions, FileReader};
 pub use generator::{EventGenerator, GenOptions, GeneratorReader};
 pub use inputs::{NamedReader, TwoInputs, ROUTE_BY_KEY};
 pub use open::{open_source, OpenContext};
+pub use read_ahead::{read_ahead, ReadAhead};
 pub use stdin::StdinReader;
 
 use crate::checkpoint::SourcePosition;
