@@ -6,18 +6,21 @@
 //! Bids are nine in ten events, so what a bid decodes into is the event's first type
 //! parameter: a [`SlimBid`] of its numbers alone (the queries that read no string of it), a
 //! [`Bid`] without the channel and url (q0, q1 and the others that pass `extra` on), a
-//! [`FullBid`] with them (q16 and q18–q22), or a [`SkippedBid`] (q3 and q8, which read persons
+//! [`FullBid`] with them (q16 and q18–q22), or a [`Skipped`] (q3 and q8, which read persons
 //! and auctions alone: a bid is checked to be JSON and nothing of it is decoded). The second
-//! parameter does the same for auctions ([`Auction`], [`SlimAuction`]). A query decodes no more
-//! than it reads because decoding is most of what the light queries do: skipping the bids of q3
-//! and q8 made them 1.5 and 1.35 times as fast, and the strings of a bid cost q2 a quarter of
-//! its time. A field a query does not read is not checked either: a bid without `extra` is
-//! malformed for q0 and fine for q2.
+//! parameter does the same for auctions ([`Auction`], [`SlimAuction`], [`Skipped`]) and the
+//! third for persons ([`Person`], [`Skipped`]): the queries over bids alone skip both. A query
+//! decodes no more than it reads because decoding is most of what the light queries do:
+//! skipping the bids of q3 and q8 made them 1.5 and 1.35 times as fast, the strings of a bid
+//! cost q2 a quarter of its time, and persons and auctions, one event in ten, took q0 a tenth
+//! of its time while serde_json decoded them. A field a query does not read is not checked
+//! either: a bid without `extra` is malformed for q0 and fine for q2.
 //!
-//! A bid line in its plain, compact form (as the generator writes it) is read by a fast path:
-//! [`decode_line`] reads it with [`skim`], about twice as fast as serde_json, and hands every
-//! other line to serde_json, so a query decodes the same events and names the same errors
-//! either way (q2 went from 2.56 to 3.64 million events/s from a file).
+//! A line in its plain, compact form (as the generator writes it) is read by a fast path:
+//! [`decode_line`] reads a bid, or a skipped person or auction, with [`skim`], about twice as
+//! fast as serde_json, and hands every other line to serde_json, so a query decodes the same
+//! events and names the same errors either way (q2 went from 2.56 to 3.64 million events/s
+//! from a file).
 
 use crate::events::skim::{self, Cursor};
 use serde::de::DeserializeOwned;
@@ -26,11 +29,11 @@ use spate::io::source::decode_json_line;
 use spate::io::source::{EventGenerator, GenOptions};
 use spate::time::Millis;
 
-/// One Nexmark event, its bid decoded as `B` and its auction as `A`.
+/// One Nexmark event, its bid decoded as `B`, its auction as `A` and its person as `P`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum NexmarkEvent<B = Bid, A = Auction> {
+pub enum NexmarkEvent<B = Bid, A = Auction, P = Person> {
     /// A person registering.
-    Person(Person),
+    Person(P),
     /// An auction opening.
     Auction(A),
     /// A bid on an auction.
@@ -46,7 +49,9 @@ impl<B: NexmarkBid> NexmarkEvent<B> {
             NexmarkEvent::Bid(b) => b.date_time(),
         }
     }
+}
 
+impl<B, A, P> NexmarkEvent<B, A, P> {
     /// The bid, if it is one.
     pub fn into_bid(self) -> Option<B> {
         match self {
@@ -57,7 +62,7 @@ impl<B: NexmarkBid> NexmarkEvent<B> {
 }
 
 /// What a bid decodes into, from a line or from the generator: one of the bid types below, or
-/// [`SkippedBid`] for the queries that drop bids.
+/// [`Skipped`] for the queries that drop bids.
 pub trait DecodedBid:
     Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
@@ -69,29 +74,38 @@ pub trait DecodedBid:
     fn skim(bid: &mut Cursor) -> Option<Self>;
 }
 
-/// Decodes a line of Nexmark events: a bid on the fast path of [`skim`] when the line is
-/// plain, every other line by serde_json (which gives the same bid, or names what is wrong
-/// with the line). Bids are nine events in ten, and the light queries spend most of their time
-/// decoding them.
-pub fn decode_line<B: DecodedBid, A: DecodedAuction>(
+/// Decodes a line of Nexmark events: on the fast path of [`skim`] when the line is plain and
+/// its kind's type reads it there (every bid type, and [`Skipped`]), every other line by
+/// serde_json (which gives the same event, or names what is wrong with the line). Bids are nine
+/// events in ten, and the light queries spend most of their time decoding them.
+pub fn decode_line<B: DecodedBid, A: DecodedAuction, P: DecodedPerson>(
     line: &[u8],
-) -> Result<NexmarkEvent<B, A>, String> {
-    match skim_bid(line) {
-        Some(bid) => Ok(NexmarkEvent::Bid(bid)),
-        None => decode_json_line(line),
+) -> Result<NexmarkEvent<B, A, P>, String> {
+    let skimmed = if line.starts_with(br#"{"Bid":"#) {
+        skim_kind(line, br#"{"Bid":{"#, B::skim).map(NexmarkEvent::Bid)
+    } else if line.starts_with(br#"{"Auction":"#) {
+        skim_kind(line, br#"{"Auction":{"#, A::skim).map(NexmarkEvent::Auction)
+    } else {
+        skim_kind(line, br#"{"Person":{"#, P::skim).map(NexmarkEvent::Person)
+    };
+    skimmed.map_or_else(|| decode_json_line(line), Ok)
+}
+
+/// A line `HEAD…}}` of one kind, `{"Bid":{…}}` for instance, read by `skim`.
+fn skim_kind<T>(line: &[u8], head: &[u8], skim: fn(&mut Cursor) -> Option<T>) -> Option<T> {
+    if !(line.starts_with(head) && skim::plain(line)) {
+        return None;
     }
+    let mut cursor = Cursor::new(&line[head.len()..]);
+    let event = skim(&mut cursor)?;
+    cursor.eat(b'}')?;
+    cursor.at_end().then_some(event)
 }
 
 /// A bid line, `{"Bid":{…}}`, read by `B`'s [`skim`](DecodedBid::skim).
+#[cfg(test)]
 fn skim_bid<B: DecodedBid>(line: &[u8]) -> Option<B> {
-    const HEAD: &[u8] = br#"{"Bid":{"#;
-    if !(line.starts_with(HEAD) && skim::plain(line)) {
-        return None;
-    }
-    let mut cursor = Cursor::new(&line[HEAD.len()..]);
-    let bid = B::skim(&mut cursor)?;
-    cursor.eat(b'}')?;
-    cursor.at_end().then_some(bid)
+    skim_kind(line, br#"{"Bid":{"#, B::skim)
 }
 
 /// What the queries read of a bid, whichever fields it decodes.
@@ -170,6 +184,39 @@ pub trait DecodedAuction:
 {
     /// The generator's auction.
     fn generated(auction: nexmark::event::Auction) -> Self;
+
+    /// Reads an auction's object on [`decode_line`]'s fast path, as
+    /// [`DecodedBid::skim`] does; by default none is (serde_json reads it).
+    fn skim(_auction: &mut Cursor) -> Option<Self> {
+        None
+    }
+}
+
+/// What a person decodes into, from a line or from the generator: [`Person`], or [`Skipped`]
+/// for the queries that read bids alone.
+pub trait DecodedPerson:
+    Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The generator's person.
+    fn generated(person: nexmark::event::Person) -> Self;
+
+    /// Reads a person's object on [`decode_line`]'s fast path, as [`DecodedBid::skim`]
+    /// does; by default none is (serde_json reads it).
+    fn skim(_person: &mut Cursor) -> Option<Self> {
+        None
+    }
+}
+
+impl DecodedPerson for Person {
+    fn generated(p: nexmark::event::Person) -> Self {
+        Person {
+            id: p.id as u64,
+            name: p.name,
+            city: p.city,
+            state: p.state,
+            date_time: p.date_time as Millis,
+        }
+    }
 }
 
 impl DecodedAuction for Auction {
@@ -331,25 +378,54 @@ nexmark_bid!(FullBid {
     extra
 });
 
-/// A bid of a query that reads persons and auctions alone: checked to be JSON and skipped,
-/// nothing of it decoded.
+/// An event of a kind a query does not read (the bids of a query over persons and auctions,
+/// the persons and auctions of a query over bids): checked to be JSON and skipped, nothing of
+/// it decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct SkippedBid;
+pub struct Skipped;
 
-impl<'de> Deserialize<'de> for SkippedBid {
+impl<'de> Deserialize<'de> for Skipped {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(deserializer).map(|_| SkippedBid)
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Skipped)
     }
 }
 
-impl DecodedBid for SkippedBid {
+impl DecodedBid for Skipped {
     fn generated(_: nexmark::event::Bid) -> Self {
-        SkippedBid
+        Skipped
     }
 
     fn skim(bid: &mut Cursor) -> Option<Self> {
-        bid.fields(|_, value| value.skip_value())?;
-        Some(SkippedBid)
+        Skipped::skim_any(bid)
+    }
+}
+
+impl DecodedAuction for Skipped {
+    fn generated(_: nexmark::event::Auction) -> Self {
+        Skipped
+    }
+
+    fn skim(auction: &mut Cursor) -> Option<Self> {
+        Skipped::skim_any(auction)
+    }
+}
+
+impl DecodedPerson for Skipped {
+    fn generated(_: nexmark::event::Person) -> Self {
+        Skipped
+    }
+
+    fn skim(person: &mut Cursor) -> Option<Self> {
+        Skipped::skim_any(person)
+    }
+}
+
+impl Skipped {
+    /// Skips an object's fields of strings and unsigned integers on the fast path (others
+    /// are left to serde_json).
+    fn skim_any(object: &mut Cursor) -> Option<Self> {
+        object.fields(|_, value| value.skip_value())?;
+        Some(Skipped)
     }
 }
 
@@ -403,8 +479,10 @@ impl NexmarkGenerator {
     }
 }
 
-impl<B: DecodedBid, A: DecodedAuction> EventGenerator<NexmarkEvent<B, A>> for NexmarkGenerator {
-    fn generate(&self, index: u64) -> NexmarkEvent<B, A> {
+impl<B: DecodedBid, A: DecodedAuction, P: DecodedPerson> EventGenerator<NexmarkEvent<B, A, P>>
+    for NexmarkGenerator
+{
+    fn generate(&self, index: u64) -> NexmarkEvent<B, A, P> {
         let event =
             (self.0.clone().with_offset(index).next()).expect("the Nexmark generator is unbounded");
         converted(event)
@@ -412,7 +490,7 @@ impl<B: DecodedBid, A: DecodedAuction> EventGenerator<NexmarkEvent<B, A>> for Ne
 
     /// One generator for the whole range: the crate reaches an event by index only through a
     /// generator of its own, which is costly to clone per event.
-    fn generate_range(&self, range: std::ops::Range<u64>, out: &mut Vec<NexmarkEvent<B, A>>) {
+    fn generate_range(&self, range: std::ops::Range<u64>, out: &mut Vec<NexmarkEvent<B, A, P>>) {
         let len = (range.end - range.start) as usize;
         let events = self.0.clone().with_offset(range.start).take(len);
         out.extend(events.map(converted));
@@ -420,15 +498,11 @@ impl<B: DecodedBid, A: DecodedAuction> EventGenerator<NexmarkEvent<B, A>> for Ne
 }
 
 /// A `nexmark` crate event as spate's.
-fn converted<B: DecodedBid, A: DecodedAuction>(event: nexmark::event::Event) -> NexmarkEvent<B, A> {
+fn converted<B: DecodedBid, A: DecodedAuction, P: DecodedPerson>(
+    event: nexmark::event::Event,
+) -> NexmarkEvent<B, A, P> {
     match event {
-        nexmark::event::Event::Person(p) => NexmarkEvent::Person(Person {
-            id: p.id as u64,
-            name: p.name,
-            city: p.city,
-            state: p.state,
-            date_time: p.date_time as Millis,
-        }),
+        nexmark::event::Event::Person(p) => NexmarkEvent::Person(P::generated(p)),
         nexmark::event::Event::Auction(a) => NexmarkEvent::Auction(A::generated(a)),
         nexmark::event::Event::Bid(b) => NexmarkEvent::Bid(B::generated(b)),
     }
@@ -457,8 +531,7 @@ mod tests {
         for event in &full {
             let line = serde_json::to_string(event).unwrap();
             let slim: NexmarkEvent<SlimBid, SlimAuction> = serde_json::from_str(&line).unwrap();
-            let skipped: NexmarkEvent<SkippedBid, SlimAuction> =
-                serde_json::from_str(&line).unwrap();
+            let skipped: NexmarkEvent<Skipped, SlimAuction> = serde_json::from_str(&line).unwrap();
             match (event, &slim) {
                 (NexmarkEvent::Bid(b), NexmarkEvent::Bid(s)) => {
                     let numbers = (b.auction, b.bidder, b.price, b.date_time);
@@ -499,27 +572,35 @@ mod tests {
             assert_eq!(fast, slow, "{}", String::from_utf8_lossy(line));
         }
         both::<SlimBid>(line);
-        both::<SkippedBid>(line);
+        both::<Skipped>(line);
         both::<Bid>(line);
         both::<FullBid>(line);
+        let fast: Result<NexmarkEvent<SlimBid, Skipped, Skipped>, String> = decode_line(line);
+        let slow = decode_json_line(line);
+        assert_eq!(fast, slow, "{}", String::from_utf8_lossy(line));
     }
 
     #[test]
-    fn the_fast_path_reads_every_generated_bid_as_serde_json_does() {
-        let mut bids = 0;
+    fn the_fast_path_reads_every_generated_event_as_serde_json_does() {
+        let (mut bids, mut others) = (0, 0);
         for line in generated_lines() {
             let line = line.as_bytes();
             same_either_way(line);
             if line.starts_with(br#"{"Bid""#) {
                 // Taken by the fast path, not handed to serde_json.
-                assert!(
-                    skim_bid::<SlimBid>(line).is_some() && skim_bid::<SkippedBid>(line).is_some()
-                );
+                assert!(skim_bid::<SlimBid>(line).is_some() && skim_bid::<Skipped>(line).is_some());
                 assert!(skim_bid::<Bid>(line).is_some() && skim_bid::<FullBid>(line).is_some());
                 bids += 1;
+            } else {
+                let skipped = skim_kind(line, br#"{"Person":{"#, <Skipped as DecodedPerson>::skim)
+                    .or_else(|| {
+                        skim_kind(line, br#"{"Auction":{"#, <Skipped as DecodedAuction>::skim)
+                    });
+                assert_eq!(skipped, Some(Skipped), "{}", String::from_utf8_lossy(line));
+                others += 1;
             }
         }
-        assert!(bids > 1_500, "{bids} bids");
+        assert!(bids > 1_500 && others > 100, "{bids} bids, {others} others");
     }
 
     #[test]
@@ -557,8 +638,10 @@ mod tests {
             seed ^= seed << 17;
             (seed % below as u64) as usize
         };
-        for _ in 0..20_000 {
-            let mut line = bid.as_bytes().to_vec();
+        let person = r#"{"Person":{"id":1000,"name":"Ann Lee","city":"Bend","state":"or","date_time":1767225600004}}"#;
+        let auction = r#"{"Auction":{"id":1,"item_name":"x","initial_bid":5,"date_time":4,"expires":9,"seller":3,"category":10}}"#;
+        for i in 0..30_000 {
+            let mut line = [bid, bid, person, auction][i % 4].as_bytes().to_vec();
             let (at, symbol) = (next(line.len()), symbols[next(symbols.len())]);
             match next(3) {
                 0 => line[at] = symbol,
@@ -584,14 +667,24 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_bid_must_still_be_json() {
-        let decode = |line: &str| serde_json::from_str::<NexmarkEvent<SkippedBid>>(line);
-        assert!(decode(r#"{"Bid":{"auction":1,"anything":[1,{"x":"y"}]}}"#).is_ok());
-        assert!(
-            decode(r#"{"Bid":{"auction":1,}}"#).is_err(),
-            "a trailing comma"
-        );
-        assert!(decode(r#"{"Bid":{"auction":1"#).is_err(), "cut short");
+    fn a_skipped_event_must_still_be_json() {
+        type AllSkipped = NexmarkEvent<Skipped, Skipped, Skipped>;
+        let decode = |line: &str| decode_line::<Skipped, Skipped, Skipped>(line.as_bytes());
+        for kind in ["Bid", "Auction", "Person"] {
+            let line = format!(r#"{{"{kind}":{{"id":1,"anything":[1,{{"x":"y"}}]}}}}"#);
+            assert!(decode(&line).is_ok(), "{line}");
+            for broken in [
+                r#"{"id":1,}}"#,
+                r#"{"id":1"#,
+                r#"{"id":1}"#,
+                r#"{"id":1}} x"#,
+            ] {
+                let line = format!(r#"{{"{kind}":{broken}"#);
+                assert!(decode(&line).is_err(), "{line}");
+            }
+        }
         assert!(decode(r#"{"Bids":{}}"#).is_err(), "an unknown kind");
+        let skipped: AllSkipped = NexmarkEvent::Person(Skipped);
+        assert_eq!(decode(r#"{"Person":{}}"#), Ok(skipped));
     }
 }

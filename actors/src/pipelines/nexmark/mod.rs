@@ -28,8 +28,8 @@ pub mod q9;
 mod winning;
 
 use crate::events::nexmark::{
-    decode_line, Auction, Bid, DecodedAuction, DecodedBid, FullBid, NexmarkBid, NexmarkGenerator,
-    PersonOrAuction, SkippedBid, SlimAuction, SlimBid,
+    decode_line, Auction, Bid, DecodedAuction, DecodedBid, DecodedPerson, FullBid, NexmarkBid,
+    NexmarkGenerator, Person, PersonOrAuction, Skipped, SlimAuction, SlimBid,
 };
 use crate::events::NexmarkEvent;
 use spate::operator::{KeyedContext, KeyedOperator};
@@ -41,16 +41,21 @@ use std::time::Duration;
 /// How far behind the latest event time the watermark stays, as in Flink's Nexmark.
 const WATERMARK_DELAY: Duration = Duration::from_secs(4);
 
-/// The input's events decoded with bids as `B` and auctions as `A`, with the generator.
-fn input<B: DecodedBid, A: DecodedAuction>(
+/// The input's events decoded with bids as `B`, auctions as `A` and persons as `P`, with the
+/// generator.
+fn input<B: DecodedBid, A: DecodedAuction, P: DecodedPerson>(
     name: &str,
     description: &str,
-) -> Pipeline<NexmarkEvent<B, A>> {
-    Pipeline::<NexmarkEvent<B, A>>::new(name, description)
+) -> Pipeline<NexmarkEvent<B, A, P>> {
+    Pipeline::<NexmarkEvent<B, A, P>>::new(name, description)
         .input("nexmark")
         .generator(NexmarkGenerator::new)
-        .decode_lines_with(decode_line::<B, A>)
+        .decode_lines_with(decode_line::<B, A, P>)
 }
+
+/// The input of the queries over bids alone: persons and auctions are checked to be JSON and
+/// skipped, nothing of them decoded.
+type BidEvent<B> = NexmarkEvent<B, Skipped, Skipped>;
 
 /// The head of the queries that pass bids through: the input's bids, without channel and url,
 /// keyed by `key`.
@@ -58,7 +63,7 @@ pub fn bids<K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&Bid) -> K + Send + Sync + 'static,
-) -> KeyedPipeline<NexmarkEvent, Bid, K> {
+) -> KeyedPipeline<BidEvent<Bid>, Bid, K> {
     bids_as(name, description, key)
 }
 
@@ -68,7 +73,7 @@ pub fn slim_bids<K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&SlimBid) -> K + Send + Sync + 'static,
-) -> KeyedPipeline<NexmarkEvent<SlimBid>, SlimBid, K> {
+) -> KeyedPipeline<BidEvent<SlimBid>, SlimBid, K> {
     bids_as(name, description, key)
 }
 
@@ -78,7 +83,7 @@ pub fn full_bids<K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&FullBid) -> K + Send + Sync + 'static,
-) -> KeyedPipeline<NexmarkEvent<FullBid>, FullBid, K> {
+) -> KeyedPipeline<BidEvent<FullBid>, FullBid, K> {
     bids_as(name, description, key)
 }
 
@@ -87,8 +92,8 @@ fn bids_as<B: NexmarkBid, K: spate::Key>(
     name: &str,
     description: &str,
     key: impl Fn(&B) -> K + Send + Sync + 'static,
-) -> KeyedPipeline<NexmarkEvent<B>, B, K> {
-    input::<B, Auction>(name, description)
+) -> KeyedPipeline<BidEvent<B>, B, K> {
+    input::<B, Skipped, Skipped>(name, description)
         .filter_map(NexmarkEvent::into_bid)
         .event_time(B::date_time)
         .watermark_delay(WATERMARK_DELAY)
@@ -101,8 +106,8 @@ fn bids_as<B: NexmarkBid, K: spate::Key>(
 pub fn people(
     name: &str,
     description: &str,
-) -> KeyedPipeline<NexmarkEvent<SkippedBid, SlimAuction>, PersonOrAuction, u64> {
-    input::<SkippedBid, SlimAuction>(name, description)
+) -> KeyedPipeline<NexmarkEvent<Skipped, SlimAuction>, PersonOrAuction, u64> {
+    input::<Skipped, SlimAuction, Person>(name, description)
         .filter_map(PersonOrAuction::of)
         .event_time(PersonOrAuction::date_time)
         .watermark_delay(WATERMARK_DELAY)
@@ -115,7 +120,7 @@ pub fn auctions<B: NexmarkBid>(
     name: &str,
     description: &str,
 ) -> KeyedPipeline<NexmarkEvent<B>, NexmarkEvent<B>, u64> {
-    input::<B, Auction>(name, description)
+    input::<B, Auction, Person>(name, description)
         .filter(|e| !matches!(e, NexmarkEvent::Person(_)))
         .event_time(NexmarkEvent::date_time)
         .watermark_delay(WATERMARK_DELAY)
