@@ -190,6 +190,12 @@ pub trait DecodedAuction:
     fn skim(_auction: &mut Cursor) -> Option<Self> {
         None
     }
+
+    /// The value of every auction when a query skips them ([`Skipped`]), so the generator
+    /// need not make them.
+    fn skipped() -> Option<Self> {
+        None
+    }
 }
 
 /// What a person decodes into, from a line or from the generator: [`Person`], or [`Skipped`]
@@ -203,6 +209,12 @@ pub trait DecodedPerson:
     /// Reads a person's object on [`decode_line`]'s fast path, as [`DecodedBid::skim`]
     /// does; by default none is (serde_json reads it).
     fn skim(_person: &mut Cursor) -> Option<Self> {
+        None
+    }
+
+    /// The value of every person when a query skips them ([`Skipped`]), so the generator
+    /// need not make them.
+    fn skipped() -> Option<Self> {
         None
     }
 }
@@ -408,6 +420,10 @@ impl DecodedAuction for Skipped {
     fn skim(auction: &mut Cursor) -> Option<Self> {
         Skipped::skim_any(auction)
     }
+
+    fn skipped() -> Option<Self> {
+        Some(Skipped)
+    }
 }
 
 impl DecodedPerson for Skipped {
@@ -417,6 +433,10 @@ impl DecodedPerson for Skipped {
 
     fn skim(person: &mut Cursor) -> Option<Self> {
         Skipped::skim_any(person)
+    }
+
+    fn skipped() -> Option<Self> {
+        Some(Skipped)
     }
 }
 
@@ -466,7 +486,14 @@ impl PersonOrAuction {
 }
 
 /// The `nexmark` crate's events, event `index` on demand, its first at `--start`.
-pub struct NexmarkGenerator(nexmark::EventGenerator);
+pub struct NexmarkGenerator {
+    events: nexmark::EventGenerator,
+    /// Of each `proportion_denominator` events, by number: first this many persons, then
+    /// auctions, then bids.
+    persons: u64,
+    auctions: u64,
+    bids: u64,
+}
 
 impl NexmarkGenerator {
     /// The generator for `options` (`base_ms`: the first event's time).
@@ -475,7 +502,50 @@ impl NexmarkGenerator {
             base_time: options.base_ms.max(0) as u64,
             ..nexmark::config::NexmarkConfig::default()
         };
-        NexmarkGenerator(nexmark::EventGenerator::new(config))
+        // Event `index` is event number `index`, which `bids_alone` relies on.
+        assert!(config.out_of_order_group_size == 1 && config.first_event_number == 0);
+        NexmarkGenerator {
+            persons: config.person_proportion as u64,
+            auctions: config.auction_proportion as u64,
+            bids: config.bid_proportion as u64,
+            events: nexmark::EventGenerator::new(config),
+        }
+    }
+
+    /// Whether event `index` is a bid.
+    fn is_bid(&self, index: u64) -> bool {
+        index % (self.persons + self.auctions + self.bids) >= self.persons + self.auctions
+    }
+
+    /// How many of the events before `index` are bids.
+    fn bids_before(&self, index: u64) -> u64 {
+        let cycle = self.persons + self.auctions + self.bids;
+        let (whole, rest) = (index / cycle, index % cycle);
+        whole * self.bids + rest.saturating_sub(self.persons + self.auctions)
+    }
+
+    /// Events `range` of a query that skips persons and auctions: its bids made by the crate's
+    /// generator of bids alone (the same bids: each event is made from its number), the others
+    /// skipped without making them. An auction's strings cost as much to make as six bids'.
+    fn bids_alone<B: DecodedBid, A: DecodedAuction, P: DecodedPerson>(
+        &self,
+        range: std::ops::Range<u64>,
+        (auction, person): (A, P),
+        out: &mut Vec<NexmarkEvent<B, A, P>>,
+    ) {
+        let mut bids = (self.events.clone())
+            .with_type_filter(nexmark::event::EventType::Bid)
+            .with_offset(self.bids_before(range.start));
+        out.extend(range.map(|index| match self.is_bid(index) {
+            true => match bids.next() {
+                Some(nexmark::event::Event::Bid(bid)) => NexmarkEvent::Bid(B::generated(bid)),
+                other => unreachable!("the generator of bids made {other:?}"),
+            },
+            false if index % (self.persons + self.auctions + self.bids) < self.persons => {
+                NexmarkEvent::Person(person.clone())
+            }
+            false => NexmarkEvent::Auction(auction.clone()),
+        }));
     }
 }
 
@@ -483,16 +553,20 @@ impl<B: DecodedBid, A: DecodedAuction, P: DecodedPerson> EventGenerator<NexmarkE
     for NexmarkGenerator
 {
     fn generate(&self, index: u64) -> NexmarkEvent<B, A, P> {
-        let event =
-            (self.0.clone().with_offset(index).next()).expect("the Nexmark generator is unbounded");
+        let event = (self.events.clone().with_offset(index).next())
+            .expect("the Nexmark generator is unbounded");
         converted(event)
     }
 
     /// One generator for the whole range: the crate reaches an event by index only through a
-    /// generator of its own, which is costly to clone per event.
+    /// generator of its own, which is costly to clone per event. A query that skips persons
+    /// and auctions gets its bids alone made ([`bids_alone`](NexmarkGenerator::bids_alone)).
     fn generate_range(&self, range: std::ops::Range<u64>, out: &mut Vec<NexmarkEvent<B, A, P>>) {
+        if let (Some(auction), Some(person)) = (A::skipped(), P::skipped()) {
+            return self.bids_alone(range, (auction, person), out);
+        }
         let len = (range.end - range.start) as usize;
-        let events = self.0.clone().with_offset(range.start).take(len);
+        let events = self.events.clone().with_offset(range.start).take(len);
         out.extend(events.map(converted));
     }
 }
@@ -511,6 +585,24 @@ fn converted<B: DecodedBid, A: DecodedAuction, P: DecodedPerson>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_over_bids_alone_is_made_the_same_bids() {
+        let generator = NexmarkGenerator::new(&GenOptions::default());
+        for range in [0..1, 3..5, 97..1_160, 4_999..5_050] {
+            let mut alone: Vec<NexmarkEvent<Bid, Skipped, Skipped>> = Vec::new();
+            generator.generate_range(range.clone(), &mut alone);
+            let every = range.clone().map(|i| generator.generate(i));
+            let skipped: Vec<NexmarkEvent<Bid, Skipped, Skipped>> = every
+                .map(|e: NexmarkEvent<Bid>| match e {
+                    NexmarkEvent::Bid(b) => NexmarkEvent::Bid(b),
+                    NexmarkEvent::Auction(_) => NexmarkEvent::Auction(Skipped),
+                    NexmarkEvent::Person(_) => NexmarkEvent::Person(Skipped),
+                })
+                .collect();
+            assert_eq!(alone, skipped, "{range:?}");
+        }
+    }
 
     #[test]
     fn a_range_is_the_events_of_its_indices() {
