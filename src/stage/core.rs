@@ -300,7 +300,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         let state = (&mut self.state, touch);
         let mut ctx = KeyedContext::lazy(key, state, out, clock, &self.rules);
         self.operator.on_event_owned(event, &mut ctx);
-        let (cleared, looked_up) = (ctx.cleared, ctx.looked_up());
+        let (cleared, looked_up) = (ctx.was_cleared(), ctx.looked_up());
         self.key_outputs(key);
         match (cleared, looked_up, touch) {
             (true, ..) => self.state.remove_if_idle(key),
@@ -385,7 +385,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             let out = (&mut self.outputs, &mut self.counters, &mut self.model);
             let mut ctx = KeyedContext::new(&key, entry, timers, out, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
-            let cleared = ctx.cleared;
+            let cleared = ctx.was_cleared();
             self.key_outputs(&key);
             if cleared {
                 self.state.remove_if_idle(&key);

@@ -23,6 +23,7 @@
 //! from a file).
 
 use crate::events::skim::{self, Cursor};
+use nexmark::event::EventType;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use spate::io::source::decode_json_line;
@@ -512,9 +513,13 @@ impl NexmarkGenerator {
         }
     }
 
-    /// Whether event `index` is a bid.
-    fn is_bid(&self, index: u64) -> bool {
-        index % (self.persons + self.auctions + self.bids) >= self.persons + self.auctions
+    /// The kind of event `index`.
+    fn kind(&self, index: u64) -> EventType {
+        match index % (self.persons + self.auctions + self.bids) {
+            n if n < self.persons => EventType::Person,
+            n if n < self.persons + self.auctions => EventType::Auction,
+            _ => EventType::Bid,
+        }
     }
 
     /// How many of the events before `index` are bids.
@@ -534,17 +539,15 @@ impl NexmarkGenerator {
         out: &mut Vec<NexmarkEvent<B, A, P>>,
     ) {
         let mut bids = (self.events.clone())
-            .with_type_filter(nexmark::event::EventType::Bid)
+            .with_type_filter(EventType::Bid)
             .with_offset(self.bids_before(range.start));
-        out.extend(range.map(|index| match self.is_bid(index) {
-            true => match bids.next() {
+        out.extend(range.map(|index| match self.kind(index) {
+            EventType::Person => NexmarkEvent::Person(person.clone()),
+            EventType::Auction => NexmarkEvent::Auction(auction.clone()),
+            EventType::Bid => match bids.next() {
                 Some(nexmark::event::Event::Bid(bid)) => NexmarkEvent::Bid(B::generated(bid)),
                 other => unreachable!("the generator of bids made {other:?}"),
             },
-            false if index % (self.persons + self.auctions + self.bids) < self.persons => {
-                NexmarkEvent::Person(person.clone())
-            }
-            false => NexmarkEvent::Auction(auction.clone()),
         }));
     }
 }
