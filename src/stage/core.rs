@@ -656,9 +656,16 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 }
 
-/// Takes what `buffer` holds, leaving it room for as much: the next batch's outputs are
-/// likely as many, and pushing them into an empty vector would copy them as it grows.
+/// The most room [`take_sized`] leaves: a batch's outputs are rarely more, and a watermark
+/// that fires the windows of a million keys at once would otherwise leave as much room
+/// reserved in every partition (a fifth more peak memory for `fraud` at 10M events over 1M
+/// keys).
+const ROOM_AT_MOST: usize = 4096;
+
+/// Takes what `buffer` holds, leaving it room for as much (up to [`ROOM_AT_MOST`]): the next
+/// batch's outputs are likely as many, and pushing them into an empty vector would copy them
+/// as it grows.
 fn take_sized<T>(buffer: &mut Vec<T>) -> Vec<T> {
-    let room = Vec::with_capacity(buffer.len());
+    let room = Vec::with_capacity(buffer.len().min(ROOM_AT_MOST));
     std::mem::replace(buffer, room)
 }
