@@ -563,7 +563,7 @@ impl<B: DecodedBid, A: DecodedAuction, P: DecodedPerson> EventGenerator<NexmarkE
 
     /// One generator for the whole range: the crate reaches an event by index only through a
     /// generator of its own, which is costly to clone per event. A query that skips persons
-    /// and auctions gets its bids alone made ([`bids_alone`](NexmarkGenerator::bids_alone)).
+    /// and auctions gets its bids alone made (`bids_alone`).
     fn generate_range(&self, range: std::ops::Range<u64>, out: &mut Vec<NexmarkEvent<B, A, P>>) {
         if let (Some(auction), Some(person)) = (A::skipped(), P::skipped()) {
             return self.bids_alone(range, (auction, person), out);
