@@ -12,7 +12,7 @@
 
 use super::prefetch::prefetch;
 use super::residency::{Memory, Parked};
-use super::schedule::{Next, Schedule};
+use super::schedule::{Next, PlaceTree, Schedule};
 use crate::operator::TimeDomain;
 use crate::time::Millis;
 use crate::Key;
@@ -110,8 +110,8 @@ impl<K: Key> TimerIndex<K> {
         &mut self.clocks[clock_of(domain)]
     }
 
-    /// Adds a timer; returns false when it already existed.
-    pub fn insert(&mut self, domain: TimeDomain, time: Millis, key: K) -> bool {
+    /// Adds a timer the key does not have yet.
+    pub fn insert(&mut self, domain: TimeDomain, time: Millis, key: K) {
         self.clock(domain).insert(time, key)
     }
 
@@ -165,7 +165,7 @@ pub struct KeyedState<K, S> {
     /// Keys by the time their state expires (with a TTL). Kept lazily: touching a key moves
     /// its `touched` time, not its place here; [`KeyedState::pop_expired`] re-files a key whose
     /// time moved.
-    pub(super) expiry: Schedule<K>,
+    pub(super) expiry: Schedule<K, PlaceTree<K>>,
     /// The state TTL, once known.
     pub(super) ttl: Option<Millis>,
     /// Keys of evicted buckets, and their timers.
@@ -177,11 +177,26 @@ pub struct KeyedState<K, S> {
     pub(super) memory: Option<Memory<K, S>>,
 }
 
+/// [`KeyedState::warm`] over `buckets`, `1 << bits` of them.
+fn warm<'k, K: Key + 'k, S>(
+    buckets: &[Bucket<K, S>],
+    bits: u32,
+    keys: impl IntoIterator<Item = &'k K>,
+    state_heap: impl Fn(&S),
+) {
+    for key in keys {
+        if let Some(entry) = buckets[bucket_of(key, bits)].get(key) {
+            prefetch(entry);
+            state_heap(&entry.state);
+        }
+    }
+}
+
 /// A new key's entry, filed to expire at `expires` (with a TTL).
 fn new_entry<K: Key, S: Default>(
     key: &K,
     expires: Option<Millis>,
-    expiry: &mut Schedule<K>,
+    expiry: &mut Schedule<K, PlaceTree<K>>,
 ) -> Entry<S> {
     let mut entry = Entry::default();
     if let Some(at) = expires {
@@ -282,12 +297,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     where
         K: 'k,
     {
-        for key in keys {
-            if let Some(entry) = self.buckets[self.bucket(key)].get(key) {
-                prefetch(entry);
-                state_heap(&entry.state);
-            }
-        }
+        warm(&self.buckets, self.bits, keys, state_heap);
     }
 
     /// True when the keys in memory are too many to stay in the cache, so that looking a few up
@@ -298,12 +308,12 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// [`KeyedState::warm`] for the next [`WARM_AHEAD`] keys due on `domain`'s clock at or
     /// before `upto`, when it [`warms`](KeyedState::warms).
-    pub fn warm_due(&self, domain: TimeDomain, upto: Millis, state_heap: impl Fn(&S)) {
+    pub fn warm_due(&mut self, domain: TimeDomain, upto: Millis, state_heap: impl Fn(&S)) {
         if !self.warms() {
             return;
         }
         let due = self.timers.clocks[clock_of(domain)].upcoming(upto);
-        self.warm(due.take(WARM_AHEAD), state_heap);
+        warm(&self.buckets, self.bits, due.take(WARM_AHEAD), state_heap);
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
@@ -522,9 +532,9 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             self.buckets[b] = bucket;
         }
         for (clock, places) in self.timers.clocks.iter_mut().zip(timers) {
-            clock.extend_sorted(places);
+            clock.extend(places);
         }
-        self.expiry.extend_sorted(expiry);
+        self.expiry.extend(expiry);
     }
 
     /// Keys of buckets in memory.

@@ -1,7 +1,8 @@
 //! Durable state in sled: one database per job (`--state DIR`) holding a metadata tree (job
 //! identity, the epoch log) and one tree per key partition (its keys' state, in hash buckets, and
 //! its checkpoint metadata, written together by one atomic batch), and the in-memory keyed
-//! state those trees checkpoint (`keyed`), ordered by time in `schedule`, brought into the CPU's
+//! state those trees checkpoint (`keyed`), ordered by time in `schedule` (its places in
+//! `time_slots` or a `place_tree`), brought into the CPU's
 //! cache ahead of use (`prefetch`), kept partly on disk under a memory limit (`residency`), a
 //! stopped job's state looked at and erased by key (`inspect`), and the erasures asked of a
 //! running job, by epoch (`erase_requests`). sled alone: the Kafka changelog that carries a
@@ -12,12 +13,14 @@ mod erase_requests;
 mod inspect;
 mod keyed;
 mod model;
+mod place_tree;
 mod prefetch;
 mod residency;
 mod schedule;
 mod sealed;
 mod slice_log;
 mod store;
+mod time_slots;
 
 pub use inspect::{
     erase_key, erasures, find_key, key_report, parse_key, record_erasure, summarize, Erasure,

@@ -154,7 +154,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Estimated bytes of one place in a schedule (a timer, or an expiry with a TTL): a copy
-    /// of its key, the time and order, and the tree's share.
+    /// of its key and order, its time's slot's share, and the tree's (or of a place noted as
+    /// removed from a long slot, at most half as many again).
     fn place_bytes(&self) -> u64 {
         std::mem::size_of::<(Millis, u64, K)>() as u64 + 24
     }

@@ -9,7 +9,13 @@
 //! time, the order its keys start at)`, and a key of a bucket in memory is taken only once no
 //! evicted bucket comes before it; else the bucket is read back first. The order is the same with
 //! every bucket in memory, so output does not depend on the memory limit.
+//!
+//! How the places of keys in memory are kept is the schedule's [`Places`]: a tree of places
+//! ([`PlaceTree`]) where most times have a key or a few (state expiries), a slot per time
+//! ([`TimeSlots`]) where many keys share a time (timers at windows' ends).
 
+pub use super::place_tree::PlaceTree;
+pub use super::time_slots::TimeSlots;
 use crate::time::Millis;
 use crate::Key;
 use std::collections::BTreeSet;
@@ -43,66 +49,86 @@ pub enum Next<K> {
     Idle,
 }
 
-/// Keys by time, then [`order_of`], then key; and evicted buckets by their earliest time.
-#[derive(Debug)]
-pub struct Schedule<K> {
-    keys: BTreeSet<(Millis, u64, K)>,
-    evicted: BTreeSet<(Millis, u64)>,
+/// How a [`Schedule`] keeps the places of keys in memory: `(time, order, key)`, taken in that
+/// order.
+pub trait Places<K>: Default {
+    /// Adds a place (a key is added at a time once: a second place would come due again).
+    fn insert(&mut self, time: Millis, order: u64, key: K);
+    /// Removes a place it has.
+    fn remove(&mut self, time: Millis, order: u64, key: &K);
+    /// Adds places in any order (a restore files its keys' places at once).
+    fn extend(&mut self, places: Vec<(Millis, u64, K)>);
+    /// The first place's time and order.
+    fn first(&mut self) -> Option<(Millis, u64)>;
+    /// Takes the first place out.
+    fn pop_first(&mut self) -> Option<(Millis, K)>;
+    /// The keys at or before `upto`, in order.
+    fn upcoming<'a>(&'a mut self, upto: Millis) -> impl Iterator<Item = &'a K>
+    where
+        K: 'a;
+    /// The number of places.
+    fn len(&self) -> usize;
+    /// The earliest time of a place.
+    fn first_time(&self) -> Option<Millis>;
+    /// The latest time of a place.
+    fn last_time(&self) -> Option<Millis>;
 }
 
-impl<K> Default for Schedule<K> {
+/// Keys by time, then [`order_of`], then key (in `P`); and evicted buckets by their earliest
+/// time.
+#[derive(Debug)]
+pub struct Schedule<K, P = TimeSlots<K>> {
+    keys: P,
+    evicted: BTreeSet<(Millis, u64)>,
+    key: std::marker::PhantomData<K>,
+}
+
+impl<K, P: Default> Default for Schedule<K, P> {
     fn default() -> Self {
         Schedule {
-            keys: BTreeSet::new(),
+            keys: P::default(),
             evicted: BTreeSet::new(),
+            key: std::marker::PhantomData,
         }
     }
 }
 
-impl<K: Key> Schedule<K> {
-    /// Adds places, in any order, to a schedule of evicted buckets only (a restore builds the
-    /// places of the keys it keeps in memory in bulk: sorting, then building the tree, is
-    /// several times faster than inserting a hundred thousand places one by one).
-    pub fn extend_sorted(&mut self, mut places: Vec<(Millis, u64, K)>) {
-        places.sort_unstable();
-        if self.keys.is_empty() {
-            self.keys = BTreeSet::from_iter(places);
-        } else {
-            self.keys.extend(places);
-        }
+impl<K: Key, P: Places<K>> Schedule<K, P> {
+    /// Adds places, in any order (a restore files the places of the keys it keeps in memory).
+    pub fn extend(&mut self, places: Vec<(Millis, u64, K)>) {
+        self.keys.extend(places);
     }
 
-    /// Adds `key` at `time`; false when it was there already.
-    pub fn insert(&mut self, time: Millis, key: K) -> bool {
-        self.keys.insert((time, order_of(&key), key))
+    /// Adds `key` at `time`, where it is not yet.
+    pub fn insert(&mut self, time: Millis, key: K) {
+        self.keys.insert(time, order_of(&key), key);
     }
 
-    /// Removes `key`'s place at `time`.
+    /// Removes `key`'s place at `time`, which it has.
     pub fn remove(&mut self, time: Millis, key: &K) {
-        self.keys.remove(&(time, order_of(key), key.clone()));
+        self.keys.remove(time, order_of(key), key);
     }
 
     /// The keys in memory due at or before `upto`, in the order they come due (what
     /// [`Schedule::next`] would take, evicted buckets aside).
-    pub fn upcoming(&self, upto: Millis) -> impl Iterator<Item = &K> {
-        (self.keys.iter())
-            .take_while(move |(time, _, _)| *time <= upto)
-            .map(|(_, _, key)| key)
+    pub fn upcoming(&mut self, upto: Millis) -> impl Iterator<Item = &K> {
+        self.keys.upcoming(upto)
     }
 
     /// Takes what is due next at or before `upto`.
     pub fn next(&mut self, upto: Millis) -> Next<K> {
-        let key = self.keys.first().map(|(t, o, _)| (*t, *o));
+        let key = self.keys.first().filter(|(time, _)| *time <= upto);
         match self.evicted.first() {
-            Some(&(time, order)) if time <= upto && key.is_none_or(|k| (time, order) < k) => {
+            // At the same place, the bucket first: the key may be one of its keys.
+            Some(&(time, order)) if time <= upto && key.is_none_or(|k| (time, order) <= k) => {
                 Next::Load(order)
             }
             _ => match key {
-                Some((time, _)) if time <= upto => {
-                    let (time, _, key) = self.keys.pop_first().expect("checked above");
+                Some(_) => {
+                    let (time, key) = self.keys.pop_first().expect("checked above");
                     Next::Due(time, key)
                 }
-                _ => Next::Idle,
+                None => Next::Idle,
             },
         }
     }
@@ -124,14 +150,14 @@ impl<K: Key> Schedule<K> {
 
     /// The earliest time scheduled, in memory or evicted.
     pub fn first(&self) -> Option<Millis> {
-        let key = self.keys.first().map(|p| p.0);
+        let key = self.keys.first_time();
         let evicted = self.evicted.first().map(|p| p.0);
         key.into_iter().chain(evicted).min()
     }
 
     /// The latest time of a key in memory.
     pub fn last(&self) -> Option<Millis> {
-        self.keys.last().map(|p| p.0)
+        self.keys.last_time()
     }
 }
 
@@ -141,10 +167,15 @@ mod tests {
 
     #[test]
     fn an_evicted_bucket_is_read_back_before_anything_after_its_earliest_time() {
+        evicted_first::<TimeSlots<u64>>();
+        evicted_first::<PlaceTree<u64>>();
+    }
+
+    fn evicted_first<P: Places<u64>>() {
         let bits = 4;
         let (a, b) = (1u64, 2u64);
         let bucket_b = (b.partition_hash() as usize) & ((1 << bits) - 1);
-        let mut s = Schedule::default();
+        let mut s = Schedule::<u64, P>::default();
         s.insert(10, a);
         s.park(10, bucket_order(bucket_b));
         let first = if bucket_order(bucket_b) < order_of(&a) {
@@ -162,7 +193,12 @@ mod tests {
 
     #[test]
     fn upcoming_lists_the_keys_due_in_the_order_next_takes_them() {
-        let mut s = Schedule::default();
+        upcoming_in_order::<TimeSlots<u64>>();
+        upcoming_in_order::<PlaceTree<u64>>();
+    }
+
+    fn upcoming_in_order<P: Places<u64>>() {
+        let mut s = Schedule::<u64, P>::default();
         for (time, key) in [(30, 1u64), (10, 2), (20, 3), (10, 4), (40, 5)] {
             s.insert(time, key);
         }
@@ -174,6 +210,71 @@ mod tests {
         assert_eq!(upcoming, taken);
         assert_eq!(taken.len(), 4, "40 is not due");
         assert_eq!(s.upcoming(30).count(), 0);
+    }
+
+    #[test]
+    fn places_are_taken_in_order_whatever_is_added_and_removed() {
+        in_order_whatever_comes_and_goes::<TimeSlots<u64>>();
+        in_order_whatever_comes_and_goes::<PlaceTree<u64>>();
+    }
+
+    /// `P` against a model, a set of places: many keys at few times (windows' ends) and the odd
+    /// time of its own, placed and removed at random, taken as time goes on.
+    fn in_order_whatever_comes_and_goes<P: Places<u64>>() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut step = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut s = Schedule::<u64, P>::default();
+        let mut tree: BTreeSet<(Millis, u64, u64)> = BTreeSet::new();
+        let mut now = 0;
+        for round in 0..40_000 {
+            let r = step();
+            let time = now + (r % 4) as Millis * 10 + Millis::from(r % 97 == 0);
+            let key = (r >> 8) % 3_000;
+            match (r >> 40) % 8 {
+                0..=4 => {
+                    if tree.insert((time, order_of(&key), key)) {
+                        s.insert(time, key);
+                    }
+                }
+                5 | 6 => {
+                    let pick = (tree.iter())
+                        .nth((r >> 20) as usize % tree.len().max(1))
+                        .cloned();
+                    if let Some((t, o, k)) = pick {
+                        tree.remove(&(t, o, k));
+                        s.remove(t, &k);
+                    }
+                }
+                _ => {
+                    now += Millis::from((r >> 50) % 15 == 0) * 10; // slots fill up meanwhile
+                    let upcoming: Vec<u64> = s.upcoming(now).copied().collect();
+                    let due: Vec<u64> = (tree.iter())
+                        .take_while(|p| p.0 <= now)
+                        .map(|p| p.2)
+                        .collect();
+                    assert_eq!(upcoming, due, "upcoming at {now}, round {round}");
+                    for _ in 0..(r >> 56) % 40 {
+                        let expected = tree.first().filter(|p| p.0 <= now).cloned();
+                        if expected.is_some() {
+                            tree.pop_first();
+                        }
+                        match (s.next(now), expected) {
+                            (Next::Due(t, k), Some((et, _, ek))) => assert_eq!((t, k), (et, ek)),
+                            (Next::Idle, None) => break,
+                            (got, expected) => panic!("{got:?} where {expected:?} was due"),
+                        }
+                    }
+                }
+            }
+            assert_eq!(s.len(), tree.len());
+            assert_eq!(s.first(), tree.first().map(|p| p.0));
+            assert_eq!(s.last(), tree.last().map(|p| p.0));
+        }
     }
 
     #[test]
