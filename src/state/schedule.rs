@@ -58,7 +58,8 @@ pub trait Places<K>: Default {
     fn remove(&mut self, time: Millis, order: u64, key: &K);
     /// Adds places in any order (a restore files its keys' places at once).
     fn extend(&mut self, places: Vec<(Millis, u64, K)>);
-    /// The first place's time and order.
+    /// The first place's time and order (this may sort the first time's places: ask only when
+    /// the time is due).
     fn first(&mut self) -> Option<(Millis, u64)>;
     /// Takes the first place out.
     fn pop_first(&mut self) -> Option<(Millis, K)>;
@@ -117,7 +118,9 @@ impl<K: Key, P: Places<K>> Schedule<K, P> {
 
     /// Takes what is due next at or before `upto`.
     pub fn next(&mut self, upto: Millis) -> Next<K> {
-        let key = self.keys.first().filter(|(time, _)| *time <= upto);
+        // Only a due time is sorted: the next one still takes its timers unsorted.
+        let due = self.keys.first_time().is_some_and(|time| time <= upto);
+        let key = if due { self.keys.first() } else { None };
         match self.evicted.first() {
             // At the same place, the bucket first: the key may be one of its keys.
             Some(&(time, order)) if time <= upto && key.is_none_or(|k| (time, order) <= k) => {
@@ -210,6 +213,22 @@ mod tests {
         assert_eq!(upcoming, taken);
         assert_eq!(taken.len(), 4, "40 is not due");
         assert_eq!(s.upcoming(30).count(), 0);
+    }
+
+    #[test]
+    fn a_time_not_yet_due_takes_its_timers_unsorted() {
+        let mut s = Schedule::<u64, TimeSlots<u64>>::default();
+        for key in 0..1_000 {
+            s.insert(60_000, key);
+        }
+        assert_eq!(s.next(59_999), Next::Idle);
+        assert_eq!(
+            s.keys.opened(),
+            0,
+            "the slot of 60,000 is not sorted before it is due"
+        );
+        assert!(matches!(s.next(60_000), Next::Due(60_000, _)));
+        assert_eq!(s.keys.opened(), 1);
     }
 
     #[test]

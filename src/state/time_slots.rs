@@ -29,6 +29,16 @@ impl<K> Default for TimeSlots<K> {
     }
 }
 
+impl<K> TimeSlots<K> {
+    /// Slots sorted into a tree.
+    #[cfg(test)]
+    pub(super) fn opened(&self) -> usize {
+        (self.times.values())
+            .filter(|slot| matches!(slot, Slot::Open(_)))
+            .count()
+    }
+}
+
 impl<K: Key> Places<K> for TimeSlots<K> {
     fn insert(&mut self, time: Millis, order: u64, key: K) {
         match self.times.entry(time) {
