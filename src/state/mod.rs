@@ -2,10 +2,9 @@
 //! identity, the epoch log) and one tree per key partition (its keys' state, in hash buckets, and
 //! its checkpoint metadata, written together by one atomic batch), and the in-memory keyed
 //! state those trees checkpoint (`keyed`), ordered by time in `schedule` (its places in
-//! `time_slots` or a `place_tree`), brought into the CPU's
-//! cache ahead of use (`prefetch`), kept partly on disk under a memory limit (`residency`), a
-//! stopped job's state looked at and erased by key (`inspect`), and the erasures asked of a
-//! running job, by epoch (`erase_requests`). sled alone: the Kafka changelog that carries a
+//! `time_slots` or a `place_tree`), brought into the CPU's cache ahead of use (`prefetch`), kept
+//! partly on disk under a memory limit (`residency`), a stopped job's state looked at and erased
+//! by key (`inspect`), and the erasures asked of a running job, by epoch (`erase_requests`). sled alone: the Kafka changelog that carries a
 //! partition's state to its next owner lives with the rest of Kafka, in
 //! [`crate::io::kafka::changelog`].
 

@@ -122,15 +122,18 @@ impl<K: Key> Places<K> for TimeSlots<K> {
 
 /// The places due at one time, as `(order_of(key), key)`.
 ///
-/// A time's places are pushed unsorted until the time is first looked at in order; then a
-/// short slot is sorted in place (and again after pushes: a few keys sort in no time), a long
-/// one is sorted once into a tree, which takes what comes and goes while its time is being
-/// taken from (a bucket read back, a timer set again).
+/// A short slot keeps its places sorted (a few keys, as a session's end or a payment's
+/// micro-batch mostly has: a shift of a few places). A long one, a window's end, takes pushes
+/// unsorted until its time is first taken from; then it is sorted once into a tree, which takes
+/// what comes and goes while its time is being taken from (a bucket read back, a timer set
+/// again).
 #[derive(Debug)]
 enum Slot<K> {
-    /// Unsorted places, and those removed from them: a long slot notes a removed place instead
-    /// of searching for it, and takes the noted ones out when it opens or when they are half
-    /// as many as its places (so that they cost at most half as much memory again).
+    /// Places, and those removed from them. Invariant: with at most [`SHORT`] places they are
+    /// sorted and none is noted as removed. Longer, they are unsorted, a removed place is noted
+    /// instead of searched for, and the noted ones are taken out when the slot opens or when
+    /// they are half as many as its places (so that they cost at most half as much memory
+    /// again).
     Filling {
         places: SmallVec<[(u64, K); 1]>,
         removed: Vec<(u64, K)>,
@@ -139,8 +142,8 @@ enum Slot<K> {
     Open(BTreeSet<(u64, K)>),
 }
 
-/// Filling slots up to this long are searched for a place to remove; longer ones note it.
-const SCAN_AT_MOST: usize = 64;
+/// The most places a filling slot keeps sorted (and searches for a place to remove).
+const SHORT: usize = 64;
 
 impl<K: Key> Slot<K> {
     /// A slot of one place.
@@ -161,6 +164,10 @@ impl<K: Key> Slot<K> {
 
     fn insert(&mut self, place: (u64, K)) {
         match self {
+            Slot::Filling { places, .. } if places.len() < SHORT => {
+                let at = places.partition_point(|p| *p < place);
+                places.insert(at, place);
+            }
             Slot::Filling { places, .. } => places.push(place),
             Slot::Open(places) => {
                 places.insert(place);
@@ -171,15 +178,15 @@ impl<K: Key> Slot<K> {
     /// Removes a place it has.
     fn remove(&mut self, place: (u64, K)) {
         match self {
-            Slot::Filling { places, removed } if places.len() > SCAN_AT_MOST => {
+            Slot::Filling { places, removed } if places.len() > SHORT => {
                 removed.push(place);
                 if removed.len() * 2 > places.len() {
                     take_out(places, removed);
                 }
             }
             Slot::Filling { places, .. } => {
-                if let Some(at) = places.iter().position(|p| *p == place) {
-                    places.swap_remove(at);
+                if let Ok(at) = places.binary_search(&place) {
+                    places.remove(at);
                 }
             }
             Slot::Open(places) => {
@@ -188,67 +195,52 @@ impl<K: Key> Slot<K> {
         }
     }
 
-    /// The slot's first place (its order), the slot sorted as [`Slot::sort`] does.
+    /// The slot's first place (its order).
     fn first(&mut self) -> Option<u64> {
-        match self.sort() {
-            Sorted::Small(places) => places.first().map(|p| p.0),
+        match self.sorted() {
+            Sorted::Short(places) => places.first().map(|p| p.0),
             Sorted::Tree(places) => places.first().map(|p| p.0),
         }
     }
 
     /// Takes the slot's first place out.
     fn pop_first(&mut self) -> Option<(u64, K)> {
-        match self.sort() {
-            Sorted::Small(places) => (!places.is_empty()).then(|| places.remove(0)),
+        match self.sorted() {
+            Sorted::Short(places) => (!places.is_empty()).then(|| places.remove(0)),
             Sorted::Tree(places) => places.pop_first(),
         }
     }
 
     /// The slot's places in order.
     fn iter(&mut self) -> impl Iterator<Item = &(u64, K)> {
-        let (small, tree) = match self.sort() {
-            Sorted::Small(places) => (Some(places.iter()), None),
+        let (short, tree) = match self.sorted() {
+            Sorted::Short(places) => (Some(places.iter()), None),
             Sorted::Tree(places) => (None, Some(places.iter())),
         };
-        small
+        short
             .into_iter()
             .flatten()
             .chain(tree.into_iter().flatten())
     }
 
-    /// Sorts the slot, leaving out the places noted as removed: a short one in place (a time of
-    /// a few keys, as a session's end or a payment's micro-batch mostly is, allocates nothing),
-    /// a long one into a tree.
-    fn sort(&mut self) -> Sorted<'_, K> {
+    /// The places in order: a short slot's as they are, a long one's sorted into a tree.
+    fn sorted(&mut self) -> Sorted<'_, K> {
         if let Slot::Filling { places, removed } = self {
-            if places.len() <= SCAN_AT_MOST {
+            if places.len() > SHORT {
                 take_out(places, removed);
-            } else {
-                self.open();
+                *self = Slot::Open(BTreeSet::from_iter(std::mem::take(places)));
             }
         }
         match self {
-            Slot::Filling { places, .. } => Sorted::Small(places),
+            Slot::Filling { places, .. } => Sorted::Short(places),
             Slot::Open(places) => Sorted::Tree(places),
-        }
-    }
-
-    /// The slot's places in order, leaving out those noted as removed.
-    fn open(&mut self) -> &mut BTreeSet<(u64, K)> {
-        if let Slot::Filling { places, removed } = self {
-            take_out(places, removed);
-            *self = Slot::Open(BTreeSet::from_iter(std::mem::take(places)));
-        }
-        match self {
-            Slot::Open(places) => places,
-            Slot::Filling { .. } => unreachable!("opened above"),
         }
     }
 }
 
 /// A sorted slot's places.
 enum Sorted<'a, K> {
-    Small(&'a mut SmallVec<[(u64, K); 1]>),
+    Short(&'a mut SmallVec<[(u64, K); 1]>),
     Tree(&'a mut BTreeSet<(u64, K)>),
 }
 
