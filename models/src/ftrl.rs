@@ -1,16 +1,23 @@
 //! FTRL-Proximal logistic regression (`linfa-ftrl`), one update per epoch over that epoch's
 //! examples. A constant feature is appended to every vector so the model has an intercept
 //! (linfa's FTRL has none).
+//!
+//! linfa derives FTRL's weights from its state at each prediction, over a matrix allocated for
+//! the one row; a model is scored far more often than it learns (every record, against once an
+//! epoch), so the classifier keeps the weights of its current version and scores a row as
+//! linfa would, to the bit (`a_score_is_linfas_prediction_to_the_bit` checks it).
 
 use crate::versioned::Versioned;
-use crate::{matrix, row, Example, ModelError, OnlineModel};
-use linfa::traits::{FitWith, Predict};
+use crate::{matrix, Example, ModelError, OnlineModel};
+use linfa::traits::FitWith;
 use linfa::DatasetBase;
 use linfa_ftrl::{Ftrl, FtrlParams};
-use ndarray::Array1;
+use ndarray::{Array1, ArrayView1};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::sync::OnceLock;
 
 /// A binary classifier over `dims` features.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +30,10 @@ pub struct FtrlClassifier {
     l2_ratio: f64,
     seed: u64,
     model: Versioned<Ftrl<f64>>,
+    /// The current version's weights (the intercept's last), derived by linfa from the model
+    /// when first needed after an update or a restore.
+    #[serde(skip)]
+    weights: OnceLock<Array1<f64>>,
 }
 
 impl FtrlClassifier {
@@ -37,6 +48,7 @@ impl FtrlClassifier {
             l2_ratio: 0.5,
             seed,
             model: Versioned::default(),
+            weights: OnceLock::new(),
         }
     }
 
@@ -61,11 +73,15 @@ impl FtrlClassifier {
 impl OnlineModel for FtrlClassifier {
     type Label = bool;
 
-    /// The probability that the label is `true`.
+    /// The probability that the label is `true`: linfa's prediction for the row (the
+    /// weights' dot product, its stable sigmoid, as an `f32` probability), without a matrix.
     fn score(&self, features: &[f64]) -> Option<f64> {
         let model = self.model.get()?;
-        let probabilities = model.predict(&row(&Self::with_intercept(features)));
-        Some(f64::from(*probabilities[0]))
+        let weights = self.weights.get_or_init(|| model.get_weights());
+        let mut row: SmallVec<[f64; 16]> = SmallVec::from_slice(features);
+        row.push(1.0);
+        let dot = ArrayView1::from(&row[..]).dot(weights);
+        Some(f64::from(stable_sigmoid(dot) as f32))
     }
 
     fn learn(&mut self, examples: &[Example<bool>]) -> Result<(), ModelError> {
@@ -80,6 +96,7 @@ impl OnlineModel for FtrlClassifier {
         let x = matrix(&with_intercept, self.dims + 1)?;
         let y: Array1<bool> = examples.iter().map(|e| e.label).collect();
         let (params, data) = (self.params(), DatasetBase::new(x, y));
+        self.weights = OnceLock::new();
         self.model
             .update("FTRL", |model| params.fit_with(model, &data))
     }
@@ -89,9 +106,25 @@ impl OnlineModel for FtrlClassifier {
     }
 }
 
+/// linfa-ftrl's logistic function (private there): clamped to ±35, and computed on the side
+/// of 0 where `exp` cannot overflow.
+fn stable_sigmoid(x: f64) -> f64 {
+    // As linfa: `min` then `max`, so that a NaN becomes 35 (`clamp` would keep it).
+    #[allow(clippy::manual_clamp)]
+    let x = x.min(35.0).max(-35.0);
+    if x < 0.0 {
+        let e = x.exp();
+        e / (e + 1.0)
+    } else {
+        1.0 / (1.0 + (-x).exp())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::row;
+    use linfa::traits::Predict;
 
     /// Label true when x0 + x1 > 1, over a grid.
     fn epochs() -> Vec<Vec<Example<bool>>> {
@@ -132,6 +165,33 @@ mod tests {
         assert_eq!(ours.model.get().unwrap().z(), theirs.z());
         assert!(ours.score(&[0.95, 0.9]).unwrap() > 0.7);
         assert!(ours.score(&[0.05, 0.1]).unwrap() < 0.3);
+    }
+
+    #[test]
+    fn a_score_is_linfas_prediction_to_the_bit() {
+        let mut model = FtrlClassifier::new(2, 0.5, 3);
+        for epoch in epochs() {
+            // Scored before and after each update: the kept weights follow the version.
+            for features in [[0.3, 0.9], [2.5, -40.0], [f64::NAN, 0.0], [1e300, 1e300]] {
+                let Some(linfa) = model.model.get() else {
+                    assert_eq!(model.score(&features), None);
+                    continue;
+                };
+                let theirs = linfa.predict(&row(&FtrlClassifier::with_intercept(&features)));
+                let ours = model.score(&features).unwrap();
+                assert_eq!(
+                    ours.to_bits(),
+                    f64::from(*theirs[0]).to_bits(),
+                    "{features:?}"
+                );
+            }
+            model.learn(&epoch).unwrap();
+        }
+        for e in epochs().concat() {
+            let linfa = model.model.get().unwrap();
+            let theirs = linfa.predict(&row(&FtrlClassifier::with_intercept(&e.features)));
+            assert_eq!(model.score(&e.features), Some(f64::from(*theirs[0])));
+        }
     }
 
     #[test]
