@@ -49,6 +49,10 @@ pub const WARM_AHEAD: usize = 16;
 /// cache and warming would only add the lookups.
 const WARM_FROM_KEYS: usize = 10_000;
 
+/// Stale expiry places a partition keeps at least before it sweeps them out (fewer would sweep
+/// a small index over and over).
+const STALE_EXPIRIES_SWEPT_FROM: usize = 4_096;
+
 /// The keys of one bucket with their entries, as stored in one sled value. hashbrown's map
 /// for its `entry_ref`: a record finds (or makes) its key's entry in one lookup, cloning the
 /// key only when it is new.
@@ -164,8 +168,14 @@ pub struct KeyedState<K, S> {
     pub(super) timers: TimerIndex<K>,
     /// Keys by the time their state expires (with a TTL). Kept lazily: touching a key moves
     /// its `touched` time, not its place here; [`KeyedState::pop_expired`] re-files a key whose
-    /// time moved.
+    /// time moved. A key's live place is at its entry's `filed` time. Without a memory limit a
+    /// dropped key leaves its place behind (a stale one, skipped when it comes due: removing
+    /// it was a walk to a random leaf for every key dropped), and the stale places are swept
+    /// out once they outnumber the live ones (see [`KeyedState::drop_expiry_place`]).
     pub(super) expiry: Schedule<K, PlaceTree<K>>,
+    /// Places in `expiry` left by dropped keys (an estimate from above: a key dropped and
+    /// added again at the same time has one place for both).
+    pub(super) stale_expiries: usize,
     /// The state TTL, once known.
     pub(super) ttl: Option<Millis>,
     /// Keys of evicted buckets, and their timers.
@@ -239,6 +249,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             keys: 0,
             timers: TimerIndex::default(),
             expiry: Schedule::default(),
+            stale_expiries: 0,
             ttl: None,
             evicted_keys: 0,
             evicted_timers: 0,
@@ -349,13 +360,39 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// Takes `key`'s entry out of bucket `b` (in memory), and its expiry place.
     fn take(&mut self, b: usize, key: &K) -> Entry<S> {
+        let entry = self.take_entry(b, key);
+        if self.ttl.is_some() {
+            self.drop_expiry_place(entry.filed, key);
+        }
+        entry
+    }
+
+    /// Takes `key`'s entry out of bucket `b` (in memory), leaving the expiry index alone.
+    fn take_entry(&mut self, b: usize, key: &K) -> Entry<S> {
         self.mark_dirty(b);
         let entry = self.buckets[b].remove(key).expect("the caller checked");
-        if self.ttl.is_some() {
-            self.expiry.remove(entry.filed, key);
-        }
         self.keys -= 1;
         entry
+    }
+
+    /// Gives up the expiry place at `filed` of `key`, whose entry was dropped. Under a memory
+    /// limit it is removed (evicting must free what it counts); otherwise it is left to be
+    /// skipped when due, and once the stale places outnumber the live ones (and a few
+    /// thousand) the index is swept, so that it holds at most about twice the live places.
+    fn drop_expiry_place(&mut self, filed: Millis, key: &K) {
+        if self.memory.is_some() {
+            self.expiry.remove(filed, key);
+            return;
+        }
+        self.stale_expiries += 1;
+        let live = self.expiry.len().saturating_sub(self.stale_expiries);
+        if self.stale_expiries > live.max(STALE_EXPIRIES_SWEPT_FROM) {
+            let (buckets, bits) = (&self.buckets, self.bits);
+            self.expiry.retain(|time, key| {
+                (buckets[bucket_of(key, bits)].get(key)).is_some_and(|e| e.filed == time)
+            });
+            self.stale_expiries = 0;
+        }
     }
 
     /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the
@@ -414,17 +451,20 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     pub fn pop_expired(&mut self, now: Millis, ttl: Millis) -> Option<K> {
         self.ttl = Some(ttl);
         loop {
-            let key = match self.expiry.next(now) {
+            let (time, key) = match self.expiry.next(now) {
                 Next::Idle => return None,
                 Next::Load(order) => {
                     self.load_at(order);
                     continue;
                 }
-                Next::Due(_, key) => key,
+                Next::Due(time, key) => (time, key),
             };
             let b = self.bucket(&key);
-            let Some(entry) = self.buckets[b].get_mut(&key) else {
-                continue; // an erasure took it
+            let entry = self.buckets[b].get_mut(&key);
+            let Some(entry) = entry.filter(|e| e.filed == time) else {
+                // A dropped key's place: the key is gone, or came back filed elsewhere.
+                self.stale_expiries = self.stale_expiries.saturating_sub(1);
+                continue;
             };
             let due = entry.touched.saturating_add(ttl);
             if due > now {
@@ -432,7 +472,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
                 self.expiry.insert(due, key);
                 continue;
             }
-            let entry = self.take(b, &key); // its expiry place is gone: removing it again is a no-op
+            let entry = self.take_entry(b, &key); // its expiry place was just taken
             for (domain, time) in entry.timers {
                 self.timers.remove(domain, time, &key);
             }
@@ -645,6 +685,56 @@ mod tests {
         assert_eq!(s.drain_changes().len(), 1, "the expiry is checkpointed");
         assert_eq!(s.pop_expired(190, 50), Some(2));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn dropped_keys_leave_no_trace_in_what_expires_and_a_bounded_index() {
+        // Most keys expire (a short TTL), or most are dropped long before they would (the
+        // stale places are swept out).
+        for (ttl, tick) in [(1_000, 25), (60_000, 250)] {
+            let swept = expire_against_a_model(ttl, tick);
+            assert_eq!(swept, ttl > 10_000, "TTL {ttl}: sweeps {swept}");
+        }
+    }
+
+    /// Keys touched, dropped and touched again at random, against a map of last touches: each
+    /// tick expires exactly the keys a TTL of `ttl` past their last touch, and the expiry index
+    /// stays within its bound. Whether the index was swept.
+    fn expire_against_a_model(ttl: Millis, tick: Millis) -> bool {
+        let mut s: KeyedState<u64, u32> = KeyedState::default();
+        let mut model: std::collections::HashMap<u64, Millis> = Default::default();
+        let (mut rng, mut swept) = (7u64, false);
+        let mut next = move |n: u64| {
+            rng = crate::key::mix64(rng);
+            rng % n
+        };
+        for now in (0..400).map(|step| step * tick) {
+            for _ in 0..500 {
+                let (key, stale) = (next(20_000), s.stale_expiries);
+                if next(2) == 0 {
+                    s.remove_if_idle(&key);
+                    model.remove(&key);
+                } else {
+                    let at = now + next(tick as u64) as Millis;
+                    s.touch_with_ttl(&key, at, ttl);
+                    let touched = model.entry(key).or_insert(at);
+                    *touched = (*touched).max(at);
+                }
+                swept |= stale > STALE_EXPIRIES_SWEPT_FROM && s.stale_expiries == 0;
+            }
+            let mut expired = Vec::from_iter(std::iter::from_fn(|| s.pop_expired(now, ttl)));
+            let mut expected = Vec::from_iter(
+                (model.iter()).filter_map(|(key, touched)| (touched + ttl <= now).then_some(*key)),
+            );
+            model.retain(|_, touched| *touched + ttl > now);
+            expired.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(expired, expected, "at {now}");
+            assert_eq!(s.len(), model.len());
+            let bound = 2 * s.len() + STALE_EXPIRIES_SWEPT_FROM + 1;
+            assert!(s.expiry.len() <= bound, "at {now}: {}", s.expiry.len());
+        }
+        swept
     }
 
     #[test]
