@@ -326,9 +326,24 @@ pub enum Error {
         /// The first delivery error.
         error: String,
     },
-    /// Anything else the runtime reports (actor mailbox closed, invariant broken).
-    #[error("{0}")]
-    Runtime(String),
+    /// A key partition met an error it cannot go on from (its state store failed, it panicked
+    /// too often): the job stops with it.
+    #[error("partition {partition}: {source}")]
+    InPartition {
+        /// The partition.
+        partition: u32,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
+    /// A part of the running job stopped answering the rest: an actor's mailbox closed, which
+    /// only a crash of that part (a bug) does.
+    #[error("{part} stopped answering ({detail}), which is a bug in spate: please report it with the log above; the job stops and, restarted, resumes from its last checkpoint")]
+    PartGone {
+        /// The part, e.g. "partition 3" or "the job supervisor".
+        part: String,
+        /// What the actor system said.
+        detail: String,
+    },
 }
 
 /// Advice for a state store failure: a lock held by another process, a full disk, a read-only

@@ -137,10 +137,11 @@ where
                 model: None,
                 open_inputs: Some(Arc::new(move |specs, ctx| {
                     let [left, right] = specs else {
-                        return Err(Error::Runtime(format!(
-                            "a join opens two sources, not {}",
-                            specs.len()
-                        )));
+                        return Err(Error::Config {
+                            what: "number of sources of a join".into(),
+                            value: specs.len().to_string(),
+                            hint: "a join reads two inputs: give each its --source NAME=URI".into(),
+                        });
                     };
                     let [left_name, right_name] = names.clone();
                     Ok(Box::new(TwoInputs::new(

@@ -123,8 +123,9 @@ impl<In, Out> Chain<In, Out> {
             }
             let bytes = self.runner.encode(&batch);
             self.inboxes[to].put_inbox(epoch, self.index, &bytes)?;
-            let peer = self.peers.get(to).ok_or_else(|| {
-                Error::Runtime(format!("partition {to} is not linked for the exchange"))
+            let peer = self.peers.get(to).ok_or_else(|| Error::PartGone {
+                part: format!("partition {to}"),
+                detail: "not linked for the exchange".into(),
             })?;
             peer.do_send(Exchange {
                 epoch,

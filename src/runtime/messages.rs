@@ -186,7 +186,7 @@ pub enum PartitionEvent {
         /// The partition.
         partition: u32,
         /// What went wrong.
-        error: String,
+        error: Box<crate::Error>,
     },
     /// The partition restarted from its checkpoint after a panic.
     Restarted {

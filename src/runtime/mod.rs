@@ -770,9 +770,10 @@ where
         });
     }
     let result = result.await.unwrap_or_else(|_| {
-        Err(Error::Runtime(
-            "the job supervisor stopped unexpectedly".into(),
-        ))
+        Err(Error::PartGone {
+            part: "the job supervisor".into(),
+            detail: "it ended without a result".into(),
+        })
     });
     // The source may be waiting for the supervisor: keep the system running until it is out.
     let _ = source_done_rx.await;

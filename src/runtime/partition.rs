@@ -239,7 +239,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     fn fatal(&self, error: Error) {
         self.supervisor.do_send(PartitionEvent::Fatal {
             partition: self.partition,
-            error: error.to_string(),
+            error: Box::new(error),
         });
     }
 

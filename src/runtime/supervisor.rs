@@ -282,7 +282,11 @@ impl JobSupervisor {
         let mut behind: Option<Epoch> = None;
         let mut waiting: Option<Vec<String>> = None;
         for (p, answer) in answers.into_iter().enumerate() {
-            match answer.map_err(|e| Error::Runtime(format!("partition {p} is gone: {e}")))? {
+            let gone = |e: MailboxError| Error::PartGone {
+                part: format!("partition {p}"),
+                detail: e.to_string(),
+            };
+            match answer.map_err(gone)? {
                 Progress::Ready {
                     max_event_times,
                     active,
@@ -676,7 +680,10 @@ impl Handler<PartitionEvent> for JobSupervisor {
                 }
             }
             PartitionEvent::Fatal { partition, error } => {
-                self.fail(Error::Runtime(format!("partition {partition}: {error}")));
+                self.fail(Error::InPartition {
+                    partition,
+                    source: error,
+                });
             }
         }
     }

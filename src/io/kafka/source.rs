@@ -153,11 +153,11 @@ impl<R> KafkaReader<R> {
                 let id = self.ids[p];
                 self.consumer
                     .split_partition_queue(&self.topic.topic, id as i32)
-                    .ok_or_else(|| {
-                        Error::Runtime(format!(
-                            "cannot open a queue for partition {id} of {}",
-                            self.name
-                        ))
+                    .ok_or_else(|| Error::KafkaTopic {
+                        topic: self.topic.topic.clone(),
+                        brokers: self.topic.brokers.clone(),
+                        problem: format!("librdkafka gave no queue for partition {id}"),
+                        hint: "check that the topic still has that partition, and restart the job",
                     })
             })
             .collect::<Result<_>>()?;
