@@ -1,8 +1,9 @@
 //! A key partition's side of the exchange between a pipeline's first keyed stage and its later
-//! one (the protocol is described in [`crate::stage`]): the batches it sends at each epoch end,
-//! the batches it waits for, and its inbox in the state store.
+//! one (the protocol is described in [`crate::stage`]): the batches it sends at each epoch end
+//! (kept in its outbox, see [`super::outbox`]), and the batches it waits for.
 
 use super::messages::SealEpoch;
+use super::outbox::{batches_for, Outbox};
 use crate::checkpoint::Epoch;
 use crate::io::sink::{Lines, OutputStream};
 use crate::stage::{Exchanged, StageRunner};
@@ -11,6 +12,9 @@ use crate::time::Millis;
 use crate::{Error, Result};
 use actix::{Message, Recipient};
 use std::collections::BTreeMap;
+
+/// The directory of the exchange outboxes, in the state directory.
+const OUTBOX_DIR: &str = "outbox";
 
 /// One output stream's JSON lines of an epoch.
 pub(crate) type StreamLines = (OutputStream, Lines);
@@ -63,8 +67,11 @@ pub(crate) struct Chain<In, Out> {
     pub(crate) runner: Box<dyn StageRunner<In, Out>>,
     /// The later stage's view of this partition's tree.
     pub(crate) store: PartitionStore,
-    /// Every partition's tree (by index), whose inbox this partition writes.
-    inboxes: Vec<PartitionStore>,
+    /// Every partition's tree (by index): their checkpoints decide what the outbox keeps.
+    trees: Vec<PartitionStore>,
+    /// The batches this partition sent, until every partition's checkpoint passed them
+    /// (opened with the first batch sent).
+    outbox: Option<Outbox>,
     /// Every partition's exchange link (by index), once known.
     peers: Vec<Recipient<Exchange>>,
     /// This partition's index.
@@ -78,16 +85,17 @@ pub(crate) struct Chain<In, Out> {
 }
 
 impl<In, Out> Chain<In, Out> {
-    /// The chain of partition `index` of those whose trees are `inboxes`.
+    /// The chain of partition `index` of those whose trees are `trees`.
     pub(crate) fn new(
         runner: Box<dyn StageRunner<In, Out>>,
         index: u32,
-        inboxes: Vec<PartitionStore>,
+        trees: Vec<PartitionStore>,
     ) -> Self {
         Chain {
             runner,
-            store: inboxes[index as usize].stage(1),
-            inboxes,
+            store: trees[index as usize].stage(1),
+            trees,
+            outbox: None,
             peers: Vec::new(),
             index,
             next: 1,
@@ -112,8 +120,8 @@ impl<In, Out> Chain<In, Out> {
         self.runner.route(results, watermark)
     }
 
-    /// Sends the routed `batches` of `sealed`'s epoch to the later stage's partitions: to each
-    /// inbox (but its own: its replay regenerates them) and then as a message.
+    /// Sends the routed `batches` of `sealed`'s epoch to the later stage's partitions: to the
+    /// outbox (but its own: its replay regenerates them) and then as a message.
     pub(crate) fn send(&mut self, batches: Vec<Exchanged>, sealed: SealedEpoch) -> Result<()> {
         let epoch = sealed.seal.epoch;
         for (to, batch) in batches.into_iter().enumerate() {
@@ -122,7 +130,7 @@ impl<In, Out> Chain<In, Out> {
                 continue;
             }
             let bytes = self.runner.encode(&batch);
-            self.inboxes[to].put_inbox(epoch, self.index, &bytes)?;
+            self.outbox()?.append(epoch, to as u32, &bytes)?;
             let peer = self.peers.get(to).ok_or_else(|| Error::PartGone {
                 part: format!("partition {to}"),
                 detail: "not linked for the exchange".into(),
@@ -137,13 +145,46 @@ impl<In, Out> Chain<In, Out> {
         Ok(())
     }
 
+    /// The outbox, opened at its first use.
+    fn outbox(&mut self) -> Result<&mut Outbox> {
+        if self.outbox.is_none() {
+            let store = self.store.store();
+            let dir = store.files_dir().join(OUTBOX_DIR);
+            self.outbox = Some(Outbox::open(&dir, self.index, store.is_durable())?);
+        }
+        Ok(self.outbox.as_mut().expect("opened above"))
+    }
+
+    /// Before this partition writes a checkpoint: makes the batches it sent durable, and
+    /// returns the epoch every partition's checkpoint has passed (durable once this
+    /// partition's checkpoint is, which syncs everything the store holds so far).
+    pub(crate) fn before_checkpoint(&mut self) -> Result<Epoch> {
+        let mut passed = Epoch::MAX;
+        for tree in &self.trees {
+            passed = passed.min(tree.checkpoint()?.epoch);
+        }
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.sync()?;
+        }
+        Ok(passed)
+    }
+
+    /// After this partition wrote a checkpoint: forgets the batches every partition's
+    /// checkpoint had passed (`passed`, from [`Chain::before_checkpoint`]).
+    pub(crate) fn after_checkpoint(&mut self, passed: Epoch) -> Result<()> {
+        match self.outbox.as_mut() {
+            Some(outbox) => outbox.trim(passed),
+            None => Ok(()),
+        }
+    }
+
     /// Keeps `from`'s batch of `epoch`, unless the stage finished the epoch or has it already
     /// (a replay sends the same batch again).
     pub(crate) fn receive(&mut self, epoch: Epoch, from: u32, batch: Exchanged) {
         if epoch < self.next {
             return;
         }
-        let n = self.inboxes.len();
+        let n = self.trees.len();
         let slots = self
             .received
             .entry(epoch)
@@ -178,14 +219,18 @@ impl<In, Out> Chain<In, Out> {
         })
     }
 
-    /// After a restore to `epoch`: forgets what was pending and takes the inbox's batches of
-    /// later epochs.
+    /// After a restore to `epoch`: forgets what was pending and takes the batches of later
+    /// epochs the other partitions sent it (from their outboxes, and from the inbox a state
+    /// directory written before them may hold).
     pub(crate) fn restore(&mut self, epoch: Epoch) -> Result<()> {
         self.next = epoch + 1;
         self.received.clear();
         self.sealed.clear();
-        let own = self.inboxes[self.index as usize].clone();
-        for (epoch, from, bytes) in own.inbox_after(epoch)? {
+        let own = self.trees[self.index as usize].clone();
+        let dir = own.store().files_dir().join(OUTBOX_DIR);
+        let mut stored = own.inbox_after(epoch)?;
+        stored.extend(batches_for(&dir, self.index, epoch)?);
+        for (epoch, from, bytes) in stored {
             let batch = self
                 .runner
                 .decode(&bytes)

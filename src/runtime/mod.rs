@@ -33,8 +33,8 @@
 //! # A second keyed stage across processes
 //!
 //! In one process, a chained pipeline's partitions hand each other their re-keyed records at
-//! step 4 through sled inboxes (`exchange`), and an epoch commits once every stage finished
-//! it. In a consumer group (`--group`) the key partitions live in several processes, so the
+//! step 4 as messages, each kept in its sender's outbox file until every checkpoint passed it
+//! (`exchange`, `outbox`), and an epoch commits once every stage finished it. In a consumer group (`--group`) the key partitions live in several processes, so the
 //! exchange goes through the repartition topic `<app-id>-stage2-repartition`, and it is an
 //! output like any other:
 //!
@@ -90,6 +90,7 @@ mod lifecycle;
 mod live_counts;
 mod messages;
 mod open;
+mod outbox;
 mod partition;
 mod result_lines;
 mod resume;
@@ -344,7 +345,7 @@ fn check_state_memory(config: &RunConfig, changelog: bool) -> Result<()> {
 /// The job's Kafka changelog, when its state follows its partitions: every input a topic (a
 /// file's position is the job's, not a partition's), no shared model, and a chained
 /// pipeline's exchange through the repartition topic (between the partitions of one process
-/// it goes through sled inboxes, kept in --state only, for now).
+/// it goes through outbox files, kept in --state only, for now).
 fn open_changelog<R, Op: KeyedOperator, Out>(
     plan: &Plan<R, Op, Out>,
     config: &RunConfig,

@@ -597,11 +597,15 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             let meta = first.meta.clone();
             let bytes = first.bytes + later.as_ref().map_or(0, |l| l.bytes);
             self.core.sync_log()?;
-            match (later, &self.chain) {
-                (Some(later), Some(chain)) => PartitionStore::apply_checkpoints(
-                    vec![(&self.store, first), (&chain.store, later)],
-                    Some(meta.epoch),
-                )?,
+            match (later, self.chain.as_mut()) {
+                (Some(later), Some(chain)) => {
+                    let passed = chain.before_checkpoint()?;
+                    PartitionStore::apply_checkpoints(
+                        vec![(&self.store, first), (&chain.store, later)],
+                        Some(meta.epoch),
+                    )?;
+                    chain.after_checkpoint(passed)?;
+                }
                 _ => self.store.apply_checkpoint(first)?,
             }
             self.core.written(meta.epoch)?;

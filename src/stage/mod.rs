@@ -33,12 +33,12 @@
 //!
 //! # Recovery
 //!
-//! Every exchange batch is also written to the receiver's inbox in the state store
-//! ([`PartitionStore::put_inbox`](crate::state::PartitionStore::put_inbox)), durable by the
-//! time the sender's checkpoint of its epoch is, and removed by the receiver's own checkpoint
-//! of that epoch (in the same atomic write). A partition restored from an older checkpoint
-//! than its peers therefore finds the batches they will not send again in its inbox; the
-//! batches a replay sends twice are dropped by epoch.
+//! Every exchange batch to another partition is also appended to its sender's outbox, a file
+//! of its own beside the state store (`runtime::outbox`), durable by the time the sender's
+//! checkpoint of its epoch is, and deleted once every partition's checkpoint has passed its
+//! epoch. A partition restored from an older checkpoint than its peers therefore finds the
+//! batches they will not send again in their outboxes; the batches a replay sends twice are
+//! dropped by epoch.
 
 mod core;
 mod keyed;

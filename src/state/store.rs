@@ -8,9 +8,10 @@
 //!   one `apply_batch`, which sled applies atomically, so a partition's state and its metadata
 //!   can never disagree. A later keyed stage of a chained pipeline keeps its own checkpoint
 //!   metadata and state in the same tree, under `0x02 ‖ stage` and `0x03 ‖ stage ‖ bucket`
-//!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's; its
-//!   inbox, the exchange batches other partitions sent it, lives under
-//!   `0x04 ‖ epoch ‖ sender` (big-endian) until its checkpoint passes their epoch. A partition
+//!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's. The
+//!   exchange batches other partitions sent it were kept under `0x04 ‖ epoch ‖ sender`
+//!   (big-endian) before they went to their senders' outbox files (`runtime::outbox`, in
+//!   `outbox/` here): a restore still reads them, and its next checkpoint removes them. A partition
 //!   whose state may be larger than memory (`--state-memory`) keeps its buckets in a
 //!   [`SliceLog`](super::slice_log) instead, and here, under `0x05`, the log's index as of its
 //!   checkpoint.
@@ -20,7 +21,7 @@
 //! checked against its digest when they are read back: a damaged directory is an error naming
 //! it ([`Error::DamagedState`]), never state that was not written.
 
-use super::sealed::{seal, seal_of, seal_raw, unseal, verify, Digest, SEAL};
+use super::sealed::{seal, seal_of, unseal, verify, Digest, SEAL};
 use super::slice_log::LogIndex;
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
@@ -55,6 +56,8 @@ pub struct StateStore {
     /// the disk (an fsync per epoch, 0.1 ms typically but 10 ms at the 99th percentile on a
     /// busy disk), and recovery inside the process reads what sled holds either way.
     durable: bool,
+    /// A temporary store's directory for files beside sled's (removed with its last copy).
+    scratch: Option<Arc<tempfile::TempDir>>,
     meta: sled::Tree,
     epochs: sled::Tree,
 }
@@ -138,9 +141,20 @@ impl StateStore {
                 })
             }
         };
+        let scratch = match dir {
+            Some(_) => None,
+            None => Some(Arc::new(tempfile::tempdir().map_err(|e| {
+                Error::io(
+                    "cannot create a temporary directory in",
+                    std::env::temp_dir(),
+                    e,
+                )
+            })?)),
+        };
         Ok(StateStore {
             db,
             durable: dir.is_some(),
+            scratch,
             path,
             meta,
             epochs,
@@ -181,6 +195,18 @@ impl StateStore {
     /// The state directory (for messages).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where files beside sled's go (a chained pipeline's exchange outboxes): the `--state`
+    /// directory, or a temporary directory for a temporary store.
+    pub fn files_dir(&self) -> &Path {
+        self.scratch.as_ref().map_or(&self.path, |dir| dir.path())
+    }
+
+    /// Whether the store outlives the process (a `--state` directory): its writes must reach
+    /// the disk.
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     /// The store as a person reads it: `the --state directory DIR`, or `a temporary state (no
@@ -415,12 +441,19 @@ impl PartitionStore {
         self.store.path()
     }
 
-    /// Puts the exchange batch `from` sent this partition for `epoch` in its inbox (made
-    /// durable by the next fsync, at the latest the sender's checkpoint of `epoch`).
-    pub fn put_inbox(&self, epoch: Epoch, from: u32, payload: &[u8]) -> Result<()> {
+    /// The store this partition's tree is in.
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    /// Puts the exchange batch `from` sent this partition for `epoch` in its inbox, as jobs did
+    /// before batches went to their sender's outbox file (`runtime::outbox`): a directory they
+    /// wrote may still hold some, which [`inbox_after`](Self::inbox_after) reads.
+    #[cfg(test)]
+    pub(crate) fn put_inbox(&self, epoch: Epoch, from: u32, payload: &[u8]) -> Result<()> {
         let key = inbox_key(epoch, from);
         self.tree
-            .insert(key, seal_raw(&key, payload))
+            .insert(key, super::sealed::seal_raw(&key, payload))
             .map_err(|e| self.store.err(e))?;
         Ok(())
     }
