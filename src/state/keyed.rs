@@ -158,7 +158,9 @@ impl Slot {
 ///
 /// Invariants: a bucket is in memory (`buckets[b]`) or evicted (`slots[b].evicted`), never
 /// both; an evicted bucket's newest version is in the bucket log; `timers` and `expiry` hold
-/// the places of keys in memory, and each evicted bucket one place per schedule it has keys in.
+/// the places of keys in memory, and each evicted bucket one place per schedule it has keys in;
+/// `expiry` may also hold stale places of dropped keys (without a memory limit), at most about
+/// as many as live ones (see `stale_expiries`).
 pub struct KeyedState<K, S> {
     pub(super) bits: u32,
     pub(super) buckets: Vec<Bucket<K, S>>,
