@@ -67,7 +67,7 @@ pub(crate) struct Chain<In, Out> {
     pub(crate) runner: Box<dyn StageRunner<In, Out>>,
     /// The later stage's view of this partition's tree.
     pub(crate) store: PartitionStore,
-    /// Every partition's tree (by index): their checkpoints decide what the outbox keeps.
+    /// Every partition's tree (by index).
     trees: Vec<PartitionStore>,
     /// The batches this partition sent, until every partition's checkpoint passed them
     /// (opened with the first batch sent).
@@ -155,25 +155,19 @@ impl<In, Out> Chain<In, Out> {
         Ok(self.outbox.as_mut().expect("opened above"))
     }
 
-    /// Before this partition writes a checkpoint: makes the batches it sent durable, and
-    /// returns the epoch every partition's checkpoint has passed (durable once this
-    /// partition's checkpoint is, which syncs everything the store holds so far).
-    pub(crate) fn before_checkpoint(&mut self) -> Result<Epoch> {
-        let mut passed = Epoch::MAX;
-        for tree in &self.trees {
-            passed = passed.min(tree.checkpoint()?.epoch);
+    /// Before this partition writes a checkpoint: makes the batches it sent durable.
+    pub(crate) fn sync_outbox(&mut self) -> Result<()> {
+        match self.outbox.as_mut() {
+            Some(outbox) => outbox.sync(),
+            None => Ok(()),
         }
-        if let Some(outbox) = self.outbox.as_mut() {
-            outbox.sync()?;
-        }
-        Ok(passed)
     }
 
-    /// After this partition wrote a checkpoint: forgets the batches every partition's
-    /// checkpoint had passed (`passed`, from [`Chain::before_checkpoint`]).
-    pub(crate) fn after_checkpoint(&mut self, passed: Epoch) -> Result<()> {
+    /// After this partition wrote a checkpoint: forgets the batches of epochs up to
+    /// `checkpointed`, which every partition's written checkpoint has passed.
+    pub(crate) fn trim_outbox(&mut self, checkpointed: Epoch) -> Result<()> {
         match self.outbox.as_mut() {
-            Some(outbox) => outbox.trim(passed),
+            Some(outbox) => outbox.trim(checkpointed),
             None => Ok(()),
         }
     }

@@ -16,7 +16,7 @@
 //! ```
 
 use super::exchange::Exchange;
-use super::messages::{Batch, InputEnded, Progress, SealEpoch};
+use super::messages::{Batch, Committed, InputEnded, Progress, SealEpoch};
 use crate::checkpoint::Epoch;
 use crate::Result;
 
@@ -48,9 +48,9 @@ pub(crate) trait EpochLifecycle {
     /// later stage processes them in upstream order, then stages and reports the epoch.
     fn on_exchange(&mut self, msg: Exchange) -> Result<(), Panicked>;
 
-    /// Step 5: every epoch up to `epoch` is committed: writes their prepared checkpoints and
-    /// returns the partition's durable checkpoint epoch.
-    fn on_commit(&mut self, epoch: Epoch) -> Epoch;
+    /// Step 5: every epoch up to `msg.epoch` is committed: writes their prepared checkpoints
+    /// and returns the partition's durable checkpoint epoch.
+    fn on_commit(&mut self, msg: Committed) -> Epoch;
 
     /// After a restart (or at start): loads the last checkpoint; the partition then expects
     /// the epoch after it.

@@ -145,6 +145,9 @@ impl Message for SealEpoch {
 pub struct Committed {
     /// The last committed epoch.
     pub epoch: Epoch,
+    /// The oldest checkpoint of the job's partitions the supervisor knows to be written: a
+    /// partition's exchange outbox may forget the batches of epochs up to it.
+    pub checkpointed: Epoch,
 }
 
 impl Message for Committed {

@@ -11,8 +11,9 @@
 //!   ([`Outbox::sync`]): a checkpoint never passes batches that are not on disk, since after
 //!   it the sender does not send them again.
 //! - Once that checkpoint is written, the sender starts a new file (a generation) and deletes
-//!   the files whose batches are all of epochs every partition's checkpoint had passed
-//!   ([`Outbox::trim`]).
+//!   the files whose batches are all of epochs every partition's written checkpoint had
+//!   passed: the oldest the partitions reported to the supervisor, which comes with
+//!   `Committed` ([`Outbox::trim`]).
 //! - A partition restored at epoch `c` reads every sender's files for its batches of epochs
 //!   after `c` ([`batches_for`]). A file ends at its first record that does not check: a
 //!   write a crash cut short, after the file's last sync, which its sender's checkpoint did not

@@ -571,7 +571,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Writes the prepared checkpoints of committed epochs, oldest first, and drops the
     /// changelog pieces of records older than the newest one written for a committed epoch
     /// (the changelog acknowledged it before the commit).
-    fn write_committed_checkpoints(&mut self, committed: Epoch) -> Result<()> {
+    fn write_committed_checkpoints(&mut self, msg: Committed) -> Result<()> {
+        let Committed {
+            epoch: committed,
+            checkpointed,
+        } = msg;
         if let Some(changelog) = &self.changelog {
             // The newest record this partition wrote that is surely acknowledged.
             let newest = committed.min(self.changelog_epoch);
@@ -599,12 +603,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             self.core.sync_log()?;
             match (later, self.chain.as_mut()) {
                 (Some(later), Some(chain)) => {
-                    let passed = chain.before_checkpoint()?;
+                    chain.sync_outbox()?;
                     PartitionStore::apply_checkpoints(
                         vec![(&self.store, first), (&chain.store, later)],
                         Some(meta.epoch),
                     )?;
-                    chain.after_checkpoint(passed)?;
+                    chain.trim_outbox(checkpointed)?;
                 }
                 _ => self.store.apply_checkpoint(first)?,
             }
@@ -821,8 +825,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.finish_later()
     }
 
-    fn on_commit(&mut self, epoch: Epoch) -> Epoch {
-        if let Err(e) = self.write_committed_checkpoints(epoch) {
+    fn on_commit(&mut self, msg: Committed) -> Epoch {
+        if let Err(e) = self.write_committed_checkpoints(msg) {
             self.fatal(e);
         }
         self.checkpoint.epoch
@@ -939,7 +943,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> Handler<Committed>
     type Result = actix::MessageResult<Committed>;
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) -> Self::Result {
-        actix::MessageResult(self.on_commit(msg.epoch))
+        actix::MessageResult(self.on_commit(msg))
     }
 }
 

@@ -418,7 +418,13 @@ impl JobSupervisor {
         let requests: Vec<_> = self
             .partitions
             .iter()
-            .map(|link| link.committed.send(Committed { epoch: last }))
+            .map(|link| {
+                let checkpointed = self.oldest_checkpoint();
+                link.committed.send(Committed {
+                    epoch: last,
+                    checkpointed,
+                })
+            })
             .collect();
         ctx.spawn(join_all(requests).into_actor(self).map(|_, act, _ctx| {
             if !act.failed() {
@@ -431,8 +437,13 @@ impl JobSupervisor {
 
     /// Drops epoch records, and shared model versions, no partition needs for a replay any
     /// more.
+    /// The oldest checkpoint a partition reported written.
+    fn oldest_checkpoint(&self) -> Epoch {
+        self.checkpoints.iter().copied().min().unwrap_or(0)
+    }
+
     fn trim_epoch_log(&mut self) -> Result<()> {
-        let oldest = self.checkpoints.iter().copied().min().unwrap_or(0);
+        let oldest = self.oldest_checkpoint();
         if self
             .recorded
             .first_key_value()
@@ -517,8 +528,12 @@ impl JobSupervisor {
                 self.report.end_of_input = stats.final_epoch;
                 return Ok(Some(epoch));
             }
+            let checkpointed = self.oldest_checkpoint();
             for link in &self.partitions {
-                link.committed.do_send(Committed { epoch });
+                link.committed.do_send(Committed {
+                    epoch,
+                    checkpointed,
+                });
             }
         }
         Ok(None)
