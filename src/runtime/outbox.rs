@@ -68,7 +68,8 @@ impl Outbox {
             .remove(&from)
             .unwrap_or_default()
         {
-            let last = read_records(&path)?.iter().map(|r| r.0).max().unwrap_or(0);
+            let mut last = 0;
+            each_record(&path, |epoch, _, _| last = last.max(epoch))?;
             newest.insert(generation, last);
         }
         let generation = newest.keys().next_back().map_or(0, |g| g + 1);
@@ -145,11 +146,11 @@ pub(crate) fn batches_for(dir: &Path, to: u32, after: Epoch) -> Result<Vec<Store
     let mut batches = Vec::new();
     for (from, files) in generations(dir, None)? {
         for (_, path) in files {
-            for (epoch, receiver, payload) in read_records(&path)? {
+            each_record(&path, |epoch, receiver, payload| {
                 if receiver == to && epoch > after {
-                    batches.push((epoch, from, payload));
+                    batches.push((epoch, from, payload.to_vec()));
                 }
-            }
+            })?;
         }
     }
     Ok(batches)
@@ -179,15 +180,14 @@ fn generations(dir: &Path, only: Option<u32>) -> Result<BTreeMap<u32, Vec<(u64, 
     Ok(found)
 }
 
-/// A file's records, up to the first that does not check (a file deleted since it was listed
-/// has none).
-fn read_records(path: &Path) -> Result<Vec<(Epoch, u32, Vec<u8>)>> {
+/// Calls `visit(epoch, receiver, payload)` for a file's records, up to the first that does
+/// not check (a file deleted since it was listed has none).
+fn each_record(path: &Path, mut visit: impl FnMut(Epoch, u32, &[u8])) -> Result<()> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io("cannot read the exchange outbox", path, e)),
     };
-    let mut records = Vec::new();
     let mut rest = bytes.as_slice();
     while rest.len() >= HEADER {
         let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
@@ -200,10 +200,10 @@ fn read_records(path: &Path) -> Result<Vec<(Epoch, u32, Vec<u8>)>> {
         }
         let epoch = Epoch::from_le_bytes(record[0..8].try_into().expect("8 bytes"));
         let to = u32::from_le_bytes(record[8..12].try_into().expect("4 bytes"));
-        records.push((epoch, to, record[12..].to_vec()));
+        visit(epoch, to, &record[12..]);
         rest = &rest[HEADER + len..];
     }
-    Ok(records)
+    Ok(())
 }
 
 fn file_path(dir: &Path, from: u32, generation: u64) -> PathBuf {
