@@ -29,7 +29,7 @@ use crate::events::Transaction;
 use serde::{Deserialize, Serialize};
 use spate::cli::{ParamDecl, Params};
 use spate::join::Either;
-use spate::learning::SharedModel;
+use spate::learning::{batch_start, SharedModel};
 use spate::operator::{score_bucket, KeyedContext, KeyedOperator, MetricDecl, Timer};
 use spate::prelude::*;
 use spate::time::StateTtl;
@@ -309,7 +309,12 @@ pub struct Pending {
 
 /// Stage 2, keyed by payment: scores each payment with the model of its time, and teaches the
 /// model each payment's features with its outcome.
-pub struct Prequential;
+pub struct Prequential {
+    /// The length of the model's micro-batch: a payment waits for the model of its
+    /// micro-batch's start, which is the model of its time (one timer slot a micro-batch
+    /// instead of one a millisecond).
+    pub micro_batch: Millis,
+}
 
 type Ctx<'a> = KeyedContext<'a, Id, Pending, FraudScore>;
 
@@ -376,7 +381,7 @@ impl KeyedOperator for Prequential {
         match step {
             Step::Payment(payment) if ctx.state().payment.is_none() => {
                 ctx.state().payment = Some(payment.clone());
-                ctx.register_model_timer(payment.event_ms);
+                ctx.register_model_timer(batch_start(payment.event_ms, self.micro_batch));
                 Self::learn(ctx);
             }
             Step::Outcome(o) if ctx.state().outcome.is_none() => {
@@ -484,6 +489,8 @@ pub fn pipeline(params: &Params) -> spate::Result<impl spate::Runnable> {
     .event_time(Step::event_ms)
     .key_by(|s| s.tx_id().clone())
     .state_ttl(StateTtl::event_time(OUTCOME_TTL))
-    .process(Prequential)
+    .process(Prequential {
+        micro_batch: micro_batch.as_millis().max(1) as Millis,
+    })
     .shared_model(&FraudModel::new(alpha), micro_batch))
 }
