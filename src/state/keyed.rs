@@ -389,12 +389,22 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.stale_expiries += 1;
         let live = self.expiry.len().saturating_sub(self.stale_expiries);
         if self.stale_expiries > live.max(STALE_EXPIRIES_SWEPT_FROM) {
-            let (buckets, bits) = (&self.buckets, self.bits);
-            self.expiry.retain(|time, key| {
-                (buckets[bucket_of(key, bits)].get(key)).is_some_and(|e| e.filed == time)
-            });
-            self.stale_expiries = 0;
+            self.refile_expiries();
         }
+    }
+
+    /// Sweeps the stale expiry places out by building the index anew from the entries, each
+    /// at its `filed` time (without a memory limit every key is in memory, and with a TTL
+    /// every key has its place). Sorting the live places and building the tree in bulk costs
+    /// a fraction of looking up each place's key to keep it or drop it, which waited on a
+    /// cache miss per place (5% of `fraud-score`'s samples).
+    fn refile_expiries(&mut self) {
+        let places = (self.buckets.iter().flatten())
+            .map(|(key, entry)| (entry.filed, super::schedule::order_of(key), key.clone()))
+            .collect();
+        self.expiry = Schedule::default();
+        self.expiry.extend(places);
+        self.stale_expiries = 0;
     }
 
     /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the

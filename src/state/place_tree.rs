@@ -16,13 +16,6 @@ impl<K> Default for PlaceTree<K> {
     }
 }
 
-impl<K: Key> PlaceTree<K> {
-    /// Keeps only the places for which `keep(time, key)` holds.
-    pub fn retain(&mut self, mut keep: impl FnMut(Millis, &K) -> bool) {
-        self.0.retain(|(time, _, key)| keep(*time, key));
-    }
-}
-
 impl<K: Key> Places<K> for PlaceTree<K> {
     fn insert(&mut self, time: Millis, order: u64, key: K) {
         self.0.insert((time, order, key));

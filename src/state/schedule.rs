@@ -164,13 +164,6 @@ impl<K: Key, P: Places<K>> Schedule<K, P> {
     }
 }
 
-impl<K: Key> Schedule<K, PlaceTree<K>> {
-    /// Keeps only the places of keys in memory for which `keep(time, key)` holds.
-    pub fn retain(&mut self, keep: impl FnMut(Millis, &K) -> bool) {
-        self.keys.retain(keep);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
