@@ -7,7 +7,7 @@ use super::outbox::{batches_for, Outbox};
 use crate::checkpoint::Epoch;
 use crate::io::sink::{Lines, OutputStream};
 use crate::stage::{Exchanged, StageRunner};
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
 use crate::time::Millis;
 use crate::{Error, Result};
 use actix::{Message, Recipient};
@@ -82,16 +82,29 @@ pub(crate) struct Chain<In, Out> {
     received: BTreeMap<Epoch, Vec<Option<Exchanged>>>,
     /// Epochs the first stage sealed that the later stage has not finished.
     sealed: BTreeMap<Epoch, SealedEpoch>,
+    /// Whether the later stage keeps its buckets in a bucket log instead of sled (see
+    /// [`Chain::new`]).
+    logged: bool,
+    /// That log, opened by each restore.
+    log: Option<SliceLog>,
 }
 
 impl<In, Out> Chain<In, Out> {
-    /// The chain of partition `index` of those whose trees are `trees`.
+    /// The chain of partition `index` of those whose trees are `trees`. With `logged`, the
+    /// later stage's checkpoints append its changed buckets to a bucket log
+    /// ([`SliceLog`], in [`PartitionStore::stage_log_dir`]) and store only the log's index
+    /// in sled: a later stage's state changes whole (every bucket of a stage keyed by
+    /// payment changes every epoch), and sled rewrote each value several times over. The
+    /// changelog sends the buckets themselves, so a job with one keeps them in sled.
     pub(crate) fn new(
         runner: Box<dyn StageRunner<In, Out>>,
         index: u32,
         trees: Vec<PartitionStore>,
+        logged: bool,
     ) -> Self {
         Chain {
+            logged,
+            log: None,
             runner,
             store: trees[index as usize].stage(1),
             trees,
@@ -155,21 +168,74 @@ impl<In, Out> Chain<In, Out> {
         Ok(self.outbox.as_mut().expect("opened above"))
     }
 
-    /// Before this partition writes a checkpoint: makes the batches it sent durable.
-    pub(crate) fn sync_outbox(&mut self) -> Result<()> {
+    /// Before this partition writes a checkpoint: makes the batches it sent and the later
+    /// stage's bucket log durable.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if let Some(log) = &self.log {
+            log.sync()?;
+        }
         match self.outbox.as_mut() {
             Some(outbox) => outbox.sync(),
             None => Ok(()),
         }
     }
 
-    /// After this partition wrote a checkpoint: forgets the batches of epochs up to
-    /// `checkpointed`, which every partition's written checkpoint has passed.
-    pub(crate) fn trim_outbox(&mut self, checkpointed: Epoch) -> Result<()> {
+    /// After this partition wrote its checkpoint of `epoch`: deletes a bucket log file the
+    /// checkpoint no longer names, and forgets the batches of epochs up to `checkpointed`,
+    /// which every partition's written checkpoint has passed.
+    pub(crate) fn written(&mut self, epoch: Epoch, checkpointed: Epoch) -> Result<()> {
+        if let Some(log) = self.log.as_mut() {
+            log.written(epoch)?;
+        }
         match self.outbox.as_mut() {
             Some(outbox) => outbox.trim(checkpointed),
             None => Ok(()),
         }
+    }
+
+    /// Encodes the later stage's state changed since the last checkpoint, as of `epoch`;
+    /// with a bucket log, appends it there and the checkpoint carries the log's index.
+    pub(crate) fn prepare_checkpoint(&mut self, epoch: Epoch) -> Result<PreparedCheckpoint> {
+        let mut prepared = self.runner.prepare_checkpoint(epoch);
+        let Some(log) = self.log.as_mut() else {
+            return Ok(prepared);
+        };
+        for (key, sealed) in std::mem::take(&mut prepared.entries) {
+            let bucket: u32 =
+                bincode::deserialize(&key).expect("a checkpoint's keys are bucket numbers");
+            log.append(bucket as usize, sealed.as_deref().unwrap_or_default())?;
+        }
+        prepared.index = Some(log.checkpoint(epoch)?);
+        Ok(prepared)
+    }
+
+    /// Replaces the later stage's state with its checkpoint; returns the checkpoint's epoch.
+    /// With a bucket log, the buckets are read from it; a directory written before the log
+    /// had them in sled, and they move to the log (its next checkpoint removes them there).
+    pub(crate) fn restore_stage(&mut self) -> Result<Epoch> {
+        let index = self.store.log_index()?;
+        self.log = None;
+        if !self.logged {
+            if index.is_some() {
+                return Err(Error::config(
+                    "--state",
+                    self.store.path().display(),
+                    "its later stage's state is in a bucket log, written by a run without a Kafka changelog: run the job that way, or start it in a new --state directory",
+                ));
+            }
+            return self.runner.restore(&self.store, None);
+        }
+        let in_log = index.is_some();
+        let dir = self.store.stage_log_dir();
+        let mut log = SliceLog::open(&dir, self.store.partition_id(), index, 0)?;
+        let epoch = self.runner.restore(&self.store, in_log.then_some(&log))?;
+        if !in_log {
+            for (bucket, sealed) in self.store.sealed_entries()? {
+                log.append(bucket as usize, &sealed)?;
+            }
+        }
+        self.log = Some(log);
+        Ok(epoch)
     }
 
     /// Keeps `from`'s batch of `epoch`, unless the stage finished the epoch or has it already

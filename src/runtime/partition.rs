@@ -158,7 +158,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             Emit::Results(output) => (Some(output), None),
             Emit::Stage(stage) => {
                 let runner = stage.start(partition, setup.key_partitions);
-                let chain = Chain::new(runner, setup.index, setup.trees);
+                let logged = setup.changelog.is_none();
+                let chain = Chain::new(runner, setup.index, setup.trees, logged);
                 (None, Some(Box::new(chain)))
             }
         };
@@ -437,7 +438,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         streams.extend(late_and_dead(late_lines, dead_lines));
         if msg.checkpoint {
             let started = Instant::now();
-            let later = chain.runner.prepare_checkpoint(msg.epoch);
+            let later = chain.prepare_checkpoint(msg.epoch)?;
             let later_encoding = started.elapsed();
             let (first, encoding) = self.prepare_first(&msg, &streams, Some(&later))?;
             self.prepared.push_back(Prepared {
@@ -533,7 +534,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 .take_late(self.partition, &mut sealed.late_lines)?;
         if let Some((first, first_encoding)) = sealed.checkpoint {
             let started = Instant::now();
-            let later = Some(chain.runner.prepare_checkpoint(sealed.seal.epoch));
+            let later = Some(chain.prepare_checkpoint(sealed.seal.epoch)?);
             self.prepared.push_back(Prepared {
                 first,
                 later,
@@ -603,12 +604,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             self.core.sync_log()?;
             match (later, self.chain.as_mut()) {
                 (Some(later), Some(chain)) => {
-                    chain.sync_outbox()?;
+                    chain.sync()?;
                     PartitionStore::apply_checkpoints(
                         vec![(&self.store, first), (&chain.store, later)],
                         Some(meta.epoch),
                     )?;
-                    chain.trim_outbox(checkpointed)?;
+                    chain.written(meta.epoch, checkpointed)?;
                 }
                 _ => self.store.apply_checkpoint(first)?,
             }
@@ -840,7 +841,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.erased.clear();
         self.results = self.results.emptied();
         if let Some(chain) = self.chain.as_mut() {
-            let later = chain.runner.restore(&chain.store)?;
+            let later = chain.restore_stage()?;
             if later != meta.epoch {
                 return Err(Error::DamagedState {
                     path: self.store.path().to_path_buf(),

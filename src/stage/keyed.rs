@@ -7,7 +7,7 @@ use crate::key::partition_of;
 use crate::learning::{Learned, ModelHistory};
 use crate::operator::KeyedOperator;
 use crate::pipeline::{KeyFn, OutputFn, TimeFn};
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
 use crate::time::{Millis, TimeRules};
 use crate::{Key, Result};
 use serde::de::DeserializeOwned;
@@ -190,9 +190,13 @@ where
         PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta).0
     }
 
-    fn restore(&mut self, store: &PartitionStore) -> Result<Epoch> {
+    fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch> {
         let meta = store.checkpoint()?;
-        self.core.restore(&meta, store.entries()?);
+        let entries = match log {
+            Some(log) => store.logged_entries(log)?,
+            None => store.entries()?,
+        };
+        self.core.restore(&meta, entries);
         Ok(meta.epoch)
     }
 

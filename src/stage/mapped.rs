@@ -4,7 +4,7 @@
 use super::{EachResult, Exchanged, LaterStage, StageRunner};
 use crate::checkpoint::Epoch;
 use crate::pipeline::OutputFn;
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
 use crate::time::{Millis, TimeRules};
 use crate::Result;
 use std::sync::Arc;
@@ -91,8 +91,8 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
         self.inner.prepare_checkpoint(epoch)
     }
 
-    fn restore(&mut self, store: &PartitionStore) -> Result<Epoch> {
-        self.inner.restore(store)
+    fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch> {
+        self.inner.restore(store, log)
     }
 
     fn key_count(&self) -> usize {

@@ -52,7 +52,7 @@ pub use mapped::MappedStage;
 
 use crate::checkpoint::Epoch;
 use crate::learning::{Learned, ModelHistory};
-use crate::state::{PartitionStore, PreparedCheckpoint};
+use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
 use crate::time::{format_millis, Millis, TimeRules, TtlClock};
 use crate::Result;
 use std::any::Any;
@@ -120,9 +120,10 @@ pub trait StageRunner<In, Out>: Send {
     /// Encodes the state changed since the last checkpoint, as of `epoch`.
     fn prepare_checkpoint(&mut self, epoch: Epoch) -> PreparedCheckpoint;
 
-    /// Replaces the stage's state with its checkpoint in `store` (its stage view); returns
-    /// the checkpoint's epoch.
-    fn restore(&mut self, store: &PartitionStore) -> Result<Epoch>;
+    /// Replaces the stage's state with its checkpoint in `store` (its stage view), its
+    /// buckets read from `log` when the stage keeps them in one; returns the checkpoint's
+    /// epoch.
+    fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch>;
 
     /// Keys holding state.
     fn key_count(&self) -> usize;

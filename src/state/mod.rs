@@ -32,5 +32,5 @@ pub use keyed::{
 pub use model::StoredModel;
 pub use prefetch::prefetch;
 pub use residency::Residency;
-pub use slice_log::LogIndex;
+pub use slice_log::{LogIndex, SliceLog};
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

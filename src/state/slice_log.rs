@@ -139,8 +139,12 @@ impl SliceLog {
         Ok(())
     }
 
-    /// Makes `bytes` bucket `bucket`'s newest version (empty: the bucket holds nothing).
+    /// Makes `bytes` bucket `bucket`'s newest version (empty: the bucket holds nothing). A
+    /// bucket past the index's last is added to it.
     pub fn append(&mut self, bucket: usize, bytes: &[u8]) -> Result<()> {
+        if bucket >= self.places.len() {
+            self.places.resize(bucket + 1, None);
+        }
         if let Some(old) = self.places[bucket].take() {
             self.live -= u64::from(old.len);
         }
@@ -158,9 +162,14 @@ impl SliceLog {
         Ok(())
     }
 
+    /// The buckets the index has a place for (holding something or not).
+    pub fn buckets(&self) -> usize {
+        self.places.len()
+    }
+
     /// Bucket `bucket`'s newest version (empty when it holds nothing), checked.
     pub fn read(&self, bucket: usize) -> Result<Vec<u8>> {
-        let Some(place) = self.places[bucket] else {
+        let Some(place) = self.places.get(bucket).copied().flatten() else {
             return Ok(Vec::new());
         };
         let mut bytes = vec![0; place.len as usize];

@@ -8,7 +8,9 @@
 //!   one `apply_batch`, which sled applies atomically, so a partition's state and its metadata
 //!   can never disagree. A later keyed stage of a chained pipeline keeps its own checkpoint
 //!   metadata and state in the same tree, under `0x02 ‖ stage` and `0x03 ‖ stage ‖ bucket`
-//!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's. The
+//!   (see [`PartitionStore::stage`]), and written in the same batch as the first stage's;
+//!   without a Kafka changelog its buckets are in a bucket log instead (`stage2/buckets/`)
+//!   and here, under `0x05 ‖ stage`, the log's index (see `runtime::exchange::Chain`). The
 //!   exchange batches other partitions sent it were kept under `0x04 ‖ epoch ‖ sender`
 //!   (big-endian) before they went to their senders' outbox files (`runtime::outbox`, in
 //!   `outbox/` here): a restore still reads them, and its next checkpoint removes them. A partition
@@ -22,7 +24,7 @@
 //! it ([`Error::DamagedState`]), never state that was not written.
 
 use super::sealed::{seal, seal_of, unseal, verify, Digest, SEAL};
-use super::slice_log::LogIndex;
+use super::slice_log::{LogIndex, SliceLog};
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -410,6 +412,21 @@ impl PartitionStore {
         }
     }
 
+    /// The key of this stage's bucket log index (`0x05`, and the stage after it for a later
+    /// stage).
+    fn log_index_key(&self) -> Vec<u8> {
+        match self.stage {
+            0 => LOG_INDEX_KEY.to_vec(),
+            s => vec![LOG_INDEX_KEY[0], s],
+        }
+    }
+
+    /// The directory of a later stage's bucket log (`stage2/buckets/` for the second), in the
+    /// state directory, or a temporary store's.
+    pub fn stage_log_dir(&self) -> PathBuf {
+        (self.store.files_dir()).join(format!("stage{}", u32::from(self.stage) + 1))
+    }
+
     /// The prefix of this stage's state entries.
     fn state_prefix(&self) -> Vec<u8> {
         match self.stage {
@@ -482,15 +499,51 @@ impl PartitionStore {
             .unwrap_or_default())
     }
 
-    /// The bucket log's index as of the last checkpoint, for a partition whose state is kept
-    /// in one (`--state-memory`).
+    /// The bucket log's index as of the last checkpoint, for a stage whose state is kept in
+    /// one (a first stage under `--state-memory`, a later stage without a changelog).
     pub fn log_index(&self) -> Result<Option<LogIndex>> {
         let place = self.place("bucket log index");
+        let key = self.log_index_key();
         self.tree
-            .get(LOG_INDEX_KEY)
+            .get(&key)
             .map_err(|e| self.store.err(e))?
-            .map(|sealed| self.store.unseal(&place, LOG_INDEX_KEY, &sealed))
+            .map(|sealed| self.store.unseal(&place, &key, &sealed))
             .transpose()
+    }
+
+    /// Every bucket `log` holds, with its stored size, each checked against its seal: a
+    /// logged later stage's state, stored as a checkpoint's sealed values.
+    pub fn logged_entries<V: DeserializeOwned>(
+        &self,
+        log: &SliceLog,
+    ) -> Result<Vec<(u32, V, u64)>> {
+        let place = self.place("state");
+        let mut entries = Vec::new();
+        for bucket in 0..log.buckets() {
+            let sealed = log.read(bucket)?;
+            if sealed.is_empty() {
+                continue;
+            }
+            let bucket = bucket as u32;
+            let value = self.store.unseal(&place, &encode(&bucket), &sealed)?;
+            entries.push((bucket, value, sealed.len() as u64));
+        }
+        Ok(entries)
+    }
+
+    /// This stage's sealed state entries in sled, by bucket, checked against the digest (what
+    /// a later stage moves to its bucket log when a directory written before the log is
+    /// run again).
+    pub fn sealed_entries(&self) -> Result<Vec<(u32, Vec<u8>)>> {
+        let place = self.place("state");
+        (self.verified())
+            .map(|entry| {
+                let (key, value) = entry?;
+                let bucket = bincode::deserialize::<u32>(&key)
+                    .map_err(|e| self.damaged(&place, format!("a bucket key: {e}")))?;
+                Ok((bucket, value.to_vec()))
+            })
+            .collect()
     }
 
     /// This view's key partition.
@@ -668,6 +721,14 @@ impl PartitionStore {
         let mut digest = sums.digest;
         let mut seals = Vec::with_capacity(prepared.entries.len());
         let prefix = self.state_prefix();
+        if self.stage != 0 && prepared.index.is_some() {
+            // A later stage's first checkpoint in its log: sled keeps none of its state.
+            for key in sums.seals.keys() {
+                seals.push((key.clone(), None));
+                batch.remove([prefix.as_slice(), key].concat());
+            }
+            digest = Digest::default();
+        }
         let mut key_buf = Vec::with_capacity(32);
         for (key, value) in prepared.entries {
             if let Some(old) = sums.seals.get(&key) {
@@ -690,7 +751,8 @@ impl PartitionStore {
         }
         self.add_meta(batch, prepared.meta, digest);
         if let Some(index) = prepared.index {
-            batch.insert(LOG_INDEX_KEY, seal(LOG_INDEX_KEY, &index));
+            let key = self.log_index_key();
+            batch.insert(key.as_slice(), seal(&key, &index));
         }
         Ok(SumsUpdate { seals, digest })
     }
@@ -957,13 +1019,17 @@ mod tests {
         assert_eq!(store.partition(0).unwrap().checkpoint().unwrap().epoch, 0);
     }
 
+    /// Checkpoint metadata of `epoch`, nothing else set.
+    fn checkpoint_at(epoch: Epoch) -> PartitionCheckpoint {
+        PartitionCheckpoint {
+            epoch,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn two_stages_checkpoint_together_and_the_inbox_is_trimmed_with_them() {
         let dir = tempfile::tempdir().unwrap();
-        let checkpoint = |epoch| PartitionCheckpoint {
-            epoch,
-            ..Default::default()
-        };
         {
             let store = StateStore::open(Some(dir.path())).unwrap();
             let first = store.partition(0).unwrap();
@@ -972,8 +1038,10 @@ mod tests {
                 let payload = format!("{epoch}/{from}");
                 first.put_inbox(epoch, from, payload.as_bytes()).unwrap();
             }
-            let (a, _) = PartitionStore::prepare_checkpoint([(1u32, Some(10u64))], &checkpoint(3));
-            let (b, _) = PartitionStore::prepare_checkpoint([(1u32, Some(20u64))], &checkpoint(3));
+            let (a, _) =
+                PartitionStore::prepare_checkpoint([(1u32, Some(10u64))], &checkpoint_at(3));
+            let (b, _) =
+                PartitionStore::prepare_checkpoint([(1u32, Some(20u64))], &checkpoint_at(3));
             PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(3)).unwrap();
         }
         let store = reopen(dir.path());
@@ -1000,6 +1068,64 @@ mod tests {
         first.put_inbox(5, 3, b"5/3").unwrap();
         let senders: Vec<u32> = first.inbox_after(4).unwrap().iter().map(|b| b.1).collect();
         assert_eq!(senders, [0, 3], "after epoch 4, in sender order");
+    }
+
+    #[test]
+    fn a_later_stage_moves_its_buckets_from_sled_to_its_log_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(Some(dir.path())).unwrap();
+        let first = store.partition(0).unwrap();
+        let later = first.stage(1);
+        // Written before the log: both stages' buckets in sled.
+        let (a, _) = PartitionStore::prepare_checkpoint([(1u32, Some(10u64))], &checkpoint_at(1));
+        let changes = [(3u32, Some(30u64)), (700, Some(7000))];
+        let (b, _) = PartitionStore::prepare_checkpoint(changes, &checkpoint_at(1));
+        PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(1)).unwrap();
+        // What a restore in a run with the log does: the sled buckets go to the log ...
+        let mut log =
+            SliceLog::open(&later.stage_log_dir(), 0, later.log_index().unwrap(), 0).unwrap();
+        for (bucket, sealed) in later.sealed_entries().unwrap() {
+            log.append(bucket as usize, &sealed).unwrap();
+        }
+        // ... and the next checkpoint writes its changes there, and the index to sled.
+        let (a, _) = PartitionStore::prepare_checkpoint([(1u32, Some(11u64))], &checkpoint_at(2));
+        let (mut b, _) =
+            PartitionStore::prepare_checkpoint([(3u32, None::<u64>)], &checkpoint_at(2));
+        for (key, sealed) in std::mem::take(&mut b.entries) {
+            let bucket: u32 = bincode::deserialize(&key).unwrap();
+            log.append(bucket as usize, sealed.as_deref().unwrap_or_default())
+                .unwrap();
+        }
+        b.index = Some(log.checkpoint(2).unwrap());
+        log.sync().unwrap();
+        PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(2)).unwrap();
+        drop((log, first, later, store));
+
+        let store = reopen(dir.path());
+        let first = store.partition(0).unwrap();
+        let later = first.stage(1);
+        assert_eq!(later.checkpoint().unwrap().epoch, 2);
+        assert!(
+            later.entries::<u32, u64>().unwrap().is_empty(),
+            "sled keeps none of the later stage's buckets"
+        );
+        let values = |entries: Vec<(u32, u64, u64)>| -> Vec<(u32, u64)> {
+            entries.into_iter().map(|(k, v, _)| (k, v)).collect()
+        };
+        assert_eq!(
+            values(first.entries().unwrap()),
+            [(1, 11)],
+            "the first stage's"
+        );
+        assert_eq!(
+            first.log_index().unwrap(),
+            None,
+            "the first stage has no log"
+        );
+        let index = later.log_index().unwrap();
+        assert!(index.is_some());
+        let log = SliceLog::open(&later.stage_log_dir(), 0, index, 0).unwrap();
+        assert_eq!(values(later.logged_entries(&log).unwrap()), [(700, 7000)]);
     }
 
     #[test]
