@@ -196,17 +196,10 @@ impl<In, Out> Chain<In, Out> {
     /// Encodes the later stage's state changed since the last checkpoint, as of `epoch`;
     /// with a bucket log, appends it there and the checkpoint carries the log's index.
     pub(crate) fn prepare_checkpoint(&mut self, epoch: Epoch) -> Result<PreparedCheckpoint> {
-        let mut prepared = self.runner.prepare_checkpoint(epoch);
-        let Some(log) = self.log.as_mut() else {
-            return Ok(prepared);
-        };
-        for (key, sealed) in std::mem::take(&mut prepared.entries) {
-            let bucket: u32 =
-                bincode::deserialize(&key).expect("a checkpoint's keys are bucket numbers");
-            log.append(bucket as usize, sealed.as_deref().unwrap_or_default())?;
+        match self.log.as_mut() {
+            Some(log) => self.runner.prepare_logged(epoch, log),
+            None => Ok(self.runner.prepare_checkpoint(epoch)),
         }
-        prepared.index = Some(log.checkpoint(epoch)?);
-        Ok(prepared)
     }
 
     /// Replaces the later stage's state with its checkpoint; returns the checkpoint's epoch.

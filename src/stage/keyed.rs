@@ -190,6 +190,11 @@ where
         PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta).0
     }
 
+    fn prepare_logged(&mut self, epoch: Epoch, log: &mut SliceLog) -> Result<PreparedCheckpoint> {
+        let meta = self.core.checkpoint_meta(epoch);
+        PartitionStore::prepare_logged(self.core.drain_changes(), &meta, log)
+    }
+
     fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch> {
         let meta = store.checkpoint()?;
         let entries = match log {

@@ -91,6 +91,10 @@ impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
         self.inner.prepare_checkpoint(epoch)
     }
 
+    fn prepare_logged(&mut self, epoch: Epoch, log: &mut SliceLog) -> Result<PreparedCheckpoint> {
+        self.inner.prepare_logged(epoch, log)
+    }
+
     fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch> {
         self.inner.restore(store, log)
     }

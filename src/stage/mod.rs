@@ -120,6 +120,10 @@ pub trait StageRunner<In, Out>: Send {
     /// Encodes the state changed since the last checkpoint, as of `epoch`.
     fn prepare_checkpoint(&mut self, epoch: Epoch) -> PreparedCheckpoint;
 
+    /// Like [`StageRunner::prepare_checkpoint`], the changed buckets appended to `log`
+    /// instead (see [`PartitionStore::prepare_logged`]).
+    fn prepare_logged(&mut self, epoch: Epoch, log: &mut SliceLog) -> Result<PreparedCheckpoint>;
+
     /// Replaces the stage's state with its checkpoint in `store` (its stage view), its
     /// buckets read from `log` when the stage keeps them in one; returns the checkpoint's
     /// epoch.

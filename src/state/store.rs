@@ -665,6 +665,29 @@ impl PartitionStore {
         (prepared, sizes)
     }
 
+    /// Like [`PartitionStore::prepare_checkpoint`] for a stage whose buckets are in `log`:
+    /// appends each changed bucket there, sealed as sled would hold it (`None`: emptied), and
+    /// returns the checkpoint carrying the log's index.
+    pub fn prepare_logged<V: Serialize>(
+        changes: impl IntoIterator<Item = (u32, Option<V>)>,
+        checkpoint: &PartitionCheckpoint,
+        log: &mut SliceLog,
+    ) -> Result<PreparedCheckpoint> {
+        let mut bytes = 0;
+        for (bucket, value) in changes {
+            let sealed = value
+                .map(|v| seal(&encode(&bucket), &v))
+                .unwrap_or_default();
+            bytes += sealed.len() as u64;
+            log.append(bucket as usize, &sealed)?;
+        }
+        let index = log.checkpoint(checkpoint.epoch)?;
+        Ok(PreparedCheckpoint {
+            bytes,
+            ..PreparedCheckpoint::logged(checkpoint.clone(), Some(index))
+        })
+    }
+
     /// Writes a prepared checkpoint in one atomic batch, with the digest of the state it
     /// leaves, and fsyncs.
     pub fn apply_checkpoint(&self, prepared: PreparedCheckpoint) -> Result<()> {
@@ -1089,14 +1112,8 @@ mod tests {
         }
         // ... and the next checkpoint writes its changes there, and the index to sled.
         let (a, _) = PartitionStore::prepare_checkpoint([(1u32, Some(11u64))], &checkpoint_at(2));
-        let (mut b, _) =
-            PartitionStore::prepare_checkpoint([(3u32, None::<u64>)], &checkpoint_at(2));
-        for (key, sealed) in std::mem::take(&mut b.entries) {
-            let bucket: u32 = bincode::deserialize(&key).unwrap();
-            log.append(bucket as usize, sealed.as_deref().unwrap_or_default())
-                .unwrap();
-        }
-        b.index = Some(log.checkpoint(2).unwrap());
+        let removed = [(3u32, None::<u64>)];
+        let b = PartitionStore::prepare_logged(removed, &checkpoint_at(2), &mut log).unwrap();
         log.sync().unwrap();
         PartitionStore::apply_checkpoints(vec![(&first, a), (&later, b)], Some(2)).unwrap();
         drop((log, first, later, store));
