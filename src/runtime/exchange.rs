@@ -204,7 +204,8 @@ impl<In, Out> Chain<In, Out> {
 
     /// Replaces the later stage's state with its checkpoint; returns the checkpoint's epoch.
     /// With a bucket log, the buckets are read from it; a directory written before the log
-    /// had them in sled, and they move to the log (its next checkpoint removes them there).
+    /// has them in sled, and they move to the log first (read once, checked against their
+    /// digest; its next checkpoint removes them from sled).
     pub(crate) fn restore_stage(&mut self) -> Result<Epoch> {
         let index = self.store.log_index()?;
         self.log = None;
@@ -221,12 +222,12 @@ impl<In, Out> Chain<In, Out> {
         let in_log = index.is_some();
         let dir = self.store.stage_log_dir();
         let mut log = SliceLog::open(&dir, self.store.partition_id(), index, 0)?;
-        let epoch = self.runner.restore(&self.store, in_log.then_some(&log))?;
         if !in_log {
             for (bucket, sealed) in self.store.sealed_entries()? {
                 log.append(bucket as usize, &sealed)?;
             }
         }
+        let epoch = self.runner.restore(&self.store, Some(&log))?;
         self.log = Some(log);
         Ok(epoch)
     }
