@@ -260,22 +260,24 @@ impl<A: Send, B: Send> SourceReader<Either<A, B>> for TwoInputs<A, B> {
         ended
     }
 
-    /// Per input and route (input-major): an input read to its end waits for nothing.
+    /// Per input and route (input-major): an input read to its end waits for nothing. A side
+    /// that reads several inputs tells each of them (a join's two topics beside the
+    /// repartition topic): taking its answer for one input's would leave every partition of
+    /// the join's topics "not waiting", and idle, while its records were still in the broker.
     fn waiting(&self) -> Option<Vec<bool>> {
         let routes = self.partitions.as_ref().map_or(0, Vec::len);
-        let (a, b) = (
-            self.left.input.reader.waiting(),
-            self.right.input.reader.waiting(),
-        );
+        let (left, right) = (&*self.left.input.reader, &*self.right.input.reader);
+        let (a, b) = (left.waiting(), right.waiting());
         if routes == 0 || (a.is_none() && b.is_none()) {
             return None;
         }
-        let side = |w: Option<Vec<bool>>, ended: bool| {
-            w.filter(|w| w.len() == routes && !ended)
-                .unwrap_or_else(|| vec![false; routes])
+        let side = |w: Option<Vec<bool>>, inputs: usize, ended: bool| {
+            let len = routes * inputs;
+            w.filter(|w| w.len() == len && !ended)
+                .unwrap_or_else(|| vec![false; len])
         };
-        let mut waiting = side(a, self.ended[0]);
-        waiting.extend(side(b, self.ended[1]));
+        let mut waiting = side(a, left.inputs(), self.ended[0]);
+        waiting.extend(side(b, right.inputs(), self.ended[1]));
         Some(waiting)
     }
 
@@ -417,6 +419,56 @@ mod tests {
         seen.sort();
         let every: Vec<u64> = (0..50).chain(100..150).chain(200..250).collect();
         assert_eq!(seen, every, "every record once");
+    }
+
+    /// A reader of two partitions that reads nothing and has `waiting` records.
+    struct Waiting(Vec<bool>);
+
+    impl SourceReader<u64> for Waiting {
+        fn seek(&mut self, _: SourcePosition) -> Result<()> {
+            Ok(())
+        }
+        fn position(&self) -> SourcePosition {
+            SourcePosition::Start
+        }
+        fn read(
+            &mut self,
+            _: &mut Vec<u64>,
+            _: &mut Vec<u32>,
+            _: &mut Vec<DeadLetter>,
+            _: usize,
+            _: Option<&SourcePosition>,
+        ) -> Result<ReadStatus> {
+            Ok(ReadStatus::Idle)
+        }
+        fn partitions(&self) -> Option<Vec<u32>> {
+            Some(vec![0, 1])
+        }
+        fn waiting(&self) -> Option<Vec<bool>> {
+            Some(self.0.clone())
+        }
+        fn replayable(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_side_of_several_inputs_tells_which_of_their_partitions_wait() {
+        let named = |name: &str, waiting: [bool; 2]| NamedReader {
+            name: name.into(),
+            reader: Box::new(Waiting(waiting.to_vec())) as Box<dyn SourceReader<u64>>,
+        };
+        let join = TwoInputs::new(named("tx", [true, false]), named("users", [false, true]));
+        let join = NamedReader {
+            name: "join".into(),
+            reader: Box::new(join.unwrap()),
+        };
+        let with_exchange = TwoInputs::new(join, named("exchange", [false, false])).unwrap();
+        // Input-major: tx's two partitions, users', the exchange's.
+        assert_eq!(
+            with_exchange.waiting(),
+            Some(vec![true, false, false, true, false, false])
+        );
     }
 
     #[test]
