@@ -72,7 +72,7 @@ where
     let mut told = std::time::Instant::now();
     while !config.stop.load(Ordering::Acquire) {
         metrics.status().idle();
-        let Some(ids) = member.next_assignment(Duration::from_millis(250)) else {
+        let Some(taken) = member.handover().take(Duration::from_millis(250)) else {
             if let Some((end, changelog)) = &bounded {
                 let Some(waiting) = awaited(&member, changelog, end)? else {
                     tracing::info!(
@@ -88,15 +88,15 @@ where
             continue;
         };
         metrics.rebalance("assigned");
-        if ids.is_empty() {
+        if taken.ids.is_empty() {
             tracing::info!("no partitions assigned to this instance: waiting");
             continue;
         }
-        tracing::info!(partitions = ?ids, "partitions assigned: starting");
+        tracing::info!(partitions = ?taken.ids, "partitions assigned: starting");
         let assignment = Assignment {
-            ids,
+            ids: taken.ids,
             member: member.clone(),
-            revoked: member.handover().begin(),
+            revoked: taken.stop,
         };
         let result = run_job(plan, &job_config, store, metrics, Some(&assignment));
         member.handover().end();

@@ -8,7 +8,8 @@
 //! Partitions move with the eager protocol: before a rebalance hands partitions to another
 //! member, the revoke callback stops the running job at an epoch boundary and waits until it
 //! has committed its last epoch, so no output of a revoked partition is sent after the next
-//! owner has started.
+//! owner has started; and a job starts only on the newest assignment, while it stands
+//! ([`Handover`]).
 //!
 //! Brokers can get an assignment wrong (tansu 0.6 does, when a member dies during a
 //! rebalance); `repair` notices and rejoins the group.
@@ -18,20 +19,18 @@ mod repair;
 
 use crate::io::kafka::{client_error, KafkaSettings, KafkaTopic};
 use crate::{Error, Result};
-pub use handover::Handover;
+pub use handover::{Handover, Taken};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use repair::AssignmentRepair;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 struct MemberContext {
     topic: String,
-    assignments: Mutex<Sender<Vec<u32>>>,
     handover: Arc<Handover>,
     repair: AssignmentRepair,
 }
@@ -74,7 +73,7 @@ impl ConsumerContext for MemberContext {
                 }
                 let ids = self.partitions(list);
                 if self.repair.assigned(&ids) {
-                    let _ = self.assignments.lock().expect("member lock").send(ids);
+                    self.handover.offer(ids);
                 }
             }
             Rebalance::Revoke(_) => {}
@@ -87,7 +86,6 @@ impl ConsumerContext for MemberContext {
 pub struct GroupMember {
     /// `None` once dropped (see `Drop`).
     consumer: Option<Arc<BaseConsumer<MemberContext>>>,
-    assignments: Mutex<Receiver<Vec<u32>>>,
     handover: Arc<Handover>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -101,14 +99,12 @@ impl std::fmt::Debug for GroupMember {
 }
 
 impl GroupMember {
-    /// Joins the group `app_id` for `topic`. Assignments arrive through
-    /// [`next_assignment`](Self::next_assignment).
+    /// Joins the group `app_id` for `topic`. Jobs take its assignments from
+    /// [`handover`](Self::handover).
     pub fn join(topic: &KafkaTopic, settings: &KafkaSettings, app_id: &str) -> Result<Self> {
-        let (tx, rx) = channel();
         let handover = Arc::new(Handover::default());
         let context = MemberContext {
             topic: topic.topic.clone(),
-            assignments: Mutex::new(tx),
             handover: handover.clone(),
             repair: AssignmentRepair::default(),
         };
@@ -156,7 +152,6 @@ impl GroupMember {
         };
         Ok(GroupMember {
             consumer: Some(consumer),
-            assignments: Mutex::new(rx),
             handover,
             shutdown,
             thread: Some(thread),
@@ -170,16 +165,7 @@ impl GroupMember {
             .expect("the member is live until dropped")
     }
 
-    /// The next assignment (topic partitions, ascending), if one arrives within `wait`.
-    pub fn next_assignment(&self, wait: Duration) -> Option<Vec<u32>> {
-        self.assignments
-            .lock()
-            .expect("member lock")
-            .recv_timeout(wait)
-            .ok()
-    }
-
-    /// The stop handshake a job on the current assignment takes part in.
+    /// Where a job takes the group's assignment from, and says when it stopped.
     pub fn handover(&self) -> &Handover {
         &self.handover
     }
