@@ -127,8 +127,9 @@ fn two_group_members_one_killed_still_give_every_result_once() {
     let (broker, expected) = setup(tmp.path(), 37);
     let member = |name: &str| job(&broker, "group", &tmp.path().join(name), &FAST_GROUP);
     kill_one_of_two(tmp.path(), member, ("kafka-scale-group", (3_000, 12_000)));
-    // Duplicates were seen here once (2026-12-04, under a full test run's load): the members'
-    // takeover lines are what tells why.
+    // Duplicates were seen here once (2026-12-04, under a full test run's load), likely from
+    // a job started on a stale queued assignment, which gave a partition two owners (fixed in
+    // `Handover`, 2026-12-06): the members' takeover lines are what tells why.
     let told = |name: &str| takeover_lines(&tmp.path().join(name));
     let context = format!(
         "\nmember a (survivor):\n{}\nmember b (killed):\n{}",
