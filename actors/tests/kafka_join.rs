@@ -267,15 +267,7 @@ fn a_rekeyed_group_job_with_a_slow_partition_makes_nothing_late() {
     args.push("--group".into());
     let idle = args.iter().position(|a| a == "--idle-timeout").unwrap();
     args[idle + 1] = "0s".into();
-    let out = spate(&as_strs(&args))
-        .env("SPATE_SLOW_PARTITION", "0:300")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    finish_ok(spate(&as_strs(&args)).env("SPATE_SLOW_PARTITION", "0:300"));
     assert_none_late(&broker.sorted_payloads("slow-late"));
     let lines = broker.sorted_payloads("slow-out");
     assert_same_lines(

@@ -112,10 +112,16 @@ pub fn file_arg(path: &Path) -> String {
 
 /// Runs `spate` to completion and asserts it succeeded.
 pub fn run_ok(args: &[&str]) -> Output {
-    let out = spate(args).output().expect("spawn spate");
+    finish_ok(&mut spate(args))
+}
+
+/// Runs `command` (a [`spate`] command given more, such as a test hook's environment) to
+/// completion and asserts it succeeded.
+pub fn finish_ok(command: &mut Command) -> Output {
+    let out = command.output().expect("spawn spate");
     assert!(
         out.status.success(),
-        "spate {args:?} failed: {}\n{}",
+        "{command:?} failed: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
