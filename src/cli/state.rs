@@ -114,15 +114,6 @@ pub(super) fn open_job(
             format!("{} holds pipeline `{}`", store.describe(), info.pipeline),
         ));
     }
-    for p in 0..info.partitions {
-        if store.partition(p)?.log_index()?.is_some() {
-            return Err(Error::config(
-                "--state",
-                dir.display(),
-                "the job ran with --state-memory, which keeps its state in bucket logs these commands cannot read yet: ask the running job instead (`--addr` with its --metrics-addr)",
-            ));
-        }
-    }
     let runnable = registry.get(&info.pipeline).ok_or_else(|| {
         Error::config(
             "--state",

@@ -151,8 +151,11 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         setup: PartitionSetup,
     ) -> Self {
         let mut core = core;
-        if let Some(budget) = setup.memory_budget {
-            core.limit_memory(budget, store.path().to_path_buf(), partition);
+        let dir = store.store().files_dir().to_path_buf();
+        match setup.memory_budget {
+            Some(budget) => core.limit_memory(budget, dir, partition),
+            None if setup.changelog.is_none() => core.log_buckets(dir, partition),
+            None => {}
         }
         let (output, chain) = match output {
             Emit::Results(output) => (Some(output), None),
@@ -302,8 +305,12 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let started = Instant::now();
         let meta = self.core.checkpoint_meta(msg.epoch);
         let prepared = if self.core.is_logged() {
-            let index = self.core.checkpoint_log(msg.epoch)?;
-            PreparedCheckpoint::logged(meta.clone(), index)
+            let logged = self.core.checkpoint_log(msg.epoch)?;
+            let bytes = logged.as_ref().map_or(0, |(_, bytes)| *bytes);
+            PreparedCheckpoint {
+                bytes,
+                ..PreparedCheckpoint::logged(meta.clone(), logged.map(|(index, _)| index))
+            }
         } else {
             let (prepared, sizes) =
                 PartitionStore::prepare_checkpoint(self.core.drain_changes(), &meta);
@@ -547,26 +554,38 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         self.report_staged(&sealed.seal, streams, (outputs, late))
     }
 
-    /// Restores the first stage's state as of `meta`: from sled, or from the bucket log of a
-    /// state kept under a memory limit.
+    /// Restores the first stage's state as of `meta`: from sled (a job with a Kafka
+    /// changelog), or from the bucket log. A directory whose state is in sled (written with a
+    /// changelog, or before the log) moves it to the log when run without a changelog.
     fn restore_state(&mut self, meta: &PartitionCheckpoint) -> Result<()> {
         let index = self.store.log_index()?;
-        if index.is_some() && !self.core.is_logged() {
-            // Made with --state-memory, run without: all of it in memory, still in the log.
-            let dir = self.store.path().to_path_buf();
-            self.core.limit_memory(u64::MAX, dir, self.partition);
-        }
         if !self.core.is_logged() {
+            if index.is_some() {
+                return Err(Error::config(
+                    "--state",
+                    self.store.path().display(),
+                    "its state is in bucket logs, written by a run without a Kafka changelog: run the job that way, or start it with a new --state directory",
+                ));
+            }
             return self.core.restore_stored(meta, &self.store);
         }
-        if index.is_none() && meta.bucket_bits != 0 {
-            return Err(Error::config(
+        let unlimited_log = meta.bucket_bits != crate::state::SPILL_BUCKET_BITS;
+        match index {
+            Some(_) if self.core.is_limited() && unlimited_log => Err(Error::config(
                 "--state",
                 self.store.path().display(),
                 "its state was written without --state-memory: run without it, or start the job in a new --state directory",
-            ));
+            )),
+            Some(index) => self.core.restore_logged(meta, Some(index)),
+            // A new job's state, or one seeded from --model, is in sled too.
+            None if !self.core.is_limited() => self.core.restore_moving(meta, &self.store),
+            None if meta.epoch == 0 => self.core.restore_logged(meta, None),
+            None => Err(Error::config(
+                "--state",
+                self.store.path().display(),
+                "its state was written without --state-memory: run without it, or start the job in a new --state directory",
+            )),
         }
-        self.core.restore_logged(meta, index)
     }
 
     /// Writes the prepared checkpoints of committed epochs, oldest first, and drops the

@@ -8,7 +8,7 @@ use super::PartitionCore;
 use crate::io::source::SourceSpec;
 use crate::key::{kafka_partition_of, partition_of};
 use crate::operator::KeyedOperator;
-use crate::state::{Bucket, PartitionStore, StateStore};
+use crate::state::{PartitionStore, StateStore, StoppedPartition};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -30,9 +30,7 @@ pub fn export_keyed<Op: KeyedOperator>(
 ) -> Result<u64> {
     let mut written = 0;
     for p in 0..partitions {
-        let entries = store
-            .partition(p)?
-            .entries::<u32, Bucket<Op::Key, Op::State>>()?;
+        let entries = StoppedPartition::open(store, p)?.buckets::<Op::Key, Op::State>()?;
         let mut keys: Vec<_> = entries.into_iter().flat_map(|(_, b, _)| b).collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, entry) in keys {

@@ -447,14 +447,13 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.note_stored(sizes);
     }
 
-    /// With a memory limit: appends the state in memory changed since it was to the bucket
-    /// log, and returns the log's index for the checkpoint of `epoch`.
-    pub fn checkpoint_log(&mut self, epoch: Epoch) -> crate::Result<Option<LogIndex>> {
+    /// With a bucket log: appends the state in memory changed since it was to the log, and
+    /// returns the log's index for the checkpoint of `epoch` with the bytes appended.
+    pub fn checkpoint_log(&mut self, epoch: Epoch) -> crate::Result<Option<(LogIndex, u64)>> {
         self.state.checkpoint_log(epoch)
     }
 
-    /// With a memory limit: makes the bucket log durable, before a checkpoint naming it is
-    /// written.
+    /// With a bucket log: makes it durable, before a checkpoint naming it is written.
     pub fn sync_log(&mut self) -> crate::Result<()> {
         self.state.sync_log()
     }
@@ -464,7 +463,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.written(epoch)
     }
 
-    /// Whether the state is kept in a bucket log under a memory limit.
+    /// Whether the state's checkpoints go to a bucket log instead of sled.
     pub fn is_logged(&self) -> bool {
         self.state.is_logged()
     }
@@ -485,6 +484,15 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     pub fn limit_memory(&mut self, budget: u64, dir: std::path::PathBuf, partition: u32) {
         self.fresh_bits = crate::state::SPILL_BUCKET_BITS;
         self.state.limit_memory(budget, dir, partition);
+    }
+
+    /// Keeps every key in memory and writes the checkpoints' changed buckets to a bucket log
+    /// in the state directory `dir` instead of sled (a job without a Kafka changelog, whose
+    /// changelog would carry the buckets from sled): sled rewrites a value several times over
+    /// as its pages fill and split, and with a million keys every bucket changes between two
+    /// checkpoints.
+    pub fn log_buckets(&mut self, dir: std::path::PathBuf, partition: u32) {
+        self.state.limit_memory(u64::MAX, dir, partition);
     }
 
     /// How many entries (buckets holding keys) a checkpoint of the current state stores.
@@ -532,8 +540,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         damaged.map_or(Ok(()), Err)
     }
 
-    /// Replaces everything with the checkpoint `meta` of a state kept under a memory limit,
-    /// its buckets in the log `index` describes.
+    /// Replaces everything with the checkpoint `meta` of a state kept in a bucket log, its
+    /// buckets in the log `index` describes.
     pub fn restore_logged(
         &mut self,
         meta: &PartitionCheckpoint,
@@ -543,6 +551,27 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.state.restore_logged(self.bits_of(meta), index, ttl)?;
         self.reset_to(meta);
         Ok(())
+    }
+
+    /// Replaces everything with the checkpoint `meta` of a state stored in sled (`store`),
+    /// and moves it to the bucket log: the next checkpoint appends every bucket there and
+    /// removes them from sled.
+    pub fn restore_moving(
+        &mut self,
+        meta: &PartitionCheckpoint,
+        store: &crate::state::PartitionStore,
+    ) -> crate::Result<()> {
+        self.restore_logged(meta, None)?;
+        let mut damaged = None;
+        let buckets =
+            (store.stored_entries()).map_while(|entry| entry.map_err(|e| damaged = Some(e)).ok());
+        self.state.take_moved(buckets);
+        damaged.map_or(Ok(()), Err)
+    }
+
+    /// Whether a memory limit may evict state (`--state-memory`).
+    pub fn is_limited(&self) -> bool {
+        self.state.is_limited()
     }
 
     /// The bucket count (a power of two) of the partition checkpointed as `meta`.

@@ -4,7 +4,8 @@
 //! stages, a join's buffered rows and a shared model are not looked at.
 
 use super::keyed::{bucket_of, Bucket, Entry, BUCKET_BITS};
-use super::store::{PartitionStore, StateStore};
+use super::stopped::StoppedPartition;
+use super::store::StateStore;
 use crate::checkpoint::Epoch;
 use crate::operator::TimeDomain;
 use crate::time::{format_rfc3339, Millis};
@@ -80,17 +81,17 @@ where
 {
     (0..partitions)
         .map(|p| {
-            let tree = store.partition(p)?;
+            let stopped = StoppedPartition::open(store, p)?;
             let mut summary = PartitionSummary {
                 partition: p,
-                checkpoint_epoch: tree.checkpoint()?.epoch,
+                checkpoint_epoch: stopped.tree().checkpoint()?.epoch,
                 keys: 0,
                 bytes: 0,
                 timers: 0,
                 oldest_timer: None,
                 newest_timer: None,
             };
-            for (_, bucket, bytes) in tree.entries::<u32, Bucket<K, S>>()? {
+            for (_, bucket, bytes) in stopped.buckets::<K, S>()? {
                 summary.bytes += bytes;
                 summary.keys += bucket.len() as u64;
                 for (_, time) in bucket.values().flat_map(|e| &e.timers) {
@@ -130,9 +131,9 @@ pub fn parse_key<K: DeserializeOwned + Serialize>(text: &str) -> Result<(K, serd
     ))
 }
 
-/// Where a key was found: its partition's tree, its bucket's number and the bucket.
+/// Where a key was found: its partition, its bucket's number and the bucket.
 struct Located<K, S> {
-    tree: PartitionStore,
+    stopped: StoppedPartition,
     bucket: u32,
     entries: Bucket<K, S>,
 }
@@ -145,16 +146,16 @@ where
     S: DeserializeOwned,
 {
     for p in 0..partitions {
-        let tree = store.partition(p)?;
-        let bits = match tree.checkpoint()?.bucket_bits {
+        let stopped = StoppedPartition::open(store, p)?;
+        let bits = match stopped.tree().checkpoint()?.bucket_bits {
             0 => BUCKET_BITS,
             bits => bits,
         };
         let bucket = bucket_of(key, bits) as u32;
-        if let Some(entries) = tree.value::<u32, Bucket<K, S>>(&bucket)? {
+        if let Some(entries) = stopped.bucket::<K, S>(bucket)? {
             if entries.contains_key(key) {
                 return Ok(Some(Located {
-                    tree,
+                    stopped,
                     bucket,
                     entries,
                 }));
@@ -172,13 +173,15 @@ where
 {
     let (typed, key) = parse_key::<K>(key)?;
     let Some(Located {
-        tree, mut entries, ..
+        stopped,
+        mut entries,
+        ..
     }) = locate::<K, S>(store, partitions, &typed)?
     else {
         return Ok(None);
     };
     let entry = entries.remove(&typed).expect("located");
-    key_report(key, tree.partition_id(), &entry).map(Some)
+    key_report(key, stopped.tree().partition_id(), &entry).map(Some)
 }
 
 /// The report of `key` (as JSON), whose `entry` lives in `partition`.
@@ -212,7 +215,7 @@ where
 {
     let (typed, key) = parse_key::<K>(key)?;
     let Some(Located {
-        tree,
+        mut stopped,
         bucket,
         mut entries,
     }) = locate::<K, S>(store, partitions, &typed)?
@@ -220,12 +223,12 @@ where
         return Ok(None);
     };
     entries.remove(&typed);
-    let checkpoint = tree.checkpoint()?;
+    let checkpoint = stopped.tree().checkpoint()?;
     let change = (!entries.is_empty()).then_some(entries);
-    tree.write_checkpoint([(bucket, change)], &checkpoint)?;
+    stopped.rewrite(bucket, change, &checkpoint)?;
     let erasure = Erasure {
         key: key.to_string(),
-        partition: tree.partition_id(),
+        partition: stopped.tree().partition_id(),
         epoch: checkpoint.epoch,
         at: format_rfc3339(crate::time::now_ms()),
     };

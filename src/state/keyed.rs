@@ -261,12 +261,28 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Keeps at most about `budget` bytes of state in memory, the buckets in a log in `dir`
-    /// (see the `residency` module); [`restore_logged`](Self::restore_logged) opens it.
+    /// (see the `residency` module); [`restore_logged`](Self::restore_logged) opens it. With
+    /// `u64::MAX`, every bucket stays in memory and only the checkpoints go to the log.
     pub fn limit_memory(&mut self, budget: u64, dir: std::path::PathBuf, partition: u32)
     where
         S: Serialize + DeserializeOwned,
     {
         self.memory = Some(Memory::new(budget, dir, partition));
+    }
+
+    /// Whether a memory limit may evict buckets (a log without a limit never does).
+    pub fn is_limited(&self) -> bool {
+        self.memory.as_ref().is_some_and(Memory::limited)
+    }
+
+    /// Fills an empty state kept in a bucket log without a limit with `buckets` (number,
+    /// entries, stored size) from sled, each marked for the log's next checkpoint.
+    pub fn take_moved(&mut self, buckets: impl IntoIterator<Item = (u32, Bucket<K, S>, u64)>) {
+        debug_assert!(self.is_empty() && self.is_logged() && !self.is_limited());
+        self.fill(buckets);
+        for slot in &mut self.slots {
+            slot.modified = true;
+        }
     }
 
     /// The number of buckets, as a power of two.
@@ -382,7 +398,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// skipped when due, and once the stale places outnumber the live ones (and a few
     /// thousand) the index is swept, so that it holds at most about twice the live places.
     fn drop_expiry_place(&mut self, filed: Millis, key: &K) {
-        if self.memory.is_some() {
+        if self.is_limited() {
             self.expiry.remove(filed, key);
             return;
         }
@@ -436,7 +452,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         let b = self.bucket(key);
         self.resident(b);
         self.mark_dirty(b);
-        if self.memory.is_some() && !self.buckets[b].contains_key(key) {
+        if self.is_limited() && !self.buckets[b].contains_key(key) {
             // Under a limit a new key may evict other buckets, which needs the whole state.
             self.insert_new(b, key, expires);
             self.make_room(b);
@@ -548,7 +564,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         }
     }
 
-    /// Whether the state is kept in a bucket log under a memory limit.
+    /// Whether the state's checkpoints go to a bucket log (under a memory limit, or without a
+    /// Kafka changelog) instead of sled.
     pub fn is_logged(&self) -> bool {
         self.memory.is_some()
     }
@@ -563,6 +580,13 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     ) {
         *self = KeyedState::with_bits(bits);
         self.ttl = ttl;
+        self.fill(buckets);
+    }
+
+    /// Puts `buckets` (number, entries, stored size) in place in an empty state, and builds
+    /// the timer index, and the expiry index under the state's TTL.
+    pub(super) fn fill(&mut self, buckets: impl IntoIterator<Item = (u32, Bucket<K, S>, u64)>) {
+        let ttl = self.ttl;
         // The indexes are built in bulk from sorted runs at the end: inserting key by key took
         // about as long as reading the state, with a hundred thousand keys or more.
         let mut timers: [Vec<(Millis, u64, K)>; 3] = Default::default();
@@ -863,7 +887,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = limited(dir.path(), None);
         fill(&mut s, 0..2_000, 0);
-        let index = s.checkpoint_log(1).unwrap();
+        let index = s.checkpoint_log(1).unwrap().map(|(index, _)| index);
         s.sync_log().unwrap();
         s.written(1).unwrap();
         // Changes after the checkpoint, evicted to the log: a restart must not see them.
@@ -876,5 +900,46 @@ mod tests {
             run_out(&mut restored),
             run_out(&mut filled(SPILL_BUCKET_BITS))
         );
+    }
+
+    /// An empty state of `1 << BUCKET_BITS` buckets whose checkpoints go to a log in `dir`,
+    /// without a memory limit, as of the checkpoint `index` (`None`: a new one).
+    fn logged(
+        dir: &std::path::Path,
+        index: Option<super::super::LogIndex>,
+    ) -> KeyedState<u64, u32> {
+        let mut s = KeyedState::with_bits(BUCKET_BITS);
+        s.limit_memory(u64::MAX, dir.to_path_buf(), 0);
+        s.restore_logged(BUCKET_BITS, index, Some(1_000)).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_state_moved_from_sled_to_a_log_without_a_limit_keeps_every_key_in_memory_and_comes_back_the_same(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sled_state = filled(BUCKET_BITS);
+        let stored: Vec<(u32, Bucket<u64, u32>, u64)> = (sled_state.drain_changes().into_iter())
+            .map(|(b, bucket)| (b, bucket.cloned().unwrap_or_default(), 0))
+            .collect();
+        let mut moved = logged(dir.path(), None);
+        moved.take_moved(stored);
+        assert_eq!((moved.resident_keys(), moved.timer_count()), (2_000, 4_000));
+        assert!(!moved.is_limited() && moved.residency().is_none());
+        let (index, appended) =
+            (moved.checkpoint_log(1).unwrap()).expect("a logged state checkpoints to its log");
+        moved.sync_log().unwrap();
+        moved.written(1).unwrap();
+        assert_eq!(appended, moved.stored_bytes());
+        let live = index.places.iter().flatten().count();
+        assert_eq!(
+            live,
+            moved.stored_buckets(),
+            "every bucket holding keys is in the log"
+        );
+        let mut restored = logged(dir.path(), Some(index));
+        assert_eq!(restored.resident_keys(), 2_000);
+        assert_eq!(run_out(&mut restored), run_out(&mut filled(BUCKET_BITS)));
+        assert_eq!(run_out(&mut moved), run_out(&mut sled_state));
     }
 }

@@ -18,6 +18,7 @@ mod residency;
 mod schedule;
 mod sealed;
 mod slice_log;
+mod stopped;
 mod store;
 mod time_slots;
 
@@ -33,4 +34,5 @@ pub use model::StoredModel;
 pub use prefetch::prefetch;
 pub use residency::Residency;
 pub use slice_log::{LogIndex, SliceLog};
+pub use stopped::StoppedPartition;
 pub use store::{PartitionStore, PreparedCheckpoint, StateStore};

@@ -1,8 +1,11 @@
-//! State larger than memory (`--state-memory`): which buckets of a partition stay in memory,
-//! how one is evicted and read back, and what an evicted bucket leaves behind.
+//! A partition's buckets in a bucket log, and state larger than memory (`--state-memory`):
+//! which buckets of a partition stay in memory, how one is evicted and read back, and what an
+//! evicted bucket leaves behind.
 //!
-//! Such a partition keeps its buckets in a [`SliceLog`] instead of sled, and many more of
-//! them ([`SPILL_BUCKETS`](super::SPILL_BUCKETS)), so that one is read back cheaply. When the
+//! A job without a Kafka changelog checkpoints its buckets to a [`SliceLog`] instead of sled,
+//! every bucket in memory (a [`Memory`] of no limit): sled rewrote each changed bucket several
+//! times over. Under a limit a partition has many more buckets
+//! ([`SPILL_BUCKETS`](super::SPILL_BUCKETS)), so that one is read back cheaply. When the
 //! buckets in memory take more than the budget, buckets go: one changed since it was last
 //! appended is appended first. Which goes is decided by a clock (second chance): a sweeping
 //! hand skips, once, buckets read since it last passed. A checkpoint appends the buckets in
@@ -35,7 +38,8 @@ use std::path::PathBuf;
 /// 160 MB (`bench/state-memory.sh`, 2026-12-05).
 const HEAP_PER_STORED_BYTE: u64 = 4;
 
-/// The memory limit of one partition's state, its bucket log and the eviction clock.
+/// The bucket log of one partition's state, its memory limit (`u64::MAX`: none) and the
+/// eviction clock.
 pub struct Memory<K, S> {
     /// Bytes of state to keep in memory at most (estimated).
     pub(super) budget: u64,
@@ -68,7 +72,8 @@ pub struct Residency {
 }
 
 impl<K: Key, S: Serialize + DeserializeOwned> Memory<K, S> {
-    /// A limit of `budget` bytes for `partition`, whose buckets go to a log in `dir`.
+    /// A limit of `budget` bytes for `partition`, whose buckets go to a log in `dir`
+    /// (`u64::MAX`: no limit, the log only takes the checkpoints).
     pub fn new(budget: u64, dir: PathBuf, partition: u32) -> Self {
         Memory {
             budget,
@@ -84,6 +89,11 @@ impl<K: Key, S: Serialize + DeserializeOwned> Memory<K, S> {
 }
 
 impl<K, S> Memory<K, S> {
+    /// Whether buckets may be evicted.
+    pub(super) fn limited(&self) -> bool {
+        self.budget < u64::MAX
+    }
+
     /// Bytes of the buckets' newest versions in the log.
     pub(super) fn live_bytes(&self) -> u64 {
         self.log.as_ref().map_or(0, SliceLog::live_bytes)
@@ -196,27 +206,30 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         }
     }
 
-    /// Appends bucket `b` (in memory) to the log if it changed since it was.
+    /// Appends bucket `b` (in memory) to the log if it changed since it was; returns the bytes
+    /// appended.
     ///
     /// # Panics
     ///
     /// When the log cannot be written: the partition fails and restarts from its checkpoint.
-    fn append(&mut self, b: usize) {
-        if std::mem::take(&mut self.slots[b].modified) {
-            let memory = self.memory.as_mut().expect("only a limited state appends");
-            let bytes = if self.buckets[b].is_empty() {
-                Vec::new()
-            } else {
-                (memory.encode)(&self.buckets[b])
-            };
-            (memory.log().append(b, &bytes))
-                .unwrap_or_else(|e| panic!("cannot write evicted state bucket {b}: {e}"));
+    fn append(&mut self, b: usize) -> u64 {
+        if !std::mem::take(&mut self.slots[b].modified) {
+            return 0;
         }
+        let memory = self.memory.as_mut().expect("only a logged state appends");
+        let bytes = if self.buckets[b].is_empty() {
+            Vec::new()
+        } else {
+            (memory.encode)(&self.buckets[b])
+        };
+        (memory.log().append(b, &bytes))
+            .unwrap_or_else(|e| panic!("cannot append state bucket {b} to its log: {e}"));
+        bytes.len() as u64
     }
 
     /// What eviction did so far, under a memory limit.
     pub fn residency(&self) -> Option<Residency> {
-        let memory = self.memory.as_ref()?;
+        let memory = self.memory.as_ref().filter(|m| m.limited())?;
         Some(Residency {
             evicted_keys: self.evicted_keys as u64,
             ..memory.counts
@@ -339,7 +352,16 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             1 << bits,
         )?);
         memory.hand = 0;
+        let limited = memory.limited();
         self.memory = Some(memory);
+        if !limited {
+            // Everything stays in memory: the indexes are built in bulk, as from sled.
+            let buckets = (0..self.buckets.len())
+                .map(|b| Ok((b as u32, self.read(b)?, 0)))
+                .collect::<Result<Vec<_>>>()?;
+            self.fill(buckets);
+            return Ok(());
+        }
         for b in 0..self.buckets.len() {
             let mut bucket = self.read(b)?;
             self.keys += bucket.len();
@@ -356,17 +378,18 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Appends the buckets in memory changed since they were, and returns the log's index for
-    /// the checkpoint of `epoch` (`None` without a memory limit).
-    pub fn checkpoint_log(&mut self, epoch: Epoch) -> Result<Option<LogIndex>> {
+    /// the checkpoint of `epoch` with the bytes appended (`None` without a log).
+    pub fn checkpoint_log(&mut self, epoch: Epoch) -> Result<Option<(LogIndex, u64)>> {
         if self.memory.is_none() {
             return Ok(None);
         }
+        let mut appended = 0;
         for b in 0..self.buckets.len() {
             self.slots[b].dirty = false;
-            self.append(b);
+            appended += self.append(b);
         }
         let memory = self.memory.as_mut().expect("checked above");
-        Ok(Some(memory.log().checkpoint(epoch)?))
+        Ok(Some((memory.log().checkpoint(epoch)?, appended)))
     }
 
     /// Makes what the log holds durable, before the checkpoint naming it is written.

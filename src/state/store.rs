@@ -744,8 +744,9 @@ impl PartitionStore {
         let mut digest = sums.digest;
         let mut seals = Vec::with_capacity(prepared.entries.len());
         let prefix = self.state_prefix();
-        if self.stage != 0 && prepared.index.is_some() {
-            // A later stage's first checkpoint in its log: sled keeps none of its state.
+        if prepared.index.is_some() {
+            // A stage's checkpoint in its log: sled keeps none of its state (a stage moved
+            // there from sled leaves it at its first).
             for key in sums.seals.keys() {
                 seals.push((key.clone(), None));
                 batch.remove([prefix.as_slice(), key].concat());
@@ -893,8 +894,8 @@ pub struct PreparedCheckpoint {
     pub meta: PartitionCheckpoint,
     /// Bytes of changed values it writes.
     pub bytes: u64,
-    /// With a memory limit, the bucket log's index the checkpoint stores (its buckets are in
-    /// the log, not in `entries`).
+    /// With a bucket log, the log's index the checkpoint stores (its buckets are in the log,
+    /// not in `entries`).
     pub index: Option<LogIndex>,
 }
 
