@@ -569,22 +569,23 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             }
             return self.core.restore_stored(meta, &self.store);
         }
-        let unlimited_log = meta.bucket_bits != crate::state::SPILL_BUCKET_BITS;
-        match index {
-            Some(_) if self.core.is_limited() && unlimited_log => Err(Error::config(
+        let written_without_limit = || {
+            Error::config(
                 "--state",
                 self.store.path().display(),
                 "its state was written without --state-memory: run without it, or start the job in a new --state directory",
-            )),
+            )
+        };
+        let limited = self.core.is_limited();
+        match index {
+            Some(_) if limited && meta.bucket_bits != crate::state::SPILL_BUCKET_BITS => {
+                Err(written_without_limit())
+            }
             Some(index) => self.core.restore_logged(meta, Some(index)),
             // A new job's state, or one seeded from --model, is in sled too.
-            None if !self.core.is_limited() => self.core.restore_moving(meta, &self.store),
+            None if !limited => self.core.restore_moving(meta, &self.store),
             None if meta.epoch == 0 => self.core.restore_logged(meta, None),
-            None => Err(Error::config(
-                "--state",
-                self.store.path().display(),
-                "its state was written without --state-memory: run without it, or start the job in a new --state directory",
-            )),
+            None => Err(written_without_limit()),
         }
     }
 
