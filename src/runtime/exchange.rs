@@ -221,7 +221,8 @@ impl<In, Out> Chain<In, Out> {
         }
         let in_log = index.is_some();
         let dir = self.store.stage_log_dir();
-        let mut log = SliceLog::open(&dir, self.store.partition_id(), index, 0)?;
+        let mut log = SliceLog::open(&dir, self.store.partition_id(), index, 0)?
+            .durable(self.store.store().is_durable());
         if !in_log {
             for (bucket, sealed) in self.store.sealed_entries()? {
                 log.append(bucket as usize, &sealed)?;

@@ -151,10 +151,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         setup: PartitionSetup,
     ) -> Self {
         let mut core = core;
-        let dir = store.store().files_dir().to_path_buf();
+        let (dir, durable) = (
+            store.store().files_dir().to_path_buf(),
+            store.store().is_durable(),
+        );
         match setup.memory_budget {
             Some(budget) => core.limit_memory(budget, dir, partition),
-            None if setup.changelog.is_none() => core.log_buckets(dir, partition),
+            None if setup.changelog.is_none() => core.log_buckets(dir, partition, durable),
             None => {}
         }
         let (output, chain) = match output {

@@ -490,9 +490,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// in the state directory `dir` instead of sled (a job without a Kafka changelog, whose
     /// changelog would carry the buckets from sled): sled rewrites a value several times over
     /// as its pages fill and split, and with a million keys every bucket changes between two
-    /// checkpoints.
-    pub fn log_buckets(&mut self, dir: std::path::PathBuf, partition: u32) {
-        self.state.limit_memory(u64::MAX, dir, partition);
+    /// checkpoints. The log is synced to disk when `durable` (not for a temporary state).
+    pub fn log_buckets(&mut self, dir: std::path::PathBuf, partition: u32, durable: bool) {
+        self.state.keep_log(dir, partition, durable);
     }
 
     /// How many entries (buckets holding keys) a checkpoint of the current state stores.

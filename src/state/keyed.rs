@@ -270,6 +270,17 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.memory = Some(Memory::new(budget, dir, partition));
     }
 
+    /// Keeps every bucket in memory and the checkpoints' changed buckets in a log in `dir`
+    /// (synced to disk when `durable`); [`restore_logged`](Self::restore_logged) opens it.
+    pub fn keep_log(&mut self, dir: std::path::PathBuf, partition: u32, durable: bool)
+    where
+        S: Serialize + DeserializeOwned,
+    {
+        let mut memory = Memory::new(u64::MAX, dir, partition);
+        memory.durable = durable;
+        self.memory = Some(memory);
+    }
+
     /// Whether a memory limit may evict buckets (a log without a limit never does).
     pub fn is_limited(&self) -> bool {
         self.memory.as_ref().is_some_and(Memory::limited)

@@ -56,6 +56,8 @@ pub struct Memory<K, S> {
     decode: fn(&[u8]) -> bincode::Result<Bucket<K, S>>,
     /// What eviction did so far (kept across restores, so the counts only grow).
     counts: Residency,
+    /// Whether the log is synced to disk (not for a temporary state).
+    pub(super) durable: bool,
 }
 
 /// What eviction did in one partition under a memory limit, for its metrics.
@@ -84,6 +86,7 @@ impl<K: Key, S: Serialize + DeserializeOwned> Memory<K, S> {
             encode: |bucket| bincode::serialize(bucket).expect("bincode encodes in-memory values"),
             decode: |bytes| bincode::deserialize(bytes),
             counts: Residency::default(),
+            durable: true,
         }
     }
 }
@@ -345,12 +348,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         let mut memory = self.memory.take().expect("a limited state");
         *self = KeyedState::with_bits(bits);
         self.ttl = ttl;
-        memory.log = Some(SliceLog::open(
-            &memory.dir,
-            memory.partition,
-            index,
-            1 << bits,
-        )?);
+        let log = SliceLog::open(&memory.dir, memory.partition, index, 1 << bits)?;
+        memory.log = Some(log.durable(memory.durable));
         memory.hand = 0;
         let limited = memory.limited();
         self.memory = Some(memory);

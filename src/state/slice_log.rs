@@ -68,6 +68,9 @@ pub struct SliceLog {
     live: u64,
     places: Vec<Option<Place>>,
     retiring: Option<Retiring>,
+    /// Whether [`SliceLog::sync`] reaches the disk (not for a temporary state, which is never
+    /// fsynced).
+    durable: bool,
 }
 
 fn crc(bucket: usize, bytes: &[u8]) -> u32 {
@@ -105,6 +108,7 @@ impl SliceLog {
                 .sum(),
             places: index.places,
             retiring: None,
+            durable: true,
         };
         log.len = log
             .file
@@ -226,8 +230,17 @@ impl SliceLog {
         Ok(())
     }
 
+    /// The same log, whose [`sync`](Self::sync) does nothing unless `durable` (a temporary
+    /// state's log is deleted at exit).
+    pub fn durable(self, durable: bool) -> Self {
+        SliceLog { durable, ..self }
+    }
+
     /// Makes everything appended so far durable (before the checkpoint naming it is written).
     pub fn sync(&self) -> Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .map_err(|e| self.io_error("cannot sync", e))
