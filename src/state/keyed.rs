@@ -261,8 +261,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Keeps at most about `budget` bytes of state in memory, the buckets in a log in `dir`
-    /// (see the `residency` module); [`restore_logged`](Self::restore_logged) opens it. With
-    /// `u64::MAX`, every bucket stays in memory and only the checkpoints go to the log.
+    /// (see the `residency` module); [`restore_logged`](Self::restore_logged) opens it.
     pub fn limit_memory(&mut self, budget: u64, dir: std::path::PathBuf, partition: u32)
     where
         S: Serialize + DeserializeOwned,
@@ -920,7 +919,7 @@ mod tests {
         index: Option<super::super::LogIndex>,
     ) -> KeyedState<u64, u32> {
         let mut s = KeyedState::with_bits(BUCKET_BITS);
-        s.limit_memory(u64::MAX, dir.to_path_buf(), 0);
+        s.keep_log(dir.to_path_buf(), 0, true);
         s.restore_logged(BUCKET_BITS, index, Some(1_000)).unwrap();
         s
     }
