@@ -346,12 +346,19 @@ pub enum Error {
     },
 }
 
+/// Whether sled could not open its database because another open one holds the directory's
+/// lock: another process, or one this process closed whose files sled has not let go yet.
+pub(crate) fn is_locked(source: &sled::Error) -> bool {
+    matches!(source, sled::Error::Io(e)
+        if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("acquire lock"))
+}
+
 /// Advice for a state store failure: a lock held by another process, a full disk, a read-only
 /// file system or damaged data each want something else.
 fn state_hint(source: &sled::Error) -> &'static str {
     use std::io::ErrorKind;
     match source {
-        sled::Error::Io(e) if e.kind() == ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+        e if is_locked(e) => {
             " (is another spate using this --state directory? stop it, or use another directory)"
         }
         sled::Error::Io(e) if e.kind() == ErrorKind::StorageFull => {

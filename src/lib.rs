@@ -43,6 +43,7 @@ pub mod learning;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
+pub(crate) mod retry;
 pub mod runtime;
 pub mod stage;
 pub mod state;

@@ -2,9 +2,10 @@
 
 use super::source::ReadPlan;
 use crate::checkpoint::{Epoch, EpochRecord, SourcePosition};
-use crate::io::kafka::{given_up, pauses, Changelog, ChangelogCheckpoint};
+use crate::io::kafka::{Changelog, ChangelogCheckpoint};
 use crate::io::sink::{EpochSink, EpochStats, Staged};
 use crate::metrics::Metrics;
+use crate::retry::{given_up, pauses};
 use crate::state::StateStore;
 use crate::time::{Millis, BEFORE_TIME};
 use crate::{Error, Result};

@@ -26,12 +26,14 @@
 use super::sealed::{seal, seal_of, unseal, verify, Digest, SEAL};
 use super::slice_log::{LogIndex, SliceLog};
 use crate::checkpoint::{Epoch, EpochRecord, JobInfo, PartitionCheckpoint};
+use crate::retry::{given_up, pauses};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const META_KEY: &[u8] = &[0x00];
 const STATE_PREFIX: u8 = 0x01;
@@ -109,6 +111,24 @@ fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Opens sled's database, waiting up to a second for its lock: sled lets go of a database's
+/// files in its own threads after the last handle is dropped (sled issue #1234), so a job
+/// resumed in the same process right after another one stopped can find the lock still held.
+/// Another process holding it holds it for longer, and gets [`Error::State`]'s advice.
+fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let attempt = || {
+        config
+            .open()
+            .map_err(|e| match crate::error::is_locked(&e) {
+                true => backoff::Error::transient(e),
+                false => backoff::Error::permanent(e),
+            })
+    };
+    let total = Some(Duration::from_secs(1));
+    let policy = pauses(Duration::from_millis(10), Duration::from_millis(200), total);
+    backoff::retry(policy, attempt).map_err(given_up)
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`; `None` gives a temporary store removed at exit.
     pub fn open(dir: Option<&Path>) -> Result<Self> {
@@ -128,7 +148,7 @@ impl StateStore {
         let err = |source| Error::state(path.clone(), source);
         // sled panics on some damage (`tried to serialize Uninitialized`) instead of failing.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let db = config.open()?;
+            let db = open_waiting_for_lock(&config)?;
             let meta = db.open_tree("meta")?;
             let epochs = db.open_tree("epochs")?;
             Ok::<_, sled::Error>((db, meta, epochs))
@@ -917,18 +937,26 @@ mod tests {
     use super::*;
     use crate::checkpoint::SourcePosition;
 
-    /// Opens the store in `dir` again after a handle to it was dropped: sled's background
-    /// flusher holds the directory's lock a moment longer, so a reopen at once can find it
-    /// taken (about one run in eight here).
+    /// Opens the store in `dir` again after a handle to it was dropped.
     fn reopen(dir: &Path) -> StateStore {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match StateStore::open(Some(dir)) {
-                Ok(store) => return store,
-                Err(e) if std::time::Instant::now() >= deadline => panic!("{e}"),
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
+        StateStore::open(Some(dir)).unwrap()
+    }
+
+    #[test]
+    fn an_open_waits_for_a_lock_let_go_of_soon_and_refuses_one_held_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = sled::Config::new().path(dir.path()).open().unwrap();
+        let err = StateStore::open(Some(dir.path())).err().expect("refused");
+        assert!(err.to_string().contains("another spate"), "{err}");
+        let letting_go = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(held);
+        });
+        let started = std::time::Instant::now();
+        let store = StateStore::open(Some(dir.path())).expect("opened once the lock is free");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        letting_go.join().unwrap();
+        drop(store);
     }
 
     /// The identity of a test job whose state has `state_format`.

@@ -19,6 +19,7 @@ pub use changelog::{
 pub use sink::{KafkaSink, RecordId};
 pub use source::KafkaReader;
 
+use crate::retry::{given_up, pauses};
 use crate::{Error, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -265,20 +266,6 @@ pub fn partition_count(config: &ClientConfig, topic: &KafkaTopic) -> Result<Opti
     topic_partitions(&consumer, &topic.brokers, &topic.topic)
 }
 
-/// Pauses between attempts: from `first`, doubling (with jitter) up to `longest`, for `total`
-/// in all (`None`: for as long as it takes).
-pub(crate) fn pauses(
-    first: Duration,
-    longest: Duration,
-    total: Option<Duration>,
-) -> backoff::ExponentialBackoff {
-    backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(first)
-        .with_max_interval(longest)
-        .with_max_elapsed_time(total)
-        .build()
-}
-
 /// While the brokers cannot be reached or cannot create a topic yet: from 200 ms, doubling to
 /// 10 s, for as long as it takes.
 fn until_reachable() -> backoff::ExponentialBackoff {
@@ -290,14 +277,6 @@ fn until_reachable() -> backoff::ExponentialBackoff {
 fn until_shown() -> backoff::ExponentialBackoff {
     let total = Some(Duration::from_secs(30));
     pauses(Duration::from_millis(100), Duration::from_secs(2), total)
-}
-
-/// The error a retried operation ended with: a permanent one, or the last transient one once
-/// the pauses ran out ([`until_reachable`]'s never do).
-pub(crate) fn given_up<E>(error: backoff::Error<E>) -> E {
-    match error {
-        backoff::Error::Permanent(e) | backoff::Error::Transient { err: e, .. } => e,
-    }
 }
 
 /// One topic's partition count (one metadata request per topic: asking for every topic of a
