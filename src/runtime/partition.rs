@@ -268,15 +268,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Adds what the first stage emitted since the last call to the epoch's results, when
     /// they are the pipeline's (a single-stage pipeline).
     fn write_results(&mut self) {
-        let (Some(output), route) = (&self.output, self.route.as_ref()) else {
-            return;
-        };
-        let results = &mut self.results;
-        for (key, o) in self.core.take_keyed_outputs() {
-            output(o, &mut |out| {
-                results.add(route, &|k| key.write_record_key(k), &out);
-            });
-        }
+        let output = self.output.as_ref();
+        write_results(
+            &mut self.core,
+            output,
+            self.route.as_ref(),
+            &mut self.results,
+        );
     }
 
     /// The first stage's late records of the epoch as JSON lines, how many, and its dead
@@ -649,6 +647,24 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     }
 }
 
+/// Adds what `core` emitted since the last call to `results`, through the pipeline's `output`
+/// (a single-stage pipeline; without one the outputs stay for the next stage).
+fn write_results<Op: KeyedOperator, Out: Serialize>(
+    core: &mut PartitionCore<Op>,
+    output: Option<&OutputFn<Op::Output, Out>>,
+    route: Option<&RouteFn<Out>>,
+    results: &mut ResultLines,
+) {
+    let Some(output) = output else {
+        return;
+    };
+    for (key, o) in core.take_keyed_outputs() {
+        output(o, &mut |out| {
+            results.add(route, &|k| key.write_record_key(k), &out);
+        });
+    }
+}
+
 /// The late records' and dead letters' streams, when there are any.
 fn late_and_dead(late_lines: Vec<u8>, dead_lines: Vec<u8>) -> Vec<StreamLines> {
     let mut streams = Vec::new();
@@ -789,13 +805,19 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         }
         self.erase(msg.epoch, &msg.erase);
         let (core, chain, topic) = (&mut self.core, &mut self.chain, self.exchange_topic);
+        let (output, route, results) =
+            (self.output.as_ref(), self.route.as_ref(), &mut self.results);
         if let Some(model) = &msg.model {
             core.install_model(model.clone());
         }
         let sealed = catch_unwind(AssertUnwindSafe(|| {
             // A first stage that had already sent its end of time has nothing more to send.
             let closed = core.watermark() == END_OF_TIME;
-            core.advance(msg.watermark, msg.processing_time);
+            // A single stage writes its results as its timers fire (a chain's first stage has
+            // no `output`: its results go on to the next stage).
+            let write =
+                &mut |core: &mut PartitionCore<Op>| write_results(core, output, route, results);
+            core.advance_draining(msg.watermark, msg.processing_time, write);
             let chain = chain.as_mut()?;
             let results: Vec<_> = core.take_outputs_under().collect();
             let quiet = closed && results.is_empty();

@@ -314,7 +314,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// end ([`advance`](Self::advance)), so that state waiting for the shared model's last
     /// versions is scored first.
     fn on_event_time(&mut self) {
-        self.fire(TimeDomain::EventTime, self.watermark);
+        self.fire(TimeDomain::EventTime, self.watermark, &mut |_| {});
         if self.watermark < END_OF_TIME {
             self.expire(TtlClock::EventTime, self.watermark);
         }
@@ -334,22 +334,36 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// `watermark` (the job's: it passes the partition's own only when the partition was idle,
     /// or at the end of the input), and fires every timer they reached, in time order.
     pub fn advance(&mut self, watermark: Millis, processing_time: Millis) {
+        self.advance_draining(watermark, processing_time, &mut |_| {});
+    }
+
+    /// [`advance`](Self::advance), handing the core to `drain` each time the timers fired so far
+    /// left 4,096 outputs or more, for it to take them
+    /// ([`take_keyed_outputs`](Self::take_keyed_outputs)) as they come. A watermark that
+    /// fires a million keys' windows then never holds a million outputs at once: growing their
+    /// buffer that far copied it again and again into memory the system had to hand out anew.
+    pub fn advance_draining(
+        &mut self,
+        watermark: Millis,
+        processing_time: Millis,
+        drain: &mut dyn FnMut(&mut Self),
+    ) {
         self.processing_time = self.processing_time.max(processing_time);
         for clock in &mut self.inputs {
             clock.watermark = clock.watermark.max(watermark);
         }
         self.emitting_under = self.watermark;
         self.watermark = self.watermark.max(watermark);
-        self.fire(TimeDomain::EventTime, self.watermark);
+        self.fire(TimeDomain::EventTime, self.watermark, drain);
         if let Some(history) = &self.model.history {
             // A timer at `t` waits for the model of `t`'s micro-batch, known once the batches
             // before it are learned: `batch_start(t) <= closed_until`. Before expiry, so that
             // the end of the input scores what waited before it forgets anything.
             let known = history.closed_until().saturating_add(history.batch - 1);
-            self.fire(TimeDomain::Model, known);
+            self.fire(TimeDomain::Model, known, drain);
         }
         self.expire(TtlClock::EventTime, self.watermark);
-        self.fire(TimeDomain::ProcessingTime, self.processing_time);
+        self.fire(TimeDomain::ProcessingTime, self.processing_time, drain);
         self.expire(TtlClock::ProcessingTime, self.processing_time);
     }
 
@@ -364,7 +378,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         std::mem::take(&mut self.model.learned)
     }
 
-    fn fire(&mut self, domain: TimeDomain, upto: Millis) {
+    fn fire(&mut self, domain: TimeDomain, upto: Millis, drain: &mut dyn FnMut(&mut Self)) {
         let operator = self.operator.clone();
         for fired in 0.. {
             if fired % WARM_AHEAD == 0 {
@@ -389,6 +403,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             self.key_outputs(&key);
             if cleared {
                 self.state.remove_if_idle(&key);
+            }
+            if self.outputs.len() >= ROOM_AT_MOST {
+                drain(self);
             }
         }
     }

@@ -3,9 +3,9 @@
 //! `size / slide` panes it covers, computed when it fires.
 //!
 //! Each key keeps one pending "fire" timer: the time the earliest window that still has to
-//! fire is due. Firing it emits that window, drops panes no later window (or late record) needs,
-//! and registers the next window that has data, so per-record work never touches the timer
-//! index in order. A window is due at its end plus the allowed lateness in append mode, at its
+//! fire is due. Firing it emits that window (and the key's later ones the watermark has passed
+//! too), drops panes no later window (or late record) needs, and registers the next window that
+//! has data, so per-record work never touches the timer index in order. A window is due at its end plus the allowed lateness in append mode, at its
 //! end in update mode; in update mode a fired window is kept until its end plus the allowed
 //! lateness (a cleanup timer), and a record that lands in it emits it again at once.
 
@@ -87,9 +87,10 @@ impl<E, K: Key, A: Aggregator<E>> PaneWindowOperator<E, K, A> {
             .min()
     }
 
-    /// Emits the window ending at `end`, if any pane of it has records. In update mode the
-    /// window's emission count goes up by one and it is kept for late records.
-    fn emit(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, end: Millis) {
+    /// Emits the window ending at `end`, if any pane of it has records, as of event time `now`.
+    /// In update mode the window's emission count goes up by one and it is kept for late
+    /// records.
+    fn emit(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, end: Millis, now: Millis) {
         let start = end - self.windows.size();
         let update = ctx.output_mode() == OutputMode::Update;
         let state = ctx.state();
@@ -128,9 +129,34 @@ impl<E, K: Key, A: Aggregator<E>> PaneWindowOperator<E, K, A> {
             // cleanup drops it). A cleanup time the watermark already passed fires in the
             // same round of timers.
             let cleanup = end.saturating_add(ctx.allowed_lateness());
-            if cleanup > ctx.time() {
+            if cleanup > now {
                 ctx.register_event_timer(cleanup);
             }
+        }
+    }
+
+    /// Emits the window due at `due` and every later one the watermark has passed too, then
+    /// registers the next one still to come; returns when the last emitted one was due.
+    ///
+    /// A key whose windows the watermark passed several at once (the end of the input, a
+    /// jump in event time) emits them in one visit rather than one timer each: with many keys
+    /// each visit is a cache miss, and between two of one key's timers every other key's come.
+    fn fire_due(&self, ctx: &mut Ctx<'_, K, A::Acc, A::Out>, mut due: Millis) -> Millis {
+        let mut end = match ctx.output_mode() {
+            OutputMode::Append => due.saturating_sub(ctx.allowed_lateness()),
+            OutputMode::Update => due,
+        };
+        loop {
+            self.emit(ctx, end, due);
+            let Some(next) = self.next_end(&ctx.state().panes, end) else {
+                return due;
+            };
+            let next_due = self.due(ctx, next);
+            if next_due > ctx.watermark() {
+                schedule_fire(ctx, next_due);
+                return due;
+            }
+            (end, due) = (next, next_due);
         }
     }
 
@@ -140,7 +166,7 @@ impl<E, K: Key, A: Aggregator<E>> PaneWindowOperator<E, K, A> {
         let (size, slide) = (self.windows.size(), self.windows.slide());
         let mut end = pane.saturating_add(slide);
         while end <= pane.saturating_add(size) && end <= ctx.watermark() {
-            self.emit(ctx, end);
+            self.emit(ctx, end, ctx.time());
             end = end.saturating_add(slide);
         }
     }
@@ -215,27 +241,89 @@ where
         let size = self.windows.size();
         let lateness = ctx.allowed_lateness();
         let t = timer.time;
+        let mut now = t;
         if ctx.state().next_fire == Some(t) {
             // A window is due (other times are cleanup timers, or fire timers superseded by
             // an earlier registration that already fired).
-            let end = match ctx.output_mode() {
-                OutputMode::Append => t.saturating_sub(lateness),
-                OutputMode::Update => t,
-            };
             ctx.state().next_fire = None;
-            self.emit(ctx, end);
-            if let Some(next) = self.next_end(&ctx.state().panes, end) {
-                let due = self.due(ctx, next);
-                schedule_fire(ctx, due);
-            }
+            now = self.fire_due(ctx, t);
         }
         // Panes and emitted windows no record can reach any more.
-        let cutoff = t.saturating_sub(lateness);
+        let cutoff = now.saturating_sub(lateness);
         let state = ctx.state();
         state.panes.retain(|(s, _)| s.saturating_add(size) > cutoff);
         state.emitted.retain(|(end, _)| *end > cutoff);
         if state.panes.is_empty() && state.emitted.is_empty() {
             ctx.clear_state();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::PartitionCore;
+    use crate::time::TimeRules;
+    use crate::window::Count;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Counts `(key, time)` records over 3-second windows sliding every second.
+    fn sliding_counts() -> PartitionCore<PaneWindowOperator<(u32, Millis), u32, Count>> {
+        let windows = Windows::sliding(Duration::from_secs(3), Duration::from_secs(1));
+        PartitionCore::new(
+            Arc::new(PaneWindowOperator::new(windows, Count)),
+            Arc::new(|r: &(u32, Millis)| r.0),
+            Arc::new(|r: &(u32, Millis)| r.1),
+            TimeRules::default(),
+        )
+    }
+
+    #[test]
+    fn a_key_emits_every_window_one_watermark_passed_in_one_visit_in_end_order() {
+        let mut core = sliding_counts();
+        core.process([(1, 100), (2, 200), (1, 300), (2, 900)]);
+        assert!(core.take_outputs().is_empty(), "no window ended yet");
+        core.advance(Millis::MAX, 0);
+        let fired: Vec<_> = (core.take_outputs().into_iter())
+            .map(|w| (w.key, w.end, w.value))
+            .collect();
+        let key_1 = [(1, 1_000, 2), (1, 2_000, 2), (1, 3_000, 2)];
+        let key_2 = [(2, 1_000, 2), (2, 2_000, 2), (2, 3_000, 2)];
+        // Each key's windows together: not every key's first window, then every key's second,
+        // as one timer per window would give.
+        let (first, second) = fired.split_at(3);
+        assert!(
+            (first, second) == (&key_1[..], &key_2[..])
+                || (first, second) == (&key_2[..], &key_1[..]),
+            "{fired:?}"
+        );
+        assert_eq!((core.key_count(), core.timer_count()), (0, 0));
+    }
+
+    #[test]
+    fn a_watermark_firing_many_windows_hands_them_out_in_pieces_the_same_as_at_once() {
+        let records: Vec<_> = (0..3_000).map(|k| (k, 500)).collect();
+        let mut whole = sliding_counts();
+        whole.process(records.clone());
+        whole.advance(Millis::MAX, 0);
+        let whole: Vec<_> = whole.take_keyed_outputs().collect();
+
+        let mut pieces = sliding_counts();
+        pieces.process(records);
+        let mut taken = Vec::new();
+        let mut sizes = Vec::new();
+        pieces.advance_draining(Millis::MAX, 0, &mut |core| {
+            let piece: Vec<_> = core.take_keyed_outputs().collect();
+            sizes.push(piece.len());
+            taken.extend(piece);
+        });
+        taken.extend(pieces.take_keyed_outputs());
+        assert_eq!(whole.len(), 9_000, "3 windows for each of 3,000 keys");
+        assert!(taken == whole, "the same outputs in the same order");
+        assert!(
+            sizes.len() >= 2 && sizes.iter().all(|&n| n <= 4_098),
+            "{sizes:?}"
+        );
     }
 }
