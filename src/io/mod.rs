@@ -3,6 +3,7 @@
 //! everything [Kafka](kafka) (its source and sink, the consumer group that spreads a topic's
 //! partitions over instances, the changelog that carries their state).
 
+pub(crate) mod chunked;
 pub mod dead_letter;
 pub mod kafka;
 pub mod sink;

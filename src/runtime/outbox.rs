@@ -33,7 +33,6 @@ use crate::checkpoint::Epoch;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bytes before a record's payload.
@@ -95,7 +94,7 @@ impl Outbox {
         record.extend_from_slice(payload);
         let crc = crc32fast::hash(&record[8..]);
         record[4..8].copy_from_slice(&crc.to_le_bytes());
-        (self.file.write_all(&record))
+        (crate::io::chunked::write_all(&self.file, &record))
             .map_err(|e| self.io_error("cannot append to the exchange outbox", e))?;
         let newest = self.newest.entry(self.generation).or_default();
         *newest = (*newest).max(epoch);

@@ -21,6 +21,7 @@
 //!   (the next generation) and the old one is deleted once that checkpoint is written.
 
 use crate::checkpoint::Epoch;
+use crate::io::chunked;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -155,7 +156,8 @@ impl SliceLog {
         if bytes.is_empty() {
             return Ok(());
         }
-        (self.file.write_all_at(bytes, self.len)).map_err(|e| self.io_error("cannot write", e))?;
+        (chunked::write_all_at(&self.file, bytes, self.len))
+            .map_err(|e| self.io_error("cannot write", e))?;
         self.places[bucket] = Some(Place {
             offset: self.len,
             len: bytes.len() as u32,
@@ -214,7 +216,8 @@ impl SliceLog {
                 continue;
             };
             let bytes = self.read(bucket)?;
-            (file.write_all_at(&bytes, len)).map_err(|e| Error::io("cannot write", &next, e))?;
+            (chunked::write_all_at(&file, &bytes, len))
+                .map_err(|e| Error::io("cannot write", &next, e))?;
             self.places[bucket] = Some(Place {
                 offset: len,
                 ..place

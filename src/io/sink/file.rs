@@ -12,7 +12,6 @@ use crate::checkpoint::Epoch;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -164,9 +163,9 @@ impl EpochSink for FileSink {
         };
         let staged = Self::staging_dir(&self.dir, stream).join(&name);
         let partial = staged.with_extension("partial");
-        let mut file =
+        let file =
             File::create(&partial).map_err(|e| Error::io("cannot stage output", &partial, e))?;
-        file.write_all(&bytes)
+        crate::io::chunked::write_all(&file, &bytes)
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::io("cannot stage output", &partial, e))?;
         fs::rename(&partial, &staged).map_err(|e| Error::io("cannot stage output", &staged, e))?;
