@@ -10,15 +10,14 @@
 //! back one at a time (see [`super::residency`]); a partition keeps the count it was first
 //! checkpointed with.
 
-use super::prefetch::prefetch;
 use super::residency::{Memory, Parked};
 use super::schedule::{Next, PlaceTree, Schedule};
 use crate::operator::TimeDomain;
 use crate::time::Millis;
 use crate::Key;
-use rustc_hash::FxBuildHasher;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// Hash buckets per partition, as a power of two: [`BUCKETS`] is `1 << BUCKET_BITS`.
 pub const BUCKET_BITS: u32 = 9;
@@ -53,10 +52,7 @@ const WARM_FROM_KEYS: usize = 10_000;
 /// a small index over and over).
 const STALE_EXPIRIES_SWEPT_FROM: usize = 4_096;
 
-/// The keys of one bucket with their entries, as stored in one sled value. hashbrown's map
-/// for its `entry_ref`: a record finds (or makes) its key's entry in one lookup, cloning the
-/// key only when it is new.
-pub type Bucket<K, S> = hashbrown::HashMap<K, Entry<S>, FxBuildHasher>;
+pub use super::bucket::Bucket;
 
 /// One key's pending timers: mostly one, kept inline, as large as a `Vec` and without the
 /// heap allocation a cache miss away (stored as a `Vec` would be).
@@ -196,9 +192,13 @@ fn warm<'k, K: Key + 'k, S>(
     keys: impl IntoIterator<Item = &'k K>,
     state_heap: impl Fn(&S),
 ) {
+    let keys: SmallVec<[&K; WARM_AHEAD]> = keys.into_iter().collect();
+    // First every entry is asked for, then read once it is (mostly) there: the misses overlap.
+    for key in &keys {
+        buckets[bucket_of(*key, bits)].prefetch(key);
+    }
     for key in keys {
         if let Some(entry) = buckets[bucket_of(key, bits)].get(key) {
-            prefetch(entry);
             state_heap(&entry.state);
         }
     }
@@ -328,10 +328,10 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.upsert(key, None)
     }
 
-    /// Looks `keys` up and changes nothing: [`prefetch`]es their entries and what
-    /// `state_heap` prefetches of their states' heap memory, so that the misses of a few keys
-    /// overlap instead of coming one after another (see [`WARM_AHEAD`]). Worth it only when
-    /// [`KeyedState::warms`].
+    /// Changes nothing: asks for `keys`' entries all at once ([`Bucket::prefetch`]), then
+    /// looks them up and lets `state_heap` prefetch what their states hold on the heap, so
+    /// that the misses of a few keys overlap instead of coming one after another (see
+    /// [`WARM_AHEAD`]). Worth it only when [`KeyedState::warms`].
     pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>, state_heap: impl Fn(&S))
     where
         K: 'k,
@@ -468,13 +468,9 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             self.make_room(b);
         }
         let (keys, expiry) = (&mut self.keys, &mut self.expiry);
-        let entry = match self.buckets[b].entry_ref(key) {
-            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(vacant) => {
-                *keys += 1;
-                vacant.insert(new_entry(key, expires, expiry))
-            }
-        };
+        let (entry, new) =
+            self.buckets[b].get_or_insert_with(key, || new_entry(key, expires, expiry));
+        *keys += usize::from(new);
         (entry, &mut self.timers)
     }
 
@@ -606,7 +602,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             self.keys += bucket.len();
             self.slots[b].stored = size;
             self.stored_bytes += size;
-            for (key, entry) in &mut bucket {
+            for (key, entry) in bucket.iter_mut() {
                 let order = super::schedule::order_of(key);
                 for &(domain, time) in &entry.timers {
                     timers[clock_of(domain)].push((time, order, key.clone()));

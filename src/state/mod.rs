@@ -8,6 +8,7 @@
 //! partition's state to its next owner lives with the rest of Kafka, in
 //! [`crate::io::kafka::changelog`].
 
+mod bucket;
 mod erase_requests;
 mod inspect;
 mod keyed;

@@ -3,8 +3,9 @@
 //! A partition whose keyed state is larger than the cache misses it on nearly every record:
 //! the key's entry, then whatever heap buffer the entry points to (a window's panes, a
 //! session list). Waiting for each miss in turn is most of the work. [`KeyedState::warm`]
-//! looks the next few records' keys up first and calls [`prefetch`] on what they will read, so
-//! that their misses overlap; by the time the records are processed, their memory is cached.
+//! first asks for the next few records' entries without waiting ([`Bucket::prefetch`]), then
+//! calls [`prefetch`] on what their states point to, so that their misses overlap; by the time
+//! the records are processed, their memory is cached.
 //!
 //! An operator whose state points to heap memory says what to prefetch of it in
 //! [`KeyedOperator::prefetch`]:
@@ -26,6 +27,7 @@
 //! this module does not know it does nothing.
 //!
 //! [`KeyedState::warm`]: super::KeyedState::warm
+//! [`Bucket::prefetch`]: super::Bucket::prefetch
 //! [`KeyedOperator::prefetch`]: crate::operator::KeyedOperator::prefetch
 
 /// The size of a cache line on the CPUs spate runs on.

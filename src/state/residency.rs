@@ -325,7 +325,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// Files the timers and expiry of `bucket`'s keys, coming into memory.
     fn file_places(&mut self, bucket: &mut Bucket<K, S>) {
-        for (key, entry) in bucket {
+        for (key, entry) in bucket.iter_mut() {
             for &(domain, time) in &entry.timers {
                 self.timers.insert(domain, time, key.clone());
             }

@@ -1,0 +1,258 @@
+//! [`Bucket`]: one hash bucket of a partition's keyed state, a hash table whose lookups can be
+//! started before they are needed.
+//!
+//! With a state larger than the cache, a lookup waits on memory twice: for the table's control
+//! bytes (small, mostly cached) and for the entry it compares the key with (a miss). Looking a
+//! few keys up ahead ([`KeyedState::warm`](super::KeyedState::warm)) only overlaps as many of
+//! those misses as the CPU keeps in flight. [`Bucket::prefetch`] reads only the control bytes
+//! and asks for the entry they point to without waiting for it, so a pass over the next keys
+//! puts all their misses in flight at once.
+//!
+//! It serializes as a map of key to entry, byte for byte as the `HashMap` it replaced.
+
+use super::keyed::Entry;
+use super::prefetch::prefetch;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+
+/// The keys of one hash bucket and their entries.
+pub struct Bucket<K, S> {
+    table: HashTable<(K, Entry<S>)>,
+}
+
+/// The hash a bucket files `key` under.
+#[inline]
+fn hash<K: Hash>(key: &K) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+impl<K, S> Default for Bucket<K, S> {
+    fn default() -> Self {
+        Bucket {
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<K, S> Bucket<K, S> {
+    /// Keys in the bucket.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the bucket holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The keys and their entries, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Entry<S>)> {
+        self.table.iter().map(|(k, e)| (k, e))
+    }
+
+    /// The keys and their entries, to change, in no order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut Entry<S>)> {
+        self.table.iter_mut().map(|(k, e)| (&*k, e))
+    }
+
+    /// The entries, in no order.
+    pub fn values(&self) -> impl Iterator<Item = &Entry<S>> {
+        self.table.iter().map(|(_, e)| e)
+    }
+}
+
+impl<K: Hash + Eq, S> Bucket<K, S> {
+    /// Asks the CPU for the entry `key` most likely has, reading only the table's control
+    /// bytes: nothing waits for the entry itself (see the module doc).
+    #[inline]
+    pub fn prefetch(&self, key: &K) {
+        if let Some(index) = self.table.iter_hash_buckets(hash(key)).next() {
+            // SAFETY: `iter_hash_buckets` yields indexes of full buckets only.
+            prefetch(unsafe { self.table.get_bucket_unchecked(index) });
+        }
+    }
+
+    /// The entry of `key`.
+    #[inline]
+    pub fn get(&self, key: &K) -> Option<&Entry<S>> {
+        let found = self.table.find(hash(key), |(k, _)| k == key);
+        found.map(|(_, entry)| entry)
+    }
+
+    /// The entry of `key`, to change.
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut Entry<S>> {
+        let found = self.table.find_mut(hash(key), |(k, _)| k == key);
+        found.map(|(_, entry)| entry)
+    }
+
+    /// Whether the bucket holds `key`.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes `key`, returning its entry.
+    pub fn remove(&mut self, key: &K) -> Option<Entry<S>> {
+        let found = self.table.find_entry(hash(key), |(k, _)| k == key).ok()?;
+        Some(found.remove().0 .1)
+    }
+
+    /// Files `entry` under `key`, returning the entry it replaces.
+    pub fn insert(&mut self, key: K, entry: Entry<S>) -> Option<Entry<S>> {
+        match self.get_mut(&key) {
+            Some(old) => Some(std::mem::replace(old, entry)),
+            None => {
+                self.table
+                    .insert_unique(hash(&key), (key, entry), |(k, _)| hash(k));
+                None
+            }
+        }
+    }
+
+    /// The entry of `key`, made by `new` when the bucket holds none; says whether it was.
+    #[inline]
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &K,
+        new: impl FnOnce() -> Entry<S>,
+    ) -> (&mut Entry<S>, bool)
+    where
+        K: Clone,
+    {
+        let h = hash(key);
+        match self.table.entry(h, |(k, _)| k == key, |(k, _)| hash(k)) {
+            hashbrown::hash_table::Entry::Occupied(found) => (&mut found.into_mut().1, false),
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                let inserted = vacant.insert((key.clone(), new()));
+                (&mut inserted.into_mut().1, true)
+            }
+        }
+    }
+}
+
+impl<K: Clone, S: Clone> Clone for Bucket<K, S> {
+    fn clone(&self) -> Self {
+        Bucket {
+            table: self.table.clone(),
+        }
+    }
+}
+
+impl<K: fmt::Debug, S: fmt::Debug> fmt::Debug for Bucket<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.table.iter().map(|(k, e)| (k, e)))
+            .finish()
+    }
+}
+
+impl<K, S> IntoIterator for Bucket<K, S> {
+    type Item = (K, Entry<S>);
+    type IntoIter = hashbrown::hash_table::IntoIter<(K, Entry<S>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.table.into_iter()
+    }
+}
+
+/// A key and its entry, borrowed from the table's pair.
+type Pair<'a, K, S> = (&'a K, &'a Entry<S>);
+
+impl<'a, K, S> IntoIterator for &'a Bucket<K, S> {
+    type Item = Pair<'a, K, S>;
+    type IntoIter = std::iter::Map<
+        hashbrown::hash_table::Iter<'a, (K, Entry<S>)>,
+        fn(&'a (K, Entry<S>)) -> Pair<'a, K, S>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.table.iter().map(|(k, e)| (k, e))
+    }
+}
+
+impl<K: Serialize, S: Serialize> Serialize for Bucket<K, S> {
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut map = serializer.serialize_map(Some(self.table.len()))?;
+        for (key, entry) in &self.table {
+            map.serialize_entry(key, entry)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de, K, S> Deserialize<'de> for Bucket<K, S>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    S: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(BucketVisitor(PhantomData))
+    }
+}
+
+/// Reads a [`Bucket`] from a map.
+struct BucketVisitor<K, S>(PhantomData<fn() -> (K, S)>);
+
+impl<'de, K, S> Visitor<'de> for BucketVisitor<K, S>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    S: Deserialize<'de>,
+{
+    type Value = Bucket<K, S>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of keys to their state")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut entries: M) -> Result<Self::Value, M::Error> {
+        let mut table = HashTable::with_capacity(entries.size_hint().unwrap_or(0).min(1 << 16));
+        while let Some((key, entry)) = entries.next_entry::<K, Entry<S>>()? {
+            table.insert_unique(hash(&key), (key, entry), |(k, _)| hash(k));
+        }
+        Ok(Bucket { table })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_is_stored_byte_for_byte_as_the_map_it_replaced() {
+        let mut bucket = Bucket::<u64, u32>::default();
+        let mut map = hashbrown::HashMap::<u64, Entry<u32>, FxBuildHasher>::default();
+        for key in 0..1_000u64 {
+            let entry = Entry {
+                state: key as u32 * 3,
+                touched: key as i64,
+                ..Entry::default()
+            };
+            assert!(bucket.insert(key, entry.clone()).is_none());
+            map.insert(key, entry);
+        }
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for (key, entry) in bucket.iter() {
+            ours.push((*key, bincode::serialize(entry).unwrap()));
+        }
+        for (key, entry) in &map {
+            theirs.push((*key, bincode::serialize(entry).unwrap()));
+        }
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
+        // A map written by the old type reads back, and the same again.
+        let read: Bucket<u64, u32> =
+            bincode::deserialize(&bincode::serialize(&map).unwrap()).unwrap();
+        assert_eq!(read.len(), 1_000);
+        assert_eq!(read.get(&7).map(|e| e.state), Some(21));
+        let again: hashbrown::HashMap<u64, Entry<u32>, FxBuildHasher> =
+            bincode::deserialize(&bincode::serialize(&read).unwrap()).unwrap();
+        assert_eq!(again.len(), 1_000);
+        assert_eq!(again[&999].touched, 999);
+    }
+}
