@@ -5,9 +5,10 @@
 //! Each key keeps one pending "fire" timer: the time the earliest window that still has to
 //! fire is due. Firing it emits that window (and the key's later ones the watermark has passed
 //! too), drops panes no later window (or late record) needs, and registers the next window that
-//! has data, so per-record work never touches the timer index in order. A window is due at its end plus the allowed lateness in append mode, at its
-//! end in update mode; in update mode a fired window is kept until its end plus the allowed
-//! lateness (a cleanup timer), and a record that lands in it emits it again at once.
+//! has data, so per-record work never touches the timer index in order. A window is due at
+//! its end plus the allowed lateness in append mode, at its end in update mode; in update mode
+//! a fired window is kept until its end plus the allowed lateness (a cleanup timer), and a
+//! record that lands in it emits it again at once.
 
 use super::{end_after, schedule_fire, Aggregator, Emission, NextFire, WindowResult, Windows};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
