@@ -104,11 +104,13 @@ impl<K: Hash + Eq, S> Bucket<K, S> {
 
     /// Files `entry` under `key`, returning the entry it replaces.
     pub fn insert(&mut self, key: K, entry: Entry<S>) -> Option<Entry<S>> {
-        match self.get_mut(&key) {
-            Some(old) => Some(std::mem::replace(old, entry)),
-            None => {
-                self.table
-                    .insert_unique(hash(&key), (key, entry), |(k, _)| hash(k));
+        let h = hash(&key);
+        match self.table.entry(h, |(k, _)| *k == key, |(k, _)| hash(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut found) => {
+                Some(std::mem::replace(&mut found.get_mut().1, entry))
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert((key, entry));
                 None
             }
         }
@@ -254,5 +256,8 @@ mod tests {
             bincode::deserialize(&bincode::serialize(&read).unwrap()).unwrap();
         assert_eq!(again.len(), 1_000);
         assert_eq!(again[&999].touched, 999);
+        // A key filed again replaces its entry, keeping one place.
+        let replaced = bucket.insert(7, Entry::default()).map(|e| e.state);
+        assert_eq!((replaced, bucket.len()), (Some(21), 1_000));
     }
 }
