@@ -1,8 +1,11 @@
-//! Record keys: what `key_by` returns, the stable hash that routes a key to its partition, and
-//! [`Id`], the key of records whose ids come as JSON strings or integers.
+//! Record keys: what `key_by` returns, the stable hash that routes a key to its partition (and
+//! [`HashedKey`], a key with it), and [`Id`], the key of records whose ids come as JSON
+//! strings or integers.
 
+mod hashed;
 mod id;
 
+pub use hashed::HashedKey;
 pub use id::Id;
 
 use serde::de::DeserializeOwned;

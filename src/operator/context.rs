@@ -2,6 +2,7 @@
 //! what it can do (emit, count, learn, set timers).
 
 use super::{Clock, TimeDomain};
+use crate::key::HashedKey;
 use crate::learning::{ModelRef, PartitionModel};
 use crate::operator::Counters;
 use crate::state::{Entry, KeyedState, TimerIndex};
@@ -15,7 +16,7 @@ pub(crate) type Touch = (Millis, Millis);
 
 /// What an operator callback can see and do for the current key.
 pub struct KeyedContext<'a, K, S, O> {
-    pub(crate) key: &'a K,
+    key: HashedKey<'a, K>,
     entry: KeyEntry<'a, K, S>,
     pub(crate) out: &'a mut Vec<O>,
     pub(crate) counters: &'a mut Counters,
@@ -50,7 +51,7 @@ pub(crate) type Sinks<'a, O> = (&'a mut Vec<O>, &'a mut Counters, &'a mut Partit
 impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
     /// The context for one callback on `key`, whose entry is already at hand.
     pub(crate) fn new(
-        key: &'a K,
+        key: HashedKey<'a, K>,
         entry: &'a mut Entry<S>,
         timers: &'a mut TimerIndex<K>,
         sinks: Sinks<'a, O>,
@@ -68,7 +69,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
     /// The context for one callback on `key`, which looks the key up in `state` when the
     /// callback first needs its entry, recording `touch` (with a state TTL) when it does.
     pub(crate) fn lazy(
-        key: &'a K,
+        key: HashedKey<'a, K>,
         (state, touch): (&'a mut KeyedState<K, S>, Option<Touch>),
         sinks: Sinks<'a, O>,
         clock: Clock,
@@ -78,7 +79,7 @@ impl<'a, K, S, O> KeyedContext<'a, K, S, O> {
     }
 
     fn with_entry(
-        key: &'a K,
+        key: HashedKey<'a, K>,
         entry: KeyEntry<'a, K, S>,
         (out, counters, model): Sinks<'a, O>,
         clock: Clock,
@@ -106,7 +107,7 @@ type EntryParts<'e, K, S> = (
 
 impl<K: Key, S: Default> KeyEntry<'_, K, S> {
     /// The entry of `key`, looked up (and created when missing) if it was not yet.
-    fn found(&mut self, key: &K) -> EntryParts<'_, K, S> {
+    fn found(&mut self, key: HashedKey<'_, K>) -> EntryParts<'_, K, S> {
         if let KeyEntry::Unread(..) = self {
             if let KeyEntry::Unread(keyed, touch) = std::mem::replace(self, KeyEntry::LookingUp) {
                 let (entry, timers) = match touch {
@@ -136,7 +137,7 @@ impl<K: Key, S: Default> KeyEntry<'_, K, S> {
 impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
     /// The current key.
     pub fn key(&self) -> &K {
-        self.key
+        self.key.key
     }
 
     /// The current key's state.
@@ -221,7 +222,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
         let (_, key_timers, timers) = self.entry();
         if !key_timers.contains(&(domain, time)) {
             key_timers.push((domain, time));
-            timers.insert(domain, time, key.clone());
+            timers.insert_hashed(domain, time, key.key.clone(), key.stable);
         }
     }
 
@@ -241,7 +242,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
         let (_, key_timers, timers) = self.entry();
         if let Some(i) = key_timers.iter().position(|t| *t == (domain, time)) {
             key_timers.swap_remove(i);
-            timers.remove(domain, time, key);
+            timers.remove(domain, time, key.key);
         }
     }
 
@@ -256,7 +257,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
         let key = self.key;
         let (state, key_timers, timers) = self.entry();
         for (domain, time) in std::mem::take(key_timers) {
-            timers.remove(domain, time, key);
+            timers.remove(domain, time, key.key);
         }
         *state = S::default();
     }

@@ -15,6 +15,7 @@
 //! records interleave.
 
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
+use crate::key::HashedKey;
 use crate::learning::{Learned, ModelHistory, PartitionModel};
 use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, Timer};
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
@@ -298,13 +299,14 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             TtlClock::ProcessingTime => (self.processing_time, ttl.ttl),
         });
         let state = (&mut self.state, touch);
-        let mut ctx = KeyedContext::lazy(key, state, out, clock, &self.rules);
+        let hashed = HashedKey::new(key);
+        let mut ctx = KeyedContext::lazy(hashed, state, out, clock, &self.rules);
         self.operator.on_event_owned(event, &mut ctx);
         let (cleared, looked_up) = (ctx.was_cleared(), ctx.looked_up());
         self.key_outputs(key);
         match (cleared, looked_up, touch) {
-            (true, ..) => self.state.remove_if_idle(key),
-            (false, false, Some((now, _))) => self.state.refresh_touch(key, now),
+            (true, ..) => self.state.remove_if_idle(hashed),
+            (false, false, Some((now, _))) => self.state.refresh_touch(hashed, now),
             _ => {}
         }
     }
@@ -387,7 +389,8 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             let Some((time, key)) = self.state.pop_due(domain, upto) else {
                 return;
             };
-            let Some((entry, timers)) = self.state.touch_existing(&key) else {
+            let hashed = HashedKey::new(&key);
+            let Some((entry, timers)) = self.state.touch_existing(hashed) else {
                 continue;
             };
             entry.timers.retain(|t| *t != (domain, time));
@@ -397,12 +400,12 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 processing_time: self.processing_time,
             };
             let out = (&mut self.outputs, &mut self.counters, &mut self.model);
-            let mut ctx = KeyedContext::new(&key, entry, timers, out, clock, &self.rules);
+            let mut ctx = KeyedContext::new(hashed, entry, timers, out, clock, &self.rules);
             operator.on_timer(Timer { time, domain }, &mut ctx);
             let cleared = ctx.was_cleared();
             self.key_outputs(&key);
             if cleared {
-                self.state.remove_if_idle(&key);
+                self.state.remove_if_idle(hashed);
             }
             if self.outputs.len() >= ROOM_AT_MOST {
                 drain(self);

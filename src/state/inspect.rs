@@ -153,7 +153,7 @@ where
         };
         let bucket = bucket_of(key, bits) as u32;
         if let Some(entries) = stopped.bucket::<K, S>(bucket)? {
-            if entries.contains_key(key) {
+            if entries.contains_key(key, key.partition_hash()) {
                 return Ok(Some(Located {
                     stopped,
                     bucket,
@@ -180,7 +180,7 @@ where
     else {
         return Ok(None);
     };
-    let entry = entries.remove(&typed).expect("located");
+    let entry = (entries.remove(&typed, typed.partition_hash())).expect("located");
     key_report(key, stopped.tree().partition_id(), &entry).map(Some)
 }
 
@@ -222,7 +222,7 @@ where
     else {
         return Ok(None);
     };
-    entries.remove(&typed);
+    entries.remove(&typed, typed.partition_hash());
     let checkpoint = stopped.tree().checkpoint()?;
     let change = (!entries.is_empty()).then_some(entries);
     stopped.rewrite(bucket, change, &checkpoint)?;

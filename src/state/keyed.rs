@@ -12,6 +12,7 @@
 
 use super::residency::{Memory, Parked};
 use super::schedule::{Next, PlaceTree, Schedule};
+use crate::key::HashedKey;
 use crate::operator::TimeDomain;
 use crate::time::Millis;
 use crate::Key;
@@ -115,6 +116,11 @@ impl<K: Key> TimerIndex<K> {
         self.clock(domain).insert(time, key)
     }
 
+    /// [`TimerIndex::insert`] for a key whose stable hash ([`Key::partition_hash`]) is known.
+    pub fn insert_hashed(&mut self, domain: TimeDomain, time: Millis, key: K, stable: u64) {
+        self.clock(domain).insert_hashed(time, key, stable)
+    }
+
     /// Removes a timer.
     pub fn remove(&mut self, domain: TimeDomain, time: Millis, key: &K) {
         self.clock(domain).remove(time, key);
@@ -192,13 +198,16 @@ fn warm<'k, K: Key + 'k, S>(
     keys: impl IntoIterator<Item = &'k K>,
     state_heap: impl Fn(&S),
 ) {
-    let keys: SmallVec<[&K; WARM_AHEAD]> = keys.into_iter().collect();
-    // First every entry is asked for, then read once it is (mostly) there: the misses overlap.
-    for key in &keys {
-        buckets[bucket_of(*key, bits)].prefetch(key);
+    // The keys are hashed first, then every entry is asked for, then read once it is (mostly)
+    // there: the misses overlap. Hashing in a loop of its own keeps the loop that waits on the
+    // tables' control bytes short, so the CPU has all of them in flight at once.
+    let keys: SmallVec<[(&K, u64); WARM_AHEAD]> =
+        keys.into_iter().map(|k| (k, k.partition_hash())).collect();
+    for &(_, stable) in &keys {
+        buckets[bucket_at_hash(stable, bits)].prefetch(stable);
     }
-    for key in keys {
-        if let Some(entry) = buckets[bucket_of(key, bits)].get(key) {
+    for (key, stable) in keys {
+        if let Some(entry) = buckets[bucket_at_hash(stable, bits)].get(key, stable) {
             state_heap(&entry.state);
         }
     }
@@ -207,13 +216,14 @@ fn warm<'k, K: Key + 'k, S>(
 /// A new key's entry, filed to expire at `expires` (with a TTL).
 fn new_entry<K: Key, S: Default>(
     key: &K,
+    stable: u64,
     expires: Option<Millis>,
     expiry: &mut Schedule<K, PlaceTree<K>>,
 ) -> Entry<S> {
     let mut entry = Entry::default();
     if let Some(at) = expires {
         entry.filed = at;
-        expiry.insert(at, key.clone());
+        expiry.insert_hashed(at, key.clone(), stable);
     }
     entry
 }
@@ -238,7 +248,13 @@ impl<K, S> std::fmt::Debug for KeyedState<K, S> {
 /// is chosen by the high bits, so every bucket of a partition is used.
 #[inline]
 pub fn bucket_of<K: Key>(key: &K, bits: u32) -> usize {
-    (key.partition_hash() as usize) & ((1 << bits) - 1)
+    bucket_at_hash(key.partition_hash(), bits)
+}
+
+/// [`bucket_of`] a key whose stable hash is `stable`.
+#[inline]
+fn bucket_at_hash(stable: u64, bits: u32) -> usize {
+    (stable as usize) & ((1 << bits) - 1)
 }
 
 impl<K: Key, S: Default> KeyedState<K, S> {
@@ -300,10 +316,17 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.bits
     }
 
-    /// The bucket of `key`.
+    /// The bucket of `key`, and the key's stable hash (which the bucket's lookups take).
     #[inline]
-    fn bucket(&self, key: &K) -> usize {
-        bucket_of(key, self.bits)
+    fn bucket(&self, key: &K) -> (usize, u64) {
+        let stable = key.partition_hash();
+        (bucket_at_hash(stable, self.bits), stable)
+    }
+
+    /// The bucket of a hashed key.
+    #[inline]
+    fn bucket_of_hashed(&self, key: HashedKey<'_, K>) -> usize {
+        bucket_at_hash(key.stable, self.bits)
     }
 
     /// Bucket `b`, in memory (read back if it was evicted) and marked as read lately.
@@ -324,8 +347,14 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// The entry of `key` (created when missing) and the timer index; its bucket is marked
     /// changed.
-    pub fn touch(&mut self, key: &K) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        self.upsert(key, None)
+    pub fn touch<'k>(
+        &mut self,
+        key: impl Into<HashedKey<'k, K>>,
+    ) -> (&mut Entry<S>, &mut TimerIndex<K>)
+    where
+        K: 'k,
+    {
+        self.upsert(key.into(), None)
     }
 
     /// Changes nothing: asks for `keys`' entries all at once ([`Bucket::prefetch`]), then
@@ -356,30 +385,41 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
-    pub fn touch_existing(&mut self, key: &K) -> Option<(&mut Entry<S>, &mut TimerIndex<K>)> {
-        let b = self.bucket(key);
+    pub fn touch_existing<'k>(
+        &mut self,
+        key: impl Into<HashedKey<'k, K>>,
+    ) -> Option<(&mut Entry<S>, &mut TimerIndex<K>)>
+    where
+        K: 'k,
+    {
+        let key = key.into();
+        let b = self.bucket_of_hashed(key);
         self.resident(b);
-        let entry = self.buckets[b].get_mut(key)?;
+        let entry = self.buckets[b].get_mut(key.key, key.stable)?;
         self.slots[b].mark_changed();
         Some((entry, &mut self.timers))
     }
 
     /// Drops `key`'s entry (the next checkpoint deletes it) unless it still has timers.
-    pub fn remove_if_idle(&mut self, key: &K) {
-        let b = self.bucket(key);
-        if (self.resident(b).get(key)).is_some_and(|e| e.timers.is_empty()) {
-            self.take(b, key);
+    pub fn remove_if_idle<'k>(&mut self, key: impl Into<HashedKey<'k, K>>)
+    where
+        K: 'k,
+    {
+        let key = key.into();
+        let b = self.bucket_of_hashed(key);
+        if (self.resident(b).get(key.key, key.stable)).is_some_and(|e| e.timers.is_empty()) {
+            self.take(b, key.key, key.stable);
         }
     }
 
     /// Drops `key`'s entry and its timers (an erasure); the next checkpoint deletes it. False
     /// when the key has no state.
     pub fn remove(&mut self, key: &K) -> bool {
-        let b = self.bucket(key);
-        if !self.resident(b).contains_key(key) {
+        let (b, stable) = self.bucket(key);
+        if !self.resident(b).contains_key(key, stable) {
             return false;
         }
-        let entry = self.take(b, key);
+        let entry = self.take(b, key, stable);
         for (domain, time) in entry.timers {
             self.timers.remove(domain, time, key);
         }
@@ -387,8 +427,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Takes `key`'s entry out of bucket `b` (in memory), and its expiry place.
-    fn take(&mut self, b: usize, key: &K) -> Entry<S> {
-        let entry = self.take_entry(b, key);
+    fn take(&mut self, b: usize, key: &K, stable: u64) -> Entry<S> {
+        let entry = self.take_entry(b, key, stable);
         if self.ttl.is_some() {
             self.drop_expiry_place(entry.filed, key);
         }
@@ -396,9 +436,9 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// Takes `key`'s entry out of bucket `b` (in memory), leaving the expiry index alone.
-    fn take_entry(&mut self, b: usize, key: &K) -> Entry<S> {
+    fn take_entry(&mut self, b: usize, key: &K, stable: u64) -> Entry<S> {
         self.mark_dirty(b);
-        let entry = self.buckets[b].remove(key).expect("the caller checked");
+        let entry = (self.buckets[b].remove(key, stable)).expect("the caller checked");
         self.keys -= 1;
         entry
     }
@@ -436,21 +476,27 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// Like [`KeyedState::touch`], and records that a record touched `key` at `now` on the
     /// clock of a state TTL of `ttl`: the key's state expires at `touched + ttl`.
-    pub fn touch_with_ttl(
+    pub fn touch_with_ttl<'k>(
         &mut self,
-        key: &K,
+        key: impl Into<HashedKey<'k, K>>,
         now: Millis,
         ttl: Millis,
-    ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
+    ) -> (&mut Entry<S>, &mut TimerIndex<K>)
+    where
+        K: 'k,
+    {
         self.ttl = Some(ttl);
-        let (entry, timers) = self.upsert(key, Some(now.saturating_add(ttl)));
+        let (entry, timers) = self.upsert(key.into(), Some(now.saturating_add(ttl)));
         entry.touched = entry.touched.max(now);
         (entry, timers)
     }
 
     /// Records that a record touched `key` at `now` on the state TTL's clock, like
     /// [`KeyedState::touch_with_ttl`], if the key has state: a key without has none to keep.
-    pub fn refresh_touch(&mut self, key: &K, now: Millis) {
+    pub fn refresh_touch<'k>(&mut self, key: impl Into<HashedKey<'k, K>>, now: Millis)
+    where
+        K: 'k,
+    {
         if let Some((entry, _)) = self.touch_existing(key) {
             entry.touched = entry.touched.max(now);
         }
@@ -458,27 +504,31 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 
     /// The entry of `key`, created when missing (and then filed to expire at `expires`, with
     /// a TTL); its bucket is marked changed.
-    fn upsert(&mut self, key: &K, expires: Option<Millis>) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        let b = self.bucket(key);
+    fn upsert(
+        &mut self,
+        HashedKey { key, stable }: HashedKey<'_, K>,
+        expires: Option<Millis>,
+    ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
+        let b = bucket_at_hash(stable, self.bits);
         self.resident(b);
         self.mark_dirty(b);
-        if self.is_limited() && !self.buckets[b].contains_key(key) {
+        if self.is_limited() && !self.buckets[b].contains_key(key, stable) {
             // Under a limit a new key may evict other buckets, which needs the whole state.
-            self.insert_new(b, key, expires);
+            self.insert_new(b, key, stable, expires);
             self.make_room(b);
         }
         let (keys, expiry) = (&mut self.keys, &mut self.expiry);
-        let (entry, new) =
-            self.buckets[b].get_or_insert_with(key, || new_entry(key, expires, expiry));
+        let (entry, new) = (self.buckets[b])
+            .get_or_insert_with(key, stable, || new_entry(key, stable, expires, expiry));
         *keys += usize::from(new);
         (entry, &mut self.timers)
     }
 
     /// Adds `key`, which bucket `b` does not hold, with a new entry.
-    fn insert_new(&mut self, b: usize, key: &K, expires: Option<Millis>) {
+    fn insert_new(&mut self, b: usize, key: &K, stable: u64, expires: Option<Millis>) {
         self.keys += 1;
-        let entry = new_entry(key, expires, &mut self.expiry);
-        self.buckets[b].insert(key.clone(), entry);
+        let entry = new_entry(key, stable, expires, &mut self.expiry);
+        self.buckets[b].insert(key.clone(), stable, entry);
     }
 
     /// Removes and returns the next key whose state expired by `now` under a TTL of `ttl`,
@@ -494,8 +544,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
                 }
                 Next::Due(time, key) => (time, key),
             };
-            let b = self.bucket(&key);
-            let entry = self.buckets[b].get_mut(&key);
+            let (b, stable) = self.bucket(&key);
+            let entry = self.buckets[b].get_mut(&key, stable);
             let Some(entry) = entry.filter(|e| e.filed == time) else {
                 // A dropped key's place: the key is gone, or came back filed elsewhere.
                 self.stale_expiries = self.stale_expiries.saturating_sub(1);
@@ -504,10 +554,10 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             let due = entry.touched.saturating_add(ttl);
             if due > now {
                 entry.filed = due;
-                self.expiry.insert(due, key);
+                self.expiry.insert_hashed(due, key, stable);
                 continue;
             }
-            let entry = self.take_entry(b, &key); // its expiry place was just taken
+            let entry = self.take_entry(b, &key, stable); // its expiry place was just taken
             for (domain, time) in entry.timers {
                 self.timers.remove(domain, time, &key);
             }
@@ -656,19 +706,27 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     }
 
     /// One key's entry: its state and timers (for queries).
-    pub fn entry(&mut self, key: &K) -> Option<&Entry<S>> {
-        let b = self.bucket(key);
-        self.resident(b).get(key)
+    pub fn entry<'k>(&mut self, key: impl Into<HashedKey<'k, K>>) -> Option<&Entry<S>>
+    where
+        K: 'k,
+    {
+        let key = key.into();
+        let b = self.bucket_of_hashed(key);
+        self.resident(b).get(key.key, key.stable)
     }
 
     /// Read access to one key's state in memory (for tests): `None` for a key of an evicted
     /// bucket too; [`entry`](Self::entry) reads it back.
     pub fn get(&self, key: &K) -> Option<&S> {
-        self.buckets[self.bucket(key)].get(key).map(|e| &e.state)
+        let (b, stable) = self.bucket(key);
+        self.buckets[b].get(key, stable).map(|e| &e.state)
     }
 
     /// True when `key` has state.
-    pub fn contains(&mut self, key: &K) -> bool {
+    pub fn contains<'k>(&mut self, key: impl Into<HashedKey<'k, K>>) -> bool
+    where
+        K: 'k,
+    {
         self.entry(key).is_some()
     }
 }

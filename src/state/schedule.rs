@@ -102,7 +102,15 @@ impl<K: Key, P: Places<K>> Schedule<K, P> {
 
     /// Adds `key` at `time`, where it is not yet.
     pub fn insert(&mut self, time: Millis, key: K) {
-        self.keys.insert(time, order_of(&key), key);
+        let stable = key.partition_hash();
+        self.insert_hashed(time, key, stable);
+    }
+
+    /// [`Schedule::insert`] for a key whose stable hash ([`Key::partition_hash`]) the caller
+    /// has computed already.
+    pub fn insert_hashed(&mut self, time: Millis, key: K, stable: u64) {
+        debug_assert_eq!(stable, key.partition_hash());
+        self.keys.insert(time, stable.reverse_bits(), key);
     }
 
     /// Removes `key`'s place at `time`, which it has.
