@@ -61,11 +61,13 @@ pub struct Counters(Vec<(&'static str, f64)>);
 
 impl Counters {
     /// Adds `by` to counter `name` (called per record: a name is usually the same literal each
-    /// time, so its address is compared before its text).
+    /// time, so the counters are searched by its address before its text; names of one length,
+    /// such as `fraud_p00` to `fraud_p19`, would otherwise be compared byte by byte).
     pub fn add(&mut self, name: &'static str, by: f64) {
-        let same = |n: &&'static str| std::ptr::eq(*n, name) || *n == name;
-        match self.0.iter_mut().find(|(n, _)| same(n)) {
-            Some((_, total)) => *total += by,
+        let at = (self.0.iter().position(|(n, _)| std::ptr::eq(*n, name)))
+            .or_else(|| self.0.iter().position(|(n, _)| *n == name));
+        match at {
+            Some(i) => self.0[i].1 += by,
             None => self.0.push((name, by)),
         }
     }
@@ -199,6 +201,19 @@ mod tests {
         // The first second's slot left the window; one slot a second is kept.
         assert_eq!(window.totals().get("scored"), WINDOW.as_secs() as f64 + 1.0);
         assert_eq!(window.slots.len(), WINDOW.as_secs() as usize + 1);
+    }
+
+    #[test]
+    fn a_name_counts_once_whatever_its_address() {
+        let mut counts = Counters::default();
+        counts.add("fraud_p01", 1.0);
+        counts.add("fraud_p02", 1.0);
+        // The same text at another address (a name built at run time) is the same counter.
+        let built: &'static str = Box::leak(format!("fraud_p{:02}", 2).into_boxed_str());
+        assert!(!std::ptr::eq(built, "fraud_p02"));
+        counts.add(built, 2.0);
+        assert_eq!(counts.get("fraud_p02"), 3.0);
+        assert_eq!(counts.iter().count(), 2);
     }
 
     #[test]
