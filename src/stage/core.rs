@@ -21,6 +21,7 @@ use crate::operator::{Clock, Counters, KeyedContext, KeyedOperator, TimeDomain, 
 use crate::pipeline::{InputFn, KeyFn, TimeFn};
 use crate::state::{Bucket, KeyedState, LogIndex, WARM_AHEAD};
 use crate::time::{Millis, TimeRules, TtlClock, BEFORE_TIME, END_OF_TIME};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// A state bucket changed since the last checkpoint, with its keys' entries (`None`: it
@@ -169,7 +170,9 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.warmed(
             records,
             |(key, _, _)| key,
-            |core, (key, event, under)| core.process_from(from, key, event, under, &mut stats),
+            |core, (key, event, under), stable| {
+                core.process_from(from, (key, stable), event, under, &mut stats)
+            },
         );
         let clock = &mut self.inputs[from];
         clock.watermark = clock.watermark.max(watermark);
@@ -177,11 +180,12 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         stats
     }
 
-    /// Processes one record of upstream channel `from`, emitted under watermark `under`.
+    /// Processes one record of upstream channel `from`, emitted under watermark `under`; its
+    /// key comes with its stable hash.
     fn process_from(
         &mut self,
         from: usize,
-        key: Op::Key,
+        (key, stable): (Op::Key, u64),
         event: Op::Event,
         under: Millis,
         stats: &mut BatchStats,
@@ -200,28 +204,41 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         }
         clock.max_event_time = clock.max_event_time.max(time);
         stats.processed += 1;
-        self.on_event(&key, event, time);
+        self.on_event(HashedKey { key: &key, stable }, event, time);
     }
 
-    /// Runs `each` on `records` in order; when the state [`warms`](KeyedState::warms),
-    /// [`WARM_AHEAD`] at a time, their keys' state warmed first ([`KeyedState::warm`]). The
-    /// keys are read where the records are: a record moves once, into `each`.
+    /// Runs `each` on `records` in order, with the stable hash of each one's key; when the
+    /// state [`warms`](KeyedState::warms), [`WARM_AHEAD`] at a time, their keys' state warmed
+    /// first ([`KeyedState::warm`]) with the same hashes. The keys are read where the records
+    /// are: a record moves once, into `each`.
     fn warmed<T>(
         &mut self,
         records: Vec<T>,
         key: impl Fn(&T) -> &Op::Key,
-        mut each: impl FnMut(&mut Self, T),
+        mut each: impl FnMut(&mut Self, T, u64),
     ) {
         let mut records = records.into_iter();
         if !self.state.warms() {
-            return records.for_each(|record| each(self, record));
+            return records.for_each(|record| {
+                let stable = HashedKey::new(key(&record)).stable;
+                each(self, record, stable)
+            });
         }
         while !records.as_slice().is_empty() {
-            let ahead = records.as_slice().iter().take(WARM_AHEAD);
+            let ahead = &records.as_slice()[..records.len().min(WARM_AHEAD)];
+            let hashes: SmallVec<[u64; WARM_AHEAD]> = ahead
+                .iter()
+                .map(|r| HashedKey::new(key(r)).stable)
+                .collect();
+            let hashed = (ahead.iter().zip(&hashes)).map(|(r, &stable)| HashedKey {
+                key: key(r),
+                stable,
+            });
             let operator = &self.operator;
-            self.state.warm(ahead.map(&key), |s| operator.prefetch(s));
-            for record in records.by_ref().take(WARM_AHEAD) {
-                each(self, record);
+            self.state.warm(hashed, |s| operator.prefetch(s));
+            for stable in hashes {
+                let record = records.next().expect("a hash per record ahead");
+                each(self, record, stable);
             }
         }
     }
@@ -243,13 +260,19 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         self.warmed(
             events,
             |(key, _)| key,
-            |core, (key, event)| core.process_one(key, event, &mut stats),
+            |core, (key, event), stable| core.process_one((key, stable), event, &mut stats),
         );
         stats
     }
 
-    /// Processes one record: late, or run by the operator and its time noted.
-    fn process_one(&mut self, key: Op::Key, event: Op::Event, stats: &mut BatchStats) {
+    /// Processes one record (its key with its stable hash): late, or run by the operator and
+    /// its time noted.
+    fn process_one(
+        &mut self,
+        (key, stable): (Op::Key, u64),
+        event: Op::Event,
+        stats: &mut BatchStats,
+    ) {
         let time = (self.event_time)(&event);
         let input = self.input_of.as_ref().map_or(0, |f| f(&event));
         let clock = &mut self.inputs[input];
@@ -260,7 +283,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             return;
         }
         stats.processed += 1;
-        self.on_event(&key, event, time);
+        self.on_event(HashedKey { key: &key, stable }, event, time);
         let clock = &mut self.inputs[input];
         if time > clock.max_event_time {
             clock.max_event_time = time;
@@ -286,7 +309,7 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     /// ([`KeyedContext::lazy`]). With a state TTL every record refreshes its key's: the
     /// lookup records the touch, or, when the operator did not look, the key's entry is
     /// touched after the callback if it has one (a key without state has nothing to keep).
-    fn on_event(&mut self, key: &Op::Key, event: Op::Event, time: Millis) {
+    fn on_event(&mut self, hashed: HashedKey<'_, Op::Key>, event: Op::Event, time: Millis) {
         let clock = Clock {
             time,
             watermark: self.watermark,
@@ -299,11 +322,10 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
             TtlClock::ProcessingTime => (self.processing_time, ttl.ttl),
         });
         let state = (&mut self.state, touch);
-        let hashed = HashedKey::new(key);
         let mut ctx = KeyedContext::lazy(hashed, state, out, clock, &self.rules);
         self.operator.on_event_owned(event, &mut ctx);
         let (cleared, looked_up) = (ctx.was_cleared(), ctx.looked_up());
-        self.key_outputs(key);
+        self.key_outputs(hashed.key);
         match (cleared, looked_up, touch) {
             (true, ..) => self.state.remove_if_idle(hashed),
             (false, false, Some((now, _))) => self.state.refresh_touch(hashed, now),

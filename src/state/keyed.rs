@@ -195,18 +195,17 @@ pub struct KeyedState<K, S> {
 fn warm<'k, K: Key + 'k, S>(
     buckets: &[Bucket<K, S>],
     bits: u32,
-    keys: impl IntoIterator<Item = &'k K>,
+    keys: impl IntoIterator<Item = HashedKey<'k, K>>,
     state_heap: impl Fn(&S),
 ) {
     // The keys are hashed first, then every entry is asked for, then read once it is (mostly)
     // there: the misses overlap. Hashing in a loop of its own keeps the loop that waits on the
     // tables' control bytes short, so the CPU has all of them in flight at once.
-    let keys: SmallVec<[(&K, u64); WARM_AHEAD]> =
-        keys.into_iter().map(|k| (k, k.partition_hash())).collect();
-    for &(_, stable) in &keys {
-        buckets[bucket_at_hash(stable, bits)].prefetch(stable);
+    let keys: SmallVec<[HashedKey<'k, K>; WARM_AHEAD]> = keys.into_iter().collect();
+    for key in &keys {
+        buckets[bucket_at_hash(key.stable, bits)].prefetch(key.stable);
     }
-    for (key, stable) in keys {
+    for HashedKey { key, stable } in keys {
         if let Some(entry) = buckets[bucket_at_hash(stable, bits)].get(key, stable) {
             state_heap(&entry.state);
         }
@@ -326,6 +325,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// The bucket of a hashed key.
     #[inline]
     fn bucket_of_hashed(&self, key: HashedKey<'_, K>) -> usize {
+        debug_assert_eq!(
+            key.stable,
+            key.key.partition_hash(),
+            "a key with another's hash"
+        );
         bucket_at_hash(key.stable, self.bits)
     }
 
@@ -361,8 +365,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// looks them up and lets `state_heap` prefetch what their states hold on the heap, so
     /// that the misses of a few keys overlap instead of coming one after another (see
     /// [`WARM_AHEAD`]). Worth it only when [`KeyedState::warms`].
-    pub fn warm<'k>(&self, keys: impl IntoIterator<Item = &'k K>, state_heap: impl Fn(&S))
-    where
+    pub fn warm<'k>(
+        &self,
+        keys: impl IntoIterator<Item = HashedKey<'k, K>>,
+        state_heap: impl Fn(&S),
+    ) where
         K: 'k,
     {
         warm(&self.buckets, self.bits, keys, state_heap);
@@ -381,7 +388,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             return;
         }
         let due = self.timers.clocks[clock_of(domain)].upcoming(upto);
-        warm(&self.buckets, self.bits, due.take(WARM_AHEAD), state_heap);
+        let due = due.take(WARM_AHEAD).map(HashedKey::new);
+        warm(&self.buckets, self.bits, due, state_heap);
     }
 
     /// The entry of `key` if it exists (its bucket marked changed), and the timer index.
@@ -506,10 +514,11 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// a TTL); its bucket is marked changed.
     fn upsert(
         &mut self,
-        HashedKey { key, stable }: HashedKey<'_, K>,
+        hashed: HashedKey<'_, K>,
         expires: Option<Millis>,
     ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        let b = bucket_at_hash(stable, self.bits);
+        let b = self.bucket_of_hashed(hashed);
+        let HashedKey { key, stable } = hashed;
         self.resident(b);
         self.mark_dirty(b);
         if self.is_limited() && !self.buckets[b].contains_key(key, stable) {
