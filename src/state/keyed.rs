@@ -315,16 +315,9 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         self.bits
     }
 
-    /// The bucket of `key`, and the key's stable hash (which the bucket's lookups take).
+    /// The bucket of a hashed key (whose stable hash the bucket's lookups take too).
     #[inline]
-    fn bucket(&self, key: &K) -> (usize, u64) {
-        let stable = key.partition_hash();
-        (bucket_at_hash(stable, self.bits), stable)
-    }
-
-    /// The bucket of a hashed key.
-    #[inline]
-    fn bucket_of_hashed(&self, key: HashedKey<'_, K>) -> usize {
+    fn bucket(&self, key: HashedKey<'_, K>) -> usize {
         debug_assert_eq!(
             key.stable,
             key.key.partition_hash(),
@@ -401,7 +394,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         K: 'k,
     {
         let key = key.into();
-        let b = self.bucket_of_hashed(key);
+        let b = self.bucket(key);
         self.resident(b);
         let entry = self.buckets[b].get_mut(key.key, key.stable)?;
         self.slots[b].mark_changed();
@@ -414,7 +407,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         K: 'k,
     {
         let key = key.into();
-        let b = self.bucket_of_hashed(key);
+        let b = self.bucket(key);
         if (self.resident(b).get(key.key, key.stable)).is_some_and(|e| e.timers.is_empty()) {
             self.take(b, key.key, key.stable);
         }
@@ -423,7 +416,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
     /// Drops `key`'s entry and its timers (an erasure); the next checkpoint deletes it. False
     /// when the key has no state.
     pub fn remove(&mut self, key: &K) -> bool {
-        let (b, stable) = self.bucket(key);
+        let stable = key.partition_hash();
+        let b = self.bucket(HashedKey { key, stable });
         if !self.resident(b).contains_key(key, stable) {
             return false;
         }
@@ -517,7 +511,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         hashed: HashedKey<'_, K>,
         expires: Option<Millis>,
     ) -> (&mut Entry<S>, &mut TimerIndex<K>) {
-        let b = self.bucket_of_hashed(hashed);
+        let b = self.bucket(hashed);
         let HashedKey { key, stable } = hashed;
         self.resident(b);
         self.mark_dirty(b);
@@ -553,7 +547,8 @@ impl<K: Key, S: Default> KeyedState<K, S> {
                 }
                 Next::Due(time, key) => (time, key),
             };
-            let (b, stable) = self.bucket(&key);
+            let stable = key.partition_hash();
+            let b = self.bucket(HashedKey { key: &key, stable });
             let entry = self.buckets[b].get_mut(&key, stable);
             let Some(entry) = entry.filter(|e| e.filed == time) else {
                 // A dropped key's place: the key is gone, or came back filed elsewhere.
@@ -720,15 +715,16 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         K: 'k,
     {
         let key = key.into();
-        let b = self.bucket_of_hashed(key);
+        let b = self.bucket(key);
         self.resident(b).get(key.key, key.stable)
     }
 
     /// Read access to one key's state in memory (for tests): `None` for a key of an evicted
     /// bucket too; [`entry`](Self::entry) reads it back.
     pub fn get(&self, key: &K) -> Option<&S> {
-        let (b, stable) = self.bucket(key);
-        self.buckets[b].get(key, stable).map(|e| &e.state)
+        let key = HashedKey::new(key);
+        let b = self.bucket(key);
+        self.buckets[b].get(key.key, key.stable).map(|e| &e.state)
     }
 
     /// True when `key` has state.
