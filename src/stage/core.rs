@@ -208,9 +208,11 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
     }
 
     /// Runs `each` on `records` in order, with the stable hash of each one's key; when the
-    /// state [`warms`](KeyedState::warms), [`WARM_AHEAD`] at a time, their keys' state warmed
-    /// first ([`KeyedState::warm`]) with the same hashes. The keys are read where the records
-    /// are: a record moves once, into `each`.
+    /// state [`warms`](KeyedState::warms), [`WARM_AHEAD`] at a time, each group in three steps
+    /// a group apart: its control bytes asked for while the group before is processed
+    /// ([`KeyedState::prefetch_control`]), then its entries looked up ([`KeyedState::warm`]),
+    /// then its records processed. Each hash is computed once. The keys are read where the
+    /// records are: a record moves once, into `each`.
     fn warmed<T>(
         &mut self,
         records: Vec<T>,
@@ -224,22 +226,30 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
                 each(self, record, stable)
             });
         }
-        while !records.as_slice().is_empty() {
-            let ahead = &records.as_slice()[..records.len().min(WARM_AHEAD)];
-            let hashes: SmallVec<[u64; WARM_AHEAD]> = ahead
+        let hashes_of = |records: &[T]| -> SmallVec<[u64; WARM_AHEAD]> {
+            let group = &records[..records.len().min(WARM_AHEAD)];
+            group
                 .iter()
                 .map(|r| HashedKey::new(key(r)).stable)
-                .collect();
-            let hashed = (ahead.iter().zip(&hashes)).map(|(r, &stable)| HashedKey {
+                .collect()
+        };
+        let mut hashes = hashes_of(records.as_slice());
+        self.state.prefetch_control(&hashes);
+        while !hashes.is_empty() {
+            let rest = records.as_slice();
+            let next = hashes_of(&rest[hashes.len()..]);
+            self.state.prefetch_control(&next);
+            let hashed = (rest.iter().zip(&hashes)).map(|(r, &stable)| HashedKey {
                 key: key(r),
                 stable,
             });
             let operator = &self.operator;
             self.state.warm(hashed, |s| operator.prefetch(s));
-            for stable in hashes {
+            for &stable in &hashes {
                 let record = records.next().expect("a hash per record ahead");
                 each(self, record, stable);
             }
+            hashes = next;
         }
     }
 

@@ -368,6 +368,15 @@ impl<K: Key, S: Default> KeyedState<K, S> {
         warm(&self.buckets, self.bits, keys, state_heap);
     }
 
+    /// Changes nothing: asks for the control bytes that keys of stable hashes `stables` will be
+    /// looked up by ([`Bucket::prefetch_control`]), a round before [`KeyedState::warm`] asks
+    /// for their entries, which reads them.
+    pub fn prefetch_control(&self, stables: &[u64]) {
+        for &stable in stables {
+            self.buckets[bucket_at_hash(stable, self.bits)].prefetch_control(stable);
+        }
+    }
+
     /// True when the keys in memory are too many to stay in the cache, so that looking a few up
     /// ahead pays ([`KeyedState::warm`]).
     pub fn warms(&self) -> bool {

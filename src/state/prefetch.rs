@@ -45,14 +45,15 @@ pub fn prefetch<T: ?Sized>(value: &T) {
     let end = start + std::mem::size_of_val(value).min(MAX_LINES * LINE);
     let mut line = start & !(LINE - 1);
     while line < end {
-        prefetch_line(line);
+        prefetch_address(line);
         line += LINE;
     }
 }
 
-/// Prefetches the cache line at address `line` into every cache level.
+/// Prefetches the cache line holding address `line` into every cache level (any address: one
+/// that is not mapped is a prefetch the CPU drops).
 #[inline(always)]
-fn prefetch_line(line: usize) {
+pub(super) fn prefetch_address(line: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch reads nothing the program sees and never faults, whatever the address.
     unsafe {
