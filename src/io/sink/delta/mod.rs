@@ -229,9 +229,27 @@ async fn load(path: &Path) -> std::result::Result<DeltaTable, DeltaTableError> {
     Ok(table)
 }
 
-/// Whether `path` holds a Delta table (its log).
+/// Whether `path` holds a Delta table: a log with at least one commit or checkpoint in it. A
+/// log directory without one is what a process killed while creating the table leaves (the
+/// directory made and the first commit written to a temporary file, not yet renamed into
+/// place): that table is still to be created, and opening it would fail with "No files in log
+/// segment".
 fn has_log(path: &Path) -> bool {
-    path.join("_delta_log").is_dir()
+    let Ok(files) = std::fs::read_dir(path.join("_delta_log")) else {
+        return false;
+    };
+    files
+        .flatten()
+        .any(|file| file.file_name().to_str().is_some_and(is_log_version))
+}
+
+/// Whether `name` is a file of a Delta log's versions (`00000000000000000003.json`, a
+/// checkpoint `00000000000000000010.checkpoint.parquet`): a 20-digit version, then its kind.
+fn is_log_version(name: &str) -> bool {
+    let (version, kind) = name.split_at(name.find('.').unwrap_or(name.len()));
+    version.len() == 20
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && (kind.ends_with(".json") || kind.ends_with(".parquet"))
 }
 
 /// Merges `batches` into `table` on `key`: a row whose key the table holds replaces that row's
@@ -368,5 +386,49 @@ impl EpochSink for DeltaSink {
 
     fn exactly_once(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_without_a_version_is_a_table_still_to_be_created() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = dir.path().join("_delta_log");
+        assert!(!has_log(dir.path()), "no log");
+        std::fs::create_dir(&log).expect("the log directory");
+        // What a kill while the table was being created leaves: the first commit not yet
+        // renamed into place.
+        std::fs::write(log.join("_commit_5f0c6f1e.json.tmp"), b"{}").expect("a temporary commit");
+        assert!(!has_log(dir.path()), "a log without a version");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let table = (runtime.expect("a runtime").block_on(load(dir.path())))
+            .expect("a table still to be created loads");
+        assert_eq!(table.version(), None);
+        std::fs::write(log.join("00000000000000000000.json"), b"{}").expect("a commit");
+        assert!(has_log(dir.path()));
+    }
+
+    #[test]
+    fn log_versions_are_commits_and_checkpoints() {
+        for name in [
+            "00000000000000000000.json",
+            "00000000000000000010.checkpoint.parquet",
+            "00000000000000000010.checkpoint.0000000001.0000000002.parquet",
+        ] {
+            assert!(is_log_version(name), "{name}");
+        }
+        for name in [
+            "_last_checkpoint",
+            "_commit_1.json.tmp",
+            "0001.json",
+            "00000000000000000000.crc",
+        ] {
+            assert!(!is_log_version(name), "{name}");
+        }
     }
 }
