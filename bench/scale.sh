@@ -3,10 +3,13 @@
 # over KEYS users, for each EVENTS:KEYS size given (default 1M over 10k, 10M over 1M, 100M over
 # 10M), from the generator in process and from a JSON-lines file `spate-loadgen transactions`
 # writes with the same counts and seed (alike, not the same events: the two generators differ
-# in their defaults, such as the start time), each to the exactly-once file sink with a state directory. Event time is dense (a billion events a
-# second of event time), so every user's window or session is open at once and the state holds
-# every key until the input ends. Prints the median events/s and peak resident memory of RUNS
-# runs, memory per key (peak ÷ keys), and events/s as a share of the first size's.
+# in details), each to the exactly-once file sink with a state directory. Event time is dense
+# (the generators' fastest, a million events a second of event time, from
+# 2026-01-01T00:00:00Z: the in-process generator would otherwise start at the wall clock's now,
+# and its windows would cross a minute's end or not depending on when the run began), so every
+# user's window or session is open at once and the state holds every key until the input ends.
+# Prints the median events/s and peak resident memory of RUNS runs, memory per key (peak ÷
+# keys), and events/s as a share of the first size's.
 # Usage:
 #   bench/scale.sh [RUNS] [EVENTS:KEYS ...]
 set -euo pipefail
@@ -44,7 +47,8 @@ for size in "${sizes[@]}"; do
     for from in gen file; do
         for pipeline in tx-windows fraud sessions; do
             if [ "$from" = gen ]; then
-                source=(--source gen --events "$events" --keys "$keys" --rate 1000000000 --seed 7)
+                source=(--source gen --events "$events" --keys "$keys" --rate 1000000000 --seed 7
+                    --start 2026-01-01T00:00:00Z)
             else
                 source=(--source "file:$work/tx.jsonl")
             fi
