@@ -2,8 +2,9 @@
 //!
 //! A partition whose keyed state is larger than the cache misses it on nearly every record:
 //! the key's entry, then whatever heap buffer the entry points to (a window's panes, a
-//! session list). Waiting for each miss in turn is most of the work. [`KeyedState::warm`]
-//! first asks for the next few records' entries without waiting ([`Bucket::prefetch`]), then
+//! session list). Waiting for each miss in turn is most of the work. A partition asks for the
+//! control bytes of the next few records' tables a group ahead ([`Bucket::prefetch_control`]),
+//! then [`KeyedState::warm`] asks for their entries without waiting ([`Bucket::prefetch`]) and
 //! calls [`prefetch`] on what their states point to, so that their misses overlap; by the time
 //! the records are processed, their memory is cached.
 //!
@@ -28,6 +29,7 @@
 //!
 //! [`KeyedState::warm`]: super::KeyedState::warm
 //! [`Bucket::prefetch`]: super::Bucket::prefetch
+//! [`Bucket::prefetch_control`]: super::Bucket::prefetch_control
 //! [`KeyedOperator::prefetch`]: crate::operator::KeyedOperator::prefetch
 
 /// The size of a cache line on the CPUs spate runs on.
@@ -50,16 +52,16 @@ pub fn prefetch<T: ?Sized>(value: &T) {
     }
 }
 
-/// Prefetches the cache line holding address `line` into every cache level (any address: one
-/// that is not mapped is a prefetch the CPU drops).
+/// Prefetches the cache line holding `address` into every cache level (any address: one that
+/// is not mapped is a prefetch the CPU drops).
 #[inline(always)]
-pub(super) fn prefetch_address(line: usize) {
+pub(super) fn prefetch_address(address: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch reads nothing the program sees and never faults, whatever the address.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = line;
+    let _ = address;
 }
