@@ -198,9 +198,9 @@ fn warm<'k, K: Key + 'k, S>(
     keys: impl IntoIterator<Item = HashedKey<'k, K>>,
     state_heap: impl Fn(&S),
 ) {
-    // The keys are hashed first, then every entry is asked for, then read once it is (mostly)
-    // there: the misses overlap. Hashing in a loop of its own keeps the loop that waits on the
-    // tables' control bytes short, so the CPU has all of them in flight at once.
+    // Every entry is asked for, then each read once it is (mostly) there: the misses overlap.
+    // The keys come hashed, so the loop that waits on the tables' control bytes is short and
+    // the CPU has all of them in flight at once.
     let keys: SmallVec<[HashedKey<'k, K>; WARM_AHEAD]> = keys.into_iter().collect();
     for key in &keys {
         buckets[bucket_at_hash(key.stable, bits)].prefetch(key.stable);
