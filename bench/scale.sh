@@ -9,7 +9,8 @@
 # and its windows would cross a minute's end or not depending on when the run began), so every
 # user's window or session is open at once and the state holds every key until the input ends.
 # Prints the median events/s and peak resident memory of RUNS runs, memory per key (peak ÷
-# keys), and events/s as a share of the first size's.
+# keys), and events/s as a share of the first size's, run just before it (each pipeline's sizes
+# run back to back; the files of all sizes are written first and take 145 bytes an event).
 # Usage:
 #   bench/scale.sh [RUNS] [EVENTS:KEYS ...]
 set -euo pipefail
@@ -40,17 +41,21 @@ measure() { # pipeline, source arguments...
 }
 
 printf '%-11s %-5s %12s %10s %12s %10s %12s %16s\n' pipeline from events keys events/s "peak MB" "bytes/key" "of first size"
+# Every size's file first, then each pipeline's sizes back to back: this shared machine drifts by
+# a third within minutes, and a ratio of runs a quarter of an hour apart measures the drift too.
 for size in "${sizes[@]}"; do
-    events=${size%%:*} keys=${size##*:}
-    target/release/spate-loadgen transactions --events "$events" --keys "$keys" \
-        --event-rate 1000000000 --seed 7 --to "file:$work/tx.jsonl" 2>/dev/null
-    for from in gen file; do
-        for pipeline in tx-windows fraud sessions; do
+    target/release/spate-loadgen transactions --events "${size%%:*}" --keys "${size##*:}" \
+        --event-rate 1000000000 --seed 7 --to "file:$work/tx-$size.jsonl" 2>/dev/null
+done
+for from in gen file; do
+    for pipeline in tx-windows fraud sessions; do
+        for size in "${sizes[@]}"; do
+            events=${size%%:*} keys=${size##*:}
             if [ "$from" = gen ]; then
                 source=(--source gen --events "$events" --keys "$keys" --rate 1000000000 --seed 7
                     --start 2026-01-01T00:00:00Z)
             else
-                source=(--source "file:$work/tx.jsonl")
+                source=(--source "file:$work/tx-$size.jsonl")
             fi
             read -r rate mem < <(measure "$pipeline" "${source[@]}")
             first[$pipeline-$from]=${first[$pipeline-$from]:-$rate}
@@ -59,5 +64,4 @@ for size in "${sizes[@]}"; do
                 printf "%-11s %-5s %12d %10d %12d %10d %12.0f %15.2fx\n", p, f, e, k, r, m, m * 1000000 / k, r / base }'
         done
     done
-    rm -f "$work/tx.jsonl"
 done
