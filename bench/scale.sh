@@ -9,8 +9,8 @@
 # and its windows would cross a minute's end or not depending on when the run began), so every
 # user's window or session is open at once and the state holds every key until the input ends.
 # Prints the median events/s and peak resident memory of RUNS runs, memory per key (peak ÷
-# keys), and events/s as a share of the first size's, run just before it (each pipeline's sizes
-# run back to back; the files of all sizes are written first and take 145 bytes an event).
+# keys), and events/s as a share of the first size's, run minutes before it (each pipeline's
+# sizes run back to back; the files of all sizes are written first, 145 bytes an event).
 # Usage:
 #   bench/scale.sh [RUNS] [EVENTS:KEYS ...]
 set -euo pipefail

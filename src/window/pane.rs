@@ -21,10 +21,11 @@ use std::marker::PhantomData;
 /// Per-key state: panes in start order, the time of the next fire timer, and (update mode)
 /// the ends of windows already emitted that are still kept, with their emission counts.
 ///
-/// A key mostly has one or two panes open (two while its records cross a slide's end: a
-/// tumbling window's next pane before the last fired, a sliding window's panes of the last
-/// minutes), kept inline: with many keys, panes on the heap are one more cache miss per record
-/// and an allocation and a free per key. (Stored as a `Vec` would be.)
+/// Two panes are kept inline: a tumbling window's key has one open, two while its records
+/// cross a window's end (the next pane opens before the last window fired); a sliding window's
+/// key has one for each slide it had records in, up to `size / slide`, and only its first two
+/// stay inline. With many keys, panes on the heap are one more cache miss per record and an
+/// allocation and a free per key. (Stored as a `Vec` would be.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaneState<A> {
     panes: SmallVec<[(Millis, A); 2]>,
