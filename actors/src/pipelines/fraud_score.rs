@@ -273,20 +273,25 @@ impl KeyedOperator for UserFeatures {
     type Output = Step;
 
     fn on_event(&self, event: &Self::Event, ctx: &mut KeyedContext<'_, Id, Activity, Step>) {
+        self.on_event_owned(event.clone(), ctx);
+    }
+
+    /// A payment's ids and an outcome move on into the second stage's input, uncloned.
+    fn on_event_owned(&self, event: Self::Event, ctx: &mut KeyedContext<'_, Id, Activity, Step>) {
         match event {
             Either::Left(tx) => {
                 let activity = ctx.state();
-                let features = activity.features(tx);
-                activity.record(tx);
+                let features = activity.features(&tx);
+                activity.record(&tx);
                 ctx.emit(Step::Payment(Payment {
-                    tx_id: tx.tx_id.clone(),
-                    user_id: tx.user_id.clone(),
+                    tx_id: tx.tx_id,
+                    user_id: tx.user_id,
                     event_ms: tx.event_ms,
                     features,
                 }));
             }
             Either::Right(outcome) => {
-                ctx.emit(Step::Outcome(outcome.clone()));
+                ctx.emit(Step::Outcome(outcome));
                 ctx.clear_state(); // keyed by payment here: nothing to keep
             }
         }
@@ -378,10 +383,16 @@ impl KeyedOperator for Prequential {
     type Output = FraudScore;
 
     fn on_event(&self, step: &Step, ctx: &mut Ctx<'_>) {
+        self.on_event_owned(step.clone(), ctx);
+    }
+
+    /// A payment moves into the state that keeps it until its outcome, uncloned.
+    fn on_event_owned(&self, step: Step, ctx: &mut Ctx<'_>) {
         match step {
             Step::Payment(payment) if ctx.state().payment.is_none() => {
-                ctx.state().payment = Some(payment.clone());
-                ctx.register_model_timer(batch_start(payment.event_ms, self.micro_batch));
+                let micro_batch = batch_start(payment.event_ms, self.micro_batch);
+                ctx.state().payment = Some(payment);
+                ctx.register_model_timer(micro_batch);
                 Self::learn(ctx);
             }
             Step::Outcome(o) if ctx.state().outcome.is_none() => {
