@@ -1,16 +1,18 @@
 //! The exactly-once file sink. Each writer's output for an epoch is written to
-//! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, fsynced, then
-//! renamed, so the staging folder only ever holds complete files) and renamed into
+//! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, synced and then
+//! renamed on the sink's own thread, `sync_queue`, so the staging folder only ever holds
+//! complete files and the writer does not wait for the disk) and renamed into
 //! `DIR/part-<epoch>-<writer>.jsonl` (results), `DIR/late/…` or `DIR/dead-letter/…` when the
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,
 //! and nothing but committed results matches `DIR/*.jsonl`. With `--sink parquet:DIR` results
 //! are Parquet files, `part-<epoch>-<writer>.parquet` (see `parquet.rs`), staged the same way;
 //! late records and dead letters stay JSON lines.
 
+use super::sync_queue::SyncQueue;
 use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
 use crate::checkpoint::Epoch;
 use crate::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,6 +33,8 @@ pub struct FileSink {
     format: FileFormat,
     /// Complete staged files found at start whose epoch is replayed: committed with it.
     leftovers: Mutex<BTreeMap<Epoch, Vec<Staged>>>,
+    /// Staged files on their way to the disk.
+    syncs: SyncQueue,
 }
 
 impl FileSink {
@@ -66,6 +70,7 @@ impl FileSink {
             dir: dir.to_path_buf(),
             format,
             leftovers: Mutex::new(BTreeMap::new()),
+            syncs: SyncQueue::start()?,
         })
     }
 
@@ -130,9 +135,14 @@ impl FileSink {
     }
 
     fn sync_dirs(&self) -> Result<()> {
-        for stream in OutputStream::ALL {
-            let dir = Self::final_dir(&self.dir, stream);
-            File::open(&dir)
+        let dirs = OutputStream::ALL.map(|stream| Self::final_dir(&self.dir, stream));
+        Self::sync_each(dirs.iter().map(PathBuf::as_path))
+    }
+
+    /// Makes the renames into each of `dirs` durable.
+    fn sync_each<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+        for dir in dirs {
+            File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| Error::io("cannot sync sink directory", dir, e))?;
         }
@@ -166,9 +176,8 @@ impl EpochSink for FileSink {
         let file =
             File::create(&partial).map_err(|e| Error::io("cannot stage output", &partial, e))?;
         crate::io::chunked::write_all(&file, &bytes)
-            .and_then(|()| file.sync_data())
             .map_err(|e| Error::io("cannot stage output", &partial, e))?;
-        fs::rename(&partial, &staged).map_err(|e| Error::io("cannot stage output", &staged, e))?;
+        self.syncs.submit(file, partial, staged.clone())?;
         Ok(Some(Staged {
             epoch,
             stream,
@@ -180,15 +189,21 @@ impl EpochSink for FileSink {
         if let Some(left) = self.leftovers.lock().expect("sink lock").remove(&epoch) {
             staged.extend(left);
         }
-        if staged.is_empty() {
-            return Ok(());
+        let files: Vec<(&Path, &Path)> = (staged.iter())
+            .filter_map(|s| match &s.payload {
+                StagedPayload::File { staged, target } => {
+                    Some((staged.as_path(), target.as_path()))
+                }
+                _ => None,
+            })
+            .collect();
+        self.syncs.wait(files.iter().map(|(staged, _)| *staged))?;
+        let mut dirs = BTreeSet::new();
+        for (staged, target) in files {
+            Self::rename(staged, target)?;
+            dirs.insert(target.parent().unwrap_or(&self.dir));
         }
-        for s in &staged {
-            if let StagedPayload::File { staged, target } = &s.payload {
-                Self::rename(staged, target)?;
-            }
-        }
-        self.sync_dirs()
+        Self::sync_each(dirs)
     }
 
     fn recover(&self, committed: Epoch, recorded: Epoch) -> Result<()> {
@@ -326,6 +341,7 @@ mod tests {
         let partial = FileSink::staging_dir(tmp.path(), OutputStream::Late)
             .join("part-000000000005-p000.partial");
         fs::write(&partial, "half").unwrap();
+        drop(sink); // a restart: the first sink's thread has synced what it was handed
         let sink = FileSink::open(tmp.path(), false).unwrap();
         sink.recover(2, 3).unwrap();
         let late = tmp.path().join("late");

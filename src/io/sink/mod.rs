@@ -11,6 +11,7 @@ mod outputs;
 mod parquet;
 mod postgres;
 mod stdout;
+mod sync_queue;
 mod upsert;
 
 pub use crate::io::kafka::sink::{headers as kafka_headers, KafkaSink, RecordId};
