@@ -1,6 +1,6 @@
 //! The exactly-once file sink. Each writer's output for an epoch is written to
 //! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, synced and then
-//! renamed on the sink's own thread, `sync_queue`, so the staging folder only ever holds
+//! renamed on the sink's own threads, `sync_queue`, so the staging folder only ever holds
 //! complete files and the writer does not wait for the disk) and renamed into
 //! `DIR/part-<epoch>-<writer>.jsonl` (results), `DIR/late/…` or `DIR/dead-letter/…` when the
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,

@@ -1,4 +1,4 @@
-//! The file sink's sync queue: staged output files made durable on a thread of the sink's own,
+//! The file sink's sync queue: staged output files made durable on threads of the sink's own,
 //! so a key partition hands its epoch's file over and goes on with the next epoch instead of
 //! waiting for the disk.
 //!
@@ -10,8 +10,9 @@
 //!
 //! Why threads: a data sync takes about a millisecond on a virtual disk and more on network
 //! block storage, and every partition stages a file per epoch. Synced where they were written,
-//! eight partitions on two workers waited for eight syncs an epoch, about a twentieth of
-//! `fraud-score`'s time from a file (README, Online models). Several threads, so that the
+//! eight partitions on two workers waited for eight syncs an epoch: up to a twentieth of
+//! `fraud-score`'s time from a file on this project's machines (README, Online models), more on
+//! a slower disk. Several threads, so that the
 //! partitions' syncs of an epoch still overlap (the file system commits them together) and its
 //! commit waits for about one sync, not eight in a row.
 //!
@@ -20,7 +21,7 @@
 //! # use spate::io::sink::{EpochSink, EpochStats, OutputStream};
 //! # fn main() -> spate::Result<()> {
 //! let sink = FileSink::open(std::path::Path::new("out"), false)?;
-//! // A partition stages its file; its sync runs on the queue's thread.
+//! // A partition stages its file; its sync runs on one of the queue's threads.
 //! let staged = sink.stage(1, OutputStream::Results, "p000", b"{\"n\":1}\n".to_vec())?;
 //! // The commit waits for the sync, then renames the file into place.
 //! sink.commit(1, staged.into_iter().collect(), &EpochStats::default())?;
@@ -29,7 +30,7 @@
 //! ```
 
 use crate::{Error, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -47,19 +48,40 @@ struct Job {
     staged: PathBuf,
 }
 
-/// What the thread has done, by staged name.
+/// What the threads have done, by staged name.
 ///
-/// Invariant: a staged name is in `pending` from its submission until its file is synced and
-/// renamed, or its sync failed (then its error is in `failed` until a commit reports it).
+/// Invariant: a staged name is in `pending`, counted once per submission (a replay may stage
+/// the same file again before the first is done), until each of its files is synced and
+/// renamed or its sync failed (then its error is in `failed` until a commit reports it).
 #[derive(Default)]
 struct Progress {
-    pending: HashSet<PathBuf>,
+    pending: HashMap<PathBuf, usize>,
     failed: HashMap<PathBuf, (PathBuf, std::io::Error)>,
     /// A thread panicked: what it was syncing will never be done.
     stopped: bool,
 }
 
-/// The progress, shared with the thread, which signals each change.
+impl Progress {
+    /// Notes a submission of `staged`.
+    fn submitted(&mut self, staged: &Path) {
+        *self.pending.entry(staged.to_path_buf()).or_default() += 1;
+    }
+
+    /// Notes that one submission of `staged` (from `partial`) is done, with `done`'s outcome.
+    fn finished(&mut self, staged: PathBuf, partial: PathBuf, done: std::io::Result<()>) {
+        if let Some(count) = self.pending.get_mut(&staged) {
+            *count -= 1;
+            if *count == 0 {
+                self.pending.remove(&staged);
+            }
+        }
+        if let Err(e) = done {
+            self.failed.insert(staged, (partial, e));
+        }
+    }
+}
+
+/// The progress, shared with the threads, which signal each change.
 #[derive(Default)]
 struct Shared {
     progress: Mutex<Progress>,
@@ -104,7 +126,7 @@ impl SyncQueue {
 
     /// Hands `file`, written completely at `partial`, over to be synced and renamed `staged`.
     pub(super) fn submit(&self, file: File, partial: PathBuf, staged: PathBuf) -> Result<()> {
-        self.shared.lock().pending.insert(staged.clone());
+        self.shared.lock().submitted(&staged);
         let job = Job {
             file,
             partial,
@@ -128,7 +150,7 @@ impl SyncQueue {
                 let (partial, e) = progress.failed.remove(*path).expect("found above");
                 return Err(Error::io("cannot stage output", partial, e));
             }
-            if !staged.iter().any(|p| progress.pending.contains(*p)) {
+            if !staged.iter().any(|p| progress.pending.contains_key(*p)) {
                 return Ok(());
             }
             if progress.stopped {
@@ -171,11 +193,7 @@ fn sync_each(todo: &Mutex<Receiver<Job>>, shared: &Shared) {
             return; // the queue was dropped
         };
         let done = (job.file.sync_data()).and_then(|()| fs::rename(&job.partial, &job.staged));
-        let mut progress = shared.lock();
-        progress.pending.remove(&job.staged);
-        if let Err(e) = done {
-            progress.failed.insert(job.staged, (job.partial, e));
-        }
+        shared.lock().finished(job.staged, job.partial, done);
         shared.changed.notify_all();
     }
 }
@@ -238,6 +256,21 @@ mod tests {
             partial.exists(),
             "the partial file is left for recovery to drop"
         );
+    }
+
+    #[test]
+    fn a_file_staged_twice_is_pending_until_both_are_done() {
+        let (staged, partial) = (PathBuf::from("s.jsonl"), PathBuf::from("s.partial"));
+        let mut progress = Progress::default();
+        progress.submitted(&staged);
+        progress.submitted(&staged); // a replay staged it again before the first was synced
+        progress.finished(staged.clone(), partial.clone(), Ok(()));
+        assert!(
+            progress.pending.contains_key(&staged),
+            "the second is not synced yet"
+        );
+        progress.finished(staged.clone(), partial, Ok(()));
+        assert!(progress.pending.is_empty());
     }
 
     #[test]
