@@ -1,6 +1,6 @@
 //! The exactly-once file sink. Each writer's output for an epoch is written to
 //! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, synced and then
-//! renamed on the sink's own threads, `sync_queue`, so the staging folder only ever holds
+//! renamed on the sink's own blocking pool, `sync_queue`, so the staging folder only ever holds
 //! complete files and the writer does not wait for the disk) and renamed into
 //! `DIR/part-<epoch>-<writer>.jsonl` (results), `DIR/late/…` or `DIR/dead-letter/…` when the
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,
@@ -177,7 +177,7 @@ impl EpochSink for FileSink {
             File::create(&partial).map_err(|e| Error::io("cannot stage output", &partial, e))?;
         crate::io::chunked::write_all(&file, &bytes)
             .map_err(|e| Error::io("cannot stage output", &partial, e))?;
-        self.syncs.submit(file, partial, staged.clone())?;
+        self.syncs.submit(file, partial, staged.clone());
         Ok(Some(Staged {
             epoch,
             stream,

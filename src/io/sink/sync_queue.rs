@@ -12,9 +12,9 @@
 //! block storage, and every partition stages a file per epoch. Synced where they were written,
 //! eight partitions on two workers waited for eight syncs an epoch: up to a twentieth of
 //! `fraud-score`'s time from a file on this project's machines (README, Online models), more on
-//! a slower disk. Several threads, so that the
-//! partitions' syncs of an epoch still overlap (the file system commits them together) and its
-//! commit waits for about one sync, not eight in a row.
+//! a slower disk. The syncs run on tokio's blocking pool, up to [`THREADS`] at once, so that
+//! the partitions' syncs of an epoch still overlap (the file system commits them together) and
+//! its commit waits for about one sync, not eight in a row.
 //!
 //! ```no_run
 //! # use spate::io::sink::FileSink;
@@ -30,189 +30,91 @@
 //! ```
 
 use crate::{Error, Result};
+use futures::executor::block_on;
+use futures::future::join_all;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
+use tokio::task::JoinHandle;
 
-/// Threads syncing staged files: about as many as the partitions one worker hosts, whose
-/// files of an epoch are staged one after another.
+/// Syncs at once at most: about as many as the partitions one worker hosts, whose files of an
+/// epoch are staged one after another.
 const THREADS: usize = 4;
 
-/// A staged file on its way to the disk.
-struct Job {
-    file: File,
-    partial: PathBuf,
-    staged: PathBuf,
-}
+/// One submission's sync: its `.partial` file (what an error names) and its task.
+type Sync = (PathBuf, JoinHandle<std::io::Result<()>>);
 
-/// What the threads have done, by staged name.
-///
-/// Invariant: a staged name is in `pending`, counted once per submission (a replay may stage
-/// the same file again before the first is done), until each of its files is synced and
-/// renamed or its sync failed (then its error is in `failed` until a commit reports it).
-#[derive(Default)]
-struct Progress {
-    pending: HashMap<PathBuf, usize>,
-    failed: HashMap<PathBuf, (PathBuf, std::io::Error)>,
-    /// A thread panicked: what it was syncing will never be done.
-    stopped: bool,
-}
-
-impl Progress {
-    /// Notes a submission of `staged`.
-    fn submitted(&mut self, staged: &Path) {
-        *self.pending.entry(staged.to_path_buf()).or_default() += 1;
-    }
-
-    /// Notes that one submission of `staged` (from `partial`) is done, with `done`'s outcome.
-    fn finished(&mut self, staged: PathBuf, partial: PathBuf, done: std::io::Result<()>) {
-        if let Some(count) = self.pending.get_mut(&staged) {
-            *count -= 1;
-            if *count == 0 {
-                self.pending.remove(&staged);
-            }
-        }
-        if let Err(e) = done {
-            self.failed.insert(staged, (partial, e));
-        }
-    }
-}
-
-/// The progress, shared with the threads, which signal each change.
-#[derive(Default)]
-struct Shared {
-    progress: Mutex<Progress>,
-    changed: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Progress> {
-        // Only the bookkeeping above is done under the lock, and it does not panic.
-        self.progress.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Syncs and names staged files on threads of its own (see the module doc).
+/// Syncs and names staged files on a blocking pool of its own (see the module doc).
+#[derive(Debug)]
 pub(super) struct SyncQueue {
-    jobs: Option<Sender<Job>>,
-    shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    runtime: tokio::runtime::Runtime,
+    /// The syncs not yet waited for, by staged name: a replay may stage the same file again
+    /// before the first sync of it is done, and a commit waits for both.
+    pending: Mutex<HashMap<PathBuf, Vec<Sync>>>,
 }
 
 impl SyncQueue {
-    /// A queue and its threads.
+    /// A queue and its (idle until used) blocking pool.
     pub(super) fn start() -> Result<Self> {
-        let (jobs, todo) = channel::<Job>();
-        let todo = Arc::new(Mutex::new(todo));
-        let shared = Arc::new(Shared::default());
-        let threads = (0..THREADS)
-            .map(|_| {
-                let (todo, shared) = (todo.clone(), shared.clone());
-                std::thread::Builder::new()
-                    .name("spate-sink-sync".into())
-                    .spawn(move || sync_each(&todo, &shared))
-                    .map_err(Error::thread("sink sync"))
-            })
-            .collect::<Result<_>>()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(THREADS)
+            .thread_name("spate-sink-sync")
+            .build()
+            .map_err(Error::thread("sink sync"))?;
         Ok(SyncQueue {
-            jobs: Some(jobs),
-            shared,
-            threads,
+            runtime,
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
     /// Hands `file`, written completely at `partial`, over to be synced and renamed `staged`.
-    pub(super) fn submit(&self, file: File, partial: PathBuf, staged: PathBuf) -> Result<()> {
-        self.shared.lock().submitted(&staged);
-        let job = Job {
-            file,
-            partial,
-            staged,
-        };
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            _ => Err(gone()),
-        }
+    pub(super) fn submit(&self, file: File, partial: PathBuf, staged: PathBuf) {
+        let (from, to) = (partial.clone(), staged.clone());
+        let task = self
+            .runtime
+            .spawn_blocking(move || file.sync_data().and_then(|()| fs::rename(from, to)));
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.entry(staged).or_default().push((partial, task));
     }
 
     /// Waits until every file of `staged` submitted is synced under its staged name; the
     /// first that failed is the error. Files never submitted (found staged at start) are
     /// durable already.
     pub(super) fn wait<'a>(&self, staged: impl IntoIterator<Item = &'a Path>) -> Result<()> {
-        let staged: Vec<&Path> = staged.into_iter().collect();
-        let mut progress = self.shared.lock();
-        loop {
-            if let Some(path) = staged.iter().find(|p| progress.failed.contains_key(**p)) {
-                let (partial, e) = progress.failed.remove(*path).expect("found above");
-                return Err(Error::io("cannot stage output", partial, e));
+        let syncs: Vec<Sync> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            (staged.into_iter())
+                .filter_map(|path| pending.remove(path))
+                .flatten()
+                .collect()
+        };
+        let (partials, tasks): (Vec<PathBuf>, Vec<_>) = syncs.into_iter().unzip();
+        for (partial, done) in partials.into_iter().zip(block_on(join_all(tasks))) {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::io("cannot stage output", partial, e)),
+                Err(_) => {
+                    return Err(Error::Panicked {
+                        what: "the file sink's sync of a staged file".into(),
+                    })
+                }
             }
-            if !staged.iter().any(|p| progress.pending.contains_key(*p)) {
-                return Ok(());
-            }
-            if progress.stopped {
-                return Err(gone());
-            }
-            progress = (self.shared.changed.wait(progress)).unwrap_or_else(|e| e.into_inner());
         }
-    }
-}
-
-impl std::fmt::Debug for SyncQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let progress = self.shared.lock();
-        (f.debug_struct("SyncQueue"))
-            .field("pending", &progress.pending.len())
-            .field("failed", &progress.failed.len())
-            .finish()
+        Ok(())
     }
 }
 
 impl Drop for SyncQueue {
-    /// Lets the threads finish what was submitted, and joins them.
+    /// Finishes every sync submitted (a runtime shutting down drops the tasks not started yet),
+    /// so that what a sink staged is in its staging folder once the sink is gone.
     fn drop(&mut self) {
-        drop(self.jobs.take());
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A thread's loop: syncs and renames each file it takes, until the queue is dropped.
-fn sync_each(todo: &Mutex<Receiver<Job>>, shared: &Shared) {
-    let _panicked = OnPanic(shared);
-    loop {
-        let job = match todo.lock() {
-            Ok(todo) => todo.recv(),
-            Err(_) => return, // another thread panicked while taking a job
-        };
-        let Ok(job) = job else {
-            return; // the queue was dropped
-        };
-        let done = (job.file.sync_data()).and_then(|()| fs::rename(&job.partial, &job.staged));
-        shared.lock().finished(job.staged, job.partial, done);
-        shared.changed.notify_all();
-    }
-}
-
-/// Marks the queue stopped when a thread panics, so no commit waits for its file forever.
-struct OnPanic<'a>(&'a Shared);
-
-impl Drop for OnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.lock().stopped = true;
-            self.0.changed.notify_all();
-        }
-    }
-}
-
-fn gone() -> Error {
-    Error::Panicked {
-        what: "the file sink's sync thread".into(),
+        let pending = self.pending.get_mut().unwrap_or_else(|e| e.into_inner());
+        let tasks = pending
+            .drain()
+            .flat_map(|(_, syncs)| syncs)
+            .map(|(_, task)| task);
+        block_on(join_all(tasks));
     }
 }
 
@@ -233,7 +135,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let queue = SyncQueue::start().unwrap();
         let (file, partial, staged) = staged_file(tmp.path(), "a");
-        queue.submit(file, partial.clone(), staged.clone()).unwrap();
+        queue.submit(file, partial.clone(), staged.clone());
         queue.wait([staged.as_path()]).unwrap();
         assert!(staged.exists() && !partial.exists());
         assert_eq!(fs::read(&staged).unwrap(), b"{}\n");
@@ -246,7 +148,7 @@ mod tests {
         let (file, partial, _) = staged_file(tmp.path(), "b");
         // Its staged name is in a folder that does not exist: the rename fails.
         let staged = tmp.path().join("gone").join("b.jsonl");
-        queue.submit(file, partial.clone(), staged.clone()).unwrap();
+        queue.submit(file, partial.clone(), staged.clone());
         let err = queue.wait([staged.as_path()]).unwrap_err().to_string();
         assert!(
             err.contains("cannot stage output") && err.contains("b.partial"),
@@ -259,18 +161,21 @@ mod tests {
     }
 
     #[test]
-    fn a_file_staged_twice_is_pending_until_both_are_done() {
-        let (staged, partial) = (PathBuf::from("s.jsonl"), PathBuf::from("s.partial"));
-        let mut progress = Progress::default();
-        progress.submitted(&staged);
-        progress.submitted(&staged); // a replay staged it again before the first was synced
-        progress.finished(staged.clone(), partial.clone(), Ok(()));
-        assert!(
-            progress.pending.contains_key(&staged),
-            "the second is not synced yet"
+    fn a_file_staged_twice_is_waited_for_until_both_are_synced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let queue = SyncQueue::start().unwrap();
+        let (first, first_partial, staged) = staged_file(tmp.path(), "c");
+        let (second, second_partial, _) = staged_file(tmp.path(), "c-again");
+        queue.submit(first, first_partial.clone(), staged.clone());
+        queue.submit(second, second_partial.clone(), staged.clone());
+        assert_eq!(
+            queue.pending.lock().unwrap()[&staged].len(),
+            2,
+            "both are awaited"
         );
-        progress.finished(staged.clone(), partial, Ok(()));
-        assert!(progress.pending.is_empty());
+        queue.wait([staged.as_path()]).unwrap();
+        assert!(!first_partial.exists() && !second_partial.exists());
+        assert!(queue.pending.lock().unwrap().is_empty());
     }
 
     #[test]
