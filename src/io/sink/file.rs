@@ -341,7 +341,7 @@ mod tests {
         let partial = FileSink::staging_dir(tmp.path(), OutputStream::Late)
             .join("part-000000000005-p000.partial");
         fs::write(&partial, "half").unwrap();
-        drop(sink); // a restart: the first sink's thread has synced what it was handed
+        drop(sink); // a restart: dropping the first sink finishes the syncs it was handed
         let sink = FileSink::open(tmp.path(), false).unwrap();
         sink.recover(2, 3).unwrap();
         let late = tmp.path().join("late");
