@@ -43,8 +43,17 @@ const MAX_LINES: usize = 8;
 /// cache, without waiting for it.
 #[inline]
 pub fn prefetch<T: ?Sized>(value: &T) {
-    let start = value as *const T as *const u8 as usize;
-    let end = start + std::mem::size_of_val(value).min(MAX_LINES * LINE);
+    prefetch_range(
+        value as *const T as *const u8 as usize,
+        std::mem::size_of_val(value),
+    );
+}
+
+/// Prefetches the first 8 cache lines of the `len` bytes at `start` (any address, as
+/// [`prefetch_address`]).
+#[inline]
+pub(super) fn prefetch_range(start: usize, len: usize) {
+    let end = start.wrapping_add(len.min(MAX_LINES * LINE));
     let mut line = start & !(LINE - 1);
     while line < end {
         prefetch_address(line);
