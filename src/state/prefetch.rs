@@ -4,9 +4,10 @@
 //! the key's entry, then whatever heap buffer the entry points to (a window's panes, a
 //! session list). Waiting for each miss in turn is most of the work. A partition asks for the
 //! control bytes of the next few records' tables a group ahead ([`Bucket::prefetch_control`]),
-//! then [`KeyedState::warm`] asks for their entries without waiting ([`Bucket::prefetch`]) and
-//! calls [`prefetch`] on what their states point to, so that their misses overlap; by the time
-//! the records are processed, their memory is cached.
+//! then [`KeyedState::warm`] asks for their entries without waiting ([`Bucket::prefetch`]; for
+//! a key not held yet, the slot its entry will be written to) and calls [`prefetch`] on what
+//! their states point to, so that their misses overlap; by the time the records are processed,
+//! their memory is cached.
 //!
 //! An operator whose state points to heap memory says what to prefetch of it in
 //! [`KeyedOperator::prefetch`]:
