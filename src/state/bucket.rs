@@ -62,8 +62,18 @@ fn table_hash(stable: u64) -> u64 {
     stable.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The control bytes hashbrown reads at once (its SSE2 group).
-const GROUP_WIDTH: usize = 16;
+/// The control bytes hashbrown reads at once, as it chooses its group: 16 with SSE2, a machine
+/// word elsewhere (its NEON and generic groups). Its probe sequence steps by groups, so
+/// [`Bucket::vacancy`] must use the same width.
+const GROUP_WIDTH: usize = if cfg!(all(
+    target_feature = "sse2",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    not(miri)
+)) {
+    16
+} else {
+    std::mem::size_of::<usize>()
+};
 
 /// The table hash of `key`, for moving it when the table grows.
 fn rehash<K: Key, S>((key, _): &(K, Entry<S>)) -> u64 {
