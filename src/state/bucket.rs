@@ -119,6 +119,9 @@ impl<K, S> Bucket<K, S> {
 /// The lookups take the key's stable hash ([`Key::partition_hash`]) as `stable`: the caller
 /// computed it to find the bucket, and a string's is a loop over its bytes.
 impl<K: Key, S> Bucket<K, S> {
+    /// The bytes of one slot of the table: a key and its entry.
+    const SLOT: usize = std::mem::size_of::<(K, Entry<S>)>();
+
     /// Asks the CPU for the entry a key of stable hash `stable` most likely has, reading only
     /// the table's control bytes: nothing waits for the entry itself (see the module doc). A
     /// key the table does not hold gets the slot it will be inserted in asked for instead.
@@ -138,7 +141,7 @@ impl<K: Key, S> Bucket<K, S> {
     /// writes of their entries were 5% of a run.
     fn prefetch_vacancy(&self, hash: u64) {
         if let Some(slot) = self.vacancy(hash) {
-            prefetch_range(slot, std::mem::size_of::<(K, Entry<S>)>());
+            prefetch_range(slot, Self::SLOT);
         }
     }
 
@@ -165,8 +168,7 @@ impl<K: Key, S> Bucket<K, S> {
             }
             group = (group + stride) & mask;
         };
-        let size = std::mem::size_of::<(K, Entry<S>)>();
-        Some(self.control.wrapping_sub((index + 1) * size))
+        Some(self.control.wrapping_sub((index + 1) * Self::SLOT))
     }
 
     /// Asks the CPU for the control bytes a key of stable hash `stable` is looked up by,
