@@ -685,6 +685,7 @@ impl Handler<PartitionEvent> for JobSupervisor {
                 bytes,
                 millis,
             } => {
+                tracing::debug!(partition, epoch, bytes, millis, "partition checkpointed");
                 self.checkpoints[partition as usize] = epoch;
                 self.metrics.checkpoint(partition, epoch, millis, bytes);
                 let spent = Duration::from_secs_f64(millis / 1e3);
