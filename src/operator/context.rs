@@ -240,8 +240,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
     pub fn delete_timer(&mut self, domain: TimeDomain, time: Millis) {
         let key = self.key;
         let (_, key_timers, timers) = self.entry();
-        if let Some(i) = key_timers.iter().position(|t| *t == (domain, time)) {
-            key_timers.swap_remove(i);
+        if key_timers.remove((domain, time)) {
             timers.remove(domain, time, key.key);
         }
     }
@@ -256,7 +255,7 @@ impl<K: Key, S: Default, O> KeyedContext<'_, K, S, O> {
         }
         let key = self.key;
         let (state, key_timers, timers) = self.entry();
-        for (domain, time) in std::mem::take(key_timers) {
+        for &(domain, time) in &std::mem::take(key_timers) {
             timers.remove(domain, time, key.key);
         }
         *state = S::default();

@@ -54,10 +54,7 @@ const WARM_FROM_KEYS: usize = 10_000;
 const STALE_EXPIRIES_SWEPT_FROM: usize = 4_096;
 
 pub use super::bucket::Bucket;
-
-/// One key's pending timers: mostly one, kept inline, as large as a `Vec` and without the
-/// heap allocation a cache miss away (stored as a `Vec` would be).
-pub type KeyTimers = smallvec::SmallVec<[(TimeDomain, Millis); 1]>;
+pub use super::key_timers::KeyTimers;
 
 /// One key's state and its pending timers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -431,7 +428,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
             return false;
         }
         let entry = self.take(b, key, stable);
-        for (domain, time) in entry.timers {
+        for &(domain, time) in &entry.timers {
             self.timers.remove(domain, time, key);
         }
         true
@@ -571,7 +568,7 @@ impl<K: Key, S: Default> KeyedState<K, S> {
                 continue;
             }
             let entry = self.take_entry(b, &key, stable); // its expiry place was just taken
-            for (domain, time) in entry.timers {
+            for &(domain, time) in &entry.timers {
                 self.timers.remove(domain, time, &key);
             }
             return Some(key);
@@ -748,20 +745,6 @@ impl<K: Key, S: Default> KeyedState<K, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inline_timers_are_stored_as_a_vec_was() {
-        for timers in [
-            vec![],
-            vec![(TimeDomain::EventTime, 5)],
-            vec![(TimeDomain::Model, 1); 3],
-        ] {
-            let inline = KeyTimers::from_slice(&timers);
-            let bytes = bincode::serialize(&inline).unwrap();
-            assert_eq!(bytes, bincode::serialize(&timers).unwrap());
-            assert_eq!(bincode::deserialize::<KeyTimers>(&bytes).unwrap(), inline);
-        }
-    }
 
     #[test]
     fn changes_are_reported_per_bucket_and_once() {

@@ -11,6 +11,7 @@
 mod bucket;
 mod erase_requests;
 mod inspect;
+mod key_timers;
 mod keyed;
 mod model;
 mod place_tree;

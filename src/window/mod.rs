@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod distinct;
+mod fire_at;
 mod moments;
 mod pane;
 mod session;
@@ -20,6 +21,7 @@ pub use session::SessionWindowOperator;
 
 use crate::operator::KeyedContext;
 use crate::time::{duration_ms, Millis};
+pub(crate) use fire_at::FireAt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -129,7 +131,7 @@ pub(crate) fn end_after(time: Millis, slide: Millis) -> Millis {
 /// Window state that keeps one pending timer per key: the end of the next window to fire.
 pub(crate) trait NextFire {
     /// The pending timer's time, if any.
-    fn next_fire(&mut self) -> &mut Option<Millis>;
+    fn next_fire(&mut self) -> &mut FireAt;
 }
 
 /// Registers a timer at `end` unless an earlier one is already pending. A later timer that
@@ -140,8 +142,8 @@ pub(crate) fn schedule_fire<K: crate::Key, S: NextFire + Default, O>(
     end: Millis,
 ) {
     let next = ctx.state().next_fire();
-    if next.is_none_or(|t| end < t) {
-        *next = Some(end);
+    if next.get().is_none_or(|t| end < t) {
+        next.set(end);
         ctx.register_event_timer(end);
     }
 }

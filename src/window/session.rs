@@ -4,7 +4,7 @@
 //! merge. A session is reported as `[first record, last record + gap)`. In update mode a
 //! closed session is kept for the allowed lateness, and a record that joins it emits it again.
 
-use super::{schedule_fire, Aggregator, Emission, NextFire, SessionWindows, WindowResult};
+use super::{schedule_fire, Aggregator, Emission, FireAt, NextFire, SessionWindows, WindowResult};
 use crate::operator::{KeyedContext, KeyedOperator, Timer};
 use crate::time::{Millis, OutputMode};
 use crate::Key;
@@ -28,11 +28,11 @@ pub struct Session<A> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionState<A> {
     sessions: SmallVec<[Session<A>; 1]>,
-    next_fire: Option<Millis>,
+    next_fire: FireAt,
 }
 
 impl<A> NextFire for SessionState<A> {
-    fn next_fire(&mut self) -> &mut Option<Millis> {
+    fn next_fire(&mut self) -> &mut FireAt {
         &mut self.next_fire
     }
 }
@@ -41,7 +41,7 @@ impl<A> Default for SessionState<A> {
     fn default() -> Self {
         SessionState {
             sessions: SmallVec::new(),
-            next_fire: None,
+            next_fire: FireAt::NONE,
         }
     }
 }
@@ -174,12 +174,12 @@ where
     }
 
     fn on_timer(&self, timer: Timer, ctx: &mut Ctx<'_, K, A::Acc, A::Out>) {
-        if ctx.state().next_fire != Some(timer.time) {
+        if ctx.state().next_fire.get() != Some(timer.time) {
             return; // superseded by an earlier registration that already fired
         }
         let (mode, lateness) = (ctx.output_mode(), ctx.allowed_lateness());
         let state = ctx.state();
-        state.next_fire = None;
+        state.next_fire.clear();
         let mut sessions = std::mem::take(&mut state.sessions);
         sessions.retain_mut(|s| {
             let end = s.last.saturating_add(self.gap);
