@@ -13,7 +13,7 @@ type KeyTimer = (TimeDomain, Millis);
 /// One key's pending timers, in the order they were registered (a removal moves the last one
 /// into its place). Every record of a key reads them with its entry, and a key mostly has one:
 /// that one is kept inline, more go to the heap. 16 bytes, where a `SmallVec` of one takes 24
-/// and a `Vec` 24 and an allocation: with ten million keys the size of an entry decides how many
+/// (a `Vec` 24 and an allocation): with ten million keys the size of an entry decides how many
 /// cache lines each record waits for. Stored as a `Vec` of them would be.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeyTimers(Repr);
@@ -185,7 +185,9 @@ mod tests {
         /// timers in the same order, and one representation for each list (equal lists are
         /// equal however they were reached).
         #[test]
-        fn it_keeps_what_a_vec_would(ops in prop::collection::vec((0u8..3, 0usize..3, 0i64..4), 0..40)) {
+        fn it_keeps_what_a_vec_would(
+            ops in prop::collection::vec((0u8..3, 0usize..3, 0i64..4), 0..40)
+        ) {
             let (mut kept, mut model) = (KeyTimers::default(), Vec::new());
             for (op, domain, time) in ops {
                 let timer = (DOMAINS[domain], time);
