@@ -6,7 +6,7 @@ use super::messages::SealEpoch;
 use super::outbox::{batches_for, Outbox};
 use crate::checkpoint::Epoch;
 use crate::io::sink::{Lines, OutputStream};
-use crate::stage::{Exchanged, StageRunner};
+use crate::stage::{Exchanged, Routed, StageRunner};
 use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -122,15 +122,16 @@ impl<In, Out> Chain<In, Out> {
         self.peers = peers;
     }
 
-    /// Routes the first stage's results of an epoch, each with the watermark it was emitted
-    /// under, and the partition's watermark after the epoch, into one batch per partition
-    /// (runs pipeline code: may panic).
-    pub(crate) fn route(
-        &mut self,
-        results: Vec<(In, Millis)>,
-        watermark: Millis,
-    ) -> Vec<Exchanged> {
-        self.runner.route(results, watermark)
+    /// Routes results of the first stage, each with the watermark it was emitted under, into
+    /// the epoch's batches (runs pipeline code: may panic).
+    pub(crate) fn route(&mut self, results: &mut dyn Iterator<Item = (In, Millis)>) {
+        self.runner.route(results);
+    }
+
+    /// Takes the epoch's batches, one per partition, each carrying `watermark`, the
+    /// partition's after the epoch.
+    pub(crate) fn take_routed(&mut self, watermark: Millis) -> Routed {
+        self.runner.take_routed(watermark)
     }
 
     /// Sends the routed `batches` of `sealed`'s epoch to the later stage's partitions: to the

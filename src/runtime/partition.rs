@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::operator::KeyedOperator;
 use crate::pipeline::{Emit, OutputFn, RouteFn};
 use crate::stage::write_late_lines;
-use crate::stage::Exchanged;
 use crate::stage::PartitionCore;
+use crate::stage::{Exchanged, Routed};
 use crate::state::{PartitionStore, PreparedCheckpoint, Residency};
 use crate::time::{BEFORE_TIME, END_OF_TIME};
 use crate::Key;
@@ -762,6 +762,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         catch_unwind(AssertUnwindSafe(|| {
             self.core.process_keyed(events);
             self.write_results();
+            if let Some(chain) = self.chain.as_mut() {
+                chain.route(&mut self.core.drain_outputs_under());
+            }
         }))
         .map_err(Panicked)
     }
@@ -813,15 +816,17 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         let sealed = catch_unwind(AssertUnwindSafe(|| {
             // A first stage that had already sent its end of time has nothing more to send.
             let closed = core.watermark() == END_OF_TIME;
-            // A single stage writes its results as its timers fire (a chain's first stage has
-            // no `output`: its results go on to the next stage).
-            let write =
-                &mut |core: &mut PartitionCore<Op>| write_results(core, output, route, results);
+            // A single stage writes its results as its timers fire, a chain's first stage
+            // routes them to the next stage.
+            let write = &mut |core: &mut PartitionCore<Op>| match chain.as_mut() {
+                Some(chain) => chain.route(&mut core.drain_outputs_under()),
+                None => write_results(core, output, route, results),
+            };
             core.advance_draining(msg.watermark, msg.processing_time, write);
             let chain = chain.as_mut()?;
-            let results: Vec<_> = core.take_outputs_under().collect();
-            let quiet = closed && results.is_empty();
-            let batches = chain.route(results, core.watermark());
+            chain.route(&mut core.drain_outputs_under());
+            let Routed { batches, records } = chain.take_routed(core.watermark());
+            let quiet = closed && records == 0;
             if topic {
                 // Through the topic, only the batches' watermarks move the later stage's time.
                 let (time, model) = (msg.processing_time, msg.model.as_ref());

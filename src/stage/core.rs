@@ -462,13 +462,12 @@ impl<Op: KeyedOperator> PartitionCore<Op> {
         take_sized(&mut self.outputs)
     }
 
-    /// Takes the outputs emitted since the last call, each with the watermark it was emitted
-    /// under (what a later stage decides its lateness by).
-    pub fn take_outputs_under(&mut self) -> impl Iterator<Item = (Op::Output, Millis)> {
+    /// Drains the outputs emitted since the last call, each with the watermark it was emitted
+    /// under (what a later stage decides its lateness by). The buffers keep their room: a
+    /// chain's first stage drains them after every batch.
+    pub fn drain_outputs_under(&mut self) -> impl Iterator<Item = (Op::Output, Millis)> + '_ {
         self.output_keys.clear();
-        take_sized(&mut self.outputs)
-            .into_iter()
-            .zip(take_sized(&mut self.output_watermarks))
+        self.outputs.drain(..).zip(self.output_watermarks.drain(..))
     }
 
     /// Takes the outputs emitted since the last call, each with the key it was emitted for.

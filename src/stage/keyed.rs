@@ -1,7 +1,9 @@
 //! A later keyed stage: the results of the stage before, mapped to events, re-keyed, and run
 //! through a keyed operator whose state lives in a second [`PartitionCore`] per partition.
 
-use super::{write_late_lines, EachResult, Exchanged, LaterStage, PartitionCore, StageRunner};
+use super::{
+    write_late_lines, EachResult, Exchanged, LaterStage, PartitionCore, Routed, StageRunner,
+};
 use crate::checkpoint::Epoch;
 use crate::key::partition_of;
 use crate::learning::{Learned, ModelHistory};
@@ -45,6 +47,13 @@ impl<In, Op: KeyedOperator, Out> Clone for KeyedStage<In, Op, Out> {
     }
 }
 
+/// A record crossing to a stage of `Op`: key, event, and the watermark it was emitted under.
+type RecordOf<Op> = (
+    <Op as KeyedOperator>::Key,
+    <Op as KeyedOperator>::Event,
+    Millis,
+);
+
 /// One upstream partition's records for one partition of the stage, in one epoch.
 #[derive(Serialize, Deserialize)]
 struct ExchangeBatch<K, E> {
@@ -73,6 +82,7 @@ where
             stage: self.clone(),
             core: Box::new(core),
             partitions,
+            routing: (0..partitions).map(|_| Vec::new()).collect(),
         })
     }
 
@@ -107,6 +117,8 @@ struct KeyedRunner<In, Op: KeyedOperator, Out> {
     stage: KeyedStage<In, Op, Out>,
     core: Box<PartitionCore<Op>>,
     partitions: u32,
+    /// The epoch's records routed so far, one vector per partition of the stage.
+    routing: Vec<Vec<RecordOf<Op>>>,
 }
 
 type BatchOf<Op> = ExchangeBatch<<Op as KeyedOperator>::Key, <Op as KeyedOperator>::Event>;
@@ -118,27 +130,29 @@ where
     Op::Event: DeserializeOwned,
     Out: Send + 'static,
 {
-    fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged> {
-        // Room for an even share, and some: the records' keys spread over the partitions.
-        let share = results.len() / self.partitions as usize + 16;
-        let mut batches: Vec<BatchOf<Op>> = (0..self.partitions)
-            .map(|_| ExchangeBatch {
-                records: Vec::with_capacity(share + share / 4),
-                watermark,
-            })
-            .collect();
-        let (input, key) = (&self.stage.input, &self.stage.key);
+    fn route(&mut self, results: &mut dyn Iterator<Item = (In, Millis)>) {
+        let (input, key, routing) = (&self.stage.input, &self.stage.key, &mut self.routing);
         for (result, under) in results {
             input(result, &mut |event| {
                 let key = key(&event);
                 let to = partition_of(&key, self.partitions) as usize;
-                batches[to].records.push((key, event, under));
+                routing[to].push((key, event, under));
             });
         }
-        batches
-            .into_iter()
-            .map(|b| Box::new(b) as Exchanged)
-            .collect()
+    }
+
+    fn take_routed(&mut self, watermark: Millis) -> Routed {
+        let records = self.routing.iter().map(Vec::len).sum();
+        let batches = (self.routing.iter_mut())
+            .map(|records| {
+                // Room for as many next epoch, and some: pushing into an empty vector would
+                // copy the records as it grows.
+                let room = Vec::with_capacity(records.len() + records.len() / 8);
+                let records = std::mem::replace(records, room);
+                Box::new(ExchangeBatch { records, watermark }) as Exchanged
+            })
+            .collect();
+        Routed { batches, records }
     }
 
     fn encode(&self, batch: &Exchanged) -> Vec<u8> {
@@ -196,6 +210,8 @@ where
     }
 
     fn restore(&mut self, store: &PartitionStore, log: Option<&SliceLog>) -> Result<Epoch> {
+        // What the stage before routed since its checkpoint, its replay routes again.
+        self.routing.iter_mut().for_each(Vec::clear);
         let meta = store.checkpoint()?;
         let entries = match log {
             Some(log) => store.logged_entries(log)?,

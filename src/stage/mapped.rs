@@ -1,7 +1,7 @@
 //! A later stage whose results are mapped once more (`Job::map`, `flat_map` after a chained
 //! stage): the stage itself, with the map applied to what it emits.
 
-use super::{EachResult, Exchanged, LaterStage, StageRunner};
+use super::{EachResult, Exchanged, LaterStage, Routed, StageRunner};
 use crate::checkpoint::Epoch;
 use crate::pipeline::OutputFn;
 use crate::state::{PartitionStore, PreparedCheckpoint, SliceLog};
@@ -52,8 +52,12 @@ struct MappedRunner<In, Mid, Out> {
 }
 
 impl<In, Mid, Out> StageRunner<In, Out> for MappedRunner<In, Mid, Out> {
-    fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged> {
-        self.inner.route(results, watermark)
+    fn route(&mut self, results: &mut dyn Iterator<Item = (In, Millis)>) {
+        self.inner.route(results);
+    }
+
+    fn take_routed(&mut self, watermark: Millis) -> Routed {
+        self.inner.take_routed(watermark)
     }
 
     fn encode(&self, batch: &Exchanged) -> Vec<u8> {

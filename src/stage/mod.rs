@@ -62,6 +62,14 @@ use std::sync::Arc;
 /// One exchange batch, typed by the stage that reads it (see [`StageRunner::route`]).
 pub type Exchanged = Box<dyn Any + Send>;
 
+/// One epoch's exchange batches of an upstream partition (see [`StageRunner::take_routed`]).
+pub struct Routed {
+    /// One batch per partition of the later stage, in partition order.
+    pub batches: Vec<Exchanged>,
+    /// The records they hold in all.
+    pub records: usize,
+}
+
 /// Takes a stage's results, each with a writer of its record key.
 pub type EachResult<'a, Out> = dyn FnMut(&dyn Fn(&mut Vec<u8>), Out) + 'a;
 
@@ -87,10 +95,14 @@ pub trait LaterStage<In, Out>: Send + Sync {
 /// A later stage's state and processing in one key partition, driven by the partition actor
 /// (see the module doc for the order of calls).
 pub trait StageRunner<In, Out>: Send {
-    /// Turns one epoch's results of the stage before (each with the watermark it was emitted
-    /// under) into one exchange batch per partition of this stage; `watermark` is the upstream
-    /// partition's after the epoch.
-    fn route(&mut self, results: Vec<(In, Millis)>, watermark: Millis) -> Vec<Exchanged>;
+    /// Routes results of the stage before (each with the watermark it was emitted under) into
+    /// the epoch's exchange batches, one per partition of this stage, as the stage before
+    /// emits them: after each of its batches, and as its timers fire.
+    fn route(&mut self, results: &mut dyn Iterator<Item = (In, Millis)>);
+
+    /// Takes the epoch's exchange batches (one per partition of this stage, even empty), each
+    /// carrying `watermark`, the upstream partition's after the epoch.
+    fn take_routed(&mut self, watermark: Millis) -> Routed;
 
     /// An exchange batch as its inbox stores it.
     fn encode(&self, batch: &Exchanged) -> Vec<u8>;
