@@ -11,8 +11,9 @@
 //! every bucket in memory, so output does not depend on the memory limit.
 //!
 //! How the places of keys in memory are kept is the schedule's [`Places`]: a tree of places
-//! ([`PlaceTree`]) where most times have a key or a few (state expiries), a slot per time
-//! ([`TimeSlots`]) where many keys share a time (timers at windows' ends).
+//! ([`PlaceTree`]) where most times have a key or a few (state expiries), a slot per second
+//! ([`TimeSlots`]) where many keys share a time or a second (timers at windows' and sessions'
+//! ends).
 
 pub use super::place_tree::PlaceTree;
 pub use super::time_slots::TimeSlots;
