@@ -4,12 +4,14 @@
 //! # Chaining and the exchange
 //!
 //! A pipeline's first keyed stage gets its records from the source. A later stage gets the
-//! results of the stage before, re-keyed: at the end of each epoch every partition of the
-//! earlier stage routes its results to the partitions of the later one (one exchange batch per
-//! partition pair and epoch, never one message per record), and each partition of the later
-//! stage processes the epoch once it has the batch of every upstream partition, in upstream
-//! partition order. So the epoch stays the unit of exactly-once: it commits when every stage
-//! has finished it, and a replayed epoch produces the same batches at every stage.
+//! results of the stage before, re-keyed: every partition of the earlier stage routes its
+//! results to the partitions of the later one as it emits them, and sends them at the end of
+//! each epoch (one exchange batch per partition pair and epoch, never one message per record;
+//! a restored partition drops what it had routed since its checkpoint, and its replay routes it
+//! again), and each partition of the later stage processes the epoch once it has the batch of
+//! every upstream partition, in upstream partition order. So the epoch stays the unit of
+//! exactly-once: it commits when every stage has finished it, and a replayed epoch produces the
+//! same batches at every stage.
 //!
 //! ```text
 //!   stage 1 (keyed by user)           stage 2 (keyed by segment, country)
