@@ -745,7 +745,7 @@ const ROOM_AT_MOST: usize = 4096;
 /// Takes what `buffer` holds, leaving it room for as much (up to [`ROOM_AT_MOST`]): the next
 /// batch's outputs are likely as many, and pushing them into an empty vector would copy them
 /// as it grows.
-fn take_sized<T>(buffer: &mut Vec<T>) -> Vec<T> {
+pub(super) fn take_sized<T>(buffer: &mut Vec<T>) -> Vec<T> {
     let room = Vec::with_capacity(buffer.len().min(ROOM_AT_MOST));
     std::mem::replace(buffer, room)
 }

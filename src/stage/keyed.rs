@@ -1,6 +1,7 @@
 //! A later keyed stage: the results of the stage before, mapped to events, re-keyed, and run
 //! through a keyed operator whose state lives in a second [`PartitionCore`] per partition.
 
+use super::core::take_sized;
 use super::{
     write_late_lines, EachResult, Exchanged, LaterStage, PartitionCore, Routed, StageRunner,
 };
@@ -145,10 +146,7 @@ where
         let records = self.routing.iter().map(Vec::len).sum();
         let batches = (self.routing.iter_mut())
             .map(|records| {
-                // Room for as many next epoch, and some: pushing into an empty vector would
-                // copy the records as it grows.
-                let room = Vec::with_capacity(records.len() + records.len() / 8);
-                let records = std::mem::replace(records, room);
+                let records = take_sized(records);
                 Box::new(ExchangeBatch { records, watermark }) as Exchanged
             })
             .collect();
