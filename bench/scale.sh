@@ -44,8 +44,12 @@ printf '%-11s %-5s %12s %10s %12s %10s %12s %16s\n' pipeline from events keys ev
 # Every size's file first, then each pipeline's sizes back to back: this shared machine drifts by
 # a third within minutes, and a ratio of runs a quarter of an hour apart measures the drift too.
 for size in "${sizes[@]}"; do
-    target/release/spate-loadgen transactions --events "${size%%:*}" --keys "${size##*:}" \
-        --event-rate 1000000000 --seed 7 --to "file:$work/tx-$size.jsonl" 2>/dev/null
+    if ! log=$(target/release/spate-loadgen transactions --events "${size%%:*}" \
+        --keys "${size##*:}" --event-rate 1000000000 --seed 7 --to "file:$work/tx-$size.jsonl" 2>&1); then
+        echo "bench/scale.sh: writing the input of $size failed (145 bytes an event, in $work;" \
+            "set TMPDIR to a disk with room): $log" >&2
+        exit 1
+    fi
 done
 for from in gen file; do
     for pipeline in tx-windows fraud sessions; do
