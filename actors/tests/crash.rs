@@ -25,14 +25,20 @@ const EPOCHS: [&str; 6] = [
     "150ms",
 ];
 
-/// Runs `spate ARGS` `kills` times, killing each run at a random moment within `span` (the
-/// uninterrupted run's duration), then lets it finish; returns how many kills hit a running job.
-fn kill_and_resume(args: &[&str], (kills, span): (u32, Duration), rng: &mut Rng) -> u32 {
+/// Runs `spate ARGS` (with the test hooks `hooks` set) `kills` times, killing each run at a
+/// random moment within `span` (the uninterrupted run's duration), then lets it finish; returns
+/// how many kills hit a running job.
+fn kill_and_resume(
+    (args, hooks): (&[&str], &[(&str, &str)]),
+    (kills, span): (u32, Duration),
+    rng: &mut Rng,
+) -> u32 {
     // Each run gets a random slice of at most 60% of the whole job, so most kills land
     // mid-run: while reading, between an epoch's staging and its commit, or in a checkpoint.
     let span_ms = span.as_millis() as u64;
-    let hits = kill_randomly(args, kills, (span_ms / 10 + 20, span_ms * 6 / 10 + 40), rng);
-    run_ok(args);
+    let window = (span_ms / 10 + 20, span_ms * 6 / 10 + 40);
+    let hits = kill_randomly_hooked(args, hooks, kills, window, rng);
+    finish_ok(spate(args).envs(hooks.iter().copied()));
     hits
 }
 
@@ -45,15 +51,15 @@ fn kill_and_resume(args: &[&str], (kills, span): (u32, Duration), rng: &mut Rng)
 /// its kill, the attempt proved nothing and the test starts over with fresh output and state and
 /// half the delays.
 fn assert_survives_kills(name: &str, job: &[&str], kills: u32) -> [Vec<String>; 3] {
-    assert_survives_kills_with(name, job, &[], kills)
+    assert_survives_kills_with(name, job, (&[], &[]), kills)
 }
 
 /// [`assert_survives_kills`], the killed runs (those with a state directory) given `stateful`
-/// arguments too.
+/// arguments and the test hooks `hooks` too.
 fn assert_survives_kills_with(
     name: &str,
     job: &[&str],
-    stateful: &[&str],
+    (stateful, hooks): (&[&str], &[(&str, &str)]),
     kills: u32,
 ) -> [Vec<String>; 3] {
     let mut rng = Rng::from_clock(name);
@@ -79,7 +85,7 @@ fn assert_survives_kills_with(
         let out = tmp.path().join(format!("out-{attempt}"));
         let args = run(&out, Some(&tmp.path().join(format!("state-{attempt}"))));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        if kill_and_resume(&args, (kills, span), &mut rng) == 0 {
+        if kill_and_resume((&args, hooks), (kills, span), &mut rng) == 0 {
             span /= 2;
             continue;
         }
@@ -105,12 +111,17 @@ fn assert_survives_kills_with(
 
 /// A file-source job of `pipeline` over `events` transactions with malformed lines.
 fn check_pipeline(pipeline: &str, events: u64, kills: u32) {
+    check_pipeline_hooked(pipeline, events, kills, &[]);
+}
+
+/// [`check_pipeline`], the killed runs with the test hooks `hooks` set.
+fn check_pipeline_hooked(pipeline: &str, events: u64, kills: u32, hooks: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("tx.jsonl");
     write_transactions(&input, events, 2_000, 7, true);
     let source = file_arg(&input);
     let job = ["run", pipeline, "--source", &source, "--partitions", "4"];
-    let expected = assert_survives_kills(pipeline, &job, kills);
+    let expected = assert_survives_kills_with(pipeline, &job, (&[], hooks), kills);
     assert!(
         !expected[2].is_empty(),
         "the input's malformed lines were not dead-lettered"
@@ -120,6 +131,15 @@ fn check_pipeline(pipeline: &str, events: u64, kills: u32) {
 #[test]
 fn tx_windows_survives_random_kills() {
     check_pipeline("tx-windows", 60_000, 6);
+}
+
+/// Results staged in parts as they are written (`SPATE_RESULT_PART_BYTES`: parts of 256 bytes
+/// instead of megabytes, so every epoch's are) commit what an uninterrupted run that staged
+/// each epoch's results whole commits, through kills that land between two parts.
+#[test]
+fn results_staged_in_parts_survive_random_kills() {
+    let parts = [("SPATE_RESULT_PART_BYTES", "256")];
+    check_pipeline_hooked("sessions", 60_000, 4, &parts);
 }
 
 #[test]
@@ -145,7 +165,7 @@ fn sessions_under_a_memory_limit_survive_random_kills() {
     let source = file_arg(&input);
     let job = ["run", "sessions", "--source", &source, "--partitions", "4"];
     let limit = ["--state-memory", "256KiB"];
-    assert_survives_kills_with("sessions under --state-memory", &job, &limit, 4);
+    assert_survives_kills_with("sessions under --state-memory", &job, (&limit, &[]), 4);
 }
 
 /// A two-input job: the temporal join of transactions (with very late and malformed records)

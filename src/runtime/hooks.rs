@@ -42,6 +42,14 @@ pub(crate) fn crash_point(at: Crash, epoch: Epoch) {
     }
 }
 
+/// `SPATE_RESULT_PART_BYTES=N`: partitions stage their results in parts of N bytes instead of
+/// `default` (how the tests make epochs of a few lines staged in parts).
+pub(crate) fn result_part_bytes(default: usize) -> usize {
+    static BYTES: OnceLock<Option<usize>> = OnceLock::new();
+    let bytes = BYTES.get_or_init(|| std::env::var("SPATE_RESULT_PART_BYTES").ok()?.parse().ok());
+    bytes.unwrap_or(default)
+}
+
 /// `SPATE_SLOW_PARTITION=P:MS`: key partition P sleeps MS milliseconds before it handles each
 /// batch of records (how the tests make one partition the bottleneck).
 pub(crate) fn slow_partition(partition: u32) {

@@ -14,7 +14,7 @@ use super::messages::{
     Batch, Committed, EpochDone, Erased, InputEnded, InspectPartition, PartitionEvent, Progress,
     QueryKey, SealEpoch,
 };
-use super::result_lines::{LineForm, ResultLines};
+use super::result_lines::{LineForm, PartsTo, ResultLines, PART_BYTES};
 use crate::checkpoint::{Epoch, PartitionCheckpoint};
 use crate::io::kafka::repartition::{self, ExchangeRecord};
 use crate::io::kafka::{Changelog, CheckpointRecord, LaterRecord};
@@ -113,7 +113,8 @@ pub(crate) struct PartitionActor<Op: KeyedOperator, Out> {
     erased: BTreeMap<Epoch, Vec<Erased>>,
     /// The results of `next_epoch` so far (a single-stage pipeline), written after each batch
     /// while the records they were made of are still in the cache (written at the epoch's
-    /// end, every string of them was a cache miss).
+    /// end, every string of them was a cache miss), and staged in parts of [`PART_BYTES`] as
+    /// they pass it when the sink takes parts.
     results: ResultLines,
 }
 
@@ -172,10 +173,13 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         // With their keys when the sink uses them or the changelog keeps the lines for
         // whichever run stages them; not at all when the sink drops them.
         let form = LineForm::of(&*sink, setup.changelog.is_some());
+        let writer = crate::io::sink::writer_name(partition);
+        let part_bytes = super::hooks::result_part_bytes(PART_BYTES);
+        let parts = PartsTo::new(sink.clone(), writer.clone(), part_bytes);
         let mut actor = PartitionActor {
             partition,
             index: setup.index,
-            writer: crate::io::sink::writer_name(partition),
+            writer,
             core: Box::new(core),
             output,
             chain,
@@ -204,7 +208,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
             expired_seen: 0,
             residency_seen: Residency::default(),
             erased: BTreeMap::new(),
-            results: ResultLines::new(form),
+            results: ResultLines::new(form).in_parts(parts, 1),
         };
         if let Err(e) = actor.on_restore() {
             actor.fatal(e);
@@ -261,7 +265,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// The first stage's results of the epoch (a single-stage pipeline), as JSON lines.
     fn first_results(&mut self) -> Result<ResultLines> {
         self.write_results();
-        let next = self.results.sized_alike();
+        let next = self.results.sized_alike(self.next_epoch + 1);
         std::mem::replace(&mut self.results, next).finish()
     }
 
@@ -350,8 +354,9 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// changelog the checkpoint and the outputs are sent to it first; the supervisor commits
     /// the epoch once the changelog acknowledged them, when another instance could take over.
     fn finish_epoch(&mut self, msg: SealEpoch) -> Result<()> {
-        let results = self.first_results()?;
+        let mut results = self.first_results()?;
         let outputs = results.count;
+        let parts = results.finish_parts()?;
         let mut streams = results.into_streams();
         let (late_lines, late, dead_lines) = self.first_late_and_dead()?;
         streams.extend(late_and_dead(late_lines, dead_lines));
@@ -363,18 +368,18 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 encoding,
             });
         }
-        self.report_staged(&msg, streams, (outputs, late))
+        self.report_staged(&msg, (parts, streams), (outputs, late))
     }
 
-    /// Stages `streams` for `msg`'s epoch and reports them (`outputs` results and `late` late
-    /// records) to the supervisor.
+    /// Stages `streams` for `msg`'s epoch and reports them, with the outputs staged in `parts`
+    /// already (`outputs` results and `late` late records), to the supervisor.
     fn report_staged(
         &mut self,
         msg: &SealEpoch,
-        streams: Vec<StreamLines>,
+        (mut staged, streams): (Vec<Staged>, Vec<StreamLines>),
         (outputs, late): (u64, u64),
     ) -> Result<()> {
-        let mut staged = self.stage(msg.epoch, streams)?;
+        staged.extend(self.stage(msg.epoch, streams)?);
         if msg.suppress_output {
             staged.clear();
         }
@@ -436,7 +441,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         for batch in &batches {
             repartition::encode_line(&chain.runner.encode(batch), &mut exchange);
         }
-        let results = self.later_results()?;
+        let mut results = self.later_results(msg.epoch)?;
+        let parts = results.finish_parts()?;
         let (mut late_lines, first_late, dead_lines) = self.first_late_and_dead()?;
         let chain = self.chain.as_mut().expect("a chained partition");
         let late = first_late + chain.runner.take_late(self.partition, &mut late_lines)?;
@@ -455,7 +461,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
                 encoding: encoding + later_encoding,
             });
         }
-        self.report_staged(&msg, streams, (outputs, late))
+        self.report_staged(&msg, (parts, streams), (outputs, late))
     }
 
     /// Runs the later stage on exchange batches read from the repartition topic (operator
@@ -489,10 +495,10 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         .map_err(Panicked)
     }
 
-    /// The later stage's results since the last call, as JSON lines.
-    fn later_results(&mut self) -> Result<ResultLines> {
+    /// The later stage's results of `epoch` since the last call, as JSON lines.
+    fn later_results(&mut self, epoch: Epoch) -> Result<ResultLines> {
         let chain = self.chain.as_mut().expect("a chained partition");
-        let mut results = self.results.emptied();
+        let mut results = self.results.emptied(epoch);
         let route = self.route.as_ref();
         chain
             .runner
@@ -534,7 +540,8 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
     /// Stages the later stage's results of `sealed`'s epoch with the first stage's late
     /// records and dead letters, reports them, and keeps both stages' checkpoint when asked.
     fn stage_later(&mut self, mut sealed: SealedEpoch) -> Result<()> {
-        let results = self.later_results()?;
+        let mut results = self.later_results(sealed.seal.epoch)?;
+        let parts = results.finish_parts()?;
         let chain = self.chain.as_mut().expect("a chained partition");
         let late = sealed.late
             + chain
@@ -552,7 +559,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> PartitionActor<Op, Out>
         let outputs = results.count;
         let mut streams = results.into_streams();
         streams.extend(late_and_dead(sealed.late_lines, sealed.dead_lines));
-        self.report_staged(&sealed.seal, streams, (outputs, late))
+        self.report_staged(&sealed.seal, (parts, streams), (outputs, late))
     }
 
     /// Restores the first stage's state as of `meta`: from sled (a job with a Kafka
@@ -889,7 +896,6 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         self.restore_state(&meta)?;
         self.prepared.clear();
         self.erased.clear();
-        self.results = self.results.emptied();
         if let Some(chain) = self.chain.as_mut() {
             let later = chain.restore_stage()?;
             if later != meta.epoch {
@@ -906,6 +912,7 @@ impl<Op: KeyedOperator, Out: Serialize + Send + 'static> EpochLifecycle
         }
         let epoch = meta.epoch.max(self.base_epoch);
         self.next_epoch = epoch + 1;
+        self.results = self.results.emptied(self.next_epoch);
         self.checkpoint = PartitionCheckpoint { epoch, ..meta };
         self.seen = 0;
         self.received_before = self.core.received();

@@ -468,9 +468,21 @@ pub fn enrichment_of(lines: &[String]) -> Vec<(String, String, String)> {
 /// Runs `spate ARGS` `kills` times, each killed with SIGKILL after a random delay in `window`
 /// (ms) unless it finished first; returns how many kills hit a running job.
 pub fn kill_randomly(args: &[&str], kills: u32, window: (u64, u64), rng: &mut Rng) -> u32 {
+    kill_randomly_hooked(args, &[], kills, window, rng)
+}
+
+/// [`kill_randomly`], each run with the test hooks `hooks` (environment variables) set.
+pub fn kill_randomly_hooked(
+    args: &[&str],
+    hooks: &[(&str, &str)],
+    kills: u32,
+    window: (u64, u64),
+    rng: &mut Rng,
+) -> u32 {
     let mut hits = 0;
     for _ in 0..kills {
         let mut child = spate(args)
+            .envs(hooks.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -1,7 +1,8 @@
 //! The exactly-once file sink. Each writer's output for an epoch is written to
-//! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, synced and then
-//! renamed on the sink's own blocking pool, `sync_queue`, so the staging folder only ever holds
-//! complete files and the writer does not wait for the disk) and renamed into
+//! `DIR/.staging/<stream>/part-<epoch>-<writer>.jsonl` (via a `.partial` file, written whole at
+//! the epoch's end or, past a few megabytes, in parts as it is made (`staging_file.rs`), then
+//! synced and renamed on the sink's own blocking pool, `sync_queue`, so the staging folder only
+//! ever holds complete files and the writer does not wait for the disk) and renamed into
 //! `DIR/part-<epoch>-<writer>.jsonl` (results), `DIR/late/…` or `DIR/dead-letter/…` when the
 //! epoch commits. A committed file is never staged again, so replays cannot duplicate output,
 //! and nothing but committed results matches `DIR/*.jsonl`. With `--sink parquet:DIR` results
@@ -9,13 +10,13 @@
 //! late records and dead letters stay JSON lines.
 
 use super::sync_queue::SyncQueue;
-use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload};
+use super::{EpochSink, EpochStats, OutputStream, Staged, StagedPayload, StagingFile};
 use crate::checkpoint::Epoch;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How the file sink writes results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub struct FileSink {
     /// Complete staged files found at start whose epoch is replayed: committed with it.
     leftovers: Mutex<BTreeMap<Epoch, Vec<Staged>>>,
     /// Staged files on their way to the disk.
-    syncs: SyncQueue,
+    syncs: Arc<SyncQueue>,
 }
 
 impl FileSink {
@@ -70,7 +71,7 @@ impl FileSink {
             dir: dir.to_path_buf(),
             format,
             leftovers: Mutex::new(BTreeMap::new()),
-            syncs: SyncQueue::start()?,
+            syncs: Arc::new(SyncQueue::start()?),
         })
     }
 
@@ -183,6 +184,27 @@ impl EpochSink for FileSink {
             stream,
             payload: StagedPayload::File { staged, target },
         }))
+    }
+
+    /// JSON lines only: a Parquet file is encoded whole.
+    fn stage_in_parts(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+    ) -> Result<Option<StagingFile>> {
+        if self.extension(stream) != "jsonl" {
+            return Ok(None);
+        }
+        let name = self.file_name(epoch, writer, stream);
+        let target = Self::final_dir(&self.dir, stream).join(&name);
+        if target.exists() {
+            return Ok(Some(StagingFile::committed(epoch, stream)));
+        }
+        let staged = Self::staging_dir(&self.dir, stream).join(&name);
+        let partial = staged.with_extension("partial");
+        let (at, names) = ((epoch, stream), (staged, target));
+        StagingFile::create(at, partial, names, self.syncs.clone()).map(Some)
     }
 
     fn commit(&self, epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {

@@ -10,6 +10,7 @@ mod options;
 mod outputs;
 mod parquet;
 mod postgres;
+mod staging_file;
 mod stdout;
 mod sync_queue;
 mod upsert;
@@ -21,6 +22,7 @@ pub use file::{FileFormat, FileSink};
 pub use options::{apply_sink_options, parse_size};
 pub use outputs::Outputs;
 pub use postgres::{PostgresSink, PostgresTarget, SslMode, Tls};
+pub use staging_file::StagingFile;
 pub use stdout::StdoutSink;
 
 use crate::checkpoint::Epoch;
@@ -202,6 +204,18 @@ pub trait EpochSink: Send + Sync {
         lines: Lines,
     ) -> Result<Option<Staged>> {
         self.stage(epoch, stream, writer, lines.bytes)
+    }
+    /// Starts staging `writer`'s output of `epoch` in `stream` in parts, as it is written (see
+    /// [`StagingFile`]), for output too large to hold whole; `None` when this sink takes each
+    /// output whole (the default; only the JSON-lines file sink writes in parts).
+    fn stage_in_parts(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+    ) -> Result<Option<StagingFile>> {
+        let _ = (epoch, stream, writer);
+        Ok(None)
     }
     /// Where committed output of `stream` can be found, for messages (`out/dead-letter/`,
     /// a topic name, `stderr`).

@@ -5,7 +5,7 @@
 //! in output order; each sink skips what it made visible before, so a crash between two sinks'
 //! commits replays the epoch into the ones that did not.
 
-use super::{EpochSink, EpochStats, Lines, OutputStream, Staged};
+use super::{EpochSink, EpochStats, Lines, OutputStream, Staged, StagingFile};
 use crate::checkpoint::Epoch;
 use crate::Result;
 use std::sync::Arc;
@@ -70,6 +70,17 @@ impl EpochSink for Outputs {
             sink.stage_keyed(epoch, inner, writer, lines)?,
             stream,
         ))
+    }
+
+    fn stage_in_parts(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+    ) -> Result<Option<StagingFile>> {
+        let (sink, inner) = self.route(stream);
+        let parts = sink.stage_in_parts(epoch, inner, writer)?;
+        Ok(parts.map(|file| file.staged_as(stream)))
     }
 
     fn location(&self, stream: OutputStream) -> String {
