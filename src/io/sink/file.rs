@@ -135,6 +135,25 @@ impl FileSink {
         }
     }
 
+    /// Where `writer`'s output of `epoch` in `stream` is staged: a new `.partial` file in the
+    /// staging folder, or nowhere when that output was committed before (a replay).
+    fn staging_file(
+        &self,
+        epoch: Epoch,
+        stream: OutputStream,
+        writer: &str,
+    ) -> Result<StagingFile> {
+        let name = self.file_name(epoch, writer, stream);
+        let target = Self::final_dir(&self.dir, stream).join(&name);
+        if target.exists() {
+            return Ok(StagingFile::committed(epoch, stream));
+        }
+        let staged = Self::staging_dir(&self.dir, stream).join(&name);
+        let partial = staged.with_extension("partial");
+        let (at, names) = ((epoch, stream), (staged, target));
+        StagingFile::create(at, partial, names, self.syncs.clone())
+    }
+
     fn sync_dirs(&self) -> Result<()> {
         let dirs = OutputStream::ALL.map(|stream| Self::final_dir(&self.dir, stream));
         Self::sync_each(dirs.iter().map(PathBuf::as_path))
@@ -163,27 +182,15 @@ impl EpochSink for FileSink {
         writer: &str,
         bytes: Vec<u8>,
     ) -> Result<Option<Staged>> {
-        let name = self.file_name(epoch, writer, stream);
-        let target = Self::final_dir(&self.dir, stream).join(&name);
-        if bytes.is_empty() || target.exists() {
+        if bytes.is_empty() {
             return Ok(None);
         }
+        let file = self.staging_file(epoch, stream, writer)?;
         let bytes = match self.extension(stream) {
             "parquet" => super::parquet::encode(&bytes)?,
             _ => bytes,
         };
-        let staged = Self::staging_dir(&self.dir, stream).join(&name);
-        let partial = staged.with_extension("partial");
-        let file =
-            File::create(&partial).map_err(|e| Error::io("cannot stage output", &partial, e))?;
-        crate::io::chunked::write_all(&file, &bytes)
-            .map_err(|e| Error::io("cannot stage output", &partial, e))?;
-        self.syncs.submit(file, partial, staged.clone());
-        Ok(Some(Staged {
-            epoch,
-            stream,
-            payload: StagedPayload::File { staged, target },
-        }))
+        file.finish(&bytes)
     }
 
     /// JSON lines only: a Parquet file is encoded whole.
@@ -193,18 +200,10 @@ impl EpochSink for FileSink {
         stream: OutputStream,
         writer: &str,
     ) -> Result<Option<StagingFile>> {
-        if self.extension(stream) != "jsonl" {
-            return Ok(None);
+        match self.extension(stream) {
+            "jsonl" => self.staging_file(epoch, stream, writer).map(Some),
+            _ => Ok(None),
         }
-        let name = self.file_name(epoch, writer, stream);
-        let target = Self::final_dir(&self.dir, stream).join(&name);
-        if target.exists() {
-            return Ok(Some(StagingFile::committed(epoch, stream)));
-        }
-        let staged = Self::staging_dir(&self.dir, stream).join(&name);
-        let partial = staged.with_extension("partial");
-        let (at, names) = ((epoch, stream), (staged, target));
-        StagingFile::create(at, partial, names, self.syncs.clone()).map(Some)
     }
 
     fn commit(&self, epoch: Epoch, mut staged: Vec<Staged>, _stats: &EpochStats) -> Result<()> {
