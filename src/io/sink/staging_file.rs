@@ -1,5 +1,5 @@
-//! [`StagingFile`]: one writer's output of one epoch, staged as it is written instead of held
-//! whole in memory until the epoch's end.
+//! [`StagingFile`]: one writer's output of one epoch on its way into the file sink's staging
+//! folder, written whole at the epoch's end or in parts as it is made.
 //!
 //! A watermark that fires ten million windows makes a gigabyte of result lines in one epoch;
 //! held until the seal, they were a gigabyte of memory the process touched once and gave back
@@ -20,7 +20,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// One writer's output of one epoch and stream, staged in parts (see the module doc).
+/// One writer's output of one epoch and stream, being staged (see the module doc).
 #[derive(Debug)]
 pub struct StagingFile {
     epoch: Epoch,
