@@ -157,12 +157,13 @@ impl<K: Key> Places<K> for TimeSlots<K> {
 /// again).
 #[derive(Debug)]
 enum Slot<K> {
-    /// Places, those removed from them, and the earliest and latest time among them.
-    /// Invariant: with at most [`SHORT`] places they are sorted and none is noted as removed.
-    /// Longer, they are unsorted, a removed place is noted instead of searched for, and the
-    /// noted ones are taken out when the slot opens, when they are half as many as its places
-    /// (so that they cost at most half as much memory again), or when the last place of the
-    /// earliest or latest time goes (to find the next one).
+    /// Places, those removed from them, and, once they are more than [`SHORT`], the earliest
+    /// and latest time among them. Invariant: with at most [`SHORT`] places they are sorted
+    /// (their first and last are the slot's earliest and latest) and none is noted as removed.
+    /// Longer, they are unsorted, their `bounds` are kept, a removed place is noted instead of
+    /// searched for, and the noted ones are taken out when the slot opens, when they are half as
+    /// many as its places (so that they cost at most half as much memory again), or when the
+    /// last place of the earliest or latest time goes (to find the next one).
     Filling {
         places: SmallVec<[Place<K>; 1]>,
         removed: Vec<Place<K>>,
@@ -198,6 +199,7 @@ impl<K: Key> Slot<K> {
     /// The earliest time of its places.
     fn earliest(&self) -> Millis {
         match self {
+            Slot::Filling { places, .. } if places.len() <= SHORT => places[0].0,
             Slot::Filling { bounds, .. } => bounds.first,
             Slot::Open(places) => places.first().expect("no slot is empty").0,
         }
@@ -206,6 +208,7 @@ impl<K: Key> Slot<K> {
     /// The latest time of its places.
     fn latest(&self) -> Millis {
         match self {
+            Slot::Filling { places, .. } if places.len() <= SHORT => places[places.len() - 1].0,
             Slot::Filling { bounds, .. } => bounds.last,
             Slot::Open(places) => places.last().expect("no slot is empty").0,
         }
@@ -213,14 +216,16 @@ impl<K: Key> Slot<K> {
 
     fn insert(&mut self, place: Place<K>) {
         match self {
+            Slot::Filling { places, .. } if places.len() < SHORT => {
+                let at = places.partition_point(|p| *p < place);
+                places.insert(at, place);
+            }
             Slot::Filling { places, bounds, .. } => {
-                bounds.add(place.0);
-                if places.len() < SHORT {
-                    let at = places.partition_point(|p| *p < place);
-                    places.insert(at, place);
-                } else {
-                    places.push(place);
+                if places.len() == SHORT {
+                    *bounds = Bounds::of_sorted(places); // the last sorted moment
                 }
+                bounds.add(place.0);
+                places.push(place);
             }
             Slot::Open(places) => {
                 places.insert(place);
@@ -246,12 +251,9 @@ impl<K: Key> Slot<K> {
                     *bounds = Bounds::of_sorted(places);
                 }
             }
-            Slot::Filling { places, bounds, .. } => {
+            Slot::Filling { places, .. } => {
                 if let Ok(at) = places.binary_search(&place) {
                     places.remove(at);
-                    if !bounds.remove(place.0) && !places.is_empty() {
-                        *bounds = Bounds::of_sorted(places);
-                    }
                 }
             }
             Slot::Open(places) => {
@@ -270,16 +272,10 @@ impl<K: Key> Slot<K> {
 
     /// Takes the slot's first place out.
     fn pop_first(&mut self) -> Option<Place<K>> {
-        let place = match self.sorted() {
+        match self.sorted() {
             Sorted::Short(places) => (!places.is_empty()).then(|| places.remove(0)),
             Sorted::Tree(places) => places.pop_first(),
-        }?;
-        if let Slot::Filling { places, bounds, .. } = self {
-            if !bounds.remove(place.0) && !places.is_empty() {
-                *bounds = Bounds::of_sorted(places);
-            }
         }
-        Some(place)
     }
 
     /// The slot's places in order.
