@@ -567,9 +567,6 @@ fn sigterm_during_a_replay_stops_at_the_checkpoint() {
     run_ok(&as_strs(&args));
 }
 
-/// A `tx-windows` job over 20,000 generated transactions (`seed`) in `tmp`, cut into epochs of
-/// `per_epoch` records and never checkpointed on time (`--checkpoint-interval 1h`), so only the
-/// rule under test checkpoints. Returns the input file and the arguments.
 /// Appends `lines` to `path`, creating it if needed.
 fn append_lines(path: &Path, lines: &[String]) {
     use std::io::Write;
@@ -658,6 +655,9 @@ fn a_followed_directory_is_read_exactly_once_across_a_kill() {
     }
 }
 
+/// A `tx-windows` job over 20,000 generated transactions (`seed`) in `tmp`, cut into epochs of
+/// `per_epoch` records and never checkpointed on time (`--checkpoint-interval 1h`), so only the
+/// rule under test checkpoints. Returns the input file and the arguments.
 fn epoch_job(tmp: &Path, seed: u64, per_epoch: &str) -> (std::path::PathBuf, Vec<String>) {
     let input = tmp.join("tx.jsonl");
     write_transactions(&input, 20_000, 300, seed, false);

@@ -75,6 +75,32 @@ fn bench_reports_what_was_sent() {
     assert!(chart.starts_with("<svg") && chart.matches("<polyline").count() == 2);
 }
 
+/// `RUST_LOG` shows the engine's log lines, each epoch's phases among them; without it the
+/// report stands alone.
+#[test]
+fn bench_logs_the_engine_only_when_rust_log_asks() {
+    let bench = |log: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spate-loadgen"));
+        command.args(["bench", "sessions", "--rate", "2000", "--duration", "1s"]);
+        command.args(["--keys", "50", "--partitions", "2"]);
+        match log {
+            Some(level) => command.env("RUST_LOG", level),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let out = command.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let logged = bench(Some("spate=debug"));
+    assert!(
+        logged.contains("epoch committed") && logged.contains("durations_ms"),
+        "{logged}"
+    );
+    let quiet = bench(None);
+    assert!(!quiet.contains("epoch committed"), "{quiet}");
+}
+
 #[test]
 fn bench_names_unknown_pipelines() {
     let out = Command::new(env!("CARGO_BIN_EXE_spate-loadgen"))
