@@ -555,22 +555,11 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 fn main() -> Result<()> {
-    init_logs();
+    // The engine's log lines only when `RUST_LOG` asks for them: the reports are the output.
+    spate::cli::init_log_lines(false, None);
     match run_cli() {
         Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,
-    }
-}
-
-/// The engine's log lines on stderr when `RUST_LOG` asks for them (`RUST_LOG=spate=debug`
-/// shows every epoch's phases during `bench`); silent otherwise, so reports stay readable.
-fn init_logs() {
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .init();
     }
 }
 

@@ -598,17 +598,29 @@ const DEFAULT_LOGS: &str = "info,buoyant_kernel=warn,deltalake_core=warn,datafus
 
 /// Sends log lines to stderr, as text or JSON (`--log-format`), at `RUST_LOG`'s level.
 fn init_logs(format: &str) {
+    init_log_lines(format == "json", Some(DEFAULT_LOGS));
+}
+
+/// Sends the engine's log lines to stderr at `RUST_LOG`'s level, as JSON or text (coloured
+/// only for a person at a terminal). Without `RUST_LOG` the filter is `default`, and with no
+/// default nothing is logged: a tool whose report is its output (`spate-loadgen bench`) stays
+/// readable unless asked (`RUST_LOG=spate=debug` shows every epoch's phases).
+pub fn init_log_lines(json: bool, default: Option<&str>) {
     use std::io::IsTerminal;
-    let logs = tracing_subscriber::fmt()
+    use tracing_subscriber::EnvFilter;
+    let Some(filter) = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| default.map(EnvFilter::new))
+    else {
+        return;
+    };
+    let logs = (tracing_subscriber::fmt())
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOGS)),
-        );
-    match format {
-        "json" => logs.json().init(),
-        // Colours only for a person at a terminal, never into a log file or a pipe.
-        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        .with_env_filter(filter);
+    if json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
