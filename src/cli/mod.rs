@@ -614,7 +614,7 @@ pub fn init_log_lines(json: bool, default: Option<&str>) {
     else {
         return;
     };
-    let logs = (tracing_subscriber::fmt())
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     if json {
