@@ -550,7 +550,7 @@ fn print_report(pipeline: &str, report: &JobReport) {
 /// Parses the command line, runs it against `registry`, and returns the process exit code.
 pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
-    init_logs(&cli.log_format);
+    init_log_lines(cli.log_format == "json", Some(DEFAULT_LOGS));
     if !matches!(cli.command, Command::Run(_)) {
         // Like any Unix tool, a command whose reader went away (`spate describe P | head`)
         // ends quietly instead of panicking in `print!`. Not `run`: its stdout sink notices a
@@ -595,11 +595,6 @@ pub fn main(registry: Registry) -> ExitCode {
 /// The log levels without `RUST_LOG`: spate's progress, and only the warnings of the Delta
 /// Lake libraries (which log every table read at info).
 const DEFAULT_LOGS: &str = "info,buoyant_kernel=warn,deltalake_core=warn,datafusion=warn";
-
-/// Sends log lines to stderr, as text or JSON (`--log-format`), at `RUST_LOG`'s level.
-fn init_logs(format: &str) {
-    init_log_lines(format == "json", Some(DEFAULT_LOGS));
-}
 
 /// Sends the engine's log lines to stderr at `RUST_LOG`'s level, as JSON or text (coloured
 /// only for a person at a terminal). Without `RUST_LOG` the filter is `default`, and with no
